@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Hot loops work on unsafe pointers; -Ounchecked drops the overflow checks in them.
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "swift-grpo",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "grpo", targets: ["grpo"]),
+        .library(name: "Policy", targets: ["Policy"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries from Debian (`make deps` installs them).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+
+        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+        .target(name: "Policy", dependencies: ["Kernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
+        .executableTarget(name: "grpo", dependencies: [
+            "Policy", "Kernels",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: optimized),
+
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

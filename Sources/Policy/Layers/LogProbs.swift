@@ -1,0 +1,58 @@
+// Log-probabilities of target tokens under softmax(logits / temperature).
+// Legend: N rows, V vocabulary.
+//   logits [N, V], targets [N] (a negative target means "no token here")
+//   logp[t] = z[t, y_t] - logsumexp(z[t]),  z = logits / temperature
+// Backward, given dlogp [N] (d loss / d logp):
+//   dlogits[t] = dlogp[t] / temperature * (onehot(y_t) - softmax(z[t]))
+// Every loss in the project (SFT cross-entropy, the GRPO surrogate) is a
+// function of these log-probabilities, so this is the only softmax backward.
+
+import Foundation
+import Kernels
+
+public enum LogProbs {
+    /// Writes logp [N] (0 where the target is negative) and, if asked, the entropy of each row.
+    public static func forward(_ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows n: Int, vocab v: Int,
+                               temperature: Float = 1, logp: UnsafeMutablePointer<Float>,
+                               entropy: UnsafeMutablePointer<Float>? = nil) {
+        let invT = 1 / temperature
+        Parallel.forRanges(n, minPerThread: 64) { r in
+            for t in r {
+                let y = targets[t]
+                if y < 0 && entropy == nil { logp[t] = 0; continue }
+                let z = logits + t * v
+                var mx = -Float.infinity
+                for j in 0..<v { mx = max(mx, z[j] * invT) }
+                var sum: Float = 0, ez: Float = 0
+                for j in 0..<v {
+                    let zj = z[j] * invT - mx
+                    let e = expf(zj); sum += e; ez += e * zj
+                }
+                let lse = logf(sum)
+                logp[t] = y >= 0 ? z[Int(y)] * invT - mx - lse : 0
+                // H = lse - E[z]
+                entropy?[t] = lse - ez / sum
+            }
+        }
+    }
+
+    /// Writes dlogits [N, V] (rows with a negative target or zero dlogp get zeros).
+    public static func backward(_ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, dlogp: UnsafePointer<Float>,
+                                rows n: Int, vocab v: Int, temperature: Float = 1, dlogits: UnsafeMutablePointer<Float>) {
+        let invT = 1 / temperature
+        Parallel.forRanges(n, minPerThread: 64) { r in
+            for t in r {
+                let z = logits + t * v, dz = dlogits + t * v
+                let y = targets[t], g = dlogp[t]
+                if y < 0 || g == 0 { dz.update(repeating: 0, count: v); continue }
+                var mx = -Float.infinity
+                for j in 0..<v { mx = max(mx, z[j] * invT) }
+                var sum: Float = 0
+                for j in 0..<v { let e = expf(z[j] * invT - mx); dz[j] = e; sum += e }
+                let c = -g * invT / sum
+                for j in 0..<v { dz[j] *= c }
+                dz[Int(y)] += g * invT
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+// Mixture-of-experts feed-forward (DeepSeek-V3): shared experts on every token
+// plus K of E routed experts, each a SwiGLU MLP.
+// Legend: N tokens, D width, E routed experts, K chosen per token, I expert
+// width, Is shared width (I * n_shared_experts).
+//   x [N, D] (normed input), out [N, D]
+//   out = shared(x) + sum_k gate_k * expert_{chosen_k}(x)
+// Dispatch: the N*K (token, choice) pairs are sorted by expert into one
+// gathered block xe [N*K, D] (rows of expert e contiguous, in token order), so
+// each expert is one [n_e, D] x [D, 2I] and one [n_e, I] x [I, D] product,
+// forward and backward.
+// Saved for backward (MoEState): router scores/choices/gates, the dispatch
+// maps, xe, he = [g|u] [N*K, 2I], ae [N*K, I], ye [N*K, D], shared hs, as.
+
+import Kernels
+
+/// What one MoE layer's forward keeps for its backward, and its expert load.
+public final class MoEState: @unchecked Sendable {
+    public internal(set) var rows = 0
+    let scores = FloatBuffer(), gates = FloatBuffer()
+    let chosen = Buffer<Int32>(), rowOf = Buffer<Int32>(), tokenOf = Buffer<Int32>()
+    var expertStart: [Int] = []
+    let xe = FloatBuffer(), he = FloatBuffer(), ae = FloatBuffer(), ye = FloatBuffer()
+    let hs = FloatBuffer(), sharedAct = FloatBuffer()
+    /// Balance-loss coefficients per sequence [B, E] and the row ranges of the sequences.
+    let auxCoefficients = FloatBuffer()
+    var sequences: [Range<Int>] = []
+    /// Tokens routed to each expert by the last forward (valid rows only).
+    public internal(set) var load: [Int] = []
+    /// Sequence-wise balance loss of the last forward (0 when alpha = 0).
+    public internal(set) var auxLoss: Float = 0
+
+    public init() {}
+
+    /// The expert chosen for (token, choice): for tests and inspection.
+    public func choice(token t: Int, k j: Int, topK: Int) -> Int { Int(chosen[t * topK + j]) }
+    public func gate(token t: Int, k j: Int, topK: Int) -> Float { gates[t * topK + j] }
+}
+
+/// Scratch for MoE backward, shared by all layers.
+public final class MoEGradScratch: @unchecked Sendable {
+    let dye = FloatBuffer(), dae = FloatBuffer(), dhe = FloatBuffer(), dxe = FloatBuffer()
+    let dgates = FloatBuffer(), dlogits = FloatBuffer(), dAs = FloatBuffer(), dHs = FloatBuffer()
+    public init() {}
+}
+
+public struct MoEShape: Sendable {
+    public let width: Int, experts: Int, topK: Int, intermediate: Int
+    public let router: RouterConfig
+    public let auxAlpha: Float
+    public init(_ c: ModelConfig) {
+        width = c.hiddenSize; experts = c.nRoutedExperts; topK = c.numExpertsPerTok
+        intermediate = c.moeIntermediateSize; router = RouterConfig(c); auxAlpha = c.auxLossAlpha
+    }
+}
+
+public enum MoE {
+    /// `valid(t)` says whether row t is a real token (not padding), for load counting;
+    /// `sequences` (row ranges of real tokens) enables the balance loss when alpha > 0.
+    public static func forward(_ shape: MoEShape, params w: UnsafePointer<Float>, slots: LayerSlots,
+                               x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
+                               state st: MoEState, sequences: [Range<Int>]? = nil) {
+        let d = shape.width, e = shape.experts, k = shape.topK, i = shape.intermediate
+        st.rows = n
+
+        // Shared experts write `out` first; routed experts add to it.
+        if let sh = slots.sharedExpert {
+            let iw = sh.intermediate
+            let hs = st.hs.reserve(n * 2 * iw), act = st.sharedAct.reserve(n * iw)
+            Linear.forward(x, w + sh.gateUp, hs, rows: n, inFeatures: d, outFeatures: 2 * iw)
+            SwiGLU.forward(hs, act, rows: n, width: iw)
+            Linear.forward(act, w + sh.down, out, rows: n, inFeatures: iw, outFeatures: d)
+        } else {
+            out.update(repeating: 0, count: n * d)
+        }
+        guard e > 0 else { return }
+
+        let scores = st.scores.reserve(n * e), chosen = st.chosen.reserve(n * k), gates = st.gates.reserve(n * k)
+        Linear.forward(x, w + slots.router, scores, rows: n, inFeatures: d, outFeatures: e)
+        Router.forward(shape.router, scores: scores, bias: w + slots.routerBias, chosen: chosen, gates: gates, rows: n)
+
+        // Dispatch: count, then place each (token, choice) at its expert's next row.
+        var start = [Int](repeating: 0, count: e + 1)
+        for p in 0..<(n * k) { start[Int(chosen[p]) + 1] += 1 }
+        for x in 0..<e { start[x + 1] += start[x] }
+        st.expertStart = start
+        let rowOf = st.rowOf.reserve(n * k), tokenOf = st.tokenOf.reserve(n * k)
+        var cursor = start
+        for p in 0..<(n * k) {
+            let x = Int(chosen[p])
+            rowOf[p] = Int32(cursor[x]); tokenOf[cursor[x]] = Int32(p / k)
+            cursor[x] += 1
+        }
+        let m = n * k
+        let xe = st.xe.reserve(m * d), he = st.he.reserve(m * 2 * i)
+        let ae = st.ae.reserve(m * i), ye = st.ye.reserve(m * d)
+        Parallel.forRanges(m, minPerThread: 256) { r in
+            for row in r { (xe + row * d).update(from: x + Int(tokenOf[row]) * d, count: d) }
+        }
+        for x in 0..<e where start[x + 1] > start[x] {
+            let r0 = start[x], ne = start[x + 1] - r0
+            Linear.forward(xe + r0 * d, w + slots.routedExperts[x].gateUp, he + r0 * 2 * i,
+                           rows: ne, inFeatures: d, outFeatures: 2 * i)
+        }
+        SwiGLU.forward(he, ae, rows: m, width: i)
+        for x in 0..<e where start[x + 1] > start[x] {
+            let r0 = start[x], ne = start[x + 1] - r0
+            Linear.forward(ae + r0 * i, w + slots.routedExperts[x].down, ye + r0 * d,
+                           rows: ne, inFeatures: i, outFeatures: d)
+        }
+        // Combine: each token adds its K expert outputs, weighted by the gates.
+        Parallel.forRanges(n, minPerThread: 128) { r in
+            for t in r {
+                let o = out + t * d
+                for j in 0..<k {
+                    let g = gates[t * k + j], y = ye + Int(rowOf[t * k + j]) * d
+                    for c in 0..<d { o[c] += g * y[c] }
+                }
+            }
+        }
+
+        var load = [Int](repeating: 0, count: e)
+        let real = sequences ?? [0..<n]
+        for rows in real { for t in rows { for j in 0..<k { load[Int(chosen[t * k + j])] += 1 } } }
+        st.load = load
+        st.auxLoss = 0
+        st.sequences = []
+        if shape.auxAlpha > 0, let sequences {
+            st.sequences = sequences
+            let coef = st.auxCoefficients.reserve(sequences.count * e)
+            st.auxLoss = Router.balanceLoss(shape.router, alpha: shape.auxAlpha, scores: scores, chosen: chosen,
+                                            sequences: sequences, coefficients: coef)
+        }
+    }
+
+    /// dx [N, D] is written; parameter gradients are accumulated into `g`.
+    public static func backward(_ shape: MoEShape, params w: UnsafePointer<Float>, grads g: UnsafeMutablePointer<Float>,
+                                slots: LayerSlots, x: UnsafePointer<Float>, dout: UnsafePointer<Float>,
+                                dx: UnsafeMutablePointer<Float>, state st: MoEState, scratch sc: MoEGradScratch) {
+        let n = st.rows, d = shape.width, e = shape.experts, k = shape.topK, i = shape.intermediate
+        if let sh = slots.sharedExpert {
+            let iw = sh.intermediate
+            let dAs = sc.dAs.reserve(n * iw), dHs = sc.dHs.reserve(n * 2 * iw)
+            Linear.backward(dout, st.sharedAct.pointer, w + sh.down, g + sh.down, dAs, rows: n, inFeatures: iw, outFeatures: d)
+            SwiGLU.backward(dAs, st.hs.pointer, dHs, rows: n, width: iw)
+            Linear.backward(dHs, x, w + sh.gateUp, g + sh.gateUp, dx, rows: n, inFeatures: d, outFeatures: 2 * iw)
+        } else {
+            dx.update(repeating: 0, count: n * d)
+        }
+        guard e > 0 else { return }
+
+        let m = n * k, start = st.expertStart
+        let gates = st.gates.pointer, rowOf = st.rowOf.pointer, tokenOf = st.tokenOf.pointer, ye = st.ye.pointer
+        let dye = sc.dye.reserve(m * d), dgates = sc.dgates.reserve(m)
+        Parallel.forRanges(n, minPerThread: 128) { r in
+            for t in r {
+                let dor = dout + t * d
+                for j in 0..<k {
+                    let row = Int(rowOf[t * k + j]), gv = gates[t * k + j]
+                    let y = ye + row * d, dy = dye + row * d
+                    var dot: Float = 0
+                    for c in 0..<d { dot += dor[c] * y[c]; dy[c] = gv * dor[c] }
+                    dgates[t * k + j] = dot
+                }
+            }
+        }
+        let dae = sc.dae.reserve(m * i), dhe = sc.dhe.reserve(m * 2 * i), dxe = sc.dxe.reserve(m * d)
+        for x in 0..<e where start[x + 1] > start[x] {
+            let r0 = start[x], ne = start[x + 1] - r0, ex = slots.routedExperts[x]
+            Linear.backward(dye + r0 * d, st.ae.pointer + r0 * i, w + ex.down, g + ex.down, dae + r0 * i,
+                            rows: ne, inFeatures: i, outFeatures: d)
+        }
+        SwiGLU.backward(dae, st.he.pointer, dhe, rows: m, width: i)
+        for x in 0..<e where start[x + 1] > start[x] {
+            let r0 = start[x], ne = start[x + 1] - r0, ex = slots.routedExperts[x]
+            Linear.backward(dhe + r0 * 2 * i, st.xe.pointer + r0 * d, w + ex.gateUp, g + ex.gateUp, dxe + r0 * d,
+                            rows: ne, inFeatures: d, outFeatures: 2 * i)
+        }
+        _ = tokenOf
+        Parallel.forRanges(n, minPerThread: 128) { r in
+            for t in r {
+                let dxr = dx + t * d
+                for j in 0..<k {
+                    let src = dxe + Int(rowOf[t * k + j]) * d
+                    for c in 0..<d { dxr[c] += src[c] }
+                }
+            }
+        }
+
+        // Router: gradient through the gate values (and the balance loss).
+        let dlogits = sc.dlogits.reserve(n * e)
+        var coefOf: ((Int) -> UnsafePointer<Float>?)? = nil
+        if !st.sequences.isEmpty {
+            var seqOf = [Int](repeating: -1, count: n)
+            for (si, rows) in st.sequences.enumerated() { for t in rows { seqOf[t] = si } }
+            let coef = st.auxCoefficients.pointer
+            coefOf = { t in seqOf[t] >= 0 ? UnsafePointer(coef + seqOf[t] * e) : nil }
+        }
+        Router.backward(shape.router, dgates: dgates, scores: st.scores.pointer, chosen: st.chosen.pointer,
+                        dlogits: dlogits, rows: n, auxCoefficient: coefOf)
+        Linear.backward(dlogits, x, w + slots.router, g + slots.router, dx, rows: n, inFeatures: d, outFeatures: e,
+                        accumulate: true)
+    }
+}

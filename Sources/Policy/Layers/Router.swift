@@ -1,0 +1,143 @@
+// DeepSeek-V3 router. Legend: N tokens, E routed experts, K chosen per token.
+//   logits [N, E] = x E^T (computed by the caller with one product)
+//   gateScores s [N, E] = sigmoid(logits)  (or softmax over E)
+//   selectionScores = s + bias             bias [E] only ever CHOOSES experts
+//   chosen [N, K]: top-k of selectionScores
+//   gates  [N, K]: g_k = s_k / sum_{j in chosen} s_j * routed_scaling_factor
+// The gate values never see the bias, so balancing changes which experts are
+// chosen but not how much a chosen expert counts.
+//
+// Backward reads s, chosen: dgates [N, K] -> dlogits [N, E] (the choice
+// itself is not differentiated):
+//   ds_k = rsf * (dg_k / Z - sum_i dg_i s_i / Z^2)   for k chosen, Z = sum_chosen s
+//   sigmoid: dlogit_k = ds_k s_k (1 - s_k);  softmax: dlogit_j = s_j (ds_j - sum ds s)
+//
+// Sequence-wise balance loss (DeepSeek-V3, optional, weight alpha), per
+// sequence of L tokens: f_i = E / (K L) * (tokens choosing i), P_i = mean_t s'_ti
+// with s' = s / sum_E s; loss = alpha * sum_i f_i P_i, averaged over sequences.
+// Its gradient flows through P only: d loss / d s'_ti = alpha f_i / (L B).
+
+import Foundation
+import Kernels
+
+public struct RouterConfig: Sendable {
+    public var experts: Int
+    public var topK: Int
+    public var sigmoid: Bool
+    public var normalize: Bool
+    public var scaling: Float
+
+    public init(_ c: ModelConfig) {
+        experts = c.nRoutedExperts; topK = c.numExpertsPerTok; sigmoid = c.isSigmoid
+        normalize = c.normTopkProb; scaling = c.routedScalingFactor
+    }
+}
+
+public enum Router {
+    /// Turns `scores` (holding logits on entry) into gate scores, and fills chosen/gates.
+    public static func forward(_ cfg: RouterConfig, scores: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>,
+                               chosen: UnsafeMutablePointer<Int32>, gates: UnsafeMutablePointer<Float>, rows n: Int) {
+        let e = cfg.experts, k = cfg.topK
+        Parallel.forRanges(n, minPerThread: 256) { range in
+            for t in range {
+                let s = scores + t * e
+                if cfg.sigmoid {
+                    for i in 0..<e { s[i] = 1 / (1 + expf(-s[i])) }
+                } else {
+                    var mx = -Float.infinity
+                    for i in 0..<e { mx = max(mx, s[i]) }
+                    var sum: Float = 0
+                    for i in 0..<e { s[i] = expf(s[i] - mx); sum += s[i] }
+                    for i in 0..<e { s[i] /= sum }
+                }
+                // Top-k of selectionScores = s + bias; ties go to the lower index.
+                let ch = chosen + t * k
+                for j in 0..<k {
+                    var best = -1
+                    var bestScore = -Float.infinity
+                    for i in 0..<e {
+                        let selectionScore = s[i] + bias[i]
+                        if selectionScore > bestScore && !(0..<j).contains(where: { ch[$0] == Int32(i) }) {
+                            best = i; bestScore = selectionScore
+                        }
+                    }
+                    ch[j] = Int32(best)
+                }
+                var z: Float = 0
+                for j in 0..<k { z += s[Int(ch[j])] }
+                let g = gates + t * k
+                for j in 0..<k {
+                    let gateScore = s[Int(ch[j])]
+                    g[j] = (cfg.normalize ? gateScore / z : gateScore) * cfg.scaling
+                }
+            }
+        }
+    }
+
+    /// Writes dlogits [N, E] from dgates [N, K], plus the balance-loss gradient
+    /// when `auxCoefficient(t)` gives the per-expert d loss / d s' of token t's sequence.
+    public static func backward(_ cfg: RouterConfig, dgates: UnsafePointer<Float>, scores: UnsafePointer<Float>,
+                                chosen: UnsafePointer<Int32>, dlogits: UnsafeMutablePointer<Float>, rows n: Int,
+                                auxCoefficient: ((Int) -> UnsafePointer<Float>?)? = nil) {
+        let e = cfg.experts, k = cfg.topK
+        Parallel.forRanges(n, minPerThread: 256) { range in
+            for t in range {
+                let s = scores + t * e, ch = chosen + t * k, dg = dgates + t * k
+                let ds = dlogits + t * e
+                for i in 0..<e { ds[i] = 0 }
+                var z: Float = 0, dot: Float = 0
+                for j in 0..<k { let sj = s[Int(ch[j])]; z += sj; dot += dg[j] * sj }
+                for j in 0..<k {
+                    let i = Int(ch[j])
+                    ds[i] += cfg.normalize ? cfg.scaling * (dg[j] / z - dot / (z * z)) : cfg.scaling * dg[j]
+                }
+                if let coef = auxCoefficient?(t) {
+                    // s' = s / sum(s): ds_j += (c_j - sum_i c_i s'_i) / sum(s)
+                    var total: Float = 0
+                    for i in 0..<e { total += s[i] }
+                    var cs: Float = 0
+                    for i in 0..<e { cs += coef[i] * s[i] / total }
+                    for i in 0..<e { ds[i] += (coef[i] - cs) / total }
+                }
+                if cfg.sigmoid {
+                    for i in 0..<e { ds[i] *= s[i] * (1 - s[i]) }
+                } else {
+                    var sum: Float = 0
+                    for i in 0..<e { sum += ds[i] * s[i] }
+                    for i in 0..<e { ds[i] = s[i] * (ds[i] - sum) }
+                }
+            }
+        }
+    }
+
+    /// The balance loss of sequences [start, start + length) of a batch, and per
+    /// sequence the coefficients alpha f_i / (L B) its backward needs ([B, E]).
+    public static func balanceLoss(_ cfg: RouterConfig, alpha: Float, scores: UnsafePointer<Float>,
+                                   chosen: UnsafePointer<Int32>, sequences: [Range<Int>],
+                                   coefficients: UnsafeMutablePointer<Float>) -> Float {
+        let e = cfg.experts, k = cfg.topK
+        var loss: Float = 0
+        let b = Float(max(1, sequences.count))
+        for (si, rows) in sequences.enumerated() {
+            let c = coefficients + si * e
+            for i in 0..<e { c[i] = 0 }
+            guard !rows.isEmpty else { continue }
+            let l = Float(rows.count)
+            var count = [Float](repeating: 0, count: e)
+            var meanScore = [Float](repeating: 0, count: e)
+            for t in rows {
+                for j in 0..<k { count[Int(chosen[t * k + j])] += 1 }
+                let s = scores + t * e
+                var total: Float = 0
+                for i in 0..<e { total += s[i] }
+                for i in 0..<e { meanScore[i] += s[i] / total / l }
+            }
+            for i in 0..<e {
+                let f = Float(e) / (Float(k) * l) * count[i]
+                loss += alpha * f * meanScore[i] / b
+                c[i] = alpha * f / (l * b)
+            }
+        }
+        return loss
+    }
+}

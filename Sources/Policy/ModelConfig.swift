@@ -1,0 +1,175 @@
+// The model's shape, as a Hugging Face `config.json` (DeepSeek-V3 key names
+// where a DeepSeek-V3 key exists). Loading rejects unknown keys by name, so a
+// typo never silently falls back to a default.
+
+import Foundation
+
+public struct ModelConfig: Codable, Equatable, Sendable {
+    /// Always "swift_grpo_moe": DeepSeek-style MoE with standard multi-head attention.
+    public var modelType = "swift_grpo_moe"
+    /// Token ids: 256 bytes plus pad, bos, eos.
+    public var vocabSize = 259
+    /// Model width D.
+    public var hiddenSize = 256
+    /// Number of transformer blocks.
+    public var numHiddenLayers = 4
+    /// Attention heads H; head_dim * H must equal hidden_size.
+    public var numAttentionHeads = 8
+    /// Width of one head.
+    public var headDim = 32
+    /// Intermediate size I of each routed and shared expert (SwiGLU).
+    public var moeIntermediateSize = 256
+    /// Routed experts E per layer.
+    public var nRoutedExperts = 8
+    /// Shared experts per layer (always active).
+    public var nSharedExperts = 1
+    /// Routed experts chosen per token (top-k).
+    public var numExpertsPerTok = 2
+    /// Gate values are multiplied by this after normalisation.
+    public var routedScalingFactor: Float = 1.0
+    /// Router score function: "sigmoid" (DeepSeek-V3) or "softmax".
+    public var scoringFunc = "sigmoid"
+    /// Normalise the chosen experts' scores to sum to one before scaling.
+    public var normTopkProb = true
+    /// Weight alpha of the sequence-wise balance loss (0 turns it off).
+    public var auxLossAlpha: Float = 0
+    /// Step gamma of the auxiliary-loss-free bias update.
+    public var biasUpdateSpeed: Float = 1e-3
+    public var ropeTheta: Float = 10_000
+    public var rmsNormEps: Float = 1e-6
+    /// Longest context (prompt + completion).
+    public var maxPositionEmbeddings = 512
+    /// Standard deviation of the normal initialisation.
+    public var initializerRange: Float = 0.02
+    public var padTokenId = 256
+    public var bosTokenId = 257
+    public var eosTokenId = 258
+    public var tieWordEmbeddings = false
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
+        case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+        case headDim = "head_dim", moeIntermediateSize = "moe_intermediate_size"
+        case nRoutedExperts = "n_routed_experts", nSharedExperts = "n_shared_experts"
+        case numExpertsPerTok = "num_experts_per_tok", routedScalingFactor = "routed_scaling_factor"
+        case scoringFunc = "scoring_func", normTopkProb = "norm_topk_prob"
+        case auxLossAlpha = "aux_loss_alpha", biasUpdateSpeed = "bias_update_speed"
+        case ropeTheta = "rope_theta", rmsNormEps = "rms_norm_eps"
+        case maxPositionEmbeddings = "max_position_embeddings"
+        case initializerRange = "initializer_range"
+        case padTokenId = "pad_token_id", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+        case tieWordEmbeddings = "tie_word_embeddings"
+    }
+
+    /// Every key is optional in the file: a missing one takes the reference ("tiny") value.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func get<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
+        let d = ModelConfig()
+        modelType = try get(.modelType, d.modelType)
+        vocabSize = try get(.vocabSize, d.vocabSize)
+        hiddenSize = try get(.hiddenSize, d.hiddenSize)
+        numHiddenLayers = try get(.numHiddenLayers, d.numHiddenLayers)
+        numAttentionHeads = try get(.numAttentionHeads, d.numAttentionHeads)
+        headDim = try get(.headDim, hiddenSize / max(1, numAttentionHeads))
+        moeIntermediateSize = try get(.moeIntermediateSize, d.moeIntermediateSize)
+        nRoutedExperts = try get(.nRoutedExperts, d.nRoutedExperts)
+        nSharedExperts = try get(.nSharedExperts, d.nSharedExperts)
+        numExpertsPerTok = try get(.numExpertsPerTok, d.numExpertsPerTok)
+        routedScalingFactor = try get(.routedScalingFactor, d.routedScalingFactor)
+        scoringFunc = try get(.scoringFunc, d.scoringFunc)
+        normTopkProb = try get(.normTopkProb, d.normTopkProb)
+        auxLossAlpha = try get(.auxLossAlpha, d.auxLossAlpha)
+        biasUpdateSpeed = try get(.biasUpdateSpeed, d.biasUpdateSpeed)
+        ropeTheta = try get(.ropeTheta, d.ropeTheta)
+        rmsNormEps = try get(.rmsNormEps, d.rmsNormEps)
+        maxPositionEmbeddings = try get(.maxPositionEmbeddings, d.maxPositionEmbeddings)
+        initializerRange = try get(.initializerRange, d.initializerRange)
+        padTokenId = try get(.padTokenId, d.padTokenId)
+        bosTokenId = try get(.bosTokenId, d.bosTokenId)
+        eosTokenId = try get(.eosTokenId, d.eosTokenId)
+        tieWordEmbeddings = try get(.tieWordEmbeddings, d.tieWordEmbeddings)
+    }
+
+    /// Reads a config.json, naming the file and the key of any error.
+    public static func load(_ url: URL) throws -> ModelConfig {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw PolicyError.missingFile(url.path)
+        }
+        return try decode(data, source: url.path)
+    }
+
+    public static func decode(_ data: Data, source: String) throws -> ModelConfig {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw PolicyError.badConfig(file: source, key: nil, message: "not a JSON object")
+        }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        // Keys Hugging Face tools add to every config; harmless to us.
+        let ignored: Set<String> = ["architectures", "torch_dtype", "transformers_version", "_name_or_path"]
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) && !ignored.contains($0) }) {
+            throw PolicyError.badConfig(file: source, key: unknown, message: "unknown key")
+        }
+        let config: ModelConfig
+        do { config = try JSONDecoder().decode(ModelConfig.self, from: data) } catch let DecodingError.typeMismatch(_, ctx) {
+            throw PolicyError.badConfig(file: source, key: ctx.codingPath.last?.stringValue, message: "wrong type")
+        } catch {
+            throw PolicyError.badConfig(file: source, key: nil, message: "\(error)")
+        }
+        try config.validate(source: source)
+        return config
+    }
+
+    public func encoded() -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try! e.encode(self)
+    }
+
+    public func validate(source: String = "config") throws {
+        func fail(_ k: CodingKeys, _ m: String) -> PolicyError { .badConfig(file: source, key: k.rawValue, message: m) }
+        guard modelType == "swift_grpo_moe" else { throw fail(.modelType, "expected \"swift_grpo_moe\", got \"\(modelType)\"") }
+        guard vocabSize >= 259 else { throw fail(.vocabSize, "must be at least 259 (256 bytes + pad, bos, eos)") }
+        guard hiddenSize > 0 else { throw fail(.hiddenSize, "must be positive") }
+        guard numHiddenLayers > 0 else { throw fail(.numHiddenLayers, "must be positive") }
+        guard numAttentionHeads > 0, headDim > 0, headDim % 2 == 0 else { throw fail(.headDim, "must be positive and even (RoPE rotates pairs)") }
+        guard numAttentionHeads * headDim == hiddenSize else {
+            throw fail(.numAttentionHeads, "num_attention_heads * head_dim (\(numAttentionHeads) * \(headDim)) must equal hidden_size \(hiddenSize)")
+        }
+        guard moeIntermediateSize > 0 else { throw fail(.moeIntermediateSize, "must be positive") }
+        guard nRoutedExperts >= 0, nSharedExperts >= 0, nRoutedExperts + nSharedExperts > 0 else {
+            throw fail(.nRoutedExperts, "need at least one routed or shared expert")
+        }
+        guard nRoutedExperts == 0 || (1...nRoutedExperts).contains(numExpertsPerTok) else {
+            throw fail(.numExpertsPerTok, "must be between 1 and n_routed_experts (\(nRoutedExperts))")
+        }
+        guard scoringFunc == "sigmoid" || scoringFunc == "softmax" else { throw fail(.scoringFunc, "must be \"sigmoid\" or \"softmax\"") }
+        guard routedScalingFactor > 0 else { throw fail(.routedScalingFactor, "must be positive") }
+        guard auxLossAlpha >= 0 else { throw fail(.auxLossAlpha, "must be >= 0") }
+        guard rmsNormEps > 0 else { throw fail(.rmsNormEps, "must be positive") }
+        guard maxPositionEmbeddings > 0 else { throw fail(.maxPositionEmbeddings, "must be positive") }
+        for (k, v) in [(CodingKeys.padTokenId, padTokenId), (.bosTokenId, bosTokenId), (.eosTokenId, eosTokenId)] {
+            guard (256..<vocabSize).contains(v) else { throw fail(k, "must be a special id in 256..<vocab_size") }
+        }
+        guard !tieWordEmbeddings else { throw fail(.tieWordEmbeddings, "tied embeddings are not supported") }
+    }
+
+    /// A named shape shipped with the package (Sources/Policy/Shapes/NAME.json).
+    public static func named(_ name: String) throws -> ModelConfig {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Shapes") else {
+            let names = shapeNames.joined(separator: ", ")
+            throw PolicyError.badConfig(file: "--shape", key: nil, message: "unknown shape \"\(name)\" (known: \(names))")
+        }
+        return try load(url)
+    }
+
+    public static var shapeNames: [String] {
+        guard let dir = Bundle.module.url(forResource: "Shapes", withExtension: nil),
+              let files = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    public var isSigmoid: Bool { scoringFunc == "sigmoid" }
+}

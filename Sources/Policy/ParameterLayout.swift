@@ -1,0 +1,118 @@
+// One table gives every tensor of the model its offset in the flat parameter
+// buffer, its shape and its Hugging Face name. Parameters, gradients and Adam
+// moments are flat buffers with this layout: the optimizer is one loop, a
+// checkpoint is one write, and no tensor name is written anywhere else.
+//
+// Within a layer, q/k/v are adjacent (one [3D, D] product) and so are each
+// expert's gate_proj/up_proj (one [2I, D] product).
+
+public struct ParameterSlot: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// A weight matrix: trained, with weight decay.
+        case matrix
+        /// A norm scale: trained, no weight decay.
+        case norm
+        /// Not trained by gradients (the router's selection bias, moved by the balancer).
+        case buffer
+    }
+    public let name: String
+    public let offset: Int
+    public let shape: [Int]
+    public let kind: Kind
+    public var count: Int { shape.reduce(1, *) }
+    public var range: Range<Int> { offset..<(offset + count) }
+}
+
+/// Offsets of one expert: gate_proj [I, D], up_proj [I, D] (adjacent), down_proj [D, I].
+public struct ExpertSlots: Sendable {
+    public let gateUp: Int
+    public let down: Int
+    public let intermediate: Int
+}
+
+public struct LayerSlots: Sendable {
+    public let inputNorm: Int
+    /// q_proj, k_proj, v_proj, adjacent: one [3D, D] matrix.
+    public let qkv: Int
+    public let o: Int
+    public let postNorm: Int
+    /// Router centroids [E, D] and selection bias [E].
+    public let router: Int
+    public let routerBias: Int
+    public let routedExperts: [ExpertSlots]
+    public let sharedExpert: ExpertSlots?
+}
+
+public struct ParameterLayout: Sendable {
+    public let config: ModelConfig
+    public let slots: [ParameterSlot]
+    public let count: Int
+    public let embed: Int
+    public let layers: [LayerSlots]
+    public let finalNorm: Int
+    public let lmHead: Int
+    private let index: [String: Int]
+
+    public init(_ c: ModelConfig) {
+        config = c
+        var slots: [ParameterSlot] = []
+        var offset = 0
+        @discardableResult
+        func add(_ name: String, _ shape: [Int], _ kind: ParameterSlot.Kind = .matrix) -> Int {
+            let s = ParameterSlot(name: name, offset: offset, shape: shape, kind: kind)
+            slots.append(s)
+            offset += s.count
+            return s.offset
+        }
+        let D = c.hiddenSize, I = c.moeIntermediateSize, E = c.nRoutedExperts
+        func expert(_ prefix: String, _ width: Int) -> ExpertSlots {
+            let gu = add("\(prefix).gate_proj.weight", [width, D])
+            add("\(prefix).up_proj.weight", [width, D])
+            let down = add("\(prefix).down_proj.weight", [D, width])
+            return ExpertSlots(gateUp: gu, down: down, intermediate: width)
+        }
+        embed = add("model.embed_tokens.weight", [c.vocabSize, D])
+        var layers: [LayerSlots] = []
+        for l in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(l)"
+            let inNorm = add("\(p).input_layernorm.weight", [D], .norm)
+            let qkv = add("\(p).self_attn.q_proj.weight", [D, D])
+            add("\(p).self_attn.k_proj.weight", [D, D])
+            add("\(p).self_attn.v_proj.weight", [D, D])
+            let o = add("\(p).self_attn.o_proj.weight", [D, D])
+            let postNorm = add("\(p).post_attention_layernorm.weight", [D], .norm)
+            let router = add("\(p).mlp.gate.weight", [E, D])
+            let bias = add("\(p).mlp.gate.e_score_correction_bias", [E], .buffer)
+            let routed = (0..<E).map { expert("\(p).mlp.experts.\($0)", I) }
+            let shared = c.nSharedExperts > 0 ? expert("\(p).mlp.shared_experts", I * c.nSharedExperts) : nil
+            layers.append(LayerSlots(inputNorm: inNorm, qkv: qkv, o: o, postNorm: postNorm, router: router,
+                                     routerBias: bias, routedExperts: routed, sharedExpert: shared))
+        }
+        self.layers = layers
+        finalNorm = add("model.norm.weight", [D], .norm)
+        lmHead = add("lm_head.weight", [c.vocabSize, D])
+        self.slots = slots
+        count = offset
+        index = Dictionary(uniqueKeysWithValues: slots.enumerated().map { ($1.name, $0) })
+    }
+
+    public func slot(named name: String) -> ParameterSlot? { index[name].map { slots[$0] } }
+
+    /// Parameters used for one token: everything but the embedding table rows
+    /// not looked up, and the routed experts not chosen.
+    public var activeCount: Int {
+        let c = config, D = c.hiddenSize, I = c.moeIntermediateSize
+        let perExpert = 3 * D * I
+        let unchosen = (c.nRoutedExperts - c.numExpertsPerTok) * perExpert * c.numHiddenLayers
+        return count - c.vocabSize * D + D - unchosen
+    }
+
+    /// Matrix-product FLOPs per token for a forward pass, excluding attention
+    /// scores (2 x active parameters, less the embedding lookup and norms).
+    public var forwardFlopsPerToken: Double {
+        let c = config, D = c.hiddenSize
+        let norms = D * (2 * c.numHiddenLayers + 1) + D // + embedding row
+        let biases = c.nRoutedExperts * c.numHiddenLayers
+        return 2 * Double(activeCount - norms - biases)
+    }
+}

@@ -1,0 +1,177 @@
+// The policy: a DeepSeek-style MoE transformer over flat parameter buffers.
+// Legend: B sequences, T positions, N = B*T rows, D width, V vocabulary.
+//   tokens [N] -> embed -> L x [x += attn(norm1(x)); x += moe(norm2(x))]
+//   -> final norm -> lm_head -> logits [N, V]
+// `forward` saves what `backward` needs in an `Activations`; `backward`
+// accumulates d(loss)/d(params) into `gradients` from d(loss)/d(logits), and
+// adds the gradient of the balance loss (reported as `Activations.auxLoss`)
+// when aux_loss_alpha > 0.
+
+import Foundation
+import Kernels
+
+public final class Transformer: @unchecked Sendable {
+    public let config: ModelConfig
+    public let layout: ParameterLayout
+    /// Flat parameters [layout.count]; see ParameterLayout.
+    public let parameters: Tensor
+    /// Flat gradients, same layout; allocated on first backward.
+    public private(set) lazy var gradients = Tensor([layout.count])
+    let rope: RoPE
+    let moeShape: MoEShape
+
+    public init(config: ModelConfig, parameters: Tensor? = nil) {
+        self.config = config
+        layout = ParameterLayout(config)
+        if let parameters {
+            precondition(parameters.count == layout.count, "parameter count \(parameters.count) != layout \(layout.count)")
+            self.parameters = parameters
+        } else {
+            self.parameters = Tensor([layout.count])
+        }
+        rope = RoPE(headDim: config.headDim, maxPositions: config.maxPositionEmbeddings, theta: config.ropeTheta)
+        moeShape = MoEShape(config)
+    }
+
+    /// Normal(0, initializer_range) matrices (output projections scaled down by
+    /// sqrt(2 L) so the residual stream does not grow with depth), unit norms, zero biases.
+    public func initialize(seed: UInt64) {
+        var rng = Xoshiro(seed: seed)
+        let p = parameters.data
+        let residualScale = 1 / Float(2 * config.numHiddenLayers).squareRoot()
+        for slot in layout.slots {
+            switch slot.kind {
+            case .norm: (p + slot.offset).update(repeating: 1, count: slot.count)
+            case .buffer: (p + slot.offset).update(repeating: 0, count: slot.count)
+            case .matrix:
+                let isOutput = slot.name.hasSuffix("o_proj.weight") || slot.name.hasSuffix("down_proj.weight")
+                let std = config.initializerRange * (isOutput ? residualScale : 1)
+                for i in slot.range { p[i] = rng.normal() * std }
+            }
+        }
+    }
+
+    public func zeroGradients() { gradients.zero() }
+
+    /// A deep copy (a frozen reference policy, for instance).
+    public func copy() -> Transformer {
+        let t = Transformer(config: config)
+        t.parameters.data.update(from: parameters.data, count: layout.count)
+        return t
+    }
+}
+
+/// What a forward pass keeps for its backward, reused across steps.
+public final class Activations: @unchecked Sendable {
+    final class Layer {
+        let xIn = FloatBuffer(), rstd1 = FloatBuffer(), xn1 = FloatBuffer(), qkv = FloatBuffer()
+        let probs = FloatBuffer(), att = FloatBuffer(), xMid = FloatBuffer(), rstd2 = FloatBuffer()
+        let xn2 = FloatBuffer()
+        let moe = MoEState()
+    }
+    var layers: [Layer] = []
+    let xOut = FloatBuffer(), rstdF = FloatBuffer(), xnF = FloatBuffer()
+    public let logits = FloatBuffer()
+    let tokens = Buffer<Int32>()
+    // Backward scratch.
+    let dx = FloatBuffer(), dxMid = FloatBuffer(), dtmp = FloatBuffer(), dqkv = FloatBuffer()
+    let moeGrad = MoEGradScratch()
+    public internal(set) var batch = 0, length = 0
+    public internal(set) var sequences: [Range<Int>] = []
+    public var rows: Int { batch * length }
+
+    public init() {}
+
+    /// Sum of the layers' balance losses from the last forward.
+    public var auxLoss: Float { layers.reduce(0) { $0 + $1.moe.auxLoss } }
+    /// Tokens routed to each expert, per layer, in the last forward (real tokens only).
+    public var expertLoad: [[Int]] { layers.map(\.moe.load) }
+    /// The MoE state of layer l (router choices and gates), for tests and inspection.
+    public func moeState(layer l: Int) -> MoEState { layers[l].moe }
+    /// The rotated keys and values of layer l, rows [q | k | v] of width 3D.
+    func qkv(layer l: Int) -> UnsafeMutablePointer<Float> { layers[l].qkv.pointer }
+}
+
+extension Transformer {
+    /// Logits [B*T, V] for B sequences of T tokens (row-major tokens [B*T]).
+    /// `lengths[b]` (default T) marks the real tokens of sequence b; the rest is
+    /// padding, which causal attention keeps from affecting real tokens.
+    @discardableResult
+    public func forward(tokens: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil,
+                        into a: Activations) -> UnsafeMutablePointer<Float> {
+        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
+        let n = b * t, w = parameters.data
+        precondition(tokens.count == n, "tokens: \(tokens.count) for batch \(b) x length \(t)")
+        precondition(t <= c.maxPositionEmbeddings, "length \(t) beyond max_position_embeddings \(c.maxPositionEmbeddings)")
+        a.batch = b; a.length = t
+        a.sequences = (0..<b).map { s in (s * t)..<(s * t + min(t, lengths?[s] ?? t)) }
+        if a.layers.count != c.numHiddenLayers { a.layers = (0..<c.numHiddenLayers).map { _ in .init() } }
+        let ids = a.tokens.reserve(n)
+        tokens.withUnsafeBufferPointer { ids.update(from: $0.baseAddress!, count: n) }
+
+        var x = a.layers.isEmpty ? a.xOut.reserve(n * d) : a.layers[0].xIn.reserve(n * d)
+        Embedding.forward(ids, w + layout.embed, x, count: n, width: d)
+        for (l, slots) in layout.layers.enumerated() {
+            let s = a.layers[l]
+            let xn1 = s.xn1.reserve(n * d), rstd1 = s.rstd1.reserve(n)
+            RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
+            let qkv = s.qkv.reserve(n * 3 * d)
+            Linear.forward(xn1, w + slots.qkv, qkv, rows: n, inFeatures: d, outFeatures: 3 * d)
+            rope.apply(qkv, ld: 3 * d, rows: n, heads: 2 * h) { $0 % t }  // q and k heads are adjacent
+            let att = s.att.reserve(n * d), probs = s.probs.reserve(b * h * t * t)
+            Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, heads: h, headDim: hd)
+            let xMid = s.xMid.reserve(n * d)
+            xMid.update(from: x, count: n * d)
+            Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: d, outFeatures: d, accumulate: true)
+
+            let xn2 = s.xn2.reserve(n * d), rstd2 = s.rstd2.reserve(n)
+            RMSNorm.forward(xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
+            let next = l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
+            MoE.forward(moeShape, params: w, slots: slots, x: xn2, out: next, rows: n, state: s.moe, sequences: a.sequences)
+            add(xMid, into: next, count: n * d)
+            x = next
+        }
+        let xnF = a.xnF.reserve(n * d), rstdF = a.rstdF.reserve(n)
+        RMSNorm.forward(x, w + layout.finalNorm, xnF, rstd: rstdF, rows: n, width: d, eps: c.rmsNormEps)
+        let logits = a.logits.reserve(n * v)
+        Linear.forward(xnF, w + layout.lmHead, logits, rows: n, inFeatures: d, outFeatures: v)
+        return logits
+    }
+
+    /// Accumulates gradients from dlogits [B*T, V] of the last `forward` into `a`.
+    public func backward(dlogits: UnsafePointer<Float>, from a: Activations) {
+        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
+        let n = a.rows, b = a.batch, t = a.length, w = parameters.data, g = gradients.data
+        let dx = a.dx.reserve(n * d), dxMid = a.dxMid.reserve(n * d), dtmp = a.dtmp.reserve(n * d)
+        let dqkv = a.dqkv.reserve(n * 3 * d)
+        let xLast = a.xOut.pointer
+
+        Linear.backward(dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
+        RMSNorm.backward(dtmp, xLast, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n, width: d)
+
+        for (l, slots) in layout.layers.enumerated().reversed() {
+            let s = a.layers[l]
+            // x_out = x_mid + moe(norm2(x_mid))
+            MoE.backward(moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dx, dx: dtmp,
+                         state: s.moe, scratch: a.moeGrad)
+            RMSNorm.backward(dtmp, s.xMid.pointer, w + slots.postNorm, rstd: s.rstd2.pointer, dxMid, g + slots.postNorm,
+                             rows: n, width: d)
+            add(dx, into: dxMid, count: n * d)
+            // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in)))))
+            Linear.backward(dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: d, outFeatures: d)
+            Attention.backward(dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv,
+                               batch: b, length: t, heads: h, headDim: hd)
+            rope.apply(dqkv, ld: 3 * d, rows: n, heads: 2 * h, inverse: true) { $0 % t }
+            Linear.backward(dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d, outFeatures: 3 * d)
+            RMSNorm.backward(dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm,
+                             rows: n, width: d)
+            add(dxMid, into: dx, count: n * d)
+        }
+        Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d)
+    }
+}
+
+@inline(__always)
+func add(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
+    Parallel.forRanges(count, minPerThread: 16384) { r in for i in r { dst[i] += src[i] } }
+}
