@@ -22,13 +22,15 @@ let package = Package(
 
         .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: optimized),
         .target(name: "Policy", dependencies: ["Kernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
+        .target(name: "Training", dependencies: ["Policy", "Kernels"], swiftSettings: optimized),
         .executableTarget(name: "grpo", dependencies: [
-            "Policy", "Kernels",
+            "Policy", "Training", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimized),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels"]),
     ],
     swiftLanguageModes: [.v5]
 )

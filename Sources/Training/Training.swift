@@ -1,0 +1,1 @@
+// Training: SFT (the cold start) and, later, the GRPO loop.

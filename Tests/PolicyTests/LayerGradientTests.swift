@@ -1,0 +1,135 @@
+// Every layer's backward against finite differences of its forward, on small
+// random shapes with a random upstream gradient.
+
+import XCTest
+import Kernels
+import Policy
+
+final class LayerGradientTests: XCTestCase {
+    var rng = Xoshiro(seed: 7)
+
+    func testLinear() {
+        let n = 5, fin = 7, fout = 4
+        let x = Tensor([n, fin], randomArray(n * fin, rng: &rng)), w = Tensor([fout, fin], randomArray(fout * fin, rng: &rng))
+        let y = Tensor([n, fout]), r = randomArray(n * fout, rng: &rng)
+        let dx = Tensor([n, fin]), dw = Tensor([fout, fin])
+        let loss = { () -> Double in Linear.forward(x.data, w.data, y.data, rows: n, inFeatures: fin, outFeatures: fout); return probe(y.data, r) }
+        _ = loss()
+        Linear.backward(r, x.data, w.data, dw.data, dx.data, rows: n, inFeatures: fin, outFeatures: fout)
+        let gc = GradientCheck()
+        gc.check("dx", x.data, analytic: dx.data, indices: Array(0..<x.count), loss: loss)
+        gc.check("dW", w.data, analytic: dw.data, indices: Array(0..<w.count), loss: loss)
+    }
+
+    func testRMSNorm() {
+        let n = 6, d = 10
+        let x = Tensor([n, d], randomArray(n * d, rng: &rng)), w = Tensor([d], randomArray(d, std: 0.5, rng: &rng).map { $0 + 1 })
+        let y = Tensor([n, d]), rstd = Tensor([n]), r = randomArray(n * d, rng: &rng)
+        let dx = Tensor([n, d]), dw = Tensor([d])
+        let loss = { () -> Double in
+            RMSNorm.forward(x.data, w.data, y.data, rstd: rstd.data, rows: n, width: d, eps: 1e-6); return probe(y.data, r)
+        }
+        _ = loss()
+        // Hand case: a row of equal values v normalises to sign(v) * w.
+        XCTAssertEqual(Double(rstd[0]), 1 / (x.array[0..<d].map { Double($0 * $0) }.reduce(0, +) / Double(d) + 1e-6).squareRoot(), accuracy: 1e-4)
+        RMSNorm.backward(r, x.data, w.data, rstd: rstd.data, dx.data, dw.data, rows: n, width: d)
+        let gc = GradientCheck()
+        gc.check("dx", x.data, analytic: dx.data, indices: Array(0..<x.count), loss: loss)
+        gc.check("dw", w.data, analytic: dw.data, indices: Array(0..<d), loss: loss)
+    }
+
+    func testRoPERotatesAndInverts() {
+        let hd = 8, heads = 2, n = 5
+        let rope = RoPE(headDim: hd, maxPositions: 16, theta: 10_000)
+        let x0 = randomArray(n * heads * hd, rng: &rng)
+        let x = Tensor([n, heads * hd], x0)
+        rope.apply(x.data, ld: heads * hd, rows: n, heads: heads) { $0 + 3 }
+        // Position 0 would be the identity; a rotation keeps each pair's norm.
+        for r in 0..<n {
+            for i in 0..<(hd / 2) {
+                let a = x0[r * heads * hd + i], b = x0[r * heads * hd + i + hd / 2]
+                let c = x[r * heads * hd + i], d = x[r * heads * hd + i + hd / 2]
+                XCTAssertEqual(a * a + b * b, c * c + d * d, accuracy: 1e-4)
+            }
+        }
+        // Hand case: pair 0 at position p rotates by exactly p radians.
+        let p = 3, a = x0[0], b = x0[hd / 2]
+        XCTAssertEqual(x[0], a * cosf(Float(p)) - b * sinf(Float(p)), accuracy: 1e-5)
+        rope.apply(x.data, ld: heads * hd, rows: n, heads: heads, inverse: true) { $0 + 3 }
+        for i in 0..<x0.count { XCTAssertEqual(x[i], x0[i], accuracy: 1e-5) }
+        // Backward (the inverse rotation applied to dy) against finite differences.
+        let r = randomArray(x0.count, rng: &rng), dx = Tensor([x0.count], r)
+        rope.apply(dx.data, ld: heads * hd, rows: n, heads: heads, inverse: true) { $0 * 2 }
+        let y = Tensor([x0.count])
+        let loss = { () -> Double in
+            y.data.update(from: x.data, count: x0.count)
+            rope.apply(y.data, ld: heads * hd, rows: n, heads: heads) { $0 * 2 }
+            return probe(y.data, r)
+        }
+        GradientCheck().check("rope", x.data, analytic: dx.data, indices: Array(0..<x0.count), loss: loss)
+    }
+
+    func testSwiGLU() {
+        let n = 4, i = 6
+        let h = Tensor([n, 2 * i], randomArray(n * 2 * i, std: 2, rng: &rng)), a = Tensor([n, i]), dh = Tensor([n, 2 * i])
+        let r = randomArray(n * i, rng: &rng)
+        let loss = { () -> Double in SwiGLU.forward(h.data, a.data, rows: n, width: i); return probe(a.data, r) }
+        _ = loss()
+        XCTAssertEqual(a[0], h[0] / (1 + expf(-h[0])) * h[i], accuracy: 1e-5)
+        SwiGLU.backward(r, h.data, dh.data, rows: n, width: i)
+        GradientCheck().check("dh", h.data, analytic: dh.data, indices: Array(0..<h.count), loss: loss)
+    }
+
+    func testCausalAttention() {
+        let b = 2, t = 5, heads = 2, hd = 4, d = heads * hd
+        let qkv = Tensor([b * t, 3 * d], randomArray(b * t * 3 * d, rng: &rng))
+        let y = Tensor([b * t, d]), probs = Tensor([b, heads, t, t]), dqkv = Tensor([b * t, 3 * d])
+        let r = randomArray(b * t * d, rng: &rng)
+        let loss = { () -> Double in
+            Attention.forward(qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads, headDim: hd)
+            return probe(y.data, r)
+        }
+        _ = loss()
+        // The mask: probabilities above the diagonal are exactly zero, rows sum to one.
+        for bh in 0..<(b * heads) {
+            for i in 0..<t {
+                var s: Float = 0
+                for j in 0..<t { let p = probs[bh * t * t + i * t + j]; s += p; if j > i { XCTAssertEqual(p, 0) } }
+                XCTAssertEqual(s, 1, accuracy: 1e-5)
+            }
+        }
+        // Hand case: the first position attends only to itself, so its output is its own v.
+        for c in 0..<d { XCTAssertEqual(y[c], qkv[2 * d + c], accuracy: 1e-6) }
+        Attention.backward(dy: r, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t, heads: heads, headDim: hd)
+        GradientCheck().check("dqkv", qkv.data, analytic: dqkv.data, indices: Array(0..<qkv.count), loss: loss)
+        // A future token's k and v never reach an earlier output: its gradient from earlier rows is zero.
+        let onlyFirst = (0..<(b * t * d)).map { $0 / d == 0 ? Float(1) : 0 }
+        Attention.backward(dy: onlyFirst, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t, heads: heads, headDim: hd)
+        for row in 1..<(b * t) { for c in d..<(3 * d) { XCTAssertEqual(dqkv[row * 3 * d + c], 0) } }
+    }
+
+    func testLogProbs() {
+        let n = 4, v = 7
+        let logits = Tensor([n, v], randomArray(n * v, std: 2, rng: &rng))
+        let targets: [Int32] = [3, -1, 0, 6], coef = randomArray(n, rng: &rng)
+        let logp = Tensor([n]), entropy = Tensor([n]), dlogits = Tensor([n, v])
+        for temperature: Float in [1, 0.7] {
+            let loss = { () -> Double in
+                LogProbs.forward(logits.data, targets: targets, rows: n, vocab: v, temperature: temperature, logp: logp.data, entropy: entropy.data)
+                return probe(logp.data, coef)
+            }
+            _ = loss()
+            // Against a direct computation in Double.
+            for t in [0, 2, 3] {
+                let z = (0..<v).map { Double(logits[t * v + $0]) / Double(temperature) }
+                let lse = log(z.map { exp($0) }.reduce(0, +))
+                XCTAssertEqual(Double(logp[t]), z[Int(targets[t])] - lse, accuracy: 1e-5)
+                let ent = -z.map { exp($0 - lse) * ($0 - lse) }.reduce(0, +)
+                XCTAssertEqual(Double(entropy[t]), ent, accuracy: 1e-5)
+            }
+            XCTAssertEqual(logp[1], 0)
+            LogProbs.backward(logits.data, targets: targets, dlogp: coef, rows: n, vocab: v, temperature: temperature, dlogits: dlogits.data)
+            GradientCheck().check("dlogits T=\(temperature)", logits.data, analytic: dlogits.data, indices: Array(0..<logits.count), loss: loss)
+        }
+    }
+}

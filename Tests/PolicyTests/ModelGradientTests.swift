@@ -1,0 +1,77 @@
+// Whole-model gradients on the 2-layer toy shape: logits -> log-probs -> a
+// weighted sum, checked against finite differences for a sample of every
+// tensor; plus the overfitting check (the loss of a tiny model falls).
+
+import XCTest
+import Kernels
+import Policy
+
+final class ModelGradientTests: XCTestCase {
+    func makeBatch(_ model: Transformer, b: Int, t: Int, rng: inout Xoshiro) -> [Int32] {
+        (0..<(b * t)).map { _ in Int32(rng.next() % 40) + 60 }
+    }
+
+    func testWholeModelGradients() {
+        for (scoring, alpha) in [("sigmoid", Float(0)), ("softmax", Float(0.02))] {
+            var rng = Xoshiro(seed: 5)
+            var c = try! ModelConfig.named("toy")
+            c.scoringFunc = scoring; c.auxLossAlpha = alpha
+            let model = Transformer(config: c)
+            model.initialize(seed: 1)
+            // Bigger weights than at initialisation so every path carries a visible gradient.
+            for slot in model.layout.slots where slot.kind == .matrix {
+                for i in slot.range { model.parameters[i] *= 4 }
+            }
+            // Router scores spread apart so that few probes flip a top-k choice.
+            for l in model.layout.layers { for i in 0..<(c.nRoutedExperts * c.hiddenSize) { model.parameters[l.router + i] *= 5 } }
+            let b = 2, t = 6, v = c.vocabSize
+            let tokens = makeBatch(model, b: b, t: t, rng: &rng)
+            // Targets: next tokens; the last position of each sequence and a padded tail have none.
+            var targets = [Int32](repeating: -1, count: b * t)
+            let lengths = [6, 4]
+            for s in 0..<b { for p in 0..<(lengths[s] - 1) { targets[s * t + p] = tokens[s * t + p + 1] } }
+            let coef = randomArray(b * t, rng: &rng)
+            let acts = Activations()
+            let logp = Tensor([b * t])
+            let loss = { () -> Double in
+                let logits = model.forward(tokens: tokens, batch: b, length: t, lengths: lengths, into: acts)
+                LogProbs.forward(logits, targets: targets, rows: b * t, vocab: v, logp: logp.data)
+                return probe(logp.data, coef) + Double(acts.auxLoss)
+            }
+            _ = loss()
+            let choices = { acts.expertLoad.flatMap { $0 } + (0..<c.numHiddenLayers).flatMap { l in
+                (0..<(b * t)).map { acts.moeState(layer: l).choice(token: $0, k: 0, topK: c.numExpertsPerTok) } } }
+            let reference = choices()
+            let dlogits = Tensor([b * t, v])
+            LogProbs.backward(acts.logits.pointer, targets: targets, dlogp: coef, rows: b * t, vocab: v, dlogits: dlogits.data)
+            model.zeroGradients()
+            model.backward(dlogits: dlogits.data, from: acts)
+            // Single coordinates: small gradients, so an absolute tolerance above Float32 rounding noise.
+            let coordinates = GradientCheck(h: 4e-3, relativeTolerance: 5e-2, absoluteTolerance: 1e-3)
+            let directions = GradientCheck(h: 1e-3, relativeTolerance: 2e-2, absoluteTolerance: 1e-3)
+            for slot in model.layout.slots where slot.kind != .buffer {
+                let idx = sampleIndices(slot.count, 8, rng: &rng).map { $0 + slot.offset }
+                coordinates.check("\(slot.name) [\(scoring)]", model.parameters.data, analytic: model.gradients.data, indices: idx,
+                                  loss: loss, stable: { choices() == reference })
+                directions.checkDirection("\(slot.name) [\(scoring)]", model.parameters.data, analytic: model.gradients.data,
+                                          range: slot.range, rng: &rng, loss: loss, stable: { choices() == reference })
+            }
+            // The selection bias gets no gradient: it only chooses.
+            for l in model.layout.layers { for i in 0..<c.nRoutedExperts { XCTAssertEqual(model.gradients[l.routerBias + i], 0) } }
+        }
+    }
+
+    /// Padding after a sequence's length never changes its real tokens' logits.
+    func testPaddingDoesNotLeakBackwards() {
+        var rng = Xoshiro(seed: 9)
+        let model = Transformer(config: try! ModelConfig.named("toy"))
+        model.initialize(seed: 2)
+        var tokens = makeBatch(model, b: 1, t: 8, rng: &rng)
+        let a = Activations()
+        let before = Array(UnsafeBufferPointer(start: model.forward(tokens: tokens, batch: 1, length: 8, into: a), count: 5 * 259))
+        for p in 5..<8 { tokens[p] = 256 }
+        let after = Array(UnsafeBufferPointer(start: model.forward(tokens: tokens, batch: 1, length: 8, into: a), count: 5 * 259))
+        // Equal up to summation order: the padding changes how many rows each expert's product has.
+        for i in 0..<before.count { XCTAssertEqual(before[i], after[i], accuracy: 1e-5) }
+    }
+}
