@@ -60,3 +60,13 @@ public enum BLAS {
     public static var threads: Int { Int(openblas_get_num_threads()) }
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 }
+
+/// y = alpha * op(A) x + beta * y, A row-major [M, N] with row stride lda;
+/// op(A) is A ([M]-vector result) or A^T ([N]-vector result).
+@inline(__always)
+public func gemv(transA: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                 x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha,
+                a, Int32(lda), x, 1, beta, y, 1)
+}

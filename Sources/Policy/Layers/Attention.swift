@@ -71,3 +71,45 @@ public enum Attention {
         for j in valid..<width { row[j] = 0 }
     }
 }
+
+extension Attention {
+    /// One new token per sequence attending to its cached keys and values
+    /// (decoding). The keys of a sequence come in two segments: the prompt's,
+    /// shared by every completion of that prompt, and the sequence's own.
+    /// Legend: R rows (sequences), P prompt length, n_r own tokens so far.
+    ///   q [R, D] (row stride ldq, rotated), y [R, D]
+    ///   segments(r) -> (prefix K, prefix V, P, own K, own V, n_r): [*, D] rows
+    /// Each (row, head) is two gemv for scores and two for the output.
+    public struct Segments {
+        public var prefixK: UnsafePointer<Float>, prefixV: UnsafePointer<Float>, prefixCount: Int
+        public var ownK: UnsafePointer<Float>, ownV: UnsafePointer<Float>, ownCount: Int
+        public init(prefixK: UnsafePointer<Float>, prefixV: UnsafePointer<Float>, prefixCount: Int,
+                    ownK: UnsafePointer<Float>, ownV: UnsafePointer<Float>, ownCount: Int) {
+            self.prefixK = prefixK; self.prefixV = prefixV; self.prefixCount = prefixCount
+            self.ownK = ownK; self.ownV = ownV; self.ownCount = ownCount
+        }
+    }
+
+    public static func decode(q: UnsafePointer<Float>, ldq: Int, y: UnsafeMutablePointer<Float>, rows: Int,
+                              heads: Int, headDim hd: Int, maxKeys: Int, segments: (Int) -> Segments) {
+        let d = heads * hd
+        let scale = 1 / Float(hd).squareRoot()
+        Parallel.forRanges(rows, minPerThread: 4) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxKeys)
+            defer { scores.deallocate() }
+            for r in range {
+                let seg = segments(r)
+                let p = seg.prefixCount, n = seg.ownCount
+                for h in 0..<heads {
+                    let qh = q + r * ldq + h * hd, yh = y + r * d + h * hd
+                    gemv(m: p, n: hd, alpha: scale, a: seg.prefixK + h * hd, lda: d, x: qh, y: scores)
+                    gemv(m: n, n: hd, alpha: scale, a: seg.ownK + h * hd, lda: d, x: qh, y: scores + p)
+                    softmaxCausalRow(scores, valid: p + n, width: p + n)
+                    gemv(transA: true, m: p, n: hd, a: seg.prefixV + h * hd, lda: d, x: scores, y: yh)
+                    gemv(transA: true, m: n, n: hd, a: seg.ownV + h * hd, lda: d, x: scores + p,
+                         beta: p > 0 ? 1 : 0, y: yh)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+// The key/value cache for sampling, and the one-token-per-sequence decode step.
+// A prompt is prefilled once (the same forward as training, on the prompt
+// alone); its keys and values become a prefix segment shared by the G
+// completions of that prompt; each completion appends to its own segment.
+// Legend: L layers, D width, P prompt length, M max new tokens.
+//   prefix[g].keys[l], .values[l]  [P, D]    (rotated keys, as attention uses them)
+//   own[s].keys[l], .values[l]     [M, D]
+
+import Kernels
+
+public final class KVCache: @unchecked Sendable {
+    final class Segment {
+        let keys: [FloatBuffer], values: [FloatBuffer]
+        var count = 0
+        init(layers: Int, rows: Int, width: Int) {
+            keys = (0..<layers).map { _ in FloatBuffer(rows * width) }
+            values = (0..<layers).map { _ in FloatBuffer(rows * width) }
+        }
+    }
+    let config: ModelConfig
+    var prefixes: [Segment] = []
+    var own: [Segment] = []
+    /// own[s] continues prefixes[groupOf[s]].
+    var groupOf: [Int] = []
+
+    public init(config: ModelConfig) { self.config = config }
+
+    public var sequenceCount: Int { own.count }
+    public func length(of s: Int) -> Int { prefixes[groupOf[s]].count + own[s].count }
+}
+
+/// Scratch for decode steps: a handful of rows, reused every step.
+final class DecodeScratch {
+    let x = FloatBuffer(), xn = FloatBuffer(), qkv = FloatBuffer(), att = FloatBuffer(), moeOut = FloatBuffer()
+    let logits = FloatBuffer()
+    let moe = MoEState()
+}
+
+extension Transformer {
+    /// Prefills `prompt` (whose last token has not been answered yet) and adds
+    /// `completions` sequences continuing it. Returns the logits [V] after the prompt.
+    func prefill(_ prompt: [Int32], completions: Int, maxNewTokens: Int, cache: KVCache, scratch: Activations) -> [Float] {
+        let c = config, d = c.hiddenSize, p = prompt.count
+        let logits = forward(tokens: prompt, batch: 1, length: p, into: scratch)
+        let prefix = KVCache.Segment(layers: c.numHiddenLayers, rows: p, width: d)
+        for l in 0..<c.numHiddenLayers {
+            let qkv = scratch.qkv(layer: l), k = prefix.keys[l].pointer, v = prefix.values[l].pointer
+            for t in 0..<p {
+                (k + t * d).update(from: qkv + t * 3 * d + d, count: d)
+                (v + t * d).update(from: qkv + t * 3 * d + 2 * d, count: d)
+            }
+        }
+        prefix.count = p
+        let g = cache.prefixes.count
+        cache.prefixes.append(prefix)
+        for _ in 0..<completions {
+            cache.own.append(KVCache.Segment(layers: c.numHiddenLayers, rows: maxNewTokens, width: d))
+            cache.groupOf.append(g)
+        }
+        return Array(UnsafeBufferPointer(start: logits + (p - 1) * c.vocabSize, count: c.vocabSize))
+    }
+
+    /// Feeds one token to each of `sequences` (cache indices) and returns their
+    /// next-token logits [R, V]. Each token sits at its sequence's next position.
+    func decodeStep(tokens: [Int32], sequences: [Int], cache: KVCache, scratch s: DecodeScratch) -> UnsafeMutablePointer<Float> {
+        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
+        let r = tokens.count, w = parameters.data
+        let positions = sequences.map { cache.length(of: $0) }
+        let x = s.x.reserve(r * d), xn = s.xn.reserve(r * d), qkv = s.qkv.reserve(r * 3 * d)
+        let att = s.att.reserve(r * d), moeOut = s.moeOut.reserve(r * d)
+        tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
+        let maxKeys = positions.max().map { $0 + 1 } ?? 1
+        for (l, slots) in layout.layers.enumerated() {
+            RMSNorm.forward(x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+            Linear.forward(xn, w + slots.qkv, qkv, rows: r, inFeatures: d, outFeatures: 3 * d)
+            rope.apply(qkv, ld: 3 * d, rows: r, heads: 2 * h) { positions[$0] }
+            for (row, seq) in sequences.enumerated() {
+                let own = cache.own[seq], n = own.count
+                (own.keys[l].pointer + n * d).update(from: qkv + row * 3 * d + d, count: d)
+                (own.values[l].pointer + n * d).update(from: qkv + row * 3 * d + 2 * d, count: d)
+            }
+            Attention.decode(q: qkv, ldq: 3 * d, y: att, rows: r, heads: h, headDim: hd, maxKeys: maxKeys) { row in
+                let seq = sequences[row], own = cache.own[seq], prefix = cache.prefixes[cache.groupOf[seq]]
+                return .init(prefixK: prefix.keys[l].pointer, prefixV: prefix.values[l].pointer, prefixCount: prefix.count,
+                             ownK: own.keys[l].pointer, ownV: own.values[l].pointer, ownCount: own.count + 1)
+            }
+            Linear.forward(att, w + slots.o, x, rows: r, inFeatures: d, outFeatures: d, accumulate: true)
+            RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+            MoE.forward(moeShape, params: w, slots: slots, x: xn, out: moeOut, rows: r, state: s.moe)
+            add(moeOut, into: x, count: r * d)
+        }
+        for seq in sequences { cache.own[seq].count += 1 }
+        RMSNorm.forward(x, w + layout.finalNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+        let logits = s.logits.reserve(r * v)
+        Linear.forward(xn, w + layout.lmHead, logits, rows: r, inFeatures: d, outFeatures: v)
+        return logits
+    }
+}

@@ -1,0 +1,170 @@
+// Batched sampling with the KV cache: G completions per prompt, the prompt
+// prefilled once. Each completion draws from its own RNG stream (seed, prompt
+// index, completion index), so a completion does not depend on what else is
+// in the batch. The log-probability recorded for every sampled token is under
+// the policy at the sampling temperature, softmax(logits / T), before top-k /
+// top-p truncation: the same quantity the trainer recomputes for pi_old.
+
+import Foundation
+import Kernels
+
+public struct SamplingParams: Codable, Equatable, Sendable {
+    /// 0 means greedy decoding (log-probabilities then at temperature 1).
+    public var temperature: Float = 1
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p.
+    public var topP: Float = 1
+    /// Keep only the top_k most likely tokens (0 = all).
+    public var topK = 0
+    public var maxNewTokens = 64
+    /// Generation stops after any of these strings (which stay in the text, as their tokens do).
+    public var stop: [String] = []
+    public var seed: UInt64 = 0
+    /// Keep going after eos (benchmarks that need exact lengths).
+    public var ignoreEOS = false
+
+    public init(temperature: Float = 1, topP: Float = 1, topK: Int = 0, maxNewTokens: Int = 64,
+                stop: [String] = [], seed: UInt64 = 0, ignoreEOS: Bool = false) {
+        self.temperature = temperature; self.topP = topP; self.topK = topK; self.maxNewTokens = maxNewTokens
+        self.stop = stop; self.seed = seed; self.ignoreEOS = ignoreEOS
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case temperature, topP = "top_p", topK = "top_k", maxNewTokens = "max_new_tokens", stop, seed
+        case ignoreEOS = "ignore_eos"
+    }
+
+    public static let greedy = SamplingParams(temperature: 0)
+
+    public func validate() throws {
+        guard temperature >= 0, temperature.isFinite else { throw PolicyError.invalidArgument("temperature must be >= 0") }
+        guard topP > 0, topP <= 1 else { throw PolicyError.invalidArgument("top_p must be in (0, 1]") }
+        guard topK >= 0 else { throw PolicyError.invalidArgument("top_k must be >= 0") }
+        guard maxNewTokens > 0 else { throw PolicyError.invalidArgument("max_new_tokens must be positive") }
+        guard !stop.contains("") else { throw PolicyError.invalidArgument("stop strings must not be empty") }
+    }
+}
+
+public enum FinishReason: String, Codable, Sendable {
+    case eos, stop, length
+}
+
+public struct Completion: Sendable, Equatable {
+    /// Sampled token ids (including the eos if it ended the completion).
+    public var tokens: [Int32]
+    public var text: String
+    public var finishReason: FinishReason
+    /// log pi(token) for every sampled token, at the sampling temperature.
+    public var logprobs: [Float]
+}
+
+public final class Sampler: @unchecked Sendable {
+    public let model: Transformer
+    public let tokenizer: ByteTokenizer
+    private let prefillScratch = Activations()
+    private let decodeScratch = DecodeScratch()
+
+    public init(model: Transformer) {
+        self.model = model
+        tokenizer = ByteTokenizer(config: model.config)
+    }
+
+    /// Prompts as text: each becomes [bos] + its bytes.
+    public func generate(prompts: [String], completionsPerPrompt g: Int, params: SamplingParams) throws -> [[Completion]] {
+        try generate(promptTokens: prompts.map { tokenizer.encode($0, addBOS: true) }, completionsPerPrompt: g, params: params)
+    }
+
+    /// Returns, for each prompt, its `g` completions.
+    public func generate(promptTokens: [[Int32]], completionsPerPrompt g: Int, params: SamplingParams) throws -> [[Completion]] {
+        try params.validate()
+        let c = model.config, v = c.vocabSize
+        for (i, p) in promptTokens.enumerated() {
+            guard !p.isEmpty else { throw PolicyError.invalidArgument("prompt \(i) is empty") }
+            guard p.count + params.maxNewTokens <= c.maxPositionEmbeddings else {
+                throw PolicyError.invalidArgument("prompt \(i): \(p.count) tokens + max_new_tokens \(params.maxNewTokens) exceed max_position_embeddings \(c.maxPositionEmbeddings)")
+            }
+            guard p.allSatisfy({ $0 >= 0 && Int($0) < v }) else { throw PolicyError.invalidArgument("prompt \(i): token id out of range") }
+        }
+        let stops = params.stop.map { Array($0.utf8) }
+        let cache = KVCache(config: c)
+        var rngs: [Xoshiro] = []
+        var out: [Completion] = []
+        var bytes: [[UInt8]] = []
+        var next: [Int32] = []
+        var active: [Int] = []
+        let probs = UnsafeMutablePointer<Float>.allocate(capacity: v), order = UnsafeMutablePointer<Int32>.allocate(capacity: v)
+        defer { probs.deallocate(); order.deallocate() }
+
+        // Appends a sampled token to sequence s; returns whether it continues.
+        func accept(_ s: Int, logits: UnsafePointer<Float>) -> Bool {
+            let (token, logp) = draw(logits, vocab: v, params: params, rng: &rngs[s], probs: probs, order: order)
+            out[s].tokens.append(token); out[s].logprobs.append(logp)
+            if token == tokenizer.eos && !params.ignoreEOS { out[s].finishReason = .eos; return false }
+            if token < 256 {
+                bytes[s].append(UInt8(token))
+                if stops.contains(where: { bytes[s].count >= $0.count && bytes[s].suffix($0.count).elementsEqual($0) }) {
+                    out[s].finishReason = .stop; return false
+                }
+            }
+            if out[s].tokens.count >= params.maxNewTokens { out[s].finishReason = .length; return false }
+            next[s] = token
+            return true
+        }
+
+        for (pi, prompt) in promptTokens.enumerated() {
+            let logits = model.prefill(prompt, completions: g, maxNewTokens: params.maxNewTokens, cache: cache, scratch: prefillScratch)
+            for j in 0..<g {
+                let s = pi * g + j
+                rngs.append(Xoshiro(seed: params.seed, stream: UInt64(s)))
+                out.append(Completion(tokens: [], text: "", finishReason: .length, logprobs: []))
+                bytes.append([]); next.append(0)
+                if logits.withUnsafeBufferPointer({ accept(s, logits: $0.baseAddress!) }) { active.append(s) }
+            }
+        }
+        while !active.isEmpty {
+            let logits = model.decodeStep(tokens: active.map { next[$0] }, sequences: active, cache: cache, scratch: decodeScratch)
+            active = active.enumerated().filter { accept($0.element, logits: logits + $0.offset * v) }.map(\.element)
+        }
+        for s in out.indices { out[s].text = tokenizer.decode(out[s].tokens) }
+        return (0..<promptTokens.count).map { Array(out[($0 * g)..<($0 * g + g)]) }
+    }
+
+    /// One token from a row of logits, and its log-probability at the sampling temperature.
+    private func draw(_ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, rng: inout Xoshiro,
+                      probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>) -> (Int32, Float) {
+        let greedy = params.temperature == 0
+        let invT = greedy ? 1 : 1 / params.temperature
+        var mx = -Float.infinity, argmax = 0
+        for j in 0..<v where logits[j] > mx { mx = logits[j]; argmax = j }
+        var sum: Float = 0
+        for j in 0..<v { let e = expf((logits[j] - mx) * invT); probs[j] = e; sum += e }
+        let logSum = logf(sum)
+        func logp(_ j: Int) -> Float { (logits[j] - mx) * invT - logSum }
+        if greedy { return (Int32(argmax), logp(argmax)) }
+
+        // Candidates in descending probability, cut by top-k then top-p.
+        var count = v
+        for j in 0..<v { order[j] = Int32(j) }
+        if params.topK > 0 || params.topP < 1 {
+            var buffer = UnsafeMutableBufferPointer(start: order, count: v)
+            buffer.sort { probs[Int($0)] > probs[Int($1)] }
+            if params.topK > 0 { count = min(count, params.topK) }
+            if params.topP < 1 {
+                var cumulative: Float = 0
+                for i in 0..<count {
+                    cumulative += probs[Int(order[i])] / sum
+                    if cumulative >= params.topP { count = i + 1; break }
+                }
+            }
+        }
+        var kept: Float = 0
+        for i in 0..<count { kept += probs[Int(order[i])] }
+        var u = rng.uniform() * kept
+        for i in 0..<count {
+            let j = Int(order[i])
+            u -= probs[j]
+            if u < 0 { return (Int32(j), logp(j)) }
+        }
+        let last = Int(order[count - 1])  // rounding left u just above zero
+        return (Int32(last), logp(last))
+    }
+}

@@ -1,0 +1,138 @@
+// The sampler against the definition: every recorded log-probability equals
+// the one a full forward pass (no cache) computes for the same sequence, so
+// the KV cache, the shared prompt prefill and the trainer agree.
+
+import XCTest
+import Kernels
+import Policy
+
+final class SamplerTests: XCTestCase {
+    func toyModel(seed: UInt64 = 4) -> Transformer {
+        let m = Transformer(config: try! ModelConfig.named("toy"))
+        m.initialize(seed: seed)
+        // Larger weights than at initialisation: a peaked, input-dependent distribution.
+        for slot in m.layout.slots where slot.kind == .matrix { for i in slot.range { m.parameters[i] *= 6 } }
+        return m
+    }
+
+    /// log softmax(logits / T) of each completion token, by a full forward over prompt + completion.
+    func recomputedLogprobs(_ m: Transformer, prompt: [Int32], completion: [Int32], temperature: Float) -> [Float] {
+        let seq = prompt + completion
+        let logits = m.forward(tokens: seq, batch: 1, length: seq.count, into: Activations())
+        let v = m.config.vocabSize
+        var targets = [Int32](repeating: -1, count: seq.count)
+        for (i, t) in completion.enumerated() { targets[prompt.count - 1 + i] = t }
+        let logp = Tensor([seq.count])
+        LogProbs.forward(logits, targets: targets, rows: seq.count, vocab: v, temperature: temperature, logp: logp.data)
+        return (0..<completion.count).map { logp[prompt.count - 1 + $0] }
+    }
+
+    func testCachedDecodingMatchesFullRecompute() throws {
+        let m = toyModel()
+        let sampler = Sampler(model: m)
+        let tok = ByteTokenizer(config: m.config)
+        let prompts = ["12+7=", "hello", "a"]
+        let params = SamplingParams(temperature: 0.8, maxNewTokens: 20, seed: 1, ignoreEOS: true)
+        let groups = try sampler.generate(prompts: prompts, completionsPerPrompt: 3, params: params)
+        XCTAssertEqual(groups.count, 3)
+        var worst: Float = 0
+        for (p, group) in zip(prompts, groups) {
+            XCTAssertEqual(group.count, 3)
+            for c in group {
+                XCTAssertEqual(c.tokens.count, 20)
+                XCTAssertEqual(c.finishReason, .length)
+                let ref = recomputedLogprobs(m, prompt: tok.encode(p, addBOS: true), completion: c.tokens, temperature: 0.8)
+                for (a, b) in zip(c.logprobs, ref) { worst = max(worst, abs(a - b)) }
+            }
+            // Completions of one prompt differ (independent streams) but share the prompt's cache.
+            XCTAssertNotEqual(group[0].tokens, group[1].tokens)
+        }
+        XCTAssertLessThan(worst, 1e-4, "sampler vs full-forward log-prob mismatch")
+    }
+
+    func testSeedReproducibleAndIndependentOfBatch() throws {
+        let sampler = Sampler(model: toyModel())
+        let params = SamplingParams(temperature: 1, topP: 0.9, topK: 50, maxNewTokens: 12, seed: 42, ignoreEOS: true)
+        let a = try sampler.generate(prompts: ["x=1", "y=2"], completionsPerPrompt: 2, params: params)
+        let b = try sampler.generate(prompts: ["x=1", "y=2"], completionsPerPrompt: 2, params: params)
+        XCTAssertEqual(a, b)
+        var other = params; other.seed = 43
+        XCTAssertNotEqual(try sampler.generate(prompts: ["x=1", "y=2"], completionsPerPrompt: 2, params: other), a)
+        // The first prompt's stream is the same whatever follows it in the batch.
+        let alone = try sampler.generate(prompts: ["x=1"], completionsPerPrompt: 2, params: params)
+        XCTAssertEqual(alone[0].map(\.tokens), a[0].map(\.tokens))
+    }
+
+    func testGreedyIsArgmaxAndTopKOneIsGreedy() throws {
+        let m = toyModel()
+        let sampler = Sampler(model: m)
+        let tok = ByteTokenizer(config: m.config)
+        var greedy = SamplingParams.greedy; greedy.maxNewTokens = 10; greedy.ignoreEOS = true
+        let g = try sampler.generate(prompts: ["abc"], completionsPerPrompt: 2, params: greedy)[0]
+        XCTAssertEqual(g[0].tokens, g[1].tokens)
+        // Argmax of the full forward, token by token.
+        var seq = tok.encode("abc", addBOS: true)
+        for t in g[0].tokens {
+            let logits = m.forward(tokens: seq, batch: 1, length: seq.count, into: Activations())
+            let row = (0..<m.config.vocabSize).map { logits[(seq.count - 1) * m.config.vocabSize + $0] }
+            XCTAssertEqual(Int32(row.indices.max { row[$0] < row[$1] }!), t)
+            seq.append(t)
+        }
+        let topK1 = SamplingParams(temperature: 1.5, topK: 1, maxNewTokens: 10, seed: 9, ignoreEOS: true)
+        XCTAssertEqual(try sampler.generate(prompts: ["abc"], completionsPerPrompt: 1, params: topK1)[0][0].tokens, g[0].tokens)
+        let tinyP = SamplingParams(temperature: 1.5, topP: 1e-6, maxNewTokens: 10, seed: 9, ignoreEOS: true)
+        XCTAssertEqual(try sampler.generate(prompts: ["abc"], completionsPerPrompt: 1, params: tinyP)[0][0].tokens, g[0].tokens)
+    }
+
+    func testFinishReasons() throws {
+        let m = toyModel()
+        let sampler = Sampler(model: m)
+        var greedy = SamplingParams.greedy; greedy.maxNewTokens = 30; greedy.ignoreEOS = true
+        let free = try sampler.generate(prompts: ["q"], completionsPerPrompt: 1, params: greedy)[0][0]
+        XCTAssertEqual(free.finishReason, .length)
+        XCTAssertEqual(free.tokens.count, 30)
+        // Stop string: the first ASCII byte produced; generation ends right after it, and it stays in the text.
+        if let i = free.tokens.firstIndex(where: { $0 < 128 && $0 > 0 }) {
+            var stopping = greedy; stopping.stop = [String(UnicodeScalar(UInt8(free.tokens[i])))]
+            let c = try sampler.generate(prompts: ["q"], completionsPerPrompt: 1, params: stopping)[0][0]
+            XCTAssertEqual(c.finishReason, .stop)
+            XCTAssertEqual(c.tokens, Array(free.tokens[...i]))
+        } else {
+            XCTFail("the toy model produced no ASCII byte in 30 tokens")
+        }
+        // eos: make the eos row of lm_head twice the row of the first greedy token, so eos wins.
+        let lm = m.layout.slot(named: "lm_head.weight")!, d = m.config.hiddenSize, eos = m.config.eosTokenId
+        for j in 0..<d { m.parameters[lm.offset + eos * d + j] = 2 * m.parameters[lm.offset + Int(free.tokens[0]) * d + j] }
+        var stopAtEOS = greedy; stopAtEOS.ignoreEOS = false
+        let e = try sampler.generate(prompts: ["q"], completionsPerPrompt: 1, params: stopAtEOS)[0][0]
+        XCTAssertEqual(e.finishReason, .eos)
+        XCTAssertEqual(e.tokens, [Int32(eos)])
+        XCTAssertEqual(e.text, "")
+    }
+
+    /// First-token frequencies over many draws match softmax(logits / T).
+    func testSamplingDistribution() throws {
+        let m = toyModel(seed: 8)
+        for slot in m.layout.slots where slot.kind == .matrix { for i in slot.range { m.parameters[i] /= 3 } }
+        let sampler = Sampler(model: m)
+        let t: Float = 0.7, draws = 4000
+        let params = SamplingParams(temperature: t, maxNewTokens: 1, seed: 3, ignoreEOS: true)
+        let out = try sampler.generate(prompts: ["z"], completionsPerPrompt: draws, params: params)[0]
+        var counts = [Int](repeating: 0, count: m.config.vocabSize)
+        for c in out { counts[Int(c.tokens[0])] += 1 }
+        let first = out[0]
+        let p0 = exp(Double(first.logprobs[0]))
+        let observed = Double(counts[Int(first.tokens[0])]) / Double(draws)
+        let sigma = (p0 * (1 - p0) / Double(draws)).squareRoot()
+        XCTAssertEqual(observed, p0, accuracy: 4 * sigma + 1e-3)
+        // Every completion's recorded probability is that of its token: same token, same value.
+        for c in out where c.tokens == first.tokens { XCTAssertEqual(c.logprobs[0], first.logprobs[0]) }
+    }
+
+    func testRejectsBadRequests() {
+        let sampler = Sampler(model: toyModel())
+        XCTAssertThrowsError(try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: SamplingParams(maxNewTokens: 1000)))
+        XCTAssertThrowsError(try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: SamplingParams(topP: 0)))
+        XCTAssertThrowsError(try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: SamplingParams(stop: [""])))
+    }
+}
