@@ -1,7 +1,23 @@
 import ArgumentParser
+import Foundation
 import Policy
+import Training
 
 struct GRPO: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "grpo", abstract: "swift-grpo")
+    static let configuration = CommandConfiguration(commandName: "grpo", abstract: "swift-grpo",
+                                                    subcommands: [Bench.self])
+}
+
+struct Bench: ParsableCommand {
+    @Option var shape = "tiny"
+    @Option var repeats = 5
+    @Flag var json = false
+    func run() throws {
+        let report = try Benchmark.run(shape: shape, config: try ModelConfig.named(shape), repeats: repeats) {
+            FileHandle.standardError.write("bench: \($0)\n".data(using: .utf8)!)
+        }
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+        print(String(data: try e.encode(report), encoding: .utf8)!)
+    }
 }
 GRPO.main()
