@@ -19,16 +19,40 @@ public func gemm(
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if m == 0 || n == 0 { return }
+    // Large products are split over the cores by rows of C (or columns when C
+    // has few rows); each part is one single-threaded sgemm.
+    let parts = Parallel.cores
+    if parts > 1 && m * n * k >= 1 << 18 && Parallel.canSplit {
+        if m >= 16 * parts {
+            Parallel.run(parts: parts) { p in
+                let lo = m * p / parts, hi = m * (p + 1) / parts
+                let ap = transA ? a + lo : a + lo * lda
+                sgemmCall(transA, transB, hi - lo, n, k, alpha, ap, lda, b, ldb, beta, c + lo * ldc, ldc)
+            }
+            return
+        }
+        if n >= 16 * parts {
+            Parallel.run(parts: parts) { p in
+                let lo = n * p / parts, hi = n * (p + 1) / parts
+                let bp = transB ? b + lo * ldb : b + lo
+                sgemmCall(transA, transB, m, hi - lo, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc)
+            }
+            return
+        }
+    }
+    sgemmCall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+@inline(__always)
+private func sgemmCall(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
     if k == 0 {
-        // BLAS treats k = 0 as "C = beta * C"; make that explicit so no caller relies on it.
         for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
         return
     }
-    cblas_sgemm(CblasRowMajor,
-                transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha,
-                a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 /// The definition of `gemm`: three loops, accumulated in Double.
@@ -57,8 +81,8 @@ public func naiveGemm(
 public enum BLAS {
     /// OpenBLAS's name for the kernel it chose at run time (e.g. "Haswell", "SkylakeX").
     public static var coreName: String { String(cString: openblas_get_corename()) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// OpenBLAS's own threads: 1, set by `Parallel` (see Parallel.swift).
+    public static var threads: Int { _ = Parallel.cores; return Int(openblas_get_num_threads()) }
 }
 
 /// y = alpha * op(A) x + beta * y, A row-major [M, N] with row stride lda;

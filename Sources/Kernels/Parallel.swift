@@ -1,29 +1,110 @@
-// Work split over the cores for the loops that BLAS does not run. BLAS is never
-// called with its own threads while these run on both cores, except for small
-// products that OpenBLAS runs single-threaded anyway (attention heads).
+// Work split over the cores. OpenBLAS runs single-threaded (its idle threads
+// spin in sched_yield for ~0.1 s after each call and would fight ours for the
+// two cores); we split large products and elementwise loops ourselves over a
+// small pool whose workers spin briefly between jobs, so a hand-off costs about
+// a microsecond instead of a futex wake-up (~20 us), which matters in decoding
+// where a step is ~100 parallel sections of a few microseconds each.
 
-import Dispatch
 import Foundation
+import Synchronization
+import COpenBLAS
 
 public enum Parallel {
-    /// Cores this process may use (2 on the reference machine).
-    public static let cores: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Cores this process uses (2 on the reference machine).
+    public static let cores: Int = {
+        let n = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        openblas_set_num_threads(1)
+        return n
+    }()
+
+    static let pool = WorkerPool(workers: cores - 1)
 
     /// Calls `body` on contiguous sub-ranges of 0..<count, one per core, in
-    /// parallel. Small loops run inline: a thread hand-off costs microseconds.
+    /// parallel. Small loops, and loops inside a parallel section, run inline.
     @inline(__always)
     public static func forRanges(_ count: Int, minPerThread: Int = 1024, _ body: (Range<Int>) -> Void) {
         let parts = min(cores, count / max(1, minPerThread))
-        if parts <= 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = count * p / parts, hi = count * (p + 1) / parts
-            body(lo..<hi)
-        }
+        if parts <= 1 || pool.isBusy { body(0..<count); return }
+        pool.run(parts: parts) { p in body((count * p / parts)..<(count * (p + 1) / parts)) }
     }
 
     /// Calls `body(i)` for each i in 0..<count, split over the cores in chunks.
     @inline(__always)
     public static func forEach(_ count: Int, minPerThread: Int = 1, _ body: (Int) -> Void) {
         forRanges(count, minPerThread: minPerThread) { r in for i in r { body(i) } }
+    }
+
+    /// Calls `body(p)` for p in 0..<parts on up to `cores` threads (parts <= cores).
+    public static func run(parts: Int, _ body: (Int) -> Void) {
+        if parts <= 1 || pool.isBusy { for p in 0..<parts { body(p) }; return }
+        pool.run(parts: parts, body)
+    }
+
+    /// Whether the caller may split work (false inside a parallel section).
+    public static var canSplit: Bool { cores > 1 && !pool.isBusy }
+}
+
+/// The calling thread runs part 0; worker w runs part w.
+final class WorkerPool: @unchecked Sendable {
+    private let generation = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let sleepers = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let condition = NSCondition()
+    private var job: ((Int) -> Void)?
+    private var parts = 0
+    private let workers: Int
+    /// Spin iterations before a worker sleeps (tens of microseconds).
+    private let spinLimit = 20_000
+
+    init(workers: Int) {
+        self.workers = workers
+        for w in 0..<workers {
+            let t = Thread { [unowned self] in self.loop(index: w + 1) }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
+    var isBusy: Bool { busy.load(ordering: .relaxed) }
+
+    func run(parts: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            busy.store(true, ordering: .relaxed)
+            job = body
+            self.parts = parts
+            pending.store(min(parts, workers + 1) - 1, ordering: .relaxed)
+            generation.add(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                condition.lock(); condition.broadcast(); condition.unlock()
+            }
+            body(0)
+            while pending.load(ordering: .acquiring) > 0 { }
+            // Parts beyond the worker count (never with parts <= cores) run here.
+            if parts > workers + 1 { for p in (workers + 1)..<parts { body(p) } }
+            job = nil
+            busy.store(false, ordering: .relaxed)
+        }
+    }
+
+    private func loop(index: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            var current = generation.load(ordering: .acquiring)
+            while current == seen {
+                spins += 1
+                if spins < spinLimit { current = generation.load(ordering: .acquiring); continue }
+                condition.lock()
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }
+                sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                condition.unlock()
+                current = generation.load(ordering: .acquiring)
+            }
+            seen = current
+            if index < parts, let job { job(index) }
+            pending.subtract(1, ordering: .releasing)
+        }
     }
 }

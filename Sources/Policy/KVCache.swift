@@ -41,10 +41,9 @@ extension Transformer {
     /// `completions` sequences continuing it. Returns the logits [V] after the prompt.
     func prefill(_ prompt: [Int32], completions: Int, maxNewTokens: Int, cache: KVCache, scratch: Activations) -> [Float] {
         let c = config, d = c.hiddenSize, p = prompt.count
-        let logits = forward(tokens: prompt, batch: 1, length: p, into: scratch)
         let prefix = KVCache.Segment(layers: c.numHiddenLayers, rows: p, width: d)
-        for l in 0..<c.numHiddenLayers {
-            let qkv = scratch.qkv(layer: l), k = prefix.keys[l].pointer, v = prefix.values[l].pointer
+        let logits = forward(tokens: prompt, batch: 1, length: p, into: scratch, saving: false) { l, qkv in
+            let k = prefix.keys[l].pointer, v = prefix.values[l].pointer
             for t in 0..<p {
                 (k + t * d).update(from: qkv + t * 3 * d + d, count: d)
                 (v + t * d).update(from: qkv + t * 3 * d + 2 * d, count: d)

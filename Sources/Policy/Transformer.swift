@@ -77,6 +77,7 @@ public final class Activations: @unchecked Sendable {
     let dx = FloatBuffer(), dxMid = FloatBuffer(), dtmp = FloatBuffer(), dqkv = FloatBuffer()
     let moeGrad = MoEGradScratch()
     public internal(set) var batch = 0, length = 0
+    var canBackward = false
     public internal(set) var sequences: [Range<Int>] = []
     public var rows: Int { batch * length }
 
@@ -88,17 +89,19 @@ public final class Activations: @unchecked Sendable {
     public var expertLoad: [[Int]] { layers.map(\.moe.load) }
     /// The MoE state of layer l (router choices and gates), for tests and inspection.
     public func moeState(layer l: Int) -> MoEState { layers[l].moe }
-    /// The rotated keys and values of layer l, rows [q | k | v] of width 3D.
-    func qkv(layer l: Int) -> UnsafeMutablePointer<Float> { layers[l].qkv.pointer }
 }
 
 extension Transformer {
     /// Logits [B*T, V] for B sequences of T tokens (row-major tokens [B*T]).
     /// `lengths[b]` (default T) marks the real tokens of sequence b; the rest is
     /// padding, which causal attention keeps from affecting real tokens.
+    /// With `saving: false` (log-probs, prefill) every layer reuses the first
+    /// layer's buffers: a fraction of the memory, and no backward possible.
+    /// `keys(l, qkv)` sees each layer's rotated [q | k | v] rows as they are made.
     @discardableResult
     public func forward(tokens: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil,
-                        into a: Activations) -> UnsafeMutablePointer<Float> {
+                        into a: Activations, saving: Bool = true,
+                        keys: ((Int, UnsafePointer<Float>) -> Void)? = nil) -> UnsafeMutablePointer<Float> {
         let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
         let n = b * t, w = parameters.data
         precondition(tokens.count == n, "tokens: \(tokens.count) for batch \(b) x length \(t)")
@@ -106,18 +109,20 @@ extension Transformer {
         a.batch = b; a.length = t
         a.sequences = (0..<b).map { s in (s * t)..<(s * t + min(t, lengths?[s] ?? t)) }
         if a.layers.count != c.numHiddenLayers { a.layers = (0..<c.numHiddenLayers).map { _ in .init() } }
+        a.canBackward = saving
         let ids = a.tokens.reserve(n)
         tokens.withUnsafeBufferPointer { ids.update(from: $0.baseAddress!, count: n) }
 
-        var x = a.layers.isEmpty ? a.xOut.reserve(n * d) : a.layers[0].xIn.reserve(n * d)
+        var x = a.layers[0].xIn.reserve(n * d)
         Embedding.forward(ids, w + layout.embed, x, count: n, width: d)
         for (l, slots) in layout.layers.enumerated() {
-            let s = a.layers[l]
+            let s = a.layers[saving ? l : 0]
             let xn1 = s.xn1.reserve(n * d), rstd1 = s.rstd1.reserve(n)
             RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
             let qkv = s.qkv.reserve(n * 3 * d)
             Linear.forward(xn1, w + slots.qkv, qkv, rows: n, inFeatures: d, outFeatures: 3 * d)
             rope.apply(qkv, ld: 3 * d, rows: n, heads: 2 * h) { $0 % t }  // q and k heads are adjacent
+            keys?(l, qkv)
             let att = s.att.reserve(n * d), probs = s.probs.reserve(b * h * t * t)
             Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, heads: h, headDim: hd)
             let xMid = s.xMid.reserve(n * d)
@@ -126,7 +131,8 @@ extension Transformer {
 
             let xn2 = s.xn2.reserve(n * d), rstd2 = s.rstd2.reserve(n)
             RMSNorm.forward(xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
-            let next = l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
+            // Without saving, the layer's input is dead once x_mid exists: its buffer takes the output.
+            let next = !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
             MoE.forward(moeShape, params: w, slots: slots, x: xn2, out: next, rows: n, state: s.moe, sequences: a.sequences)
             add(xMid, into: next, count: n * d)
             x = next
@@ -141,13 +147,13 @@ extension Transformer {
     /// Accumulates gradients from dlogits [B*T, V] of the last `forward` into `a`.
     public func backward(dlogits: UnsafePointer<Float>, from a: Activations) {
         let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
+        precondition(a.canBackward, "backward after a forward with saving: false")
         let n = a.rows, b = a.batch, t = a.length, w = parameters.data, g = gradients.data
         let dx = a.dx.reserve(n * d), dxMid = a.dxMid.reserve(n * d), dtmp = a.dtmp.reserve(n * d)
         let dqkv = a.dqkv.reserve(n * 3 * d)
-        let xLast = a.xOut.pointer
 
         Linear.backward(dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
-        RMSNorm.backward(dtmp, xLast, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n, width: d)
+        RMSNorm.backward(dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n, width: d)
 
         for (l, slots) in layout.layers.enumerated().reversed() {
             let s = a.layers[l]

@@ -13,12 +13,12 @@ public struct BenchmarkReport: Codable, Sendable {
     public var blasCore: String
     public var openblasCoretype: String
     public var sgemmGflops: Double
-    public var sampleTokensPerS: Double
-    public var sampleMsPerDecodeStep: Double
-    public var trainTokensPerS: Double
-    public var trainStepS: Double
-    public var trainMfu: Double
-    public var logprobTokensPerS: Double
+    public var sampleTokensPerS: Double?
+    public var sampleMsPerDecodeStep: Double?
+    public var trainTokensPerS: Double?
+    public var trainStepS: Double?
+    public var trainMfu: Double?
+    public var logprobTokensPerS: Double?
     public var peakRssMb: Double
     public var repeats: Int
 
@@ -39,6 +39,7 @@ public enum Benchmark {
     }
 
     public static func run(shape: String, config: ModelConfig, repeats: Int, workload w: Workload = Workload(),
+                           phases: Set<String> = ["sample", "train", "logprob"],
                            progress: (String) -> Void = { _ in }) throws -> BenchmarkReport {
         let model = Transformer(config: config)
         model.initialize(seed: 0)
@@ -52,7 +53,7 @@ public enum Benchmark {
         let sampler = Sampler(model: model)
         let prompts = (0..<w.prompts).map { _ in [Int32(config.bosTokenId)] + randomTokens(w.promptLength - 1) }
         let params = SamplingParams(temperature: 1, maxNewTokens: w.newTokens, seed: 7, ignoreEOS: true)
-        let sampleTime = try median(repeats) {
+        let sampleTime = !phases.contains("sample") ? nil : try median(repeats) {
             _ = try sampler.generate(promptTokens: prompts, completionsPerPrompt: w.completionsPerPrompt, params: params)
         }
         let sampled = Double(w.prompts * w.completionsPerPrompt * w.newTokens)
@@ -64,7 +65,7 @@ public enum Benchmark {
         for b in 0..<w.trainBatch { for t in 0..<(w.trainLength - 1) { targets[b * w.trainLength + t] = tokens[b * w.trainLength + t + 1] } }
         var opt = OptimizerConfig(); opt.learningRate = 1e-4
         let trainer = NextTokenTrainer(model: model, optimizer: opt)
-        let trainTime = try median(repeats) {
+        let trainTime = !phases.contains("train") ? nil : try median(repeats) {
             _ = try trainer.step(tokens: tokens, targets: targets, batch: w.trainBatch, length: w.trainLength, learningRate: 1e-4)
         }
         let layout = model.layout
@@ -74,8 +75,8 @@ public enum Benchmark {
         progress("log-prob forward \(w.trainBatch) x \(w.trainLength)")
         let acts = Activations()
         let logp = FloatBuffer(n)
-        let logprobTime = try median(repeats) {
-            let logits = model.forward(tokens: tokens, batch: w.trainBatch, length: w.trainLength, into: acts)
+        let logprobTime = !phases.contains("logprob") ? nil : try median(repeats) {
+            let logits = model.forward(tokens: tokens, batch: w.trainBatch, length: w.trainLength, into: acts, saving: false)
             LogProbs.forward(logits, targets: targets, rows: n, vocab: config.vocabSize, logp: logp.pointer)
         }
 
@@ -84,11 +85,11 @@ public enum Benchmark {
             blasCore: BLAS.coreName.trimmingCharacters(in: .whitespaces),
             openblasCoretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "",
             sgemmGflops: gflops,
-            sampleTokensPerS: sampled / sampleTime,
-            sampleMsPerDecodeStep: sampleTime / Double(w.newTokens) * 1000,
-            trainTokensPerS: Double(n) / trainTime, trainStepS: trainTime,
-            trainMfu: trainFlops / trainTime / (gflops * 1e9),
-            logprobTokensPerS: Double(n) / logprobTime,
+            sampleTokensPerS: sampleTime.map { sampled / $0 },
+            sampleMsPerDecodeStep: sampleTime.map { $0 / Double(w.newTokens) * 1000 },
+            trainTokensPerS: trainTime.map { Double(n) / $0 }, trainStepS: trainTime,
+            trainMfu: trainTime.map { trainFlops / $0 / (gflops * 1e9) },
+            logprobTokensPerS: logprobTime.map { Double(n) / $0 },
             peakRssMb: peakResidentMegabytes(), repeats: repeats)
     }
 
