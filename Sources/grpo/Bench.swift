@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import Policy
+import Training
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure sampling, training and log-prob throughput on one shape.",
+        discussion: "Each figure is the median of --repeats runs after a warmup. OPENBLAS_CORETYPE picks OpenBLAS's kernel; the report names it.")
+
+    @Option var shape = "tiny"
+    @Option(help: "Timed runs per figure.") var repeats = 5
+    @Option(help: "Comma-separated phases: sample, train, logprob.") var only = "sample,train,logprob"
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag var quiet = false
+
+    func run() throws {
+        let terminal = Terminal(quiet: quiet)
+        let phases = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let unknown = phases.subtracting(["sample", "train", "logprob"])
+        guard unknown.isEmpty else { throw ValidationError("unknown phase(s): \(unknown.sorted().joined(separator: ", "))") }
+        let report = try Benchmark.run(shape: shape, config: try ModelConfig.named(shape), repeats: repeats, phases: phases) {
+            terminal.note("bench: \($0)")
+        }
+        if json {
+            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+            print(String(data: try e.encode(report), encoding: .utf8)!)
+            return
+        }
+        func f(_ v: Double?, _ fmt: String = "%.0f") -> String { v.map { String(format: fmt, $0) } ?? "-" }
+        print("shape \(report.shape): \(report.totalParams) parameters, \(report.activeParams) active; OpenBLAS \(report.blasCore)")
+        print("sgemm 512^3        \(f(report.sgemmGflops)) GFLOP/s")
+        print("sampling           \(f(report.sampleTokensPerS)) tokens/s (\(f(report.sampleMsPerDecodeStep, "%.2f")) ms per step)")
+        print("training           \(f(report.trainTokensPerS)) tokens/s (\(f(report.trainStepS, "%.3f")) s per step, MFU \(f(report.trainMfu.map { $0 * 100 }, "%.1f"))%)")
+        print("log-prob forward   \(f(report.logprobTokensPerS)) tokens/s")
+        print("peak RSS           \(f(report.peakRssMb)) MB")
+    }
+}

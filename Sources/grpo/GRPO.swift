@@ -1,0 +1,12 @@
+// grpo: the command line. One file per subcommand; the library reports
+// progress as values and the commands decide how to show them.
+
+import ArgumentParser
+
+@main
+struct GRPO: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grpo",
+        abstract: "GRPO with rule-based rewards on a DeepSeek-style MoE policy, on one CPU machine.",
+        subcommands: [InitModel.self, SFT.self, Sample.self, Bench.self])
+}
