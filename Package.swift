@@ -31,6 +31,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels"]),
+        // Runs the built binary (`make test` builds it first).
+        .testTarget(name: "CLITests", dependencies: []),
     ],
     swiftLanguageModes: [.v5]
 )

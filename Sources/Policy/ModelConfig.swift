@@ -134,10 +134,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard vocabSize >= 259 else { throw fail(.vocabSize, "must be at least 259 (256 bytes + pad, bos, eos)") }
         guard hiddenSize > 0 else { throw fail(.hiddenSize, "must be positive") }
         guard numHiddenLayers > 0 else { throw fail(.numHiddenLayers, "must be positive") }
-        guard numAttentionHeads > 0, headDim > 0, headDim % 2 == 0 else { throw fail(.headDim, "must be positive and even (RoPE rotates pairs)") }
+        guard numAttentionHeads > 0 else { throw fail(.numAttentionHeads, "must be positive") }
         guard numAttentionHeads * headDim == hiddenSize else {
             throw fail(.numAttentionHeads, "num_attention_heads * head_dim (\(numAttentionHeads) * \(headDim)) must equal hidden_size \(hiddenSize)")
         }
+        guard headDim > 0, headDim % 2 == 0 else { throw fail(.headDim, "must be positive and even (RoPE rotates pairs)") }
         guard moeIntermediateSize > 0 else { throw fail(.moeIntermediateSize, "must be positive") }
         guard nRoutedExperts >= 0, nSharedExperts >= 0, nRoutedExperts + nSharedExperts > 0 else {
             throw fail(.nRoutedExperts, "need at least one routed or shared expert")

@@ -1,0 +1,100 @@
+// The built `grpo` binary, run as a user runs it: init-model, sample, sft,
+// and the errors for missing files, bad configs and bad options.
+
+import XCTest
+import Foundation
+
+final class CLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var tmp: URL!
+
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("grpo-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
+
+    /// The binary `make test` builds (release), or a debug build.
+    func binary() throws -> URL {
+        for config in ["release", "debug"] {
+            let url = Self.root.appendingPathComponent(".build/\(config)/grpo")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        XCTFail("grpo is not built: run `swift build -c release --product grpo` first (make test does)")
+        throw CocoaError(.fileNoSuchFile)
+    }
+
+    @discardableResult
+    func grpo(_ args: [String], expect status: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> (out: String, err: String) {
+        let p = Process()
+        p.executableURL = try binary()
+        p.arguments = args
+        p.currentDirectoryURL = Self.root
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let result = (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        XCTAssertEqual(p.terminationStatus, status, "grpo \(args.joined(separator: " ")): \(result.1)", file: file, line: line)
+        return result
+    }
+
+    func testInitSampleAndSFT() throws {
+        let model = tmp.appendingPathComponent("toy").path
+        let initOut = try grpo(["init-model", "--shape", "toy", "--out", model, "--seed", "3"])
+        XCTAssertTrue(initOut.out.contains("parameters"))
+        for f in ["config.json", "model.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: model + "/" + f), f)
+        }
+        let sampled = try grpo(["sample", "--checkpoint", model, "--prompt", "1+1=", "-n", "3", "--max-new-tokens", "5",
+                                "--seed", "1", "--json"])
+        let lines = sampled.out.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3)
+        for l in lines {
+            let obj = try JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
+            XCTAssertEqual(obj["tokens"] as? Int, 5)
+            XCTAssertEqual(obj["finish_reason"] as? String, "length")
+        }
+        // The same seed gives the same completions.
+        XCTAssertEqual(try grpo(["sample", "--checkpoint", model, "--prompt", "1+1=", "-n", "3", "--max-new-tokens", "5",
+                                 "--seed", "1", "--json"]).out, sampled.out)
+
+        let data = tmp.appendingPathComponent("d.jsonl")
+        try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"c\", \"completion\": \"d\"}\n".write(to: data, atomically: true, encoding: .utf8)
+        let out = tmp.appendingPathComponent("sft").path
+        let sft = try grpo(["sft", "--data", data.path, "--model", model, "--output-dir", out, "--max-steps", "4",
+                            "--batch-size", "2", "--save-steps", "2", "--logging-steps", "1", "--json"])
+        XCTAssertTrue(sft.err.contains("step 4/4"), sft.err)
+        XCTAssertTrue(sft.err.contains("ETA"), sft.err)
+        XCTAssertEqual(sft.out.split(separator: "\n").count, 4, "one JSON line per logged step")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/final/model.safetensors"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/checkpoint-4/optimizer.safetensors"))
+        // --quiet prints nothing on the terminal.
+        let quiet = try grpo(["sft", "--data", data.path, "--model", model, "--output-dir", out + "-q", "--max-steps", "2",
+                              "--batch-size", "2", "--quiet"])
+        XCTAssertEqual(quiet.err, "")
+    }
+
+    func testClearErrors() throws {
+        let missing = try grpo(["sample", "--checkpoint", tmp.appendingPathComponent("nope").path, "--prompt", "x"], expect: 1)
+        XCTAssertTrue(missing.err.contains("nope: no such file"), missing.err)
+
+        let cfg = tmp.appendingPathComponent("bad.json")
+        try "{\"hidden_size\": 64, \"num_attention_heads\": 2, \"head_dim\": 32, \"n_experts\": 4}".write(to: cfg, atomically: true, encoding: .utf8)
+        let bad = try grpo(["init-model", "--config", cfg.path, "--out", tmp.appendingPathComponent("m").path], expect: 1)
+        XCTAssertTrue(bad.err.contains("bad.json: key \"n_experts\": unknown key"), bad.err)
+
+        try "{\"hidden_size\": 64, \"num_attention_heads\": 3}".write(to: cfg, atomically: true, encoding: .utf8)
+        let shape = try grpo(["init-model", "--config", cfg.path, "--out", tmp.appendingPathComponent("m").path], expect: 1)
+        XCTAssertTrue(shape.err.contains("key \"num_attention_heads\""), shape.err)
+
+        let data = tmp.appendingPathComponent("d.jsonl")
+        try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": 3, \"completion\": \"d\"}\n".write(to: data, atomically: true, encoding: .utf8)
+        let sft = try grpo(["sft", "--data", data.path, "--shape", "toy", "--output-dir", tmp.appendingPathComponent("o").path], expect: 1)
+        XCTAssertTrue(sft.err.contains("d.jsonl:2: field \"prompt\": expected a string"), sft.err)
+
+        let unknownShape = try grpo(["init-model", "--shape", "huge", "--out", tmp.appendingPathComponent("m").path], expect: 1)
+        XCTAssertTrue(unknownShape.err.contains("unknown shape \"huge\""), unknownShape.err)
+    }
+}
