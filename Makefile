@@ -32,7 +32,7 @@ demo: build
 
 test: deps
 	$(SWIFT) build -c release --product grpo
-	$(SWIFT) test -c release
+	$(SWIFT) test -c release --disable-swift-testing
 
 bench: build
 	$(BIN) bench --json

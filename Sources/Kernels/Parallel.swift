@@ -54,8 +54,9 @@ final class WorkerPool: @unchecked Sendable {
     private var job: ((Int) -> Void)?
     private var parts = 0
     private let workers: Int
-    /// Spin iterations before a worker sleeps (tens of microseconds).
-    private let spinLimit = 20_000
+    /// Spin iterations before a worker sleeps (a few hundred microseconds: longer
+    /// than the serial stretches of a decode step, far shorter than a user notices).
+    private let spinLimit = 200_000
 
     init(workers: Int) {
         self.workers = workers

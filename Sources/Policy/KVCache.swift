@@ -68,7 +68,16 @@ extension Transformer {
         let x = s.x.reserve(r * d), xn = s.xn.reserve(r * d), qkv = s.qkv.reserve(r * 3 * d)
         let att = s.att.reserve(r * d), moeOut = s.moeOut.reserve(r * d)
         tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
-        let maxKeys = positions.max().map { $0 + 1 } ?? 1
+        // Rows of the same prompt are contiguous (sequences are in cache order): one group each.
+        var groupRows: [(group: Int, rows: Range<Int>)] = []
+        for (row, seq) in sequences.enumerated() {
+            let g = cache.groupOf[seq]
+            if let last = groupRows.last, last.group == g, last.rows.upperBound == row {
+                groupRows[groupRows.count - 1].rows = last.rows.lowerBound..<(row + 1)
+            } else {
+                groupRows.append((g, row..<(row + 1)))
+            }
+        }
         for (l, slots) in layout.layers.enumerated() {
             RMSNorm.forward(x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
             Linear.forward(xn, w + slots.qkv, qkv, rows: r, inFeatures: d, outFeatures: 3 * d)
@@ -78,10 +87,13 @@ extension Transformer {
                 (own.keys[l].pointer + n * d).update(from: qkv + row * 3 * d + d, count: d)
                 (own.values[l].pointer + n * d).update(from: qkv + row * 3 * d + 2 * d, count: d)
             }
-            Attention.decode(q: qkv, ldq: 3 * d, y: att, rows: r, heads: h, headDim: hd, maxKeys: maxKeys) { row in
-                let seq = sequences[row], own = cache.own[seq], prefix = cache.prefixes[cache.groupOf[seq]]
-                return .init(prefixK: prefix.keys[l].pointer, prefixV: prefix.values[l].pointer, prefixCount: prefix.count,
-                             ownK: own.keys[l].pointer, ownV: own.values[l].pointer, ownCount: own.count + 1)
+            let groups = groupRows.map { g in
+                Attention.Group(rows: g.rows, keys: cache.prefixes[g.group].keys[l].pointer,
+                                values: cache.prefixes[g.group].values[l].pointer, count: cache.prefixes[g.group].count)
+            }
+            Attention.decode(q: qkv, ldq: 3 * d, y: att, heads: h, headDim: hd, groups: groups) { row in
+                let own = cache.own[sequences[row]]
+                return (UnsafePointer(own.keys[l].pointer), UnsafePointer(own.values[l].pointer), own.count + 1)
             }
             Linear.forward(att, w + slots.o, x, rows: r, inFeatures: d, outFeatures: d, accumulate: true)
             RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)

@@ -74,40 +74,50 @@ public enum Attention {
 
 extension Attention {
     /// One new token per sequence attending to its cached keys and values
-    /// (decoding). The keys of a sequence come in two segments: the prompt's,
-    /// shared by every completion of that prompt, and the sequence's own.
-    /// Legend: R rows (sequences), P prompt length, n_r own tokens so far.
+    /// (decoding). A sequence's keys come in two segments: its prompt's,
+    /// shared by all completions of that prompt (a "group"), and its own.
+    /// Legend: R rows (one per sequence, a group's rows contiguous), P prompt
+    /// length, n_r own keys of row r (including the new token's).
     ///   q [R, D] (row stride ldq, rotated), y [R, D]
-    ///   segments(r) -> (prefix K, prefix V, P, own K, own V, n_r): [*, D] rows
-    /// Each (row, head) is two gemv for scores and two for the output.
-    public struct Segments {
-        public var prefixK: UnsafePointer<Float>, prefixV: UnsafePointer<Float>, prefixCount: Int
-        public var ownK: UnsafePointer<Float>, ownV: UnsafePointer<Float>, ownCount: Int
-        public init(prefixK: UnsafePointer<Float>, prefixV: UnsafePointer<Float>, prefixCount: Int,
-                    ownK: UnsafePointer<Float>, ownV: UnsafePointer<Float>, ownCount: Int) {
-            self.prefixK = prefixK; self.prefixV = prefixV; self.prefixCount = prefixCount
-            self.ownK = ownK; self.ownV = ownV; self.ownCount = ownCount
+    ///   prefix K, V [P, D] per group; own K, V [n_r, D] per row
+    /// Per (group, head), the prompt segment is one product for all the
+    /// group's rows, scores [G, P] = Q K^T and outputs P V; each row's own
+    /// segment is a matrix-vector product.
+    public struct Group {
+        public var rows: Range<Int>
+        public var keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int
+        public init(rows: Range<Int>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int) {
+            self.rows = rows; self.keys = keys; self.values = values; self.count = count
         }
     }
 
-    public static func decode(q: UnsafePointer<Float>, ldq: Int, y: UnsafeMutablePointer<Float>, rows: Int,
-                              heads: Int, headDim hd: Int, maxKeys: Int, segments: (Int) -> Segments) {
+    public static func decode(q: UnsafePointer<Float>, ldq: Int, y: UnsafeMutablePointer<Float>, heads: Int, headDim hd: Int,
+                              groups: [Group], own: (Int) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int)) {
         let d = heads * hd
         let scale = 1 / Float(hd).squareRoot()
-        Parallel.forRanges(rows, minPerThread: 4) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: maxKeys)
+        let maxRows = groups.map(\.rows.count).max() ?? 0
+        let maxOwn = groups.flatMap { $0.rows }.map { own($0).count }.max() ?? 0
+        let maxPrefix = groups.map(\.count).max() ?? 0
+        let width = maxPrefix + maxOwn
+        Parallel.forRanges(groups.count * heads, minPerThread: 4) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * width))
             defer { scores.deallocate() }
-            for r in range {
-                let seg = segments(r)
-                let p = seg.prefixCount, n = seg.ownCount
-                for h in 0..<heads {
-                    let qh = q + r * ldq + h * hd, yh = y + r * d + h * hd
-                    gemv(m: p, n: hd, alpha: scale, a: seg.prefixK + h * hd, lda: d, x: qh, y: scores)
-                    gemv(m: n, n: hd, alpha: scale, a: seg.ownK + h * hd, lda: d, x: qh, y: scores + p)
-                    softmaxCausalRow(scores, valid: p + n, width: p + n)
-                    gemv(transA: true, m: p, n: hd, a: seg.prefixV + h * hd, lda: d, x: scores, y: yh)
-                    gemv(transA: true, m: n, n: hd, a: seg.ownV + h * hd, lda: d, x: scores + p,
-                         beta: p > 0 ? 1 : 0, y: yh)
+            for gh in range {
+                let g = groups[gh / heads], h = gh % heads, p = g.count, rows = g.rows.count
+                let q0 = q + g.rows.lowerBound * ldq + h * hd
+                gemm(transB: true, m: rows, n: p, k: hd, alpha: scale, a: q0, lda: ldq, b: g.keys + h * hd, ldb: d,
+                     c: scores, ldc: width)
+                for (i, r) in g.rows.enumerated() {
+                    let o = own(r), row = scores + i * width
+                    gemv(m: o.count, n: hd, alpha: scale, a: o.keys + h * hd, lda: d, x: q + r * ldq + h * hd, y: row + p)
+                    softmaxCausalRow(row, valid: p + o.count, width: p + o.count)
+                }
+                let y0 = y + g.rows.lowerBound * d + h * hd
+                gemm(m: rows, n: hd, k: p, a: scores, lda: width, b: g.values + h * hd, ldb: d, c: y0, ldc: d)
+                for (i, r) in g.rows.enumerated() {
+                    let o = own(r)
+                    gemv(transA: true, m: o.count, n: hd, a: o.values + h * hd, lda: d, x: scores + i * width + p,
+                         beta: 1, y: y + r * d + h * hd)
                 }
             }
         }

@@ -54,6 +54,25 @@ public struct MoEShape: Sendable {
 }
 
 public enum MoE {
+    /// Below this many rows per expert on average, experts run whole on each core.
+    static let expertParallelRows = 128
+
+    /// Experts split into `parts` groups of about equal row counts (largest first).
+    static func balancedGroups(start: [Int], parts: Int) -> [[Int]] {
+        let e = start.count - 1, parts = max(1, parts)
+        let rows: [Int] = (0..<e).map { start[$0 + 1] - start[$0] }
+        var groups = [[Int]](repeating: [], count: parts)
+        var load = [Int](repeating: 0, count: parts)
+        let order: [Int] = (0..<e).sorted { rows[$0] > rows[$1] }
+        for x in order where rows[x] > 0 {
+            var g = 0
+            for j in 1..<parts where load[j] < load[g] { g = j }
+            groups[g].append(x)
+            load[g] += rows[x]
+        }
+        return groups.filter { !$0.isEmpty }
+    }
+
     /// `valid(t)` says whether row t is a real token (not padding), for load counting;
     /// `sequences` (row ranges of real tokens) enables the balance loss when alpha > 0.
     public static func forward(_ shape: MoEShape, params w: UnsafePointer<Float>, slots: LayerSlots,
@@ -96,16 +115,23 @@ public enum MoE {
         Parallel.forRanges(m, minPerThread: 256) { r in
             for row in r { (xe + row * d).update(from: x + Int(tokenOf[row]) * d, count: d) }
         }
-        for x in 0..<e where start[x + 1] > start[x] {
+        // One expert's MLP on its contiguous block of rows.
+        func runExpert(_ x: Int) {
             let r0 = start[x], ne = start[x + 1] - r0
+            guard ne > 0 else { return }
             Linear.forward(xe + r0 * d, w + slots.routedExperts[x].gateUp, he + r0 * 2 * i,
                            rows: ne, inFeatures: d, outFeatures: 2 * i)
-        }
-        SwiGLU.forward(he, ae, rows: m, width: i)
-        for x in 0..<e where start[x + 1] > start[x] {
-            let r0 = start[x], ne = start[x + 1] - r0
+            SwiGLU.forward(he + r0 * 2 * i, ae + r0 * i, rows: ne, width: i)
             Linear.forward(ae + r0 * i, w + slots.routedExperts[x].down, ye + r0 * d,
                            rows: ne, inFeatures: i, outFeatures: d)
+        }
+        if m / max(1, e) < expertParallelRows {
+            // Few rows per expert (decoding): whole experts per core, one hand-off in all,
+            // rather than splitting each small product.
+            let groups = balancedGroups(start: start, parts: Parallel.cores)
+            Parallel.run(parts: groups.count) { p in for x in groups[p] { runExpert(x) } }
+        } else {
+            for x in 0..<e { runExpert(x) }
         }
         // Combine: each token adds its K expert outputs, weighted by the gates.
         Parallel.forRanges(n, minPerThread: 128) { r in
