@@ -91,12 +91,28 @@ public final class Sampler: @unchecked Sendable {
         var bytes: [[UInt8]] = []
         var next: [Int32] = []
         var active: [Int] = []
-        let probs = UnsafeMutablePointer<Float>.allocate(capacity: v), order = UnsafeMutablePointer<Int32>.allocate(capacity: v)
-        defer { probs.deallocate(); order.deallocate() }
+        var drawn: [(token: Int32, logp: Float)] = []
 
-        // Appends a sampled token to sequence s; returns whether it continues.
-        func accept(_ s: Int, logits: UnsafePointer<Float>) -> Bool {
-            let (token, logp) = draw(logits, vocab: v, params: params, rng: &rngs[s], probs: probs, order: order)
+        // Draws the next token of each row of `logits` (rows in parallel: each
+        // sequence has its own RNG stream, so the split does not matter).
+        func drawAll(_ rows: [Int], _ logits: UnsafePointer<Float>) {
+            drawn = Array(repeating: (0, 0), count: rows.count)
+            drawn.withUnsafeMutableBufferPointer { result in
+                rngs.withUnsafeMutableBufferPointer { rngs in
+                    Parallel.forRanges(rows.count, minPerThread: 8) { range in
+                        let probs = UnsafeMutablePointer<Float>.allocate(capacity: v)
+                        let order = UnsafeMutablePointer<Int32>.allocate(capacity: v)
+                        defer { probs.deallocate(); order.deallocate() }
+                        for i in range {
+                            result[i] = Sampler.draw(logits + i * v, vocab: v, params: params, rng: &rngs[rows[i]], probs: probs, order: order)
+                        }
+                    }
+                }
+            }
+        }
+
+        // Appends the token drawn for sequence s; returns whether it continues.
+        func accept(_ s: Int, _ token: Int32, _ logp: Float) -> Bool {
             out[s].tokens.append(token); out[s].logprobs.append(logp)
             if token == tokenizer.eos && !params.ignoreEOS { out[s].finishReason = .eos; return false }
             if token < 256 {
@@ -112,24 +128,28 @@ public final class Sampler: @unchecked Sendable {
 
         for (pi, prompt) in promptTokens.enumerated() {
             let logits = model.prefill(prompt, completions: g, maxNewTokens: params.maxNewTokens, cache: cache, scratch: prefillScratch)
-            for j in 0..<g {
-                let s = pi * g + j
+            let rows = (pi * g)..<(pi * g + g)
+            for s in rows {
                 rngs.append(Xoshiro(seed: params.seed, stream: UInt64(s)))
                 out.append(Completion(tokens: [], text: "", finishReason: .length, logprobs: []))
                 bytes.append([]); next.append(0)
-                if logits.withUnsafeBufferPointer({ accept(s, logits: $0.baseAddress!) }) { active.append(s) }
             }
+            // Every completion's first token comes from the same prompt logits.
+            let repeated = Array((0..<g).map { _ in logits }.joined())
+            repeated.withUnsafeBufferPointer { drawAll(Array(rows), $0.baseAddress!) }
+            for (i, s) in rows.enumerated() where accept(s, drawn[i].token, drawn[i].logp) { active.append(s) }
         }
         while !active.isEmpty {
             let logits = model.decodeStep(tokens: active.map { next[$0] }, sequences: active, cache: cache, scratch: decodeScratch)
-            active = active.enumerated().filter { accept($0.element, logits: logits + $0.offset * v) }.map(\.element)
+            drawAll(active, logits)
+            active = active.enumerated().filter { accept($0.element, drawn[$0.offset].token, drawn[$0.offset].logp) }.map(\.element)
         }
         for s in out.indices { out[s].text = tokenizer.decode(out[s].tokens) }
         return (0..<promptTokens.count).map { Array(out[($0 * g)..<($0 * g + g)]) }
     }
 
     /// One token from a row of logits, and its log-probability at the sampling temperature.
-    private func draw(_ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, rng: inout Xoshiro,
+    private static func draw(_ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, rng: inout Xoshiro,
                       probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>) -> (Int32, Float) {
         let greedy = params.temperature == 0
         let invT = greedy ? 1 : 1 / params.temperature
