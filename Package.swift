@@ -20,8 +20,9 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
 
-        .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: optimized),
-        .target(name: "Policy", dependencies: ["Kernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimized),
+        .target(name: "Policy", dependencies: ["Kernels", "CKernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
         .target(name: "Training", dependencies: ["Policy", "Kernels"], swiftSettings: optimized),
         .executableTarget(name: "grpo", dependencies: [
             "Policy", "Training", "Kernels",

@@ -155,10 +155,10 @@ public final class Sampler: @unchecked Sendable {
         let invT = greedy ? 1 : 1 / params.temperature
         var mx = -Float.infinity, argmax = 0
         for j in 0..<v where logits[j] > mx { mx = logits[j]; argmax = j }
-        var sum: Float = 0
-        for j in 0..<v { let e = expf((logits[j] - mx) * invT); probs[j] = e; sum += e }
+        probs.update(from: logits, count: v)
+        let sum = Vector.expShifted(probs, v, scale: invT, shift: mx * invT)
         let logSum = logf(sum)
-        func logp(_ j: Int) -> Float { (logits[j] - mx) * invT - logSum }
+        func logp(_ j: Int) -> Float { logits[j] * invT - mx * invT - logSum }
         if greedy { return (Int32(argmax), logp(argmax)) }
 
         // Candidates in descending probability, cut by top-k then top-p.

@@ -1,1 +1,97 @@
+// The fast kernels against their definitions: sgemm (with strides, transposes,
+// and the split over cores) against the naive triple loop, and the SIMD exp
+// and reductions against Double arithmetic.
+
 import XCTest
+import Foundation
+import Kernels
+
+final class KernelTests: XCTestCase {
+    func testGemmMatchesNaiveInEveryLayout() {
+        var rng = Xoshiro(seed: 1)
+        // Sizes below and above the split threshold, odd shapes, strided views.
+        for (m, n, k) in [(3, 5, 7), (17, 33, 9), (130, 70, 64), (600, 512, 300), (8, 600, 256)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 1, ldc = n + 2
+                    let a = (0..<((transA ? k : m) * lda)).map { _ in rng.normal() }
+                    let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.normal() }
+                    let c0 = (0..<(m * ldc)).map { _ in rng.normal() }
+                    var fast = c0, slow = c0
+                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb,
+                         beta: 0.25, c: &fast, ldc: ldc)
+                    naiveGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb,
+                              beta: 0.25, c: &slow, ldc: ldc)
+                    var worst: Float = 0
+                    for i in 0..<m { for j in 0..<n { worst = max(worst, abs(fast[i * ldc + j] - slow[i * ldc + j])) } }
+                    XCTAssertLessThan(worst, 1e-3 * Float(k).squareRoot(), "m \(m) n \(n) k \(k) tA \(transA) tB \(transB)")
+                    // Padding columns of C are never touched.
+                    for i in 0..<m { for j in n..<ldc { XCTAssertEqual(fast[i * ldc + j], c0[i * ldc + j]) } }
+                }
+            }
+        }
+    }
+
+    func testGemvMatchesNaive() {
+        var rng = Xoshiro(seed: 2)
+        let m = 37, n = 19, lda = 23
+        let a = (0..<(m * lda)).map { _ in rng.normal() }, x = (0..<max(m, n)).map { _ in rng.normal() }
+        var y = [Float](repeating: 0, count: max(m, n))
+        gemv(m: m, n: n, alpha: 2, a: a, lda: lda, x: x, y: &y)
+        for i in 0..<m {
+            let want = 2 * (0..<n).reduce(0.0) { $0 + Double(a[i * lda + $1]) * Double(x[$1]) }
+            XCTAssertEqual(Double(y[i]), want, accuracy: 1e-4)
+        }
+        gemv(transA: true, m: m, n: n, a: a, lda: lda, x: x, y: &y)
+        for j in 0..<n {
+            let want = (0..<m).reduce(0.0) { $0 + Double(a[$1 * lda + j]) * Double(x[$1]) }
+            XCTAssertEqual(Double(y[j]), want, accuracy: 1e-4)
+        }
+    }
+
+    func testSIMDExpAccuracy() {
+        var worst = 0.0
+        var x: Float = -87
+        while x < 88 {
+            let got = Double(Kernels.exp(x)), want = Foundation.exp(Double(x))
+            worst = max(worst, abs(got - want) / want)
+            x += 0.0137
+        }
+        XCTAssertLessThan(worst, 3e-7)
+        XCTAssertEqual(Kernels.exp(Float(0)), 1)
+        XCTAssertEqual(Kernels.exp(-Float.infinity), Kernels.exp(Float(-87.3)), "clamped, never NaN")
+        XCTAssertEqual(Double(sigmoid(Float(2))), 1 / (1 + Foundation.exp(-2.0)), accuracy: 1e-7)
+    }
+
+    func testReductions() {
+        var rng = Xoshiro(seed: 3)
+        for n in [0, 1, 15, 16, 17, 100] {
+            let a = (0..<n).map { _ in rng.normal() }, b = (0..<n).map { _ in rng.normal() }, c = (0..<n).map { _ in rng.normal() }
+            XCTAssertEqual(Double(Vector.dot(a, b, n)), zip(a, b).reduce(0.0) { $0 + Double($1.0 * $1.1) }, accuracy: 1e-4)
+            XCTAssertEqual(Double(Vector.dot(a, b, c, n)), (0..<n).reduce(0.0) { $0 + Double(a[$1] * b[$1] * c[$1]) }, accuracy: 1e-4)
+            if n > 0 { XCTAssertEqual(Vector.max(a, n), a.max()!) }
+            var e = a
+            let s = Vector.expShifted(&e, n, scale: 0.5, shift: 1)
+            XCTAssertEqual(Double(s), a.reduce(0.0) { $0 + Foundation.exp(Double($1) * 0.5 - 1) }, accuracy: 1e-4 * Double(max(1, n)))
+            let (s2, w) = Vector.sumExp(a, n, scale: 0.5, shift: 1)
+            XCTAssertEqual(s2, s, accuracy: 1e-5 * Float(max(1, n)))
+            XCTAssertEqual(Double(w), a.reduce(0.0) { let z = Double($1) * 0.5 - 1; return $0 + Foundation.exp(z) * z }, accuracy: 1e-4 * Double(max(1, n)))
+        }
+    }
+
+    func testParallelForCoversEveryIndexOnce() {
+        for count in [0, 1, 5, 1000, 100_003] {
+            let hits = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, count))
+            hits.initialize(repeating: 0, count: max(1, count))
+            Parallel.forRanges(count, minPerThread: 7) { r in for i in r { hits[i] += 1 } }
+            XCTAssertTrue((0..<count).allSatisfy { hits[$0] == 1 })
+            hits.deallocate()
+        }
+        // Nested sections run inline instead of deadlocking.
+        var inner = [Int](repeating: 0, count: 2)
+        inner.withUnsafeMutableBufferPointer { buf in
+            Parallel.run(parts: 2) { p in Parallel.forRanges(1000, minPerThread: 1) { r in buf[p] += r.count } }
+        }
+        XCTAssertEqual(inner, [1000, 1000])
+    }
+}

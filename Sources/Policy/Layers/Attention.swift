@@ -47,8 +47,7 @@ public enum Attention {
                 gemm(transA: true, m: t, n: hd, k: t, a: p, lda: t, b: dyh, ldb: d, c: dv, ldc: ld)
                 for i in 0..<t {
                     let pr = p + i * t, dpr = dp + i * t
-                    var dot: Float = 0
-                    for j in 0...i { dot += pr[j] * dpr[j] }
+                    let dot = Vector.dot(pr, dpr, i + 1)
                     for j in 0...i { dpr[j] = pr[j] * (dpr[j] - dot) }
                     for j in (i + 1)..<t { dpr[j] = 0 }
                 }
@@ -61,13 +60,10 @@ public enum Attention {
     /// Softmax over the first `valid` entries of a row; the masked rest set to 0.
     @inline(__always)
     static func softmaxCausalRow(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
-        var mx = -Float.infinity
-        for j in 0..<valid { mx = max(mx, row[j]) }
-        var sum: Float = 0
         // The max is subtracted only for numerical stability.
-        for j in 0..<valid { let e = expf(row[j] - mx); row[j] = e; sum += e }
-        let inv = 1 / sum
-        for j in 0..<valid { row[j] *= inv }
+        let mx = Vector.max(row, valid)
+        let sum = Vector.expShifted(row, valid, shift: mx)
+        Vector.scale(row, valid, by: 1 / sum)
         for j in valid..<width { row[j] = 0 }
     }
 }

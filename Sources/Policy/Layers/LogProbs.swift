@@ -21,13 +21,8 @@ public enum LogProbs {
                 let y = targets[t]
                 if y < 0 && entropy == nil { logp[t] = 0; continue }
                 let z = logits + t * v
-                var mx = -Float.infinity
-                for j in 0..<v { mx = max(mx, z[j] * invT) }
-                var sum: Float = 0, ez: Float = 0
-                for j in 0..<v {
-                    let zj = z[j] * invT - mx
-                    let e = expf(zj); sum += e; ez += e * zj
-                }
+                let mx = Vector.max(z, v) * invT  // temperature > 0
+                let (sum, ez) = Vector.sumExp(z, v, scale: invT, shift: mx)
                 let lse = logf(sum)
                 logp[t] = y >= 0 ? z[Int(y)] * invT - mx - lse : 0
                 // H = lse - E[z]
@@ -45,12 +40,10 @@ public enum LogProbs {
                 let z = logits + t * v, dz = dlogits + t * v
                 let y = targets[t], g = dlogp[t]
                 if y < 0 || g == 0 { dz.update(repeating: 0, count: v); continue }
-                var mx = -Float.infinity
-                for j in 0..<v { mx = max(mx, z[j] * invT) }
-                var sum: Float = 0
-                for j in 0..<v { let e = expf(z[j] * invT - mx); dz[j] = e; sum += e }
-                let c = -g * invT / sum
-                for j in 0..<v { dz[j] *= c }
+                let mx = Vector.max(z, v) * invT
+                dz.update(from: z, count: v)
+                let sum = Vector.expShifted(dz, v, scale: invT, shift: mx)
+                Vector.scale(dz, v, by: -g * invT / sum)
                 dz[Int(y)] += g * invT
             }
         }

@@ -138,8 +138,7 @@ public enum MoE {
             for t in r {
                 let o = out + t * d
                 for j in 0..<k {
-                    let g = gates[t * k + j], y = ye + Int(rowOf[t * k + j]) * d
-                    for c in 0..<d { o[c] += g * y[c] }
+                    Vector.axpy(gates[t * k + j], ye + Int(rowOf[t * k + j]) * d, o, d)
                 }
             }
         }
@@ -175,17 +174,16 @@ public enum MoE {
         guard e > 0 else { return }
 
         let m = n * k, start = st.expertStart
-        let gates = st.gates.pointer, rowOf = st.rowOf.pointer, tokenOf = st.tokenOf.pointer, ye = st.ye.pointer
+        let gates = st.gates.pointer, rowOf = st.rowOf.pointer, ye = st.ye.pointer
         let dye = sc.dye.reserve(m * d), dgates = sc.dgates.reserve(m)
         Parallel.forRanges(n, minPerThread: 128) { r in
             for t in r {
                 let dor = dout + t * d
                 for j in 0..<k {
                     let row = Int(rowOf[t * k + j]), gv = gates[t * k + j]
-                    let y = ye + row * d, dy = dye + row * d
-                    var dot: Float = 0
-                    for c in 0..<d { dot += dor[c] * y[c]; dy[c] = gv * dor[c] }
-                    dgates[t * k + j] = dot
+                    let dy = dye + row * d
+                    for c in 0..<d { dy[c] = gv * dor[c] }
+                    dgates[t * k + j] = Vector.dot(dor, ye + row * d, d)
                 }
             }
         }
@@ -201,14 +199,10 @@ public enum MoE {
             Linear.backward(dhe + r0 * 2 * i, st.xe.pointer + r0 * d, w + ex.gateUp, g + ex.gateUp, dxe + r0 * d,
                             rows: ne, inFeatures: d, outFeatures: 2 * i)
         }
-        _ = tokenOf
         Parallel.forRanges(n, minPerThread: 128) { r in
             for t in r {
                 let dxr = dx + t * d
-                for j in 0..<k {
-                    let src = dxe + Int(rowOf[t * k + j]) * d
-                    for c in 0..<d { dxr[c] += src[c] }
-                }
+                for j in 0..<k { Vector.axpy(1, dxe + Int(rowOf[t * k + j]) * d, dxr, d) }
             }
         }
 

@@ -14,8 +14,7 @@ public enum RMSNorm {
         Parallel.forRanges(n, minPerThread: 64) { range in
             for r in range {
                 let xr = x + r * d, yr = y + r * d
-                var ss: Float = 0
-                for i in 0..<d { ss += xr[i] * xr[i] }
+                let ss = Vector.dot(xr, xr, d)
                 let s = 1 / (ss / Float(d) + eps).squareRoot()
                 rstd?[r] = s
                 for i in 0..<d { yr[i] = xr[i] * s * w[i] }
@@ -38,8 +37,7 @@ public enum RMSNorm {
             for r in (n * p / parts)..<(n * (p + 1) / parts) {
                 let xr = x + r * d, dyr = dy + r * d, dxr = dx + r * d
                 let s = rstd[r]
-                var dot: Float = 0
-                for i in 0..<d { dot += w[i] * dyr[i] * xr[i] }
+                let dot = Vector.dot(w, dyr, xr, d)
                 let c = dot * s * s * s / Float(d)
                 for i in 0..<d {
                     dxr[i] = s * w[i] * dyr[i] - xr[i] * c

@@ -17,7 +17,6 @@
 // with s' = s / sum_E s; loss = alpha * sum_i f_i P_i, averaged over sequences.
 // Its gradient flows through P only: d loss / d s'_ti = alpha f_i / (L B).
 
-import Foundation
 import Kernels
 
 public struct RouterConfig: Sendable {
@@ -42,12 +41,12 @@ public enum Router {
             for t in range {
                 let s = scores + t * e
                 if cfg.sigmoid {
-                    for i in 0..<e { s[i] = 1 / (1 + expf(-s[i])) }
+                    for i in 0..<e { s[i] = sigmoid(s[i]) }
                 } else {
                     var mx = -Float.infinity
                     for i in 0..<e { mx = max(mx, s[i]) }
                     var sum: Float = 0
-                    for i in 0..<e { s[i] = expf(s[i] - mx); sum += s[i] }
+                    for i in 0..<e { s[i] = exp(s[i] - mx); sum += s[i] }
                     for i in 0..<e { s[i] /= sum }
                 }
                 // Top-k of selectionScores = s + bias; ties go to the lower index.

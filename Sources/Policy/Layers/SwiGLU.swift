@@ -5,35 +5,21 @@
 //   du = da * silu(g)
 //   dg = da * u * sigmoid(g) * (1 + g * (1 - sigmoid(g)))
 
-import Foundation
+import CKernels
 import Kernels
 
 public enum SwiGLU {
     public static func forward(_ h: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, rows n: Int, width i: Int) {
-        Parallel.forRanges(n, minPerThread: 32) { range in
-            for r in range {
-                let g = h + r * 2 * i, u = g + i, ar = a + r * i
-                for j in 0..<i {
-                    let s = 1 / (1 + expf(-g[j]))
-                    ar[j] = g[j] * s * u[j]
-                }
-            }
+        Parallel.forRanges(n, minPerThread: 32) { r in
+            ck_swiglu_forward(h + r.lowerBound * 2 * i, a + r.lowerBound * i, r.count, i)
         }
     }
 
     /// Writes dh [N, 2I] from da [N, I].
     public static func backward(_ da: UnsafePointer<Float>, _ h: UnsafePointer<Float>,
                                 _ dh: UnsafeMutablePointer<Float>, rows n: Int, width i: Int) {
-        Parallel.forRanges(n, minPerThread: 32) { range in
-            for r in range {
-                let g = h + r * 2 * i, u = g + i, dar = da + r * i
-                let dg = dh + r * 2 * i, du = dg + i
-                for j in 0..<i {
-                    let s = 1 / (1 + expf(-g[j]))
-                    du[j] = dar[j] * g[j] * s
-                    dg[j] = dar[j] * u[j] * s * (1 + g[j] * (1 - s))
-                }
-            }
+        Parallel.forRanges(n, minPerThread: 32) { r in
+            ck_swiglu_backward(da + r.lowerBound * i, h + r.lowerBound * 2 * i, dh + r.lowerBound * 2 * i, r.count, i)
         }
     }
 }
