@@ -19,11 +19,14 @@ public func gemm(
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if m == 0 || n == 0 { return }
-    // Large products are split over the cores by rows of C (or columns when C
-    // has few rows); each part is one single-threaded sgemm.
+    // Large products are split over the cores, each part one single-threaded
+    // sgemm. Every part packs the whole of the operand it shares, so split C by
+    // rows when A is the larger operand (m >= n) and by columns otherwise: in
+    // decoding (m = a few tokens, B = a weight) a row split would pack every
+    // weight twice.
     let parts = Parallel.cores
     if parts > 1 && m * n * k >= 1 << 18 && Parallel.canSplit {
-        if m >= 16 * parts {
+        if m >= n && m >= 16 * parts {
             Parallel.run(parts: parts) { p in
                 let lo = m * p / parts, hi = m * (p + 1) / parts
                 let ap = transA ? a + lo : a + lo * lda
