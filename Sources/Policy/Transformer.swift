@@ -95,6 +95,7 @@ extension Transformer {
     /// Logits [B*T, V] for B sequences of T tokens (row-major tokens [B*T]).
     /// `lengths[b]` (default T) marks the real tokens of sequence b; the rest is
     /// padding, which causal attention keeps from affecting real tokens.
+    /// The returned pointer is `a.logits`: valid while `a` lives and until its next forward.
     /// With `saving: false` (log-probs, prefill) every layer reuses the first
     /// layer's buffers: a fraction of the memory, and no backward possible.
     /// `keys(l, qkv)` sees each layer's rotated [q | k | v] rows as they are made.
@@ -142,6 +143,15 @@ extension Transformer {
         let logits = a.logits.reserve(n * v)
         Linear.forward(xnF, w + layout.lmHead, logits, rows: n, inFeatures: d, outFeatures: v)
         return logits
+    }
+
+    /// Logits [B*T * V] as an array (a copy): for tests and one-off uses.
+    public func logits(tokens: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil) -> [Float] {
+        let a = Activations()
+        return withExtendedLifetime(a) {
+            let p = forward(tokens: tokens, batch: b, length: t, lengths: lengths, into: a, saving: false)
+            return Array(UnsafeBufferPointer(start: p, count: b * t * config.vocabSize))
+        }
     }
 
     /// Accumulates gradients from dlogits [B*T, V] of the last `forward` into `a`.

@@ -18,7 +18,7 @@ final class SamplerTests: XCTestCase {
     /// log softmax(logits / T) of each completion token, by a full forward over prompt + completion.
     func recomputedLogprobs(_ m: Transformer, prompt: [Int32], completion: [Int32], temperature: Float) -> [Float] {
         let seq = prompt + completion
-        let logits = m.forward(tokens: seq, batch: 1, length: seq.count, into: Activations())
+        let logits = m.logits(tokens: seq, batch: 1, length: seq.count)
         let v = m.config.vocabSize
         var targets = [Int32](repeating: -1, count: seq.count)
         for (i, t) in completion.enumerated() { targets[prompt.count - 1 + i] = t }
@@ -73,7 +73,7 @@ final class SamplerTests: XCTestCase {
         // Argmax of the full forward, token by token.
         var seq = tok.encode("abc", addBOS: true)
         for t in g[0].tokens {
-            let logits = m.forward(tokens: seq, batch: 1, length: seq.count, into: Activations())
+            let logits = m.logits(tokens: seq, batch: 1, length: seq.count)
             let row = (0..<m.config.vocabSize).map { logits[(seq.count - 1) * m.config.vocabSize + $0] }
             XCTAssertEqual(Int32(row.indices.max { row[$0] < row[$1] }!), t)
             seq.append(t)
