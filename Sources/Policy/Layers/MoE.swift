@@ -57,7 +57,7 @@ public enum MoE {
     /// Below this many rows per expert on average, experts run whole on each core.
     static let expertParallelRows = 128
 
-    /// Experts split into `parts` groups of about equal row counts (largest first).
+    /// Experts split into `parts` groups of about equal cost (largest first).
     static func balancedGroups(start: [Int], parts: Int) -> [[Int]] {
         let e = start.count - 1, parts = max(1, parts)
         let rows: [Int] = (0..<e).map { start[$0 + 1] - start[$0] }
@@ -68,7 +68,8 @@ public enum MoE {
             var g = 0
             for j in 1..<parts where load[j] < load[g] { g = j }
             groups[g].append(x)
-            load[g] += rows[x]
+            // Each expert also costs a fixed packing of its weights (~ 32 rows' work).
+            load[g] += rows[x] + 32
         }
         return groups.filter { !$0.isEmpty }
     }
