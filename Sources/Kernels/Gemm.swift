@@ -84,8 +84,6 @@ public func naiveGemm(
 public enum BLAS {
     /// OpenBLAS's name for the kernel it chose at run time (e.g. "Haswell", "SkylakeX").
     public static var coreName: String { String(cString: openblas_get_corename()) }
-    /// OpenBLAS's own threads: 1, set by `Parallel` (see Parallel.swift).
-    public static var threads: Int { _ = Parallel.cores; return Int(openblas_get_num_threads()) }
 }
 
 /// y = alpha * op(A) x + beta * y, A row-major [M, N] with row stride lda;
@@ -94,6 +92,7 @@ public enum BLAS {
 public func gemv(transA: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                  x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
     if m == 0 || n == 0 { return }
+    _ = Parallel.cores  // OpenBLAS set to one thread before its first use
     cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha,
                 a, Int32(lda), x, 1, beta, y, 1)
 }

@@ -43,9 +43,4 @@ public final class Tensor: @unchecked Sendable {
     }
 
     public var array: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
-
-    /// Rows `r0 ..< r0+n` of a 2-D (or higher, first axis) tensor as a pointer view.
-    public func rows(_ r0: Int) -> UnsafeMutablePointer<Float> {
-        data + r0 * shape.dropFirst().reduce(1, *)
-    }
 }

@@ -25,7 +25,6 @@ public final class KVCache: @unchecked Sendable {
 
     public init(config: ModelConfig) { self.config = config }
 
-    public var sequenceCount: Int { own.count }
     public func length(of s: Int) -> Int { prefixes[groupOf[s]].count + own[s].count }
 }
 

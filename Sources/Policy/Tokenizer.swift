@@ -23,6 +23,4 @@ public struct ByteTokenizer: Sendable {
         let bytes = ids.compactMap { $0 >= 0 && $0 < 256 ? UInt8($0) : nil }
         return String(decoding: bytes, as: UTF8.self)
     }
-
-    public func isSpecial(_ id: Int32) -> Bool { id >= 256 }
 }

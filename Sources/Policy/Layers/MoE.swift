@@ -33,7 +33,6 @@ public final class MoEState: @unchecked Sendable {
 
     /// The expert chosen for (token, choice): for tests and inspection.
     public func choice(token t: Int, k j: Int, topK: Int) -> Int { Int(chosen[t * topK + j]) }
-    public func gate(token t: Int, k j: Int, topK: Int) -> Float { gates[t * topK + j] }
 }
 
 /// Scratch for MoE backward, shared by all layers.
