@@ -30,7 +30,8 @@ let package = Package(
         ], swiftSettings: optimized),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"]),
+        // Fixtures/ is read by path (ModelGoldenTests), not bundled.
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels"]),
         // Runs the built binary (`make test` builds it first).
         .testTarget(name: "CLITests", dependencies: []),
