@@ -97,4 +97,43 @@ final class CLITests: XCTestCase {
         let unknownShape = try grpo(["init-model", "--shape", "huge", "--out", tmp.appendingPathComponent("m").path], expect: 1)
         XCTAssertTrue(unknownShape.err.contains("unknown shape \"huge\""), unknownShape.err)
     }
+
+    /// Ctrl-C during SFT: the step in flight finishes, a checkpoint is written,
+    /// the process exits 0, and --resume continues from it.
+    func testInterruptWritesCheckpointAndResumes() throws {
+        let data = tmp.appendingPathComponent("d.jsonl")
+        try (0..<40).map { "{\"prompt\": \"\($0)+\($0)=\", \"completion\": \"\($0 * 2)\"}" }.joined(separator: "\n")
+            .write(to: data, atomically: true, encoding: .utf8)
+        let out = tmp.appendingPathComponent("sft").path
+        let p = Process()
+        p.executableURL = try binary()
+        p.arguments = ["sft", "--data", data.path, "--shape", "toy", "--output-dir", out, "--max-steps", "100000",
+                       "--batch-size", "4", "--logging-steps", "1"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        // Wait for the first progress line, then interrupt.
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("step 2/") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += chunk
+        }
+        kill(p.processIdentifier, SIGINT)
+        let rest = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: seen + rest, as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("interrupted"), text)
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasPrefix("checkpoint-") }
+        XCTAssertEqual(dirs.count, 1, "\(dirs)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/final"), "an interrupted run has no final model")
+        let step = Int(dirs[0].dropFirst("checkpoint-".count))!
+        XCTAssertGreaterThanOrEqual(step, 2)
+        let resumed = try grpo(["sft", "--data", data.path, "--resume", out, "--output-dir", out, "--max-steps", "\(step + 2)",
+                                "--batch-size", "4", "--logging-steps", "1"])
+        XCTAssertTrue(resumed.err.contains("steps \(step + 1)...\(step + 2)"), resumed.err)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/final/model.safetensors"))
+    }
 }
