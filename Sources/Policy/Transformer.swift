@@ -107,6 +107,7 @@ extension Transformer {
         let n = b * t, w = parameters.data
         precondition(tokens.count == n, "tokens: \(tokens.count) for batch \(b) x length \(t)")
         precondition(t <= c.maxPositionEmbeddings, "length \(t) beyond max_position_embeddings \(c.maxPositionEmbeddings)")
+        precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < v }, "token id outside the vocabulary")
         a.batch = b; a.length = t
         a.sequences = (0..<b).map { s in (s * t)..<(s * t + min(t, lengths?[s] ?? t)) }
         if a.layers.count != c.numHiddenLayers { a.layers = (0..<c.numHiddenLayers).map { _ in .init() } }
