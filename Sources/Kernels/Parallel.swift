@@ -24,8 +24,9 @@ public enum Parallel {
     @inline(__always)
     public static func forRanges(_ count: Int, minPerThread: Int = 1024, _ body: (Range<Int>) -> Void) {
         let parts = min(cores, count / max(1, minPerThread))
-        if parts <= 1 || pool.isBusy { body(0..<count); return }
-        pool.run(parts: parts) { p in body((count * p / parts)..<(count * (p + 1) / parts)) }
+        if parts <= 1 || !pool.run(parts: parts, { p in body((count * p / parts)..<(count * (p + 1) / parts)) }) {
+            body(0..<count)
+        }
     }
 
     /// Calls `body(i)` for each i in 0..<count, split over the cores in chunks.
@@ -36,8 +37,7 @@ public enum Parallel {
 
     /// Calls `body(p)` for p in 0..<parts on up to `cores` threads (parts <= cores).
     public static func run(parts: Int, _ body: (Int) -> Void) {
-        if parts <= 1 || pool.isBusy { for p in 0..<parts { body(p) }; return }
-        pool.run(parts: parts, body)
+        if parts <= 1 || !pool.run(parts: parts, body) { for p in 0..<parts { body(p) } }
     }
 
     /// Whether the caller may split work (false inside a parallel section).
@@ -69,9 +69,11 @@ final class WorkerPool: @unchecked Sendable {
 
     var isBusy: Bool { busy.load(ordering: .relaxed) }
 
-    func run(parts: Int, _ body: (Int) -> Void) {
-        withoutActuallyEscaping(body) { body in
-            busy.store(true, ordering: .relaxed)
+    /// Runs `body` on the pool; false (and nothing run) when the pool is taken:
+    /// a nested section, or another thread's. The caller then runs it inline.
+    func run(parts: Int, _ body: (Int) -> Void) -> Bool {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        return withoutActuallyEscaping(body) { body in
             job = body
             self.parts = parts
             pending.store(min(parts, workers + 1) - 1, ordering: .relaxed)
@@ -84,7 +86,8 @@ final class WorkerPool: @unchecked Sendable {
             // Parts beyond the worker count (never with parts <= cores) run here.
             if parts > workers + 1 { for p in (workers + 1)..<parts { body(p) } }
             job = nil
-            busy.store(false, ordering: .relaxed)
+            busy.store(false, ordering: .releasing)
+            return true
         }
     }
 
@@ -104,8 +107,12 @@ final class WorkerPool: @unchecked Sendable {
                 current = generation.load(ordering: .acquiring)
             }
             seen = current
-            if index < parts, let job { job(index) }
-            pending.subtract(1, ordering: .releasing)
+            // Only the workers a job has a part for count towards `pending`
+            // (on machines with more cores than parts, the others skip it).
+            if index < parts, let job {
+                job(index)
+                pending.subtract(1, ordering: .releasing)
+            }
         }
     }
 }

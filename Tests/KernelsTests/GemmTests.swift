@@ -93,5 +93,15 @@ final class KernelTests: XCTestCase {
             Parallel.run(parts: 2) { p in Parallel.forRanges(1000, minPerThread: 1) { r in buf[p] += r.count } }
         }
         XCTAssertEqual(inner, [1000, 1000])
+        // Two threads using the pool at once: the one that finds it taken runs inline.
+        let count = 200_000
+        let a = UnsafeMutablePointer<Int32>.allocate(capacity: count), b = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        a.initialize(repeating: 0, count: count); b.initialize(repeating: 0, count: count)
+        defer { a.deallocate(); b.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 2) { t in
+            let hits = t == 0 ? a : b
+            for _ in 0..<50 { Parallel.forRanges(count, minPerThread: 1000) { r in for i in r { hits[i] += 1 } } }
+        }
+        XCTAssertTrue((0..<count).allSatisfy { a[$0] == 50 && b[$0] == 50 })
     }
 }
