@@ -1,1 +1,0 @@
-// Training: SFT (the cold start) and, later, the GRPO loop.
