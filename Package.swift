@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries from Debian (`make deps` installs them).
@@ -24,8 +25,10 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimized),
         .target(name: "Policy", dependencies: ["Kernels", "CKernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
         .target(name: "Training", dependencies: ["Policy", "Kernels"], swiftSettings: optimized),
+        .target(name: "RewardRules", dependencies: ["CPCRE2", "Kernels", .product(name: "Yams", package: "Yams")],
+                swiftSettings: optimized),
         .executableTarget(name: "grpo", dependencies: [
-            "Policy", "Training", "Kernels",
+            "Policy", "Training", "Kernels", "RewardRules",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimized),
 
@@ -33,6 +36,7 @@ let package = Package(
         // Fixtures/ is read by path (ModelGoldenTests), not bundled.
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels"]),
+        .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules"]),
         // Runs the built binary (`make test` builds it first).
         .testTarget(name: "CLITests", dependencies: []),
     ],

@@ -1,0 +1,95 @@
+// Shaping kinds: they look at the form of a completion, not its correctness.
+
+/// kind "length": DAPO's overlong shaping (shared/guide/grpo.md), lengths in
+/// tokens of the byte tokenizer (UTF-8 bytes):
+///   |o| <= L_max - L_cache: 0;  up to L_max: ((L_max - L_cache) - |o|) / L_cache;  beyond: -1
+/// With max_length 100, cache 20: 70 bytes -> 0 "within_length", 90 -> -0.5 "soft_overlong", 120 -> -1 "overlong".
+public struct LengthRule: RewardRule {
+    public let name: String
+    let maxLength: Int, cache: Int
+
+    public static let kind = RuleKind(
+        name: "length", summary: "DAPO overlong penalty: 0 within max_length - cache, falling linearly to -1 at max_length",
+        parameters: ["max_length": "L_max in tokens (required)", "cache": "L_cache, the soft buffer in tokens (required)"]) { spec in
+        let maxLength = try spec.int("max_length", default: -1), cache = try spec.int("cache", default: -1)
+        guard maxLength > 0 else { throw spec.error("max_length", "required, a positive number of tokens") }
+        guard cache > 0, cache <= maxLength else { throw spec.error("cache", "required, between 1 and max_length") }
+        return LengthRule(name: spec.name, maxLength: maxLength, cache: cache)
+    }
+
+    public func score(completion: String, task: RewardTask) -> RuleScore? {
+        let n = completion.utf8.count, soft = maxLength - cache
+        if n <= soft { return RuleScore(score: 0, reason: "within_length") }
+        if n <= maxLength { return RuleScore(score: Double(soft - n) / Double(cache), reason: "soft_overlong", detail: "\(n) tokens") }
+        return RuleScore(score: -1, reason: "overlong", detail: "\(n) tokens")
+    }
+}
+
+/// kind "repetition": n-gram repetition penalty (as open-r1's): with the
+/// completion's n-grams (of words, or of characters), score =
+/// max_penalty * (1 - distinct / total), so 0 for no repeats.
+/// n 3 on words, max_penalty -1: "a b c a b c a b c" -> 7 trigrams, 3 distinct -> -0.571 "repetitive".
+public struct RepetitionRule: RewardRule {
+    public let name: String
+    let n: Int, onWords: Bool, maxPenalty: Double
+
+    public static let kind = RuleKind(
+        name: "repetition", summary: "max_penalty x the fraction of repeated n-grams (0 when nothing repeats)",
+        parameters: ["n": "n-gram size (default 3)", "unit": "word (default) or char", "max_penalty": "score at full repetition (default -1, must be <= 0)"]) { spec in
+        let n = try spec.int("n", default: 3)
+        guard n >= 1 else { throw spec.error("n", "must be at least 1") }
+        let maxPenalty = try spec.double("max_penalty", default: -1)
+        guard maxPenalty <= 0 else { throw spec.error("max_penalty", "must be <= 0 (a penalty)") }
+        return RepetitionRule(name: spec.name, n: n, onWords: try spec.choice("unit", ["word", "char"], default: "word") == "word",
+                              maxPenalty: maxPenalty)
+    }
+
+    public func score(completion: String, task: RewardTask) -> RuleScore? {
+        let units: [Substring] = onWords
+            ? completion.split(whereSeparator: { $0.isWhitespace })
+            : completion.map { Substring(String($0)) }
+        guard units.count >= n else { return RuleScore(score: 0, reason: "too_short") }
+        var seen = Set<[Substring]>()
+        let total = units.count - n + 1
+        for i in 0..<total { seen.insert(Array(units[i..<(i + n)])) }
+        let repeated = 1 - Double(seen.count) / Double(total)
+        return RuleScore(score: maxPenalty * repeated, reason: repeated > 0 ? "repetitive" : "no_repetition")
+    }
+}
+
+/// kind "tag_count": each expected tag exactly once; score = the fraction of
+/// tags that are (open-r1's tag_count_reward gives 0.25 per tag of four).
+/// "<think>x</think><answer>1</answer>" -> 1 "tags_ok"; "<think>x</think>" -> 0.5 "tags_wrong".
+public struct TagCountRule: RewardRule {
+    public let name: String
+    let tags: [String]
+
+    public static let kind = RuleKind(
+        name: "tag_count", summary: "fraction of the expected tags that occur exactly once",
+        parameters: ["tags": "list of tags (default <think>, </think>, <answer>, </answer>)"]) { spec in
+        let tags = try spec.strings("tags") ?? ["<think>", "</think>", "<answer>", "</answer>"]
+        guard !tags.isEmpty, !tags.contains("") else { throw spec.error("tags", "must be a non-empty list of non-empty tags") }
+        return TagCountRule(name: spec.name, tags: tags)
+    }
+
+    public func score(completion: String, task: RewardTask) -> RuleScore? {
+        let once = tags.filter { occurrences(of: $0, in: completion) == 1 }.count
+        let wrong = tags.filter { occurrences(of: $0, in: completion) != 1 }
+        return RuleScore(score: Double(once) / Double(tags.count), reason: wrong.isEmpty ? "tags_ok" : "tags_wrong",
+                         detail: wrong.isEmpty ? nil : "not exactly once: " + wrong.joined(separator: " "))
+    }
+
+    private func occurrences(of tag: String, in text: String) -> Int {
+        let t = Array(tag.utf8)
+        var count = 0
+        var s = text
+        s.withUTF8 { buf in
+            guard buf.count >= t.count else { return }
+            var i = 0
+            while i + t.count <= buf.count {
+                if buf[i] == t[0] && zip(buf[i..<(i + t.count)], t).allSatisfy({ $0 == $1 }) { count += 1; i += t.count } else { i += 1 }
+            }
+        }
+        return count
+    }
+}

@@ -1,0 +1,64 @@
+// A PCRE2 pattern compiled (and JIT-compiled) once, matched from many threads.
+// Completions are Swift strings, hence valid UTF-8: matching skips PCRE2's
+// UTF check. Each match allocates its own small match-data block, so a
+// compiled pattern is shared without locks.
+
+import CPCRE2
+
+public final class PCRE2Pattern: @unchecked Sendable {
+    public let pattern: String
+    private let code: OpaquePointer
+    public let isJIT: Bool
+
+    public struct CompileError: Error, CustomStringConvertible {
+        public let message: String
+        public let offset: Int
+        public var description: String { "\(message) at offset \(offset)" }
+    }
+
+    /// `flags`: dotall, multiline, caseless (or ignorecase), extended, ungreedy, anchored.
+    public init(_ pattern: String, flags: [String] = []) throws {
+        self.pattern = pattern
+        var options = cpcre2_utf() | cpcre2_ucp()
+        for f in flags {
+            switch f.lowercased() {
+            case "dotall", "s": options |= cpcre2_dotall()
+            case "multiline", "m": options |= cpcre2_multiline()
+            case "caseless", "ignorecase", "i": options |= cpcre2_caseless()
+            case "extended", "x": options |= cpcre2_extended()
+            case "ungreedy", "u": options |= cpcre2_ungreedy()
+            case "anchored": options |= cpcre2_anchored()
+            default: throw CompileError(message: "unknown flag \"\(f)\" (dotall, multiline, caseless, extended, ungreedy, anchored)", offset: 0)
+            }
+        }
+        var error: Int32 = 0
+        var offset = 0
+        let compiled = pattern.withCString { p in
+            pcre2_compile_8(UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), cpcre2_zero_terminated(),
+                            options, &error, &offset, nil)
+        }
+        guard let compiled else {
+            var buffer = [UInt8](repeating: 0, count: 256)
+            let n = pcre2_get_error_message_8(error, &buffer, buffer.count)
+            throw CompileError(message: String(decoding: buffer.prefix(max(0, Int(n))), as: UTF8.self), offset: offset)
+        }
+        code = compiled
+        isJIT = pcre2_jit_compile_8(compiled, cpcre2_jit_complete()) == 0
+    }
+
+    deinit { pcre2_code_free_8(code) }
+
+    /// Whether the pattern matches anywhere in `text` (anchors in the pattern decide).
+    public func matches(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { buf in
+            guard let data = pcre2_match_data_create_8(1, nil) else { return false }
+            defer { pcre2_match_data_free_8(data) }
+            let subject = buf.baseAddress ?? UnsafePointer<UInt8>(bitPattern: 1)!
+            let rc = isJIT
+                ? pcre2_jit_match_8(code, subject, buf.count, 0, 0, data, nil)
+                : pcre2_match_8(code, subject, buf.count, 0, cpcre2_no_utf_check(), data, nil)
+            return rc >= 0
+        }
+    }
+}

@@ -1,0 +1,75 @@
+// The rule model. A rule reads a completion and its task and returns a score
+// with a short reason, or nil when it does not apply (a code rule on a math
+// task): a rule that does not apply is left out of the weighted sum.
+//
+//   let rule = RegexRule(...)                  // kind "regex"
+//   rule.score(completion: "<think>..</think><answer>4</answer>", task: t)
+//     -> RuleScore(score: 1, reason: "format_ok")
+
+import Foundation
+
+/// A task as the task-set format describes it (math: prompt + answer; code:
+/// prompt + tests + entry point). Unknown fields are kept in `extra`.
+public struct RewardTask: Sendable, Equatable {
+    public var id: String?
+    /// "math" or "code" (or anything a plugin understands).
+    public var kind: String?
+    public var prompt: String?
+    public var answer: String?
+    public var tests: String?
+    public var entryPoint: String?
+    /// True when the whole completion is the program (no fenced block expected).
+    public var rawCompletion: Bool
+    /// The task as it was read, for plugins (a JSON object).
+    public var json: [String: JSONValue]
+
+    public init(id: String? = nil, kind: String? = nil, prompt: String? = nil, answer: String? = nil,
+                tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false, json: [String: JSONValue] = [:]) {
+        self.id = id; self.kind = kind; self.prompt = prompt; self.answer = answer; self.tests = tests
+        self.entryPoint = entryPoint; self.rawCompletion = rawCompletion; self.json = json
+    }
+}
+
+/// A rule's verdict on one completion.
+public struct RuleScore: Sendable, Equatable, Codable {
+    public var score: Double
+    /// Short and machine-readable: "format_ok", "no_answer", "wrong_answer", "timeout", ...
+    public var reason: String
+    /// Optional human-readable detail (the extracted answer, the failing assertion, ...).
+    public var detail: String?
+
+    public init(score: Double, reason: String, detail: String? = nil) {
+        self.score = score; self.reason = reason; self.detail = detail
+    }
+}
+
+/// A reward rule. Implementations must be safe to call from several threads at once.
+public protocol RewardRule: Sendable {
+    /// The rule's name in its rule set (unique there).
+    var name: String { get }
+    /// nil: the rule does not apply to this task.
+    func score(completion: String, task: RewardTask) -> RuleScore?
+}
+
+/// Errors loading or running rule sets: each names the file, rule and field.
+public enum RewardError: Error, CustomStringConvertible, Equatable {
+    case missingFile(String)
+    case badRuleFile(file: String, line: Int?, rule: String?, field: String?, message: String)
+    case badInput(file: String, line: Int, field: String?, message: String)
+    case plugin(rule: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .missingFile(let p): return "\(p): no such file"
+        case let .badRuleFile(file, line, rule, field, message):
+            var s = file
+            if let line { s += ":\(line)" }
+            if let rule { s += ": rule \"\(rule)\"" }
+            if let field { s += ": field \"\(field)\"" }
+            return s + ": " + message
+        case let .badInput(file, line, field, message):
+            return field.map { "\(file):\(line): field \"\($0)\": \(message)" } ?? "\(file):\(line): \(message)"
+        case let .plugin(rule, message): return "rule \"\(rule)\": plugin: \(message)"
+        }
+    }
+}

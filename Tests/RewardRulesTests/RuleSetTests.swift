@@ -1,0 +1,211 @@
+// The rule engine: rule-set files and their errors, weights, gating and
+// applicability, the regex and shaping kinds on hand cases, kinds registered
+// in code, and command plugins (the shipped example, and misbehaving ones).
+
+import XCTest
+import Foundation
+import RewardRules
+
+final class RuleSetTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let math = RewardTask(kind: "math", answer: "4")
+    let code = RewardTask(kind: "code", tests: "assert True")
+
+    func parse(_ yaml: String, registry: RuleRegistry = .shared) throws -> RuleSet {
+        try RuleSet.parse(yaml, file: "rules.yaml", registry: registry)
+    }
+
+    func error(_ yaml: String) -> String {
+        do { _ = try parse(yaml); return "no error" } catch { return "\(error)" }
+    }
+
+    func testRegexRule() throws {
+        let set = try parse("""
+        rules:
+          - name: format
+            kind: regex
+            pattern: '^<think>.*?</think>\\s*<answer>.*?</answer>$'
+            flags: [dotall]
+        """)
+        XCTAssertEqual(set.name, "rules")
+        let ok = set.score(completion: "<think>2+2\nis 4</think>\n<answer>4</answer>", task: math)
+        XCTAssertEqual(ok.reward, 1)
+        XCTAssertEqual(ok.score(of: "format"), RuleScore(score: 1, reason: "format_ok"))
+        XCTAssertEqual(set.score(completion: "<think>x</think><answer>4</answer> trailing", task: math).reward, 0)
+        // Without dotall, '.' stops at newlines.
+        let strict = try parse("rules:\n  - {name: f, kind: regex, pattern: '^<a>.*</a>$'}")
+        XCTAssertEqual(strict.score(completion: "<a>x\ny</a>", task: math).reward, 0)
+        XCTAssertEqual(strict.score(completion: "<a>é 数</a>", task: math).reward, 1, "UTF-8 subjects")
+        let inverted = try parse("rules:\n  - {name: f, kind: regex, pattern: 'TODO', score_on: no_match, flags: caseless}")
+        XCTAssertEqual(inverted.score(completion: "all done", task: math).reward, 1)
+        XCTAssertEqual(inverted.score(completion: "todo: later", task: math).reward, 0)
+    }
+
+    func testShapingRules() throws {
+        let set = try parse("""
+        rules:
+          - {name: length, kind: length, max_length: 100, cache: 20}
+          - {name: repetition, kind: repetition, n: 3, max_penalty: -1}
+          - {name: tags, kind: tag_count}
+        """)
+        func s(_ c: String, _ rule: String) -> Double { set.score(completion: c, task: math).score(of: rule)!.score }
+        XCTAssertEqual(s(String(repeating: "a", count: 70), "length"), 0)
+        XCTAssertEqual(s(String(repeating: "a", count: 80), "length"), 0)
+        XCTAssertEqual(s(String(repeating: "a", count: 90), "length"), -0.5, accuracy: 1e-12)
+        XCTAssertEqual(s(String(repeating: "a", count: 100), "length"), -1, accuracy: 1e-12)
+        XCTAssertEqual(s(String(repeating: "a", count: 101), "length"), -1)
+        XCTAssertEqual(s("a b c a b c a b c", "repetition"), -(1 - 3.0 / 7), accuracy: 1e-12)
+        XCTAssertEqual(s("every word here is new", "repetition"), 0)
+        XCTAssertEqual(s("<think>x</think><answer>1</answer>", "tags"), 1)
+        XCTAssertEqual(s("<think>x</think>", "tags"), 0.5)
+        XCTAssertEqual(s("<think><think>x</think><answer>1</answer>", "tags"), 0.75)
+    }
+
+    func testWeightsGatingAndApplicability() throws {
+        let set = try parse("""
+        rules:
+          - {name: format, kind: regex, pattern: '^<answer>', weight: 0.25}
+          - {name: exact, kind: regex, pattern: '<answer>4</answer>', weight: 2, requires: format}
+          - {name: tags, kind: tag_count, tags: ['<answer>'], weight: 0.5, applies_to: math}
+        """)
+        let good = set.score(completion: "<answer>4</answer>", task: math)
+        XCTAssertEqual(good.reward!, 0.25 + 2 + 0.5, accuracy: 1e-12)
+        // The gated rule scores 1 but does not count without the format.
+        let gated = set.score(completion: "so <answer>4</answer>", task: math)
+        XCTAssertEqual(gated.score(of: "exact")?.score, 1)
+        XCTAssertEqual(gated.reward!, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(gated.rules.first { $0.name == "exact" }?.counted, false)
+        // applies_to: the tag rule is left out for a code task.
+        let other = set.score(completion: "<answer>4</answer>", task: code)
+        XCTAssertNil(other.score(of: "tags"))
+        XCTAssertEqual(other.reward!, 2.25, accuracy: 1e-12)
+        // No rule applies: no reward at all (not zero).
+        let none = try parse("rules:\n  - {name: t, kind: tag_count, applies_to: [math]}")
+        XCTAssertNil(none.score(completion: "x", task: code).reward)
+        // A batch is scored in parallel, in order.
+        let batch = (0..<200).map { i in (completion: i % 2 == 0 ? "<answer>4</answer>" : "nope", task: math) }
+        let scored = set.score(batch)
+        for (i, s) in scored.enumerated() { XCTAssertEqual(s.reward!, i % 2 == 0 ? 2.75 : 0, accuracy: 1e-12) }
+    }
+
+    func testErrorsNameFileLineRuleAndField() {
+        XCTAssertEqual(error("rules:\n  - {name: f, kind: regex, pattern: 'a(b'}"),
+                       "rules.yaml:2: rule \"f\": field \"pattern\": invalid regex: missing closing parenthesis at offset 3")
+        XCTAssertEqual(error("rules:\n  - {name: f, kind: regexp, pattern: 'a'}").prefix(60),
+                       "rules.yaml:2: rule \"f\": field \"kind\": unknown kind \"regexp\" (".prefix(60))
+        XCTAssertEqual(error("rules:\n  - name: f\n    kind: regex\n    pattern: a\n    patern: b"),
+                       "rules.yaml:5: rule \"f\": field \"patern\": unknown parameter for kind \"regex\"")
+        XCTAssertEqual(error("rules:\n  - {name: f, kind: regex, pattern: a, weight: heavy}"),
+                       "rules.yaml:2: rule \"f\": field \"weight\": expected a number")
+        XCTAssertTrue(error("rules:\n  - {name: f, kind: regex, pattern: a, requires: g}").contains("field \"requires\": no rule named \"g\""))
+        XCTAssertTrue(error("rules:\n  - {name: f, kind: length, max_length: 10}").contains("field \"cache\""))
+        XCTAssertTrue(error("rules:\n  - {name: f, kind: regex, pattern: a}\n  - {name: f, kind: tag_count}").contains("duplicate rule name"))
+        XCTAssertTrue(error("rules: []").contains("field \"rules\""))
+        XCTAssertTrue(error("name: x\nrulez: []").contains("field \"rulez\": unknown key"))
+        XCTAssertTrue(error("rules:\n  - {kind: regex}").contains("field \"name\": required"))
+        XCTAssertTrue(error("rules: [\n").contains("not valid YAML"))
+        XCTAssertThrowsError(try RuleSet.load("no/such/rules.yaml")) { XCTAssertTrue("\($0)".contains("no such file")) }
+    }
+
+    func testKindRegisteredInCode() throws {
+        let registry = RuleRegistry(builtIn: true)
+        registry.register(RuleKind(name: "min_length", summary: "at least `min` characters", parameters: ["min": "characters"]) { spec in
+            let min = try spec.int("min", default: 10)
+            return ClosureRule(name: spec.name) { completion, _ in
+                RuleScore(score: completion.count >= min ? 1 : 0, reason: completion.count >= min ? "long_enough" : "too_short")
+            }
+        })
+        let set = try parse("rules:\n  - {name: long, kind: min_length, min: 5}", registry: registry)
+        XCTAssertEqual(set.score(completion: "abcdef", task: math).reward, 1)
+        XCTAssertEqual(set.score(completion: "abc", task: math).score(of: "long")?.reason, "too_short")
+        XCTAssertThrowsError(try parse("rules:\n  - {name: long, kind: min_length}"), "not in the shared registry")
+    }
+
+    // MARK: command plugins
+
+    func plugin(_ script: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plugin-\(getpid())-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let file = dir.appendingPathComponent("plugin.py")
+        try ("#!/usr/bin/python3\nimport json, sys, time, os\n" + script).write(to: file, atomically: true, encoding: .utf8)
+        chmod(file.path, 0o755)
+        return file.path
+    }
+
+    func testShippedExamplePlugin() throws {
+        let set = try RuleSet.load("Rewards/plugins/integer-answer.yaml", relativeTo: Self.root.path)
+        XCTAssertEqual(set.score(completion: "<think>x</think><answer>12</answer>", task: math).score(of: "integer"),
+                       RuleScore(score: 1, reason: "integer"))
+        XCTAssertEqual(set.score(completion: "<answer>1.5</answer>", task: math).score(of: "integer")?.reason, "not_integer")
+        XCTAssertNil(set.score(completion: "x", task: code).score(of: "integer"), "the plugin says: not applicable")
+        // Many requests from several threads go through the one running plugin, each with its own id.
+        let batch = (0..<100).map { (completion: "<answer>\($0)</answer>", task: math) }
+        XCTAssertTrue(set.score(batch).allSatisfy { $0.score(of: "integer")?.score == 1 })
+        // Its own Python test passes.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = [Self.root.appendingPathComponent("Rewards/plugins/test_integer_answer.py").path]
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+    }
+
+    func testCrashingPluginIsRestarted() throws {
+        // Answers one request, then exits; the next request finds it dead.
+        let path = try plugin("""
+        line = sys.stdin.readline()
+        r = json.loads(line)
+        print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
+        sys.stderr.write("bye\\n"); sys.exit(3)
+        """)
+        let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 5, maxRestarts: 2)
+        XCTAssertEqual(rule.score(completion: "a", task: math)?.reason, "ok")
+        let crashed = rule.score(completion: "b", task: math)!
+        XCTAssertEqual(crashed.score, 0)
+        XCTAssertEqual(crashed.reason, "plugin_error")
+        XCTAssertTrue(crashed.detail!.contains("exited with status 3"), crashed.detail!)
+        XCTAssertEqual(rule.score(completion: "c", task: math)?.reason, "ok", "restarted")
+        _ = rule.score(completion: "d", task: math)
+        XCTAssertEqual(rule.score(completion: "e", task: math)?.reason, "ok", "restarted again")
+        _ = rule.score(completion: "f", task: math)
+        let gaveUp = rule.score(completion: "g", task: math)!
+        XCTAssertTrue(gaveUp.detail!.contains("not restarted"), gaveUp.detail!)
+    }
+
+    func testHangingPluginTimesOut() throws {
+        let path = try plugin("""
+        for line in sys.stdin:
+            r = json.loads(line)
+            if "hang" in r["completion"]: time.sleep(60)
+            print(json.dumps({"id": r["id"], "score": 0.5, "reason": "ok"}), flush=True)
+        """)
+        let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 0.5)
+        let start = Date()
+        let hung = rule.score(completion: "hang", task: math)!
+        XCTAssertEqual(hung.reason, "plugin_timeout")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+        XCTAssertEqual(rule.score(completion: "fine", task: math), RuleScore(score: 0.5, reason: "ok"))
+    }
+
+    func testMisbehavingRepliesAreErrorsNotZeros() throws {
+        let path = try plugin("""
+        for line in sys.stdin:
+            r = json.loads(line)
+            c = r["completion"]
+            if c == "badjson": print("{not json", flush=True)
+            elif c == "wrongid": print(json.dumps({"id": "999", "score": 1}), flush=True)
+            elif c == "noscore": print(json.dumps({"id": r["id"], "reason": "?"}), flush=True)
+            else: print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
+        """)
+        let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 5, maxRestarts: 10)
+        XCTAssertTrue(rule.score(completion: "badjson", task: math)!.detail!.contains("bad JSON"))
+        XCTAssertTrue(rule.score(completion: "wrongid", task: math)!.detail!.contains("id 999"))
+        XCTAssertTrue(rule.score(completion: "noscore", task: math)!.detail!.contains("no numeric \"score\""))
+        for bad in ["badjson", "wrongid", "noscore"] { XCTAssertEqual(rule.score(completion: bad, task: math)?.reason, "plugin_error") }
+        XCTAssertEqual(rule.score(completion: "good", task: math)?.reason, "ok")
+    }
+
+    func testMissingPluginIsALoadError() {
+        XCTAssertTrue(error("rules:\n  - {name: p, kind: command, command: ./nope.sh}").contains("field \"command\": ./nope.sh: no such executable"))
+    }
+}
