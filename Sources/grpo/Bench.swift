@@ -2,9 +2,17 @@ import ArgumentParser
 import Foundation
 import Policy
 import Training
+import RewardRules
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "Benchmarks: the policy (default) and the reward rules.",
+        subcommands: [BenchPolicy.self, BenchRewards.self], defaultSubcommand: BenchPolicy.self)
+}
+
+struct BenchPolicy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy",
         abstract: "Measure sampling, training and log-prob throughput on one shape.",
         discussion: "Each figure is the median of --repeats runs after a warmup. OPENBLAS_CORETYPE picks OpenBLAS's kernel; the report names it.")
 
@@ -34,5 +42,23 @@ struct Bench: ParsableCommand {
         print("training           \(f(report.trainTokensPerS)) tokens/s (\(f(report.trainStepS, "%.3f")) s per step, MFU \(f(report.trainMfu.map { $0 * 100 }, "%.1f"))%)")
         print("log-prob forward   \(f(report.logprobTokensPerS)) tokens/s")
         print("peak RSS           \(f(report.peakRssMb)) MB")
+    }
+}
+
+struct BenchRewards: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rewards",
+        abstract: "Measure reward-rule throughput: format checks (regex), math verifications, sandboxed programs.")
+    @Option(help: "Timed rounds per figure (the median is reported).") var rounds = 5
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let regex = try RewardBenchmark.regexPerSecond(rounds: rounds)
+        let report: [String: Double] = ["regex_per_s": regex]
+        if json {
+            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+        } else {
+            for (k, v) in report.sorted(by: { $0.key < $1.key }) { print(String(format: "%-14@ %12.0f", k, v)) }
+        }
     }
 }

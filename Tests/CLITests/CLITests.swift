@@ -136,4 +136,56 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(resumed.err.contains("steps \(step + 1)...\(step + 2)"), resumed.err)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/final/model.safetensors"))
     }
+
+    func testRewardsScoreAndCheck() throws {
+        let rules = tmp.appendingPathComponent("r.yaml")
+        try """
+        name: fmt
+        rules:
+          - {name: format, kind: regex, pattern: '^<answer>\\d+</answer>$', weight: 0.5}
+          - {name: tags, kind: tag_count, tags: ['<answer>', '</answer>'], applies_to: [math]}
+        """.write(to: rules, atomically: true, encoding: .utf8)
+        let input = tmp.appendingPathComponent("in.jsonl")
+        try """
+        {"id": "a", "completion": "<answer>12</answer>", "task": {"kind": "math", "answer": "12"}}
+        {"id": "b", "completion": "twelve", "task": {"kind": "math"}}
+        {"id": "c", "completion": 12, "task": {"kind": "math"}}
+        {"id": "d", "completion": "x", "task": {"kind": "code"}}
+        """.write(to: input, atomically: true, encoding: .utf8)
+        // Bad line: an error naming file, line and field, unless told to skip it.
+        let failed = try grpo(["rewards", "score", "--rules", rules.path, "--input", input.path], expect: 1)
+        XCTAssertTrue(failed.err.contains("in.jsonl:3: field \"completion\": expected a string"), failed.err)
+        let out = tmp.appendingPathComponent("out.jsonl")
+        let ok = try grpo(["rewards", "score", "--rules", rules.path, "--input", input.path, "--output", out.path, "--skip-bad-lines"])
+        XCTAssertTrue(ok.err.contains("skipped: \(input.path):3"), ok.err)
+        XCTAssertTrue(ok.err.contains("per second"), ok.err)
+        let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        XCTAssertEqual(lines.map { $0["id"] as? String }, ["a", "b", "d"])
+        XCTAssertEqual(lines[0]["reward"] as? Double, 1.5)
+        XCTAssertEqual((lines[1]["reasons"] as? [String: String])?["format"], "format_mismatch")
+        XCTAssertEqual((lines[2]["reasons"] as? [String: String])?["tags"], "not_applicable")
+
+        let cases = tmp.appendingPathComponent("cases.jsonl")
+        try """
+        {"completion": "<answer>3</answer>", "task": {"kind": "math"}, "expect": {"format": 1, "tags": 1}, "expect_reward": 1.5}
+        {"completion": "3", "task": {"kind": "code"}, "expect": {"format": 0, "tags": null}}
+        """.write(to: cases, atomically: true, encoding: .utf8)
+        let passing = try grpo(["rewards", "check", "--rules", rules.path, "--cases", cases.path])
+        XCTAssertTrue(passing.out.contains("2 passed, 0 failed"), passing.out)
+        try """
+        {"id": "wrong", "completion": "<answer>3</answer>", "task": {"kind": "math"}, "expect": {"format": 0}}
+        """.write(to: cases, atomically: true, encoding: .utf8)
+        let failing = try grpo(["rewards", "check", "--rules", rules.path, "--cases", cases.path], expect: 1)
+        XCTAssertTrue(failing.out.contains("cases.jsonl:1 (wrong): format: expected 0.0, got 1.0 (format_ok)"), failing.out)
+        XCTAssertTrue(failing.out.contains("0 passed, 1 failed"), failing.out)
+
+        let list = try grpo(["rewards", "list", "--rules", rules.path])
+        XCTAssertTrue(list.out.contains("format  kind regex, weight 0.5"), list.out)
+        let bad = tmp.appendingPathComponent("bad.yaml")
+        try "rules:\n  - {name: f, kind: regex, pattern: '(x'}".write(to: bad, atomically: true, encoding: .utf8)
+        let badList = try grpo(["rewards", "list", "--rules", bad.path], expect: 1)
+        XCTAssertTrue(badList.err.contains("bad.yaml:2: rule \"f\": field \"pattern\": invalid regex: missing closing parenthesis at offset 2"), badList.err)
+    }
 }

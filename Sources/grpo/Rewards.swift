@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import RewardRules
+
+struct Rewards: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rule sets: list them, score completions with them, test them.",
+        subcommands: [List.self, Score.self, Check.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The rule kinds and the rule sets under Rewards/ (or one rule set).")
+        @Option(help: "A rule set (file or name under Rewards/) to show.") var rules: String?
+
+        func run() throws {
+            if let rules {
+                let set = try RuleSet.load(rules)
+                print("\(set.name): \(set.description) (\(set.file))")
+                for e in set.entries {
+                    var extra = ""
+                    if let r = e.requires { extra += ", requires \(r)" }
+                    if let a = e.appliesTo { extra += ", applies to \(a.sorted().joined(separator: ", "))" }
+                    print("  \(e.name)  kind \(e.kind), weight \(e.weight)\(extra)")
+                }
+                return
+            }
+            print("every rule: name, kind, weight (default 1), requires (counts only when that rule scored 1), applies_to (task kinds)")
+            print("kinds:")
+            for k in RuleRegistry.shared.all {
+                print("  \(k.name): \(k.summary)")
+                for (p, d) in k.parameters.sorted(by: { $0.key < $1.key }) { print("      \(p): \(d)") }
+            }
+            print("rule sets (Rewards/):")
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: "Rewards")) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+            for f in files {
+                do {
+                    let set = try RuleSet.load("Rewards/" + f)
+                    print("  \(set.name): \(set.entries.map(\.name).joined(separator: ", ")) - \(set.description)")
+                } catch {
+                    print("  \(f): \(error)")
+                }
+            }
+        }
+    }
+
+    struct Score: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Score completions: JSONL {\"id\", \"completion\", \"task\"} in, {\"id\", \"reward\", \"rules\", \"reasons\"} out.")
+        @Option(help: "Rule set: a file or a name under Rewards/.") var rules: String
+        @Option(help: "Input JSONL.") var input: String
+        @Option(help: "Output JSONL (default: standard output).") var output: String?
+        @Flag(name: .customLong("skip-bad-lines"), help: "Report bad input lines and go on (default: stop at the first).")
+        var skipBadLines = false
+        @Flag var quiet = false
+
+        func run() throws {
+            let terminal = Terminal(quiet: quiet)
+            let set = try RuleSet.load(rules)
+            let (items, bad) = try RewardInput.read(input, stopOnError: !skipBadLines)
+            for e in bad { terminal.note("skipped: \(e)") }
+            let start = Date()
+            let scored = set.score(items.map { (completion: $0.completion, task: $0.task) })
+            let seconds = Date().timeIntervalSince(start)
+            var out = ""
+            for (item, s) in zip(items, scored) {
+                var rules: [String: JSONValue] = [:], reasons: [String: JSONValue] = [:]
+                for r in s.rules { rules[r.name] = r.score.map { .number($0.score) } ?? .null; reasons[r.name] = r.score.map { .string($0.reason) } ?? .string("not_applicable") }
+                let line: JSONValue = .object(["id": item.id, "reward": s.reward.map { .number($0) } ?? .null,
+                                               "rules": .object(rules), "reasons": .object(reasons)])
+                out += String(decoding: try JSONEncoder.sorted.encode(line), as: UTF8.self) + "\n"
+            }
+            if let output { try out.write(toFile: output, atomically: true, encoding: .utf8) } else { print(out, terminator: "") }
+            terminal.note(String(format: "scored %d completions in %.2f s (%.0f per second), %d bad lines skipped",
+                                 items.count, seconds, Double(items.count) / max(seconds, 1e-9), bad.count))
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Unit tests for a rule set: each case {\"completion\", \"task\", \"expect\": {rule: score}, \"expect_reward\"?}.",
+            discussion: "Prints every mismatch; exits non-zero if there is any. A rule expected as null must not apply.")
+        @Option(help: "Rule set: a file or a name under Rewards/.") var rules: String
+        @Option(help: "Cases JSONL.") var cases: String
+        @Option(help: "Allowed difference between expected and actual scores.") var tolerance = 1e-6
+
+        func run() throws {
+            let set = try RuleSet.load(rules)
+            let (items, _) = try RewardInput.read(cases, stopOnError: true)
+            let scored = set.score(items.map { (completion: $0.completion, task: $0.task) })
+            var failures = 0
+            for (item, s) in zip(items, scored) {
+                var problems: [String] = []
+                for (rule, want) in item.expect.sorted(by: { $0.key < $1.key }) {
+                    guard let result = s.rules.first(where: { $0.name == rule }) else { problems.append("no rule \"\(rule)\" in \(set.name)"); continue }
+                    switch (want, result.score) {
+                    case (nil, nil): break
+                    case (nil, let got?): problems.append("\(rule): expected not applicable, got \(got.score) (\(got.reason))")
+                    case (let w?, nil): problems.append("\(rule): expected \(w), but the rule does not apply")
+                    case (let w?, let got?):
+                        if abs(w - got.score) > tolerance { problems.append("\(rule): expected \(w), got \(got.score) (\(got.reason)\(got.detail.map { ": " + $0 } ?? ""))") }
+                    }
+                }
+                if let w = item.expectReward, abs(w - (s.reward ?? .nan)) > tolerance || s.reward == nil {
+                    problems.append("reward: expected \(w), got \(s.reward.map { "\($0)" } ?? "none")")
+                }
+                if !problems.isEmpty {
+                    failures += 1
+                    print("\(cases):\(item.line) (\(item.id.text ?? "no id")): " + problems.joined(separator: "; "))
+                }
+            }
+            print("\(items.count - failures) passed, \(failures) failed")
+            if failures > 0 { throw ExitCode(1) }
+        }
+    }
+}
+
+/// Input lines for `score` and `check`.
+struct RewardInput {
+    var id: JSONValue
+    var completion: String
+    var task: RewardTask
+    var expect: [String: Double?] = [:]
+    var expectReward: Double?
+    var line: Int
+
+    /// Reads JSONL; bad lines are errors naming file, line and field (collected, or thrown at the first).
+    static func read(_ path: String, stopOnError: Bool) throws -> ([RewardInput], [RewardError]) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw RewardError.missingFile(path) }
+        var items: [RewardInput] = [], bad: [RewardError] = []
+        for (i, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            do { items.append(try parse(line, file: path, line: i + 1)) } catch let e as RewardError {
+                if stopOnError { throw e }
+                bad.append(e)
+            }
+        }
+        return (items, bad)
+    }
+
+    static func parse(_ text: String, file: String, line: Int) throws -> RewardInput {
+        func fail(_ field: String?, _ m: String) -> RewardError { .badInput(file: file, line: line, field: field, message: m) }
+        guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)) else {
+            throw fail(nil, "not a JSON object")
+        }
+        guard let completion = object["completion"]?.string else {
+            throw fail("completion", object["completion"] == nil ? "missing" : "expected a string")
+        }
+        guard case .object(let t)? = object["task"] else { throw fail("task", object["task"] == nil ? "missing" : "expected an object") }
+        for key in ["kind", "prompt", "answer", "tests", "entry_point", "id"] where t[key] != nil && t[key]!.text == nil {
+            throw fail("task.\(key)", "expected a string")
+        }
+        let task = RewardTask(id: t["id"]?.text, kind: t["kind"]?.text, prompt: t["prompt"]?.text, answer: t["answer"]?.text,
+                              tests: t["tests"]?.text, entryPoint: t["entry_point"]?.text,
+                              rawCompletion: t["raw_completion"]?.bool ?? false, json: t)
+        var item = RewardInput(id: object["id"] ?? .number(Double(line)), completion: completion, task: task, line: line)
+        if let e = object["expect"] {
+            guard case .object(let m) = e else { throw fail("expect", "expected an object of rule: score") }
+            for (k, v) in m {
+                if v == .null { item.expect[k] = .some(nil); continue }
+                guard let n = v.number else { throw fail("expect.\(k)", "expected a number or null") }
+                item.expect[k] = n
+            }
+        }
+        if let r = object["expect_reward"] {
+            guard let n = r.number else { throw fail("expect_reward", "expected a number") }
+            item.expectReward = n
+        }
+        return item
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder { let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]; return e }
+}
