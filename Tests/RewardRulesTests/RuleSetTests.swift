@@ -209,3 +209,22 @@ final class RuleSetTests: XCTestCase {
         XCTAssertTrue(error("rules:\n  - {name: p, kind: command, command: ./nope.sh}").contains("field \"command\": ./nope.sh: no such executable"))
     }
 }
+
+final class SHA256Tests: XCTestCase {
+    func testKnownVectorsAndSha256sum() throws {
+        XCTAssertEqual(SHA256.hex("abc".utf8), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        // The rule set's hash is what sha256sum prints for its file.
+        let file = RuleSetTests.root.appendingPathComponent("Rewards/plugins/integer-answer.yaml")
+        let set = try RuleSet.load(file.path)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [file.path]
+        let out = Pipe(); p.standardOutput = out
+        try p.run(); p.waitUntilExit()
+        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(set.contentHash, String(printed.prefix(64)))
+    }
+}
