@@ -91,6 +91,11 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Calls the job; its reference is released when this returns, before the
+    /// caller reports the part done (the job is a non-escaping closure of `run`).
+    @inline(never)
+    private func runJob(_ index: Int) { job?(index) }
+
     private func loop(index: Int) {
         var seen = 0
         while true {
@@ -109,8 +114,8 @@ final class WorkerPool: @unchecked Sendable {
             seen = current
             // Only the workers a job has a part for count towards `pending`
             // (on machines with more cores than parts, the others skip it).
-            if index < parts, let job {
-                job(index)
+            if index < parts {
+                runJob(index)
                 pending.subtract(1, ordering: .releasing)
             }
         }
