@@ -26,7 +26,7 @@ demo: build
 	$(BIN) init-model --shape tiny --out $(DEMO)/init --seed 0
 	$(BIN) sft --data arith --model $(DEMO)/init --output-dir $(DEMO)/sft --max-steps 300 --batch-size 32 \
 	  --learning-rate 2e-3 --warmup-steps 10 --logging-steps 25 --save-steps 100
-	@for p in "569+64=" "571+401=" "38+97="; do \
+	@for p in "47+85=" "63-28=" "47*36="; do \
 	  $(BIN) sample --checkpoint $(DEMO)/sft/final --prompt "$$p" --greedy --stop "</answer>" --max-new-tokens 80; \
 	done
 

@@ -27,8 +27,10 @@ let package = Package(
         .target(name: "Training", dependencies: ["Policy", "Kernels"], swiftSettings: optimized),
         .target(name: "RewardRules", dependencies: ["CPCRE2", "Kernels", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
+        .target(name: "TaskSets", dependencies: ["RewardRules", "Kernels", .product(name: "Yams", package: "Yams")],
+                swiftSettings: optimized),
         .executableTarget(name: "grpo", dependencies: [
-            "Policy", "Training", "Kernels", "RewardRules",
+            "Policy", "Training", "Kernels", "RewardRules", "TaskSets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimized),
 
@@ -37,6 +39,7 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels"]),
         .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules"]),
+        .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules"]),
         // Runs the built binary (`make test` builds it first).
         .testTarget(name: "CLITests", dependencies: []),
     ],

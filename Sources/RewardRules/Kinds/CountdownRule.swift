@@ -1,0 +1,139 @@
+// kind "countdown": the answer is an arithmetic expression over the task's
+// numbers (each used at most once) that equals the target, checked with exact
+// rational arithmetic. The task carries meta {"numbers": [...], "target": n}.
+//   numbers [3, 7, 25, 2], target 31: "<answer>25+7-3+2</answer>" -> 1 "correct";
+//   "<answer>25+7</answer>" -> 0 "wrong_value"; "<answer>25+25-19</answer>" -> 0 "bad_numbers"
+
+import Foundation
+
+public struct CountdownRule: RewardRule {
+    public let name: String
+    public init(name: String) { self.name = name }
+
+    public static let kind = RuleKind(
+        name: "countdown", summary: "the <answer> expression uses the task's numbers at most once each and equals the target") { spec in
+        CountdownRule(name: spec.name)
+    }
+
+    public func score(completion: String, task: RewardTask) -> RuleScore? {
+        guard case .array(let ns)? = metaValue(task, "numbers"), let target = metaValue(task, "target")?.number else { return nil }
+        let numbers = ns.compactMap { $0.number }.map { Int64($0) }
+        guard let expression = Self.lastAnswer(in: completion) else { return RuleScore(score: 0, reason: "no_answer") }
+        let outcome = Self.check(expression, numbers: numbers, target: Int64(target))
+        return RuleScore(score: outcome == "correct" ? 1 : 0, reason: outcome, detail: expression)
+    }
+
+    private func metaValue(_ task: RewardTask, _ key: String) -> JSONValue? {
+        if case .object(let meta)? = task.json["meta"] { return meta[key] }
+        return task.json[key]
+    }
+
+    /// The text of the last <answer>...</answer>.
+    static func lastAnswer(in text: String) -> String? {
+        guard let open = text.range(of: "<answer>", options: .backwards) else { return nil }
+        guard let close = text.range(of: "</answer>", range: open.upperBound..<text.endIndex) else { return nil }
+        return String(text[open.upperBound..<close.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// "correct", "wrong_value", "bad_numbers" or "not_an_expression".
+    public static func check(_ expression: String, numbers: [Int64], target: Int64) -> String {
+        var parser = ExpressionParser(Array(expression.utf8))
+        guard expression.utf8.count <= 200, let value = parser.parse() else { return "not_an_expression" }
+        var available = numbers
+        for literal in parser.literals {
+            guard let i = available.firstIndex(of: literal) else { return "bad_numbers" }
+            available.remove(at: i)
+        }
+        return value == Fraction(target) ? "correct" : "wrong_value"
+    }
+}
+
+/// An exact fraction of Int64s; nil on overflow or division by zero.
+struct Fraction: Equatable {
+    var n: Int64, d: Int64
+    init(_ n: Int64, _ d: Int64 = 1) { self.n = n; self.d = d }
+
+    static func make(_ n: Int64, _ d: Int64) -> Fraction? {
+        guard d != 0 else { return nil }
+        var g = gcd(abs(n), abs(d)); if g == 0 { g = 1 }
+        return d < 0 ? Fraction(-n / g, -d / g) : Fraction(n / g, d / g)
+    }
+    static func gcd(_ a: Int64, _ b: Int64) -> Int64 { b == 0 ? a : gcd(b, a % b) }
+
+    func combine(_ op: UInt8, _ o: Fraction) -> Fraction? {
+        func mul(_ a: Int64, _ b: Int64) -> Int64? { let (r, v) = a.multipliedReportingOverflow(by: b); return v ? nil : r }
+        func add(_ a: Int64, _ b: Int64) -> Int64? { let (r, v) = a.addingReportingOverflow(b); return v ? nil : r }
+        switch op {
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            guard let a = mul(n, o.d), let b = mul(o.n, d), let den = mul(d, o.d) else { return nil }
+            guard let num = add(a, op == UInt8(ascii: "+") ? b : -b) else { return nil }
+            return .make(num, den)
+        case UInt8(ascii: "*"):
+            guard let a = mul(n, o.n), let b = mul(d, o.d) else { return nil }
+            return .make(a, b)
+        default:
+            guard let a = mul(n, o.d), let b = mul(d, o.n) else { return nil }
+            return .make(a, b)
+        }
+    }
+}
+
+/// Integers, + - * / (x and × too), parentheses, unary minus; depth-limited.
+struct ExpressionParser {
+    let s: [UInt8]
+    var i = 0, depth = 0
+    var literals: [Int64] = []
+    init(_ s: [UInt8]) { self.s = s }
+
+    mutating func parse() -> Fraction? {
+        guard let v = sum() else { return nil }
+        skip()
+        return i == s.count ? v : nil
+    }
+    mutating func skip() { while i < s.count && (s[i] == 32 || s[i] == 9) { i += 1 } }
+    mutating func sum() -> Fraction? {
+        guard var v = product() else { return nil }
+        while true {
+            skip()
+            guard i < s.count, s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") else { return v }
+            let op = s[i]; i += 1
+            guard let r = product(), let c = v.combine(op, r) else { return nil }
+            v = c
+        }
+    }
+    mutating func product() -> Fraction? {
+        guard var v = factor() else { return nil }
+        while true {
+            skip()
+            var op: UInt8?
+            if i < s.count, s[i] == UInt8(ascii: "*") || s[i] == UInt8(ascii: "/") || s[i] == UInt8(ascii: "x") { op = s[i] == UInt8(ascii: "x") ? UInt8(ascii: "*") : s[i]; i += 1 }
+            else if i + 1 < s.count, s[i] == 0xC3, s[i + 1] == 0x97 { op = UInt8(ascii: "*"); i += 2 }  // ×
+            guard let o = op else { return v }
+            guard let r = factor(), let c = v.combine(o, r) else { return nil }
+            v = c
+        }
+    }
+    mutating func factor() -> Fraction? {
+        skip()
+        guard i < s.count else { return nil }
+        if s[i] == UInt8(ascii: "-") { i += 1; return factor().flatMap { Fraction(0).combine(UInt8(ascii: "-"), $0) } }
+        if s[i] == UInt8(ascii: "(") {
+            depth += 1
+            guard depth < 50 else { return nil }
+            i += 1
+            let v = sum()
+            skip()
+            guard i < s.count, s[i] == UInt8(ascii: ")") else { return nil }
+            i += 1; depth -= 1
+            return v
+        }
+        var n: Int64 = 0, any = false
+        while i < s.count, s[i] >= 48, s[i] <= 57 {
+            guard n < 100_000_000_000 else { return nil }
+            n = n * 10 + Int64(s[i] - 48); i += 1; any = true
+        }
+        guard any else { return nil }
+        literals.append(n)
+        return Fraction(n)
+    }
+}

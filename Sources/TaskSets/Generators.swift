@@ -1,0 +1,135 @@
+// Task-set generators: deterministic for a seed, with difficulty knobs, and
+// test problems never in train (problems are drawn by key, test first).
+
+import Foundation
+import Kernels
+import RewardRules
+
+public struct GeneratedSet {
+    public var manifest: TaskManifest
+    public var train: [TaskRecord]
+    public var test: [TaskRecord]
+    public var sft: [Demonstration]
+}
+
+public struct GeneratorOptions: Sendable {
+    public var train = 1000, test = 200, sft = 1000
+    public var seed: UInt64 = 0
+    /// Knobs by name (e.g. "digits": "3", "ops": "+-*"); each generator documents its own.
+    public var knobs: [String: String] = [:]
+    public init(train: Int = 1000, test: Int = 200, sft: Int = 1000, seed: UInt64 = 0, knobs: [String: String] = [:]) {
+        self.train = train; self.test = test; self.sft = sft; self.seed = seed; self.knobs = knobs
+    }
+
+    func int(_ k: String, _ d: Int, _ range: ClosedRange<Int>) throws -> Int {
+        guard let s = knobs[k] else { return d }
+        guard let v = Int(s), range.contains(v) else { throw TaskSetError.invalid("--\(k) \(s): must be a whole number in \(range.lowerBound)...\(range.upperBound)") }
+        return v
+    }
+}
+
+public enum Generators {
+    public static let names = ["arith", "countdown", "linear-code"]
+
+    public static func generate(_ name: String, options: GeneratorOptions) throws -> GeneratedSet {
+        switch name {
+        case "arith": return try Arithmetic.generate(options)
+        case "countdown": return try Countdown.generate(options)
+        case "linear-code": return try LinearCode.generate(options)
+        default: throw TaskSetError.invalid("unknown generator \"\(name)\" (\(names.joined(separator: ", ")))")
+        }
+    }
+
+    /// Draws `test`, then `train` + `sft` distinct problems by key; sft demonstrations
+    /// come from train-side problems only (never from test).
+    static func draw<P>(_ options: GeneratorOptions, capacity: Int, _ make: (inout Xoshiro) -> (key: String, problem: P))
+        throws -> (test: [P], train: [P], sft: [P]) {
+        let wanted = options.test + options.train + options.sft
+        guard wanted <= capacity / 2 else {
+            throw TaskSetError.invalid("\(wanted) problems asked for, but only about \(capacity) distinct ones exist with these knobs: raise the difficulty or ask for fewer")
+        }
+        var rng = Xoshiro(seed: options.seed)
+        var seen = Set<String>(), out: [P] = []
+        var tries = 0
+        while out.count < wanted {
+            tries += 1
+            if tries > wanted * 50 { throw TaskSetError.invalid("could not draw \(wanted) distinct problems (try other knobs)") }
+            let (key, p) = make(&rng)
+            if seen.insert(key).inserted { out.append(p) }
+        }
+        let t = options.test, tr = options.train
+        return (Array(out[0..<t]), Array(out[t..<(t + tr)]), Array(out[(t + tr)...]))
+    }
+
+    static func uniform(_ rng: inout Xoshiro, _ range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(rng.next() % UInt64(range.count))
+    }
+}
+
+/// `arith`: multi-digit +, -, * (knobs: digits 1-6, default 2; ops, default "+-*").
+/// Prompt "47*36=", completion "<think>...working...</think><answer>1692</answer>".
+public enum Arithmetic {
+    public static func generate(_ o: GeneratorOptions) throws -> GeneratedSet {
+        let digits = try o.int("digits", 2, 1...6)
+        let ops = Array(o.knobs["ops"] ?? "+-*")
+        guard !ops.isEmpty, ops.allSatisfy({ "+-*".contains($0) }) else { throw TaskSetError.invalid("--ops: a combination of + - *") }
+        let maxValue = Int(pow(10.0, Double(digits))) - 1
+        let sets = try Generators.draw(o, capacity: ops.count * (maxValue + 1) * (maxValue + 1)) { rng -> (key: String, problem: (Int, Character, Int)) in
+            let op = ops[Generators.uniform(&rng, 0...(ops.count - 1))]
+            var a = Generators.uniform(&rng, 0...maxValue), b = Generators.uniform(&rng, 0...maxValue)
+            if op == "-" && b > a { swap(&a, &b) }  // results stay non-negative
+            return ("\(a)\(op)\(b)", (a, op, b))
+        }
+        func task(_ p: (Int, Character, Int), _ split: String, _ i: Int) -> TaskRecord {
+            TaskRecord(id: "arith-\(split)-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=", answer: String(result(p)))
+        }
+        return GeneratedSet(
+            manifest: TaskManifest(name: "arith", kind: "math", description: "Multi-digit \(String(ops)) with up to \(digits) digits, worked digit by digit.",
+                                   rules: "math", stop: ["</answer>"], maxCompletionLength: 160),
+            train: sets.train.enumerated().map { task($1, "train", $0) },
+            test: sets.test.enumerated().map { task($1, "test", $0) },
+            sft: sets.sft.enumerated().map { i, p in
+                Demonstration(id: "arith-sft-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=",
+                              completion: "<think>\(working(p))</think><answer>\(result(p))</answer>")
+            })
+    }
+
+    static func result(_ p: (Int, Character, Int)) -> Int {
+        switch p.1 { case "+": return p.0 + p.2; case "-": return p.0 - p.2; default: return p.0 * p.2 }
+    }
+
+    /// The written method: digits from the right with carries or borrows; long multiplication by partial products.
+    public static func working(_ p: (Int, Character, Int)) -> String {
+        let (a, op, b) = p
+        let da = String(a).reversed().map { Int(String($0))! }, db = String(b).reversed().map { Int(String($0))! }
+        switch op {
+        case "+":
+            var carry = 0, steps: [String] = []
+            for i in 0..<max(da.count, db.count) {
+                let x = i < da.count ? da[i] : 0, y = i < db.count ? db[i] : 0
+                let s = x + y + carry
+                steps.append("\(x)+\(y)+\(carry)=\(s)")
+                carry = s / 10
+            }
+            return steps.joined(separator: " ")
+        case "-":
+            var borrow = 0, steps: [String] = []
+            for i in 0..<da.count {
+                let x = da[i], y = i < db.count ? db[i] : 0
+                var d = x - y - borrow
+                if d < 0 { d += 10; steps.append("1\(x)-\(y)-\(borrow)=\(d)"); borrow = 1 } else { steps.append("\(x)-\(y)-\(borrow)=\(d)"); borrow = 0 }
+            }
+            return steps.joined(separator: " ")
+        default:
+            var partials: [Int] = [], steps: [String] = []
+            for (i, d) in db.enumerated() {
+                let place = Int(pow(10.0, Double(i)))
+                let partial = a * d * place
+                steps.append("\(a)*\(d * place)=\(partial)")
+                partials.append(partial)
+            }
+            if partials.count > 1 { steps.append(partials.map(String.init).joined(separator: "+") + "=\(a * b)") }
+            return steps.joined(separator: " ")
+        }
+    }
+}
