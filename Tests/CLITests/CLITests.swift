@@ -188,4 +188,22 @@ final class CLITests: XCTestCase {
         let badList = try grpo(["rewards", "list", "--rules", bad.path], expect: 1)
         XCTAssertTrue(badList.err.contains("bad.yaml:2: rule \"f\": field \"pattern\": invalid regex: missing closing parenthesis at offset 2"), badList.err)
     }
+
+    func testTasksGenerateShowAndErrors() throws {
+        let out = tmp.appendingPathComponent("arith3").path
+        let gen = try grpo(["tasks", "generate", "arith", "--out", out, "--digits", "3", "--train", "50", "--test", "10", "--sft", "20", "--seed", "4"])
+        XCTAssertTrue(gen.out.contains("train 50, test 10, sft 20"), gen.out)
+        let again = tmp.appendingPathComponent("again").path
+        _ = try grpo(["tasks", "generate", "arith", "--out", again, "--digits", "3", "--train", "50", "--test", "10", "--sft", "20", "--seed", "4"])
+        XCTAssertEqual(try String(contentsOfFile: out + "/train.jsonl", encoding: .utf8), try String(contentsOfFile: again + "/train.jsonl", encoding: .utf8))
+        let show = try grpo(["tasks", "show", out, "--split", "test", "--limit", "2", "--json"])
+        XCTAssertEqual(show.out.split(separator: "\n").count, 2)
+        let listed = try grpo(["tasks", "list"])
+        XCTAssertTrue(listed.out.contains("countdown  math"), listed.out)
+        let tooMany = try grpo(["tasks", "generate", "arith", "--out", out, "--digits", "1", "--train", "500"], expect: 1)
+        XCTAssertTrue(tooMany.err.contains("distinct"), tooMany.err)
+        try "{\"id\": \"a\", \"prompt\": \"x\"}\n".write(toFile: out + "/train.jsonl", atomically: true, encoding: .utf8)
+        let bad = try grpo(["tasks", "show", out], expect: 1)
+        XCTAssertTrue(bad.err.contains("train.jsonl:1: field \"answer\": missing"), bad.err)
+    }
 }
