@@ -54,7 +54,8 @@ struct BenchRewards: ParsableCommand {
 
     func run() throws {
         let regex = try RewardBenchmark.regexPerSecond(rounds: rounds)
-        let report: [String: Double] = ["regex_per_s": regex]
+        let math = (0..<rounds).map { _ in MathRule.benchmark(seconds: 1) }.sorted()[rounds / 2]
+        let report: [String: Double] = ["regex_per_s": regex, "math_per_s": math]
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {
