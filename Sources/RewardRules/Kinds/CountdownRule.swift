@@ -44,36 +44,18 @@ public struct CountdownRule: RewardRule {
             guard let i = available.firstIndex(of: literal) else { return "bad_numbers" }
             available.remove(at: i)
         }
-        return value == Fraction(target) ? "correct" : "wrong_value"
+        return value == Rational(Int(target)) ? "correct" : "wrong_value"
     }
 }
 
-/// An exact fraction of Int64s; nil on overflow or division by zero.
-struct Fraction: Equatable {
-    var n: Int64, d: Int64
-    init(_ n: Int64, _ d: Int64 = 1) { self.n = n; self.d = d }
-
-    static func make(_ n: Int64, _ d: Int64) -> Fraction? {
-        guard d != 0 else { return nil }
-        var g = gcd(abs(n), abs(d)); if g == 0 { g = 1 }
-        return d < 0 ? Fraction(-n / g, -d / g) : Fraction(n / g, d / g)
-    }
-    static func gcd(_ a: Int64, _ b: Int64) -> Int64 { b == 0 ? a : gcd(b, a % b) }
-
-    func combine(_ op: UInt8, _ o: Fraction) -> Fraction? {
-        func mul(_ a: Int64, _ b: Int64) -> Int64? { let (r, v) = a.multipliedReportingOverflow(by: b); return v ? nil : r }
-        func add(_ a: Int64, _ b: Int64) -> Int64? { let (r, v) = a.addingReportingOverflow(b); return v ? nil : r }
+extension Rational {
+    /// a op b for + - * /, nil when undefined (division by zero) or too large.
+    func combine(_ op: UInt8, _ o: Rational) -> Rational? {
         switch op {
-        case UInt8(ascii: "+"), UInt8(ascii: "-"):
-            guard let a = mul(n, o.d), let b = mul(o.n, d), let den = mul(d, o.d) else { return nil }
-            guard let num = add(a, op == UInt8(ascii: "+") ? b : -b) else { return nil }
-            return .make(num, den)
-        case UInt8(ascii: "*"):
-            guard let a = mul(n, o.n), let b = mul(d, o.d) else { return nil }
-            return .make(a, b)
-        default:
-            guard let a = mul(n, o.d), let b = mul(d, o.n) else { return nil }
-            return .make(a, b)
+        case UInt8(ascii: "+"): return try? self + o
+        case UInt8(ascii: "-"): return try? self - o
+        case UInt8(ascii: "*"): return try? self * o
+        default: return try? self / o
         }
     }
 }
@@ -85,13 +67,13 @@ struct ExpressionParser {
     var literals: [Int64] = []
     init(_ s: [UInt8]) { self.s = s }
 
-    mutating func parse() -> Fraction? {
+    mutating func parse() -> Rational? {
         guard let v = sum() else { return nil }
         skip()
         return i == s.count ? v : nil
     }
     mutating func skip() { while i < s.count && (s[i] == 32 || s[i] == 9) { i += 1 } }
-    mutating func sum() -> Fraction? {
+    mutating func sum() -> Rational? {
         guard var v = product() else { return nil }
         while true {
             skip()
@@ -101,7 +83,7 @@ struct ExpressionParser {
             v = c
         }
     }
-    mutating func product() -> Fraction? {
+    mutating func product() -> Rational? {
         guard var v = factor() else { return nil }
         while true {
             skip()
@@ -113,10 +95,10 @@ struct ExpressionParser {
             v = c
         }
     }
-    mutating func factor() -> Fraction? {
+    mutating func factor() -> Rational? {
         skip()
         guard i < s.count else { return nil }
-        if s[i] == UInt8(ascii: "-") { i += 1; return factor().flatMap { Fraction(0).combine(UInt8(ascii: "-"), $0) } }
+        if s[i] == UInt8(ascii: "-") { i += 1; return factor().flatMap { Rational(0).combine(UInt8(ascii: "-"), $0) } }
         if s[i] == UInt8(ascii: "(") {
             depth += 1
             guard depth < 50 else { return nil }
@@ -134,6 +116,6 @@ struct ExpressionParser {
         }
         guard any else { return nil }
         literals.append(n)
-        return Fraction(n)
+        return Rational(Int(n))
     }
 }
