@@ -123,8 +123,12 @@ final class RuleSetTests: XCTestCase {
 
     // MARK: command plugins
 
+    var pluginDirs: [URL] = []
+    override func tearDown() { for d in pluginDirs { try? FileManager.default.removeItem(at: d) } }
+
     func plugin(_ script: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plugin-\(getpid())-\(UUID().uuidString.prefix(6))")
+        pluginDirs.append(dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("plugin.py")
         try ("#!/usr/bin/python3\nimport json, sys, time, os\n" + script).write(to: file, atomically: true, encoding: .utf8)
