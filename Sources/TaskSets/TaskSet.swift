@@ -239,16 +239,16 @@ public struct TaskSet: Sendable {
     public static func write(to folder: URL, manifest: TaskManifest, train: [TaskRecord], test: [TaskRecord], sft: [Demonstration]) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let yaml = try YAMLEncoder().encode(manifest)
-        try yaml.write(to: folder.appendingPathComponent("task.yaml"), atomically: true, encoding: .utf8)
+        try AtomicFile.write(yaml, to: folder.appendingPathComponent("task.yaml"))
         func lines(_ objects: [[String: JSONValue]]) throws -> String {
             let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return try objects.map { String(decoding: try e.encode($0), as: UTF8.self) }.joined(separator: "\n") + (objects.isEmpty ? "" : "\n")
         }
-        try lines(train.map(\.json)).write(to: folder.appendingPathComponent("train.jsonl"), atomically: true, encoding: .utf8)
-        try lines(test.map(\.json)).write(to: folder.appendingPathComponent("test.jsonl"), atomically: true, encoding: .utf8)
+        try AtomicFile.write(lines(train.map(\.json)), to: folder.appendingPathComponent("train.jsonl"))
+        try AtomicFile.write(lines(test.map(\.json)), to: folder.appendingPathComponent("test.jsonl"))
         let sftURL = folder.appendingPathComponent("sft.jsonl")
         if sft.isEmpty { try? FileManager.default.removeItem(at: sftURL) } else {
-            try lines(sft.map(\.json)).write(to: sftURL, atomically: true, encoding: .utf8)
+            try AtomicFile.write(lines(sft.map(\.json)), to: sftURL)
         }
     }
 }

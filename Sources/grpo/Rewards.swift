@@ -68,7 +68,7 @@ struct Rewards: ParsableCommand {
                                                "rules": .object(rules), "reasons": .object(reasons)])
                 out += String(decoding: try JSONEncoder.sorted.encode(line), as: UTF8.self) + "\n"
             }
-            if let output { try out.write(toFile: output, atomically: true, encoding: .utf8) } else { print(out, terminator: "") }
+            if let output { try AtomicFile.write(out, to: URL(fileURLWithPath: output)) } else { print(out, terminator: "") }
             terminal.note(String(format: "scored %d completions in %.2f s (%.0f per second), %d bad lines skipped",
                                  items.count, seconds, Double(items.count) / max(seconds, 1e-9), bad.count))
         }
