@@ -61,7 +61,7 @@ final class CLITests: XCTestCase {
                                  "--seed", "1", "--json"]).out, sampled.out)
 
         let data = tmp.appendingPathComponent("d.jsonl")
-        try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"c\", \"completion\": \"d\"}\n".write(to: data, atomically: true, encoding: .utf8)
+        try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"c\", \"completion\": \"d\"}\n".write(to: data, atomically: false, encoding: .utf8)
         let out = tmp.appendingPathComponent("sft").path
         let sft = try grpo(["sft", "--data", data.path, "--model", model, "--output-dir", out, "--max-steps", "4",
                             "--batch-size", "2", "--save-steps", "2", "--logging-steps", "1", "--json"])
@@ -81,16 +81,16 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(missing.err.contains("nope: no such file"), missing.err)
 
         let cfg = tmp.appendingPathComponent("bad.json")
-        try "{\"hidden_size\": 64, \"num_attention_heads\": 2, \"head_dim\": 32, \"n_experts\": 4}".write(to: cfg, atomically: true, encoding: .utf8)
+        try "{\"hidden_size\": 64, \"num_attention_heads\": 2, \"head_dim\": 32, \"n_experts\": 4}".write(to: cfg, atomically: false, encoding: .utf8)
         let bad = try grpo(["init-model", "--config", cfg.path, "--out", tmp.appendingPathComponent("m").path], expect: 1)
         XCTAssertTrue(bad.err.contains("bad.json: key \"n_experts\": unknown key"), bad.err)
 
-        try "{\"hidden_size\": 64, \"num_attention_heads\": 3}".write(to: cfg, atomically: true, encoding: .utf8)
+        try "{\"hidden_size\": 64, \"num_attention_heads\": 3}".write(to: cfg, atomically: false, encoding: .utf8)
         let shape = try grpo(["init-model", "--config", cfg.path, "--out", tmp.appendingPathComponent("m").path], expect: 1)
         XCTAssertTrue(shape.err.contains("key \"num_attention_heads\""), shape.err)
 
         let data = tmp.appendingPathComponent("d.jsonl")
-        try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": 3, \"completion\": \"d\"}\n".write(to: data, atomically: true, encoding: .utf8)
+        try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": 3, \"completion\": \"d\"}\n".write(to: data, atomically: false, encoding: .utf8)
         let sft = try grpo(["sft", "--data", data.path, "--shape", "toy", "--output-dir", tmp.appendingPathComponent("o").path], expect: 1)
         XCTAssertTrue(sft.err.contains("d.jsonl:2: field \"prompt\": expected a string"), sft.err)
 
@@ -103,7 +103,7 @@ final class CLITests: XCTestCase {
     func testInterruptWritesCheckpointAndResumes() throws {
         let data = tmp.appendingPathComponent("d.jsonl")
         try (0..<40).map { "{\"prompt\": \"\($0)+\($0)=\", \"completion\": \"\($0 * 2)\"}" }.joined(separator: "\n")
-            .write(to: data, atomically: true, encoding: .utf8)
+            .write(to: data, atomically: false, encoding: .utf8)
         let out = tmp.appendingPathComponent("sft").path
         let p = Process()
         p.executableURL = try binary()
@@ -144,14 +144,14 @@ final class CLITests: XCTestCase {
         rules:
           - {name: format, kind: regex, pattern: '^<answer>\\d+</answer>$', weight: 0.5}
           - {name: tags, kind: tag_count, tags: ['<answer>', '</answer>'], applies_to: [math]}
-        """.write(to: rules, atomically: true, encoding: .utf8)
+        """.write(to: rules, atomically: false, encoding: .utf8)
         let input = tmp.appendingPathComponent("in.jsonl")
         try """
         {"id": "a", "completion": "<answer>12</answer>", "task": {"kind": "math", "answer": "12"}}
         {"id": "b", "completion": "twelve", "task": {"kind": "math"}}
         {"id": "c", "completion": 12, "task": {"kind": "math"}}
         {"id": "d", "completion": "x", "task": {"kind": "code"}}
-        """.write(to: input, atomically: true, encoding: .utf8)
+        """.write(to: input, atomically: false, encoding: .utf8)
         // Bad line: an error naming file, line and field, unless told to skip it.
         let failed = try grpo(["rewards", "score", "--rules", rules.path, "--input", input.path], expect: 1)
         XCTAssertTrue(failed.err.contains("in.jsonl:3: field \"completion\": expected a string"), failed.err)
@@ -171,12 +171,12 @@ final class CLITests: XCTestCase {
         try """
         {"completion": "<answer>3</answer>", "task": {"kind": "math"}, "expect": {"format": 1, "tags": 1}, "expect_reward": 1.5}
         {"completion": "3", "task": {"kind": "code"}, "expect": {"format": 0, "tags": null}}
-        """.write(to: cases, atomically: true, encoding: .utf8)
+        """.write(to: cases, atomically: false, encoding: .utf8)
         let passing = try grpo(["rewards", "check", "--rules", rules.path, "--cases", cases.path])
         XCTAssertTrue(passing.out.contains("2 passed, 0 failed"), passing.out)
         try """
         {"id": "wrong", "completion": "<answer>3</answer>", "task": {"kind": "math"}, "expect": {"format": 0}}
-        """.write(to: cases, atomically: true, encoding: .utf8)
+        """.write(to: cases, atomically: false, encoding: .utf8)
         let failing = try grpo(["rewards", "check", "--rules", rules.path, "--cases", cases.path], expect: 1)
         XCTAssertTrue(failing.out.contains("cases.jsonl:1 (wrong): format: expected 0.0, got 1.0 (format_ok)"), failing.out)
         XCTAssertTrue(failing.out.contains("0 passed, 1 failed"), failing.out)
@@ -184,7 +184,7 @@ final class CLITests: XCTestCase {
         let list = try grpo(["rewards", "list", "--rules", rules.path])
         XCTAssertTrue(list.out.contains("format  kind regex, weight 0.5"), list.out)
         let bad = tmp.appendingPathComponent("bad.yaml")
-        try "rules:\n  - {name: f, kind: regex, pattern: '(x'}".write(to: bad, atomically: true, encoding: .utf8)
+        try "rules:\n  - {name: f, kind: regex, pattern: '(x'}".write(to: bad, atomically: false, encoding: .utf8)
         let badList = try grpo(["rewards", "list", "--rules", bad.path], expect: 1)
         XCTAssertTrue(badList.err.contains("bad.yaml:2: rule \"f\": field \"pattern\": invalid regex: missing closing parenthesis at offset 2"), badList.err)
     }
@@ -202,7 +202,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(listed.out.contains("countdown  math"), listed.out)
         let tooMany = try grpo(["tasks", "generate", "arith", "--out", out, "--digits", "1", "--train", "500"], expect: 1)
         XCTAssertTrue(tooMany.err.contains("distinct"), tooMany.err)
-        try "{\"id\": \"a\", \"prompt\": \"x\"}\n".write(toFile: out + "/train.jsonl", atomically: true, encoding: .utf8)
+        try "{\"id\": \"a\", \"prompt\": \"x\"}\n".write(toFile: out + "/train.jsonl", atomically: false, encoding: .utf8)
         let bad = try grpo(["tasks", "show", out], expect: 1)
         XCTAssertTrue(bad.err.contains("train.jsonl:1: field \"answer\": missing"), bad.err)
     }

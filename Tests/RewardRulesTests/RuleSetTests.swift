@@ -131,7 +131,7 @@ final class RuleSetTests: XCTestCase {
         pluginDirs.append(dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("plugin.py")
-        try ("#!/usr/bin/python3\nimport json, sys, time, os\n" + script).write(to: file, atomically: true, encoding: .utf8)
+        try ("#!/usr/bin/python3\nimport json, sys, time, os\n" + script).write(to: file, atomically: false, encoding: .utf8)
         chmod(file.path, 0o755)
         return file.path
     }

@@ -18,7 +18,7 @@ final class TaskSetsTests: XCTestCase {
     func write(_ name: String, _ text: String) throws -> URL {
         let url = tmp.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try text.write(to: url, atomically: true, encoding: .utf8)
+        try text.write(to: url, atomically: false, encoding: .utf8)
         return url
     }
 
@@ -166,7 +166,7 @@ final class TaskSetsTests: XCTestCase {
         let generic = try write("g.jsonl", "{\"q\": \"2+3\", \"label\": 5, \"uid\": \"x1\"}\n{\"q\": \"1+1\", \"uid\": \"x2\"}\n")
         var o = Importers.Options(format: "jsonl", name: "g"); o.mapping = ["prompt": "q", "answer": "label", "id": "uid"]
         XCTAssertEqual(error { try Importers.load(generic.path, options: o) }, "\(generic.path):2: field \"label\": missing")
-        try "{\"q\": \"2+3\", \"label\": 5, \"uid\": \"x1\"}\n".write(to: generic, atomically: true, encoding: .utf8)
+        try "{\"q\": \"2+3\", \"label\": 5, \"uid\": \"x1\"}\n".write(to: generic, atomically: false, encoding: .utf8)
         o.testCount = 0
         XCTAssertEqual(try Importers.load(generic.path, options: o).train, [TaskRecord(id: "x1", prompt: "2+3", answer: "5")])
     }

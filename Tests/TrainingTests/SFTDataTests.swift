@@ -24,7 +24,7 @@ final class SFTDataTests: XCTestCase {
     private func write(_ relativePath: String, _ text: String) throws -> String {
         let path = root + "/" + relativePath
         try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
         return path
     }
 

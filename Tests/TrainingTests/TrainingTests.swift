@@ -56,7 +56,7 @@ final class TrainingTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let data = dir.appendingPathComponent("sft.jsonl")
         let lines = (0..<20).map { "{\"prompt\": \"\($0)+1=\", \"completion\": \"\($0 + 1)\"}" }
-        try lines.joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        try lines.joined(separator: "\n").write(to: data, atomically: false, encoding: .utf8)
         func config(_ out: String) -> SFTConfig {
             var c = SFTConfig()
             c.data = data.path; c.outputDir = dir.appendingPathComponent(out).path
