@@ -25,12 +25,14 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimized),
         .target(name: "Policy", dependencies: ["Kernels", "CKernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
         .target(name: "Training", dependencies: ["Policy", "Kernels"], swiftSettings: optimized),
-        .target(name: "RewardRules", dependencies: ["CPCRE2", "Kernels", .product(name: "Yams", package: "Yams")],
+        // Runs policy-written code in namespaces under an unprivileged uid (util-linux).
+        .target(name: "Sandbox", swiftSettings: optimized),
+        .target(name: "RewardRules", dependencies: ["CPCRE2", "Kernels", "Sandbox", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
         .target(name: "TaskSets", dependencies: ["RewardRules", "Kernels", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
         .executableTarget(name: "grpo", dependencies: [
-            "Policy", "Training", "Kernels", "RewardRules", "TaskSets",
+            "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimized),
 
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels"]),
         .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"]),
         .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules"]),
         // Runs the built binary (`make test` builds it first).
         .testTarget(name: "CLITests", dependencies: []),

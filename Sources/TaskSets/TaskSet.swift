@@ -119,6 +119,10 @@ public struct TaskSet: Sendable {
     public let test: [TaskRecord]
     public let sft: [Demonstration]
 
+    public init(folder: URL, manifest: TaskManifest, train: [TaskRecord], test: [TaskRecord], sft: [Demonstration]) {
+        self.folder = folder; self.manifest = manifest; self.train = train; self.test = test; self.sft = sft
+    }
+
     public func split(_ name: String) throws -> [TaskRecord] {
         switch name {
         case "train": return train

@@ -3,6 +3,7 @@ import Foundation
 import Policy
 import Training
 import RewardRules
+import Sandbox
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,12 +51,14 @@ struct BenchRewards: ParsableCommand {
         commandName: "rewards",
         abstract: "Measure reward-rule throughput: format checks (regex), math verifications, sandboxed programs.")
     @Option(help: "Timed rounds per figure (the median is reported).") var rounds = 5
+    @Option(help: "Sandboxed programs run at once.") var concurrency = 4
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         let regex = try RewardBenchmark.regexPerSecond(rounds: rounds)
         let math = (0..<rounds).map { _ in MathRule.benchmark(seconds: 1) }.sorted()[rounds / 2]
-        let report: [String: Double] = ["regex_per_s": regex, "math_per_s": math]
+        let code = (0..<3).map { _ in Sandbox.benchmark(programs: 150, concurrency: concurrency) }.sorted()[1]
+        let report: [String: Double] = ["regex_per_s": regex, "math_per_s": math, "code_per_s": code]
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {

@@ -181,6 +181,7 @@ final class TaskSetsTests: XCTestCase {
             let set = try TaskSet.load(name, relativeTo: root.path)
             XCTAssertFalse(set.train.isEmpty, name); XCTAssertFalse(set.test.isEmpty, name)
             XCTAssertTrue(Set(set.test.map(\.prompt)).isDisjoint(with: set.train.map(\.prompt)), "\(name): test overlaps train")
+            XCTAssertNoThrow(try RuleSet.load(set.manifest.rules, relativeTo: root.path).name, "\(name): its rule set \(set.manifest.rules)")
         }
         let countdown = try TaskSet.load("countdown", relativeTo: root.path)
         for d in countdown.sft.prefix(200) {
@@ -189,5 +190,21 @@ final class TaskSetsTests: XCTestCase {
             let answer = d.completion.components(separatedBy: "<answer>")[1].replacingOccurrences(of: "</answer>", with: "")
             XCTAssertEqual(CountdownRule.check(answer, numbers: numbers, target: Int64(parts[1].prefix { $0.isNumber })!), "correct")
         }
+    }
+
+    /// Every reference solution of the shipped code sets passes its tests in the sandbox
+    /// (linear-code: its test split and a slice of train, to keep the suite quick).
+    func testShippedCodeSetsAreSolvable() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let lc = try TaskSet.load("linear-code", relativeTo: root.path)
+        let sample = TaskSet(folder: lc.folder, manifest: lc.manifest, train: Array(lc.train.prefix(50)), test: lc.test, sft: [])
+        let report = try sample.validate()
+        XCTAssertEqual(report.solutionsChecked, 250)
+        XCTAssertEqual(report.failures, [])
+        // A wrong solution is caught: the check is not vacuous.
+        var broken = lc.test[0]; broken.solution = "def f(x):\n    return x\n"
+        let bad = try TaskSet(folder: lc.folder, manifest: lc.manifest, train: [], test: [broken], sft: []).validate()
+        XCTAssertEqual(bad.failures.count, 1)
+        XCTAssertTrue(bad.failures[0].contains("assertion_failed"), bad.failures[0])
     }
 }

@@ -1,0 +1,185 @@
+// Runs policy-written Python in a sandbox, never in the trainer's process.
+//
+// Covered (see shared/guide/sandbox.md), per run:
+// - new PID, network, mount namespaces (unshare --pid --net --mount --fork
+//   --kill-child --mount-proc): no network but a downed loopback; /proc shows
+//   only the run's own processes; when the run ends the namespace's init dies
+//   and the kernel kills every process left in it (setsid daemons, fork bombs);
+// - fresh tmpfs on /tmp, /var/tmp and /dev/shm (size-capped), removed with the
+//   namespace: the program's working directory is /tmp, nothing it writes
+//   survives the run;
+// - a dedicated unprivileged uid per concurrent slot (setpriv --reuid, no new
+//   privileges, no groups), so RLIMIT_NPROC caps processes per run, and root-
+//   owned files and processes are out of reach;
+// - hard rlimits (prlimit): CPU seconds, address space, processes, file size,
+//   open files; plus a wall-clock limit enforced here (SIGKILL);
+// - a clean environment (PATH, HOME=/tmp, LANG only);
+// - stdout and stderr capped at `maxOutputBytes` (the run is killed past it);
+// - the verdict is the harness's last line, carrying a per-run random nonce
+//   the program never sees in its own namespace; exit codes and other output
+//   are ignored (sys.exit(0), os._exit(0), printed "PASSED" count for nothing).
+// Not covered: the program can read world-readable files of the host (the
+// root file system is not hidden); a program that introspects the harness's
+// own Python frames (sys._getframe, gc) could recover the nonce; CPU time of
+// the run's other processes is capped per process, not in total (the wall
+// limit bounds the total).
+
+import Foundation
+
+public struct SandboxLimits: Sendable, Equatable {
+    public var cpuSeconds = 5
+    public var wallSeconds = 10.0
+    public var memoryMB = 512
+    public var maxProcesses = 32
+    public var maxFileMB = 16
+    public var maxOutputBytes = 1 << 20
+    public init() {}
+}
+
+public struct SandboxResult: Sendable, Equatable {
+    public enum Outcome: String, Sendable {
+        case passed, assertionFailed = "assertion_failed", error, syntaxError = "syntax_error"
+        case timeout, outputLimit = "output_limit", crashed, noVerdict = "no_verdict"
+    }
+    public var outcome: Outcome
+    /// Assertions (or statements, when the tests have no assert) that passed, of all.
+    public var passed: Int
+    public var total: Int
+    public var seconds: Double
+    /// The tail of the program's output, for the rule's detail text.
+    public var outputTail: String
+}
+
+public final class Sandbox: @unchecked Sendable {
+    public let limits: SandboxLimits
+    public let python: String
+    private let slots: SlotPool
+
+    /// `python`: the interpreter (default: /usr/bin/python3, the real binary, not a pyenv shim).
+    public init(limits: SandboxLimits = SandboxLimits(), python: String? = nil, concurrency: Int = 8) {
+        self.limits = limits
+        self.python = python ?? Sandbox.defaultPython
+        slots = SlotPool(uids: (0..<max(1, concurrency)).map { 61_000 + $0 })
+    }
+
+    public static let defaultPython: String = {
+        for p in ["/usr/bin/python3", "/usr/local/bin/python3"] where FileManager.default.isExecutableFile(atPath: p) { return p }
+        return "python3"
+    }()
+
+    /// Runs `solution`, then `tests` (Python statements), and reports what the harness saw.
+    public func run(solution: String, tests: String) -> SandboxResult {
+        let uid = slots.acquire()
+        defer { slots.release(uid) }
+        let start = Date()
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in 0..<16 { bytes[i] = UInt8.random(in: 0...255) }
+        let nonce = bytes.map { String(format: "%02x", $0) }.joined()
+        let request = Data(Harness.request(nonce: nonce, solution: solution, tests: tests).utf8)
+
+        let l = limits
+        // The namespace's init is this shell (python as PID 1 would ignore SIGXCPU);
+        // it mounts the scratch file systems, then runs the program as a child.
+        let inner = "mount -t tmpfs -o size=\(l.maxFileMB * 2)m,mode=1777 tmpfs /tmp && mount -t tmpfs -o size=1m tmpfs /var/tmp " +
+            "&& mount -t tmpfs -o size=1m tmpfs /dev/shm && cd /tmp && \"$@\"; exit $?"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = ["--pid", "--net", "--mount", "--fork", "--kill-child", "--mount-proc", "--",
+                       "/bin/sh", "-c", inner, "sh",
+                       "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--no-new-privs", "--pdeathsig=KILL", "--",
+                       "/usr/bin/prlimit", "--cpu=\(l.cpuSeconds)", "--as=\(l.memoryMB << 20)", "--nproc=\(l.maxProcesses)",
+                       "--fsize=\(l.maxFileMB << 20)", "--nofile=64", "--core=0", "--",
+                       python, "-I", "-S", "-c", Harness.source]
+        p.environment = ["PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input; p.standardOutput = output; p.standardError = output
+        do { try p.run() } catch {
+            return SandboxResult(outcome: .crashed, passed: 0, total: 0, seconds: 0, outputTail: "cannot start the sandbox: \(error)")
+        }
+        let pid = p.processIdentifier
+        // Feed the request from another thread: a program that never reads stdin must not block us.
+        DispatchQueue.global().async {
+            input.fileHandleForWriting.write(request)
+            try? input.fileHandleForWriting.close()
+        }
+        // The wall-clock limit: killing unshare kills the namespace (--kill-child, then the kernel).
+        let killed = Atomic()
+        let timer = DispatchWorkItem { killed.set(1); kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + l.wallSeconds, execute: timer)
+        var captured = [UInt8]()
+        let fd = output.fileHandleForReading.fileDescriptor
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { break }
+            captured.append(contentsOf: chunk[..<n])
+            if captured.count > l.maxOutputBytes { killed.set(2); kill(pid, SIGKILL); break }
+        }
+        p.waitUntilExit()
+        timer.cancel()
+        try? output.fileHandleForReading.close()
+        let seconds = Date().timeIntervalSince(start)
+        let text = String(decoding: captured.suffix(4096), as: UTF8.self)
+        let tail = String(text.suffix(600))
+        if killed.value == 2 { return SandboxResult(outcome: .outputLimit, passed: 0, total: 0, seconds: seconds, outputTail: tail) }
+        // Killed by the wall clock or a CPU limit: a timeout, whatever it printed (a
+        // background thread that never ends scores 0 even after the tests passed).
+        let status = p.terminationStatus
+        let signalled = p.terminationReason == .uncaughtSignal || status == 128 + SIGXCPU || status == 128 + SIGKILL
+        if killed.value == 1 || (signalled && (status == SIGXCPU || status == SIGKILL || status == 128 + SIGXCPU || status == 128 + SIGKILL)) {
+            return SandboxResult(outcome: .timeout, passed: 0, total: 0, seconds: seconds, outputTail: tail)
+        }
+        // The verdict: the last line starting with the nonce.
+        for line in text.split(separator: "\n").reversed() where line.hasPrefix(nonce + " ") {
+            let f = line.split(separator: " ")
+            guard f.count == 4, let passed = Int(f[1]), let total = Int(f[2]) else { break }
+            let outcome = SandboxResult.Outcome(rawValue: String(f[3])) ?? .error
+            return SandboxResult(outcome: outcome, passed: passed, total: total, seconds: seconds,
+                                 outputTail: String(tail.replacingOccurrences(of: String(line), with: "").suffix(600)))
+        }
+        return SandboxResult(outcome: .noVerdict, passed: 0, total: 0, seconds: seconds, outputTail: tail)
+    }
+}
+
+/// A small lock-protected integer.
+final class Atomic: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v = 0
+    func set(_ x: Int) { lock.lock(); if v == 0 { v = x }; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return v }
+}
+
+/// One uid per concurrent run: RLIMIT_NPROC counts processes per uid.
+final class SlotPool: @unchecked Sendable {
+    private var free: [Int]
+    private let condition = NSCondition()
+    init(uids: [Int]) { free = uids }
+    func acquire() -> Int {
+        condition.lock(); defer { condition.unlock() }
+        while free.isEmpty { condition.wait() }
+        return free.removeLast()
+    }
+    func release(_ uid: Int) {
+        condition.lock(); free.append(uid); condition.signal(); condition.unlock()
+    }
+}
+
+extension Sandbox {
+    /// Honest small programs per second, run `concurrency` at a time (what the
+    /// code rule sees during training): start, sandbox, run, verdict.
+    public static func benchmark(programs: Int = 200, concurrency: Int = 4) -> Double {
+        let sandbox = Sandbox(concurrency: concurrency)
+        let solution = "def add(a, b):\n    return a + b\n"
+        let tests = "assert add(1, 2) == 3\nassert add(-1, 1) == 0\nassert add(10, 5) == 15"
+        _ = sandbox.run(solution: solution, tests: tests)
+        let start = Date()
+        let passed = Atomic()
+        DispatchQueue.concurrentPerform(iterations: concurrency) { worker in
+            for _ in stride(from: worker, to: programs, by: concurrency) {
+                if sandbox.run(solution: solution, tests: tests).outcome != .passed { passed.set(-1) }
+            }
+        }
+        precondition(passed.value == 0, "an honest benchmark program failed in the sandbox")
+        return Double(programs) / Date().timeIntervalSince(start)
+    }
+}
