@@ -26,7 +26,8 @@ let package = Package(
         .target(name: "Policy", dependencies: ["Kernels", "CKernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
         .target(name: "Training", dependencies: ["Policy", "Kernels"], swiftSettings: optimized),
         // Runs policy-written code in namespaces under an unprivileged uid (util-linux).
-        .target(name: "Sandbox", swiftSettings: optimized),
+        .target(name: "CSandbox"),
+        .target(name: "Sandbox", dependencies: ["CSandbox"], swiftSettings: optimized),
         .target(name: "RewardRules", dependencies: ["CPCRE2", "Kernels", "Sandbox", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
         .target(name: "TaskSets", dependencies: ["RewardRules", "Kernels", .product(name: "Yams", package: "Yams")],

@@ -1,17 +1,18 @@
 // Runs policy-written Python in a sandbox, never in the trainer's process.
 //
 // Covered (see shared/guide/sandbox.md), per run:
-// - new PID, network, mount namespaces (unshare --pid --net --mount --fork
-//   --kill-child --mount-proc): no network but a downed loopback; /proc shows
-//   only the run's own processes; when the run ends the namespace's init dies
-//   and the kernel kills every process left in it (setsid daemons, fork bombs);
+// - new PID, network and mount namespaces (Sources/CSandbox: fork, unshare,
+//   fork; the namespace's init is our C code, never the program): no network
+//   but a downed loopback; /proc shows only the run's own processes; when the
+//   run ends, or the trainer kills it, init dies and the kernel kills every
+//   process left in the namespace (setsid daemons, fork bombs);
 // - fresh tmpfs on /tmp, /var/tmp and /dev/shm (size-capped), removed with the
 //   namespace: the program's working directory is /tmp, nothing it writes
 //   survives the run;
-// - a dedicated unprivileged uid per concurrent slot (setpriv --reuid, no new
-//   privileges, no groups), so RLIMIT_NPROC caps processes per run, and root-
-//   owned files and processes are out of reach;
-// - hard rlimits (prlimit): CPU seconds, address space, processes, file size,
+// - a dedicated unprivileged uid per concurrent slot (setresuid, no groups, no
+//   new privileges), so RLIMIT_NPROC caps processes per run, and root-owned
+//   files and processes are out of reach;
+// - hard rlimits (setrlimit): CPU seconds, address space, processes, file size,
 //   open files; plus a wall-clock limit enforced here (SIGKILL);
 // - a clean environment (PATH, HOME=/tmp, LANG only);
 // - stdout and stderr capped at `maxOutputBytes` (the run is killed past it);
@@ -24,6 +25,7 @@
 // the run's other processes is capped per process, not in total (the wall
 // limit bounds the total).
 
+import CSandbox
 import Foundation
 
 public struct SandboxLimits: Sendable, Equatable {
@@ -78,55 +80,60 @@ public final class Sandbox: @unchecked Sendable {
         let request = Data(Harness.request(nonce: nonce, solution: solution, tests: tests).utf8)
 
         let l = limits
-        // The namespace's init is this shell (python as PID 1 would ignore SIGXCPU);
-        // it mounts the scratch file systems, then runs the program as a child.
-        let inner = "mount -t tmpfs -o size=\(l.maxFileMB * 2)m,mode=1777 tmpfs /tmp && mount -t tmpfs -o size=1m tmpfs /var/tmp " +
-            "&& mount -t tmpfs -o size=1m tmpfs /dev/shm && cd /tmp && \"$@\"; exit $?"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
-        p.arguments = ["--pid", "--net", "--mount", "--fork", "--kill-child", "--mount-proc", "--",
-                       "/bin/sh", "-c", inner, "sh",
-                       "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--no-new-privs", "--pdeathsig=KILL", "--",
-                       "/usr/bin/prlimit", "--cpu=\(l.cpuSeconds)", "--as=\(l.memoryMB << 20)", "--nproc=\(l.maxProcesses)",
-                       "--fsize=\(l.maxFileMB << 20)", "--nofile=64", "--core=0", "--",
-                       python, "-I", "-S", "-c", Harness.source]
-        p.environment = ["PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"]
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input; p.standardOutput = output; p.standardError = output
-        do { try p.run() } catch {
-            return SandboxResult(outcome: .crashed, passed: 0, total: 0, seconds: 0, outputTail: "cannot start the sandbox: \(error)")
+        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
+        guard csb_pipe(&toChild) == 0, csb_pipe(&fromChild) == 0 else {
+            return SandboxResult(outcome: .crashed, passed: 0, total: 0, seconds: 0, outputTail: "cannot make pipes: errno \(errno)")
         }
-        let pid = p.processIdentifier
+        var cl = csb_limits(uid: Int32(uid), cpu_seconds: l.cpuSeconds, address_space_bytes: l.memoryMB << 20,
+                            max_processes: l.maxProcesses, max_file_bytes: l.maxFileMB << 20, max_open_files: 64,
+                            tmp_bytes: (l.maxFileMB * 2) << 20)
+        let argv = [python, "-I", "-S", "-c", Harness.source]
+        let envp = ["PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"]
+        let pid = withCStrings(argv) { a in withCStrings(envp) { e in csb_spawn(a, e, toChild[0], fromChild[1], &cl) } }
+        close(toChild[0]); close(fromChild[1])
+        guard pid > 0 else {
+            close(toChild[1]); close(fromChild[0])
+            return SandboxResult(outcome: .crashed, passed: 0, total: 0, seconds: 0, outputTail: "cannot start the sandbox: errno \(errno)")
+        }
         // Feed the request from another thread: a program that never reads stdin must not block us.
+        let writeFD = toChild[1]
         DispatchQueue.global().async {
-            input.fileHandleForWriting.write(request)
-            try? input.fileHandleForWriting.close()
+            request.withUnsafeBytes { raw in
+                var off = 0
+                while off < raw.count {
+                    let n = write(writeFD, raw.baseAddress! + off, raw.count - off)
+                    if n <= 0 { break }
+                    off += n
+                }
+            }
+            close(writeFD)
         }
-        // The wall-clock limit: killing unshare kills the namespace (--kill-child, then the kernel).
+        // The wall-clock limit: killing the outer process tears the namespace down.
         let killed = Atomic()
         let timer = DispatchWorkItem { killed.set(1); kill(pid, SIGKILL) }
         DispatchQueue.global().asyncAfter(deadline: .now() + l.wallSeconds, execute: timer)
         var captured = [UInt8]()
-        let fd = output.fileHandleForReading.fileDescriptor
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = read(fd, &chunk, chunk.count)
+            let n = read(fromChild[0], &chunk, chunk.count)
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             captured.append(contentsOf: chunk[..<n])
             if captured.count > l.maxOutputBytes { killed.set(2); kill(pid, SIGKILL); break }
         }
-        p.waitUntilExit()
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
         timer.cancel()
-        try? output.fileHandleForReading.close()
+        close(fromChild[0])
         let seconds = Date().timeIntervalSince(start)
         let text = String(decoding: captured.suffix(4096), as: UTF8.self)
         let tail = String(text.suffix(600))
         if killed.value == 2 { return SandboxResult(outcome: .outputLimit, passed: 0, total: 0, seconds: seconds, outputTail: tail) }
         // Killed by the wall clock or a CPU limit: a timeout, whatever it printed (a
         // background thread that never ends scores 0 even after the tests passed).
-        let status = p.terminationStatus
-        let signalled = p.terminationReason == .uncaughtSignal || status == 128 + SIGXCPU || status == 128 + SIGKILL
-        if killed.value == 1 || (signalled && (status == SIGXCPU || status == SIGKILL || status == 128 + SIGXCPU || status == 128 + SIGKILL)) {
+        // The outer process exits with the program's status, or 128 + the signal that ended it.
+        let status = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
+        if killed.value == 1 || status == 128 + SIGXCPU || status == 128 + SIGKILL {
             return SandboxResult(outcome: .timeout, passed: 0, total: 0, seconds: seconds, outputTail: tail)
         }
         // The verdict: the last line starting with the nonce.
@@ -182,4 +189,12 @@ extension Sandbox {
         precondition(passed.value == 0, "an honest benchmark program failed in the sandbox")
         return Double(programs) / Date().timeIntervalSince(start)
     }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    let array: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) } + [nil]
+    return array.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
