@@ -176,7 +176,7 @@ final class TaskSetsTests: XCTestCase {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let names = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("Tasks").path)
             .filter { FileManager.default.fileExists(atPath: root.appendingPathComponent("Tasks/\($0)/task.yaml").path) }
-        XCTAssertTrue(Set(names).isSuperset(of: ["arith", "countdown", "linear-code"]), "\(names)")
+        XCTAssertTrue(Set(names).isSuperset(of: ["arith", "countdown", "linear-code", "python-basics"]), "\(names)")
         for name in names {
             let set = try TaskSet.load(name, relativeTo: root.path)
             XCTAssertFalse(set.train.isEmpty, name); XCTAssertFalse(set.test.isEmpty, name)
@@ -206,5 +206,10 @@ final class TaskSetsTests: XCTestCase {
         let bad = try TaskSet(folder: lc.folder, manifest: lc.manifest, train: [], test: [broken], sft: []).validate()
         XCTAssertEqual(bad.failures.count, 1)
         XCTAssertTrue(bad.failures[0].contains("assertion_failed"), bad.failures[0])
+
+        // python-basics is hand-written: every task's reference passes, all 113 of them.
+        let basics = try TaskSet.load("python-basics", relativeTo: root.path).validate()
+        XCTAssertEqual(basics.solutionsChecked, 113)
+        XCTAssertEqual(basics.failures, [])
     }
 }
