@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System libraries from Debian (`make deps` installs them).
@@ -32,8 +33,10 @@ let package = Package(
                 swiftSettings: optimized),
         .target(name: "TaskSets", dependencies: ["RewardRules", "Kernels", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
+        // Runs, steps, groups, samples and rule scores in SQLite (GRDB over Debian's libsqlite3).
+        .target(name: "Traces", dependencies: ["Kernels", "CSQLite", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: optimized),
         .executableTarget(name: "grpo", dependencies: [
-            "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox",
+            "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: optimized),
 
@@ -41,7 +44,8 @@ let package = Package(
         // Fixtures/ is read by path (ModelGoldenTests), not bundled.
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels"]),
-        .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules"]),
+        .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules", "Kernels"]),
+        .testTarget(name: "TracesTests", dependencies: ["Traces", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"]),
         .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules"]),
         // Runs the built binary (`make test` builds it first).

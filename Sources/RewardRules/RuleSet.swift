@@ -18,6 +18,7 @@
 //       weight: 1.0
 
 import Foundation
+import Kernels
 import Yams
 
 public struct RuleSet: Sendable {
@@ -193,4 +194,9 @@ extension RuleSet {
         }
         return out.map { $0! }
     }
+}
+
+extension RuleSet {
+    /// SHA-256 of the rule file's text (what `sha256sum` prints for the file).
+    public var contentHash: String { SHA256.hex(text.utf8) }
 }

@@ -4,11 +4,12 @@ import Policy
 import Training
 import RewardRules
 import Sandbox
+import Traces
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks: the policy (default) and the reward rules.",
-        subcommands: [BenchPolicy.self, BenchRewards.self], defaultSubcommand: BenchPolicy.self)
+        abstract: "Benchmarks: the policy (default), the reward rules and the trace database.",
+        subcommands: [BenchPolicy.self, BenchRewards.self, BenchTraces.self], defaultSubcommand: BenchPolicy.self)
 }
 
 struct BenchPolicy: ParsableCommand {
@@ -64,5 +65,37 @@ struct BenchRewards: ParsableCommand {
         } else {
             for (k, v) in report.sorted(by: { $0.key < $1.key }) { print(String(format: "%-14@ %12.0f", k, v)) }
         }
+    }
+}
+
+struct BenchTraces: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "traces",
+        abstract: "Measure trace writing (samples/s, 3 rule scores each) and the `grpo traces samples` filters on a large database.",
+        discussion: "Writes --samples synthetic samples (steps of 64 groups x 16) into --db, then times each filter (median of --repeats). query_ms_1m is the slowest filter's median.")
+    @Option(help: "Samples to write.") var samples = 1_000_000
+    @Option(help: "Database to (re)create; deleted afterwards unless --keep.") var db = "runs/bench-traces.sqlite"
+    @Option(help: "Timed runs of each filter.") var repeats = 5
+    @Flag(help: "Keep the database (to try `grpo traces` on it).") var keep = false
+    @Flag(help: "Only write; time no filter.") var writeOnly = false
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag var quiet = false
+
+    func run() throws {
+        let terminal = Terminal(quiet: quiet)
+        let start = Date()
+        let report = try TraceBenchmark.run(path: db, samples: samples, repeats: repeats, queries: !writeOnly) { written, rate in
+            let eta = Double(samples - written) / max(rate, 1)
+            terminal.progress(String(format: "traces: %d/%d samples written, %.0f samples/s, ETA %@", written, samples, rate, formatDuration(eta)))
+        }
+        terminal.note(String(format: "traces: %d samples in %.1f s, database %.0f MB", report.samples, Date().timeIntervalSince(start), report.databaseMB))
+        if !keep { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
+        if json {
+            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+            return
+        }
+        print(String(format: "write_samples_per_s   %10.0f", report.writeSamplesPerS))
+        for (name, ms) in report.queryMs.sorted(by: { $0.key < $1.key }) { print(String(format: "query %-24@ %8.2f ms", name, ms)) }
+        if let worst = report.queryMs1m { print(String(format: "query_ms_1m (slowest)  %9.2f ms on %d samples", worst, report.samples)) }
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import RewardRules
+import Training
+import Traces
 
 struct Rewards: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,6 +52,9 @@ struct Rewards: ParsableCommand {
         @Option(help: "Output JSONL (default: standard output).") var output: String?
         @Flag(name: .customLong("skip-bad-lines"), help: "Report bad input lines and go on (default: stop at the first).")
         var skipBadLines = false
+        @Option(help: "Also record the scored completions in this trace database (step 0, one group per task id) for `grpo traces`.")
+        var traces: String?
+        @Option(help: "The run's name in --traces (default: the input file's name).") var runName: String?
         @Flag var quiet = false
 
         func run() throws {
@@ -69,9 +74,41 @@ struct Rewards: ParsableCommand {
                 out += String(decoding: try JSONEncoder.sorted.encode(line), as: UTF8.self) + "\n"
             }
             if let output { try AtomicFile.write(out, to: URL(fileURLWithPath: output)) } else { print(out, terminator: "") }
+            if let traces {
+                let run = try Rewards.record(set: set, items: items, scored: scored, into: traces,
+                                             name: runName ?? URL(fileURLWithPath: input).lastPathComponent)
+                terminal.note("recorded as run \(run) in \(traces): grpo traces samples --db \(traces) --run \(run)")
+            }
             terminal.note(String(format: "scored %d completions in %.2f s (%.0f per second), %d bad lines skipped",
                                  items.count, seconds, Double(items.count) / max(seconds, 1e-9), bad.count))
         }
+    }
+
+    /// The scored lines as one step of a run: a group per task id (in order of first
+    /// appearance), advantages as GRPO would compute them (scale_rewards = group).
+    fileprivate static func record(set: RuleSet, items: [RewardInput], scored: [ScoredCompletion], into path: String, name: String) throws -> Int64 {
+        let writer = try TraceWriter(path: path)
+        let run = try writer.startRun(RunInfo(
+            name: name, rulesName: set.name, rulesText: set.text,
+            rules: set.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) }))
+        var order: [String] = [], members: [String: [Int]] = [:]
+        for (i, item) in items.enumerated() {
+            let key = item.task.id ?? item.task.prompt ?? "line \(item.line)"
+            if members[key] == nil { order.append(key) }
+            members[key, default: []].append(i)
+        }
+        let advantages = Advantages.compute(order.map { members[$0]!.map { scored[$0].reward } }, scale: .group)
+        let groups = order.enumerated().map { g, key in
+            GroupRecord(taskID: key, prompt: items[members[key]![0]].task.prompt ?? "", samples: members[key]!.enumerated().map { j, i in
+                SampleRecord(completion: items[i].completion, finishReason: "unknown", reward: scored[i].reward, advantage: advantages[g][j],
+                             scores: scored[i].rules.map { r in
+                                 RuleScoreRecord(rule: r.name, score: r.score?.score, reason: r.score?.reason ?? "not_applicable", detail: r.score?.detail)
+                             })
+            })
+        }
+        try writer.record(StepRecord(step: 0, groups: groups))
+        try writer.finish(.finished)
+        return run
     }
 
     struct Check: ParsableCommand {

@@ -5,6 +5,7 @@
 import XCTest
 import Foundation
 import RewardRules
+import Kernels
 
 final class RuleSetTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,6 +1,7 @@
 // SHA-256 (FIPS 180-4), for the content hash of a rule set: traces record it
 // so every score can be traced to the exact rule text that produced it, and a
-// user can check it with `sha256sum Rewards/math.yaml`.
+// user can check it with `sha256sum Rewards/math.yaml`. Here, in the base
+// module, because both RewardRules and Traces hash rule texts.
 
 public enum SHA256 {
     private static let k: [UInt32] = [
@@ -48,9 +49,4 @@ public enum SHA256 {
         let digits = Array("0123456789abcdef")
         return String([digits[Int(b >> 4)], digits[Int(b & 15)]])
     }
-}
-
-extension RuleSet {
-    /// SHA-256 of the rule file's text.
-    public var contentHash: String { SHA256.hex(text.utf8) }
 }
