@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimized),
         .target(name: "Policy", dependencies: ["Kernels", "CKernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
-        .target(name: "Training", dependencies: ["Policy", "Kernels"], swiftSettings: optimized),
+
         // Runs policy-written code in namespaces under an unprivileged uid (util-linux).
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"], swiftSettings: optimized),
@@ -35,6 +35,9 @@ let package = Package(
                 swiftSettings: optimized),
         // Runs, steps, groups, samples and rule scores in SQLite (GRDB over Debian's libsqlite3).
         .target(name: "Traces", dependencies: ["Kernels", "CSQLite", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: optimized),
+        // SFT and the GRPO loop: the policy, the rules, the task sets and the traces meet here.
+        .target(name: "Training", dependencies: ["Policy", "Kernels", "RewardRules", "TaskSets", "Traces",
+                                                 .product(name: "Yams", package: "Yams")], swiftSettings: optimized),
         .executableTarget(name: "grpo", dependencies: [
             "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -43,7 +46,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         // Fixtures/ is read by path (ModelGoldenTests), not bundled.
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels", "RewardRules", "TaskSets", "Traces"]),
         .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules", "Kernels"]),
         .testTarget(name: "TracesTests", dependencies: ["Traces", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"]),

@@ -54,7 +54,7 @@ public struct StepMetrics: Sendable, Equatable, Codable {
     public var learningRate: Double?
     public var gradNorm: Double?
     public var expertImbalance: Double?
-    public var logprobDiffMax: Double?
+    public var logprobMismatchMax: Double?
     public var samplingS: Double?
     public var scoringS: Double?
     public var trainingS: Double?
@@ -70,13 +70,13 @@ public struct StepMetrics: Sendable, Equatable, Codable {
          ("clip_frac_low", clipFracLow), ("clip_frac_high", clipFracHigh), ("ratio_mean", ratioMean),
          ("entropy", entropy), ("completion_len_mean", completionLenMean), ("completion_len_min", completionLenMin),
          ("completion_len_max", completionLenMax), ("truncated_frac", truncatedFrac), ("learning_rate", learningRate),
-         ("grad_norm", gradNorm), ("expert_imbalance", expertImbalance), ("logprob_diff_max", logprobDiffMax),
+         ("grad_norm", gradNorm), ("expert_imbalance", expertImbalance), ("logprob_mismatch_max", logprobMismatchMax),
          ("sampling_s", samplingS), ("scoring_s", scoringS), ("training_s", trainingS), ("tokens_per_s", tokensPerS)]
     }
 
-    /// Every metric, columns and extras, as one flat JSON object (non-finite values left out:
-    /// JSON has no NaN).
-    var json: String {
+    /// Every metric, columns and extras, as one flat JSON object with the column names
+    /// (non-finite values left out: JSON has no NaN).
+    public var json: String {
         var all = extra
         for (k, v) in columns { if let v { all[k] = v } }
         let parts = all.filter { $0.value.isFinite }.sorted { $0.key < $1.key }

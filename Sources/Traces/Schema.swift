@@ -103,7 +103,7 @@ enum Schema {
             learning_rate         REAL,
             grad_norm             REAL,
             expert_imbalance      REAL,
-            logprob_diff_max      REAL,
+            logprob_mismatch_max      REAL,
             sampling_s            REAL,
             scoring_s             REAL,
             training_s            REAL,

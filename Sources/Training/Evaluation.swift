@@ -1,0 +1,95 @@
+// Held-out evaluation: greedy pass@1, sampled pass@k (the unbiased estimator
+// of Chen et al. 2021 with n samples a task), per-rule pass rates and mean
+// length. A task is solved when every answer rule (kinds math, code,
+// countdown, command) gives it a full score; a rule set without one counts
+// every rule.
+
+import Foundation
+import Policy
+import RewardRules
+import TaskSets
+
+public struct EvalReport: Codable, Sendable {
+    public var taskSet: String
+    public var split: String
+    public var tasks: Int
+    /// Greedy pass@1 (the held-out accuracy).
+    public var accuracy: Double
+    /// Sampled pass@k, when asked for.
+    public var passAtK: Double?
+    public var k: Int?
+    public var rulePassRates: [String: Double]
+    public var meanLength: Double
+
+    enum CodingKeys: String, CodingKey {
+        case taskSet = "task_set", split, tasks, accuracy, passAtK = "pass_at_k", k, rulePassRates = "rule_pass_rates"
+        case meanLength = "mean_length"
+    }
+
+    /// One row per metric, as the traces' `evals` table stores them.
+    public var metrics: [String: Double] {
+        var m = ["accuracy": accuracy, "mean_length": meanLength]
+        if let passAtK, let k { m["pass@\(k)"] = passAtK }
+        for (rule, rate) in rulePassRates { m["pass_rate/\(rule)"] = rate }
+        return m
+    }
+}
+
+public enum Evaluation {
+    static let answerKinds: Set<String> = ["math", "code", "countdown", "command"]
+
+    /// pass@k from n samples of which c are correct: 1 - C(n - c, k) / C(n, k).
+    public static func passAtK(n: Int, c: Int, k: Int) -> Double {
+        if n - c < k { return 1 }
+        if c == 0 { return 0 }
+        var p = 1.0
+        for i in (n - c + 1)...n { p *= 1 - Double(k) / Double(i) }
+        return 1 - p
+    }
+
+    /// `limit` 0 evaluates the whole split; `k` > 0 also samples `samples` (>= k) completions a task.
+    public static func run(model: Transformer, tasks: TaskSet, split: String = "test", rules: RuleSet, limit: Int = 0,
+                           maxNewTokens: Int? = nil, k: Int = 0, samples: Int = 0, temperature: Float = 1, seed: UInt64 = 0) throws -> EvalReport {
+        var records = split == "train" ? tasks.train : tasks.test
+        if limit > 0 { records = Array(records.prefix(limit)) }
+        let sampler = Sampler(model: model)
+        let m = tasks.manifest
+        let prompts = records.map { m.prompt(for: $0) }
+        let length = maxNewTokens ?? m.maxCompletionLength
+        let answerRules = Set(rules.entries.filter { answerKinds.contains($0.kind) }.map(\.name))
+        func solved(_ s: ScoredCompletion) -> Bool {
+            let judged = s.rules.filter { answerRules.isEmpty || answerRules.contains($0.name) }
+            return !judged.isEmpty && judged.allSatisfy { ($0.score?.score ?? 0) >= 1 - 1e-9 }
+        }
+        // Greedy: one completion a task, in batches so the KV cache stays small.
+        var greedy: [Completion] = []
+        for start in stride(from: 0, to: prompts.count, by: 32) {
+            let batch = Array(prompts[start..<min(start + 32, prompts.count)])
+            greedy += try sampler.generate(prompts: batch, completionsPerPrompt: 1,
+                                           params: SamplingParams(temperature: 0, maxNewTokens: length, stop: m.stop)).map { $0[0] }
+        }
+        let scored = rules.score(zip(records, greedy).map { (completion: $1.text, task: $0.rewardTask(kind: m.kind)) })
+        var rates: [String: Double] = [:]
+        for e in rules.entries {
+            let s = scored.compactMap { $0.score(of: e.name)?.score }
+            if !s.isEmpty { rates[e.name] = Double(s.filter { $0 >= 1 - 1e-9 }.count) / Double(s.count) }
+        }
+        var report = EvalReport(taskSet: m.name, split: split, tasks: records.count,
+                                accuracy: Double(scored.filter(solved).count) / Double(max(records.count, 1)),
+                                passAtK: nil, k: nil, rulePassRates: rates,
+                                meanLength: Double(greedy.reduce(0) { $0 + $1.tokens.count }) / Double(max(greedy.count, 1)))
+        if k > 0 {
+            let n = max(samples, k)
+            var total = 0.0
+            for (i, prompt) in prompts.enumerated() {
+                let group = try sampler.generate(prompts: [prompt], completionsPerPrompt: n,
+                                                 params: SamplingParams(temperature: temperature, maxNewTokens: length, stop: m.stop,
+                                                                        seed: seed &+ UInt64(i)))[0]
+                let s = rules.score(group.map { (completion: $0.text, task: records[i].rewardTask(kind: m.kind)) })
+                total += passAtK(n: n, c: s.filter(solved).count, k: k)
+            }
+            report.passAtK = total / Double(max(records.count, 1)); report.k = k
+        }
+        return report
+    }
+}

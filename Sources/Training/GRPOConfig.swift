@@ -1,0 +1,181 @@
+// `grpo train` configuration: TRL GRPOConfig's names, meanings and defaults
+// (the ones TRL has converged on: loss_type dapo, beta 0, epsilon 0.2,
+// scale_rewards group, num_generations 8), as a YAML file and/or flags
+// (`--learning_rate 1e-5` or `--learning-rate 1e-5`). Unknown keys and bad
+// values are errors that name the key.
+
+import Foundation
+import Policy
+import Yams
+
+public struct GRPOConfig: Codable, Equatable, Sendable {
+    /// Checkpoint folder of the policy to start from (an SFT output's `final`, or `init-model`'s).
+    public var model = ""
+    /// Task set: a folder under Tasks/ or a path.
+    public var taskSet = ""
+    /// Split to train on.
+    public var split = "train"
+    /// Rule set (file or name under Rewards/); default: the task set's.
+    public var rules: String?
+    /// Run name: the trace database is `<output_dir>/<run_name>.sqlite`.
+    public var runName: String?
+    /// Checkpoints, metrics and traces go here (default: runs/<run_name>).
+    public var outputDir: String?
+
+    /// Completions sampled per prompt (G); at least 2, or no group has a spread.
+    public var numGenerations = 8
+    /// Prompts per optimizer step (the batch is prompts_per_step x num_generations completions).
+    public var promptsPerStep = 8
+    /// Longest completion in tokens (default: the task set's max_completion_length).
+    public var maxCompletionLength: Int?
+    public var temperature: Float = 1.0
+    public var topP: Float = 1.0
+    public var topK = 0
+
+    public var learningRate: Float = 1e-6
+    public var lrSchedulerType = "constant"
+    public var warmupSteps = 0
+    public var weightDecay: Float = 0
+    public var adamBeta1: Float = 0.9
+    public var adamBeta2: Float = 0.99
+    public var adamEpsilon: Float = 1e-8
+    public var maxGradNorm: Float = 1.0
+
+    /// KL coefficient against the frozen starting policy; 0 loads no reference model.
+    public var beta: Double = 0
+    /// Clip range below (and above, unless epsilon_high is set).
+    public var epsilon: Double = 0.2
+    /// DAPO's clip-higher (e.g. 0.28); default: epsilon.
+    public var epsilonHigh: Double?
+    public var lossType: LossType = .dapo
+    public var scaleRewards: ScaleRewards = .group
+    /// Optimizer updates per sampled batch, pi_old fixed for all of them.
+    public var numIterations = 1
+    /// "token" (GRPO) or "sequence" (GSPO).
+    public var importanceSamplingLevel: ImportanceSamplingLevel = .token
+    /// Truncated completions (hit max_completion_length) count in no loss term.
+    public var maskTruncatedCompletions = false
+    /// DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts.
+    public var dynamicSampling = false
+    /// Extra sampling rounds a step may take to refill dropped groups.
+    public var maxResampleRounds = 3
+
+    public var seed = 42
+    public var maxSteps = 100
+    /// Evaluate on the test split every this many steps (0: only at the end).
+    public var evalSteps = 0
+    /// Test prompts evaluated (0: all of them).
+    public var evalLimit = 0
+    /// Checkpoint every this many steps (and always at the end).
+    public var saveSteps = 50
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, taskSet = "task_set", split, rules, runName = "run_name", outputDir = "output_dir"
+        case numGenerations = "num_generations", promptsPerStep = "prompts_per_step"
+        case maxCompletionLength = "max_completion_length", temperature, topP = "top_p", topK = "top_k"
+        case learningRate = "learning_rate", lrSchedulerType = "lr_scheduler_type", warmupSteps = "warmup_steps"
+        case weightDecay = "weight_decay", adamBeta1 = "adam_beta1", adamBeta2 = "adam_beta2", adamEpsilon = "adam_epsilon"
+        case maxGradNorm = "max_grad_norm", beta, epsilon, epsilonHigh = "epsilon_high", lossType = "loss_type"
+        case scaleRewards = "scale_rewards", numIterations = "num_iterations"
+        case importanceSamplingLevel = "importance_sampling_level", maskTruncatedCompletions = "mask_truncated_completions"
+        case dynamicSampling = "dynamic_sampling", maxResampleRounds = "max_resample_rounds"
+        case seed, maxSteps = "max_steps", evalSteps = "eval_steps", evalLimit = "eval_limit", saveSteps = "save_steps"
+    }
+
+    /// Decodes with every key optional (defaults above).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func v<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
+        let d = GRPOConfig.defaults
+        model = try v(.model, d.model); taskSet = try v(.taskSet, d.taskSet); split = try v(.split, d.split)
+        rules = try c.decodeIfPresent(String.self, forKey: .rules); runName = try c.decodeIfPresent(String.self, forKey: .runName)
+        outputDir = try c.decodeIfPresent(String.self, forKey: .outputDir)
+        numGenerations = try v(.numGenerations, d.numGenerations); promptsPerStep = try v(.promptsPerStep, d.promptsPerStep)
+        maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength)
+        temperature = try v(.temperature, d.temperature); topP = try v(.topP, d.topP); topK = try v(.topK, d.topK)
+        learningRate = try v(.learningRate, d.learningRate); lrSchedulerType = try v(.lrSchedulerType, d.lrSchedulerType)
+        warmupSteps = try v(.warmupSteps, d.warmupSteps); weightDecay = try v(.weightDecay, d.weightDecay)
+        adamBeta1 = try v(.adamBeta1, d.adamBeta1); adamBeta2 = try v(.adamBeta2, d.adamBeta2)
+        adamEpsilon = try v(.adamEpsilon, d.adamEpsilon); maxGradNorm = try v(.maxGradNorm, d.maxGradNorm)
+        beta = try v(.beta, d.beta); epsilon = try v(.epsilon, d.epsilon)
+        epsilonHigh = try c.decodeIfPresent(Double.self, forKey: .epsilonHigh)
+        lossType = try v(.lossType, d.lossType); scaleRewards = try v(.scaleRewards, d.scaleRewards)
+        numIterations = try v(.numIterations, d.numIterations)
+        importanceSamplingLevel = try v(.importanceSamplingLevel, d.importanceSamplingLevel)
+        maskTruncatedCompletions = try v(.maskTruncatedCompletions, d.maskTruncatedCompletions)
+        dynamicSampling = try v(.dynamicSampling, d.dynamicSampling); maxResampleRounds = try v(.maxResampleRounds, d.maxResampleRounds)
+        seed = try v(.seed, d.seed); maxSteps = try v(.maxSteps, d.maxSteps); evalSteps = try v(.evalSteps, d.evalSteps)
+        evalLimit = try v(.evalLimit, d.evalLimit); saveSteps = try v(.saveSteps, d.saveSteps)
+    }
+
+    static let defaults = GRPOConfig()
+
+    public var optimizer: OptimizerConfig {
+        var o = OptimizerConfig()
+        o.learningRate = learningRate; o.lrSchedulerType = lrSchedulerType; o.warmupSteps = warmupSteps
+        o.weightDecay = weightDecay; o.adamBeta1 = adamBeta1; o.adamBeta2 = adamBeta2; o.adamEpsilon = adamEpsilon
+        o.maxGradNorm = maxGradNorm
+        return o
+    }
+
+    public var lossOptions: LossOptions {
+        var o = LossOptions()
+        o.lossType = lossType; o.level = importanceSamplingLevel; o.epsilonLow = epsilon; o.epsilonHigh = epsilonHigh ?? epsilon
+        o.beta = beta; o.maxCompletionLength = maxCompletionLength ?? 256
+        return o
+    }
+
+    /// Every invariant, each error naming its key.
+    public func validate(file: String = "config") throws {
+        func fail(_ key: CodingKeys, _ m: String) -> PolicyError { .badConfig(file: file, key: key.rawValue, message: m) }
+        guard !model.isEmpty else { throw fail(.model, "required: the checkpoint folder to start from") }
+        guard !taskSet.isEmpty else { throw fail(.taskSet, "required: a task set under Tasks/ or a folder") }
+        guard numGenerations >= 2 else { throw fail(.numGenerations, "must be at least 2: advantages compare completions of one prompt") }
+        guard promptsPerStep >= 1 else { throw fail(.promptsPerStep, "must be at least 1") }
+        if let m = maxCompletionLength, m < 1 { throw fail(.maxCompletionLength, "must be positive") }
+        guard temperature > 0 else { throw fail(.temperature, "must be positive (greedy completions would all be the same)") }
+        guard topP > 0, topP <= 1 else { throw fail(.topP, "must be in (0, 1]") }
+        guard beta >= 0 else { throw fail(.beta, "must be >= 0") }
+        guard epsilon > 0, epsilon < 1 else { throw fail(.epsilon, "must be in (0, 1)") }
+        if let e = epsilonHigh, e <= 0 { throw fail(.epsilonHigh, "must be positive") }
+        guard numIterations >= 1 else { throw fail(.numIterations, "must be at least 1") }
+        guard maxResampleRounds >= 0 else { throw fail(.maxResampleRounds, "must be >= 0") }
+        guard maxSteps >= 1 else { throw fail(.maxSteps, "must be at least 1") }
+        guard evalSteps >= 0, evalLimit >= 0 else { throw fail(.evalSteps, "must be >= 0") }
+        guard saveSteps >= 1 else { throw fail(.saveSteps, "must be at least 1") }
+        try optimizer.validate()
+    }
+
+    /// Reads a YAML file (may be nil) and applies `overrides` (key -> YAML scalar text, from
+    /// flags) on top; unknown keys are errors naming them.
+    public static func load(file: String?, overrides: [(String, String)] = []) throws -> GRPOConfig {
+        var mapping: [String: Any] = [:]
+        let name = file ?? "flags"
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw PolicyError.badConfig(file: file, key: "", message: "cannot read the file") }
+            let loaded: Any?
+            do { loaded = try Yams.load(yaml: text) } catch { throw PolicyError.badConfig(file: file, key: "", message: "not YAML: \(error)") }
+            guard let m = (loaded ?? [String: Any]()) as? [String: Any] else {
+                throw PolicyError.badConfig(file: file, key: "", message: "must be a mapping of option: value")
+            }
+            mapping = m
+        }
+        for (key, value) in overrides { mapping[key.replacingOccurrences(of: "-", with: "_")] = try Yams.load(yaml: value) ?? NSNull() }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = mapping.keys.filter({ !known.contains($0) }).sorted().first {
+            let near = known.filter { $0.hasPrefix(String(unknown.prefix(3))) }.sorted()
+            throw PolicyError.badConfig(file: name, key: unknown, message: "unknown option" + (near.isEmpty ? "" : " (did you mean \(near.joined(separator: ", "))?)"))
+        }
+        let json = try JSONSerialization.data(withJSONObject: mapping.mapValues { $0 is NSNull ? NSNull() : $0 })
+        let config: GRPOConfig
+        do {
+            config = try JSONDecoder().decode(GRPOConfig.self, from: json)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
+            throw PolicyError.badConfig(file: name, key: context.codingPath.map(\.stringValue).joined(separator: "."), message: context.debugDescription)
+        }
+        try config.validate(file: name)
+        return config
+    }
+}

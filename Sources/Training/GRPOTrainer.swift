@@ -1,0 +1,304 @@
+// The GRPO loop. One step, top to bottom:
+//   rollout    sample G completions for each of P prompts (the prompt prefilled once)
+//   score      the rule set, in parallel: a reward and a per-rule breakdown each
+//   advantages group-relative (Advantages), one value per completion
+//   update     num_iterations times: forward over prompt + completion, log-probs
+//              at the sampling temperature (the first pass is pi_old, checked
+//              against what the sampler recorded), reference log-probs if beta > 0,
+//              the clipped surrogate (GRPOLoss), backward, clip, AdamW, router bias
+//   record     metrics, and every group, sample and rule score, to the traces
+
+import Foundation
+import Kernels
+import Policy
+import RewardRules
+import TaskSets
+import Traces
+
+/// One sampled prompt: its task, tokens and completions with their scores.
+public struct Rollout: Sendable {
+    public var task: TaskRecord
+    public var prompt: String
+    public var promptTokens: [Int32]
+    public var completions: [Completion]
+    public var scores: [ScoredCompletion]
+    public var advantages: [Double]
+}
+
+/// What a step measured (the guide's list; the CLI prints a few, the traces keep all).
+public struct GRPOStepReport: Sendable {
+    public var step: Int
+    public var metrics: StepMetrics
+    public var rulePassRates: [(rule: String, rate: Double)]
+}
+
+public final class GRPOTrainer: @unchecked Sendable {
+    public let config: GRPOConfig
+    public let model: Transformer
+    public let tasks: TaskSet
+    public let rules: RuleSet
+    let reference: Transformer?
+    let sampler: Sampler
+    let tokenizer: ByteTokenizer
+    let optimizer: AdamW
+    let balancer: ExpertBalancer
+    let activations = Activations(), referenceActivations = Activations()
+    let logpBuffer = FloatBuffer(), entropyBuffer = FloatBuffer(), dlogpBuffer = FloatBuffer(), dlogitsBuffer = FloatBuffer()
+    public private(set) var step = 0
+    /// Draws the prompt order; saved in checkpoints so a resumed run picks the same prompts.
+    var rng: Xoshiro
+    var order: [Int] = []
+    var cursor = 0
+    public let maxCompletionLength: Int
+
+    public init(config: GRPOConfig, model: Transformer, tasks: TaskSet, rules: RuleSet) throws {
+        try config.validate()
+        self.config = config; self.model = model; self.tasks = tasks; self.rules = rules
+        reference = config.beta > 0 ? model.copy() : nil
+        sampler = Sampler(model: model)
+        tokenizer = ByteTokenizer(config: model.config)
+        optimizer = AdamW(layout: model.layout, config: config.optimizer)
+        balancer = ExpertBalancer(model: model)
+        rng = Xoshiro(seed: UInt64(config.seed))
+        maxCompletionLength = config.maxCompletionLength ?? tasks.manifest.maxCompletionLength
+        guard !split.isEmpty else { throw PolicyError.badConfig(file: "config", key: "split", message: "split \"\(config.split)\" of \(tasks.manifest.name) is empty") }
+    }
+
+    var split: [TaskRecord] { config.split == "test" ? tasks.test : tasks.train }
+
+    /// Set-ups that make a rule useless, explained before the first step.
+    public var warnings: [String] {
+        var out: [String] = []
+        let template = tasks.manifest.promptTemplate
+        if let tail = template.components(separatedBy: "{prompt}").last,
+           let tag = tail.range(of: "<[A-Za-z_]+>", options: .regularExpression).map({ String(tail[$0]) }),
+           rules.entries.contains(where: { ["regex", "tag_count"].contains($0.kind) }) {
+            out.append("the prompt template already ends with \(tag): a format rule that expects the completion to start with \(tag) (or to hold it once) can never be satisfied by what the policy writes after it")
+        }
+        if maxCompletionLength < 8 { out.append("max_completion_length \(maxCompletionLength) leaves almost no room for an answer") }
+        return out
+    }
+
+    /// The next P tasks; a new shuffled pass over the split when one ends.
+    func nextTasks(_ count: Int) -> [TaskRecord] {
+        (0..<count).map { _ in
+            if cursor == order.count {
+                order = Array(split.indices)
+                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+                cursor = 0
+            }
+            defer { cursor += 1 }
+            return split[order[cursor]]
+        }
+    }
+
+    // MARK: - Checkpoints
+
+    /// Model, optimizer moments, and the state that makes a resumed run go on exactly:
+    /// step, the prompt-order generator and position, Adam's step count.
+    public func save(to url: URL, extra: [String: String] = [:]) throws {
+        var extra = extra
+        extra["grpo_order"] = order.map(String.init).joined(separator: ",")
+        extra["grpo_cursor"] = String(cursor)
+        let state = TrainingState(step: step, rng: rng, adamStep: optimizer.step, extra: extra)
+        try Checkpoint.save(to: url, model: model, optimizerMoments: (UnsafePointer(optimizer.m.data), UnsafePointer(optimizer.v.data)),
+                            state: state)
+    }
+
+    /// Restores what `save` wrote (the model's weights are loaded by the caller). Returns the state's extras.
+    public func restore(from url: URL) throws -> [String: String] {
+        guard let state = try Checkpoint.loadState(from: url), let cursor = state.extra["grpo_cursor"].flatMap(Int.init) else {
+            throw PolicyError.badCheckpoint(file: url.path, tensor: nil, message: "not a GRPO checkpoint (no grpo_cursor in \(Checkpoint.stateFile))")
+        }
+        guard try Checkpoint.loadOptimizer(from: url, layout: model.layout, into: optimizer.m.data, optimizer.v.data) else {
+            throw PolicyError.missingFile(url.appendingPathComponent(Checkpoint.optimizerFile).path)
+        }
+        step = state.step; rng = state.rng; optimizer.step = state.adamStep
+        order = state.extra["grpo_order"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? []
+        self.cursor = min(cursor, order.count)
+        return state.extra
+    }
+
+    // MARK: - The step
+
+    public func trainStep() throws -> (GRPOStepReport, StepRecord) {
+        let start = Date()
+        let rollouts = try rollout(nextTasks(config.promptsPerStep))
+        let sampled = Date()
+        let lr = optimizer.config.learningRate(step: step, total: config.maxSteps)
+        var update = try self.update(rollouts, learningRate: lr)
+        step += 1
+        let end = Date()
+        update.metrics.samplingS = sampled.timeIntervalSince(start) - update.scoringSeconds
+        update.metrics.scoringS = update.scoringSeconds
+        update.metrics.trainingS = end.timeIntervalSince(sampled)
+        let tokens = rollouts.reduce(0) { $0 + $1.completions.reduce(0) { $0 + $1.tokens.count } }
+        update.metrics.tokensPerS = Double(tokens) / end.timeIntervalSince(start)
+        let record = StepRecord(step: step, metrics: update.metrics, groups: rollouts.map(group))
+        return (GRPOStepReport(step: step, metrics: update.metrics, rulePassRates: update.passRates), record)
+    }
+
+    /// Samples and scores G completions for each task, and their advantages.
+    func rollout(_ batch: [TaskRecord]) throws -> [Rollout] {
+        let prompts = batch.map { tasks.manifest.prompt(for: $0) }
+        let params = SamplingParams(temperature: config.temperature, topP: config.topP, topK: config.topK,
+                                    maxNewTokens: maxCompletionLength, stop: tasks.manifest.stop,
+                                    seed: UInt64(config.seed) &* 1_000_003 &+ UInt64(step))
+        let promptTokens = prompts.map { tokenizer.encode($0, addBOS: true) }
+        let completions = try sampler.generate(promptTokens: promptTokens, completionsPerPrompt: config.numGenerations, params: params)
+        let scoreStart = Date()
+        let flat = zip(batch, completions).flatMap { task, group in
+            group.map { (completion: $0.text, task: task.rewardTask(kind: tasks.manifest.kind)) }
+        }
+        let scored = rules.score(flat)
+        scoringSeconds = Date().timeIntervalSince(scoreStart)
+        let g = config.numGenerations
+        let rewards = (0..<batch.count).map { p in (0..<g).map { scored[p * g + $0].reward } }
+        let advantages = Advantages.compute(rewards, scale: config.scaleRewards)
+        return batch.indices.map { p in
+            Rollout(task: batch[p], prompt: prompts[p], promptTokens: promptTokens[p], completions: completions[p],
+                    scores: Array(scored[(p * g)..<(p * g + g)]), advantages: advantages[p])
+        }
+    }
+    private var scoringSeconds = 0.0
+
+    struct UpdateResult { var metrics: StepMetrics; var passRates: [(rule: String, rate: Double)]; var scoringSeconds: Double }
+
+    /// num_iterations optimizer updates on one batch of rollouts; pi_old is the first pass.
+    func update(_ rollouts: [Rollout], learningRate lr: Float) throws -> UpdateResult {
+        // The batch: one row per completion, prompt + completion, padded to the longest.
+        let rows = rollouts.flatMap { r in r.completions.enumerated().map { (r, $0.offset) } }
+        let t = rows.map { $0.0.promptTokens.count + $0.0.completions[$0.1].tokens.count }.max() ?? 1
+        let n = rows.count, v = model.config.vocabSize
+        var tokens = [Int32](repeating: tokenizer.pad, count: n * t), targets = [Int32](repeating: -1, count: n * t)
+        var lengths = [Int](repeating: 0, count: n)
+        for (i, (r, c)) in rows.enumerated() {
+            let sequence = r.promptTokens + r.completions[c].tokens
+            lengths[i] = sequence.count
+            for (j, token) in sequence.enumerated() { tokens[i * t + j] = token }
+            // Row position j predicts token j + 1: the completion's tokens are the targets.
+            for j in (r.promptTokens.count - 1)..<(sequence.count - 1) { targets[i * t + j] = sequence[j + 1] }
+        }
+        let logp = logpBuffer.reserve(n * t), entropy = entropyBuffer.reserve(n * t)
+        let temperature = config.temperature
+        var reference: [Float] = []
+        if let ref = self.reference {
+            let logits = ref.forward(tokens: tokens, batch: n, length: t, lengths: lengths, into: referenceActivations)
+            LogProbs.forward(logits, targets: targets, rows: n * t, vocab: v, temperature: temperature, logp: logp)
+            reference = Array(UnsafeBufferPointer(start: logp, count: n * t))
+        }
+        var old: [Float] = []
+        var result = LossResult(loss: 0, dlogp: [], clipFracLow: 0, clipFracHigh: 0, ratioMean: 1, kl: 0, tokens: 0)
+        var gradNorm: Float = 0, mismatch = 0.0, entropyMean = 0.0
+        for iteration in 0..<config.numIterations {
+            let logits = model.forward(tokens: tokens, batch: n, length: t, lengths: lengths, into: activations)
+            LogProbs.forward(logits, targets: targets, rows: n * t, vocab: v, temperature: temperature, logp: logp,
+                             entropy: iteration == 0 ? entropy : nil)
+            if iteration == 0 {
+                old = Array(UnsafeBufferPointer(start: logp, count: n * t))
+                // The sampler and the trainer run the same code: their log-probs must agree.
+                var entropySum = 0.0, counted = 0
+                for (i, (r, c)) in rows.enumerated() {
+                    let recorded = r.completions[c].logprobs
+                    for (k, lp) in recorded.enumerated() {
+                        let j = i * t + r.promptTokens.count - 1 + k
+                        mismatch = max(mismatch, Double(abs(lp - old[j])))
+                        entropySum += Double(entropy[j]); counted += 1
+                    }
+                }
+                entropyMean = entropySum / Double(max(counted, 1))
+            }
+            let batch: [LossSequence] = rows.enumerated().map { i, rc in
+                let (r, c) = rc
+                let first = i * t + r.promptTokens.count - 1, count = r.completions[c].tokens.count
+                let range = first..<(first + count)
+                let masked = config.maskTruncatedCompletions && r.completions[c].finishReason == .length
+                return LossSequence(logp: range.map { Double(logp[$0]) }, oldLogp: range.map { Double(old[$0]) },
+                                    refLogp: reference.isEmpty ? [] : range.map { Double(reference[$0]) },
+                                    advantage: r.advantages[c], mask: Array(repeating: !masked, count: count))
+            }
+            result = GRPOLoss.compute(batch, options: config.lossOptions)
+            guard result.loss.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: Float(result.loss)) }
+            let dlogp = dlogpBuffer.reserve(n * t)
+            dlogp.update(repeating: 0, count: n * t)
+            for (i, rc) in rows.enumerated() {
+                let first = i * t + rc.0.promptTokens.count - 1
+                for (k, g) in result.dlogp[i].enumerated() { dlogp[first + k] = Float(g) }
+            }
+            let dlogits = dlogitsBuffer.reserve(n * t * v)
+            LogProbs.backward(logits, targets: targets, dlogp: dlogp, rows: n * t, vocab: v, temperature: temperature, dlogits: dlogits)
+            model.zeroGradients()
+            model.backward(dlogits: dlogits, from: activations)
+            gradNorm = GradientClipping.clip(model.gradients.data, layout: model.layout, maxNorm: optimizer.config.maxGradNorm)
+            guard gradNorm.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: gradNorm) }
+            optimizer.update(params: model.parameters.data, grads: model.gradients.data, lr: lr)
+            balancer.update(load: activations.expertLoad)
+        }
+        return UpdateResult(metrics: metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean),
+                            passRates: passRates(rollouts), scoringSeconds: scoringSeconds)
+    }
+
+    // MARK: - What a step records
+
+    func metrics(_ rollouts: [Rollout], _ loss: LossResult, gradNorm: Float, lr: Float, mismatch: Double, entropy: Double) -> StepMetrics {
+        var m = StepMetrics()
+        let rewards = rollouts.flatMap { $0.scores.compactMap(\.reward) }
+        m.rewardMean = mean(rewards); m.rewardStd = Advantages.sampleStd(rewards)
+        m.fracZeroStd = Double(rollouts.filter { r in
+            let x = r.scores.compactMap(\.reward); return x.allSatisfy { $0 == x.first }
+        }.count) / Double(max(rollouts.count, 1))
+        let advantages = rollouts.flatMap(\.advantages)
+        m.advantageMean = mean(advantages); m.advantageStd = Advantages.sampleStd(advantages)
+        m.loss = loss.loss; m.kl = config.beta > 0 ? loss.kl : nil
+        m.clipFracLow = loss.clipFracLow; m.clipFracHigh = loss.clipFracHigh; m.ratioMean = loss.ratioMean
+        m.entropy = entropy
+        let lengths = rollouts.flatMap { $0.completions.map { Double($0.tokens.count) } }
+        m.completionLenMean = mean(lengths); m.completionLenMin = lengths.min(); m.completionLenMax = lengths.max()
+        m.truncatedFrac = Double(rollouts.flatMap(\.completions).filter { $0.finishReason == .length }.count) / Double(max(lengths.count, 1))
+        m.learningRate = Double(lr); m.gradNorm = Double(gradNorm); m.logprobMismatchMax = mismatch
+        let load = activations.expertLoad
+        m.expertImbalance = ExpertBalancer.imbalance(load).max().map(Double.init)
+        for (l, counts) in load.enumerated() {
+            let total = Double(max(counts.reduce(0, +), 1))
+            for (e, c) in counts.enumerated() { m.extra["expert_load/\(l)/\(e)"] = Double(c) / total }
+        }
+        for entry in rules.entries {
+            let scores = rollouts.flatMap { $0.scores.compactMap { $0.score(of: entry.name)?.score } }
+            if !scores.isEmpty { m.extra["reward/\(entry.name)"] = mean(scores) }
+        }
+        return m
+    }
+
+    func passRates(_ rollouts: [Rollout]) -> [(rule: String, rate: Double)] {
+        rules.entries.compactMap { entry in
+            let scores = rollouts.flatMap { $0.scores.compactMap { $0.score(of: entry.name)?.score } }
+            return scores.isEmpty ? nil : (entry.name, Double(scores.filter { $0 >= 1 }.count) / Double(scores.count))
+        }
+    }
+
+    /// A rollout as the traces store it.
+    func group(_ r: Rollout) -> GroupRecord {
+        GroupRecord(taskID: r.task.id, prompt: r.prompt, samples: r.completions.indices.map { i in
+            let c = r.completions[i], s = r.scores[i]
+            return SampleRecord(completion: c.text, tokenIDs: c.tokens, tokenLogprobs: c.logprobs, finishReason: c.finishReason.rawValue,
+                                truncated: c.finishReason == .length, reward: s.reward, advantage: r.advantages[i],
+                                scores: s.rules.map { RuleScoreRecord(rule: $0.name, score: $0.score?.score,
+                                                                      reason: $0.score?.reason ?? "not_applicable", detail: $0.score?.detail) })
+        })
+    }
+
+    /// The run as the traces describe it.
+    public var runInfo: RunInfo {
+        let configJSON = (try? JSONEncoder.sortedKeys.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let modelJSON = (try? JSONEncoder.sortedKeys.encode(model.config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return RunInfo(name: config.runName ?? "\(tasks.manifest.name)-grpo", seed: config.seed, config: configJSON, model: modelJSON,
+                       taskSet: tasks.manifest.name, rulesName: rules.name, rulesText: rules.text,
+                       rules: rules.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) })
+    }
+}
+
+private func mean(_ x: [Double]) -> Double? { x.isEmpty ? nil : x.reduce(0, +) / Double(x.count) }
+
+extension JSONEncoder {
+    static var sortedKeys: JSONEncoder { let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]; return e }
+}

@@ -1,0 +1,103 @@
+// The GRPO loss on batches small enough to compute by hand, and its gradient
+// against finite differences for every loss type and both ratio levels.
+
+import XCTest
+import Training
+
+final class GRPOLossTests: XCTestCase {
+    /// Two sequences: A = +1 with 2 tokens, A = -1 with 1 token (and a masked one).
+    /// logp = oldLogp except token 1 of sequence 0, whose ratio is e^0.5 = 1.6487 (clipped at 1.2 for A > 0).
+    let batch = [
+        LossSequence(logp: [-1, -0.5], oldLogp: [-1, -1], advantage: 1),
+        LossSequence(logp: [-2, -3], oldLogp: [-2, -3], advantage: -1, mask: [true, false]),
+    ]
+
+    func testLossTypesByHand() {
+        // Token terms l: seq 0: min(1*1, 1*1) = 1 and min(1.6487, 1.2) = 1.2; seq 1: min(-1, -1) = -1.
+        var o = LossOptions()
+        o.lossType = .dapo
+        XCTAssertEqual(GRPOLoss.compute(batch, options: o).loss, -(1 + 1.2 - 1) / 3, accuracy: 1e-12)
+        o.lossType = .bnpo
+        XCTAssertEqual(GRPOLoss.compute(batch, options: o).loss, -(1 + 1.2 - 1) / 3, accuracy: 1e-12)
+        o.lossType = .grpo   // mean over sequences of per-sequence means: ((1 + 1.2) / 2 + (-1) / 1) / 2
+        XCTAssertEqual(GRPOLoss.compute(batch, options: o).loss, -((2.2 / 2) + -1) / 2, accuracy: 1e-12)
+        o.lossType = .drGRPO; o.maxCompletionLength = 4   // sum / (2 sequences * 4)
+        let r = GRPOLoss.compute(batch, options: o)
+        XCTAssertEqual(r.loss, -(1 + 1.2 - 1) / 8, accuracy: 1e-12)
+        // The clipped token passes no gradient; the others pass -w * A * rho = -w * A.
+        XCTAssertEqual(r.dlogp[0], [-1.0 / 8, 0])
+        XCTAssertEqual(r.dlogp[1], [1.0 / 8, 0])
+        XCTAssertEqual(r.clipFracHigh, 1.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(r.clipFracLow, 0)
+        XCTAssertEqual(r.ratioMean, (1 + exp(0.5) + 1) / 3, accuracy: 1e-12)
+        XCTAssertEqual(r.tokens, 3)
+    }
+
+    func testClipHigherAndKL() {
+        var o = LossOptions()
+        o.epsilonHigh = 0.28   // DAPO clip-higher: the 1.6487 token is still clipped, at 1.28
+        XCTAssertEqual(GRPOLoss.compute(batch, options: o).loss, -(1 + 1.28 - 1) / 3, accuracy: 1e-12)
+        // k3 KL with ref = logp - 0.1 on every token: e^-0.1 + 0.1 - 1 = 0.0048374.
+        o.beta = 0.5
+        let withRef = batch.map { s in LossSequence(logp: s.logp, oldLogp: s.oldLogp, refLogp: s.logp.map { $0 - 0.1 }, advantage: s.advantage, mask: s.mask) }
+        let r = GRPOLoss.compute(withRef, options: o)
+        let kl = exp(-0.1) + 0.1 - 1
+        XCTAssertEqual(r.kl, kl, accuracy: 1e-12)
+        XCTAssertEqual(r.loss, -(1 + 1.28 - 1 - 3 * 0.5 * kl) / 3, accuracy: 1e-12)
+    }
+
+    func testGSPOSequenceRatioByHand() {
+        var o = LossOptions()
+        o.level = .sequence; o.epsilonLow = 3e-4; o.epsilonHigh = 4e-4
+        // Sequence 0: s = exp((0 + 0.5) / 2) = 1.284, clipped at 1.0004 for A = 1: l = 1.0004 on both tokens.
+        // Sequence 1: s = 1, l = -1.
+        let r = GRPOLoss.compute(batch, options: o)
+        XCTAssertEqual(r.loss, -(2 * 1.0004 - 1) / 3, accuracy: 1e-12)
+        XCTAssertEqual(r.dlogp[0], [0, 0], "the whole sequence is clipped")
+        XCTAssertEqual(r.dlogp[1][0], 1.0 / 3, accuracy: 1e-12)
+    }
+
+    /// d loss / d logp against central differences, for every option, on random sequences.
+    func testGradientMatchesFiniteDifferences() {
+        var rng = SystemRandomNumberGenerator()
+        for lossType in LossType.allCases {
+            for level in ImportanceSamplingLevel.allCases {
+                for beta in [0.0, 0.04] {
+                    var o = LossOptions()
+                    o.lossType = lossType; o.level = level; o.beta = beta; o.maxCompletionLength = 6
+                    if level == .sequence { o.epsilonLow = 0.05; o.epsilonHigh = 0.05 }
+                    var seqs: [LossSequence] = (0..<3).map { _ in
+                        let n = Int.random(in: 1...5, using: &rng)
+                        let old = (0..<n).map { _ in -Double.random(in: 0.1...3, using: &rng) }
+                        // Ratios within +-0.15 of 1, away from the clip edges by chance alone.
+                        let logp = old.map { $0 + Double.random(in: -0.15...0.15, using: &rng) }
+                        return LossSequence(logp: logp, oldLogp: old, refLogp: logp.map { $0 + Double.random(in: -0.3...0.3, using: &rng) },
+                                            advantage: Double.random(in: -2...2, using: &rng),
+                                            mask: (0..<n).map { $0 == 0 || Bool.random(using: &rng) })
+                    }
+                    let r = GRPOLoss.compute(seqs, options: o)
+                    let h = 1e-6
+                    for i in seqs.indices {
+                        for t in seqs[i].logp.indices {
+                            let x = seqs[i].logp[t]
+                            seqs[i].logp[t] = x + h; let up = GRPOLoss.compute(seqs, options: o).loss
+                            seqs[i].logp[t] = x - h; let down = GRPOLoss.compute(seqs, options: o).loss
+                            seqs[i].logp[t] = x
+                            XCTAssertEqual(r.dlogp[i][t], (up - down) / (2 * h), accuracy: 1e-6, "\(lossType) \(level) beta \(beta) seq \(i) token \(t)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// With one update per batch (logp = oldLogp) the loss of advantages that sum to zero
+    /// per group is zero, yet its gradient is the policy gradient, -A / tokens for each token.
+    func testOneUpdatePerBatchHasZeroLossButAGradient() {
+        let seqs = [LossSequence(logp: [-1, -2], oldLogp: [-1, -2], advantage: 1),
+                    LossSequence(logp: [-3, -1], oldLogp: [-3, -1], advantage: -1)]
+        let r = GRPOLoss.compute(seqs, options: LossOptions())
+        XCTAssertEqual(r.loss, 0, accuracy: 1e-15)
+        XCTAssertEqual(r.dlogp, [[-0.25, -0.25], [0.25, 0.25]])
+    }
+}
