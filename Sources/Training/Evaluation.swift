@@ -55,7 +55,9 @@ public enum Evaluation {
         let sampler = Sampler(model: model)
         let m = tasks.manifest
         let prompts = records.map { m.prompt(for: $0) }
-        let length = maxNewTokens ?? m.maxCompletionLength
+        // As long as the task set allows, and the model's context leaves room for after the longest prompt.
+        let longestPrompt = prompts.map { sampler.tokenizer.encode($0, addBOS: true).count }.max() ?? 0
+        let length = max(1, min(maxNewTokens ?? m.maxCompletionLength, model.config.maxPositionEmbeddings - longestPrompt))
         let answerRules = Set(rules.entries.filter { answerKinds.contains($0.kind) }.map(\.name))
         func solved(_ s: ScoredCompletion) -> Bool {
             let judged = s.rules.filter { answerRules.isEmpty || answerRules.contains($0.name) }

@@ -25,6 +25,11 @@ public struct Rollout: Sendable {
     public var advantages: [Double]
 }
 
+extension Rollout {
+    /// Some two completions got different rewards: the group has something to teach.
+    var hasSpread: Bool { let r = scores.map(\.reward); return r.contains { $0 != r.first! } }
+}
+
 /// What a step measured (the guide's list; the CLI prints a few, the traces keep all).
 public struct GRPOStepReport: Sendable {
     public var step: Int
@@ -51,10 +56,12 @@ public final class GRPOTrainer: @unchecked Sendable {
     var cursor = 0
     public let maxCompletionLength: Int
 
-    public init(config: GRPOConfig, model: Transformer, tasks: TaskSet, rules: RuleSet) throws {
+    /// `reference`: the frozen policy of the KL term when beta > 0 (default: a copy of `model`,
+    /// which is right for a new run; a resumed run passes the policy it started from).
+    public init(config: GRPOConfig, model: Transformer, reference: Transformer? = nil, tasks: TaskSet, rules: RuleSet) throws {
         try config.validate()
         self.config = config; self.model = model; self.tasks = tasks; self.rules = rules
-        reference = config.beta > 0 ? model.copy() : nil
+        self.reference = config.beta > 0 ? (reference ?? model.copy()) : nil
         sampler = Sampler(model: model)
         tokenizer = ByteTokenizer(config: model.config)
         optimizer = AdamW(layout: model.layout, config: config.optimizer)
@@ -123,10 +130,24 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     public func trainStep() throws -> (GRPOStepReport, StepRecord) {
         let start = Date()
-        let rollouts = try rollout(nextTasks(config.promptsPerStep))
+        var rollouts = try rollout(nextTasks(config.promptsPerStep))
+        var dropped = 0
+        if config.dynamicSampling {
+            // DAPO: a group whose rewards are all equal teaches nothing; sample more prompts
+            // in its place, at most max_resample_rounds times.
+            var kept = rollouts.filter(\.hasSpread), rounds = 0
+            dropped = rollouts.count - kept.count
+            while kept.count < config.promptsPerStep && rounds < config.maxResampleRounds {
+                let more = try rollout(nextTasks(config.promptsPerStep - kept.count))
+                kept += more.filter(\.hasSpread); dropped += more.filter { !$0.hasSpread }.count
+                rounds += 1
+            }
+            if !kept.isEmpty { rollouts = kept }
+        }
         let sampled = Date()
         let lr = optimizer.config.learningRate(step: step, total: config.maxSteps)
         var update = try self.update(rollouts, learningRate: lr)
+        scoringSeconds = 0
         step += 1
         let end = Date()
         update.metrics.samplingS = sampled.timeIntervalSince(start) - update.scoringSeconds
@@ -134,6 +155,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         update.metrics.trainingS = end.timeIntervalSince(sampled)
         let tokens = rollouts.reduce(0) { $0 + $1.completions.reduce(0) { $0 + $1.tokens.count } }
         update.metrics.tokensPerS = Double(tokens) / end.timeIntervalSince(start)
+        if config.dynamicSampling { update.metrics.extra["dynamic_sampling/dropped_groups"] = Double(dropped) }
         let record = StepRecord(step: step, metrics: update.metrics, groups: rollouts.map(group))
         return (GRPOStepReport(step: step, metrics: update.metrics, rulePassRates: update.passRates), record)
     }
@@ -151,7 +173,7 @@ public final class GRPOTrainer: @unchecked Sendable {
             group.map { (completion: $0.text, task: task.rewardTask(kind: tasks.manifest.kind)) }
         }
         let scored = rules.score(flat)
-        scoringSeconds = Date().timeIntervalSince(scoreStart)
+        scoringSeconds += Date().timeIntervalSince(scoreStart)
         let g = config.numGenerations
         let rewards = (0..<batch.count).map { p in (0..<g).map { scored[p * g + $0].reward } }
         let advantages = Advantages.compute(rewards, scale: config.scaleRewards)
@@ -182,11 +204,13 @@ public final class GRPOTrainer: @unchecked Sendable {
         let logp = logpBuffer.reserve(n * t), entropy = entropyBuffer.reserve(n * t)
         let temperature = config.temperature
         var reference: [Float] = []
+        let referenceStart = Date()
         if let ref = self.reference {
             let logits = ref.forward(tokens: tokens, batch: n, length: t, lengths: lengths, into: referenceActivations)
             LogProbs.forward(logits, targets: targets, rows: n * t, vocab: v, temperature: temperature, logp: logp)
             reference = Array(UnsafeBufferPointer(start: logp, count: n * t))
         }
+        let referenceSeconds = Date().timeIntervalSince(referenceStart)
         var old: [Float] = []
         var result = LossResult(loss: 0, dlogp: [], clipFracLow: 0, clipFracHigh: 0, ratioMean: 1, kl: 0, tokens: 0)
         var gradNorm: Float = 0, mismatch = 0.0, entropyMean = 0.0
@@ -234,8 +258,9 @@ public final class GRPOTrainer: @unchecked Sendable {
             optimizer.update(params: model.parameters.data, grads: model.gradients.data, lr: lr)
             balancer.update(load: activations.expertLoad)
         }
-        return UpdateResult(metrics: metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean),
-                            passRates: passRates(rollouts), scoringSeconds: scoringSeconds)
+        var m = metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean)
+        if self.reference != nil { m.extra["reference_logprob_s"] = referenceSeconds }
+        return UpdateResult(metrics: m, passRates: passRates(rollouts), scoringSeconds: scoringSeconds)
     }
 
     // MARK: - What a step records

@@ -5,11 +5,12 @@ import Training
 import RewardRules
 import Sandbox
 import Traces
+import TaskSets
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: the policy (default), the reward rules and the trace database.",
-        subcommands: [BenchPolicy.self, BenchRewards.self, BenchTraces.self], defaultSubcommand: BenchPolicy.self)
+        subcommands: [BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchTraces.self], defaultSubcommand: BenchPolicy.self)
 }
 
 struct BenchPolicy: ParsableCommand {
@@ -97,5 +98,28 @@ struct BenchTraces: ParsableCommand {
         print(String(format: "write_samples_per_s   %10.0f", report.writeSamplesPerS))
         for (name, ms) in report.queryMs.sorted(by: { $0.key < $1.key }) { print(String(format: "query %-24@ %8.2f ms", name, ms)) }
         if let worst = report.queryMs1m { print(String(format: "query_ms_1m (slowest)  %9.2f ms on %d samples", worst, report.samples)) }
+    }
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Time one GRPO step: 8 prompts x 8 completions, up to 64 new tokens, beta 0.04, one update, exact-match reward.",
+        discussion: "A random policy of --shape on arith's prompts with the math-answer rule set; medians of --repeats steps after a warmup. logprob_s is the reference model's forward; train_s the rest of the update.")
+    @Option var shape = "tiny"
+    @Option(help: "Timed steps.") var repeats = 5
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag var quiet = false
+
+    func run() throws {
+        let terminal = Terminal(quiet: quiet)
+        let report = try GRPOBenchmark.run(shape: shape, tasks: try TaskSet.load("arith"), rules: try RuleSet.load("math-answer"),
+                                           repeats: repeats) { terminal.note("bench train: \($0)") }
+        if json {
+            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+            return
+        }
+        print(String(format: "GRPO step (%@): %.3f s = sampling %.3f + scoring %.3f + reference log-probs %.3f + training %.3f; max log-prob mismatch %.2g; peak RSS %.0f MB",
+                     report.shape, report.stepS, report.sampleS, report.scoreS, report.logprobS, report.trainS, report.logprobMismatchMax, report.peakRssMb))
     }
 }

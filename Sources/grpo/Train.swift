@@ -34,12 +34,14 @@ struct Train: ParsableCommand {
             guard FileManager.default.fileExists(atPath: saved) else { throw ValidationError("\(saved): no such file (was \(resumeURL.path) written by grpo train?)") }
             file = saved
         }
-        if let resumeURL { overrides.insert(("model", resumeURL.path), at: 0) }
         let cfg = try GRPOConfig.load(file: file, overrides: overrides)
         let tasks = try TaskSet.load(cfg.taskSet)
         let rules = try RuleSet.load(cfg.rules ?? tasks.manifest.rules)
-        let model = try Checkpoint.loadModel(from: URL(fileURLWithPath: cfg.model))
-        let trainer = try GRPOTrainer(config: cfg, model: model, tasks: tasks, rules: rules)
+        // A resumed run takes its weights from the checkpoint; `model` stays the policy it
+        // started from, which is the KL term's reference.
+        let model = try Checkpoint.loadModel(from: resumeURL ?? URL(fileURLWithPath: cfg.model))
+        let reference = resumeURL != nil && cfg.beta > 0 ? try Checkpoint.loadModel(from: URL(fileURLWithPath: cfg.model)) : nil
+        let trainer = try GRPOTrainer(config: cfg, model: model, reference: reference, tasks: tasks, rules: rules)
         for warning in trainer.warnings { terminal.note("warning: \(warning)") }
         let runName = cfg.runName ?? "\(tasks.manifest.name)-grpo"
         let outputDir = URL(fileURLWithPath: cfg.outputDir ?? "runs/\(runName)")

@@ -106,6 +106,23 @@ final class GRPOTrainerTests: XCTestCase {
                        Array(UnsafeBufferPointer(start: straight.model.parameters.data, count: straight.model.layout.count)))
     }
 
+    /// DAPO dynamic sampling: the groups trained on all have a spread of rewards (unless
+    /// no resampled group had one), and the dropped ones are counted.
+    func testDynamicSamplingDropsFlatGroups() throws {
+        let trainer = try GRPOTrainer(config: config { $0.dynamicSampling = true; $0.maxResampleRounds = 4 }, model: model(),
+                                      tasks: Self.tasks, rules: Self.rules)
+        var droppedAny = false
+        for _ in 0..<3 {
+            let (report, record) = try trainer.trainStep()
+            let spread = record.groups.map { g in Set(g.samples.map { $0.reward ?? -1 }).count > 1 }
+            XCTAssertTrue(spread.allSatisfy { $0 } || spread.allSatisfy { !$0 }, "\(spread)")
+            XCTAssertLessThanOrEqual(record.groups.count, 3)
+            let dropped = try XCTUnwrap(report.metrics.extra["dynamic_sampling/dropped_groups"])
+            if dropped > 0 { droppedAny = true }
+        }
+        XCTAssertTrue(droppedAny, "no flat group in 3 steps: the test exercised nothing")
+    }
+
     func testConfigErrorsNameTheKey() throws {
         func error(_ overrides: [(String, String)]) -> String {
             do { _ = try GRPOConfig.load(file: nil, overrides: [("model", "m"), ("task_set", "arith")] + overrides); return "" } catch { return "\(error)" }

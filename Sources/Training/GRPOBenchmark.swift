@@ -1,0 +1,58 @@
+// `grpo bench train`: one GRPO step on the issue's reference workload (8
+// prompts x 8 completions, up to 64 new tokens, beta = 0.04 so the reference
+// model runs, one update, an exact-match reward), timed by phase. Each figure
+// is the median over `repeats` steps after one warmup step.
+
+import Foundation
+import Kernels
+import Policy
+import RewardRules
+import TaskSets
+import Traces
+
+public struct GRPOBenchmarkReport: Codable, Sendable {
+    public var shape: String
+    public var stepS: Double
+    public var sampleS: Double
+    public var scoreS: Double
+    public var logprobS: Double
+    public var trainS: Double
+    public var logprobMismatchMax: Double
+    public var completionTokens: Double
+    public var peakRssMb: Double
+    public var repeats: Int
+
+    enum CodingKeys: String, CodingKey {
+        case shape, stepS = "step_s", sampleS = "sample_s", scoreS = "score_s", logprobS = "logprob_s", trainS = "train_s"
+        case logprobMismatchMax = "logprob_mismatch_max", completionTokens = "completion_tokens", peakRssMb = "peak_rss_mb", repeats
+    }
+}
+
+public enum GRPOBenchmark {
+    /// `tasks`: the prompts (arith's train split); `rules`: the exact-match rule set.
+    public static func run(shape: String, tasks: TaskSet, rules: RuleSet, repeats: Int = 5,
+                           progress: (String) -> Void = { _ in }) throws -> GRPOBenchmarkReport {
+        let model = Transformer(config: try ModelConfig.named(shape))
+        model.initialize(seed: 0)
+        var c = GRPOConfig()
+        c.model = shape; c.taskSet = tasks.manifest.name
+        c.promptsPerStep = 8; c.numGenerations = 8; c.maxCompletionLength = 64; c.beta = 0.04; c.numIterations = 1
+        c.learningRate = 1e-5; c.maxSteps = repeats + 1
+        let trainer = try GRPOTrainer(config: c, model: model, tasks: tasks, rules: rules)
+        var steps: [StepMetrics] = [], walls: [Double] = []
+        for i in 0...repeats {
+            let start = Date()
+            let (report, _) = try trainer.trainStep()
+            if i > 0 { steps.append(report.metrics); walls.append(Date().timeIntervalSince(start)) }
+            progress("step \(i == 0 ? "warmup" : "\(i)/\(repeats)"): \(String(format: "%.3f", Date().timeIntervalSince(start))) s")
+        }
+        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        let reference = steps.map { $0.extra["reference_logprob_s"] ?? 0 }
+        return GRPOBenchmarkReport(
+            shape: shape, stepS: median(walls), sampleS: median(steps.map { $0.samplingS ?? 0 }), scoreS: median(steps.map { $0.scoringS ?? 0 }),
+            logprobS: median(reference), trainS: median(zip(steps, reference).map { ($0.trainingS ?? 0) - $1 }),
+            logprobMismatchMax: steps.compactMap(\.logprobMismatchMax).max() ?? .nan,
+            completionTokens: median(steps.map { ($0.completionLenMean ?? 0) * 64 }),
+            peakRssMb: Benchmark.peakResidentMegabytes(), repeats: repeats)
+    }
+}

@@ -1,0 +1,53 @@
+// `grpo train` and `grpo eval` as a user runs them: a few steps on the toy
+// shape, checkpoints, a resume that replaces the steps after the checkpoint
+// (one row a step in the traces and the metrics file, the same numbers as
+// before), and option errors that name the option.
+
+import XCTest
+import Foundation
+
+extension CLITests {
+    func testTrainResumeAndEval() throws {
+        let initModel = tmp.appendingPathComponent("init").path
+        try grpo(["init-model", "--shape", "toy", "--out", initModel, "--seed", "2"])
+        let out = tmp.appendingPathComponent("out").path, db = tmp.appendingPathComponent("t.sqlite").path
+        let common = ["--max_steps", "4", "--db", db, "--quiet"]
+        try grpo(["train", "--model", initModel, "--task_set", "arith", "--prompts_per_step", "2", "--num_generations", "3",
+                  "--max_completion_length", "8", "--save_steps", "2", "--output_dir", out, "--run_name", "t", "--eval_limit", "2",
+                  "--learning-rate", "1e-3", "--beta", "0.04"] + common)
+        for name in ["checkpoint-2", "checkpoint-4", "final"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + name + "/model.safetensors"), name)
+        }
+        let query = "SELECT step, reward_mean, grad_norm, kl FROM steps ORDER BY step"
+        let first = try json(grpo(["traces", "sql", "--db", db, query, "--json"]).out)
+        XCTAssertEqual(first.map { $0["step"] as? Int }, [1, 2, 3, 4])
+        let evals = try json(grpo(["traces", "sql", "--db", db, "SELECT step, metric FROM evals WHERE metric = 'accuracy'", "--json"]).out)
+        XCTAssertEqual(evals.map { $0["step"] as? Int }, [4])
+        let metricsFile = tmp.appendingPathComponent("t.metrics.jsonl")
+        XCTAssertEqual(try String(contentsOf: metricsFile, encoding: .utf8).split(separator: "\n").count, 4)
+
+        // Resume from step 2: steps 3 and 4 are replaced by the same numbers, not duplicated.
+        try grpo(["train", "--resume", out + "/checkpoint-2"] + common)
+        let second = try json(grpo(["traces", "sql", "--db", db, query, "--json"]).out)
+        XCTAssertEqual(second.map { $0["step"] as? Int }, [1, 2, 3, 4])
+        for (a, b) in zip(first, second) {
+            XCTAssertEqual(a["reward_mean"] as? Double, b["reward_mean"] as? Double)
+            XCTAssertEqual(a["grad_norm"] as? Double, b["grad_norm"] as? Double, "step \(a["step"]!)")
+            XCTAssertEqual(a["kl"] as? Double, b["kl"] as? Double)
+        }
+        XCTAssertEqual(try String(contentsOf: metricsFile, encoding: .utf8).split(separator: "\n").count, 4)
+        let runs = try json(grpo(["traces", "runs", "--db", db, "--json"]).out)
+        XCTAssertEqual(runs.count, 1)
+        XCTAssertEqual(runs[0]["status"] as? String, "finished")
+
+        let eval = try JSONSerialization.jsonObject(with: Data(grpo(["eval", "--checkpoint", out + "/final", "--tasks", "arith", "--limit", "3",
+                                                                    "-k", "2", "--json"]).out.utf8)) as! [String: Any]
+        XCTAssertEqual(eval["tasks"] as? Int, 3)
+        XCTAssertNotNil(eval["pass_at_k"] as? Double)
+
+        let bad = try grpo(["train", "--model", initModel, "--task_set", "arith", "--learnin_rate", "1"], expect: 1).err
+        XCTAssertTrue(bad.contains("learnin_rate") && bad.contains("unknown option"), bad)
+        let one = try grpo(["train", "--model", initModel, "--task_set", "arith", "--num_generations", "1"], expect: 1).err
+        XCTAssertTrue(one.contains("num_generations"), one)
+    }
+}
