@@ -33,7 +33,7 @@ demo: build
 	$(BIN) eval --checkpoint $(DEMO)/sft/final --tasks arith --json > $(DEMO)/sft-eval.json; \
 	echo "after SFT: $$(cat $(DEMO)/sft-eval.json)"; \
 	$(BIN) train --model $(DEMO)/sft/final --task_set arith --run_name demo --output_dir $(DEMO)/grpo --db $(DEMO).sqlite \
-	  --max_steps $(GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 5e-5 --temperature 1.0 \
+	  --max_steps $(GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 1e-5 --temperature 1.0 \
 	  --save_steps 1000 --eval_limit 50; \
 	$(BIN) eval --checkpoint $(DEMO)/grpo/final --tasks arith --json > $(DEMO)/grpo-eval.json; \
 	echo "after GRPO: $$(cat $(DEMO)/grpo-eval.json)"; \
