@@ -10,11 +10,12 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "GRPO: sample groups, score them with the rules, update the policy, record every sample.",
         discussion: """
-            Options are TRL GRPOConfig's, from --config FILE (YAML) and/or flags, which win:
-              grpo train --config grpo.yaml --learning_rate 1e-5 --max-steps 50
-            Required: model (a checkpoint folder) and task_set. Writes checkpoints to
-            output_dir (default runs/<run_name>), the traces to runs/<run_name>.sqlite and a
-            metrics JSON line a step beside them. --resume DIR continues from a checkpoint.
+            Options are TRL GRPOConfig's, from --config FILE (YAML) and/or flags, which win: \
+            grpo train --config grpo.yaml --learning_rate 1e-5 --max-steps 50
+
+            Required: model (a checkpoint folder) and task_set. Writes checkpoints to output_dir \
+            (default runs/<run_name>), the traces to runs/<run_name>.sqlite and a metrics JSON \
+            line a step beside them. --resume DIR continues from a checkpoint.
             """)
     @Option(help: "YAML file of GRPOConfig options.") var config: String?
     @Option(help: "A checkpoint folder of a run to continue (its config is reused; flags still win).") var resume: String?
