@@ -19,7 +19,6 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 final class RowInserter {
     private let connection: OpaquePointer
     private let statement: OpaquePointer
-    private let sql: String
     private var index: Int32 = 0
 
     init(connection: OpaquePointer, sql: String) throws {
@@ -27,7 +26,7 @@ final class RowInserter {
         guard sqlite3_prepare_v3(connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil) == SQLITE_OK, let s else {
             throw TraceError.sqlite(String(cString: sqlite3_errmsg(connection)) + " in: " + sql)
         }
-        self.connection = connection; self.statement = s; self.sql = sql
+        self.connection = connection; self.statement = s
     }
 
     deinit { sqlite3_finalize(statement) }

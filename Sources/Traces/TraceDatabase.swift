@@ -42,7 +42,7 @@ enum TraceDatabase {
         var config = Configuration()
         config.readonly = readonly
         // The keys are declared for every reader and tool; the writer does not have SQLite
-        // re-check them on each of its inserts (10 to 25% of its time): it takes
+        // re-check them on each of its inserts (7 to 30% of its time in `grpo bench traces`): it takes
         // every id it writes from the row it inserted just before, in the same transaction,
         // and the tests run `PRAGMA foreign_key_check` on what it wrote.
         config.foreignKeysEnabled = readonly

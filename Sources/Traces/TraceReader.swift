@@ -129,7 +129,7 @@ public final class TraceReader {
 
     /// The samples `grpo traces samples` lists (see SampleQuery for how they are found).
     public func samples(run: Int64, filter f: SampleFilter) throws -> Table {
-        let query = try SampleQuery(filter: f, run: run, rules: rules(run: run))
+        let query = try SampleQuery(filter: f, run: run, rules: Dictionary(uniqueKeysWithValues: try rules(run: run).map { ($1, $0) }))
         let ids = try db.read { try query.sampleIDs($0) }
         let completion: String
         var arguments: [(any DatabaseValueConvertible)?] = []
@@ -150,10 +150,11 @@ public final class TraceReader {
         return table
     }
 
-    private func rules(run: Int64) throws -> [String: Int64] {
+    /// The run's rules, (id, name), in rule-set order.
+    private func rules(run: Int64) throws -> [(Int64, String)] {
         try db.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT name, id FROM rules WHERE run_id = ?", arguments: [run])
-                .map { ($0[0] as String, $0[1] as Int64) })
+            try Row.fetchAll(db, sql: "SELECT id, name FROM rules WHERE run_id = ? ORDER BY id", arguments: [run])
+                .map { ($0[0] as Int64, $0[1] as String) }
         }
     }
 
@@ -181,11 +182,7 @@ public final class TraceReader {
             FROM groups g WHERE g.id = ?
             """, [id])
         guard let run = info.rows.first?[1], case .integer(let runID) = run else { throw TraceError.unknownGroup(id) }
-        let rules = try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name FROM rules WHERE run_id = ? ORDER BY id", arguments: [runID])
-                .map { ($0[0] as Int64, $0[1] as String) }
-        }
-        let perRule = rules.map { rule in
+        let perRule = try rules(run: runID).map { rule in
             "(SELECT score FROM rule_scores WHERE sample_id = s.id AND rule_id = \(rule.0)) AS \(quoteIdentifier(rule.1))"
         }
         let samples = try table("""
@@ -200,10 +197,7 @@ public final class TraceReader {
     /// Calls `body` with one JSON object per sample of the run (prompt, completion, tokens,
     /// log-probs, reward, advantage, every rule's score and reason), in id order.
     public func exportJSONL(run: Int64, _ body: (String) throws -> Void) throws {
-        let rules = try db.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT id, name FROM rules WHERE run_id = ?", arguments: [run])
-                .map { ($0[0] as Int64, $0[1] as String) })
-        }
+        let rules = Dictionary(uniqueKeysWithValues: try rules(run: run))
         try db.read { db in
             let scores = try db.makeStatement(sql: "SELECT rule_id, score, reason, detail FROM rule_scores WHERE sample_id = ?")
             let cursor = try Row.fetchCursor(db, sql: """

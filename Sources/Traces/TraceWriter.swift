@@ -182,11 +182,11 @@ public final class TraceWriter {
         }
     }
 
-    private enum Table: String { case group, sample, score }
+    private enum Target: String { case group, sample, score }
 
     /// Prepared multi-row inserts on the writer's connection, one per table and row count.
     private var inserters: [String: RowInserter] = [:]
-    private func inserter(_ table: Table, rows: Int, _ connection: OpaquePointer) throws -> RowInserter {
+    private func inserter(_ table: Target, rows: Int, _ connection: OpaquePointer) throws -> RowInserter {
         let key = "\(table.rawValue)/\(rows)"
         if let made = inserters[key] { return made }
         let (name, columns): (String, [String]) = switch table {

@@ -52,7 +52,7 @@ public enum GRPOBenchmark {
             shape: shape, stepS: median(walls), sampleS: median(steps.map { $0.samplingS ?? 0 }), scoreS: median(steps.map { $0.scoringS ?? 0 }),
             logprobS: median(reference), trainS: median(zip(steps, reference).map { ($0.trainingS ?? 0) - $1 }),
             logprobMismatchMax: steps.compactMap(\.logprobMismatchMax).max() ?? .nan,
-            completionTokens: median(steps.map { ($0.completionLenMean ?? 0) * 64 }),
+            completionTokens: median(steps.map { ($0.completionLenMean ?? 0) * Double(c.promptsPerStep * c.numGenerations) }),
             peakRssMb: Benchmark.peakResidentMegabytes(), repeats: repeats)
     }
 }

@@ -168,7 +168,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
             let near = known.filter { $0.hasPrefix(String(unknown.prefix(3))) }.sorted()
             throw PolicyError.badConfig(file: name, key: unknown, message: "unknown option" + (near.isEmpty ? "" : " (did you mean \(near.joined(separator: ", "))?)"))
         }
-        let json = try JSONSerialization.data(withJSONObject: mapping.mapValues { $0 is NSNull ? NSNull() : $0 })
+        let json = try JSONSerialization.data(withJSONObject: mapping)
         let config: GRPOConfig
         do {
             config = try JSONDecoder().decode(GRPOConfig.self, from: json)

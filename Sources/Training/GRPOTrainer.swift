@@ -26,8 +26,9 @@ public struct Rollout: Sendable {
 }
 
 extension Rollout {
-    /// Some two completions got different rewards: the group has something to teach.
-    var hasSpread: Bool { let r = scores.map(\.reward); return r.contains { $0 != r.first! } }
+    /// Some two completions got different rewards (missing ones left out, as Advantages
+    /// leaves them out): the group has something to teach.
+    var hasSpread: Bool { let r = scores.compactMap(\.reward); return r.contains { $0 != r[0] } }
 }
 
 /// What a step measured (the guide's list; the CLI prints a few, the traces keep all).
@@ -130,6 +131,7 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     public func trainStep() throws -> (GRPOStepReport, StepRecord) {
         let start = Date()
+        scoringSeconds = 0
         var rollouts = try rollout(nextTasks(config.promptsPerStep))
         var dropped = 0
         if config.dynamicSampling {
@@ -147,11 +149,10 @@ public final class GRPOTrainer: @unchecked Sendable {
         let sampled = Date()
         let lr = optimizer.config.learningRate(step: step, total: config.maxSteps)
         var update = try self.update(rollouts, learningRate: lr)
-        scoringSeconds = 0
         step += 1
         let end = Date()
-        update.metrics.samplingS = sampled.timeIntervalSince(start) - update.scoringSeconds
-        update.metrics.scoringS = update.scoringSeconds
+        update.metrics.samplingS = sampled.timeIntervalSince(start) - scoringSeconds
+        update.metrics.scoringS = scoringSeconds
         update.metrics.trainingS = end.timeIntervalSince(sampled)
         let tokens = rollouts.reduce(0) { $0 + $1.completions.reduce(0) { $0 + $1.tokens.count } }
         update.metrics.tokensPerS = Double(tokens) / end.timeIntervalSince(start)
@@ -182,9 +183,10 @@ public final class GRPOTrainer: @unchecked Sendable {
                     scores: Array(scored[(p * g)..<(p * g + g)]), advantages: advantages[p])
         }
     }
+    /// Seconds spent in the rule set this step (rollout may run more than once a step).
     private var scoringSeconds = 0.0
 
-    struct UpdateResult { var metrics: StepMetrics; var passRates: [(rule: String, rate: Double)]; var scoringSeconds: Double }
+    struct UpdateResult { var metrics: StepMetrics; var passRates: [(rule: String, rate: Double)] }
 
     /// num_iterations optimizer updates on one batch of rollouts; pi_old is the first pass.
     func update(_ rollouts: [Rollout], learningRate lr: Float) throws -> UpdateResult {
@@ -260,7 +262,15 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         var m = metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean)
         if self.reference != nil { m.extra["reference_logprob_s"] = referenceSeconds }
-        return UpdateResult(metrics: m, passRates: passRates(rollouts), scoringSeconds: scoringSeconds)
+        // Per rule: the mean score goes to the metrics, the pass rate to the progress line.
+        var passRates: [(rule: String, rate: Double)] = []
+        for entry in rules.entries {
+            let scores = rollouts.flatMap { $0.scores.compactMap { $0.score(of: entry.name)?.score } }
+            guard !scores.isEmpty else { continue }
+            m.extra["reward/\(entry.name)"] = mean(scores)
+            passRates.append((entry.name, Double(scores.filter { $0 >= 1 }.count) / Double(scores.count)))
+        }
+        return UpdateResult(metrics: m, passRates: passRates)
     }
 
     // MARK: - What a step records
@@ -269,9 +279,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         var m = StepMetrics()
         let rewards = rollouts.flatMap { $0.scores.compactMap(\.reward) }
         m.rewardMean = mean(rewards); m.rewardStd = Advantages.sampleStd(rewards)
-        m.fracZeroStd = Double(rollouts.filter { r in
-            let x = r.scores.compactMap(\.reward); return x.allSatisfy { $0 == x.first }
-        }.count) / Double(max(rollouts.count, 1))
+        m.fracZeroStd = Double(rollouts.filter { !$0.hasSpread }.count) / Double(max(rollouts.count, 1))
         let advantages = rollouts.flatMap(\.advantages)
         m.advantageMean = mean(advantages); m.advantageStd = Advantages.sampleStd(advantages)
         m.loss = loss.loss; m.kl = config.beta > 0 ? loss.kl : nil
@@ -287,18 +295,7 @@ public final class GRPOTrainer: @unchecked Sendable {
             let total = Double(max(counts.reduce(0, +), 1))
             for (e, c) in counts.enumerated() { m.extra["expert_load/\(l)/\(e)"] = Double(c) / total }
         }
-        for entry in rules.entries {
-            let scores = rollouts.flatMap { $0.scores.compactMap { $0.score(of: entry.name)?.score } }
-            if !scores.isEmpty { m.extra["reward/\(entry.name)"] = mean(scores) }
-        }
         return m
-    }
-
-    func passRates(_ rollouts: [Rollout]) -> [(rule: String, rate: Double)] {
-        rules.entries.compactMap { entry in
-            let scores = rollouts.flatMap { $0.scores.compactMap { $0.score(of: entry.name)?.score } }
-            return scores.isEmpty ? nil : (entry.name, Double(scores.filter { $0 >= 1 }.count) / Double(scores.count))
-        }
     }
 
     /// A rollout as the traces store it.

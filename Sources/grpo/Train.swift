@@ -27,7 +27,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let terminal = Terminal(quiet: quiet)
-        var overrides = try Self.pairs(options)
+        let overrides = try Self.pairs(options)
         let resumeURL = resume.map { URL(fileURLWithPath: $0) }
         var file = config
         if let resumeURL, config == nil {
