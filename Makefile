@@ -4,7 +4,7 @@ SWIFT ?= swift
 BIN := .build/release/grpo
 DEB_PACKAGES := libopenblas-dev libsqlite3-dev libpcre2-dev pkg-config python3
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo demo-code test bench clean
 
 # Installs the Debian packages only when one is missing (needs root or sudo).
 deps:
@@ -22,29 +22,40 @@ build: deps
 # a random policy, an SFT cold start, held-out greedy accuracy, GRPO with the
 # math rule set (format + answer), accuracy again; then where the traces are
 # and three commands to inspect them. The last line is one JSON object.
-DEMO := runs/demo
-SFT_STEPS ?= 300
-GRPO_STEPS ?= 60
-demo: build
-	@set -euo pipefail; start=$$(date +%s.%N); rm -rf $(DEMO) $(DEMO).sqlite $(DEMO).metrics.jsonl; \
-	$(BIN) init-model --shape tiny --out $(DEMO)/init --seed 0; \
-	$(BIN) sft --data arith --model $(DEMO)/init --output-dir $(DEMO)/sft --max-steps $(SFT_STEPS) --batch-size 32 \
-	  --learning-rate 2e-3 --warmup-steps 10 --logging-steps 25 --save-steps 1000; \
-	$(BIN) eval --checkpoint $(DEMO)/sft/final --tasks arith --json > $(DEMO)/sft-eval.json; \
-	echo "after SFT: $$(cat $(DEMO)/sft-eval.json)"; \
-	$(BIN) train --model $(DEMO)/sft/final --task_set arith --run_name demo --output_dir $(DEMO)/grpo --db $(DEMO).sqlite \
-	  --max_steps $(GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 1e-5 --temperature 1.0 \
-	  --save_steps 1000 --eval_limit 50; \
-	$(BIN) eval --checkpoint $(DEMO)/grpo/final --tasks arith --json > $(DEMO)/grpo-eval.json; \
-	echo "after GRPO: $$(cat $(DEMO)/grpo-eval.json)"; \
-	echo "traces: $(DEMO).sqlite; try:"; \
-	echo "  $(BIN) traces steps --db $(DEMO).sqlite"; \
-	echo "  $(BIN) traces samples --db $(DEMO).sqlite --rule answer --above 0.5 --order advantage"; \
-	echo "  $(BIN) traces sql --db $(DEMO).sqlite \"SELECT step, rule, pass_rate FROM rule_pass_rate WHERE rule = 'answer' ORDER BY step\""; \
+# `make demo-code` runs the same pipeline on linear-code with the code rule
+# set (a fenced block, then the task's tests in the sandbox).
+#   $(call pipeline,run name,task set,rule to inspect,SFT flags,GRPO flags)
+define pipeline
+	@set -euo pipefail; start=$$(date +%s.%N); out=runs/$(1); rm -rf $$out $$out.sqlite* $$out.metrics.jsonl; \
+	$(BIN) init-model --shape tiny --out $$out/init --seed 0; \
+	$(BIN) sft --data $(2) --model $$out/init --output-dir $$out/sft --save-steps 100000 --logging-steps 25 $(4); \
+	$(BIN) eval --checkpoint $$out/sft/final --tasks $(2) --json > $$out/sft-eval.json; \
+	echo "after SFT: $$(cat $$out/sft-eval.json)"; \
+	$(BIN) train --model $$out/sft/final --task_set $(2) --run_name $(1) --output_dir $$out/grpo --db $$out.sqlite \
+	  --save_steps 100000 $(5); \
+	$(BIN) eval --checkpoint $$out/grpo/final --tasks $(2) --json > $$out/grpo-eval.json; \
+	echo "after GRPO: $$(cat $$out/grpo-eval.json)"; \
+	echo "traces: $$out.sqlite; try:"; \
+	echo "  $(BIN) traces steps --db $$out.sqlite"; \
+	echo "  $(BIN) traces samples --db $$out.sqlite --rule $(3) --above 0.5 --order advantage"; \
+	echo "  $(BIN) traces sql --db $$out.sqlite \"SELECT step, rule, pass_rate FROM rule_pass_rate WHERE rule = '$(3)' ORDER BY step\""; \
 	python3 -c 'import json, sys, time; s = json.load(open(sys.argv[1])); g = json.load(open(sys.argv[2])); \
 	print(json.dumps({"sft_accuracy": s["accuracy"], "grpo_accuracy": g["accuracy"], "test_size": g["tasks"], \
 	"database": sys.argv[3], "seconds": round(time.time() - float(sys.argv[4]), 1)}))' \
-	  $(DEMO)/sft-eval.json $(DEMO)/grpo-eval.json $(DEMO).sqlite $$start
+	  $$out/sft-eval.json $$out/grpo-eval.json $$out.sqlite $$start
+endef
+
+SFT_STEPS ?= 450
+GRPO_STEPS ?= 120
+demo: build
+	$(call pipeline,demo,arith,answer,--max-steps $(SFT_STEPS) --batch-size 32 --learning-rate 2e-3 --warmup-steps 10,\
+	  --max_steps $(GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 2e-5 --temperature 1.0 --eval_limit 50)
+
+CODE_SFT_STEPS ?= 200
+CODE_GRPO_STEPS ?= 40
+demo-code: build
+	$(call pipeline,demo-code,linear-code,tests,--max-steps $(CODE_SFT_STEPS) --batch-size 32 --learning-rate 2e-3 --warmup-steps 10,\
+	  --max_steps $(CODE_GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 2e-5 --temperature 1.0 --eval_limit 50)
 
 test: deps
 	$(SWIFT) build -c release --product grpo

@@ -14,3 +14,6 @@ static inline uint32_t cpcre2_utf(void) { return PCRE2_UTF; }
 static inline uint32_t cpcre2_ucp(void) { return PCRE2_UCP; }
 static inline uint32_t cpcre2_no_utf_check(void) { return PCRE2_NO_UTF_CHECK; }
 static inline int cpcre2_error_nomatch(void) { return PCRE2_ERROR_NOMATCH; }
+static inline uint32_t cpcre2_partial_hard(void) { return PCRE2_PARTIAL_HARD; }
+static inline int cpcre2_error_partial(void) { return PCRE2_ERROR_PARTIAL; }
+static inline uint32_t cpcre2_info_alloptions(void) { return PCRE2_INFO_ALLOPTIONS; }

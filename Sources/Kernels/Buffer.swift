@@ -9,21 +9,28 @@ public final class Buffer<Element>: @unchecked Sendable {
     public init(_ count: Int = 0, fill: Element) {
         self.fill = fill
         capacity = max(1, count)
-        pointer = .allocate(capacity: capacity)
-        pointer.initialize(repeating: fill, count: capacity)
+        pointer = Self.allocate(capacity, fill: fill)
     }
 
-    deinit { pointer.deallocate() }
+    /// Plain values come from HostMemory (zeroed; large ones mapped apart, left out of
+    /// forks); a non-zero fill is written after.
+    private static func allocate(_ count: Int, fill: Element) -> UnsafeMutablePointer<Element> {
+        precondition(_isPOD(Element.self), "Buffer holds plain values")
+        let p = HostMemory.allocate(Element.self, count: count)
+        if !withUnsafeBytes(of: fill, { $0.allSatisfy { $0 == 0 } }) { p.update(repeating: fill, count: count) }
+        return p
+    }
+
+    deinit { HostMemory.deallocate(pointer, count: capacity) }
 
     /// At least `count` elements; returns the (possibly new) pointer. Contents
     /// are kept only up to the old capacity.
     @discardableResult
     public func reserve(_ count: Int) -> UnsafeMutablePointer<Element> {
         if count > capacity {
-            let fresh = UnsafeMutablePointer<Element>.allocate(capacity: count)
-            fresh.initialize(repeating: fill, count: count)
-            fresh.update(from: pointer, count: capacity)
-            pointer.deallocate()
+            let fresh = Self.allocate(count, fill: fill)
+            UnsafeMutableRawPointer(fresh).copyMemory(from: pointer, byteCount: capacity * MemoryLayout<Element>.stride)
+            HostMemory.deallocate(pointer, count: capacity)
             pointer = fresh
             capacity = count
         }

@@ -11,8 +11,7 @@ public final class Tensor: @unchecked Sendable {
     public init(_ shape: [Int]) {
         self.shape = shape
         capacity = max(1, shape.reduce(1, *))
-        data = .allocate(capacity: capacity)
-        data.initialize(repeating: 0, count: capacity)
+        data = HostMemory.allocate(Float.self, count: capacity)
     }
 
     public convenience init(_ shape: [Int], _ values: [Float]) {
@@ -21,15 +20,14 @@ public final class Tensor: @unchecked Sendable {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
-    deinit { data.deallocate() }
+    deinit { HostMemory.deallocate(data, count: capacity) }
 
     /// Reshapes in place, growing the storage if needed. Contents are undefined after growth.
     public func resize(_ newShape: [Int]) {
         let n = max(1, newShape.reduce(1, *))
         if n > capacity {
-            data.deallocate()
-            data = .allocate(capacity: n)
-            data.initialize(repeating: 0, count: n)
+            HostMemory.deallocate(data, count: capacity)
+            data = HostMemory.allocate(Float.self, count: n)
             capacity = n
         }
         shape = newShape

@@ -5,16 +5,17 @@
 
 public struct ExpertBalancer: Sendable {
     public let model: Transformer
-    public init(model: Transformer) { self.model = model }
+    /// gamma; default: the model's bias_update_speed.
+    public let speed: Float
+    public init(model: Transformer, speed: Float? = nil) { self.model = model; self.speed = speed ?? model.config.biasUpdateSpeed }
 
     public func update(load: [[Int]]) {
-        let gamma = model.config.biasUpdateSpeed
-        guard gamma > 0 else { return }
+        guard speed > 0 else { return }
         for (slots, counts) in zip(model.layout.layers, load) where !counts.isEmpty {
             let mean = Float(counts.reduce(0, +)) / Float(counts.count)
             for (i, c) in counts.enumerated() {
                 let diff = mean - Float(c)
-                model.parameters[slots.routerBias + i] += gamma * (diff > 0 ? 1 : diff < 0 ? -1 : 0)
+                model.parameters[slots.routerBias + i] += speed * (diff > 0 ? 1 : diff < 0 ? -1 : 0)
             }
         }
     }

@@ -12,20 +12,47 @@ public final class KVCache: @unchecked Sendable {
     final class Segment {
         let keys: [FloatBuffer], values: [FloatBuffer]
         var count = 0
-        init(layers: Int, rows: Int, width: Int) {
-            keys = (0..<layers).map { _ in FloatBuffer(rows * width) }
-            values = (0..<layers).map { _ in FloatBuffer(rows * width) }
+        init(layers: Int) {
+            keys = (0..<layers).map { _ in FloatBuffer() }
+            values = (0..<layers).map { _ in FloatBuffer() }
+        }
+        /// Room for `rows` positions of `width`, emptied.
+        func reset(rows: Int, width: Int) -> Segment {
+            for b in keys + values { b.reserve(rows * width) }
+            count = 0
+            return self
         }
     }
     let config: ModelConfig
-    var prefixes: [Segment] = []
-    var own: [Segment] = []
+    /// The segments in use: prefixes[0..<prefixCount], own[0..<ownCount]; the rest wait
+    /// for the next generation, so the cache is allocated once, not every step.
+    private(set) var prefixes: [Segment] = []
+    private(set) var own: [Segment] = []
+    private(set) var prefixCount = 0, ownCount = 0
     /// own[s] continues prefixes[groupOf[s]].
     var groupOf: [Int] = []
 
     public init(config: ModelConfig) { self.config = config }
 
     public func length(of s: Int) -> Int { prefixes[groupOf[s]].count + own[s].count }
+
+    /// Forgets every sequence; keeps the memory.
+    func reset() { prefixCount = 0; ownCount = 0; groupOf.removeAll(keepingCapacity: true) }
+
+    /// A new prompt segment of `rows` positions; its index is the group of the sequences that continue it.
+    func addPrefix(rows: Int) -> (group: Int, segment: Segment) {
+        if prefixCount == prefixes.count { prefixes.append(Segment(layers: config.numHiddenLayers)) }
+        defer { prefixCount += 1 }
+        return (prefixCount, prefixes[prefixCount].reset(rows: rows, width: config.hiddenSize))
+    }
+
+    /// A new sequence continuing prefix `group`, with room for `rows` tokens.
+    func addSequence(group: Int, rows: Int) {
+        if ownCount == own.count { own.append(Segment(layers: config.numHiddenLayers)) }
+        _ = own[ownCount].reset(rows: rows, width: config.hiddenSize)
+        groupOf.append(group)
+        ownCount += 1
+    }
 }
 
 /// Scratch for decode steps: a handful of rows, reused every step.
@@ -40,7 +67,7 @@ extension Transformer {
     /// `completions` sequences continuing it. Returns the logits [V] after the prompt.
     func prefill(_ prompt: [Int32], completions: Int, maxNewTokens: Int, cache: KVCache, scratch: Activations) -> [Float] {
         let c = config, d = c.hiddenSize, p = prompt.count
-        let prefix = KVCache.Segment(layers: c.numHiddenLayers, rows: p, width: d)
+        let (g, prefix) = cache.addPrefix(rows: p)
         let logits = forward(tokens: prompt, batch: 1, length: p, into: scratch, saving: false) { l, qkv in
             let k = prefix.keys[l].pointer, v = prefix.values[l].pointer
             for t in 0..<p {
@@ -49,12 +76,7 @@ extension Transformer {
             }
         }
         prefix.count = p
-        let g = cache.prefixes.count
-        cache.prefixes.append(prefix)
-        for _ in 0..<completions {
-            cache.own.append(KVCache.Segment(layers: c.numHiddenLayers, rows: maxNewTokens, width: d))
-            cache.groupOf.append(g)
-        }
+        for _ in 0..<completions { cache.addSequence(group: g, rows: maxNewTokens) }
         return Array(UnsafeBufferPointer(start: logits + (p - 1) * c.vocabSize, count: c.vocabSize))
     }
 

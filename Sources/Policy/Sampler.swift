@@ -62,6 +62,8 @@ public final class Sampler: @unchecked Sendable {
     public let tokenizer: ByteTokenizer
     private let prefillScratch = Activations()
     private let decodeScratch = DecodeScratch()
+    /// Reused by every call (one generation at a time, like the scratch buffers).
+    private lazy var cache = KVCache(config: model.config)
 
     public init(model: Transformer) {
         self.model = model
@@ -85,7 +87,8 @@ public final class Sampler: @unchecked Sendable {
             guard p.allSatisfy({ $0 >= 0 && Int($0) < v }) else { throw PolicyError.invalidArgument("prompt \(i): token id out of range") }
         }
         let stops = params.stop.map { Array($0.utf8) }
-        let cache = KVCache(config: c)
+        cache.reset()
+        let cache = self.cache
         var rngs: [Xoshiro] = []
         var out: [Completion] = []
         var bytes: [[UInt8]] = []

@@ -49,16 +49,34 @@ public final class PCRE2Pattern: @unchecked Sendable {
     deinit { pcre2_code_free_8(code) }
 
     /// Whether the pattern matches anywhere in `text` (anchors in the pattern decide).
-    public func matches(_ text: String) -> Bool {
+    public func matches(_ text: String) -> Bool { match(text, options: 0) >= 0 }
+
+    /// pcre2_match's result on `text`: JIT code for a plain match, the interpreter
+    /// when `options` ask for more (partial matching, say).
+    private func match(_ text: String, options: UInt32) -> Int32 {
         var text = text
         return text.withUTF8 { buf in
-            guard let data = pcre2_match_data_create_8(1, nil) else { return false }
+            guard let data = pcre2_match_data_create_8(1, nil) else { return cpcre2_error_nomatch() }
             defer { pcre2_match_data_free_8(data) }
             let subject = buf.baseAddress ?? UnsafePointer<UInt8>(bitPattern: 1)!
-            let rc = isJIT
+            return isJIT && options == 0
                 ? pcre2_jit_match_8(code, subject, buf.count, 0, 0, data, nil)
-                : pcre2_match_8(code, subject, buf.count, 0, cpcre2_no_utf_check(), data, nil)
-            return rc >= 0
+                : pcre2_match_8(code, subject, buf.count, 0, options | cpcre2_no_utf_check(), data, nil)
         }
+    }
+
+    /// Every match starts at the start of the text (^, \A, or the anchored flag; PCRE2
+    /// works this out when it compiles the pattern).
+    public var isAnchored: Bool {
+        var options: UInt32 = 0
+        return pcre2_pattern_info_8(code, cpcre2_info_alloptions(), &options) == 0 && options & cpcre2_anchored() != 0
+    }
+
+    /// Whether `text` is the start of some match that begins at offset 0: a whole match,
+    /// or a prefix that more text could complete (PCRE2's hard partial matching).
+    /// `^\s*<think>` accepts "<think>" and "<thi", and refuses "The".
+    public func canStartMatch(with text: String) -> Bool {
+        let rc = match(text, options: cpcre2_anchored() | cpcre2_partial_hard())
+        return rc >= 0 || rc == cpcre2_error_partial()
     }
 }

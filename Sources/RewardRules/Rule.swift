@@ -49,6 +49,14 @@ public protocol RewardRule: Sendable {
     var name: String { get }
     /// nil: the rule does not apply to this task.
     func score(completion: String, task: RewardTask) -> RuleScore?
+    /// Why a completion written after `leadIn` (the text a prompt template puts after the
+    /// prompt, such as "<think>") can hardly satisfy this rule, or nil. The trainer warns
+    /// with it before the first step. Default: nil.
+    func leadInConflict(_ leadIn: String) -> String?
+}
+
+extension RewardRule {
+    public func leadInConflict(_ leadIn: String) -> String? { nil }
 }
 
 /// Errors loading or running rule sets: each names the file, rule and field.

@@ -32,13 +32,8 @@ public enum GRPOBenchmark {
     /// `tasks`: the prompts (arith's train split); `rules`: the exact-match rule set.
     public static func run(shape: String, tasks: TaskSet, rules: RuleSet, repeats: Int = 5,
                            progress: (String) -> Void = { _ in }) throws -> GRPOBenchmarkReport {
-        let model = Transformer(config: try ModelConfig.named(shape))
-        model.initialize(seed: 0)
-        var c = GRPOConfig()
-        c.model = shape; c.taskSet = tasks.manifest.name
-        c.promptsPerStep = 8; c.numGenerations = 8; c.maxCompletionLength = 64; c.beta = 0.04; c.numIterations = 1
-        c.learningRate = 1e-5; c.maxSteps = repeats + 1
-        let trainer = try GRPOTrainer(config: c, model: model, tasks: tasks, rules: rules)
+        let trainer = try makeTrainer(shape: shape, tasks: tasks, rules: rules, steps: repeats + 1)
+        let c = trainer.config
         var steps: [StepMetrics] = [], walls: [Double] = []
         for i in 0...repeats {
             let start = Date()
@@ -54,5 +49,25 @@ public enum GRPOBenchmark {
             logprobMismatchMax: steps.compactMap(\.logprobMismatchMax).max() ?? .nan,
             completionTokens: median(steps.map { ($0.completionLenMean ?? 0) * Double(c.promptsPerStep * c.numGenerations) }),
             peakRssMb: Benchmark.peakResidentMegabytes(), repeats: repeats)
+    }
+
+    /// A trainer on the reference workload, random policy of `shape`.
+    static func makeTrainer(shape: String, tasks: TaskSet, rules: RuleSet, steps: Int) throws -> GRPOTrainer {
+        let model = Transformer(config: try ModelConfig.named(shape))
+        model.initialize(seed: 0)
+        var c = GRPOConfig()
+        c.model = shape; c.taskSet = tasks.manifest.name
+        c.promptsPerStep = 8; c.numGenerations = 8; c.maxCompletionLength = 64; c.beta = 0.04; c.numIterations = 1
+        c.learningRate = 1e-5; c.maxSteps = steps
+        return try GRPOTrainer(config: c, model: model, tasks: tasks, rules: rules)
+    }
+
+    /// A trainer after one step of the reference workload: the memory a GRPO run holds
+    /// (weights, reference, Adam moments, activations, KV cache), for measuring what
+    /// that costs others (the sandbox's forks) while it is resident.
+    public static func residentTrainer(tasks: TaskSet, rules: RuleSet) throws -> AnyObject {
+        let trainer = try makeTrainer(shape: "tiny", tasks: tasks, rules: rules, steps: 1)
+        _ = try trainer.trainStep()
+        return trainer
     }
 }

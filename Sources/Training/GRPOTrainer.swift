@@ -66,7 +66,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         sampler = Sampler(model: model)
         tokenizer = ByteTokenizer(config: model.config)
         optimizer = AdamW(layout: model.layout, config: config.optimizer)
-        balancer = ExpertBalancer(model: model)
+        balancer = ExpertBalancer(model: model, speed: config.routerBiasUpdateSpeed)
         rng = Xoshiro(seed: UInt64(config.seed))
         maxCompletionLength = config.maxCompletionLength ?? tasks.manifest.maxCompletionLength
         guard !split.isEmpty else { throw PolicyError.badConfig(file: "config", key: "split", message: "split \"\(config.split)\" of \(tasks.manifest.name) is empty") }
@@ -74,14 +74,28 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     var split: [TaskRecord] { config.split == "test" ? tasks.test : tasks.train }
 
-    /// Set-ups that make a rule useless, explained before the first step.
+    /// Set-ups that make a rule useless, explained before the first step: a rule that wants
+    /// the completion to start with what the prompt template already wrote after the prompt
+    /// (a chat template ending in "<think>", say), and the rules that require it.
     public var warnings: [String] {
         var out: [String] = []
         let template = tasks.manifest.promptTemplate
-        if let tail = template.components(separatedBy: "{prompt}").last,
-           let tag = tail.range(of: "<[A-Za-z_]+>", options: .regularExpression).map({ String(tail[$0]) }),
-           rules.entries.contains(where: { ["regex", "tag_count"].contains($0.kind) }) {
-            out.append("the prompt template already ends with \(tag): a format rule that expects the completion to start with \(tag) (or to hold it once) can never be satisfied by what the policy writes after it")
+        let leadIn = template.range(of: "{prompt}").map { String(template[$0.upperBound...]) } ?? ""
+        var dead: Set<String> = []
+        for entry in rules.entries {
+            guard let why = entry.rule.leadInConflict(leadIn) else { continue }
+            dead.insert(entry.name)
+            out.append("rule \"\(entry.name)\" (\(entry.kind)) can hardly ever fire: \(why)")
+        }
+        // Rules gated on a dead rule are dead too, along whole requires chains.
+        var grew = true
+        while grew {
+            grew = false
+            for entry in rules.entries where !dead.contains(entry.name) {
+                guard let required = entry.requires, dead.contains(required) else { continue }
+                dead.insert(entry.name); grew = true
+                out.append("rule \"\(entry.name)\" requires \"\(required)\", so it can hardly ever fire either")
+            }
         }
         if maxCompletionLength < 8 { out.append("max_completion_length \(maxCompletionLength) leaves almost no room for an answer") }
         return out

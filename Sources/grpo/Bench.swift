@@ -60,7 +60,14 @@ struct BenchRewards: ParsableCommand {
         let regex = try RewardBenchmark.regexPerSecond(rounds: rounds)
         let math = (0..<rounds).map { _ in MathRule.benchmark(seconds: 1) }.sorted()[rounds / 2]
         let code = (0..<3).map { _ in Sandbox.benchmark(programs: 150, concurrency: concurrency) }.sorted()[1]
-        let report: [String: Double] = ["regex_per_s": regex, "math_per_s": math, "code_per_s": code]
+        // Again beside a GRPO trainer's working set (one `grpo bench train` step resident), as
+        // the code rule runs during training: the sandbox forks, and forks copy page tables.
+        let trainer = try GRPOBenchmark.residentTrainer(tasks: try TaskSet.load("arith"), rules: try RuleSet.load("math-answer"))
+        let beside = withExtendedLifetime(trainer) {
+            (0..<3).map { _ in Sandbox.benchmark(programs: 150, concurrency: concurrency) }.sorted()[1]
+        }
+        let report: [String: Double] = ["regex_per_s": regex, "math_per_s": math, "code_per_s": code,
+                                        "code_per_s_beside_trainer": beside, "resident_mb": Benchmark.residentMegabytes()]
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {

@@ -104,4 +104,22 @@ final class KernelTests: XCTestCase {
         }
         XCTAssertTrue((0..<count).allSatisfy { a[$0] == 50 && b[$0] == 50 })
     }
+
+    /// Large buffers are zeroed, mapped apart and left out of forks (the sandbox forks the
+    /// trainer for every program); growing keeps the contents; small ones come from malloc.
+    func testLargeBuffersAreLeftOutOfForks() {
+        let big = FloatBuffer(HostMemory.mappedBytes / 4)
+        XCTAssertTrue(HostMemory.isLeftOutOfForks(big.pointer))
+        XCTAssertTrue((0..<big.capacity).allSatisfy { big[$0] == 0 })
+        big[7] = 3
+        let grown = big.reserve(big.capacity * 3)
+        XCTAssertTrue(HostMemory.isLeftOutOfForks(grown + big.capacity - 1))
+        XCTAssertEqual(grown[7], 3)
+        XCTAssertEqual(grown[big.capacity - 1], 0)
+        let small = FloatBuffer(16)
+        XCTAssertFalse(HostMemory.isLeftOutOfForks(small.pointer))
+        let tensor = Tensor([1024, 1024])
+        XCTAssertTrue(HostMemory.isLeftOutOfForks(tensor.data))
+        XCTAssertEqual(Buffer<Int32>(8, fill: -1)[7], -1)
+    }
 }

@@ -31,6 +31,9 @@ final class SamplerTests: XCTestCase {
         let m = toyModel()
         let sampler = Sampler(model: m)
         let tok = ByteTokenizer(config: m.config)
+        // A bigger generation first: the sampler reuses its cache, whose stale rows must not leak in.
+        _ = try sampler.generate(prompts: ["a longer prompt than any below", "x", "y", "z"], completionsPerPrompt: 5,
+                                 params: SamplingParams(temperature: 1, maxNewTokens: 30, seed: 9, ignoreEOS: true))
         let prompts = ["12+7=", "hello", "a"]
         let params = SamplingParams(temperature: 0.8, maxNewTokens: 20, seed: 1, ignoreEOS: true)
         let groups = try sampler.generate(prompts: prompts, completionsPerPrompt: 3, params: params)

@@ -42,6 +42,30 @@ final class RuleSetTests: XCTestCase {
         XCTAssertEqual(inverted.score(completion: "todo: later", task: math).reward, 0)
     }
 
+    /// A rule that wants the completion to start with what the prompt template already wrote
+    /// after the prompt (a chat template ending in "<think>"): the trainer warns about it.
+    func testLeadInConflicts() throws {
+        let set = try parse("""
+        rules:
+          - {name: anchored, kind: regex, pattern: '^\\s*<think>.*?</think>', flags: [dotall]}
+          - {name: flagged, kind: regex, pattern: '<think>', flags: [anchored]}
+          - {name: anywhere, kind: regex, pattern: '<think>.*?</think>', flags: [dotall]}
+          - {name: answer_first, kind: regex, pattern: '^<answer>'}
+          - {name: open, kind: regex, pattern: '^.*</answer>$'}
+          - {name: inverted, kind: regex, pattern: '^<think>', score_on: no_match}
+          - {name: tags, kind: tag_count}
+          - {name: answer_tags, kind: tag_count, tags: ['<answer>', '</answer>']}
+        """)
+        func conflicts(_ leadIn: String) -> [String] { set.entries.filter { $0.rule.leadInConflict(leadIn) != nil }.map(\.name) }
+        XCTAssertEqual(conflicts("<think>"), ["anchored", "flagged", "tags"])
+        XCTAssertEqual(conflicts("\nSolve it step by step.\n<think>\n"), ["anchored", "flagged", "tags"], "the tag at the end of a longer lead-in")
+        XCTAssertEqual(conflicts("<thi"), ["anchored", "flagged"], "a partial tag is the start of a match")
+        XCTAssertEqual(conflicts(""), [])
+        XCTAssertEqual(conflicts("Answer:"), [])
+        let why = try XCTUnwrap(set.entries[0].rule.leadInConflict("Solve:\n<think>"))
+        XCTAssertTrue(why.contains("\"<think>\""), why)
+    }
+
     func testShapingRules() throws {
         let set = try parse("""
         rules:

@@ -106,6 +106,24 @@ final class GRPOTrainerTests: XCTestCase {
                        Array(UnsafeBufferPointer(start: straight.model.parameters.data, count: straight.model.layout.count)))
     }
 
+    /// The router's balancing bias is frozen during GRPO unless router_bias_update_speed is set;
+    /// then each step moves every bias by exactly gamma (or 0 for an expert at the mean load).
+    func testRouterBiasFrozenUnlessAsked() throws {
+        func biases(_ t: GRPOTrainer) -> [Float] {
+            t.model.layout.layers.flatMap { l in (0..<t.model.config.nRoutedExperts).map { t.model.parameters[l.routerBias + $0] } }
+        }
+        let frozen = try GRPOTrainer(config: config(), model: model(), tasks: Self.tasks, rules: Self.rules)
+        let start = biases(frozen)
+        _ = try frozen.trainStep()
+        XCTAssertEqual(biases(frozen), start)
+        let moving = try GRPOTrainer(config: config { $0.routerBiasUpdateSpeed = 0.01 }, model: model(), tasks: Self.tasks, rules: Self.rules)
+        _ = try moving.trainStep()
+        let moved = zip(biases(moving), start).map { abs($0 - $1) }
+        XCTAssertTrue(moved.allSatisfy { abs($0 - 0.01) < 1e-6 || $0 == 0 }, "\(moved)")
+        XCTAssertTrue(moved.contains { $0 > 0 })
+        XCTAssertEqual(try GRPOConfig.load(file: nil, overrides: [("model", "m"), ("task_set", "t"), ("router_bias_update_speed", "1e-3")]).routerBiasUpdateSpeed, 1e-3)
+    }
+
     /// DAPO dynamic sampling: the groups trained on all have a spread of rewards (unless
     /// no resampled group had one), and the dropped ones are counted.
     func testDynamicSamplingDropsFlatGroups() throws {
@@ -137,6 +155,29 @@ final class GRPOTrainerTests: XCTestCase {
         XCTAssertEqual(ok.beta, 0.04)
         XCTAssertEqual(ok.numGenerations, 8, "TRL's default")
         XCTAssertEqual(GRPOConfig().lossType, .dapo)
+    }
+
+    func testWarnsWhenTheTemplateAlreadyWritesWhatARuleExpects() throws {
+        let rules = try RuleSet.parse("""
+            name: r1
+            rules:
+              - {name: answer, kind: math, requires: format}
+              - {name: format, kind: regex, pattern: '^<think>.*?</think>\\s*<answer>.*?</answer>$', flags: [dotall]}
+              - {name: bonus, kind: regex, pattern: '7', requires: answer}
+              - {name: other, kind: regex, pattern: '7'}
+            """, file: "r1.yaml")
+        func warnings(template: String) throws -> [String] {
+            var manifest = Self.tasks.manifest
+            manifest.promptTemplate = template
+            let tasks = TaskSet(folder: Self.tasks.folder, manifest: manifest, train: Self.tasks.train, test: Self.tasks.test, sft: [])
+            return try GRPOTrainer(config: config(), model: model(), tasks: tasks, rules: rules).warnings
+        }
+        let w = try warnings(template: "User: {prompt}\nAssistant: <think>")
+        XCTAssertEqual(w.count, 3, "\(w)")
+        XCTAssertTrue(w[0].contains("\"format\"") && w[0].contains("<think>"), w[0])
+        XCTAssertTrue(w.contains { $0.contains("\"answer\" requires \"format\"") }, "\(w)")
+        XCTAssertTrue(w.contains { $0.contains("\"bonus\" requires \"answer\"") }, "a requires chain, in any file order: \(w)")
+        XCTAssertEqual(try warnings(template: "User: {prompt}\nAssistant:"), [])
     }
 
     func testPassAtK() {

@@ -2,6 +2,8 @@
 //   pattern: '^<think>.*?</think>\s*<answer>.*?</answer>$'   flags: [dotall]
 //   "<think>2+2</think><answer>4</answer>" -> 1 "format_ok";  "4" -> 0 "format_mismatch"
 
+import Foundation
+
 public struct RegexRule: RewardRule {
     public let name: String
     let regex: PCRE2Pattern
@@ -26,6 +28,19 @@ public struct RegexRule: RewardRule {
                          scoreOnMatch: try spec.choice("score_on", ["match", "no_match"], default: "match") == "match",
                          matchReason: try spec.string("match_reason", default: "format_ok"),
                          missReason: try spec.string("miss_reason", default: "format_mismatch"))
+    }
+
+    /// The pattern wants the completion to begin with (the end of) the lead-in: its matches
+    /// can start with that text, but not with the ordinary text a completion begins with.
+    public func leadInConflict(_ leadIn: String) -> String? {
+        let lead = Array(leadIn.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard scoreOnMatch, !lead.isEmpty, regex.isAnchored else { return nil }
+        let ordinary = ["a", "T", "7", "(", "-", "\\", "'"]
+        guard !ordinary.contains(where: { regex.canStartMatch(with: $0) }) else { return nil }
+        // The lead-in itself, or its tail from a word or tag boundary ("Solve:\n<think>" -> "<think>").
+        let starts = lead.indices.filter { $0 == 0 || lead[$0] == "<" || lead[$0 - 1].isWhitespace }
+        guard let start = starts.first(where: { regex.canStartMatch(with: String(lead[$0...])) }) else { return nil }
+        return "its pattern expects the completion to start with \"\(String(lead[start...]))\", which the prompt template already writes before the completion"
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {

@@ -79,6 +79,13 @@ public struct TagCountRule: RewardRule {
                          detail: wrong.isEmpty ? nil : "not exactly once: " + wrong.joined(separator: " "))
     }
 
+    /// A tag the template already wrote would have to appear once more in the completion.
+    public func leadInConflict(_ leadIn: String) -> String? {
+        let given = tags.filter { leadIn.contains($0) }
+        guard !given.isEmpty else { return nil }
+        return "it expects \(given.joined(separator: " ")) once in the completion, but the prompt template already writes it before the completion"
+    }
+
     private func occurrences(of tag: String, in text: String) -> Int {
         let t = Array(tag.utf8)
         var count = 0
