@@ -8,6 +8,7 @@ import Foundation
 import Policy
 import RewardRules
 import TaskSets
+import Traces
 
 public struct EvalReport: Codable, Sendable {
     public var taskSet: String
@@ -20,6 +21,10 @@ public struct EvalReport: Codable, Sendable {
     public var k: Int?
     public var rulePassRates: [String: Double]
     public var meanLength: Double
+    /// What was sampled, for the traces (with `keepSamples`): the greedy completion of
+    /// every task, and its pass@k completions (advantages as GRPO would give them).
+    public var greedyGroups: [GroupRecord] = []
+    public var sampledGroups: [GroupRecord] = []
 
     enum CodingKeys: String, CodingKey {
         case taskSet = "task_set", split, tasks, accuracy, passAtK = "pass_at_k", k, rulePassRates = "rule_pass_rates"
@@ -49,7 +54,8 @@ public enum Evaluation {
 
     /// `limit` 0 evaluates the whole split; `k` > 0 also samples `samples` (>= k) completions a task.
     public static func run(model: Transformer, tasks: TaskSet, split: String = "test", rules: RuleSet, limit: Int = 0,
-                           maxNewTokens: Int? = nil, k: Int = 0, samples: Int = 0, temperature: Float = 1, seed: UInt64 = 0) throws -> EvalReport {
+                           maxNewTokens: Int? = nil, k: Int = 0, samples: Int = 0, temperature: Float = 1, seed: UInt64 = 0,
+                           keepSamples: Bool = false) throws -> EvalReport {
         var records = split == "train" ? tasks.train : tasks.test
         if limit > 0 { records = Array(records.prefix(limit)) }
         let sampler = Sampler(model: model)
@@ -80,6 +86,11 @@ public enum Evaluation {
                                 accuracy: Double(scored.filter(solved).count) / Double(max(records.count, 1)),
                                 passAtK: nil, k: nil, rulePassRates: rates,
                                 meanLength: Double(greedy.reduce(0) { $0 + $1.tokens.count }) / Double(max(greedy.count, 1)))
+        if keepSamples {
+            report.greedyGroups = records.indices.map { i in
+                GroupRecord(task: records[i], prompt: prompts[i], completions: [greedy[i]], scores: [scored[i]], advantages: [0])
+            }
+        }
         if k > 0 {
             let n = max(samples, k)
             var total = 0.0
@@ -89,6 +100,10 @@ public enum Evaluation {
                                                                         seed: seed &+ UInt64(i)))[0]
                 let s = rules.score(group.map { (completion: $0.text, task: records[i].rewardTask(kind: m.kind)) })
                 total += passAtK(n: n, c: s.filter(solved).count, k: k)
+                if keepSamples {
+                    let advantages = Advantages.compute([s.map(\.reward)], scale: .group)[0]
+                    report.sampledGroups.append(GroupRecord(task: records[i], prompt: prompt, completions: group, scores: s, advantages: advantages))
+                }
             }
             report.passAtK = total / Double(max(records.count, 1)); report.k = k
         }

@@ -314,13 +314,7 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     /// A rollout as the traces store it.
     func group(_ r: Rollout) -> GroupRecord {
-        GroupRecord(taskID: r.task.id, prompt: r.prompt, samples: r.completions.indices.map { i in
-            let c = r.completions[i], s = r.scores[i]
-            return SampleRecord(completion: c.text, tokenIDs: c.tokens, tokenLogprobs: c.logprobs, finishReason: c.finishReason.rawValue,
-                                truncated: c.finishReason == .length, reward: s.reward, advantage: r.advantages[i],
-                                scores: s.rules.map { RuleScoreRecord(rule: $0.name, score: $0.score?.score,
-                                                                      reason: $0.score?.reason ?? "not_applicable", detail: $0.score?.detail) })
-        })
+        GroupRecord(task: r.task, prompt: r.prompt, completions: r.completions, scores: r.scores, advantages: r.advantages)
     }
 
     /// The run as the traces describe it.

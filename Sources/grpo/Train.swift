@@ -167,7 +167,7 @@ struct Eval: ParsableCommand {
     @Option(name: .short, help: "Completions sampled a task for pass@k (default k).") var n = 0
     @Option(help: "Evaluate the first N tasks (0: all).") var limit = 0
     @Option(help: "Sampling temperature for pass@k.") var temperature: Float = 1
-    @Option(help: "Also record the result in this trace database (as a run named eval).") var db: String?
+    @Option(help: "Also record the result in this trace database: a run named \"eval CHECKPOINT\" with the metrics, every greedy completion as step 0 and the pass@k samples as step 1, for `grpo traces`.") var db: String?
     @Flag var json = false
 
     func run() throws {
@@ -175,11 +175,13 @@ struct Eval: ParsableCommand {
         let ruleSet = try RuleSet.load(rules ?? set.manifest.rules)
         let model = try Checkpoint.loadModel(from: URL(fileURLWithPath: checkpoint))
         let report = try Evaluation.run(model: model, tasks: set, split: split, rules: ruleSet, limit: limit, k: k, samples: n,
-                                        temperature: temperature)
+                                        temperature: temperature, keepSamples: db != nil)
         if let db {
             let traces = try TraceWriter(path: db)
             try traces.startRun(RunInfo(name: "eval \(checkpoint)", taskSet: set.manifest.name, rulesName: ruleSet.name, rulesText: ruleSet.text,
                                         rules: ruleSet.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) }))
+            try traces.record(StepRecord(step: 0, groups: report.greedyGroups))
+            if !report.sampledGroups.isEmpty { try traces.record(StepRecord(step: 1, groups: report.sampledGroups)) }
             try traces.recordEval(step: 0, taskSet: set.manifest.name, split: split, metrics: report.metrics)
             try traces.finish(.finished)
         }

@@ -40,10 +40,23 @@ extension CLITests {
         XCTAssertEqual(runs.count, 1)
         XCTAssertEqual(runs[0]["status"] as? String, "finished")
 
+        let evalDB = tmp.appendingPathComponent("eval.sqlite").path
         let eval = try JSONSerialization.jsonObject(with: Data(grpo(["eval", "--checkpoint", out + "/final", "--tasks", "arith", "--limit", "3",
-                                                                    "-k", "2", "--json"]).out.utf8)) as! [String: Any]
+                                                                    "-k", "2", "-n", "4", "--json", "--db", evalDB]).out.utf8)) as! [String: Any]
         XCTAssertEqual(eval["tasks"] as? Int, 3)
         XCTAssertNotNil(eval["pass_at_k"] as? Double)
+        XCTAssertNil(eval["greedy_groups"], "samples go to the database, not the JSON")
+        // The database holds every greedy completion (step 0) and the pass@k samples (step 1), each with its rule scores.
+        let counts = try json(grpo(["traces", "sql", "--db", evalDB, "--json",
+                                    "SELECT step, count(*) AS n, count(DISTINCT group_id) AS g, sum(advantage) AS a FROM samples GROUP BY step ORDER BY step"]).out)
+        XCTAssertEqual(counts.map { $0["step"] as? Int }, [0, 1])
+        XCTAssertEqual(counts.map { $0["n"] as? Int }, [3, 12])
+        XCTAssertEqual(counts.map { $0["g"] as? Int }, [3, 3])
+        XCTAssertEqual(counts[1]["a"] as? Double ?? 1, 0, accuracy: 1e-9, "group-relative advantages sum to 0")
+        let scores = try json(grpo(["traces", "sql", "--db", evalDB, "--json", "SELECT count(*) AS n FROM rule_scores"]).out)
+        XCTAssertEqual(scores.first?["n"] as? Int, 15 * 2, "format and answer for each of 15 samples")
+        let accuracy = try json(grpo(["traces", "sql", "--db", evalDB, "--json", "SELECT value FROM evals WHERE metric = 'accuracy'"]).out)
+        XCTAssertEqual(accuracy.first?["value"] as? Double, eval["accuracy"] as? Double)
 
         let bad = try grpo(["train", "--model", initModel, "--task_set", "arith", "--learnin_rate", "1"], expect: 1).err
         XCTAssertTrue(bad.contains("learnin_rate") && bad.contains("unknown option"), bad)
