@@ -2,7 +2,8 @@
 //   rollout    sample G completions for each of P prompts (the prompt prefilled once)
 //   score      the rule set, in parallel: a reward and a per-rule breakdown each
 //   advantages group-relative (Advantages), one value per completion
-//   update     num_iterations times: forward over prompt + completion, log-probs
+//   update     num_iterations times: forward over prompt + completion (rows in
+//              micro-batches of similar length, see MicroBatch), log-probs
 //              at the sampling temperature (the first pass is pi_old, checked
 //              against what the sampler recorded), reference log-probs if beta > 0,
 //              the clipped surrogate (GRPOLoss), backward, clip, AdamW, router bias
@@ -48,7 +49,11 @@ public final class GRPOTrainer: @unchecked Sendable {
     let tokenizer: ByteTokenizer
     let optimizer: AdamW
     let balancer: ExpertBalancer
-    let activations = Activations(), referenceActivations = Activations()
+    /// One Activations a micro-batch (each kept for its backward), one for the reference.
+    var microActivations: [Activations] = []
+    let referenceActivations = Activations()
+    /// Micro-batches a batch is cut into (nil: as MicroBatch.plan finds best); 1 keeps one padded batch.
+    public var microBatches: Int?
     let logpBuffer = FloatBuffer(), entropyBuffer = FloatBuffer(), dlogpBuffer = FloatBuffer(), dlogitsBuffer = FloatBuffer()
     public private(set) var step = 0
     /// Draws the prompt order; saved in checkpoints so a resumed run picks the same prompts.
@@ -204,77 +209,85 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     /// num_iterations optimizer updates on one batch of rollouts; pi_old is the first pass.
     func update(_ rollouts: [Rollout], learningRate lr: Float) throws -> UpdateResult {
-        // The batch: one row per completion, prompt + completion, padded to the longest.
+        // One row per completion: prompt + completion. Row i's log-prob of its token k sits at
+        // flat index first[i] + k (the position before the token predicts it).
         let rows = rollouts.flatMap { r in r.completions.enumerated().map { (r, $0.offset) } }
-        let t = rows.map { $0.0.promptTokens.count + $0.0.completions[$0.1].tokens.count }.max() ?? 1
-        let n = rows.count, v = model.config.vocabSize
-        var tokens = [Int32](repeating: tokenizer.pad, count: n * t), targets = [Int32](repeating: -1, count: n * t)
-        var lengths = [Int](repeating: 0, count: n)
-        for (i, (r, c)) in rows.enumerated() {
-            let sequence = r.promptTokens + r.completions[c].tokens
-            lengths[i] = sequence.count
-            for (j, token) in sequence.enumerated() { tokens[i * t + j] = token }
-            // Row position j predicts token j + 1: the completion's tokens are the targets.
-            for j in (r.promptTokens.count - 1)..<(sequence.count - 1) { targets[i * t + j] = sequence[j + 1] }
-        }
-        let logp = logpBuffer.reserve(n * t), entropy = entropyBuffer.reserve(n * t)
+        let sequences = rows.map { $0.0.promptTokens + $0.0.completions[$0.1].tokens }
+        let promptLengths = rows.map { $0.0.promptTokens.count }
+        let batches = MicroBatch.plan(lengths: sequences.map(\.count), fixed: microBatches ?? (model.config.auxLossAlpha > 0 ? 1 : nil))
+        while microActivations.count < batches.count { microActivations.append(Activations()) }
+        let n = rows.count, v = model.config.vocabSize, total = batches.reduce(0) { $0 + $1.size }
+        var first = [Int](repeating: 0, count: n)
+        for b in batches { for (r, i) in b.rows.enumerated() { first[i] = b.offset + r * b.length + promptLengths[i] - 1 } }
+        let inputs = batches.map { $0.inputs(sequences, promptLengths: promptLengths, pad: tokenizer.pad) }
+
+        let logp = logpBuffer.reserve(total), entropy = entropyBuffer.reserve(total)
         let temperature = config.temperature
         var reference: [Float] = []
         let referenceStart = Date()
         if let ref = self.reference {
-            let logits = ref.forward(tokens: tokens, batch: n, length: t, lengths: lengths, into: referenceActivations)
-            LogProbs.forward(logits, targets: targets, rows: n * t, vocab: v, temperature: temperature, logp: logp)
-            reference = Array(UnsafeBufferPointer(start: logp, count: n * t))
+            for (b, input) in zip(batches, inputs) {
+                let logits = ref.forward(tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
+                                         into: referenceActivations, saving: false)
+                LogProbs.forward(logits, targets: input.targets, rows: b.size, vocab: v, temperature: temperature, logp: logp + b.offset)
+            }
+            reference = Array(UnsafeBufferPointer(start: logp, count: total))
         }
         let referenceSeconds = Date().timeIntervalSince(referenceStart)
         var old: [Float] = []
         var result = LossResult(loss: 0, dlogp: [], clipFracLow: 0, clipFracHigh: 0, ratioMean: 1, kl: 0, tokens: 0)
         var gradNorm: Float = 0, mismatch = 0.0, entropyMean = 0.0
+        var load: [[Int]] = []
         for iteration in 0..<config.numIterations {
-            let logits = model.forward(tokens: tokens, batch: n, length: t, lengths: lengths, into: activations)
-            LogProbs.forward(logits, targets: targets, rows: n * t, vocab: v, temperature: temperature, logp: logp,
-                             entropy: iteration == 0 ? entropy : nil)
+            var logits: [UnsafeMutablePointer<Float>] = []
+            for (c, (b, input)) in zip(batches, inputs).enumerated() {
+                logits.append(model.forward(tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
+                                            into: microActivations[c]))
+                LogProbs.forward(logits[c], targets: input.targets, rows: b.size, vocab: v, temperature: temperature, logp: logp + b.offset,
+                                 entropy: iteration == 0 ? entropy + b.offset : nil)
+            }
             if iteration == 0 {
-                old = Array(UnsafeBufferPointer(start: logp, count: n * t))
+                old = Array(UnsafeBufferPointer(start: logp, count: total))
                 // The sampler and the trainer run the same code: their log-probs must agree.
                 var entropySum = 0.0, counted = 0
                 for (i, (r, c)) in rows.enumerated() {
-                    let recorded = r.completions[c].logprobs
-                    for (k, lp) in recorded.enumerated() {
-                        let j = i * t + r.promptTokens.count - 1 + k
-                        mismatch = max(mismatch, Double(abs(lp - old[j])))
-                        entropySum += Double(entropy[j]); counted += 1
+                    for (k, lp) in r.completions[c].logprobs.enumerated() {
+                        mismatch = max(mismatch, Double(abs(lp - old[first[i] + k])))
+                        entropySum += Double(entropy[first[i] + k]); counted += 1
                     }
                 }
                 entropyMean = entropySum / Double(max(counted, 1))
             }
             let batch: [LossSequence] = rows.enumerated().map { i, rc in
                 let (r, c) = rc
-                let first = i * t + r.promptTokens.count - 1, count = r.completions[c].tokens.count
-                let range = first..<(first + count)
+                let range = first[i]..<(first[i] + r.completions[c].tokens.count)
                 let masked = config.maskTruncatedCompletions && r.completions[c].finishReason == .length
                 return LossSequence(logp: range.map { Double(logp[$0]) }, oldLogp: range.map { Double(old[$0]) },
                                     refLogp: reference.isEmpty ? [] : range.map { Double(reference[$0]) },
-                                    advantage: r.advantages[c], mask: Array(repeating: !masked, count: count))
+                                    advantage: r.advantages[c], mask: Array(repeating: !masked, count: range.count))
             }
             result = GRPOLoss.compute(batch, options: config.lossOptions)
             guard result.loss.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: Float(result.loss)) }
-            let dlogp = dlogpBuffer.reserve(n * t)
-            dlogp.update(repeating: 0, count: n * t)
-            for (i, rc) in rows.enumerated() {
-                let first = i * t + rc.0.promptTokens.count - 1
-                for (k, g) in result.dlogp[i].enumerated() { dlogp[first + k] = Float(g) }
-            }
-            let dlogits = dlogitsBuffer.reserve(n * t * v)
-            LogProbs.backward(logits, targets: targets, dlogp: dlogp, rows: n * t, vocab: v, temperature: temperature, dlogits: dlogits)
+            let dlogp = dlogpBuffer.reserve(total)
+            dlogp.update(repeating: 0, count: total)
+            for i in rows.indices { for (k, g) in result.dlogp[i].enumerated() { dlogp[first[i] + k] = Float(g) } }
+            // Gradients accumulate over the micro-batches: one optimizer step for the whole batch.
             model.zeroGradients()
-            model.backward(dlogits: dlogits, from: activations)
+            for (c, (b, input)) in zip(batches, inputs).enumerated() {
+                let dlogits = dlogitsBuffer.reserve(b.size * v)
+                LogProbs.backward(logits[c], targets: input.targets, dlogp: dlogp + b.offset, rows: b.size, vocab: v,
+                                  temperature: temperature, dlogits: dlogits)
+                model.backward(dlogits: dlogits, from: microActivations[c])
+            }
             gradNorm = GradientClipping.clip(model.gradients.data, layout: model.layout, maxNorm: optimizer.config.maxGradNorm)
             guard gradNorm.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: gradNorm) }
             optimizer.update(params: model.parameters.data, grads: model.gradients.data, lr: lr)
-            balancer.update(load: activations.expertLoad)
+            load = microActivations.prefix(batches.count).map(\.expertLoad).reduce(into: []) { sum, l in
+                sum = sum.isEmpty ? l : zip(sum, l).map { zip($0, $1).map(+) }
+            }
+            balancer.update(load: load)
         }
-        var m = metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean)
+        var m = metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean, load: load)
         if self.reference != nil { m.extra["reference_logprob_s"] = referenceSeconds }
         // Per rule: the mean score goes to the metrics, the pass rate to the progress line.
         var passRates: [(rule: String, rate: Double)] = []
@@ -289,7 +302,8 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     // MARK: - What a step records
 
-    func metrics(_ rollouts: [Rollout], _ loss: LossResult, gradNorm: Float, lr: Float, mismatch: Double, entropy: Double) -> StepMetrics {
+    func metrics(_ rollouts: [Rollout], _ loss: LossResult, gradNorm: Float, lr: Float, mismatch: Double, entropy: Double,
+                 load: [[Int]]) -> StepMetrics {
         var m = StepMetrics()
         let rewards = rollouts.flatMap { $0.scores.compactMap(\.reward) }
         m.rewardMean = mean(rewards); m.rewardStd = Advantages.sampleStd(rewards)
@@ -303,7 +317,6 @@ public final class GRPOTrainer: @unchecked Sendable {
         m.completionLenMean = mean(lengths); m.completionLenMin = lengths.min(); m.completionLenMax = lengths.max()
         m.truncatedFrac = Double(rollouts.flatMap(\.completions).filter { $0.finishReason == .length }.count) / Double(max(lengths.count, 1))
         m.learningRate = Double(lr); m.gradNorm = Double(gradNorm); m.logprobMismatchMax = mismatch
-        let load = activations.expertLoad
         m.expertImbalance = ExpertBalancer.imbalance(load).max().map(Double.init)
         for (l, counts) in load.enumerated() {
             let total = Double(max(counts.reduce(0, +), 1))

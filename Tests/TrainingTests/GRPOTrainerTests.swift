@@ -106,6 +106,35 @@ final class GRPOTrainerTests: XCTestCase {
                        Array(UnsafeBufferPointer(start: straight.model.parameters.data, count: straight.model.layout.count)))
     }
 
+    /// Rows cut into micro-batches by length (each padded to its own longest row, gradients
+    /// accumulated) give the update of one padded batch, up to summation order.
+    func testMicroBatchesGiveTheOneBatchUpdate() throws {
+        // Prompts of very different lengths, so micro-batches differ in padded length.
+        let prompts = ["1=", "12+3=", "123+456+7=", "9*8*7*6*5*4*3="]
+        let tasks = TaskSet(folder: Self.tasks.folder, manifest: Self.tasks.manifest,
+                            train: prompts.enumerated().map { TaskRecord(id: "p\($0.offset)", prompt: $0.element, answer: "1") },
+                            test: Self.tasks.test, sft: [])
+        func firstStep(_ microBatches: Int?) throws -> (GRPOStepReport, [Float]) {
+            let trainer = try GRPOTrainer(config: config { $0.beta = 0.04; $0.maxCompletionLength = 12; $0.promptsPerStep = 4 }, model: model(),
+                                          tasks: tasks, rules: Self.rules)
+            trainer.microBatches = microBatches
+            let report = try trainer.trainStep().0
+            return (report, Array(UnsafeBufferPointer(start: trainer.model.gradients.data, count: trainer.model.layout.count)))
+        }
+        let (one, g1) = try firstStep(1)
+        for k in [2, 3, 12] {
+            let (split, gk) = try firstStep(k)
+            XCTAssertEqual(split.metrics.rewardMean, one.metrics.rewardMean, "same completions")
+            XCTAssertLessThan(split.metrics.logprobMismatchMax!, 1e-4)
+            XCTAssertEqual(split.metrics.loss!, one.metrics.loss!, accuracy: 1e-6)
+            XCTAssertEqual(split.metrics.entropy!, one.metrics.entropy!, accuracy: 1e-5)
+            let scale = g1.map(abs).max()!
+            XCTAssertGreaterThan(scale, 0)
+            let worst = zip(g1, gk).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(worst / scale, 1e-4, "\(k) micro-batches")
+        }
+    }
+
     /// The router's balancing bias is frozen during GRPO unless router_bias_update_speed is set;
     /// then each step moves every bias by exactly gamma (or 0 for an expert at the mean load).
     func testRouterBiasFrozenUnlessAsked() throws {
