@@ -49,10 +49,12 @@ public final class GRPOTrainer: @unchecked Sendable {
     let tokenizer: ByteTokenizer
     let optimizer: AdamW
     let balancer: ExpertBalancer
-    /// One Activations a micro-batch (each kept for its backward), one for the reference.
+    /// One Activations a micro-batch (each kept for its backward), one for the reference. Each
+    /// keeps the largest size it held, so activations take up to twice one padded batch.
     var microActivations: [Activations] = []
     let referenceActivations = Activations()
-    /// Micro-batches a batch is cut into (nil: as MicroBatch.plan finds best); 1 keeps one padded batch.
+    /// Micro-batches a batch is cut into (nil: as MicroBatch.plan finds best); 1 keeps one padded
+    /// batch. Always 1 when the model has a balance loss (aux_loss_alpha > 0).
     public var microBatches: Int?
     let logpBuffer = FloatBuffer(), entropyBuffer = FloatBuffer(), dlogpBuffer = FloatBuffer(), dlogitsBuffer = FloatBuffer()
     public private(set) var step = 0
@@ -214,7 +216,8 @@ public final class GRPOTrainer: @unchecked Sendable {
         let rows = rollouts.flatMap { r in r.completions.enumerated().map { (r, $0.offset) } }
         let sequences = rows.map { $0.0.promptTokens + $0.0.completions[$0.1].tokens }
         let promptLengths = rows.map { $0.0.promptTokens.count }
-        let batches = MicroBatch.plan(lengths: sequences.map(\.count), fixed: microBatches ?? (model.config.auxLossAlpha > 0 ? 1 : nil))
+        // The balance loss is per forward: with it on, micro-batches would change the loss.
+        let batches = MicroBatch.plan(lengths: sequences.map(\.count), fixed: model.config.auxLossAlpha > 0 ? 1 : microBatches)
         while microActivations.count < batches.count { microActivations.append(Activations()) }
         let n = rows.count, v = model.config.vocabSize, total = batches.reduce(0) { $0 + $1.size }
         var first = [Int](repeating: 0, count: n)
