@@ -18,6 +18,10 @@ def flat(obj, prefix=""):
 header = f"{len(runs)} runs"
 if "shape" in runs[0]:
     header += f", shape {runs[0]['shape']}, OpenBLAS core {runs[0]['blas_core']}"
+    if "blas_picked_by_openblas" in runs[0]:
+        header += f" ({runs[0]['blas_selection']}; OpenBLAS picked {runs[0]['blas_picked_by_openblas']})"
+    if "cpu" in runs[0]:
+        header += f", {runs[0]['cpu']}"
 print(header)
 values = {}
 for r in runs:

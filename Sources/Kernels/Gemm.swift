@@ -8,6 +8,7 @@
 // attention heads of a [T, H*hd] projection, for instance).
 
 import COpenBLAS
+import Foundation
 
 @inline(__always)
 public func gemm(
@@ -19,6 +20,7 @@ public func gemm(
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if m == 0 || n == 0 { return }
+    if GemmRecorder.isRecording { GemmRecorder.record(GemmShape(transA: transA, transB: transB, m: m, n: n, k: k)) }
     // Large products are split over the cores, each part one single-threaded
     // sgemm. Every part packs the whole of the operand it shares, so split C by
     // rows when A is the larger operand (m >= n) and by columns otherwise: in
@@ -83,7 +85,12 @@ public func naiveGemm(
 
 public enum BLAS {
     /// OpenBLAS's name for the kernel it chose at run time (e.g. "Haswell", "SkylakeX").
-    public static var coreName: String { String(cString: openblas_get_corename()) }
+    public static var coreName: String {
+        String(cString: openblas_get_corename()).trimmingCharacters(in: .whitespaces)
+    }
+    /// Whether this OpenBLAS carries kernels for many CPUs and picks one at load time
+    /// (OPENBLAS_CORETYPE can then choose another).
+    public static var isDynamicArch: Bool { String(cString: openblas_get_config()).contains("DYNAMIC_ARCH") }
 }
 
 /// y = alpha * op(A) x + beta * y, A row-major [M, N] with row stride lda;
@@ -95,4 +102,53 @@ public func gemv(transA: Bool = false, m: Int, n: Int, alpha: Float = 1, a: Unsa
     _ = Parallel.cores  // OpenBLAS set to one thread before its first use
     cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha,
                 a, Int32(lda), x, 1, beta, y, 1)
+}
+
+/// One product's shape, as `gemm` was called.
+public struct GemmShape: Hashable, Sendable, CustomStringConvertible {
+    public var transA: Bool, transB: Bool
+    public var m: Int, n: Int, k: Int
+
+    public init(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int) {
+        self.transA = transA
+        self.transB = transB
+        self.m = m
+        self.n = n
+        self.k = k
+    }
+
+    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+    public var description: String { "\(m)x\(n)x\(k)\(transA ? " A^T" : "")\(transB ? " B^T" : "")" }
+}
+
+/// Counts the products `gemm` runs while recording (the benchmark finds the shapes
+/// a training step uses, to measure the best rate over them). Off, it costs one
+/// load of a flag per product.
+public enum GemmRecorder {
+    nonisolated(unsafe) public private(set) static var isRecording = false
+    nonisolated(unsafe) private static var calls: [GemmShape: Int] = [:]
+    private static let lock = NSLock()
+
+    /// Runs `body` and returns how many times each shape was multiplied in it.
+    public static func recording(_ body: () throws -> Void) rethrows -> [GemmShape: Int] {
+        lock.lock()
+        calls = [:]
+        isRecording = true
+        lock.unlock()
+        defer {
+            lock.lock()
+            isRecording = false
+            lock.unlock()
+        }
+        try body()
+        lock.lock()
+        defer { lock.unlock() }
+        return calls
+    }
+
+    static func record(_ shape: GemmShape) {
+        lock.lock()
+        calls[shape, default: 0] += 1
+        lock.unlock()
+    }
 }

@@ -16,9 +16,12 @@ public struct RunInfo: Sendable {
     public var rulesName: String?
     public var rulesText: String?
     public var rules: [RuleInfo]
+    /// The machine as JSON (`BLASState`: kernel, how it was chosen, CPU); this process's when nil.
+    public var system: String?
 
     public init(name: String, seed: Int? = nil, config: String = "{}", model: String = "{}", taskSet: String? = nil,
-                rulesName: String? = nil, rulesText: String? = nil, rules: [RuleInfo] = []) {
+                rulesName: String? = nil, rulesText: String? = nil, rules: [RuleInfo] = [], system: String? = nil) {
+        self.system = system
         self.name = name; self.seed = seed; self.config = config; self.model = model; self.taskSet = taskSet
         self.rulesName = rulesName; self.rulesText = rulesText; self.rules = rules
     }

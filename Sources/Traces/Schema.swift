@@ -2,7 +2,8 @@
 // SQLite file that the `sqlite3` shell reads as it is written (WAL mode).
 //
 //   runs         one training (or scoring) run: config, model shape, seed, status,
-//                and the rule set's full text and content hash
+//                the rule set's full text and content hash, and the machine it ran
+//                on (`system`: OpenBLAS kernel and how it was chosen, CPU)
 //   rules        the rules of a run's rule set (name, kind, weight), so scores
 //                name their rule by id and every score traces to its rule text
 //   steps        one row per step: the common metrics as columns, all of them in
@@ -46,13 +47,18 @@ import GRDB
 
 enum Schema {
     /// The version this build writes; `PRAGMA user_version` holds it.
-    static let version = 1
+    static let version = 2
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
             try db.execute(sql: v1)
             try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        // v2: the machine a run ran on (OpenBLAS kernel and how it was chosen, CPU), as JSON.
+        m.registerMigration("v2") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN system TEXT NOT NULL DEFAULT '{}'")
+            try db.execute(sql: "PRAGMA user_version = 2")
         }
         return m
     }

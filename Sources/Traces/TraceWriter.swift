@@ -40,10 +40,12 @@ public final class TraceWriter {
         }
         let id: Int64 = try db.write { db in
             try db.execute(sql: """
-                INSERT INTO runs (name, created, seed, config, model, task_set, rules_name, rules_text, rules_hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO runs (name, created, seed, config, model, task_set, rules_name, rules_text, rules_hash,
+                                  system)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [info.name, timestamp(), info.seed, info.config, info.model, info.taskSet,
-                                 info.rulesName, info.rulesText, info.rulesText.map { SHA256.hex($0.utf8) }])
+                                 info.rulesName, info.rulesText, info.rulesText.map { SHA256.hex($0.utf8) },
+                                 info.system ?? BLASStartup.state.json])
             let run = db.lastInsertedRowID
             for rule in info.rules {
                 try db.execute(sql: "INSERT INTO rules (run_id, name, kind, weight) VALUES (?, ?, ?, ?)",

@@ -6,6 +6,7 @@
 import Foundation
 import Kernels
 import Policy
+import RewardRules
 
 public struct SFTConfig: Codable, Equatable, Sendable {
     /// A JSONL file of {"prompt", "completion"}, a task-set folder, or a task-set name under Tasks/.
@@ -104,6 +105,7 @@ public final class SFTRunner {
     @discardableResult
     public func run(shouldStop: () -> Bool = { false }, progress: (SFTProgress) -> Void) throws -> URL {
         let c = config
+        try recordSystem(in: URL(fileURLWithPath: c.outputDir))
         progress(.started(examples: batcher.examplesCount, dropped: batcher.droppedCount, truncated: batcher.truncatedCount,
                           startStep: step, maxSteps: c.maxSteps))
         let start = Date()
@@ -161,4 +163,11 @@ public final class SFTRunner {
         let steps = names.compactMap { n -> Int? in n.hasPrefix("checkpoint-") ? Int(n.dropFirst("checkpoint-".count)) : nil }.sorted()
         for s in steps.dropLast(limit) { try? FileManager.default.removeItem(at: dir.appendingPathComponent("checkpoint-\(s)")) }
     }
+}
+
+/// Writes `system.json` (the OpenBLAS kernel, how it was chosen, the CPU) into a run's
+/// output folder, so a run's figures can be read with the machine they came from.
+public func recordSystem(in outputDir: URL) throws {
+    try FileManager.default.createDirectory(at: outputDir, withIntermediateDirectories: true)
+    try AtomicFile.write(BLASStartup.state.json + "\n", to: outputDir.appendingPathComponent("system.json"))
 }

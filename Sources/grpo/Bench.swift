@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import Kernels
 import Training
 import RewardRules
 import Sandbox
@@ -17,35 +18,108 @@ struct BenchPolicy: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy",
         abstract: "Measure sampling, training and log-prob throughput on one shape.",
-        discussion: "Each figure is the median of --repeats runs after a warmup. OPENBLAS_CORETYPE picks OpenBLAS's kernel; the report names it.")
+        discussion: """
+            Each figure is the median of --repeats runs after a warmup. The report names the OpenBLAS kernel \
+            (see `grpo blas`). train_mfu is measured against the best rate of the training step's own products, \
+            each timed alone. --context N runs sequences of N tokens (training and log-probs on about 8,192 \
+            tokens a batch, sampling 64 tokens after a prompt of N - 64). --scaling runs the toy, tiny and small \
+            shapes and the tiny shape at contexts 128, 512 and 2,048, each in its own process (so each peak RSS \
+            is its own), and prints the table.
+            """)
 
     @Option var shape = "tiny"
+    @Option(help: "Sequence length (tokens) of every phase; default: the standard workload (16 + 64, 80).")
+    var context: Int?
     @Option(help: "Timed runs per figure.") var repeats = 5
     @Option(help: "Comma-separated phases: sample, train, logprob.") var only = "sample,train,logprob"
+    @Flag(help: "Shapes toy, tiny, small and contexts 128, 512, 2048, each in a child process.") var scaling = false
     @Flag(help: "Print one JSON object.") var json = false
     @Flag var quiet = false
 
+    func validate() throws {
+        if let context, context <= 64 { throw ValidationError("--context must exceed the 64 sampled tokens") }
+    }
+
     func run() throws {
+        if scaling { return try runScaling() }
         let terminal = Terminal(quiet: quiet)
         let phases = Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         let unknown = phases.subtracting(["sample", "train", "logprob"])
-        guard unknown.isEmpty else { throw ValidationError("unknown phase(s): \(unknown.sorted().joined(separator: ", "))") }
-        let report = try Benchmark.run(shape: shape, config: try ModelConfig.named(shape), repeats: repeats, phases: phases) {
+        guard unknown.isEmpty else {
+            throw ValidationError("unknown phase(s): \(unknown.sorted().joined(separator: ", "))")
+        }
+        let workload = context.map { Benchmark.Workload(context: $0) } ?? Benchmark.Workload()
+        let report = try Benchmark.run(shape: shape, config: try ModelConfig.named(shape), repeats: repeats,
+                                       workload: workload, context: context, phases: phases) {
             terminal.note("bench: \($0)")
         }
         if json {
-            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
-            print(String(data: try e.encode(report), encoding: .utf8)!)
+            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
             return
         }
         func f(_ v: Double?, _ fmt: String = "%.0f") -> String { v.map { String(format: fmt, $0) } ?? "-" }
-        print("shape \(report.shape): \(report.totalParams) parameters, \(report.activeParams) active; OpenBLAS \(report.blasCore)")
+        print("shape \(report.shape)\(context.map { " at context \($0)" } ?? ""): \(report.totalParams) parameters, "
+              + "\(report.activeParams) active; OpenBLAS \(report.blasCore) (\(report.blasSelection)), \(report.cpu)")
         print("sgemm 512^3        \(f(report.sgemmGflops)) GFLOP/s")
-        print("sampling           \(f(report.sampleTokensPerS)) tokens/s (\(f(report.sampleMsPerDecodeStep, "%.2f")) ms per step)")
-        print("training           \(f(report.trainTokensPerS)) tokens/s (\(f(report.trainStepS, "%.3f")) s per step, MFU \(f(report.trainMfu.map { $0 * 100 }, "%.1f"))%)")
+        if let best = report.sgemmBestGflops {
+            print("sgemm best         \(f(best)) GFLOP/s on the step's \(report.sgemmBestShape ?? "?") product")
+        }
+        print("sampling           \(f(report.sampleTokensPerS)) tokens/s "
+              + "(\(f(report.sampleMsPerDecodeStep, "%.2f")) ms per step)")
+        print("training           \(f(report.trainTokensPerS)) tokens/s (\(f(report.trainStepS, "%.3f")) s per step, "
+              + "MFU \(f(report.trainMfu.map { $0 * 100 }, "%.1f"))%)")
         print("log-prob forward   \(f(report.logprobTokensPerS)) tokens/s")
         print("peak RSS           \(f(report.peakRssMb)) MB")
     }
+
+    /// Each configuration in a child process of this binary, so that peak memory is its own.
+    func runScaling() throws {
+        let terminal = Terminal(quiet: quiet)
+        guard let exe = BLASStartup.executablePath() else { throw ValidationError("cannot find this program's file") }
+        let configurations: [(shape: String, context: Int?)] = [
+            ("toy", nil), ("tiny", nil), ("small", nil), ("tiny", 128), ("tiny", 512), ("tiny", 2048),
+        ]
+        var reports: [BenchmarkReport] = []
+        for (i, c) in configurations.enumerated() {
+            terminal.progress("bench scaling \(i + 1)/\(configurations.count): \(c.shape)"
+                              + (c.context.map { " at context \($0)" } ?? ""))
+            var args = ["bench", "policy", "--shape", c.shape, "--repeats", String(repeats), "--only", only,
+                        "--json", "--quiet"]
+            if let context = c.context { args += ["--context", String(context)] }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = args
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else {
+                throw ValidationError("grpo \(args.joined(separator: " ")) exited with \(p.terminationStatus)")
+            }
+            reports.append(try JSONDecoder().decode(BenchmarkReport.self, from: data))
+        }
+        terminal.note("bench scaling: \(configurations.count) configurations")
+        if json {
+            struct Scaling: Encodable { var scaling: [BenchmarkReport] }
+            print(String(decoding: try JSONEncoder.sorted.encode(Scaling(scaling: reports)), as: UTF8.self))
+            return
+        }
+        func f(_ v: Double?, _ fmt: String = "%.0f") -> String { v.map { String(format: fmt, $0) } ?? "-" }
+        print("shape  context  active params  sample tok/s  train tok/s  logprob tok/s  train MFU  peak RSS MB")
+        for r in reports {
+            let context = r.context.map(String.init) ?? "80"
+            print(r.shape.padding(toLength: 7, withPad: " ", startingAt: 0)
+                  + context.leftPadded(7) + String(r.activeParams).leftPadded(15)
+                  + f(r.sampleTokensPerS).leftPadded(14) + f(r.trainTokensPerS).leftPadded(13)
+                  + f(r.logprobTokensPerS).leftPadded(15) + f(r.trainMfu, "%.2f").leftPadded(11)
+                  + f(r.peakRssMb).leftPadded(13))
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }
 
 struct BenchRewards: ParsableCommand {

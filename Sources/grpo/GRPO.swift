@@ -2,11 +2,21 @@
 // progress as values and the commands decide how to show them.
 
 import ArgumentParser
+import Kernels
 
-@main
 struct GRPO: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grpo",
         abstract: "GRPO with rule-based rewards on a DeepSeek-style MoE policy, on one CPU machine.",
-        subcommands: [InitModel.self, SFT.self, Train.self, Eval.self, Sample.self, Tasks.self, Rewards.self, TracesCommand.self, Bench.self])
+        subcommands: [InitModel.self, SFT.self, Train.self, Eval.self, Sample.self, Tasks.self, Rewards.self,
+                      TracesCommand.self, Bench.self, BLASCommand.self])
+}
+
+@main
+enum Entry {
+    static func main() {
+        // Before anything else: choosing OpenBLAS's kernel may execute this program again.
+        BLASStartup.run(quiet: CommandLine.arguments.dropFirst().contains("--quiet"))
+        GRPO.main()
+    }
 }

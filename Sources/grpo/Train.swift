@@ -58,6 +58,7 @@ struct Train: ParsableCommand {
         }
         try FileManager.default.createDirectory(at: outputDir, withIntermediateDirectories: true)
         try AtomicFile.write(String(decoding: try JSONEncoder.sorted.encode(cfg), as: UTF8.self), to: outputDir.appendingPathComponent("grpo_config.json"))
+        try recordSystem(in: outputDir)
         let metricsURL = URL(fileURLWithPath: String(database.dropLast((database as NSString).pathExtension.count + 1)) + ".metrics.jsonl")
         let metricsFile = try MetricsFile(url: metricsURL, afterStep: trainer.step)
         Interrupt.shared.install(terminal)

@@ -25,11 +25,12 @@ final class CLITests: XCTestCase {
     }
 
     @discardableResult
-    func grpo(_ args: [String], expect status: Int32 = 0, in folder: URL? = nil,
+    func grpo(_ args: [String], expect status: Int32 = 0, in folder: URL? = nil, environment: [String: String]? = nil,
               file: StaticString = #filePath, line: UInt = #line) throws -> (out: String, err: String) {
         let p = Process()
         p.executableURL = try binary()
         p.arguments = args
+        if let environment { p.environment = environment }
         p.currentDirectoryURL = folder ?? Self.root
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err

@@ -23,6 +23,14 @@ extension CLITests {
         XCTAssertEqual(first.map { $0["step"] as? Int }, [1, 2, 3, 4])
         let evals = try json(grpo(["traces", "sql", "--db", db, "SELECT step, metric FROM evals WHERE metric = 'accuracy'", "--json"]).out)
         XCTAssertEqual(evals.map { $0["step"] as? Int }, [4])
+        // The run records the BLAS kernel it ran on, in the traces and beside its config.
+        let blas = try json("[" + grpo(["blas", "--json", "--quiet"]).out + "]")[0]
+        let system = try json(grpo(["traces", "sql", "--db", db, "SELECT json_extract(system, '$.core') AS core, "
+                                    + "json_extract(system, '$.selection') AS selection FROM runs", "--json"]).out)
+        XCTAssertEqual(system.first?["core"] as? String, blas["core"] as? String)
+        XCTAssertEqual(system.first?["selection"] as? String, blas["selection"] as? String)
+        let systemFile = try String(contentsOfFile: out + "/system.json", encoding: .utf8)
+        XCTAssertTrue(systemFile.contains("\"core\":\"\(blas["core"] as? String ?? "?")\""), systemFile)
         let metricsFile = tmp.appendingPathComponent("t.metrics.jsonl")
         XCTAssertEqual(try String(contentsOf: metricsFile, encoding: .utf8).split(separator: "\n").count, 4)
 
