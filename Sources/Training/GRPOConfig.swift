@@ -48,8 +48,8 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     /// KL coefficient against the frozen starting policy; 0 loads no reference model.
     public var beta: Double = 0
     /// The KL term is k3 times the importance ratio, differentiated through it (DeepSeek-V3.2's
-    /// unbiased estimator; TRL's option, off by default there too): gradient beta * rho * (logp - ref).
-    public var useBiasCorrectionKl = false
+    /// unbiased estimator; TRL's option and default): gradient beta * rho * (logp - ref).
+    public var useBiasCorrectionKl = true
     /// Clip range below (and above, unless epsilon_high is set).
     public var epsilon: Double = 0.2
     /// DAPO's clip-higher (e.g. 0.28); default: epsilon.

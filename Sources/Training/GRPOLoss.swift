@@ -7,7 +7,7 @@
 //   l_{i,t}   = min(rho A_i, clip(rho, 1 - epsLow, 1 + epsHigh) A_i) - beta KL_{i,t}
 //   KL_{i,t}  = exp(ref - logp) - (ref - logp) - 1         k3, >= 0
 //   sequence level (GSPO): rho is s_i = exp(mean_t (logp - oldLogp)) for every t
-// With use_bias_correction_kl (TRL's name; off by default there and here) the KL
+// With use_bias_correction_kl (TRL's name; on by default there and here) the KL
 // term is k3 * rho, rho differentiable (DeepSeek-V3.2's unbiased estimator under
 // pi_old's samples): its gradient is beta * rho * (logp - ref) where plain k3's is
 // beta * (1 - exp(ref - logp)), which over-weights tokens the policy has made

@@ -294,14 +294,14 @@ final class GRPOTrainerTests: XCTestCase {
         // transformers' TrainingArguments, which TRL inherits.
         XCTAssertEqual(GRPOConfig().adamBeta2, 0.999)
         XCTAssertEqual(GRPOConfig().lrSchedulerType, "linear")
-        XCTAssertFalse(GRPOConfig().useBiasCorrectionKl, "off in TRL too")
+        XCTAssertTrue(GRPOConfig().useBiasCorrectionKl, "on in TRL too")
         XCTAssertEqual(GRPOConfig().dynamicSamplingMetric, .accuracy)
         let overrides = [("model", "m"), ("task_set", "t"), ("lr_scheduler_type", "constant"),
-                         ("use_bias_correction_kl", "true"), ("dynamic_sampling_metric", "reward")]
+                         ("use_bias_correction_kl", "false"), ("dynamic_sampling_metric", "reward")]
         let chosen = try GRPOConfig.load(file: nil, overrides: overrides)
         XCTAssertEqual(chosen.lrSchedulerType, "constant")
-        XCTAssertTrue(chosen.useBiasCorrectionKl)
-        XCTAssertTrue(chosen.lossOptions(completionCap: 9).useBiasCorrectionKL)
+        XCTAssertFalse(chosen.useBiasCorrectionKl)
+        XCTAssertFalse(chosen.lossOptions(completionCap: 9).useBiasCorrectionKL)
         XCTAssertEqual(chosen.dynamicSamplingMetric, .reward)
         XCTAssertTrue(error([("lr_scheduler_type", "step")]).contains("lr_scheduler_type"))
         XCTAssertTrue(error([("dynamic_sampling_metric", "format")]).contains("dynamic_sampling_metric"))
