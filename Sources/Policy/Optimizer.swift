@@ -16,7 +16,8 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
     public var weightDecay: Float = 0.0
     /// Gradients are scaled so their global L2 norm is at most this (0 turns clipping off).
     public var maxGradNorm: Float = 1.0
-    /// "constant" or "cosine" (to `min_lr_ratio` x peak at the last step), after warmup.
+    /// After warmup: "constant"; "cosine" (to `min_lr_ratio` x peak at the last step); or "linear",
+    /// to 0 at step `total` as transformers' get_linear_schedule_with_warmup (TRL's default).
     public var lrSchedulerType = "cosine"
     /// Linear warmup from 0 over this many optimizer steps.
     public var warmupSteps = 0
@@ -38,14 +39,24 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
         guard adamEpsilon > 0 else { throw fail("adam_epsilon", "must be positive") }
         guard weightDecay >= 0 else { throw fail("weight_decay", "must be >= 0") }
         guard maxGradNorm >= 0 else { throw fail("max_grad_norm", "must be >= 0") }
-        guard ["constant", "cosine"].contains(lrSchedulerType) else { throw fail("lr_scheduler_type", "must be \"constant\" or \"cosine\"") }
+        guard Self.schedulerTypes.contains(lrSchedulerType) else {
+            let names = Self.schedulerTypes.map { "\"\($0)\"" }.joined(separator: ", ")
+            throw fail("lr_scheduler_type", "must be one of " + names)
+        }
         guard warmupSteps >= 0 else { throw fail("warmup_steps", "must be >= 0") }
         guard (0...1).contains(minLrRatio) else { throw fail("min_lr_ratio", "must be in [0, 1]") }
     }
 
+    public static let schedulerTypes = ["constant", "cosine", "linear"]
+
     /// Learning rate at optimizer step `step` (0-based) of `total`.
     public func learningRate(step: Int, total: Int) -> Float {
         if step < warmupSteps { return learningRate * Float(step + 1) / Float(warmupSteps + 1) }
+        if lrSchedulerType == "linear" {
+            // transformers: max(0, (total - step) / (total - warmup)); the last step keeps 1/(total - warmup).
+            let remaining = Float(max(0, total - step))
+            return learningRate * remaining / Float(max(1, total - warmupSteps))
+        }
         guard lrSchedulerType == "cosine", total > warmupSteps + 1 else { return learningRate }
         let progress = min(1, Float(step - warmupSteps) / Float(total - warmupSteps - 1))
         let cosine = 0.5 * (1 + cosf(Float.pi * progress))

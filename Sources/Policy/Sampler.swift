@@ -151,6 +151,23 @@ public final class Sampler: @unchecked Sendable {
         return (0..<promptTokens.count).map { Array(out[($0 * g)..<($0 * g + g)]) }
     }
 
+    /// How many of the most likely tokens sampling keeps, as Hugging Face's warpers chain them:
+    /// top-k first, then top-p over the distribution renormalised to those k (the smallest
+    /// prefix whose renormalised mass reaches top_p). `probability(i)`: the i-th largest
+    /// probability, unnormalised.
+    public static func keptCount(vocab v: Int, topK: Int, topP: Float, probability: (Int) -> Float) -> Int {
+        let count = topK > 0 ? min(v, topK) : v
+        guard topP < 1 else { return count }
+        var mass: Float = 0
+        for i in 0..<count { mass += probability(i) }
+        var cumulative: Float = 0
+        for i in 0..<count {
+            cumulative += probability(i) / mass
+            if cumulative >= topP { return i + 1 }
+        }
+        return count
+    }
+
     /// One token from a row of logits, and its log-probability at the sampling temperature.
     private static func draw(_ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, rng: inout Xoshiro,
                       probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>) -> (Int32, Float) {
@@ -170,14 +187,7 @@ public final class Sampler: @unchecked Sendable {
         if params.topK > 0 || params.topP < 1 {
             var buffer = UnsafeMutableBufferPointer(start: order, count: v)
             buffer.sort { probs[Int($0)] > probs[Int($1)] }
-            if params.topK > 0 { count = min(count, params.topK) }
-            if params.topP < 1 {
-                var cumulative: Float = 0
-                for i in 0..<count {
-                    cumulative += probs[Int(order[i])] / sum
-                    if cumulative >= params.topP { count = i + 1; break }
-                }
-            }
+            count = keptCount(vocab: v, topK: params.topK, topP: params.topP) { probs[Int(order[$0])] }
         }
         var kept: Float = 0
         for i in 0..<count { kept += probs[Int(order[i])] }

@@ -49,6 +49,9 @@ public protocol RewardRule: Sendable {
     var name: String { get }
     /// nil: the rule does not apply to this task.
     func score(completion: String, task: RewardTask) -> RuleScore?
+    /// The same, knowing what the sampler knows of the completion's length (rules that measure
+    /// length use it). Default: `score(completion:task:)`.
+    func score(completion: String, length: CompletionLength, task: RewardTask) -> RuleScore?
     /// Why a completion written after `leadIn` (the text a prompt template puts after the
     /// prompt, such as "<think>") can hardly satisfy this rule, or nil. The trainer warns
     /// with it before the first step. Default: nil.
@@ -57,6 +60,9 @@ public protocol RewardRule: Sendable {
 
 extension RewardRule {
     public func leadInConflict(_ leadIn: String) -> String? { nil }
+    public func score(completion: String, length: CompletionLength, task: RewardTask) -> RuleScore? {
+        score(completion: completion, task: task)
+    }
 }
 
 /// Errors loading or running rule sets: each names the file, rule and field.

@@ -163,12 +163,16 @@ public struct ScoredCompletion: Sendable {
 }
 
 extension RuleSet {
-    public func score(completion: String, task: RewardTask) -> ScoredCompletion {
+    /// `length`: what the sampler knows of the completion's length (the `length` kind reads it).
+    public func score(completion: String, task: RewardTask,
+                      length: CompletionLength = CompletionLength()) -> ScoredCompletion {
         var results: [ScoredCompletion.RuleResult] = []
         var byName: [String: RuleScore] = [:]
         for e in entries {
             let s: RuleScore?
-            if let kinds = e.appliesTo, !kinds.contains(task.kind ?? "") { s = nil } else { s = e.rule.score(completion: completion, task: task) }
+            if let kinds = e.appliesTo, !kinds.contains(task.kind ?? "") { s = nil } else {
+                s = e.rule.score(completion: completion, length: length, task: task)
+            }
             if let s { byName[e.name] = s }
             results.append(.init(name: e.name, score: s, counted: false))
         }
@@ -184,12 +188,14 @@ extension RuleSet {
         return ScoredCompletion(reward: any ? total : nil, rules: results)
     }
 
-    /// Scores a batch on all cores; each completion independently.
-    public func score(_ batch: [(completion: String, task: RewardTask)]) -> [ScoredCompletion] {
+    /// Scores a batch on all cores; each completion independently. `lengths`: one per completion, or nil.
+    public func score(_ batch: [(completion: String, task: RewardTask)],
+                      lengths: [CompletionLength]? = nil) -> [ScoredCompletion] {
         var out = [ScoredCompletion?](repeating: nil, count: batch.count)
         out.withUnsafeMutableBufferPointer { buf in
             DispatchQueue.concurrentPerform(iterations: batch.count) { i in
-                buf[i] = score(completion: batch[i].completion, task: batch[i].task)
+                let length = lengths?[i] ?? CompletionLength()
+                buf[i] = score(completion: batch[i].completion, task: batch[i].task, length: length)
             }
         }
         return out.map { $0! }

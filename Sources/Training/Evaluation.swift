@@ -1,8 +1,8 @@
 // Held-out evaluation: greedy pass@1, sampled pass@k (the unbiased estimator
 // of Chen et al. 2021 with n samples a task), per-rule pass rates and mean
-// length. A task is solved when every answer rule (kinds math, code,
-// countdown, command) gives it a full score; a rule set without one counts
-// every rule.
+// length. A task is solved when its accuracy is 1 (RuleSet.accuracy: every
+// answer rule that applies gives it a full score; a rule set without one
+// counts every rule).
 
 import Foundation
 import Policy
@@ -41,8 +41,6 @@ public struct EvalReport: Codable, Sendable {
 }
 
 public enum Evaluation {
-    static let answerKinds: Set<String> = ["math", "code", "countdown", "command"]
-
     /// pass@k from n samples of which c are correct: 1 - C(n - c, k) / C(n, k).
     public static func passAtK(n: Int, c: Int, k: Int) -> Double {
         if n - c < k { return 1 }
@@ -64,10 +62,9 @@ public enum Evaluation {
         // As long as the task set allows, and the model's context leaves room for after the longest prompt.
         let longestPrompt = prompts.map { sampler.tokenizer.encode($0, addBOS: true).count }.max() ?? 0
         let length = max(1, min(maxNewTokens ?? m.maxCompletionLength, model.config.maxPositionEmbeddings - longestPrompt))
-        let answerRules = Set(rules.entries.filter { answerKinds.contains($0.kind) }.map(\.name))
-        func solved(_ s: ScoredCompletion) -> Bool {
-            let judged = s.rules.filter { answerRules.isEmpty || answerRules.contains($0.name) }
-            return !judged.isEmpty && judged.allSatisfy { ($0.score?.score ?? 0) >= 1 - 1e-9 }
+        func solved(_ s: ScoredCompletion) -> Bool { rules.accuracy(of: s) == 1 }
+        func lengths(_ completions: [Completion]) -> [CompletionLength] {
+            completions.map { CompletionLength(tokens: $0.tokens.count, limit: length) }
         }
         // Greedy: one completion a task, in batches so the KV cache stays small.
         var greedy: [Completion] = []
@@ -76,7 +73,8 @@ public enum Evaluation {
             greedy += try sampler.generate(prompts: batch, completionsPerPrompt: 1,
                                            params: SamplingParams(temperature: 0, maxNewTokens: length, stop: m.stop)).map { $0[0] }
         }
-        let scored = rules.score(zip(records, greedy).map { (completion: $1.text, task: $0.rewardTask(kind: m.kind)) })
+        let scored = rules.score(zip(records, greedy).map { (completion: $1.text, task: $0.rewardTask(kind: m.kind)) },
+                                 lengths: lengths(greedy))
         var rates: [String: Double] = [:]
         for e in rules.entries {
             let s = scored.compactMap { $0.score(of: e.name)?.score }
@@ -98,7 +96,8 @@ public enum Evaluation {
                 let group = try sampler.generate(prompts: [prompt], completionsPerPrompt: n,
                                                  params: SamplingParams(temperature: temperature, maxNewTokens: length, stop: m.stop,
                                                                         seed: seed &+ UInt64(i)))[0]
-                let s = rules.score(group.map { (completion: $0.text, task: records[i].rewardTask(kind: m.kind)) })
+                let s = rules.score(group.map { (completion: $0.text, task: records[i].rewardTask(kind: m.kind)) },
+                                    lengths: lengths(group))
                 total += passAtK(n: n, c: s.filter(solved).count, k: k)
                 if keepSamples {
                     let advantages = Advantages.compute([s.map(\.reward)], scale: .group)[0]

@@ -59,6 +59,9 @@ public enum GRPOBenchmark {
         c.model = shape; c.taskSet = tasks.manifest.name
         c.promptsPerStep = 8; c.numGenerations = 8; c.maxCompletionLength = 64; c.beta = 0.04; c.numIterations = 1
         c.learningRate = 1e-5; c.maxSteps = steps
+        // The reference workload keeps the schedule and betas it was first measured with.
+        c.lrSchedulerType = "constant"
+        c.adamBeta2 = 0.99
         return try GRPOTrainer(config: c, model: model, tasks: tasks, rules: rules)
     }
 

@@ -1,6 +1,8 @@
 // `grpo train` configuration: TRL GRPOConfig's names, meanings and defaults
 // (the ones TRL has converged on: loss_type dapo, beta 0, epsilon 0.2,
-// scale_rewards group, num_generations 8), as a YAML file and/or flags
+// scale_rewards group, num_generations 8; AdamW and the schedule as
+// transformers' TrainingArguments: adam_beta2 0.999, linear decay to 0), as a
+// YAML file and/or flags
 // (`--learning_rate 1e-5` or `--learning-rate 1e-5`). Unknown keys and bad
 // values are errors that name the key.
 
@@ -33,31 +35,44 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     public var topK = 0
 
     public var learningRate: Float = 1e-6
-    public var lrSchedulerType = "constant"
+    /// "linear" (to 0 at the last optimizer update, transformers' default), "constant" or "cosine".
+    public var lrSchedulerType = "linear"
+    /// Optimizer updates of linear warmup before the schedule proper.
     public var warmupSteps = 0
     public var weightDecay: Float = 0
     public var adamBeta1: Float = 0.9
-    public var adamBeta2: Float = 0.99
+    public var adamBeta2: Float = 0.999
     public var adamEpsilon: Float = 1e-8
     public var maxGradNorm: Float = 1.0
 
     /// KL coefficient against the frozen starting policy; 0 loads no reference model.
     public var beta: Double = 0
+    /// The KL term is k3 times the importance ratio, differentiated through it (DeepSeek-V3.2's
+    /// unbiased estimator; TRL's option and default): gradient beta * rho * (logp - ref).
+    public var useBiasCorrectionKl = true
     /// Clip range below (and above, unless epsilon_high is set).
     public var epsilon: Double = 0.2
     /// DAPO's clip-higher (e.g. 0.28); default: epsilon.
     public var epsilonHigh: Double?
     public var lossType: LossType = .dapo
     public var scaleRewards: ScaleRewards = .group
-    /// Optimizer updates per sampled batch, pi_old fixed for all of them.
+    /// Optimizer updates per sampled batch, pi_old fixed for all of them. Each update is one step
+    /// of the learning-rate schedule, as in TRL, which spans max_steps x num_iterations updates:
+    /// max_steps counts sampled batches here, where TRL's counts updates (TRL's = ours x this).
     public var numIterations = 1
     /// "token" (GRPO) or "sequence" (GSPO).
     public var importanceSamplingLevel: ImportanceSamplingLevel = .token
     /// Truncated completions (hit max_completion_length) count in no loss term.
     public var maskTruncatedCompletions = false
-    /// DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts.
+    /// DAPO dynamic sampling: drop groups whose dynamic_sampling_metric is the same for every
+    /// completion, sample further batches of prompts (fresh random streams each) until
+    /// prompts_per_step groups are kept, and train on exactly that many.
     public var dynamicSampling = false
-    /// Extra sampling rounds a step may take to refill dropped groups.
+    /// What a group must vary in to be kept: "accuracy" (the answer rules, as `grpo eval` counts
+    /// a task solved; DAPO's) or "reward" (the weighted total, format and shaping rules included).
+    public var dynamicSamplingMetric: DynamicSamplingMetric = .accuracy
+    /// Extra sampling batches a step may take. When they run out the step trains on the groups
+    /// kept so far (fewer than prompts_per_step), or, with none kept, skips its update.
     public var maxResampleRounds = 3
     /// gamma of the MoE router's load-balancing bias update during GRPO. 0 (default) freezes
     /// the bias, as DeepSeek-V3 did for its last 500B tokens: the bias moves by the load alone,
@@ -82,10 +97,12 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         case maxCompletionLength = "max_completion_length", temperature, topP = "top_p", topK = "top_k"
         case learningRate = "learning_rate", lrSchedulerType = "lr_scheduler_type", warmupSteps = "warmup_steps"
         case weightDecay = "weight_decay", adamBeta1 = "adam_beta1", adamBeta2 = "adam_beta2", adamEpsilon = "adam_epsilon"
-        case maxGradNorm = "max_grad_norm", beta, epsilon, epsilonHigh = "epsilon_high", lossType = "loss_type"
+        case maxGradNorm = "max_grad_norm", beta, useBiasCorrectionKl = "use_bias_correction_kl"
+        case epsilon, epsilonHigh = "epsilon_high", lossType = "loss_type"
         case scaleRewards = "scale_rewards", numIterations = "num_iterations"
         case importanceSamplingLevel = "importance_sampling_level", maskTruncatedCompletions = "mask_truncated_completions"
-        case dynamicSampling = "dynamic_sampling", maxResampleRounds = "max_resample_rounds"
+        case dynamicSampling = "dynamic_sampling", dynamicSamplingMetric = "dynamic_sampling_metric"
+        case maxResampleRounds = "max_resample_rounds"
         case routerBiasUpdateSpeed = "router_bias_update_speed"
         case seed, maxSteps = "max_steps", evalSteps = "eval_steps", evalLimit = "eval_limit", saveSteps = "save_steps"
     }
@@ -106,12 +123,14 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         adamBeta1 = try v(.adamBeta1, d.adamBeta1); adamBeta2 = try v(.adamBeta2, d.adamBeta2)
         adamEpsilon = try v(.adamEpsilon, d.adamEpsilon); maxGradNorm = try v(.maxGradNorm, d.maxGradNorm)
         beta = try v(.beta, d.beta); epsilon = try v(.epsilon, d.epsilon)
+        useBiasCorrectionKl = try v(.useBiasCorrectionKl, d.useBiasCorrectionKl)
         epsilonHigh = try c.decodeIfPresent(Double.self, forKey: .epsilonHigh)
         lossType = try v(.lossType, d.lossType); scaleRewards = try v(.scaleRewards, d.scaleRewards)
         numIterations = try v(.numIterations, d.numIterations)
         importanceSamplingLevel = try v(.importanceSamplingLevel, d.importanceSamplingLevel)
         maskTruncatedCompletions = try v(.maskTruncatedCompletions, d.maskTruncatedCompletions)
         dynamicSampling = try v(.dynamicSampling, d.dynamicSampling); maxResampleRounds = try v(.maxResampleRounds, d.maxResampleRounds)
+        dynamicSamplingMetric = try v(.dynamicSamplingMetric, d.dynamicSamplingMetric)
         routerBiasUpdateSpeed = try v(.routerBiasUpdateSpeed, d.routerBiasUpdateSpeed)
         seed = try v(.seed, d.seed); maxSteps = try v(.maxSteps, d.maxSteps); evalSteps = try v(.evalSteps, d.evalSteps)
         evalLimit = try v(.evalLimit, d.evalLimit); saveSteps = try v(.saveSteps, d.saveSteps)
@@ -127,10 +146,17 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         return o
     }
 
-    public var lossOptions: LossOptions {
+    /// The completion cap: max_completion_length, else the task set's. Generation, dr_grpo's
+    /// divisor and the length rule's default all take it from here.
+    public func completionCap(taskSetDefault: Int) -> Int { maxCompletionLength ?? taskSetDefault }
+
+    /// `completionCap`: the cap generation runs with (see `completionCap(taskSetDefault:)`).
+    public func lossOptions(completionCap: Int) -> LossOptions {
         var o = LossOptions()
         o.lossType = lossType; o.level = importanceSamplingLevel; o.epsilonLow = epsilon; o.epsilonHigh = epsilonHigh ?? epsilon
-        o.beta = beta; o.maxCompletionLength = maxCompletionLength ?? 256
+        o.beta = beta
+        o.useBiasCorrectionKL = useBiasCorrectionKl
+        o.maxCompletionLength = completionCap
         return o
     }
 

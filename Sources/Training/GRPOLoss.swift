@@ -7,11 +7,16 @@
 //   l_{i,t}   = min(rho A_i, clip(rho, 1 - epsLow, 1 + epsHigh) A_i) - beta KL_{i,t}
 //   KL_{i,t}  = exp(ref - logp) - (ref - logp) - 1         k3, >= 0
 //   sequence level (GSPO): rho is s_i = exp(mean_t (logp - oldLogp)) for every t
+// With use_bias_correction_kl (TRL's name; on by default there and here) the KL
+// term is k3 * rho, rho differentiable (DeepSeek-V3.2's unbiased estimator under
+// pi_old's samples): its gradient is beta * rho * (logp - ref) where plain k3's is
+// beta * (1 - exp(ref - logp)), which over-weights tokens the policy has made
+// less likely than the reference (at logp - ref = -2: -6.39 against -2).
 // The loss is minus the average of l over tokens, averaged as `lossType` says:
 //   grpo     mean over sequences of (sum_t l / |o_i|)
 //   bnpo     sum_{i,t} l / (tokens in the batch)
 //   dapo     sum_{i,t} l / (tokens in the global batch) = bnpo without accumulation
-//   dr_grpo  sum_{i,t} l / (sequences * max_completion_length)
+//   dr_grpo  sum_{i,t} l / (sequences * max_completion_length), the cap generation used
 // d min(a, b) picks the branch that is the minimum: where the clipped term is
 // smaller the token passes no gradient through the ratio (that is the clip).
 
@@ -41,7 +46,9 @@ public struct LossOptions: Sendable {
     public var epsilonLow = 0.2
     public var epsilonHigh = 0.2
     public var beta = 0.0
-    /// For dr_grpo.
+    /// The KL term is k3 times the (differentiable) ratio, as TRL's use_bias_correction_kl.
+    public var useBiasCorrectionKL = false
+    /// dr_grpo's divisor: the completion cap generation ran with.
     public var maxCompletionLength = 256
     public init() {}
 }
@@ -50,12 +57,14 @@ public struct LossResult: Sendable {
     public var loss: Double
     /// d loss / d logp, per sequence and token (0 where masked).
     public var dlogp: [[Double]]
-    /// Fractions of counted tokens clipped below (rho < 1 - epsLow with A < 0) and above
-    /// (rho > 1 + epsHigh with A > 0): where the clip removed the gradient.
+    /// Fractions clipped below (rho < 1 - epsLow with A < 0) and above (rho > 1 + epsHigh
+    /// with A > 0): where the clip removed the gradient. Of counted tokens at token level;
+    /// of sequences at sequence level, where one ratio stands for the whole sequence (TRL).
     public var clipFracLow: Double
     public var clipFracHigh: Double
+    /// Mean ratio, over counted tokens or (sequence level) over sequences, as the clip fractions.
     public var ratioMean: Double
-    /// Mean k3 KL over counted tokens (0 when beta = 0).
+    /// Mean KL term over counted tokens, k3 or k3 * rho as the options say (0 when beta = 0).
     public var kl: Double
     public var tokens: Int
 }
@@ -85,27 +94,46 @@ public enum GRPOLoss {
                 sequenceRatio = exp(sum / Double(counted[i]))
             }
             var sequenceGrad = 0.0   // d loss / d s_i, spread over the tokens afterwards
+            var sequenceClip: (low: Bool, high: Bool) = (false, false)
             for t in s.logp.indices where s.mask[t] {
                 let rho = o.level == .token ? exp(s.logp[t] - s.oldLogp[t]) : sequenceRatio
                 let clipped = min(max(rho, 1 - o.epsilonLow), 1 + o.epsilonHigh)
-                let unclippedTerm = rho * a, clippedTerm = clipped * a
+                let unclippedTerm = rho * a
+                let clippedTerm = clipped * a
                 var l = min(unclippedTerm, clippedTerm)
                 // d l / d rho: A when the unclipped term is the minimum (ties included), else 0.
                 let isClipped = clippedTerm < unclippedTerm
                 let dRho = isClipped ? 0 : a
-                if isClipped { if rho < 1 - o.epsilonLow { clipLow += 1 } else { clipHigh += 1 } }
-                ratioSum += rho
-                var dl = 0.0   // d l / d logp_t, the token-level part
+                if isClipped {
+                    if rho < 1 - o.epsilonLow { sequenceClip.low = true } else { sequenceClip.high = true }
+                    if o.level == .token {
+                        if rho < 1 - o.epsilonLow { clipLow += 1 } else { clipHigh += 1 }
+                    }
+                }
+                if o.level == .token { ratioSum += rho }
+                var dl = 0.0   // d l / d logp_t through this token's own terms
                 if o.level == .token { dl = dRho * rho } else { sequenceGrad += -w * dRho }
                 if o.beta > 0 {
                     let x = s.refLogp[t] - s.logp[t]
-                    let kl = exp(x) - x - 1
-                    l -= o.beta * kl
-                    klSum += kl
-                    dl -= o.beta * (1 - exp(x))   // d KL / d logp = 1 - exp(ref - logp)
+                    let k3 = exp(x) - x - 1
+                    // d k3 / d logp = 1 - exp(ref - logp); the corrected term also moves with rho.
+                    let dk3 = 1 - exp(x)
+                    let factor = o.useBiasCorrectionKL ? rho : 1
+                    l -= o.beta * k3 * factor
+                    klSum += k3 * factor
+                    dl -= o.beta * dk3 * factor
+                    if o.useBiasCorrectionKL {
+                        // d rho / d logp_t = rho for a token ratio; a sequence ratio spreads below.
+                        if o.level == .token { dl -= o.beta * k3 * rho } else { sequenceGrad += w * o.beta * k3 }
+                    }
                 }
                 loss -= w * l
                 grad[t] = -w * dl
+            }
+            if o.level == .sequence {
+                ratioSum += sequenceRatio
+                if sequenceClip.low { clipLow += 1 }
+                if sequenceClip.high { clipHigh += 1 }
             }
             if o.level == .sequence, counted[i] > 0 {
                 // d s_i / d logp_t = s_i / |o_i| for each counted token.
@@ -114,8 +142,11 @@ public enum GRPOLoss {
             }
             dlogp.append(grad)
         }
-        let n = Double(max(totalTokens, 1))
+        // TRL averages a sequence-level quantity over all sequences, a token-level one over counted tokens.
+        let units = o.level == .token ? totalTokens : batch.count
+        let n = Double(max(units, 1))
+        let klMean = o.beta > 0 ? klSum / Double(max(totalTokens, 1)) : 0
         return LossResult(loss: loss, dlogp: dlogp, clipFracLow: Double(clipLow) / n, clipFracHigh: Double(clipHigh) / n,
-                          ratioMean: ratioSum / n, kl: o.beta > 0 ? klSum / n : 0, tokens: totalTokens)
+                          ratioMean: ratioSum / n, kl: klMean, tokens: totalTokens)
     }
 }

@@ -1,8 +1,11 @@
 // The GRPO loop. One step, top to bottom:
 //   rollout    sample G completions for each of P prompts (the prompt prefilled once)
 //   score      the rule set, in parallel: a reward and a per-rule breakdown each
-//   advantages group-relative (Advantages), one value per completion
-//   update     num_iterations times: forward over prompt + completion (rows in
+//              (with dynamic sampling, more rounds of both until P groups vary:
+//              DynamicSampling; with none kept the step skips its update)
+//   advantages group-relative (Advantages) over the groups kept, one value per completion
+//   update     num_iterations times, each an optimizer step of the learning-rate
+//              schedule: forward over prompt + completion (rows in
 //              micro-batches of similar length, see MicroBatch), log-probs
 //              at the sampling temperature (the first pass is pi_old, checked
 //              against what the sampler recorded), reference log-probs if beta > 0,
@@ -29,7 +32,7 @@ public struct Rollout: Sendable {
 extension Rollout {
     /// Some two completions got different rewards (missing ones left out, as Advantages
     /// leaves them out): the group has something to teach.
-    var hasSpread: Bool { let r = scores.compactMap(\.reward); return r.contains { $0 != r[0] } }
+    var hasSpread: Bool { DynamicSampling.varies(scores.map(\.reward)) }
 }
 
 /// What a step measured (the guide's list; the CLI prints a few, the traces keep all).
@@ -62,7 +65,10 @@ public final class GRPOTrainer: @unchecked Sendable {
     var rng: Xoshiro
     var order: [Int] = []
     var cursor = 0
+    /// The completion cap: generation, dr_grpo's divisor and the length rule all use it.
     public let maxCompletionLength: Int
+    /// The config's loss options, dr_grpo dividing by `maxCompletionLength`.
+    public let lossOptions: LossOptions
 
     /// `reference`: the frozen policy of the KL term when beta > 0 (default: a copy of `model`,
     /// which is right for a new run; a resumed run passes the policy it started from).
@@ -75,7 +81,8 @@ public final class GRPOTrainer: @unchecked Sendable {
         optimizer = AdamW(layout: model.layout, config: config.optimizer)
         balancer = ExpertBalancer(model: model, speed: config.routerBiasUpdateSpeed)
         rng = Xoshiro(seed: UInt64(config.seed))
-        maxCompletionLength = config.maxCompletionLength ?? tasks.manifest.maxCompletionLength
+        maxCompletionLength = config.completionCap(taskSetDefault: tasks.manifest.maxCompletionLength)
+        lossOptions = config.lossOptions(completionCap: maxCompletionLength)
         guard !split.isEmpty else { throw PolicyError.badConfig(file: "config", key: "split", message: "split \"\(config.split)\" of \(tasks.manifest.name) is empty") }
     }
 
@@ -153,64 +160,102 @@ public final class GRPOTrainer: @unchecked Sendable {
     public func trainStep() throws -> (GRPOStepReport, StepRecord) {
         let start = Date()
         scoringSeconds = 0
-        var rollouts = try rollout(nextTasks(config.promptsPerStep))
-        var dropped = 0
-        if config.dynamicSampling {
-            // DAPO: a group whose rewards are all equal teaches nothing; sample more prompts
-            // in its place, at most max_resample_rounds times.
-            var kept = rollouts.filter(\.hasSpread), rounds = 0
-            dropped = rollouts.count - kept.count
-            while kept.count < config.promptsPerStep && rounds < config.maxResampleRounds {
-                let more = try rollout(nextTasks(config.promptsPerStep - kept.count))
-                kept += more.filter(\.hasSpread); dropped += more.filter { !$0.hasSpread }.count
-                rounds += 1
-            }
-            if !kept.isEmpty { rollouts = kept }
-        }
+        let sampling = try sample()
+        let rollouts = withAdvantages(sampling.kept)
         let sampled = Date()
-        let lr = optimizer.config.learningRate(step: step, total: config.maxSteps)
-        var update = try self.update(rollouts, learningRate: lr)
+        var update: UpdateResult
+        if rollouts.isEmpty {
+            update = UpdateResult(metrics: rolloutMetrics(sampling.sampled), passRates: [])
+        } else {
+            update = try self.update(rollouts)
+        }
         step += 1
         let end = Date()
         update.metrics.samplingS = sampled.timeIntervalSince(start) - scoringSeconds
         update.metrics.scoringS = scoringSeconds
         update.metrics.trainingS = end.timeIntervalSince(sampled)
-        let tokens = rollouts.reduce(0) { $0 + $1.completions.reduce(0) { $0 + $1.tokens.count } }
+        let tokens = sampling.sampled.reduce(0) { $0 + $1.completions.reduce(0) { $0 + $1.tokens.count } }
         update.metrics.tokensPerS = Double(tokens) / end.timeIntervalSince(start)
-        if config.dynamicSampling { update.metrics.extra["dynamic_sampling/dropped_groups"] = Double(dropped) }
+        if config.dynamicSampling {
+            update.metrics.extra["dynamic_sampling/dropped_groups"] = Double(sampling.dropped)
+            update.metrics.extra["dynamic_sampling/trimmed_groups"] = Double(sampling.trimmed)
+            update.metrics.extra["dynamic_sampling/extra_rounds"] = Double(sampling.extraRounds)
+            update.metrics.extra["dynamic_sampling/kept_groups"] = Double(rollouts.count)
+            update.metrics.extra["dynamic_sampling/skipped_update"] = rollouts.isEmpty ? 1 : 0
+        }
         let record = StepRecord(step: step, metrics: update.metrics, groups: rollouts.map(group))
         return (GRPOStepReport(step: step, metrics: update.metrics, rulePassRates: update.passRates), record)
     }
 
-    /// Samples and scores G completions for each task, and their advantages.
-    func rollout(_ batch: [TaskRecord]) throws -> [Rollout] {
+    /// The step's groups: one batch, or with dynamic sampling as many rounds as it takes.
+    func sample() throws -> DynamicSamplingOutcome<Rollout> {
+        guard config.dynamicSampling else {
+            let batch = try rollout(nextTasks(config.promptsPerStep), round: 0)
+            return DynamicSamplingOutcome(kept: batch, sampled: batch, dropped: 0, trimmed: 0, extraRounds: 0)
+        }
+        let metric = config.dynamicSamplingMetric
+        func varies(_ r: Rollout) -> Bool {
+            DynamicSampling.varies(DynamicSampling.values(r.scores, metric: metric, rules: rules))
+        }
+        func sampleRound(_ round: Int) throws -> [Rollout] { try rollout(nextTasks(config.promptsPerStep), round: round) }
+        return try DynamicSampling.fill(batchSize: config.promptsPerStep, maxExtraRounds: config.maxResampleRounds,
+                                        sample: sampleRound, keeps: varies)
+    }
+
+    /// The seed of a step's sampling round: round 0 keeps the seed runs have always used; every
+    /// further round gets streams of its own, or it would redraw the completions it dropped.
+    public static func samplingSeed(seed: Int, step: Int, round: Int) -> UInt64 {
+        let base = UInt64(truncatingIfNeeded: seed) &* 1_000_003 &+ UInt64(step)
+        return base &+ UInt64(round) &* 0x9E37_79B9_7F4A_7C15
+    }
+
+    /// Samples and scores G completions for each task (advantages come once the batch is chosen).
+    func rollout(_ batch: [TaskRecord], round: Int) throws -> [Rollout] {
         let prompts = batch.map { tasks.manifest.prompt(for: $0) }
         let params = SamplingParams(temperature: config.temperature, topP: config.topP, topK: config.topK,
                                     maxNewTokens: maxCompletionLength, stop: tasks.manifest.stop,
-                                    seed: UInt64(config.seed) &* 1_000_003 &+ UInt64(step))
+                                    seed: Self.samplingSeed(seed: config.seed, step: step, round: round))
         let promptTokens = prompts.map { tokenizer.encode($0, addBOS: true) }
         let completions = try sampler.generate(promptTokens: promptTokens, completionsPerPrompt: config.numGenerations, params: params)
         let scoreStart = Date()
         let flat = zip(batch, completions).flatMap { task, group in
             group.map { (completion: $0.text, task: task.rewardTask(kind: tasks.manifest.kind)) }
         }
-        let scored = rules.score(flat)
+        let lengths = completions.flatMap { group in
+            group.map { CompletionLength(tokens: $0.tokens.count, limit: maxCompletionLength) }
+        }
+        let scored = rules.score(flat, lengths: lengths)
         scoringSeconds += Date().timeIntervalSince(scoreStart)
         let g = config.numGenerations
-        let rewards = (0..<batch.count).map { p in (0..<g).map { scored[p * g + $0].reward } }
-        let advantages = Advantages.compute(rewards, scale: config.scaleRewards)
         return batch.indices.map { p in
             Rollout(task: batch[p], prompt: prompts[p], promptTokens: promptTokens[p], completions: completions[p],
-                    scores: Array(scored[(p * g)..<(p * g + g)]), advantages: advantages[p])
+                    scores: Array(scored[(p * g)..<(p * g + g)]), advantages: Array(repeating: 0, count: g))
         }
     }
     /// Seconds spent in the rule set this step (rollout may run more than once a step).
     private var scoringSeconds = 0.0
 
+    /// Group-relative advantages over exactly the groups trained on (a batch std leaves the
+    /// dropped groups out).
+    func withAdvantages(_ rollouts: [Rollout]) -> [Rollout] {
+        let advantages = Advantages.compute(rollouts.map { $0.scores.map(\.reward) }, scale: config.scaleRewards)
+        return zip(rollouts, advantages).map { rollout, a in
+            var r = rollout
+            r.advantages = a
+            return r
+        }
+    }
+
+    /// The learning rate of optimizer update `update` (0-based, counting every one of the
+    /// num_iterations updates of each step), over max_steps x num_iterations updates.
+    public func learningRate(update: Int) -> Float {
+        optimizer.config.learningRate(step: update, total: config.maxSteps * config.numIterations)
+    }
+
     struct UpdateResult { var metrics: StepMetrics; var passRates: [(rule: String, rate: Double)] }
 
     /// num_iterations optimizer updates on one batch of rollouts; pi_old is the first pass.
-    func update(_ rollouts: [Rollout], learningRate lr: Float) throws -> UpdateResult {
+    func update(_ rollouts: [Rollout]) throws -> UpdateResult {
         // One row per completion: prompt + completion. Row i's log-prob of its token k sits at
         // flat index first[i] + k (the position before the token predicts it).
         let rows = rollouts.flatMap { r in r.completions.enumerated().map { (r, $0.offset) } }
@@ -240,8 +285,10 @@ public final class GRPOTrainer: @unchecked Sendable {
         var old: [Float] = []
         var result = LossResult(loss: 0, dlogp: [], clipFracLow: 0, clipFracHigh: 0, ratioMean: 1, kl: 0, tokens: 0)
         var gradNorm: Float = 0, mismatch = 0.0, entropyMean = 0.0
+        var lr: Float = 0
         var load: [[Int]] = []
         for iteration in 0..<config.numIterations {
+            lr = learningRate(update: step * config.numIterations + iteration)
             var logits: [UnsafeMutablePointer<Float>] = []
             for (c, (b, input)) in zip(batches, inputs).enumerated() {
                 logits.append(model.forward(tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
@@ -252,11 +299,15 @@ public final class GRPOTrainer: @unchecked Sendable {
             if iteration == 0 {
                 old = Array(UnsafeBufferPointer(start: logp, count: total))
                 // The sampler and the trainer run the same code: their log-probs must agree.
+                // Entropy is over the tokens the loss counts (TRL's masked mean).
                 var entropySum = 0.0, counted = 0
                 for (i, (r, c)) in rows.enumerated() {
+                    let isMasked = isMaskedOut(r.completions[c])
                     for (k, lp) in r.completions[c].logprobs.enumerated() {
                         mismatch = max(mismatch, Double(abs(lp - old[first[i] + k])))
-                        entropySum += Double(entropy[first[i] + k]); counted += 1
+                        guard !isMasked else { continue }
+                        entropySum += Double(entropy[first[i] + k])
+                        counted += 1
                     }
                 }
                 entropyMean = entropySum / Double(max(counted, 1))
@@ -264,12 +315,12 @@ public final class GRPOTrainer: @unchecked Sendable {
             let batch: [LossSequence] = rows.enumerated().map { i, rc in
                 let (r, c) = rc
                 let range = first[i]..<(first[i] + r.completions[c].tokens.count)
-                let masked = config.maskTruncatedCompletions && r.completions[c].finishReason == .length
+                let masked = isMaskedOut(r.completions[c])
                 return LossSequence(logp: range.map { Double(logp[$0]) }, oldLogp: range.map { Double(old[$0]) },
                                     refLogp: reference.isEmpty ? [] : range.map { Double(reference[$0]) },
                                     advantage: r.advantages[c], mask: Array(repeating: !masked, count: range.count))
             }
-            result = GRPOLoss.compute(batch, options: config.lossOptions)
+            result = GRPOLoss.compute(batch, options: lossOptions)
             guard result.loss.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: Float(result.loss)) }
             let dlogp = dlogpBuffer.reserve(total)
             dlogp.update(repeating: 0, count: total)
@@ -303,22 +354,37 @@ public final class GRPOTrainer: @unchecked Sendable {
         return UpdateResult(metrics: m, passRates: passRates)
     }
 
+    /// mask_truncated_completions: a completion cut at the cap counts in no loss term nor in the entropy.
+    func isMaskedOut(_ completion: Completion) -> Bool {
+        config.maskTruncatedCompletions && completion.finishReason == .length
+    }
+
     // MARK: - What a step records
 
-    func metrics(_ rollouts: [Rollout], _ loss: LossResult, gradNorm: Float, lr: Float, mismatch: Double, entropy: Double,
-                 load: [[Int]]) -> StepMetrics {
+    /// What the sampled groups alone tell: rewards, lengths, truncation.
+    func rolloutMetrics(_ rollouts: [Rollout]) -> StepMetrics {
         var m = StepMetrics()
         let rewards = rollouts.flatMap { $0.scores.compactMap(\.reward) }
-        m.rewardMean = mean(rewards); m.rewardStd = Advantages.sampleStd(rewards)
+        m.rewardMean = mean(rewards)
+        m.rewardStd = Advantages.sampleStd(rewards)
         m.fracZeroStd = Double(rollouts.filter { !$0.hasSpread }.count) / Double(max(rollouts.count, 1))
+        let lengths = rollouts.flatMap { $0.completions.map { Double($0.tokens.count) } }
+        m.completionLenMean = mean(lengths)
+        m.completionLenMin = lengths.min()
+        m.completionLenMax = lengths.max()
+        let truncated = rollouts.flatMap(\.completions).filter { $0.finishReason == .length }.count
+        m.truncatedFrac = Double(truncated) / Double(max(lengths.count, 1))
+        return m
+    }
+
+    func metrics(_ rollouts: [Rollout], _ loss: LossResult, gradNorm: Float, lr: Float, mismatch: Double,
+                 entropy: Double, load: [[Int]]) -> StepMetrics {
+        var m = rolloutMetrics(rollouts)
         let advantages = rollouts.flatMap(\.advantages)
         m.advantageMean = mean(advantages); m.advantageStd = Advantages.sampleStd(advantages)
         m.loss = loss.loss; m.kl = config.beta > 0 ? loss.kl : nil
         m.clipFracLow = loss.clipFracLow; m.clipFracHigh = loss.clipFracHigh; m.ratioMean = loss.ratioMean
         m.entropy = entropy
-        let lengths = rollouts.flatMap { $0.completions.map { Double($0.tokens.count) } }
-        m.completionLenMean = mean(lengths); m.completionLenMin = lengths.min(); m.completionLenMax = lengths.max()
-        m.truncatedFrac = Double(rollouts.flatMap(\.completions).filter { $0.finishReason == .length }.count) / Double(max(lengths.count, 1))
         m.learningRate = Double(lr); m.gradNorm = Double(gradNorm); m.logprobMismatchMax = mismatch
         m.expertImbalance = ExpertBalancer.imbalance(load).max().map(Double.init)
         for (l, counts) in load.enumerated() {

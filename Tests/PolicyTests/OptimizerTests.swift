@@ -65,7 +65,25 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(c.learningRate(step: 11, total: 12), 0.1, accuracy: 1e-6)
         c.lrSchedulerType = "constant"
         XCTAssertEqual(c.learningRate(step: 12, total: 13), 1)
-        c.lrSchedulerType = "linear"
+        c.lrSchedulerType = "step"
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("lr_scheduler_type")) }
+    }
+
+    /// transformers' get_linear_schedule_with_warmup after the warmup: (total - step) / (total - warmup),
+    /// so peak at the warmup's end, 1 / (total - warmup) of it at the last step, never below 0.
+    func testLinearScheduleDecaysToZeroAsTransformers() throws {
+        var c = OptimizerConfig()
+        c.learningRate = 1
+        c.lrSchedulerType = "linear"
+        try c.validate()
+        XCTAssertEqual(c.learningRate(step: 0, total: 4), 1)
+        XCTAssertEqual(c.learningRate(step: 1, total: 4), 0.75)
+        XCTAssertEqual(c.learningRate(step: 3, total: 4), 0.25)
+        XCTAssertEqual(c.learningRate(step: 5, total: 4), 0)
+        c.warmupSteps = 2
+        XCTAssertEqual(c.learningRate(step: 0, total: 10), 1.0 / 3, accuracy: 1e-7)
+        XCTAssertEqual(c.learningRate(step: 2, total: 10), 1)
+        XCTAssertEqual(c.learningRate(step: 6, total: 10), 0.5)
+        XCTAssertEqual(c.learningRate(step: 9, total: 10), 0.125)
     }
 }

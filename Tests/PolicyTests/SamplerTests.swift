@@ -87,6 +87,33 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(try sampler.generate(prompts: ["abc"], completionsPerPrompt: 1, params: tinyP)[0][0].tokens, g[0].tokens)
     }
 
+    /// top-p after top-k acts on the k tokens renormalised (Hugging Face's warper order).
+    func testTopPActsOnTheTopKRenormalisedDistribution() throws {
+        let probs: [Float] = [0.4, 0.3, 0.2, 0.1]
+        func kept(_ k: Int, _ p: Float) -> Int { Sampler.keptCount(vocab: 4, topK: k, topP: p) { probs[$0] } }
+        XCTAssertEqual(kept(2, 0.5), 1, "0.4 / 0.7 = 0.57 reaches 0.5; over all four it would keep 2")
+        XCTAssertEqual(kept(0, 0.5), 2)
+        XCTAssertEqual(kept(3, 0.75), 2, "0.44, then 0.78")
+        XCTAssertEqual(kept(3, 0.8), 3)
+        XCTAssertEqual(kept(2, 1), 2)
+        XCTAssertEqual(kept(0, 1), 4)
+        // The top token of two always holds at least half of their mass: top-k 2 then top-p 0.5 is greedy.
+        let m = Transformer(config: try ModelConfig.named("toy"))
+        m.initialize(seed: 4)
+        let sampler = Sampler(model: m)
+        var greedy = SamplingParams.greedy
+        greedy.maxNewTokens = 12
+        greedy.ignoreEOS = true
+        let g = try sampler.generate(prompts: ["abc"], completionsPerPrompt: 1, params: greedy)[0][0]
+        let twoThenHalf = SamplingParams(temperature: 1, topP: 0.5, topK: 2, maxNewTokens: 12, seed: 3, ignoreEOS: true)
+        let sampled = try sampler.generate(prompts: ["abc"], completionsPerPrompt: 4, params: twoThenHalf)[0]
+        for c in sampled { XCTAssertEqual(c.tokens, g.tokens) }
+        // Without top-k, top-p 0.5 of this flat distribution keeps many tokens: the completions differ.
+        let nucleus = SamplingParams(temperature: 1, topP: 0.5, maxNewTokens: 12, seed: 3, ignoreEOS: true)
+        let free = try sampler.generate(prompts: ["abc"], completionsPerPrompt: 4, params: nucleus)[0]
+        XCTAssertTrue(free.contains { $0.tokens != g.tokens })
+    }
+
     func testFinishReasons() throws {
         let m = toyModel()
         let sampler = Sampler(model: m)

@@ -86,6 +86,30 @@ final class RuleSetTests: XCTestCase {
         XCTAssertEqual(s("<think><think>x</think><answer>1</answer>", "tags"), 0.75)
     }
 
+    /// The length rule counts the sampler's tokens (eos included) when it has them, else UTF-8
+    /// bytes, and without max_length takes L_max from the generation cap.
+    func testLengthRuleCountsTokensAndDefaultsToTheCap() throws {
+        let set = try parse("""
+        rules:
+          - {name: capped, kind: length, cache: 20}
+          - {name: fixed, kind: length, max_length: 100, cache: 20}
+        """)
+        func s(_ rule: String, _ bytes: Int, _ length: CompletionLength) -> Double? {
+            let text = String(repeating: "a", count: bytes)
+            return set.score(completion: text, task: math, length: length).score(of: rule)?.score
+        }
+        // 89 bytes and an eos: 90 tokens, (80 - 90) / 20.
+        XCTAssertEqual(s("capped", 89, CompletionLength(tokens: 90, limit: 100)), -0.5)
+        XCTAssertEqual(s("capped", 89, CompletionLength(limit: 100)), -0.45, "bytes when tokens are unknown")
+        XCTAssertEqual(s("capped", 30, CompletionLength(tokens: 31, limit: 40)), -0.55, "L_max = the cap: (20 - 31) / 20")
+        XCTAssertNil(s("capped", 30, CompletionLength()), "no cap known: does not apply")
+        XCTAssertEqual(s("fixed", 89, CompletionLength(tokens: 90, limit: 40)), -0.5, "max_length wins over the cap")
+        // A cap below the buffer: the buffer is the whole cap, (0 - 5) / 10.
+        XCTAssertEqual(s("capped", 5, CompletionLength(tokens: 5, limit: 10)), -0.5)
+        let zero = error("rules:\n  - {name: f, kind: length, max_length: 0, cache: 1}")
+        XCTAssertTrue(zero.contains("field \"max_length\""), zero)
+    }
+
     func testWeightsGatingAndApplicability() throws {
         let set = try parse("""
         rules:

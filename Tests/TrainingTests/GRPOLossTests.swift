@@ -2,6 +2,7 @@
 // against finite differences for every loss type and both ratio levels.
 
 import XCTest
+import Kernels
 import Training
 
 final class GRPOLossTests: XCTestCase {
@@ -46,6 +47,45 @@ final class GRPOLossTests: XCTestCase {
         XCTAssertEqual(r.loss, -(1 + 1.28 - 1 - 3 * 0.5 * kl) / 3, accuracy: 1e-12)
     }
 
+    /// One token, A = 0, beta 1, one token's weight 1: the gradient is the KL term's alone. With
+    /// rho = 1 the corrected term's gradient is logp - ref (1, -2, 0 at logp - ref = 1, -2, 0);
+    /// plain k3's is 1 - exp(ref - logp) (0.632, -6.389, 0).
+    func testKLGradientByHand() {
+        func gradient(_ logRatio: Double, corrected: Bool, oldShift: Double = 0) -> Double {
+            var o = LossOptions()
+            o.beta = 1
+            o.useBiasCorrectionKL = corrected
+            let s = LossSequence(logp: [-1], oldLogp: [-1 - oldShift], refLogp: [-1 - logRatio], advantage: 0)
+            return GRPOLoss.compute([s], options: o).dlogp[0][0]
+        }
+        XCTAssertEqual(gradient(1, corrected: true), 1, accuracy: 1e-12)
+        XCTAssertEqual(gradient(-2, corrected: true), -2, accuracy: 1e-12)
+        XCTAssertEqual(gradient(0, corrected: true), 0)
+        XCTAssertEqual(gradient(1, corrected: false), 1 - exp(-1), accuracy: 1e-12)
+        XCTAssertEqual(gradient(-2, corrected: false), 1 - exp(2), accuracy: 1e-12)
+        XCTAssertEqual(gradient(0, corrected: false), 0)
+        // rho = e^0.1 scales it: beta * rho * (logp - ref).
+        XCTAssertEqual(gradient(1, corrected: true, oldShift: 0.1), exp(0.1), accuracy: 1e-12)
+    }
+
+    /// The corrected KL term is k3 * rho in the loss and in the KL metric: ref = logp - 0.1 on
+    /// every token, so k3 = e^-0.1 + 0.1 - 1 on each, times that token's ratio.
+    func testBiasCorrectedKLIsK3TimesTheRatio() {
+        var o = LossOptions()
+        o.epsilonHigh = 0.28
+        o.beta = 0.5
+        o.useBiasCorrectionKL = true
+        let withRef = batch.map { s in
+            LossSequence(logp: s.logp, oldLogp: s.oldLogp, refLogp: s.logp.map { $0 - 0.1 }, advantage: s.advantage,
+                         mask: s.mask)
+        }
+        let r = GRPOLoss.compute(withRef, options: o)
+        let k3 = exp(-0.1) + 0.1 - 1
+        let ratios = 1 + exp(0.5) + 1   // the three counted tokens
+        XCTAssertEqual(r.kl, k3 * ratios / 3, accuracy: 1e-12)
+        XCTAssertEqual(r.loss, -(1 + 1.28 - 1 - 0.5 * k3 * ratios) / 3, accuracy: 1e-12)
+    }
+
     func testGSPOSequenceRatioByHand() {
         var o = LossOptions()
         o.level = .sequence; o.epsilonLow = 3e-4; o.epsilonHigh = 4e-4
@@ -55,16 +95,21 @@ final class GRPOLossTests: XCTestCase {
         XCTAssertEqual(r.loss, -(2 * 1.0004 - 1) / 3, accuracy: 1e-12)
         XCTAssertEqual(r.dlogp[0], [0, 0], "the whole sequence is clipped")
         XCTAssertEqual(r.dlogp[1][0], 1.0 / 3, accuracy: 1e-12)
+        // Clip fractions count sequences, as TRL's: one of two, not two tokens of three.
+        XCTAssertEqual(r.clipFracHigh, 0.5)
+        XCTAssertEqual(r.clipFracLow, 0)
+        XCTAssertEqual(r.ratioMean, (exp(0.25) + 1) / 2, accuracy: 1e-12)
     }
 
     /// d loss / d logp against central differences, for every option, on random sequences.
     func testGradientMatchesFiniteDifferences() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = Xoshiro(seed: 11)
         for lossType in LossType.allCases {
             for level in ImportanceSamplingLevel.allCases {
-                for beta in [0.0, 0.04] {
+                for (beta, corrected) in [(0.0, false), (0.04, false), (0.04, true)] {
                     var o = LossOptions()
                     o.lossType = lossType; o.level = level; o.beta = beta; o.maxCompletionLength = 6
+                    o.useBiasCorrectionKL = corrected
                     if level == .sequence { o.epsilonLow = 0.05; o.epsilonHigh = 0.05 }
                     var seqs: [LossSequence] = (0..<3).map { _ in
                         let n = Int.random(in: 1...5, using: &rng)
@@ -83,7 +128,8 @@ final class GRPOLossTests: XCTestCase {
                             seqs[i].logp[t] = x + h; let up = GRPOLoss.compute(seqs, options: o).loss
                             seqs[i].logp[t] = x - h; let down = GRPOLoss.compute(seqs, options: o).loss
                             seqs[i].logp[t] = x
-                            XCTAssertEqual(r.dlogp[i][t], (up - down) / (2 * h), accuracy: 1e-6, "\(lossType) \(level) beta \(beta) seq \(i) token \(t)")
+                            let label = "\(lossType) \(level) beta \(beta) corrected \(corrected) seq \(i) token \(t)"
+                            XCTAssertEqual(r.dlogp[i][t], (up - down) / (2 * h), accuracy: 1e-6, label)
                         }
                     }
                 }

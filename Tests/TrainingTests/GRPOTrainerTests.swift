@@ -153,21 +153,128 @@ final class GRPOTrainerTests: XCTestCase {
         XCTAssertEqual(try GRPOConfig.load(file: nil, overrides: [("model", "m"), ("task_set", "t"), ("router_bias_update_speed", "1e-3")]).routerBiasUpdateSpeed, 1e-3)
     }
 
-    /// DAPO dynamic sampling: the groups trained on all have a spread of rewards (unless
-    /// no resampled group had one), and the dropped ones are counted.
-    func testDynamicSamplingDropsFlatGroups() throws {
-        let trainer = try GRPOTrainer(config: config { $0.dynamicSampling = true; $0.maxResampleRounds = 4 }, model: model(),
-                                      tasks: Self.tasks, rules: Self.rules)
+    /// DAPO dynamic sampling on the reward: the groups trained on all vary, exactly
+    /// prompts_per_step of them unless the extra rounds ran out, dropped ones are counted, and a
+    /// batch std is taken over the kept groups alone.
+    func testDynamicSamplingKeepsExactlyTheBatchOfGroupsThatVary() throws {
+        let trainer = try GRPOTrainer(config: config {
+            $0.dynamicSampling = true
+            $0.dynamicSamplingMetric = .reward
+            $0.maxResampleRounds = 4
+            $0.scaleRewards = .batch
+        }, model: model(), tasks: Self.tasks, rules: Self.rules)
         var droppedAny = false
         for _ in 0..<3 {
             let (report, record) = try trainer.trainStep()
-            let spread = record.groups.map { g in Set(g.samples.map { $0.reward ?? -1 }).count > 1 }
-            XCTAssertTrue(spread.allSatisfy { $0 } || spread.allSatisfy { !$0 }, "\(spread)")
-            XCTAssertLessThanOrEqual(record.groups.count, 3)
-            let dropped = try XCTUnwrap(report.metrics.extra["dynamic_sampling/dropped_groups"])
+            let extra = report.metrics.extra
+            XCTAssertTrue(record.groups.allSatisfy { g in Set(g.samples.map { $0.reward ?? -1 }).count > 1 })
+            if extra["dynamic_sampling/extra_rounds"]! < 4 { XCTAssertEqual(record.groups.count, 3) }
+            XCTAssertEqual(extra["dynamic_sampling/kept_groups"], Double(record.groups.count))
+            XCTAssertEqual(extra["dynamic_sampling/skipped_update"], record.groups.isEmpty ? 1 : 0)
+            let dropped = try XCTUnwrap(extra["dynamic_sampling/dropped_groups"])
             if dropped > 0 { droppedAny = true }
+            let expected = Advantages.compute(record.groups.map { $0.samples.map(\.reward) }, scale: .batch)
+            for (g, a) in zip(record.groups, expected) {
+                for (sample, value) in zip(g.samples, a) { XCTAssertEqual(sample.advantage, value, accuracy: 1e-12) }
+            }
         }
         XCTAssertTrue(droppedAny, "no flat group in 3 steps: the test exercised nothing")
+    }
+
+    /// Every completion earns the same reward and accuracy: nothing is kept in any round, so
+    /// the step skips its update (the weights stay) and says so.
+    func testNothingKeptSkipsTheUpdate() throws {
+        let yaml = "name: flat\nrules:\n  - {name: any, kind: regex, pattern: '^'}\n"
+        let flat = try RuleSet.parse(yaml, file: "flat.yaml")
+        let policy = model()
+        let before = Array(UnsafeBufferPointer(start: policy.parameters.data, count: policy.layout.count))
+        let c = config {
+            $0.dynamicSampling = true
+            $0.maxResampleRounds = 1
+        }
+        let trainer = try GRPOTrainer(config: c, model: policy, tasks: Self.tasks, rules: flat)
+        let (report, record) = try trainer.trainStep()
+        XCTAssertEqual(report.metrics.extra["dynamic_sampling/skipped_update"], 1)
+        XCTAssertEqual(report.metrics.extra["dynamic_sampling/extra_rounds"], 1)
+        XCTAssertEqual(report.metrics.extra["dynamic_sampling/dropped_groups"], 6)
+        XCTAssertEqual(report.metrics.rewardMean, 1)
+        XCTAssertNil(report.metrics.loss)
+        XCTAssertNil(report.metrics.gradNorm)
+        XCTAssertTrue(record.groups.isEmpty)
+        XCTAssertEqual(trainer.step, 1)
+        let after = Array(UnsafeBufferPointer(start: policy.parameters.data, count: policy.layout.count))
+        XCTAssertEqual(before, after, "no update")
+        let traces = try TraceWriter(path: folder.appendingPathComponent("skip.sqlite").path)
+        try traces.startRun(trainer.runInfo)
+        try traces.record(record)
+    }
+
+    /// One prompt, so every round samples the same prompt: a seed whose first round is flat
+    /// finds a group that varies in a later round only if each round draws fresh completions.
+    func testResamplingRoundsDrawFreshCompletions() throws {
+        func seed(_ step: Int, _ round: Int) -> UInt64 { GRPOTrainer.samplingSeed(seed: 5, step: step, round: round) }
+        XCTAssertNotEqual(seed(0, 0), seed(0, 1))
+        XCTAssertNotEqual(seed(0, 1), seed(1, 0))
+        let one = TaskSet(folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: [Self.tasks.train[0]],
+                          test: Self.tasks.test, sft: [])
+        func firstStep(seed: Int, rounds: Int) throws -> StepMetrics {
+            let c = config {
+                $0.seed = seed
+                $0.promptsPerStep = 1
+                $0.numGenerations = 8
+                $0.dynamicSampling = true
+                $0.dynamicSamplingMetric = .reward
+                $0.maxResampleRounds = rounds
+            }
+            return try GRPOTrainer(config: c, model: model(), tasks: one, rules: Self.rules).trainStep().0.metrics
+        }
+        func skips(_ seed: Int) throws -> Bool {
+            try firstStep(seed: seed, rounds: 0).extra["dynamic_sampling/skipped_update"] == 1
+        }
+        let flatFirst = try XCTUnwrap((0..<40).first(where: skips), "no seed with a flat first round")
+        let resampled = try firstStep(seed: flatFirst, rounds: 8)
+        XCTAssertEqual(resampled.extra["dynamic_sampling/skipped_update"], 0, "a later round varied")
+        XCTAssertGreaterThanOrEqual(resampled.extra["dynamic_sampling/dropped_groups"]!, 1)
+    }
+
+    /// dr_grpo divides by the cap generation ran with: max_completion_length, else the task set's.
+    func testDrGRPODividesByTheCapGenerationUsed() throws {
+        let fromTasks = try GRPOTrainer(config: config { $0.lossType = .drGRPO }, model: model(), tasks: Self.tasks,
+                                        rules: Self.rules)
+        XCTAssertEqual(fromTasks.maxCompletionLength, 12)
+        XCTAssertEqual(fromTasks.lossOptions.maxCompletionLength, 12)
+        let set = try GRPOTrainer(config: config { $0.lossType = .drGRPO; $0.maxCompletionLength = 7 }, model: model(),
+                                  tasks: Self.tasks, rules: Self.rules)
+        XCTAssertEqual(set.lossOptions.maxCompletionLength, 7)
+        let (_, record) = try set.trainStep()
+        XCTAssertTrue(record.groups.allSatisfy { $0.samples.allSatisfy { $0.tokenIDs.count <= 7 } })
+    }
+
+    /// With num_iterations 2 each update is a step of the schedule: linear decay over
+    /// max_steps x 2 = 4 updates, 1, 0.75, 0.5, 0.25 of the peak; a step reports its last.
+    func testEachUpdateOfABatchIsAScheduleStep() throws {
+        let trainer = try GRPOTrainer(config: config { $0.numIterations = 2; $0.maxSteps = 2 }, model: model(),
+                                      tasks: Self.tasks, rules: Self.rules)
+        for (update, fraction) in [1.0, 0.75, 0.5, 0.25].enumerated() {
+            XCTAssertEqual(Double(trainer.learningRate(update: update)), 1e-3 * fraction, accuracy: 1e-10)
+        }
+        XCTAssertEqual(try trainer.trainStep().0.metrics.learningRate!, 0.75e-3, accuracy: 1e-10)
+        XCTAssertEqual(try trainer.trainStep().0.metrics.learningRate!, 0.25e-3, accuracy: 1e-10)
+    }
+
+    /// mask_truncated_completions leaves truncated completions out of the entropy too: with a
+    /// cap of one token every completion is truncated, so no token counts.
+    func testEntropyLeavesOutMaskedTruncatedCompletions() throws {
+        func entropy(masked: Bool) throws -> StepMetrics {
+            let c = config { $0.maxCompletionLength = 1; $0.maskTruncatedCompletions = masked }
+            let trainer = try GRPOTrainer(config: c, model: model(), tasks: Self.tasks, rules: Self.rules)
+            return try trainer.trainStep().0.metrics
+        }
+        let plain = try entropy(masked: false)
+        let masked = try entropy(masked: true)
+        XCTAssertEqual(plain.truncatedFrac, 1, "the premise: every completion hit the cap")
+        XCTAssertGreaterThan(plain.entropy!, 1)
+        XCTAssertEqual(masked.entropy, 0)
     }
 
     func testConfigErrorsNameTheKey() throws {
@@ -184,6 +291,20 @@ final class GRPOTrainerTests: XCTestCase {
         XCTAssertEqual(ok.beta, 0.04)
         XCTAssertEqual(ok.numGenerations, 8, "TRL's default")
         XCTAssertEqual(GRPOConfig().lossType, .dapo)
+        // transformers' TrainingArguments, which TRL inherits.
+        XCTAssertEqual(GRPOConfig().adamBeta2, 0.999)
+        XCTAssertEqual(GRPOConfig().lrSchedulerType, "linear")
+        XCTAssertTrue(GRPOConfig().useBiasCorrectionKl, "on in TRL too")
+        XCTAssertEqual(GRPOConfig().dynamicSamplingMetric, .accuracy)
+        let overrides = [("model", "m"), ("task_set", "t"), ("lr_scheduler_type", "constant"),
+                         ("use_bias_correction_kl", "false"), ("dynamic_sampling_metric", "reward")]
+        let chosen = try GRPOConfig.load(file: nil, overrides: overrides)
+        XCTAssertEqual(chosen.lrSchedulerType, "constant")
+        XCTAssertFalse(chosen.useBiasCorrectionKl)
+        XCTAssertFalse(chosen.lossOptions(completionCap: 9).useBiasCorrectionKL)
+        XCTAssertEqual(chosen.dynamicSamplingMetric, .reward)
+        XCTAssertTrue(error([("lr_scheduler_type", "step")]).contains("lr_scheduler_type"))
+        XCTAssertTrue(error([("dynamic_sampling_metric", "format")]).contains("dynamic_sampling_metric"))
     }
 
     func testWarnsWhenTheTemplateAlreadyWritesWhatARuleExpects() throws {

@@ -1,26 +1,45 @@
 // Shaping kinds: they look at the form of a completion, not its correctness.
 
-/// kind "length": DAPO's overlong shaping (shared/guide/grpo.md), lengths in
-/// tokens of the byte tokenizer (UTF-8 bytes):
+/// kind "length": DAPO's overlong shaping, lengths in
+/// tokens, eos included, as the sampler counted them (scoring text alone counts
+/// its UTF-8 bytes, the byte tokenizer's tokens):
 ///   |o| <= L_max - L_cache: 0;  up to L_max: ((L_max - L_cache) - |o|) / L_cache;  beyond: -1
-/// With max_length 100, cache 20: 70 bytes -> 0 "within_length", 90 -> -0.5 "soft_overlong", 120 -> -1 "overlong".
+/// With max_length 100, cache 20: 70 tokens -> 0 "within_length", 90 -> -0.5 "soft_overlong", 120 -> -1 "overlong".
+/// Without max_length, L_max is the cap generation ran with (max_completion_length); where
+/// that is unknown too (text scored outside training) the rule does not apply.
 public struct LengthRule: RewardRule {
     public let name: String
-    let maxLength: Int, cache: Int
+    let maxLength: Int?
+    let cache: Int
 
     public static let kind = RuleKind(
         name: "length", summary: "DAPO overlong penalty: 0 within max_length - cache, falling linearly to -1 at max_length",
-        parameters: ["max_length": "L_max in tokens (required)", "cache": "L_cache, the soft buffer in tokens (required)"]) { spec in
-        let maxLength = try spec.int("max_length", default: -1), cache = try spec.int("cache", default: -1)
-        guard maxLength > 0 else { throw spec.error("max_length", "required, a positive number of tokens") }
-        guard cache > 0, cache <= maxLength else { throw spec.error("cache", "required, between 1 and max_length") }
-        return LengthRule(name: spec.name, maxLength: maxLength, cache: cache)
+        parameters: ["max_length": "L_max in tokens (default: the generation cap, max_completion_length)",
+                     "cache": "L_cache, the soft buffer in tokens (required)"]) { spec in
+        let maxLength = try spec.int("max_length", default: -1)
+        let cache = try spec.int("cache", default: -1)
+        guard maxLength > 0 || !spec.has("max_length") else {
+            throw spec.error("max_length", "a positive number of tokens (or leave it out: the generation cap)")
+        }
+        guard cache > 0 else { throw spec.error("cache", "required, a positive number of tokens") }
+        guard maxLength < 0 || cache <= maxLength else { throw spec.error("cache", "must be at most max_length") }
+        return LengthRule(name: spec.name, maxLength: maxLength > 0 ? maxLength : nil, cache: cache)
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {
-        let n = completion.utf8.count, soft = maxLength - cache
+        score(completion: completion, length: CompletionLength(), task: task)
+    }
+
+    public func score(completion: String, length: CompletionLength, task: RewardTask) -> RuleScore? {
+        guard let limit = maxLength ?? length.limit else { return nil }
+        let n = length.tokens ?? completion.utf8.count
+        // A cap below the configured buffer shrinks the buffer to the whole cap.
+        let buffer = min(cache, limit)
+        let soft = limit - buffer
         if n <= soft { return RuleScore(score: 0, reason: "within_length") }
-        if n <= maxLength { return RuleScore(score: Double(soft - n) / Double(cache), reason: "soft_overlong", detail: "\(n) tokens") }
+        if n <= limit {
+            return RuleScore(score: Double(soft - n) / Double(buffer), reason: "soft_overlong", detail: "\(n) tokens")
+        }
         return RuleScore(score: -1, reason: "overlong", detail: "\(n) tokens")
     }
 }
