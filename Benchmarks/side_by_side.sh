@@ -17,29 +17,44 @@ runs=${2:-5}
 bin=.build/release/grpo
 [ -x "$bin" ] || swift build -c release --product grpo >&2
 py=$(bash "$peers/setup.sh")
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+out=runs/side-by-side   # each side's raw output stays here
+mkdir -p "$out"
 user() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u GRPO_BLAS_KERNEL "$@"; }
 # grpo's runs wait for a quiet machine and are redone when disturbed (quiet.py); the peer
 # harness has its own guard.
-quiet() { python3 Benchmarks/quiet.py -- "$@"; }
+quiet() { python3 Benchmarks/quiet.py -- env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u GRPO_BLAS_KERNEL "$@"; }
 
 echo "== grpo bench ($runs runs)" >&2
-for _ in $(seq "$runs"); do quiet user "$bin" bench --json --quiet; done > "$out/grpo-policy.jsonl"
+for _ in $(seq "$runs"); do quiet "$bin" bench --json --quiet; done > "$out/grpo-policy.jsonl"
 echo "== peer: generate and train" >&2
 user "$py" "$peers/trl/bench_generate.py" --variant mha --runs "$runs" --warmup 2 --json > "$out/peer-generate.json"
 user "$py" "$peers/trl/bench_train.py" --variant mha --runs "$runs" --warmup 2 --json > "$out/peer-train.json"
 echo "== grpo bench train" >&2
-quiet user "$bin" bench train --repeats $((2 * runs)) --json --quiet > "$out/grpo-train.json"
+quiet "$bin" bench train --repeats $((2 * runs)) --json --quiet > "$out/grpo-train.json"
 echo "== peer: TRL GRPOTrainer" >&2
 user "$py" "$peers/trl/grpo_run.py" --variant mha --steps $((2 * runs + 1)) --json > "$out/peer-grpo.json"
 
 python3 - "$out" <<'PY'
 import json, statistics, sys
 d = sys.argv[1]
-ours = [json.loads(l) for l in open(f"{d}/grpo-policy.jsonl") if l.startswith("{")]
-gen, train = json.load(open(f"{d}/peer-generate.json")), json.load(open(f"{d}/peer-train.json"))
-step, trl = json.load(open(f"{d}/grpo-train.json")), json.load(open(f"{d}/peer-grpo.json"))
+
+def objects(name):
+    """Every line of the file that is a JSON object (tools also print logs on stdout)."""
+    found = []
+    for line in open(f"{d}/{name}"):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    if not found:
+        sys.exit(f"{d}/{name}: no JSON object")
+    return found
+
+ours = objects("grpo-policy.jsonl")
+gen, train = objects("peer-generate.json")[-1], objects("peer-train.json")[-1]
+step, trl = objects("grpo-train.json")[-1], objects("peer-grpo.json")[-1]
 med = lambda k: statistics.median(r[k] for r in ours)
 cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
 result = {

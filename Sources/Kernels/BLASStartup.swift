@@ -18,7 +18,8 @@ import Foundation
 public struct BLASState: Codable, Equatable, Sendable {
     /// The kernel running now (`openblas_get_corename`).
     public var core: String
-    /// What OpenBLAS picked by itself.
+    /// What OpenBLAS loaded with by itself: from its table of CPU models, or from
+    /// OPENBLAS_CORETYPE when the user set it.
     public var pickedByOpenBLAS: String
     /// `selected` (chosen here), `openblas` (OpenBLAS's pick kept), `user` (OPENBLAS_CORETYPE), `off`.
     public var selection: String
