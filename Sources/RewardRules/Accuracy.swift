@@ -9,7 +9,7 @@
 
 extension RuleSet {
     /// Kinds whose score says whether the answer is right.
-    public static let answerKinds: Set<String> = ["math", "code", "countdown", "command"]
+    public static let answerKinds: Set<String> = ["math", "code", "program_output", "countdown", "command"]
 
     /// 1 when correct, 0 when not, nil when no judging rule applies to the completion.
     public func accuracy(of scored: ScoredCompletion) -> Double? {

@@ -1,6 +1,6 @@
 // Runs policy-written Python in a sandbox, never in the trainer's process.
 //
-// Covered (see shared/guide/sandbox.md), per run:
+// Covered, per run:
 // - new PID, network and mount namespaces (Sources/CSandbox: fork, unshare,
 //   fork; the namespace's init is our C code, never the program): no network
 //   but a downed loopback; /proc shows only the run's own processes; when the
@@ -71,34 +71,72 @@ public final class Sandbox: @unchecked Sendable {
 
     /// Runs `solution`, then `tests` (Python statements), and reports what the harness saw.
     public func run(solution: String, tests: String) -> SandboxResult {
-        let uid = slots.acquire()
-        defer { slots.release(uid) }
-        let start = Date()
         var bytes = [UInt8](repeating: 0, count: 16)
         for i in 0..<16 { bytes[i] = UInt8.random(in: 0...255) }
         let nonce = bytes.map { String(format: "%02x", $0) }.joined()
         let request = Data(Harness.request(nonce: nonce, solution: solution, tests: tests).utf8)
+        let run = execute(arguments: ["-I", "-S", "-c", Harness.source], input: request)
+        func result(_ outcome: SandboxResult.Outcome, _ tail: String) -> SandboxResult {
+            SandboxResult(outcome: outcome, passed: 0, total: 0, seconds: run.seconds, outputTail: tail)
+        }
+        if let failure = run.failure { return result(.crashed, failure) }
+        let text = String(decoding: run.output.suffix(4096), as: UTF8.self)
+        let tail = String(text.suffix(600))
+        if run.ending == .outputLimit { return result(.outputLimit, tail) }
+        // Killed by the wall clock or a CPU limit: a timeout, whatever it printed (a
+        // background thread that never ends scores 0 even after the tests passed).
+        if run.ending == .timeout { return result(.timeout, tail) }
+        // The verdict: the last line starting with the nonce.
+        for line in text.split(separator: "\n").reversed() where line.hasPrefix(nonce + " ") {
+            let f = line.split(separator: " ")
+            guard f.count == 4, let passed = Int(f[1]), let total = Int(f[2]) else { break }
+            let outcome = SandboxResult.Outcome(rawValue: String(f[3])) ?? .error
+            return SandboxResult(outcome: outcome, passed: passed, total: total, seconds: run.seconds,
+                                 outputTail: String(tail.replacingOccurrences(of: String(line), with: "").suffix(600)))
+        }
+        return result(.noVerdict, tail)
+    }
 
+    /// Runs `source` as a whole Python program (read from its standard input, so its size is
+    /// not bound by the command line) and returns what it printed. Nothing the program prints
+    /// is believed but its output: the caller decides what the output is worth.
+    public func runProgram(_ source: String) -> ProgramResult {
+        let run = execute(arguments: ["-I", "-S", "-"], input: Data(source.utf8))
+        if let failure = run.failure {
+            return ProgramResult(ending: .crashed, exitStatus: -1, output: failure, seconds: run.seconds)
+        }
+        return ProgramResult(ending: run.ending, exitStatus: run.exitStatus,
+                             output: String(decoding: run.output, as: UTF8.self), seconds: run.seconds)
+    }
+
+    /// One interpreter run in a fresh sandbox slot: `arguments` after the interpreter's path,
+    /// `input` on its standard input, standard output and error captured together.
+    private func execute(arguments: [String], input: Data) -> Execution {
+        let uid = slots.acquire()
+        defer { slots.release(uid) }
+        let start = Date()
         let l = limits
         var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
         guard csb_pipe(&toChild) == 0, csb_pipe(&fromChild) == 0 else {
-            return SandboxResult(outcome: .crashed, passed: 0, total: 0, seconds: 0, outputTail: "cannot make pipes: errno \(errno)")
+            return Execution(failure: "cannot make pipes: errno \(errno)")
         }
         var cl = csb_limits(uid: Int32(uid), cpu_seconds: l.cpuSeconds, address_space_bytes: l.memoryMB << 20,
                             max_processes: l.maxProcesses, max_file_bytes: l.maxFileMB << 20, max_open_files: 64,
                             tmp_bytes: (l.maxFileMB * 2) << 20)
-        let argv = [python, "-I", "-S", "-c", Harness.source]
+        let argv = [python] + arguments
         let envp = ["PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"]
         let pid = withCStrings(argv) { a in withCStrings(envp) { e in csb_spawn(a, e, toChild[0], fromChild[1], &cl) } }
-        close(toChild[0]); close(fromChild[1])
+        close(toChild[0])
+        close(fromChild[1])
         guard pid > 0 else {
-            close(toChild[1]); close(fromChild[0])
-            return SandboxResult(outcome: .crashed, passed: 0, total: 0, seconds: 0, outputTail: "cannot start the sandbox: errno \(errno)")
+            close(toChild[1])
+            close(fromChild[0])
+            return Execution(failure: "cannot start the sandbox: errno \(errno)")
         }
-        // Feed the request from another thread: a program that never reads stdin must not block us.
+        // Feed the input from another thread: a program that never reads stdin must not block us.
         let writeFD = toChild[1]
         DispatchQueue.global().async {
-            request.withUnsafeBytes { raw in
+            input.withUnsafeBytes { raw in
                 var off = 0
                 while off < raw.count {
                     let n = write(writeFD, raw.baseAddress! + off, raw.count - off)
@@ -110,7 +148,10 @@ public final class Sandbox: @unchecked Sendable {
         }
         // The wall-clock limit: killing the outer process tears the namespace down.
         let killed = Atomic()
-        let timer = DispatchWorkItem { killed.set(1); kill(pid, SIGKILL) }
+        let timer = DispatchWorkItem {
+            killed.set(1)
+            kill(pid, SIGKILL)
+        }
         DispatchQueue.global().asyncAfter(deadline: .now() + l.wallSeconds, execute: timer)
         var captured = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -119,33 +160,59 @@ public final class Sandbox: @unchecked Sendable {
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             captured.append(contentsOf: chunk[..<n])
-            if captured.count > l.maxOutputBytes { killed.set(2); kill(pid, SIGKILL); break }
+            if captured.count > l.maxOutputBytes {
+                killed.set(2)
+                kill(pid, SIGKILL)
+                break
+            }
         }
         var waitStatus: Int32 = 0
         while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
         timer.cancel()
         close(fromChild[0])
-        let seconds = Date().timeIntervalSince(start)
-        let text = String(decoding: captured.suffix(4096), as: UTF8.self)
-        let tail = String(text.suffix(600))
-        if killed.value == 2 { return SandboxResult(outcome: .outputLimit, passed: 0, total: 0, seconds: seconds, outputTail: tail) }
-        // Killed by the wall clock or a CPU limit: a timeout, whatever it printed (a
-        // background thread that never ends scores 0 even after the tests passed).
         // The outer process exits with the program's status, or 128 + the signal that ended it.
         let status = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
-        if killed.value == 1 || status == 128 + SIGXCPU || status == 128 + SIGKILL {
-            return SandboxResult(outcome: .timeout, passed: 0, total: 0, seconds: seconds, outputTail: tail)
+        let ending: ProgramResult.Ending
+        if killed.value == 2 {
+            ending = .outputLimit
+        } else if killed.value == 1 || status == 128 + SIGXCPU || status == 128 + SIGKILL {
+            ending = .timeout
+        } else {
+            ending = .exited
         }
-        // The verdict: the last line starting with the nonce.
-        for line in text.split(separator: "\n").reversed() where line.hasPrefix(nonce + " ") {
-            let f = line.split(separator: " ")
-            guard f.count == 4, let passed = Int(f[1]), let total = Int(f[2]) else { break }
-            let outcome = SandboxResult.Outcome(rawValue: String(f[3])) ?? .error
-            return SandboxResult(outcome: outcome, passed: passed, total: total, seconds: seconds,
-                                 outputTail: String(tail.replacingOccurrences(of: String(line), with: "").suffix(600)))
-        }
-        return SandboxResult(outcome: .noVerdict, passed: 0, total: 0, seconds: seconds, outputTail: tail)
+        return Execution(output: captured, exitStatus: status, ending: ending,
+                         seconds: Date().timeIntervalSince(start))
     }
+}
+
+/// What `execute` saw of one run.
+private struct Execution {
+    var output: [UInt8] = []
+    var exitStatus: Int32 = -1
+    var ending: ProgramResult.Ending = .crashed
+    var seconds = 0.0
+    /// Why the run could not start, when it could not.
+    var failure: String?
+}
+
+/// A whole program's run (`Sandbox.runProgram`).
+public struct ProgramResult: Sendable, Equatable {
+    public enum Ending: String, Sendable {
+        /// The program ended by itself (`exitStatus` says how).
+        case exited
+        /// Killed at the wall-clock or CPU limit.
+        case timeout
+        /// Killed for printing more than `maxOutputBytes`.
+        case outputLimit = "output_limit"
+        /// The sandbox could not start it (`output` says why).
+        case crashed
+    }
+    public var ending: Ending
+    /// The exit status, or 128 + the signal that ended it.
+    public var exitStatus: Int32
+    /// Standard output and error together, as printed (at most `maxOutputBytes` and one read more).
+    public var output: String
+    public var seconds: Double
 }
 
 /// A small lock-protected integer.

@@ -29,11 +29,12 @@ public struct GeneratorOptions: Sendable {
 }
 
 public enum Generators {
-    public static let names = ["arith", "countdown", "linear-code"]
+    public static let names = ["arith", "arith-code", "countdown", "linear-code"]
 
     public static func generate(_ name: String, options: GeneratorOptions) throws -> GeneratedSet {
         switch name {
         case "arith": return try Arithmetic.generate(options)
+        case "arith-code": return try ArithmeticCode.generate(options)
         case "countdown": return try Countdown.generate(options)
         case "linear-code": return try LinearCode.generate(options)
         default: throw TaskSetError.invalid("unknown generator \"\(name)\" (\(names.joined(separator: ", ")))")
@@ -66,11 +67,15 @@ public enum Generators {
     }
 }
 
-/// `arith`: multi-digit +, -, * (knobs: digits 1-6, default 2; ops, default "+-*").
-/// Prompt "47*36=", completion "<think>...working...</think><answer>1692</answer>".
+/// `arith`: multi-digit +, -, * (knobs: digits 1-6, default 2; ops, default "+-*"; direct_share,
+/// the percent of demonstrations that answer without working, default 0).
+/// Prompt "47*36=", completion "<think>...working...</think><answer>1692</answer>", or with no
+/// working "<think></think><answer>1692</answer>": two styles whose reliability differs.
 public enum Arithmetic {
     public static func generate(_ o: GeneratorOptions) throws -> GeneratedSet {
         let digits = try o.int("digits", 2, 1...6)
+        let directShare = try o.int("direct_share", 0, 0...100)
+        var styleRNG = Xoshiro(seed: o.seed ^ 0xD1EC7)
         let ops = Array(o.knobs["ops"] ?? "+-*")
         guard !ops.isEmpty, ops.allSatisfy({ "+-*".contains($0) }) else { throw TaskSetError.invalid("--ops: a combination of + - *") }
         let maxValue = Int(pow(10.0, Double(digits))) - 1
@@ -89,8 +94,11 @@ public enum Arithmetic {
             train: sets.train.enumerated().map { task($1, "train", $0) },
             test: sets.test.enumerated().map { task($1, "test", $0) },
             sft: sets.sft.enumerated().map { i, p in
-                Demonstration(id: "arith-sft-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=",
-                              completion: "<think>\(working(p))</think><answer>\(result(p))</answer>")
+                // Drawn for every demonstration, so a share of 0 leaves the set as it always was.
+                let direct = Int(styleRNG.next() % 100) < directShare
+                let thinking = direct ? "" : working(p)
+                return Demonstration(id: "arith-sft-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=",
+                                     completion: "<think>\(thinking)</think><answer>\(result(p))</answer>")
             })
     }
 

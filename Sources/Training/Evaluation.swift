@@ -2,7 +2,9 @@
 // of Chen et al. 2021 with n samples a task), per-rule pass rates and mean
 // length. A task is solved when its accuracy is 1 (RuleSet.accuracy: every
 // answer rule that applies gives it a full score; a rule set without one
-// counts every rule).
+// counts every rule). A `prefix` forces the start of every completion (the
+// policy continues it, the rules score prefix + continuation), to measure one
+// answering style of several on its own.
 
 import Foundation
 import Policy
@@ -53,12 +55,12 @@ public enum Evaluation {
     /// `limit` 0 evaluates the whole split; `k` > 0 also samples `samples` (>= k) completions a task.
     public static func run(model: Transformer, tasks: TaskSet, split: String = "test", rules: RuleSet, limit: Int = 0,
                            maxNewTokens: Int? = nil, k: Int = 0, samples: Int = 0, temperature: Float = 1, seed: UInt64 = 0,
-                           keepSamples: Bool = false) throws -> EvalReport {
+                           keepSamples: Bool = false, prefix: String = "") throws -> EvalReport {
         var records = split == "train" ? tasks.train : tasks.test
         if limit > 0 { records = Array(records.prefix(limit)) }
         let sampler = Sampler(model: model)
         let m = tasks.manifest
-        let prompts = records.map { m.prompt(for: $0) }
+        let prompts = records.map { m.prompt(for: $0) + prefix }
         // As long as the task set allows, and the model's context leaves room for after the longest prompt.
         let longestPrompt = prompts.map { sampler.tokenizer.encode($0, addBOS: true).count }.max() ?? 0
         let length = max(1, min(maxNewTokens ?? m.maxCompletionLength, model.config.maxPositionEmbeddings - longestPrompt))
@@ -73,7 +75,8 @@ public enum Evaluation {
             greedy += try sampler.generate(prompts: batch, completionsPerPrompt: 1,
                                            params: SamplingParams(temperature: 0, maxNewTokens: length, stop: m.stop)).map { $0[0] }
         }
-        let scored = rules.score(zip(records, greedy).map { (completion: $1.text, task: $0.rewardTask(kind: m.kind)) },
+        let scored = rules.score(zip(records, greedy).map { record, completion in
+                                     (completion: prefix + completion.text, task: record.rewardTask(kind: m.kind)) },
                                  lengths: lengths(greedy))
         var rates: [String: Double] = [:]
         for e in rules.entries {
@@ -96,7 +99,8 @@ public enum Evaluation {
                 let group = try sampler.generate(prompts: [prompt], completionsPerPrompt: n,
                                                  params: SamplingParams(temperature: temperature, maxNewTokens: length, stop: m.stop,
                                                                         seed: seed &+ UInt64(i)))[0]
-                let s = rules.score(group.map { (completion: $0.text, task: records[i].rewardTask(kind: m.kind)) },
+                let task = records[i].rewardTask(kind: m.kind)
+                let s = rules.score(group.map { (completion: prefix + $0.text, task: task) },
                                     lengths: lengths(group))
                 total += passAtK(n: n, c: s.filter(solved).count, k: k)
                 if keepSamples {

@@ -45,8 +45,13 @@ struct Tasks: ParsableCommand {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Generate a task set (deterministic by seed; test never overlaps train).",
-            discussion: "Knobs: arith --digits N --ops '+-*'; countdown --numbers N --max N; linear-code --families linear,quadratic,modulo,piecewise.")
-        @Argument(help: "arith, countdown or linear-code") var generator: String
+            discussion: """
+                Knobs: arith --digits N --ops '+-*' --direct-share P (percent of the demonstrations that answer \
+                with no working, default 0); arith-code the same, --direct-share being the percent that answer from \
+                memory rather than by a Python program (default 50); countdown --numbers N --max N; linear-code \
+                --families linear,quadratic,modulo,piecewise.
+                """)
+        @Argument(help: "arith, arith-code, countdown or linear-code") var generator: String
         @Option var out: String
         @Option var train = 1000
         @Option var test = 200
@@ -57,6 +62,8 @@ struct Tasks: ParsableCommand {
         @Option var numbers: Int?
         @Option var max: Int?
         @Option var families: String?
+        @Option(help: "arith, arith-code: percent of demonstrations that answer from memory.")
+        var directShare: Int?
 
         func run() throws {
             var knobs: [String: String] = [:]
@@ -65,6 +72,7 @@ struct Tasks: ParsableCommand {
             if let numbers { knobs["numbers"] = String(numbers) }
             if let max { knobs["max"] = String(max) }
             if let families { knobs["families"] = families }
+            if let directShare { knobs["direct_share"] = String(directShare) }
             var set = try Generators.generate(generator, options: GeneratorOptions(train: train, test: test, sft: sft, seed: seed, knobs: knobs))
             set.manifest.name = (out as NSString).lastPathComponent
             try TaskSet.write(to: URL(fileURLWithPath: out), manifest: set.manifest, train: set.train, test: set.test, sft: set.sft)

@@ -168,6 +168,9 @@ struct Eval: ParsableCommand {
     @Option(name: .short, help: "Completions sampled a task for pass@k (default k).") var n = 0
     @Option(help: "Evaluate the first N tasks (0: all).") var limit = 0
     @Option(help: "Sampling temperature for pass@k.") var temperature: Float = 1
+    @Option(help: ArgumentHelp("Text every completion must start with: the policy continues it, the rules "
+                               + "score both (to measure one answering style on its own, e.g. '```python\\n')."))
+    var prefix = ""
     @Option(help: "Also record the result in this trace database: a run named \"eval CHECKPOINT\" with the metrics, every greedy completion as step 0 and the pass@k samples as step 1, for `grpo traces`.") var db: String?
     @Flag var json = false
 
@@ -176,7 +179,8 @@ struct Eval: ParsableCommand {
         let ruleSet = try RuleSet.load(rules ?? set.manifest.rules)
         let model = try Checkpoint.loadModel(from: URL(fileURLWithPath: checkpoint))
         let report = try Evaluation.run(model: model, tasks: set, split: split, rules: ruleSet, limit: limit, k: k, samples: n,
-                                        temperature: temperature, keepSamples: db != nil)
+                                        temperature: temperature, keepSamples: db != nil,
+                                        prefix: prefix.replacingOccurrences(of: "\\n", with: "\n"))
         if let db {
             let traces = try TraceWriter(path: db)
             try traces.startRun(RunInfo(name: "eval \(checkpoint)", taskSet: set.manifest.name, rulesName: ruleSet.name, rulesText: ruleSet.text,

@@ -94,6 +94,38 @@ final class TaskSetsTests: XCTestCase {
         XCTAssertEqual(Arithmetic.working((47, "*", 36)), "47*6=282 47*30=1410 282+1410=1692")
     }
 
+    /// arith-code: arith's problems, each demonstration either the answer from memory or a
+    /// program printing the prompt's own expression, in the asked share.
+    func testArithmeticCodeStyles() throws {
+        let options = GeneratorOptions(train: 20, test: 20, sft: 400, seed: 3, knobs: ["direct_share": "25"])
+        let set = try Generators.generate("arith-code", options: options)
+        let arith = try Generators.generate("arith", options: options)
+        XCTAssertEqual(set.test.map(\.prompt), arith.test.map(\.prompt), "the same problems as arith")
+        XCTAssertEqual(set.test.map(\.answer), arith.test.map(\.answer))
+        XCTAssertTrue(set.test.allSatisfy { $0.id.hasPrefix("arith-code-test-") })
+        XCTAssertEqual(set.manifest.rules, "arith-code")
+        XCTAssertEqual(set.manifest.stop, ["</answer>", "\n```"])
+        var direct = 0
+        for (d, a) in zip(set.sft, arith.sft) {
+            XCTAssertEqual(d.prompt, a.prompt)
+            let answer = try XCTUnwrap(a.completion.components(separatedBy: "<answer>").last)
+            if d.completion.hasPrefix("<answer>") {
+                direct += 1
+                XCTAssertEqual("<answer>" + answer, d.completion)
+            } else {
+                XCTAssertEqual(d.completion, "```python\nprint(\(d.prompt.dropLast()))\n```")
+            }
+            XCTAssertLessThanOrEqual(d.completion.utf8.count + 1, set.manifest.maxCompletionLength)
+        }
+        XCTAssertEqual(Double(direct) / 400, 0.25, accuracy: 0.06)
+        // Deterministic for a seed.
+        XCTAssertEqual(try Generators.generate("arith-code", options: options).sft, set.sft)
+        let tooMuch = GeneratorOptions(knobs: ["direct_share": "101"])
+        XCTAssertThrowsError(try Generators.generate("arith-code", options: tooMuch)) { error in
+            XCTAssertTrue("\(error)".contains("direct_share"), "\(error)")
+        }
+    }
+
     func testCountdownRuleAndSolver() throws {
         let task = RewardTask(kind: "math", answer: "31", json: ["meta": .object(["numbers": .array([3, 7, 25, 2].map { .number($0) }), "target": .number(31)])])
         let rule = CountdownRule(name: "c")

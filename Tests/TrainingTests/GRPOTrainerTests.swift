@@ -337,4 +337,24 @@ final class GRPOTrainerTests: XCTestCase {
         XCTAssertEqual(Evaluation.passAtK(n: 4, c: 2, k: 2), 5.0 / 6, accuracy: 1e-12)
         XCTAssertEqual(Evaluation.passAtK(n: 4, c: 3, k: 2), 1)
     }
+
+    /// A prefix forces the start of every completion: the rules see it, and the policy continues it.
+    func testEvaluationPrefixForcesTheStyle() throws {
+        let rules = try RuleSet.parse("""
+            name: style
+            rules:
+              - {name: program, kind: regex, pattern: '^```python\\n', weight: 1}
+            """, file: "style.yaml")
+        let tasks = TaskSet(folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: [],
+                            test: Self.tasks.train, sft: [])
+        let plain = try Evaluation.run(model: model(), tasks: tasks, rules: rules, k: 2, samples: 2)
+        let forced = try Evaluation.run(model: model(), tasks: tasks, rules: rules, k: 2, samples: 2,
+                                        keepSamples: true, prefix: "```python\n")
+        XCTAssertEqual(plain.accuracy, 0, "a random policy does not write the fence by itself")
+        XCTAssertEqual(forced.accuracy, 1)
+        XCTAssertEqual(forced.passAtK, 1)
+        // The prompts carried the prefix, so what was sampled continues it: the first sampled
+        // token follows "```python\n" in the prompt, not at the completion's start.
+        XCTAssertTrue(forced.greedyGroups.allSatisfy { $0.prompt.hasSuffix("=```python\n") }, "\(forced.greedyGroups)")
+    }
 }

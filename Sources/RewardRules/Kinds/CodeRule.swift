@@ -15,13 +15,25 @@ public struct CodeRule: RewardRule {
     let sandbox: Sandbox
     let partialCredit: Bool
 
+    /// The sandbox's limits as rule parameters, shared by the kinds that run programs.
+    static let sandboxParameters: [String: String] = [
+        "cpu_seconds": "CPU seconds per process (default 5)", "wall_seconds": "wall-clock seconds (default 10)",
+        "memory_mb": "address space (default 512)", "max_processes": "processes (default 32)",
+        "max_file_mb": "largest file written, and twice that for the scratch tmpfs (default 16)",
+        "max_output_kb": "stdout + stderr kept before the run is killed (default 1024)",
+        "python": "interpreter (default /usr/bin/python3)",
+    ]
+
     public static let kind = RuleKind(
         name: "code", summary: "the task's tests pass against the last fenced code block, run in the sandbox",
-        parameters: ["cpu_seconds": "CPU seconds per process (default 5)", "wall_seconds": "wall-clock seconds (default 10)",
-                     "memory_mb": "address space (default 512)", "max_processes": "processes (default 32)",
-                     "max_file_mb": "largest file written, and twice that for the scratch tmpfs (default 16)",
-                     "max_output_kb": "stdout + stderr kept before the run is killed (default 1024)",
-                     "python": "interpreter (default /usr/bin/python3)", "partial_credit": "score the fraction of asserts passed (default false)"]) { spec in
+        parameters: sandboxParameters.merging(
+            ["partial_credit": "score the fraction of asserts passed (default false)"]) { $1 }) { spec in
+        CodeRule(name: spec.name, sandbox: try sandbox(from: spec),
+                 partialCredit: try spec.bool("partial_credit", default: false))
+    }
+
+    /// A sandbox with the limits a rule's parameters set (`sandboxParameters`).
+    static func sandbox(from spec: RuleSpec) throws -> Sandbox {
         var l = SandboxLimits()
         l.cpuSeconds = try spec.int("cpu_seconds", default: l.cpuSeconds)
         l.wallSeconds = try spec.double("wall_seconds", default: l.wallSeconds)
@@ -29,12 +41,14 @@ public struct CodeRule: RewardRule {
         l.maxProcesses = try spec.int("max_processes", default: l.maxProcesses)
         l.maxFileMB = try spec.int("max_file_mb", default: l.maxFileMB)
         l.maxOutputBytes = try spec.int("max_output_kb", default: l.maxOutputBytes >> 10) << 10
-        for (key, value) in [("cpu_seconds", Double(l.cpuSeconds)), ("wall_seconds", l.wallSeconds), ("memory_mb", Double(l.memoryMB)),
-                             ("max_processes", Double(l.maxProcesses)), ("max_file_mb", Double(l.maxFileMB)), ("max_output_kb", Double(l.maxOutputBytes))]
-            where !(value > 0) { throw spec.error(key, "must be positive") }
+        let values: [(String, Double)] = [
+            ("cpu_seconds", Double(l.cpuSeconds)), ("wall_seconds", l.wallSeconds), ("memory_mb", Double(l.memoryMB)),
+            ("max_processes", Double(l.maxProcesses)), ("max_file_mb", Double(l.maxFileMB)),
+            ("max_output_kb", Double(l.maxOutputBytes)),
+        ]
+        for (key, value) in values where !(value > 0) { throw spec.error(key, "must be positive") }
         guard l.memoryMB >= 64 else { throw spec.error("memory_mb", "must be at least 64 (the interpreter needs it)") }
-        return CodeRule(name: spec.name, sandbox: Sandbox(limits: l, python: try spec.string("python")),
-                        partialCredit: try spec.bool("partial_credit", default: false))
+        return Sandbox(limits: l, python: try spec.string("python"))
     }
 
     public init(name: String, sandbox: Sandbox = Sandbox(), partialCredit: Bool = false) {
