@@ -21,7 +21,8 @@ build: deps
 # The main job: from nothing, on the bundled arith set and the default shape:
 # a random policy, an SFT cold start, held-out greedy accuracy, GRPO with the
 # math rule set (format + answer), accuracy again; then where the traces are
-# and three commands to inspect them. The last line is one JSON object.
+# and three commands to inspect them, and SVG plots of the run. Both evaluations
+# also sample 8 completions a task (pass@8). The last line is one JSON object.
 # `make demo-code` runs the same pipeline on linear-code with the code rule
 # set (a fenced block, then the task's tests in the sandbox).
 # GRPO runs at a constant learning rate with adam_beta2 0.99, as the demo was
@@ -31,18 +32,23 @@ define pipeline
 	@set -euo pipefail; start=$$(date +%s.%N); out=runs/$(1); rm -rf $$out $$out.sqlite* $$out.metrics.jsonl; \
 	$(BIN) init-model --shape tiny --out $$out/init --seed 0; \
 	$(BIN) sft --data $(2) --model $$out/init --output-dir $$out/sft --save-steps 100000 --logging-steps 25 $(4); \
-	$(BIN) eval --checkpoint $$out/sft/final --tasks $(2) --json > $$out/sft-eval.json; \
+	$(BIN) eval --checkpoint $$out/sft/final --tasks $(2) -k 8 --json > $$out/sft-eval.json; \
 	echo "after SFT: $$(cat $$out/sft-eval.json)"; \
 	$(BIN) train --model $$out/sft/final --task_set $(2) --run_name $(1) --output_dir $$out/grpo --db $$out.sqlite \
 	  --save_steps 100000 $(5); \
-	$(BIN) eval --checkpoint $$out/grpo/final --tasks $(2) --json > $$out/grpo-eval.json; \
+	$(BIN) eval --checkpoint $$out/grpo/final --tasks $(2) -k 8 --json > $$out/grpo-eval.json; \
 	echo "after GRPO: $$(cat $$out/grpo-eval.json)"; \
 	echo "traces: $$out.sqlite; try:"; \
 	echo "  $(BIN) traces steps --db $$out.sqlite"; \
 	echo "  $(BIN) traces samples --db $$out.sqlite --rule $(3) --above 0.5 --order advantage"; \
 	echo "  $(BIN) traces sql --db $$out.sqlite \"SELECT step, rule, pass_rate FROM rule_pass_rate WHERE rule = '$(3)' ORDER BY step\""; \
+	$(BIN) traces plot --db $$out.sqlite --run $(1) --out $$out/plots > /dev/null; \
+	echo "plots (reward, pass rate per rule, completion length; SVG): $$out/plots"; \
 	python3 -c 'import json, sys, time; s = json.load(open(sys.argv[1])); g = json.load(open(sys.argv[2])); \
-	print(json.dumps({"sft_accuracy": s["accuracy"], "grpo_accuracy": g["accuracy"], "test_size": g["tasks"], \
+	print(json.dumps({"sft_accuracy": s["accuracy"], "grpo_accuracy": g["accuracy"], \
+	"sft_pass_at_8": round(s["pass_at_k"], 4), "grpo_pass_at_8": round(g["pass_at_k"], 4), \
+	"sft_mean_length": round(s["mean_length"], 2), "grpo_mean_length": round(g["mean_length"], 2), \
+	"test_size": g["tasks"], \
 	"database": sys.argv[3], "seconds": round(time.time() - float(sys.argv[4]), 1)}))' \
 	  $$out/sft-eval.json $$out/grpo-eval.json $$out.sqlite $$start
 endef

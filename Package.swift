@@ -33,8 +33,12 @@ let package = Package(
                 swiftSettings: optimized),
         .target(name: "TaskSets", dependencies: ["RewardRules", "Kernels", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
+        // Line charts as standalone SVG files (the plots of a run); depends on nothing.
+        .target(name: "Charts"),
         // Runs, steps, groups, samples and rule scores in SQLite (GRDB over Debian's libsqlite3).
-        .target(name: "Traces", dependencies: ["Kernels", "CSQLite", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: optimized),
+        .target(name: "Traces",
+                dependencies: ["Kernels", "Charts", "CSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+                swiftSettings: optimized),
         // SFT and the GRPO loop: the policy, the rules, the task sets and the traces meet here.
         .target(name: "Training", dependencies: ["Policy", "Kernels", "RewardRules", "TaskSets", "Traces",
                                                  .product(name: "Yams", package: "Yams")], swiftSettings: optimized),
@@ -48,7 +52,9 @@ let package = Package(
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels", "RewardRules", "TaskSets", "Traces"]),
         .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules", "Kernels"]),
-        .testTarget(name: "TracesTests", dependencies: ["Traces", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ChartsTests", dependencies: ["Charts"]),
+        .testTarget(name: "TracesTests",
+                    dependencies: ["Traces", "Charts", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"]),
         .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules"]),
         // Runs the built binary (`make test` builds it first).

@@ -41,6 +41,10 @@ public struct RuleScore: Sendable, Equatable, Codable {
     public init(score: Double, reason: String, detail: String? = nil) {
         self.score = score; self.reason = reason; self.detail = detail
     }
+
+    /// A score of 1, allowing for rounding in scores summed from parts (partial credit):
+    /// what passes a rule, satisfies a `requires` gate and counts as a correct answer.
+    public var isFullMarks: Bool { score >= 1 - 1e-9 }
 }
 
 /// A reward rule. Implementations must be safe to call from several threads at once.

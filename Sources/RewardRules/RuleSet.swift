@@ -5,6 +5,11 @@
 // completion for which no rule applies has no reward (nil): the trainer gives
 // it advantage 0.
 //
+// A rule with `weight: 0` is a diagnostic: it is scored and recorded like any
+// other (traces, per-rule pass rates, plots) but never touches the reward, so
+// it shows what the policy does without teaching it anything. It does not even
+// turn a missing reward into 0, and accuracy does not count it.
+//
 //   name: math
 //   description: Format and answer for math tasks.
 //   rules:
@@ -29,6 +34,8 @@ public struct RuleSet: Sendable {
         public let requires: String?
         public let appliesTo: Set<String>?
         public var name: String { rule.name }
+        /// Weight 0: scored and recorded, never part of the reward.
+        public var isDiagnostic: Bool { weight == 0 }
     }
 
     public let name: String
@@ -152,7 +159,7 @@ public struct ScoredCompletion: Sendable {
         public let name: String
         /// nil: the rule does not apply to this task.
         public let score: RuleScore?
-        /// Whether it entered the total (applies, and its `requires` rule scored 1).
+        /// Whether it entered the total (applies, is no diagnostic, and its `requires` rule scored 1).
         public let counted: Bool
     }
     /// nil when no rule applies.
@@ -176,12 +183,15 @@ extension RuleSet {
             if let s { byName[e.name] = s }
             results.append(.init(name: e.name, score: s, counted: false))
         }
-        var total = 0.0, any = false
+        var total = 0.0
+        var any = false
         for (i, e) in entries.enumerated() {
-            guard let s = results[i].score else { continue }
+            // A diagnostic that applies must not turn "no reward" into a reward of 0: that
+            // would change the advantages of a group the other rules do not judge.
+            guard let s = results[i].score, !e.isDiagnostic else { continue }
             any = true
             // A gated rule counts only when the rule it requires scored 1.
-            if let r = e.requires, (byName[r]?.score ?? 0) < 1 - 1e-9 { continue }
+            if let r = e.requires, !(byName[r]?.isFullMarks ?? false) { continue }
             total += e.weight * s.score
             results[i] = .init(name: e.name, score: s, counted: true)
         }

@@ -32,6 +32,9 @@ public struct RuleInfo: Sendable, Equatable {
     public var kind: String
     public var weight: Double
     public init(name: String, kind: String, weight: Double) { self.name = name; self.kind = kind; self.weight = weight }
+
+    /// Weight 0: scored and recorded, never part of the reward.
+    public var isDiagnostic: Bool { weight == 0 }
 }
 
 /// The metrics of one step (`../shared/guide/grpo.md`, "What a step records").

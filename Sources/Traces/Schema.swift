@@ -23,7 +23,7 @@
 // fraction with a full score), flat_groups (groups whose rewards are all
 // equal: advantage 0, nothing learnt), format_ok_answer_wrong (samples that
 // pass every format rule, regex or tag_count, and fail an answer rule, math,
-// code or countdown).
+// code or countdown; diagnostic rules, of weight 0, are neither).
 //
 // Indexes are few and lead with the step, so that a step's rows land in a few
 // pages at the end of each b-tree: samples by (run, step) covering reward,
@@ -47,7 +47,7 @@ import GRDB
 
 enum Schema {
     /// The version this build writes; `PRAGMA user_version` holds it.
-    static let version = 2
+    static let version = 3
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -60,7 +60,52 @@ enum Schema {
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN system TEXT NOT NULL DEFAULT '{}'")
             try db.execute(sql: "PRAGMA user_version = 2")
         }
+        // v3: a diagnostic rule (weight 0, such as "used a code block") is no format rule:
+        // a sample that fails one can still have its format right and its answer wrong.
+        // A pass is full marks as the rules count it (RuleScore.isFullMarks), 1 - 1e-9.
+        m.registerMigration("v3") { db in
+            try db.execute(sql: "DROP VIEW format_ok_answer_wrong")
+            try db.execute(sql: formatOkAnswerWrong(excludingDiagnostics: true))
+            try db.execute(sql: "DROP VIEW rule_pass_rate")
+            try db.execute(sql: rulePassRate(passed: passed))
+            try db.execute(sql: "PRAGMA user_version = 3")
+        }
         return m
+    }
+
+    /// SQL that is 1.0 when `rs.score` has full marks, 0.0 when it is lower, NULL when the rule
+    /// did not apply: its average is the pass rate. Full marks allow for rounding in scores
+    /// summed from parts, as RuleScore.isFullMarks does.
+    static let passed = "CASE WHEN rs.score >= 1 - 1e-9 THEN 1.0 WHEN rs.score IS NOT NULL THEN 0.0 END"
+
+    /// Per run, step and rule: samples scored, mean score, pass rate (`passed`: v1 asked for 1 exactly).
+    private static func rulePassRate(passed: String) -> String {
+        """
+        CREATE VIEW rule_pass_rate AS
+            SELECT s.run_id, s.step, r.name AS rule, count(rs.score) AS scored,
+                   avg(rs.score) AS mean_score,
+                   avg(\(passed)) AS pass_rate
+            FROM rule_scores rs JOIN samples s ON s.id = rs.sample_id JOIN rules r ON r.id = rs.rule_id
+            GROUP BY s.run_id, s.step, r.name;
+        """
+    }
+
+    /// Samples that pass every format rule and fail an answer rule. `excludingDiagnostics`:
+    /// rules of weight 0 count as neither (v1 counted them).
+    private static func formatOkAnswerWrong(excludingDiagnostics: Bool) -> String {
+        let judging = excludingDiagnostics ? " AND r.weight <> 0" : ""
+        return """
+            CREATE VIEW format_ok_answer_wrong AS
+                SELECT s.* FROM samples s
+                WHERE EXISTS (SELECT 1 FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id
+                              WHERE rs.sample_id = s.id AND r.kind IN ('math', 'code', 'countdown')
+                                AND rs.score < 1\(judging))
+                  AND EXISTS (SELECT 1 FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id
+                              WHERE rs.sample_id = s.id AND r.kind IN ('regex', 'tag_count')\(judging))
+                  AND NOT EXISTS (SELECT 1 FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id
+                                  WHERE rs.sample_id = s.id AND r.kind IN ('regex', 'tag_count')\(judging)
+                                    AND (rs.score IS NULL OR rs.score < 1));
+            """
     }
 
     private static let v1 = """
@@ -198,25 +243,11 @@ enum Schema {
             PRIMARY KEY (run_id, step)
         );
 
-        CREATE VIEW rule_pass_rate AS
-            SELECT s.run_id, s.step, r.name AS rule, count(rs.score) AS scored,
-                   avg(rs.score) AS mean_score,
-                   avg(CASE WHEN rs.score >= 1 THEN 1.0 WHEN rs.score IS NOT NULL THEN 0.0 END) AS pass_rate
-            FROM rule_scores rs JOIN samples s ON s.id = rs.sample_id JOIN rules r ON r.id = rs.rule_id
-            GROUP BY s.run_id, s.step, r.name;
         CREATE VIEW flat_groups AS
             SELECT g.*, count(*) AS samples, min(s.reward) AS reward
             FROM groups g JOIN samples s ON s.id BETWEEN g.first_sample AND g.last_sample
             GROUP BY g.id
             HAVING min(coalesce(s.reward, -1e300)) = max(coalesce(s.reward, -1e300));
-        CREATE VIEW format_ok_answer_wrong AS
-            SELECT s.* FROM samples s
-            WHERE EXISTS (SELECT 1 FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id
-                          WHERE rs.sample_id = s.id AND r.kind IN ('math', 'code', 'countdown') AND rs.score < 1)
-              AND EXISTS (SELECT 1 FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id
-                          WHERE rs.sample_id = s.id AND r.kind IN ('regex', 'tag_count'))
-              AND NOT EXISTS (SELECT 1 FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id
-                              WHERE rs.sample_id = s.id AND r.kind IN ('regex', 'tag_count')
-                                AND (rs.score IS NULL OR rs.score < 1));
-        """
+        """ + rulePassRate(passed: "CASE WHEN rs.score >= 1 THEN 1.0 WHEN rs.score IS NOT NULL THEN 0.0 END")
+        + formatOkAnswerWrong(excludingDiagnostics: false)
 }

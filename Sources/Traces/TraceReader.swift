@@ -58,7 +58,7 @@ public struct SampleFilter: Sendable {
 
 public final class TraceReader {
     public let path: String
-    private let db: DatabaseQueue
+    let db: DatabaseQueue
 
     public init(path: String) throws {
         self.path = path
@@ -111,12 +111,23 @@ public final class TraceReader {
         }
     }
 
+    /// A row per step: the common metrics, then each rule's pass rate in a column named after
+    /// the rule (diagnostic rules included), then the time.
     public func steps(run: Int64) throws -> Table {
-        try table("""
+        var steps = try table("""
             SELECT step, reward_mean, reward_std, frac_zero_std, loss, kl, clip_frac_low, clip_frac_high, entropy,
                    completion_len_mean, truncated_frac, learning_rate, grad_norm, tokens_per_s, time
             FROM steps WHERE run_id = ? ORDER BY step
             """, [run])
+        let numbers = steps.rows.map { Int($0[0].integer ?? 0) }
+        let curves = try rulePassRates(run: run, steps: numbers)
+        let time = steps.columns.count - 1
+        steps.columns.insert(contentsOf: curves.map(\.rule.name), at: time)
+        for i in steps.rows.indices {
+            let rates = curves.map { $0.passRates[i].map(TraceValue.real) ?? .null }
+            steps.rows[i].insert(contentsOf: rates, at: time)
+        }
+        return steps
     }
 
     /// Every metric of every step, the JSON column included, for `--json`.

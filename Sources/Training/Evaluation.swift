@@ -78,11 +78,7 @@ public enum Evaluation {
         let scored = rules.score(zip(records, greedy).map { record, completion in
                                      (completion: prefix + completion.text, task: record.rewardTask(kind: m.kind)) },
                                  lengths: lengths(greedy))
-        var rates: [String: Double] = [:]
-        for e in rules.entries {
-            let s = scored.compactMap { $0.score(of: e.name)?.score }
-            if !s.isEmpty { rates[e.name] = Double(s.filter { $0 >= 1 - 1e-9 }.count) / Double(s.count) }
-        }
+        let rates = Dictionary(uniqueKeysWithValues: rules.ruleStats(scored).map { ($0.rule, $0.passRate) })
         var report = EvalReport(taskSet: m.name, split: split, tasks: records.count,
                                 accuracy: Double(scored.filter(solved).count) / Double(max(records.count, 1)),
                                 passAtK: nil, k: nil, rulePassRates: rates,

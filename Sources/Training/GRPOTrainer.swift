@@ -111,6 +111,9 @@ public final class GRPOTrainer: @unchecked Sendable {
                 out.append("rule \"\(entry.name)\" requires \"\(required)\", so it can hardly ever fire either")
             }
         }
+        if rules.entries.allSatisfy(\.isDiagnostic) {
+            out.append("every rule of \(rules.name) has weight 0: no completion gets a reward, so nothing is learnt")
+        }
         if maxCompletionLength < 8 { out.append("max_completion_length \(maxCompletionLength) leaves almost no room for an answer") }
         return out
     }
@@ -343,15 +346,14 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         var m = metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean, load: load)
         if self.reference != nil { m.extra["reference_logprob_s"] = referenceSeconds }
-        // Per rule: the mean score goes to the metrics, the pass rate to the progress line.
-        var passRates: [(rule: String, rate: Double)] = []
-        for entry in rules.entries {
-            let scores = rollouts.flatMap { $0.scores.compactMap { $0.score(of: entry.name)?.score } }
-            guard !scores.isEmpty else { continue }
-            m.extra["reward/\(entry.name)"] = mean(scores)
-            passRates.append((entry.name, Double(scores.filter { $0 >= 1 }.count) / Double(scores.count)))
+        // Per rule, diagnostics (weight 0) included: the mean score and the pass rate go to the
+        // metrics, the pass rate to the progress line too.
+        let stats = rules.ruleStats(rollouts.flatMap(\.scores))
+        for s in stats {
+            m.extra["reward/\(s.rule)"] = s.meanScore
+            m.extra["pass_rate/\(s.rule)"] = s.passRate
         }
-        return UpdateResult(metrics: m, passRates: passRates)
+        return UpdateResult(metrics: m, passRates: stats.map { ($0.rule, $0.passRate) })
     }
 
     /// mask_truncated_completions: a completion cut at the cap counts in no loss term nor in the entropy.

@@ -21,11 +21,15 @@ struct Rewards: ParsableCommand {
                     var extra = ""
                     if let r = e.requires { extra += ", requires \(r)" }
                     if let a = e.appliesTo { extra += ", applies to \(a.sorted().joined(separator: ", "))" }
+                    if e.isDiagnostic {
+                        extra += ", diagnostic (scored and recorded, not in the reward)"
+                    }
                     print("  \(e.name)  kind \(e.kind), weight \(e.weight)\(extra)")
                 }
                 return
             }
-            print("every rule: name, kind, weight (default 1), requires (counts only when that rule scored 1), applies_to (task kinds)")
+            print("every rule: name, kind, weight (default 1; 0 makes a diagnostic, recorded and not rewarded), "
+                  + "requires (counts only when that rule scored 1), applies_to (task kinds)")
             print("kinds:")
             for k in RuleRegistry.shared.all {
                 print("  \(k.name): \(k.summary)")

@@ -7,7 +7,7 @@ struct TracesCommand: ParsableCommand {
         commandName: "traces",
         abstract: "Inspect sampled completions, rule scores and step metrics in a trace database.",
         discussion: "Every subcommand reads --db PATH (default: the most recently written *.sqlite under runs/), read-only.",
-        subcommands: [Runs.self, Steps.self, Samples.self, Show.self, Group.self, Export.self, SQL.self])
+        subcommands: [Runs.self, Steps.self, Samples.self, Show.self, Group.self, Export.self, Plot.self, SQL.self])
 
     struct Database: ParsableArguments {
         @Option(help: "Trace database (default: the most recently written *.sqlite under runs/).") var db: String?
@@ -23,22 +23,49 @@ struct TracesCommand: ParsableCommand {
     }
 
     struct Steps: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A run's metrics, a row per step (--json: every metric).")
+        static let configuration = CommandConfiguration(
+            abstract: "A run's metrics, a row per step, and each rule's pass rate (--json: every metric).")
         @OptionGroup var database: Database
         @Option(name: .customLong("run"), help: "Run id or name (default: the latest run).") var runName: String?
         func run() throws {
             let reader = try database.open()
             let id = try reader.resolveRun(runName)
+            let rules = try reader.ruleInfos(run: id)
             if database.json {
-                // The metrics column already is one JSON object a step.
-                let lines = try reader.stepMetrics(run: id).map { "{\"step\":\($0.step),\"metrics\":\($0.metrics)}" }
+                // The metrics column already is one JSON object a step; the pass rates are read from
+                // the rule scores, so runs whose metrics lack them show them too.
+                let metrics = try reader.stepMetrics(run: id)
+                let curves = try reader.rulePassRates(run: id, steps: metrics.map { $0.step })
+                let lines = try metrics.enumerated().map { i, step in
+                    var rates: [String: Any] = [:]
+                    for curve in curves {
+                        rates[curve.rule.name] = curve.passRates[i].map { $0 as Any } ?? NSNull()
+                    }
+                    let passRates = try jsonText(rates)
+                    return "{\"step\":\(step.step),\"metrics\":\(step.metrics),\"pass_rates\":\(passRates)}"
+                }
                 print("[" + lines.joined(separator: ",\n") + "]")
             } else {
                 // Columns the run never wrote (no KL without a reference model, ...) are left out.
                 let table = try reader.steps(run: id)
                 let kept = table.columns.indices.filter { i in table.rows.contains { $0[i] != .null } || table.rows.isEmpty }
                 printTable(Table(columns: kept.map { table.columns[$0] }, rows: table.rows.map { row in kept.map { row[$0] } }))
+                if let note = ruleNote(rules) {
+                    print(note)
+                }
             }
+        }
+
+        /// What the rule columns hold, and which rules are diagnostics (weight 0, not in the reward).
+        func ruleNote(_ rules: [RuleInfo]) -> String? {
+            guard !rules.isEmpty else { return nil }
+            var note = "rule columns (\(rules.map(\.name).joined(separator: ", "))): "
+                + "the share of the step's samples with full marks, of those the rule applied to"
+            let diagnostic = rules.filter(\.isDiagnostic).map(\.name)
+            if !diagnostic.isEmpty {
+                note += "\ndiagnostic, weight 0 (recorded, not in the reward): \(diagnostic.joined(separator: ", "))"
+            }
+            return note
         }
     }
 

@@ -101,6 +101,9 @@ struct Train: ParsableCommand {
             try? traces.finish(.failed, error: "\(error)")
             throw error
         }
+        let plots = outputDir.appendingPathComponent("plots")
+        try RunPlots.write(from: TraceReader(path: database), run: traces.runID!, to: plots)
+        terminal.note("plots: \(plots.path)")
         terminal.note("done: \(trainer.step) steps in \(formatDuration(Date().timeIntervalSince(start))); traces: \(database); model: \(outputDir.appendingPathComponent("final").path)")
     }
 
