@@ -23,14 +23,14 @@ build: deps
 # math rule set (format + answer), accuracy again; then where the traces are
 # and three commands to inspect them, and SVG plots of the run. Both evaluations
 # also sample 8 completions a task (pass@8). The last line is one JSON object.
-# `make demo-code` runs the same pipeline on linear-code with the code rule
-# set (a fenced block, then the task's tests in the sandbox).
+# `make demo-code` runs the same pipeline on arith-code with its rule set (a
+# Python block's printed answer, run in the sandbox, or an answer in words).
 # GRPO runs at a constant learning rate with adam_beta2 0.99, as the demo was
 # measured with (the defaults are transformers': linear decay, 0.999).
 #   $(call pipeline,run name,task set,rule to inspect,SFT flags,GRPO flags)
 define pipeline
 	@set -euo pipefail; start=$$(date +%s.%N); out=runs/$(1); rm -rf $$out $$out.sqlite* $$out.metrics.jsonl; \
-	$(BIN) init-model --shape tiny --out $$out/init --seed 0; \
+	$(BIN) init-model --shape tiny --out $$out/init --seed $(SEED); \
 	$(BIN) sft --data $(2) --model $$out/init --output-dir $$out/sft --save-steps 100000 --logging-steps 25 $(4); \
 	$(BIN) eval --checkpoint $$out/sft/final --tasks $(2) -k 8 --json > $$out/sft-eval.json; \
 	echo "after SFT: $$(cat $$out/sft-eval.json)"; \
@@ -53,19 +53,25 @@ define pipeline
 	  $$out/sft-eval.json $$out/grpo-eval.json $$out.sqlite $$start
 endef
 
+# SEED=1 make demo: another random start, another order of the data, other samples.
+SEED ?= 0
 SFT_STEPS ?= 450
 GRPO_STEPS ?= 120
 demo: build
-	$(call pipeline,demo,arith,answer,--max-steps $(SFT_STEPS) --batch-size 32 --learning-rate 2e-3 --warmup-steps 10,\
+	$(call pipeline,demo,arith,answer,--max-steps $(SFT_STEPS) --batch-size 32 --learning-rate 2e-3 --warmup-steps 10 \
+	  --seed $(SEED),\
 	  --max_steps $(GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 2e-5 --temperature 1.0 \
-	  --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99)
+	  --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99 --seed $(SEED))
 
-CODE_SFT_STEPS ?= 200
-CODE_GRPO_STEPS ?= 40
+# Program-aided arithmetic: the demonstrations answer from memory or by a Python
+# program (Tasks/arith-code); GRPO learns to use the interpreter.
+CODE_SFT_STEPS ?= 450
+CODE_GRPO_STEPS ?= 60
 demo-code: build
-	$(call pipeline,demo-code,linear-code,tests,--max-steps $(CODE_SFT_STEPS) --batch-size 32 --learning-rate 2e-3 --warmup-steps 10,\
+	$(call pipeline,demo-code,arith-code,answer,--max-steps $(CODE_SFT_STEPS) --batch-size 32 --learning-rate 2e-3 \
+	  --warmup-steps 10 --seed $(SEED),\
 	  --max_steps $(CODE_GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 2e-5 --temperature 1.0 \
-	  --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99)
+	  --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99 --seed $(SEED))
 
 test: deps
 	$(SWIFT) build -c release --product grpo

@@ -23,7 +23,7 @@
 // fraction with a full score), flat_groups (groups whose rewards are all
 // equal: advantage 0, nothing learnt), format_ok_answer_wrong (samples that
 // pass every format rule, regex or tag_count, and fail an answer rule, math,
-// code or countdown; diagnostic rules, of weight 0, are neither).
+// code, program_output or countdown; diagnostic rules, of weight 0, are neither).
 //
 // Indexes are few and lead with the step, so that a step's rows land in a few
 // pages at the end of each b-tree: samples by (run, step) covering reward,
@@ -92,13 +92,16 @@ enum Schema {
 
     /// Samples that pass every format rule and fail an answer rule. `excludingDiagnostics`:
     /// rules of weight 0 count as neither (v1 counted them).
+    /// v3 also counts program_output (program-aided answers) as an answer kind.
     private static func formatOkAnswerWrong(excludingDiagnostics: Bool) -> String {
         let judging = excludingDiagnostics ? " AND r.weight <> 0" : ""
+        let answerKinds = excludingDiagnostics ? "'math', 'code', 'program_output', 'countdown'"
+                                               : "'math', 'code', 'countdown'"
         return """
             CREATE VIEW format_ok_answer_wrong AS
                 SELECT s.* FROM samples s
                 WHERE EXISTS (SELECT 1 FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id
-                              WHERE rs.sample_id = s.id AND r.kind IN ('math', 'code', 'countdown')
+                              WHERE rs.sample_id = s.id AND r.kind IN (\(answerKinds))
                                 AND rs.score < 1\(judging))
                   AND EXISTS (SELECT 1 FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id
                               WHERE rs.sample_id = s.id AND r.kind IN ('regex', 'tag_count')\(judging))
