@@ -37,7 +37,7 @@ public struct RuleInfo: Sendable, Equatable {
     public var isDiagnostic: Bool { weight == 0 }
 }
 
-/// The metrics of one step (`../shared/guide/grpo.md`, "What a step records").
+/// The metrics of one step: the figures users of GRPO trainers look for.
 /// The common ones are columns; `extra` holds the rest (per-rule reward means as
 /// "reward/<rule>", expert load as "expert_load/<layer>/<expert>", ...). All of
 /// them go to the `metrics` JSON column.

@@ -1,4 +1,4 @@
-// Group-relative advantages (../shared/guide/grpo.md): one value per completion,
+// Group-relative advantages: one value per completion,
 // the same for each of its tokens.
 //
 //   scale_rewards = "group":  A_i = (r_i - mean(group)) / (std(group) + 1e-4)   GRPO

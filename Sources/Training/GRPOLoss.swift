@@ -1,4 +1,4 @@
-// The clipped surrogate loss of GRPO and its variants (../shared/guide/grpo.md),
+// The clipped surrogate loss of GRPO and its variants,
 // and its gradient with respect to each token's log-probability under the
 // current policy. The model's backward takes it from there (LogProbs.backward).
 //

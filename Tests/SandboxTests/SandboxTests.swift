@@ -1,4 +1,4 @@
-// One test per hostile family of shared/guide/sandbox.md: each scores 0 (or the
+// One test per hostile family of the sandbox's threat model: each scores 0 (or the
 // honest outcome), ends within its limits, leaves no process of the sandbox
 // uids and no file behind, and does not disturb this (the parent) process.
 

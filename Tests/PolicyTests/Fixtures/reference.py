@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Independent reference for the policy's forward pass, in NumPy (float64),
-written from the formulas in shared/guide/policy.md, not from the Swift code.
+written from the model's formulas (DeepSeek-V3's routing), not from the Swift code.
 
 It reads a checkpoint folder (config.json + model.safetensors, parsed here by
 hand), runs the token sequences in golden.json's "inputs", and writes the
