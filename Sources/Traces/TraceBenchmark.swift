@@ -15,7 +15,7 @@ public struct TraceBenchmarkReport: Codable, Sendable {
     public var databaseMB: Double
     /// Median milliseconds of each filter (over `repeats` runs), by a short name.
     public var queryMs: [String: Double]
-    /// The slowest filter's median: the figure the issue sets a bound on.
+    /// The slowest filter's median: the figure a user waits for at worst.
     public var queryMs1m: Double?
 
     enum CodingKeys: String, CodingKey {

@@ -1,4 +1,4 @@
-// `grpo bench train`: one GRPO step on the reference workload (8
+// `grpo bench train`: one GRPO step on the reference workload (8
 // prompts x 8 completions, up to 64 new tokens, beta = 0.04 so the reference
 // model runs, one update, an exact-match reward), timed by phase. Each figure
 // is the median over `repeats` steps after one warmup step.
