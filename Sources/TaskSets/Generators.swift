@@ -69,8 +69,9 @@ public enum Generators {
 
 /// `arith`: multi-digit +, -, * (knobs: digits 1-6, default 2; ops, default "+-*"; direct_share,
 /// the percent of demonstrations that answer without working, default 0).
-/// Prompt "47*36=", completion "<think>...working...</think><answer>1692</answer>", or with no
-/// working "<think></think><answer>1692</answer>": two styles whose reliability differs.
+/// Prompt "47*36=", completion "<think>\n...working, a step a line...\n</think><answer>1692</answer>", or
+/// with no working "<think></think><answer>1692</answer>": two styles whose reliability differs, told apart by
+/// the token after "<think>" (so the prefix "<think>\n" or "<think></think>" forces one in `grpo eval`).
 public enum Arithmetic {
     public static func generate(_ o: GeneratorOptions) throws -> GeneratedSet {
         let digits = try o.int("digits", 2, 1...6)
@@ -90,13 +91,13 @@ public enum Arithmetic {
         }
         return GeneratedSet(
             manifest: TaskManifest(name: "arith", kind: "math", description: "Multi-digit \(String(ops)) with up to \(digits) digits, worked digit by digit.",
-                                   rules: "math", stop: ["</answer>"], maxCompletionLength: 160),
+                                   rules: "arith", stop: ["</answer>"], maxCompletionLength: 160),
             train: sets.train.enumerated().map { task($1, "train", $0) },
             test: sets.test.enumerated().map { task($1, "test", $0) },
             sft: sets.sft.enumerated().map { i, p in
                 // Drawn for every demonstration, so a share of 0 leaves the set as it always was.
                 let direct = Int(styleRNG.next() % 100) < directShare
-                let thinking = direct ? "" : working(p)
+                let thinking = direct ? "" : "\n" + working(p) + "\n"
                 return Demonstration(id: "arith-sft-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=",
                                      completion: "<think>\(thinking)</think><answer>\(result(p))</answer>")
             })
@@ -106,30 +107,36 @@ public enum Arithmetic {
         switch p.1 { case "+": return p.0 + p.2; case "-": return p.0 - p.2; default: return p.0 * p.2 }
     }
 
-    /// The written method: digits from the right with carries or borrows; long multiplication by partial products.
+    /// The written method, one step a line. Addition and subtraction go digit by digit from the right, with the
+    /// carry or borrow, and each line ends with the digits of the result found so far ("so 32"), so the answer is
+    /// a copy of the last line rather than the lines' last digits read backwards; multiplication goes by partial
+    /// products, the last line their sum.
     public static func working(_ p: (Int, Character, Int)) -> String {
         let (a, op, b) = p
         let da = String(a).reversed().map { Int(String($0))! }, db = String(b).reversed().map { Int(String($0))! }
+        var steps: [String] = [], soFar = ""
         switch op {
         case "+":
-            var carry = 0, steps: [String] = []
-            for i in 0..<max(da.count, db.count) {
+            var carry = 0
+            let columns = max(da.count, db.count)
+            for i in 0..<columns {
                 let x = i < da.count ? da[i] : 0, y = i < db.count ? db[i] : 0
                 let s = x + y + carry
-                steps.append("\(x)+\(y)+\(carry)=\(s)")
+                soFar = (i == columns - 1 ? String(s) : String(s % 10)) + soFar
+                steps.append("\(x)+\(y)+\(carry)=\(s) so \(soFar)")
                 carry = s / 10
             }
-            return steps.joined(separator: " ")
         case "-":
-            var borrow = 0, steps: [String] = []
+            var borrow = 0
             for i in 0..<da.count {
                 let x = da[i], y = i < db.count ? db[i] : 0
-                var d = x - y - borrow
-                if d < 0 { d += 10; steps.append("1\(x)-\(y)-\(borrow)=\(d)"); borrow = 1 } else { steps.append("\(x)-\(y)-\(borrow)=\(d)"); borrow = 0 }
+                let d = x - y - borrow, lend = d < 0 ? 1 : 0
+                soFar = String(d + 10 * lend) + soFar
+                steps.append("\(lend == 1 ? "1" : "")\(x)-\(y)-\(borrow)=\(d + 10 * lend) so \(soFar)")
+                borrow = lend
             }
-            return steps.joined(separator: " ")
         default:
-            var partials: [Int] = [], steps: [String] = []
+            var partials: [Int] = []
             for (i, d) in db.enumerated() {
                 let place = Int(pow(10.0, Double(i)))
                 let partial = a * d * place
@@ -137,7 +144,7 @@ public enum Arithmetic {
                 partials.append(partial)
             }
             if partials.count > 1 { steps.append(partials.map(String.init).joined(separator: "+") + "=\(a * b)") }
-            return steps.joined(separator: " ")
         }
+        return steps.joined(separator: "\n")
     }
 }

@@ -91,17 +91,23 @@ public enum Evaluation {
         if k > 0 {
             let n = max(samples, k)
             var total = 0.0
-            for (i, prompt) in prompts.enumerated() {
-                let group = try sampler.generate(prompts: [prompt], completionsPerPrompt: n,
-                                                 params: SamplingParams(temperature: temperature, maxNewTokens: length, stop: m.stop,
-                                                                        seed: seed &+ UInt64(i)))[0]
-                let task = records[i].rewardTask(kind: m.kind)
-                let s = rules.score(group.map { (completion: prefix + $0.text, task: task) },
-                                    lengths: lengths(group))
-                total += passAtK(n: n, c: s.filter(solved).count, k: k)
-                if keepSamples {
-                    let advantages = Advantages.compute([s.map(\.reward)], scale: .group)[0]
-                    report.sampledGroups.append(GroupRecord(task: records[i], prompt: prompt, completions: group, scores: s, advantages: advantages))
+            // Several tasks a call (about 64 sequences), so the decode products have rows enough to be fast.
+            let perCall = max(1, 64 / n)
+            for start in stride(from: 0, to: prompts.count, by: perCall) {
+                let end = min(start + perCall, prompts.count)
+                let groups = try sampler.generate(prompts: Array(prompts[start..<end]), completionsPerPrompt: n,
+                                                  params: SamplingParams(temperature: temperature, maxNewTokens: length,
+                                                                         stop: m.stop, seed: seed &+ UInt64(start)))
+                for (i, group) in zip(start..<end, groups) {
+                    let task = records[i].rewardTask(kind: m.kind)
+                    let s = rules.score(group.map { (completion: prefix + $0.text, task: task) },
+                                        lengths: lengths(group))
+                    total += passAtK(n: n, c: s.filter(solved).count, k: k)
+                    if keepSamples {
+                        let advantages = Advantages.compute([s.map(\.reward)], scale: .group)[0]
+                        report.sampledGroups.append(GroupRecord(task: records[i], prompt: prompts[i], completions: group,
+                                                                scores: s, advantages: advantages))
+                    }
                 }
             }
             report.passAtK = total / Double(max(records.count, 1)); report.k = k

@@ -88,4 +88,24 @@ final class DiagnosticRuleTests: XCTestCase {
         XCTAssertEqual(scored.score(of: "worked"), RuleScore(score: 1, reason: "worked"))
         XCTAssertEqual(scored.score(of: "used_code"), RuleScore(score: 0, reason: "no_code"))
     }
+
+    /// arith's rule set: both answering styles are scored alike, and the `worked` diagnostic tells them apart
+    /// (a think block with working, or an empty one), whatever the answer.
+    func testTheArithRuleSetTellsTheStylesApart() throws {
+        let set = try RuleSet.load("Rewards/arith.yaml", relativeTo: RuleSetTests.root.path)
+        let task = RewardTask(kind: "math", answer: "132")
+        let cases: [(String, Double, String)] = [
+            ("<think>\n7+5+0=12\n4+8+1=13\n</think><answer>132</answer>", 1.2, "worked"),
+            ("<think></think><answer>132</answer>", 1.2, "answered_at_once"),
+            ("<think>\n</think><answer>132</answer>", 1.2, "answered_at_once"),
+            ("<think>\n7+5+0=12\n4+8+1=14\n</think><answer>142</answer>", 0.2, "worked"),
+            ("<think></think><answer>131</answer>", 0.2, "answered_at_once"),
+            ("<answer>132</answer>", 0, "answered_at_once"),
+        ]
+        for (completion, reward, style) in cases {
+            let scored = set.score(completion: completion, task: task)
+            XCTAssertEqual(scored.reward ?? -1, reward, accuracy: 1e-12, completion)
+            XCTAssertEqual(scored.score(of: "worked")?.reason, style, completion)
+        }
+    }
 }

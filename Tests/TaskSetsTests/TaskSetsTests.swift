@@ -89,9 +89,35 @@ final class TaskSetsTests: XCTestCase {
             let want = op == "+" ? parts[0] + parts[1] : op == "-" ? parts[0] - parts[1] : parts[0] * parts[1]
             XCTAssertTrue(d.completion.hasSuffix("<answer>\(want)</answer>"), "\(d.prompt) \(d.completion)")
         }
-        XCTAssertEqual(Arithmetic.working((47, "+", 85)), "7+5+0=12 4+8+1=13")
-        XCTAssertEqual(Arithmetic.working((503, "-", 27)), "13-7-0=6 0-2-1=7".replacingOccurrences(of: "0-2-1=7", with: "10-2-1=7") + " 5-0-1=4")
-        XCTAssertEqual(Arithmetic.working((47, "*", 36)), "47*6=282 47*30=1410 282+1410=1692")
+        XCTAssertEqual(Arithmetic.working((47, "+", 85)), "7+5+0=12 so 2\n4+8+1=13 so 132")
+        XCTAssertEqual(Arithmetic.working((806, "+", 53)), "6+3+0=9 so 9\n0+5+0=5 so 59\n8+0+0=8 so 859")
+        XCTAssertEqual(Arithmetic.working((503, "-", 27)), "13-7-0=6 so 6\n10-2-1=7 so 76\n5-0-1=4 so 476")
+        XCTAssertEqual(Arithmetic.working((503, "-", 498)), "13-8-0=5 so 5\n10-9-1=0 so 05\n5-4-1=0 so 005")
+        XCTAssertEqual(Arithmetic.working((47, "*", 36)), "47*6=282\n47*30=1410\n282+1410=1692")
+    }
+
+    /// arith with direct_share: a demonstration either answers at once or works the problem out a step a
+    /// line, in the asked share; the token after "<think>" tells the styles apart.
+    func testArithmeticStyles() throws {
+        var options = GeneratorOptions(train: 20, test: 20, sft: 400, seed: 5, knobs: ["digits": "3"])
+        let worked = try Generators.generate("arith", options: options)
+        options.knobs["direct_share"] = "70"
+        let set = try Generators.generate("arith", options: options)
+        XCTAssertEqual(set.manifest.rules, "arith")
+        var direct = 0
+        for (d, w) in zip(set.sft, worked.sft) {
+            XCTAssertEqual(d.prompt, w.prompt, "the same problems whatever the share")
+            let answer = try XCTUnwrap(w.completion.components(separatedBy: "<think>\n").last?
+                .components(separatedBy: "\n</think>").last)
+            XCTAssertTrue(w.completion.hasPrefix("<think>\n"), w.completion)
+            if d.completion.hasPrefix("<think></think>") {
+                direct += 1
+                XCTAssertEqual(d.completion, "<think></think>" + answer)
+            } else {
+                XCTAssertEqual(d.completion, w.completion)
+            }
+        }
+        XCTAssertEqual(Double(direct) / 400, 0.7, accuracy: 0.06)
     }
 
     /// arith-code: arith's problems, each demonstration either the answer from memory or a
