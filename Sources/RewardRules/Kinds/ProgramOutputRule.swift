@@ -58,7 +58,8 @@ public struct ProgramOutputRule: RewardRule {
         }
         guard let printed else { return RuleScore(score: 0, reason: "no_output", detail: detail) }
         let same = (try? MathEquivalence.equivalent(answer: Array(printed.utf8)[...], gold: Array(gold.utf8)[...],
-                                                    relativeTolerance: MathRule.defaultRelativeTolerance)) ?? false
+                                                    tolerance: MathRule.tolerance(MathRule.defaultRelativeTolerance, for: task)))
+            ?? false
         return RuleScore(score: same ? 1 : 0, reason: same ? "correct" : "wrong_answer", detail: detail)
     }
 }
