@@ -27,8 +27,8 @@ public struct RewardTask: Sendable, Equatable {
     public var json: [String: JSONValue]
 
     public init(id: String? = nil, kind: String? = nil, prompt: String? = nil, answer: String? = nil,
-                tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false, numericTolerance: Double? = nil,
-                json: [String: JSONValue] = [:]) {
+                tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false,
+                numericTolerance: Double? = nil, json: [String: JSONValue] = [:]) {
         self.id = id; self.kind = kind; self.prompt = prompt; self.answer = answer; self.tests = tests
         self.entryPoint = entryPoint; self.rawCompletion = rawCompletion; self.numericTolerance = numericTolerance
         self.json = json

@@ -199,7 +199,8 @@ public struct TaskSet: Sendable {
             throw TaskSetError.badManifest(file: path, field: "max_completion_length", message: "must be positive")
         }
         if let t = manifest.numericTolerance, !(t >= 0 && t < 1) {
-            throw TaskSetError.badManifest(file: path, field: "numeric_tolerance", message: "must be at least 0 and below 1, not \(t)")
+            throw TaskSetError.badManifest(file: path, field: "numeric_tolerance",
+                                           message: "must be at least 0 and below 1, not \(t)")
         }
         return manifest
     }

@@ -192,7 +192,9 @@ struct RewardInput {
         }
         var tolerance: Double?
         if let v = t["numeric_tolerance"], v != .null {
-            guard let n = v.number, n >= 0, n < 1 else { throw fail("task.numeric_tolerance", "expected a number at least 0 and below 1") }
+            guard let n = v.number, n >= 0, n < 1 else {
+                throw fail("task.numeric_tolerance", "expected a number at least 0 and below 1")
+            }
             tolerance = n
         }
         let task = RewardTask(id: t["id"]?.text, kind: t["kind"]?.text, prompt: t["prompt"]?.text, answer: t["answer"]?.text,

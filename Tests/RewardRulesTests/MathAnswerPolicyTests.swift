@@ -10,7 +10,8 @@ final class MathAnswerPolicyTests: XCTestCase {
 
     static func cases() throws -> [Case] {
         var cases: [Case] = []
-        for (i, line) in MathAnswerPolicyCorpus.text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let lines = MathAnswerPolicyCorpus.text.split(separator: "\n", omittingEmptySubsequences: false)
+        for (i, line) in lines.enumerated() {
             if line.isEmpty || line.hasPrefix("#") { continue }
             let f = line.split(separator: "\t", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
             guard f.count == 4 else { throw CorpusError.badLine(i + 1) }
@@ -37,10 +38,12 @@ final class MathAnswerPolicyTests: XCTestCase {
             let s = try XCTUnwrap(rule.score(completion: c.completion, task: task), "line \(c.line)")
             let got = s.reason == "correct" ? "1" : s.reason == "wrong_answer" ? "0" : s.reason
             if got != c.expected {
-                mismatches.append("line \(c.line): gold \(c.gold), answer \(s.detail ?? "-"): expected \(c.expected), got \(got)")
+                mismatches.append("line \(c.line): gold \(c.gold), answer \(s.detail ?? "-"): "
+                                  + "expected \(c.expected), got \(got)")
             }
         }
-        XCTAssert(mismatches.isEmpty, "\(mismatches.count) of \(cases.count) wrong:\n" + mismatches.joined(separator: "\n"))
+        XCTAssert(mismatches.isEmpty,
+                  "\(mismatches.count) of \(cases.count) wrong:\n" + mismatches.joined(separator: "\n"))
     }
 
     /// Each section holds both outcomes, so no section passes by scoring everything alike.

@@ -82,7 +82,8 @@ final class MathRuleTests: XCTestCase {
         XCTAssertEqual(score("\\boxed{\\frac{100}{101}}", gold: "1", loose).reason, "wrong_answer")
         // A task's tolerance covers them, and replaces the rule's for decimal golds.
         func withTask(_ answer: String, gold: String, _ tolerance: Double) -> String? {
-            loose.score(completion: "\\boxed{\(answer)}", task: RewardTask(kind: "math", answer: gold, numericTolerance: tolerance))?.reason
+            let task = RewardTask(kind: "math", answer: gold, numericTolerance: tolerance)
+            return loose.score(completion: "\\boxed{\(answer)}", task: task)?.reason
         }
         XCTAssertEqual(withTask("0.333", gold: "\\frac{1}{3}", 1e-2), "correct")
         XCTAssertEqual(withTask("3.14", gold: "\\pi", 1e-3), "correct")
@@ -106,8 +107,10 @@ final class MathRuleTests: XCTestCase {
         XCTAssertEqual(set.score(completion: "\\boxed{5.001}", task: task).score(of: "answer")?.reason, "wrong_answer",
                        "an exact gold")
         let decimal = RewardTask(kind: "math", answer: "5.0")
-        XCTAssertEqual(set.score(completion: "\\boxed{5.04}", task: decimal).score(of: "answer")?.reason, "correct")
-        XCTAssertEqual(set.score(completion: "\\boxed{5.06}", task: decimal).score(of: "answer")?.reason, "wrong_answer")
+        for (answer, reason) in [("5.04", "correct"), ("5.06", "wrong_answer")] {
+            let scored = set.score(completion: "\\boxed{\(answer)}", task: decimal)
+            XCTAssertEqual(scored.score(of: "answer")?.reason, reason, answer)
+        }
         for (yaml, field) in [("extract: [boxd]", "extract"), ("relative_tolerance: -1", "relative_tolerance"),
                               ("fallback_last_number: maybe", "fallback_last_number"), ("tolerance: 1", "tolerance")] {
             XCTAssertThrowsError(try RuleSet.parse("rules:\n  - {name: a, kind: math, \(yaml)}", file: "m.yaml"), yaml) { error in

@@ -10,7 +10,8 @@ import TaskSets
 final class NumericToleranceTests: XCTestCase {
     var tmp: URL!
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("tolerance-\(getpid())-\(UUID().uuidString.prefix(6))")
+        tmp = FileManager.default.temporaryDirectory
+            .appendingPathComponent("tolerance-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     }
     override func tearDown() { try? FileManager.default.removeItem(at: tmp) }

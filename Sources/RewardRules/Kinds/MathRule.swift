@@ -1,6 +1,6 @@
 // kind "math": extracts the final answer and decides equivalence with the task's answer.
 //   gold "\frac{1}{2}": "... so the answer is \boxed{0.5}"   -> 1 "correct"       detail "0.5"
-//   gold "\frac{1}{3}": "... so the answer is \boxed{0.3333}" -> 0 "wrong_answer"  (an exact gold needs an exact answer)
+//   gold "\frac{1}{3}": "... so the answer is \boxed{0.3333}" -> 0 "wrong_answer"  (exact golds need exact answers)
 //   gold "3":           "The answer is 1, 2, 3 or 4."        -> 0 "wrong_answer"  (a list is not a value)
 //   gold "72":          "I am not sure."                     -> 0 "no_answer"
 //   gold "1":           "\boxed{9^{9^{9^9}}}"                -> 0 "too_complex"   (refused in microseconds)

@@ -166,7 +166,8 @@ struct AnswerExtractor: Sendable {
         while i >= 0 {
             if has(t, finalAnswer, at: i, caseInsensitive: true) {
                 var k = i + finalAnswer.count
-                while k < t.count, k < i + finalAnswer.count + 4, t[k] == UInt8(ascii: "*") || t[k] == UInt8(ascii: "_") { k += 1 }
+                let limit = min(t.count, i + finalAnswer.count + 4)
+                while k < limit, t[k] == UInt8(ascii: "*") || t[k] == UInt8(ascii: "_") { k += 1 }
                 if k < t.count, t[k] == UInt8(ascii: ":") { return k + 1 }
             }
             i -= 1
@@ -219,7 +220,8 @@ struct AnswerExtractor: Sendable {
     private static func alternative(_ t: [UInt8], after: Int) -> (content: Range<Int>, end: Int)? {
         var k = after, joined = false
         while k < t.count, k < after + 40 {
-            if t[k] == UInt8(ascii: ",") || t[k] == UInt8(ascii: " ") { joined = joined || t[k] == UInt8(ascii: ","); k += 1; continue }
+            if t[k] == UInt8(ascii: ",") { joined = true; k += 1; continue }
+            if t[k] == UInt8(ascii: " ") { k += 1; continue }
             if t[k] == UInt8(ascii: "$") { return joined ? mathSpan(t, at: k) : nil }
             guard let word = connectives.first(where: { has(t, $0, at: k, caseInsensitive: true) }),
                   k + word.count < t.count, t[k + word.count] == UInt8(ascii: " ") else { return nil }

@@ -149,7 +149,8 @@ enum MathEquivalence {
     static func scalarsEqual(_ x: MathExpr, _ y: MathExpr, _ closeness: Closeness) throws -> Bool {
         // "50%" equals 50 and 0.5.
         if case .percent(let inner) = x {
-            return try scalarsEqual(inner, y, closeness) || scalarsEqual(.divide(inner, .number(Rational(100))), y, closeness)
+            return try scalarsEqual(inner, y, closeness)
+                || scalarsEqual(.divide(inner, .number(Rational(100))), y, closeness)
         }
         if case .percent = y { return try scalarsEqual(y, x, closeness) }
 

@@ -112,7 +112,8 @@ enum MathNormalizer {
                 var k = i
                 while name == "frac", k < end, s[k] == 32 { k += 1 }
                 if name == "frac", k + 1 < end, AnswerExtractor.isDigit(s[k]), AnswerExtractor.isDigit(s[k + 1]) {
-                    out.append(contentsOf: [UInt8(ascii: "{"), s[k], UInt8(ascii: "}"), UInt8(ascii: "{"), s[k + 1], UInt8(ascii: "}")])
+                    let (open, close) = (UInt8(ascii: "{"), UInt8(ascii: "}"))
+                    out.append(contentsOf: [open, s[k], close, open, s[k + 1], close])
                     i = k + 2
                 } else if i < end, isLetter(s[i]) == false, s[i] != UInt8(ascii: "{"), s[i] != UInt8(ascii: "["), s[i] != UInt8(ascii: "(") {
                     out.append(32)   // keep "\pi x" apart from what follows
