@@ -14,14 +14,12 @@ final class CLITests: XCTestCase {
     }
     override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
 
-    /// The binary `make test` builds (release), or a debug build.
+    /// The binary built with this test bundle, no older than the sources (BuiltBinary.swift).
     func binary() throws -> URL {
-        for config in ["release", "debug"] {
-            let url = Self.root.appendingPathComponent(".build/\(config)/grpo")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        do { return try BuiltBinary.locate(root: Self.root) } catch {
+            XCTFail("\(error)")
+            throw error
         }
-        XCTFail("grpo is not built: run `swift build -c release --product grpo` first (make test does)")
-        throw CocoaError(.fileNoSuchFile)
     }
 
     @discardableResult
