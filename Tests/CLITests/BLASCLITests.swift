@@ -80,7 +80,8 @@ extension CLITests {
         XCTAssertGreaterThan(mfu, 0)
         XCTAssertLessThanOrEqual(mfu, 1)
         let best = try XCTUnwrap(report["sgemm_best_shape"] as? String)
-        XCTAssertTrue(best.range(of: #"^[0-9]+x[0-9]+x[0-9]+( A\^T)?( B\^T)?$"#, options: .regularExpression) != nil, best)
+        let shape = #"^[0-9]+x[0-9]+x[0-9]+( A\^T)?( B\^T)?$"#
+        XCTAssertTrue(best.range(of: shape, options: .regularExpression) != nil, best)
         XCTAssertGreaterThan(try XCTUnwrap(report["sgemm_best_gflops"] as? Double), 0)
         // The model's FLOP count is the FLOPs of the products the step ran.
         XCTAssertEqual(try XCTUnwrap(report["train_gemm_flops_over_model_flops"] as? Double), 1, accuracy: 1e-9)

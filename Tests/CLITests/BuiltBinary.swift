@@ -39,12 +39,14 @@ enum BuiltBinary {
             .first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
             return .failure(Stale(description: "no grpo beside the test bundle (looked in "
                                   + buildFolders().map(\.path).joined(separator: ", ")
-                                  + "): build it with the same configuration, e.g. `swift build -c release --product grpo`"))
+                                  + "): build it with the same configuration, "
+                                  + "e.g. `swift build -c release --product grpo`"))
         }
         guard let built = modified(binary) else { return .failure(Stale(description: "\(binary.path): unreadable")) }
         if let (newest, when) = newestSource(root), when > built {
-            return .failure(Stale(description: "\(binary.path) (built \(built)) is older than \(newest) (changed \(when)): "
-                                  + "rebuild it (`swift build -c release --product grpo`) so the tests run the current sources"))
+            return .failure(Stale(description: "\(binary.path) (built \(built)) is older than \(newest) "
+                                  + "(changed \(when)): rebuild it (`swift build -c release --product grpo`) "
+                                  + "so the tests run the current sources"))
         }
         return .success(binary)
     }

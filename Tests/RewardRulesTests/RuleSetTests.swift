@@ -141,7 +141,8 @@ final class RuleSetTests: XCTestCase {
         // The file, line, rule and field are ours; the reason is PCRE2's own words, which vary by version.
         let regex = error("rules:\n  - {name: f, kind: regex, pattern: 'a(b'}")
         XCTAssertTrue(regex.hasPrefix("rules.yaml:2: rule \"f\": field \"pattern\": invalid regex: "), regex)
-        XCTAssertTrue(regex.range(of: #"invalid regex: \S.* at offset \d+$"#, options: .regularExpression) != nil, regex)
+        XCTAssertTrue(regex.range(of: #"invalid regex: \S.* at offset \d+$"#, options: .regularExpression) != nil,
+                      regex)
         XCTAssertEqual(error("rules:\n  - {name: f, kind: regexp, pattern: 'a'}").prefix(60),
                        "rules.yaml:2: rule \"f\": field \"kind\": unknown kind \"regexp\" (".prefix(60))
         XCTAssertEqual(error("rules:\n  - name: f\n    kind: regex\n    pattern: a\n    patern: b"),
@@ -173,7 +174,9 @@ final class RuleSetTests: XCTestCase {
         XCTAssertEqual(set.score(completion: "abcdef", task: math).reward, 1)
         XCTAssertEqual(set.score(completion: "abc", task: math).score(of: "long")?.reason, "too_short")
         XCTAssertThrowsError(try parse("rules:\n  - {name: long, kind: min_length}"), "not in the shared registry") {
-            guard case let .badRuleFile(file, line, rule, field, message)? = $0 as? RewardError else { return XCTFail("\($0)") }
+            guard case let .badRuleFile(file, line, rule, field, message)? = $0 as? RewardError else {
+                return XCTFail("\($0)")
+            }
             XCTAssertEqual([file, rule, field], ["rules.yaml", "long", "kind"])
             XCTAssertEqual(line, 2)
             XCTAssertTrue(message.hasPrefix("unknown kind \"min_length\""), message)
