@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules", "Kernels"]),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"]),
         .testTarget(name: "TracesTests",
-                    dependencies: ["Traces", "Charts", .product(name: "GRDB", package: "GRDB.swift")]),
+                    dependencies: ["Traces", "Charts", "Kernels", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"]),
         .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules"]),
         // Runs the built binary (`make test` builds it first).

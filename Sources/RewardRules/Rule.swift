@@ -20,13 +20,18 @@ public struct RewardTask: Sendable, Equatable {
     public var entryPoint: String?
     /// True when the whole completion is the program (no fenced block expected).
     public var rawCompletion: Bool
+    /// Relative tolerance for numeric answers, exact golds included (the task set's
+    /// `numeric_tolerance`); nil: exact golds need exact answers.
+    public var numericTolerance: Double?
     /// The task as it was read, for plugins (a JSON object).
     public var json: [String: JSONValue]
 
     public init(id: String? = nil, kind: String? = nil, prompt: String? = nil, answer: String? = nil,
-                tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false, json: [String: JSONValue] = [:]) {
+                tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false,
+                numericTolerance: Double? = nil, json: [String: JSONValue] = [:]) {
         self.id = id; self.kind = kind; self.prompt = prompt; self.answer = answer; self.tests = tests
-        self.entryPoint = entryPoint; self.rawCompletion = rawCompletion; self.json = json
+        self.entryPoint = entryPoint; self.rawCompletion = rawCompletion; self.numericTolerance = numericTolerance
+        self.json = json
     }
 }
 

@@ -117,8 +117,11 @@ public enum Importers {
     }
 
     static func gunzip(_ path: String) throws -> Data {
+        guard let gzip = ExecutableSearch.find("gzip") else {
+            throw TaskSetError.invalid("\(path): a gzip file, and no gzip program on PATH to read it")
+        }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+        p.executableURL = gzip
         p.arguments = ["-dc", path]
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err

@@ -23,16 +23,20 @@ public struct TaskManifest: Codable, Equatable, Sendable {
     public var stop: [String] = []
     /// Suggested max_completion_length for GRPO, in tokens.
     public var maxCompletionLength: Int = 256
+    /// Relative tolerance for numeric answers, exact golds included (0.142857 for 1/7 passes
+    /// at 1e-5); nil: an exact gold needs an exact answer, a decimal gold allows the rule's.
+    public var numericTolerance: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, kind, description, promptTemplate = "prompt_template", rules, stop
-        case maxCompletionLength = "max_completion_length"
+        case maxCompletionLength = "max_completion_length", numericTolerance = "numeric_tolerance"
     }
 
     public init(name: String, kind: String, description: String = "", promptTemplate: String = "{prompt}", rules: String,
-                stop: [String] = [], maxCompletionLength: Int = 256) {
+                stop: [String] = [], maxCompletionLength: Int = 256, numericTolerance: Double? = nil) {
         self.name = name; self.kind = kind; self.description = description; self.promptTemplate = promptTemplate
         self.rules = rules; self.stop = stop; self.maxCompletionLength = maxCompletionLength
+        self.numericTolerance = numericTolerance
     }
 
     public init(from decoder: Decoder) throws {
@@ -44,9 +48,17 @@ public struct TaskManifest: Codable, Equatable, Sendable {
         rules = try c.decode(String.self, forKey: .rules)
         stop = try c.decodeIfPresent([String].self, forKey: .stop) ?? []
         maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength) ?? 256
+        numericTolerance = try c.decodeIfPresent(Double.self, forKey: .numericTolerance)
     }
 
     public func prompt(for task: TaskRecord) -> String { promptTemplate.replacingOccurrences(of: "{prompt}", with: task.prompt) }
+
+    /// A task as the reward rules see it, with this set's kind and numeric tolerance.
+    public func rewardTask(for task: TaskRecord) -> RewardTask {
+        var t = task.rewardTask(kind: kind)
+        t.numericTolerance = numericTolerance
+        return t
+    }
 }
 
 public struct TaskRecord: Equatable, Sendable {
@@ -185,6 +197,10 @@ public struct TaskSet: Sendable {
         }
         guard manifest.maxCompletionLength > 0 else {
             throw TaskSetError.badManifest(file: path, field: "max_completion_length", message: "must be positive")
+        }
+        if let t = manifest.numericTolerance, !(t >= 0 && t < 1) {
+            throw TaskSetError.badManifest(file: path, field: "numeric_tolerance",
+                                           message: "must be at least 0 and below 1, not \(t)")
         }
         return manifest
     }

@@ -76,7 +76,7 @@ public enum Evaluation {
                                            params: SamplingParams(temperature: 0, maxNewTokens: length, stop: m.stop)).map { $0[0] }
         }
         let scored = rules.score(zip(records, greedy).map { record, completion in
-                                     (completion: prefix + completion.text, task: record.rewardTask(kind: m.kind)) },
+                                     (completion: prefix + completion.text, task: m.rewardTask(for: record)) },
                                  lengths: lengths(greedy))
         let rates = Dictionary(uniqueKeysWithValues: rules.ruleStats(scored).map { ($0.rule, $0.passRate) })
         var report = EvalReport(taskSet: m.name, split: split, tasks: records.count,
@@ -99,7 +99,7 @@ public enum Evaluation {
                                                   params: SamplingParams(temperature: temperature, maxNewTokens: length,
                                                                          stop: m.stop, seed: seed &+ UInt64(start)))
                 for (i, group) in zip(start..<end, groups) {
-                    let task = records[i].rewardTask(kind: m.kind)
+                    let task = m.rewardTask(for: records[i])
                     let s = rules.score(group.map { (completion: prefix + $0.text, task: task) },
                                         lengths: lengths(group))
                     total += passAtK(n: n, c: s.filter(solved).count, k: k)

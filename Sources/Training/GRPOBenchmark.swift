@@ -1,5 +1,6 @@
 // `grpo bench train`: one GRPO step on the reference workload (8
-// prompts x 8 completions, up to 64 new tokens, beta = 0.04 so the reference
+// prompts x 8 completions, up to 64 new tokens (fewer where the shape's context
+// is shorter, as the toy's), beta = 0.04 so the reference
 // model runs, one update, an exact-match reward), timed by phase. Each figure
 // is the median over `repeats` steps after one warmup step.
 
@@ -57,7 +58,17 @@ public enum GRPOBenchmark {
         model.initialize(seed: 0)
         var c = GRPOConfig()
         c.model = shape; c.taskSet = tasks.manifest.name
-        c.promptsPerStep = 8; c.numGenerations = 8; c.maxCompletionLength = 64; c.beta = 0.04; c.numIterations = 1
+        // 64 new tokens, or what the shape's context leaves after the longest prompt (the toy's is 64).
+        let tokenizer = ByteTokenizer(config: model.config)
+        let longestPrompt = tasks.train.map { tokenizer.encode(tasks.manifest.prompt(for: $0), addBOS: true).count }
+            .max() ?? 1
+        let room = model.config.maxPositionEmbeddings - longestPrompt
+        guard room > 0 else {
+            throw PolicyError.invalidArgument("\(shape): a context of \(model.config.maxPositionEmbeddings) tokens "
+                                              + "leaves no room after a prompt of \(longestPrompt)")
+        }
+        c.promptsPerStep = 8; c.numGenerations = 8; c.maxCompletionLength = min(64, room)
+        c.beta = 0.04; c.numIterations = 1
         c.learningRate = 1e-5; c.maxSteps = steps
         // The reference workload keeps the schedule and betas it was first measured with.
         c.lrSchedulerType = "constant"

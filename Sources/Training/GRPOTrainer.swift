@@ -222,7 +222,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         let completions = try sampler.generate(promptTokens: promptTokens, completionsPerPrompt: config.numGenerations, params: params)
         let scoreStart = Date()
         let flat = zip(batch, completions).flatMap { task, group in
-            group.map { (completion: $0.text, task: task.rewardTask(kind: tasks.manifest.kind)) }
+            group.map { (completion: $0.text, task: tasks.manifest.rewardTask(for: task)) }
         }
         let lengths = completions.flatMap { group in
             group.map { CompletionLength(tokens: $0.tokens.count, limit: maxCompletionLength) }

@@ -190,9 +190,16 @@ struct RewardInput {
         for key in ["kind", "prompt", "answer", "tests", "entry_point", "id"] where t[key] != nil && t[key]!.text == nil {
             throw fail("task.\(key)", "expected a string")
         }
+        var tolerance: Double?
+        if let v = t["numeric_tolerance"], v != .null {
+            guard let n = v.number, n >= 0, n < 1 else {
+                throw fail("task.numeric_tolerance", "expected a number at least 0 and below 1")
+            }
+            tolerance = n
+        }
         let task = RewardTask(id: t["id"]?.text, kind: t["kind"]?.text, prompt: t["prompt"]?.text, answer: t["answer"]?.text,
                               tests: t["tests"]?.text, entryPoint: t["entry_point"]?.text,
-                              rawCompletion: t["raw_completion"]?.bool ?? false, json: t)
+                              rawCompletion: t["raw_completion"]?.bool ?? false, numericTolerance: tolerance, json: t)
         var item = RewardInput(id: object["id"] ?? .number(Double(line)), completion: completion, task: task, line: line)
         if let e = object["expect"] {
             guard case .object(let m) = e else { throw fail("expect", "expected an object of rule: score") }

@@ -79,7 +79,10 @@ extension CLITests {
         let mfu = try XCTUnwrap(report["train_mfu"] as? Double)
         XCTAssertGreaterThan(mfu, 0)
         XCTAssertLessThanOrEqual(mfu, 1)
-        XCTAssertNotNil(report["sgemm_best_shape"] as? String)
+        let best = try XCTUnwrap(report["sgemm_best_shape"] as? String)
+        let shape = #"^[0-9]+x[0-9]+x[0-9]+( A\^T)?( B\^T)?$"#
+        XCTAssertTrue(best.range(of: shape, options: .regularExpression) != nil, best)
+        XCTAssertGreaterThan(try XCTUnwrap(report["sgemm_best_gflops"] as? Double), 0)
         // The model's FLOP count is the FLOPs of the products the step ran.
         XCTAssertEqual(try XCTUnwrap(report["train_gemm_flops_over_model_flops"] as? Double), 1, accuracy: 1e-9)
     }

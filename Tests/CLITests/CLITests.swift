@@ -14,14 +14,12 @@ final class CLITests: XCTestCase {
     }
     override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
 
-    /// The binary `make test` builds (release), or a debug build.
+    /// The binary built with this test bundle, no older than the sources (BuiltBinary.swift).
     func binary() throws -> URL {
-        for config in ["release", "debug"] {
-            let url = Self.root.appendingPathComponent(".build/\(config)/grpo")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        do { return try BuiltBinary.locate(root: Self.root) } catch {
+            XCTFail("\(error)")
+            throw error
         }
-        XCTFail("grpo is not built: run `swift build -c release --product grpo` first (make test does)")
-        throw CocoaError(.fileNoSuchFile)
     }
 
     @discardableResult
@@ -188,7 +186,10 @@ final class CLITests: XCTestCase {
         let bad = tmp.appendingPathComponent("bad.yaml")
         try "rules:\n  - {name: f, kind: regex, pattern: '(x'}".write(to: bad, atomically: false, encoding: .utf8)
         let badList = try grpo(["rewards", "list", "--rules", bad.path], expect: 1)
-        XCTAssertTrue(badList.err.contains("bad.yaml:2: rule \"f\": field \"pattern\": invalid regex: missing closing parenthesis at offset 2"), badList.err)
+        // Ours: the file, line, rule and field; PCRE2's: the reason's words, which vary by version.
+        XCTAssertTrue(badList.err.contains("bad.yaml:2: rule \"f\": field \"pattern\": invalid regex: "), badList.err)
+        XCTAssertTrue(badList.err.range(of: #"invalid regex: \S.* at offset \d+"#, options: .regularExpression) != nil,
+                      badList.err)
     }
 
     func testTasksGenerateShowAndErrors() throws {

@@ -52,7 +52,18 @@ extension CLITests {
         let eval = try JSONSerialization.jsonObject(with: Data(grpo(["eval", "--checkpoint", out + "/final", "--tasks", "arith", "--limit", "3",
                                                                     "-k", "2", "-n", "4", "--json", "--db", evalDB]).out.utf8)) as! [String: Any]
         XCTAssertEqual(eval["tasks"] as? Int, 3)
-        XCTAssertNotNil(eval["pass_at_k"] as? Double)
+        // pass@2 of 4 samples a task, recomputed from the recorded samples' answer scores (1 - C(n-c,2)/C(n,2)).
+        let correct = try json(grpo(["traces", "sql", "--db", evalDB, "--json", """
+            SELECT sum(CASE WHEN rs.score >= 1 THEN 1 ELSE 0 END) AS c, count(*) AS n FROM samples s
+            JOIN rule_scores rs ON rs.sample_id = s.id JOIN rules r ON r.id = rs.rule_id
+            WHERE s.step = 1 AND r.name = 'answer' GROUP BY s.group_id
+            """]).out)
+        let passAt2 = correct.map { row -> Double in
+            let c = Double(row["c"] as? Int ?? 0), n = Double(row["n"] as? Int ?? 0)
+            return 1 - (n - c) * (n - c - 1) / (n * (n - 1))
+        }
+        XCTAssertEqual(passAt2.count, 3)
+        XCTAssertEqual(try XCTUnwrap(eval["pass_at_k"] as? Double), passAt2.reduce(0, +) / 3, accuracy: 1e-9)
         XCTAssertNil(eval["greedy_groups"], "samples go to the database, not the JSON")
         // The database holds every greedy completion (step 0) and the pass@k samples (step 1), each with its rule scores.
         let counts = try json(grpo(["traces", "sql", "--db", evalDB, "--json",

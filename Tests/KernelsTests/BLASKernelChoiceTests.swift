@@ -115,7 +115,7 @@ final class BLASKernelChoiceTests: XCTestCase {
 
     /// Wrong products of each kind are caught: a value off by 1e-4 relative, beta ignored,
     /// a write past the last column.
-    func testSelfCheckCatchesWrongProducts() {
+    func testSelfCheckCatchesWrongProducts() throws {
         let real: BLASSelfCheck.Product = { tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
             gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                  beta: beta, c: c, ldc: ldc)
@@ -132,9 +132,8 @@ final class BLASKernelChoiceTests: XCTestCase {
             c[n] = 0
         }
         for (name, product) in [("slightly off", slightlyOff), ("no beta", noBeta), ("past the end", pastTheEnd)] {
-            let failure = BLASSelfCheck.run(product: product)
-            XCTAssertNotNil(failure, name)
-            XCTAssertTrue(failure?.contains("expected") ?? false, "\(name): \(failure ?? "")")
+            let failure = try XCTUnwrap(BLASSelfCheck.run(product: product), name)
+            XCTAssertTrue(failure.contains("expected"), "\(name): \(failure)")
         }
         XCTAssertNil(BLASSelfCheck.run(product: real))
     }

@@ -7,6 +7,19 @@ import Foundation
 import Kernels
 
 final class KernelTests: XCTestCase {
+    /// Float32's unit roundoff, 2^-24.
+    static let unitRoundoff = Double(Float.ulpOfOne) / 2
+    /// gamma_n = n u / (1 - n u): the relative error bound of n float32 roundings in a row.
+    static func gamma(_ n: Int) -> Double { Double(n) * unitRoundoff / (1 - Double(n) * unitRoundoff) }
+
+    /// How far a float32 gemm element may be from the exact alpha * sum_p a_ip b_pj + beta * c_ij in any
+    /// summation order, with or without FMA: gamma_(k+4) (|alpha| sum_p |a_ip b_pj| + |beta c_ij|), four
+    /// roundings more for scaling by alpha and beta and adding; the reference (Double, rounded once to
+    /// float32) adds u |reference|.
+    static func productErrorBound(k: Int, magnitude: Double, prior: Double, reference: Double) -> Double {
+        gamma(k + 4) * (magnitude + prior) + unitRoundoff * abs(reference)
+    }
+
     func testGemmMatchesNaiveInEveryLayout() {
         var rng = Xoshiro(seed: 1)
         // Sizes below and above the split threshold, odd shapes, strided views.
@@ -18,13 +31,30 @@ final class KernelTests: XCTestCase {
                     let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.normal() }
                     let c0 = (0..<(m * ldc)).map { _ in rng.normal() }
                     var fast = c0, slow = c0
-                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb,
-                         beta: 0.25, c: &fast, ldc: ldc)
-                    naiveGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb,
-                              beta: 0.25, c: &slow, ldc: ldc)
-                    var worst: Float = 0
-                    for i in 0..<m { for j in 0..<n { worst = max(worst, abs(fast[i * ldc + j] - slow[i * ldc + j])) } }
-                    XCTAssertLessThan(worst, 1e-3 * Float(k).squareRoot(), "m \(m) n \(n) k \(k) tA \(transA) tB \(transB)")
+                    let alpha: Float = 0.5, beta: Float = 0.25
+                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                         ldb: ldb, beta: beta, c: &fast, ldc: ldc)
+                    naiveGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                              ldb: ldb, beta: beta, c: &slow, ldc: ldc)
+                    func element(_ x: [Float], _ ld: Int, _ row: Int, _ col: Int, _ t: Bool) -> Double {
+                        Double(t ? x[col * ld + row] : x[row * ld + col])
+                    }
+                    var excess = 0.0, worstRatio = 0.0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            let magnitude = (0..<k).reduce(0.0) {
+                                $0 + abs(element(a, lda, i, $1, transA) * element(b, ldb, $1, j, transB))
+                            }
+                            let bound = Self.productErrorBound(k: k, magnitude: Double(abs(alpha)) * magnitude,
+                                                               prior: Double(abs(beta)) * abs(Double(c0[i * ldc + j])),
+                                                               reference: Double(slow[i * ldc + j]))
+                            let error = abs(Double(fast[i * ldc + j]) - Double(slow[i * ldc + j]))
+                            excess = max(excess, error - bound)
+                            worstRatio = max(worstRatio, error / bound)
+                        }
+                    }
+                    XCTAssertLessThanOrEqual(excess, 0, "m \(m) n \(n) k \(k) tA \(transA) tB \(transB): "
+                                             + "worst error / bound \(worstRatio)")
                     // Padding columns of C are never touched.
                     for i in 0..<m { for j in n..<ldc { XCTAssertEqual(fast[i * ldc + j], c0[i * ldc + j]) } }
                 }
@@ -40,12 +70,16 @@ final class KernelTests: XCTestCase {
         gemv(m: m, n: n, alpha: 2, a: a, lda: lda, x: x, y: &y)
         for i in 0..<m {
             let want = 2 * (0..<n).reduce(0.0) { $0 + Double(a[i * lda + $1]) * Double(x[$1]) }
-            XCTAssertEqual(Double(y[i]), want, accuracy: 1e-4)
+            let magnitude = 2 * (0..<n).reduce(0.0) { $0 + abs(Double(a[i * lda + $1]) * Double(x[$1])) }
+            let bound = Self.productErrorBound(k: n, magnitude: magnitude, prior: 0, reference: want)
+            XCTAssertEqual(Double(y[i]), want, accuracy: bound)
         }
         gemv(transA: true, m: m, n: n, a: a, lda: lda, x: x, y: &y)
         for j in 0..<n {
             let want = (0..<m).reduce(0.0) { $0 + Double(a[$1 * lda + j]) * Double(x[$1]) }
-            XCTAssertEqual(Double(y[j]), want, accuracy: 1e-4)
+            let magnitude = (0..<m).reduce(0.0) { $0 + abs(Double(a[$1 * lda + j]) * Double(x[$1])) }
+            let bound = Self.productErrorBound(k: m, magnitude: magnitude, prior: 0, reference: want)
+            XCTAssertEqual(Double(y[j]), want, accuracy: bound)
         }
     }
 

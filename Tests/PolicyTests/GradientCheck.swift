@@ -33,15 +33,17 @@ struct GradientCheck {
             XCTAssertLessThanOrEqual(err, absoluteTolerance + relativeTolerance * max(abs(numeric), abs(a)),
                                      "\(name)[\(i)]: numeric \(numeric) vs analytic \(a)", file: file, line: line)
         }
-        XCTAssertLessThanOrEqual(skipped * 10, indices.count, "\(name): \(skipped) of \(indices.count) probes flipped a choice",
-                                 file: file, line: line)
+        Self.assertFewSkipped(skipped, of: indices.count, name, file: file, line: line)
     }
 
     /// The derivative along a random direction over a whole tensor: a larger
     /// signal than one coordinate, so Float32 rounding in the forward matters less.
+    /// Returns false when the probe flipped a discrete choice and was skipped: the caller
+    /// counts the skipped directions and bounds them (`assertFewSkipped`).
+    @discardableResult
     func checkDirection(_ name: String, _ x: UnsafeMutablePointer<Float>, analytic: UnsafePointer<Float>, range: Range<Int>,
                         rng: inout Xoshiro, loss: () -> Double, stable: () -> Bool = { true },
-                        file: StaticString = #filePath, line: UInt = #line) {
+                        file: StaticString = #filePath, line: UInt = #line) -> Bool {
         let dir = range.map { _ in rng.normal() }
         let saved = range.map { x[$0] }
         var expected = 0.0
@@ -50,10 +52,19 @@ struct GradientCheck {
         shift(h); let lp = loss(); let okPlus = stable()
         shift(-h); let lm = loss(); let okMinus = stable()
         shift(0)
-        guard okPlus && okMinus else { return }
+        guard okPlus && okMinus else { return false }
         let numeric = (lp - lm) / (2 * Double(h))
         XCTAssertLessThanOrEqual(abs(numeric - expected), absoluteTolerance + relativeTolerance * max(abs(numeric), abs(expected)),
                                  "\(name) along a random direction: numeric \(numeric) vs analytic \(expected)", file: file, line: line)
+        return true
+    }
+
+    /// At most a tenth of the probes may be skipped, and at least one must have been checked.
+    static func assertFewSkipped(_ skipped: Int, of total: Int, _ what: String,
+                                 file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertGreaterThan(total - skipped, 0, "\(what): every probe was skipped", file: file, line: line)
+        XCTAssertLessThanOrEqual(skipped * 10, total, "\(what): \(skipped) of \(total) probes flipped a choice",
+                                 file: file, line: line)
     }
 }
 

@@ -66,7 +66,11 @@ final class OptimizerTests: XCTestCase {
         c.lrSchedulerType = "constant"
         XCTAssertEqual(c.learningRate(step: 12, total: 13), 1)
         c.lrSchedulerType = "step"
-        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("lr_scheduler_type")) }
+        XCTAssertThrowsError(try c.validate()) {
+            guard case let .badConfig(_, key, message)? = $0 as? PolicyError else { return XCTFail("\($0)") }
+            XCTAssertEqual(key, "lr_scheduler_type")
+            XCTAssertTrue(message.hasPrefix("must be one of"), message)
+        }
     }
 
     /// transformers' get_linear_schedule_with_warmup after the warmup: (total - step) / (total - warmup),

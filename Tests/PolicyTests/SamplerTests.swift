@@ -3,6 +3,7 @@
 // the KV cache, the shared prompt prefill and the trainer agree.
 
 import XCTest
+import Foundation
 import Kernels
 import Policy
 
@@ -140,29 +141,75 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(e.text, "")
     }
 
-    /// First-token frequencies over many draws match softmax(logits / T).
+    /// First-token frequencies over many draws (a fixed seed) match softmax(logits / T) of a full
+    /// forward pass, over the whole vocabulary: Pearson's chi-square below its 1e-4 critical value,
+    /// while the same counts reject the distributions of a sampler that ignored the temperature or
+    /// was off by one token.
     func testSamplingDistribution() throws {
         let m = toyModel(seed: 8)
-        for slot in m.layout.slots where slot.kind == .matrix { for i in slot.range { m.parameters[i] /= 3 } }
         let sampler = Sampler(model: m)
-        let t: Float = 0.7, draws = 4000
+        let t: Float = 0.7, draws = 4000, v = m.config.vocabSize
         let params = SamplingParams(temperature: t, maxNewTokens: 1, seed: 3, ignoreEOS: true)
         let out = try sampler.generate(prompts: ["z"], completionsPerPrompt: draws, params: params)[0]
-        var counts = [Int](repeating: 0, count: m.config.vocabSize)
+        var counts = [Int](repeating: 0, count: v)
         for c in out { counts[Int(c.tokens[0])] += 1 }
-        let first = out[0]
-        let p0 = exp(Double(first.logprobs[0]))
-        let observed = Double(counts[Int(first.tokens[0])]) / Double(draws)
-        let sigma = (p0 * (1 - p0) / Double(draws)).squareRoot()
-        XCTAssertEqual(observed, p0, accuracy: 4 * sigma + 1e-3)
-        // Every completion's recorded probability is that of its token: same token, same value.
-        for c in out where c.tokens == first.tokens { XCTAssertEqual(c.logprobs[0], first.logprobs[0]) }
+        let prompt = ByteTokenizer(config: m.config).encode("z", addBOS: true)
+        let logits = m.logits(tokens: prompt, batch: 1, length: prompt.count)
+        let last = (0..<v).map { Double(logits[(prompt.count - 1) * v + $0]) }
+        func softmax(_ temperature: Double) -> [Double] {
+            let top = last.max()!
+            let e = last.map { Foundation.exp(($0 - top) / temperature) }
+            let sum = e.reduce(0, +)
+            return e.map { $0 / sum }
+        }
+        let expected = softmax(Double(t))
+        let fit = Self.chiSquare(counts: counts, probabilities: expected)
+        XCTAssertGreaterThanOrEqual(fit.bins, 10, "the test needs a spread distribution")
+        XCTAssertLessThan(fit.statistic, fit.critical,
+                          "chi-square \(fit.statistic) with \(fit.bins - 1) degrees of freedom")
+        // The test has power: the wrong distributions are rejected by the same counts.
+        let untempered = Self.chiSquare(counts: counts, probabilities: softmax(1))
+        XCTAssertGreaterThan(untempered.statistic, untempered.critical, "temperature ignored")
+        let shifted = Self.chiSquare(counts: counts, probabilities: (0..<v).map { expected[($0 + 1) % v] })
+        XCTAssertGreaterThan(shifted.statistic, shifted.critical, "off by one token")
+        // Every completion's recorded log-probability is that of its token under the tempered distribution.
+        for c in out {
+            XCTAssertEqual(Double(c.logprobs[0]), Foundation.log(expected[Int(c.tokens[0])]), accuracy: 1e-4)
+        }
+    }
+
+    /// Pearson's chi-square of `counts` against `probabilities`, tokens expected fewer than 5 times
+    /// pooled into one bin, and its critical value at p = 1e-4 (Wilson-Hilferty).
+    static func chiSquare(counts: [Int], probabilities: [Double])
+        -> (statistic: Double, critical: Double, bins: Int) {
+        let n = Double(counts.reduce(0, +))
+        var statistic = 0.0, bins = 0, pooledObserved = 0.0, pooledExpected = 0.0
+        for (observed, p) in zip(counts, probabilities) {
+            let e = n * p
+            if e < 5 { pooledObserved += Double(observed); pooledExpected += e; continue }
+            statistic += (Double(observed) - e) * (Double(observed) - e) / e
+            bins += 1
+        }
+        if pooledExpected > 0 {
+            statistic += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / pooledExpected
+            bins += 1
+        }
+        let df = Double(bins - 1), z = 3.719   // the standard normal's 1 - 1e-4 quantile
+        let critical = df * Foundation.pow(1 - 2 / (9 * df) + z * (2 / (9 * df)).squareRoot(), 3)
+        return (statistic, critical, bins)
     }
 
     func testRejectsBadRequests() {
         let sampler = Sampler(model: toyModel())
-        XCTAssertThrowsError(try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: SamplingParams(maxNewTokens: 1000)))
-        XCTAssertThrowsError(try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: SamplingParams(topP: 0)))
-        XCTAssertThrowsError(try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: SamplingParams(stop: [""])))
+        for (params, message) in [(SamplingParams(maxNewTokens: 1000), "max_position_embeddings"),
+                                  (SamplingParams(topP: 0), "top_p"),
+                                  (SamplingParams(stop: [""]), "stop strings"), (SamplingParams(topK: -1), "top_k"),
+                                  (SamplingParams(temperature: -1), "temperature")] {
+            XCTAssertThrowsError(try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: params),
+                                 message) {
+                guard case PolicyError.invalidArgument(let text)? = $0 as? PolicyError else { return XCTFail("\($0)") }
+                XCTAssertTrue(text.contains(message), text)
+            }
+        }
     }
 }

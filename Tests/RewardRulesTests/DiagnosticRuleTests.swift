@@ -38,7 +38,8 @@ final class DiagnosticRuleTests: XCTestCase {
             let b = watched.score(completion: completion, task: task)
             XCTAssertEqual(b.reward, a.reward, completion)
             XCTAssertEqual(watched.accuracy(of: b), plain.accuracy(of: a), completion)
-            XCTAssertNotNil(b.score(of: "used_code"), "a diagnostic is scored: \(completion)")
+            XCTAssertEqual(b.score(of: "used_code")?.score, completion.contains("```python") ? 1 : 0,
+                           "a diagnostic is scored: \(completion)")
             XCTAssertEqual(b.rules.first { $0.name == "used_code" }?.counted, false, "and never counted")
         }
         let scored = Self.completions.map { watched.score(completion: $0, task: task) }

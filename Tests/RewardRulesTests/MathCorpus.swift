@@ -6,6 +6,7 @@ enum MathCorpus {
     static let text = #"""
 # The math rule's corpus: expected<TAB>gold<TAB>answer.
 # expected: 1 (equivalent), 0 (not), or a reason (too_complex, no_answer).
+# A decimal gold allows the default relative tolerance (1e-6); an exact gold needs an exact answer.
 # The answer is boxed inside a short completion ("... $\boxed{ANSWER}$."),
 # unless it starts with "raw:", in which case it is the whole completion ("⏎" is a newline).
 # --- integers, separators, signs
@@ -67,7 +68,7 @@ enum MathCorpus {
 1	2.5	\frac{5}{2}
 1	0.333333333	\frac{1}{3}
 0	0.33	\frac{1}{3}
-1	\frac{1}{3}	0.3333333333
+0	\frac{1}{3}	0.3333333333
 0	\frac{1}{3}	0.333
 1	1.0000001	1
 0	1.001	1
@@ -168,7 +169,7 @@ enum MathCorpus {
 1	\sqrt{2}	\frac{\sqrt{8}}{2}
 0	\sqrt{2}	\sqrt{3}
 0	\sqrt{2}	1.41
-1	\sqrt{2}	1.41421356237
+0	\sqrt{2}	1.41421356237
 1	2\sqrt{2}	\sqrt{8}
 1	2\sqrt{2}	2 \sqrt 2
 0	2\sqrt{2}	\sqrt{2}
@@ -187,7 +188,7 @@ enum MathCorpus {
 1	2\pi	\pi \cdot 2
 0	2\pi	\pi
 0	\pi	3.14
-1	\pi	3.14159265359
+0	\pi	3.14159265359
 0	\pi	\frac{22}{7}
 1	\frac{\pi}{4}	\frac{1}{4}\pi
 1	4\pi	\frac{8\pi}{2}

@@ -138,8 +138,11 @@ final class RuleSetTests: XCTestCase {
     }
 
     func testErrorsNameFileLineRuleAndField() {
-        XCTAssertEqual(error("rules:\n  - {name: f, kind: regex, pattern: 'a(b'}"),
-                       "rules.yaml:2: rule \"f\": field \"pattern\": invalid regex: missing closing parenthesis at offset 3")
+        // The file, line, rule and field are ours; the reason is PCRE2's own words, which vary by version.
+        let regex = error("rules:\n  - {name: f, kind: regex, pattern: 'a(b'}")
+        XCTAssertTrue(regex.hasPrefix("rules.yaml:2: rule \"f\": field \"pattern\": invalid regex: "), regex)
+        XCTAssertTrue(regex.range(of: #"invalid regex: \S.* at offset \d+$"#, options: .regularExpression) != nil,
+                      regex)
         XCTAssertEqual(error("rules:\n  - {name: f, kind: regexp, pattern: 'a'}").prefix(60),
                        "rules.yaml:2: rule \"f\": field \"kind\": unknown kind \"regexp\" (".prefix(60))
         XCTAssertEqual(error("rules:\n  - name: f\n    kind: regex\n    pattern: a\n    patern: b"),
@@ -153,7 +156,10 @@ final class RuleSetTests: XCTestCase {
         XCTAssertTrue(error("name: x\nrulez: []").contains("field \"rulez\": unknown key"))
         XCTAssertTrue(error("rules:\n  - {kind: regex}").contains("field \"name\": required"))
         XCTAssertTrue(error("rules: [\n").contains("not valid YAML"))
-        XCTAssertThrowsError(try RuleSet.load("no/such/rules.yaml")) { XCTAssertTrue("\($0)".contains("no such file")) }
+        XCTAssertThrowsError(try RuleSet.load("no/such/rules.yaml")) {
+            guard case .missingFile(let path)? = $0 as? RewardError else { return XCTFail("\($0)") }
+            XCTAssertTrue(path.hasSuffix("no/such/rules.yaml"), path)
+        }
     }
 
     func testKindRegisteredInCode() throws {
@@ -167,7 +173,14 @@ final class RuleSetTests: XCTestCase {
         let set = try parse("rules:\n  - {name: long, kind: min_length, min: 5}", registry: registry)
         XCTAssertEqual(set.score(completion: "abcdef", task: math).reward, 1)
         XCTAssertEqual(set.score(completion: "abc", task: math).score(of: "long")?.reason, "too_short")
-        XCTAssertThrowsError(try parse("rules:\n  - {name: long, kind: min_length}"), "not in the shared registry")
+        XCTAssertThrowsError(try parse("rules:\n  - {name: long, kind: min_length}"), "not in the shared registry") {
+            guard case let .badRuleFile(file, line, rule, field, message)? = $0 as? RewardError else {
+                return XCTFail("\($0)")
+            }
+            XCTAssertEqual([file, rule, field], ["rules.yaml", "long", "kind"])
+            XCTAssertEqual(line, 2)
+            XCTAssertTrue(message.hasPrefix("unknown kind \"min_length\""), message)
+        }
     }
 
     // MARK: command plugins
@@ -236,7 +249,8 @@ final class RuleSetTests: XCTestCase {
         let start = Date()
         let hung = rule.score(completion: "hang", task: math)!
         XCTAssertEqual(hung.reason, "plugin_timeout")
-        XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+        // Cut short of the plugin's 60 s sleep; a bound far from 0.5 s, so a busy machine cannot fail it.
+        XCTAssertLessThan(Date().timeIntervalSince(start), 30)
         XCTAssertEqual(rule.score(completion: "fine", task: math), RuleScore(score: 0.5, reason: "ok"))
     }
 
@@ -272,8 +286,11 @@ final class SHA256Tests: XCTestCase {
         // The rule set's hash is what sha256sum prints for its file.
         let file = RuleSetTests.root.appendingPathComponent("Rewards/plugins/integer-answer.yaml")
         let set = try RuleSet.load(file.path)
+        guard let sha256sum = ExecutableSearch.find("sha256sum") else {
+            throw XCTSkip("no sha256sum on PATH to compare the rule set's hash with")
+        }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.executableURL = sha256sum
         p.arguments = [file.path]
         let out = Pipe(); p.standardOutput = out
         try p.run(); p.waitUntilExit()

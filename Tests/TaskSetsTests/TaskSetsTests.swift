@@ -199,10 +199,16 @@ final class TaskSetsTests: XCTestCase {
         {"question": "A farm has 1,200 cows. Half leave.", "answer": "1200 / 2 = 600\\n#### 600"}
         {"question": "Big?", "answer": "#### 1,000"}
         """)
-        // Gzip input is accepted.
-        let gz = gsm.path + ".gz"
-        let p = Process(); p.executableURL = URL(fileURLWithPath: "/bin/gzip"); p.arguments = ["-kf", gsm.path]; try p.run(); p.waitUntilExit()
-        for path in [gsm.path, gz] {
+        // Gzip input is accepted (where a gzip program is on PATH to make and read it).
+        var paths = [gsm.path]
+        if let gzip = ExecutableSearch.find("gzip") {
+            let p = Process(); p.executableURL = gzip; p.arguments = ["-kf", gsm.path]; try p.run(); p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0)
+            paths.append(gsm.path + ".gz")
+        } else {
+            print("skipped the gzip import: no gzip on PATH")
+        }
+        for path in paths {
             let g = try Importers.load(path, options: { var o = Importers.Options(format: "gsm8k", name: "g"); o.testCount = 0; return o }())
             XCTAssertEqual(Set(g.train.map { $0.answer! }), ["7", "600", "1000"])
             XCTAssertEqual(g.sft.count, 3)

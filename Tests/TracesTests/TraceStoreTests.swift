@@ -4,6 +4,7 @@
 import XCTest
 import Foundation
 import GRDB
+import Kernels
 import Traces
 
 final class TraceStoreTests: XCTestCase {
@@ -209,7 +210,7 @@ final class TraceStoreTests: XCTestCase {
         try w.startRun(RunInfo(name: "r", rules: Self.rules))
         try w.record(StepRecord(step: 1, groups: [Self.group(task: "a", step: 1)]))
         XCTAssertThrowsError(try w.record(StepRecord(step: 1, groups: [Self.group(task: "a", step: 1)]))) {
-            XCTAssertTrue("\($0)".contains("already recorded"), "\($0)")
+            XCTAssertEqual($0 as? TraceError, .badRecord("step 1 of run 1 is already recorded"))
         }
         var bad = Self.group(task: "b", step: 2)
         bad.samples[3].scores.append(RuleScoreRecord(rule: "style", score: 1, reason: "ok"))
@@ -218,8 +219,12 @@ final class TraceStoreTests: XCTestCase {
         }
         var mismatched = Self.group(task: "c", step: 2)
         mismatched.samples[0].tokenLogprobs = [0]
-        XCTAssertThrowsError(try w.record(StepRecord(step: 2, groups: [mismatched])))
-        XCTAssertThrowsError(try w.startRun(RunInfo(name: "dup", rules: Self.rules + Self.rules)))
+        XCTAssertThrowsError(try w.record(StepRecord(step: 2, groups: [mismatched]))) {
+            XCTAssertEqual($0 as? TraceError, .badRecord("step 2: 4 token ids but 1 log-probs"))
+        }
+        XCTAssertThrowsError(try w.startRun(RunInfo(name: "dup", rules: Self.rules + Self.rules))) {
+            XCTAssertEqual($0 as? TraceError, .badRecord("rule \"format\" appears twice in the run's rules"))
+        }
         let r = try TraceReader(path: path)
         XCTAssertEqual(try r.sql("SELECT count(*) FROM samples").rows, [[.integer(4)]], "refused steps wrote nothing")
         XCTAssertEqual(try r.sql("SELECT count(*) FROM runs").rows, [[.integer(1)]])
@@ -253,7 +258,7 @@ final class TraceStoreTests: XCTestCase {
         try w.startRun(RunInfo(name: "other", rules: Self.rules))
         try w.record(StepRecord(step: 1, groups: [Self.group(task: "t1", step: 1)]))   // another run in the same file
         try w.startRun(RunInfo(name: "r", rules: Self.rules))
-        var rng = SystemRandomNumberGenerator()
+        var rng = Xoshiro(seed: 23)
         let reasons = ["correct", "wrong_answer", "no_answer", "timeout"]
         for step in 1...30 {
             var groups: [GroupRecord] = []

@@ -44,7 +44,8 @@ extension GRPOTrainerTests {
             // Recorded with their scores, and reported per step.
             for sample in samplesB {
                 XCTAssertEqual(sample.scores.map(\.rule), ["has", "starts", "digit", "never"])
-                XCTAssertNotNil(sample.scores[2].score)
+                let digit = sample.completion.contains { $0.isASCII && $0.isNumber }
+                XCTAssertEqual(sample.scores[2].score, digit ? 1 : 0, sample.completion)
             }
             let digits = samplesB.map { $0.scores[2].score ?? -1 }
             let rate = Double(digits.filter { $0 == 1 }.count) / Double(digits.count)

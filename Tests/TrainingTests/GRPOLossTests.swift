@@ -2,6 +2,7 @@
 // against finite differences for every loss type and both ratio levels.
 
 import XCTest
+import Foundation
 import Kernels
 import Training
 
@@ -101,9 +102,14 @@ final class GRPOLossTests: XCTestCase {
         XCTAssertEqual(r.ratioMean, (exp(0.25) + 1) / 2, accuracy: 1e-12)
     }
 
-    /// d loss / d logp against central differences, for every option, on random sequences.
+    /// d loss / d logp against central differences, for every option, on random sequences whose
+    /// ratios (0.55 to 1.8) reach past both clip edges: where the clip holds (A > 0 above 1 + eps,
+    /// A < 0 below 1 - eps) the gradient is exactly zero without KL, and such tokens are counted so
+    /// the clipped branch cannot go untested. Ratios within 1e-3 of an edge are redrawn: there the
+    /// loss has a kink and a central difference straddles it.
     func testGradientMatchesFiniteDifferences() {
         var rng = Xoshiro(seed: 11)
+        var clippedChecked = 0, unclippedChecked = 0
         for lossType in LossType.allCases {
             for level in ImportanceSamplingLevel.allCases {
                 for (beta, corrected) in [(0.0, false), (0.04, false), (0.04, true)] {
@@ -111,30 +117,55 @@ final class GRPOLossTests: XCTestCase {
                     o.lossType = lossType; o.level = level; o.beta = beta; o.maxCompletionLength = 6
                     o.useBiasCorrectionKL = corrected
                     if level == .sequence { o.epsilonLow = 0.05; o.epsilonHigh = 0.05 }
-                    var seqs: [LossSequence] = (0..<3).map { _ in
-                        let n = Int.random(in: 1...5, using: &rng)
-                        let old = (0..<n).map { _ in -Double.random(in: 0.1...3, using: &rng) }
-                        // Ratios within +-0.15 of 1, away from the clip edges by chance alone.
-                        let logp = old.map { $0 + Double.random(in: -0.15...0.15, using: &rng) }
-                        return LossSequence(logp: logp, oldLogp: old, refLogp: logp.map { $0 + Double.random(in: -0.3...0.3, using: &rng) },
-                                            advantage: Double.random(in: -2...2, using: &rng),
-                                            mask: (0..<n).map { $0 == 0 || Bool.random(using: &rng) })
+                    let edges = [Foundation.log(1 - o.epsilonLow), Foundation.log(1 + o.epsilonHigh)]
+                    func nearAnEdge(_ logRatio: Double) -> Bool { edges.contains { abs(logRatio - $0) < 1e-3 } }
+                    func sequence() -> LossSequence {
+                        while true {
+                            let n = Int.random(in: 1...5, using: &rng)
+                            let old = (0..<n).map { _ in -Double.random(in: 0.1...3, using: &rng) }
+                            let shifts = (0..<n).map { _ in Double.random(in: -0.6...0.6, using: &rng) }
+                            let mask = (0..<n).map { $0 == 0 || Bool.random(using: &rng) }
+                            let logp = zip(old, shifts).map { $0 + $1 }
+                            let counted = zip(shifts, mask).filter(\.1).map(\.0)
+                            let tooClose = level == .token ? counted.contains(where: nearAnEdge)
+                                : nearAnEdge(counted.reduce(0, +) / Double(counted.count))
+                            if tooClose { continue }
+                            return LossSequence(logp: logp, oldLogp: old,
+                                                refLogp: logp.map { $0 + Double.random(in: -0.3...0.3, using: &rng) },
+                                                advantage: Double.random(in: -2...2, using: &rng), mask: mask)
+                        }
                     }
+                    var seqs = (0..<4).map { _ in sequence() }
                     let r = GRPOLoss.compute(seqs, options: o)
                     let h = 1e-6
                     for i in seqs.indices {
-                        for t in seqs[i].logp.indices {
-                            let x = seqs[i].logp[t]
+                        let s = seqs[i]
+                        let counted = s.mask.indices.filter { s.mask[$0] }
+                        let sequenceLogRatio = counted.reduce(0.0) { $0 + s.logp[$1] - s.oldLogp[$1] }
+                            / Double(counted.count)
+                        for t in s.logp.indices {
+                            let logRatio = level == .token ? s.logp[t] - s.oldLogp[t] : sequenceLogRatio
+                            let clipped = s.mask[t]
+                                && (s.advantage > 0 && logRatio > edges[1] || s.advantage < 0 && logRatio < edges[0])
+                            let x = s.logp[t]
                             seqs[i].logp[t] = x + h; let up = GRPOLoss.compute(seqs, options: o).loss
                             seqs[i].logp[t] = x - h; let down = GRPOLoss.compute(seqs, options: o).loss
                             seqs[i].logp[t] = x
                             let label = "\(lossType) \(level) beta \(beta) corrected \(corrected) seq \(i) token \(t)"
                             XCTAssertEqual(r.dlogp[i][t], (up - down) / (2 * h), accuracy: 1e-6, label)
+                            if clipped && beta == 0 {
+                                XCTAssertEqual(r.dlogp[i][t], 0, "clipped: " + label)
+                                clippedChecked += 1
+                            } else if s.mask[t] && !clipped {
+                                unclippedChecked += 1
+                            }
                         }
                     }
                 }
             }
         }
+        XCTAssertGreaterThanOrEqual(clippedChecked, 10, "the clipped branch was barely reached")
+        XCTAssertGreaterThanOrEqual(unclippedChecked, 50)
     }
 
     /// With one update per batch (logp = oldLogp) the loss of advantages that sum to zero

@@ -56,7 +56,7 @@ final class GRPOTrainerTests: XCTestCase {
         let traces = try TraceWriter(path: db)
         try traces.startRun(trainer.runInfo)
         var spread = false
-        for _ in 0..<3 {
+        for step in 1...3 {
             let (report, record) = try trainer.trainStep()
             try traces.record(record)
             XCTAssertLessThan(report.metrics.logprobMismatchMax!, 1e-4, "sampler and trainer log-probs")
@@ -71,9 +71,19 @@ final class GRPOTrainerTests: XCTestCase {
                 }
                 if Set(g.samples.compactMap(\.reward)).count > 1 { spread = true }
             }
-            XCTAssertNotNil(report.metrics.kl, "beta > 0 reports a KL")
-            XCTAssertNotNil(report.metrics.extra["reward/has"])
-            XCTAssertNotNil(report.metrics.extra["expert_load/0/0"])
+            // beta > 0 reports a KL: 0 while the policy is still the reference, then positive.
+            let kl = try XCTUnwrap(report.metrics.kl)
+            if step == 1 { XCTAssertEqual(kl, 0, accuracy: 1e-9) } else { XCTAssertGreaterThan(kl, 0) }
+            let has = record.groups.flatMap(\.samples).map { $0.scores[0].score ?? 0 }
+            XCTAssertEqual(try XCTUnwrap(report.metrics.extra["reward/has"]), has.reduce(0, +) / Double(has.count),
+                           accuracy: 1e-12)
+            for layer in 0..<policy.config.numHiddenLayers {
+                let load = try (0..<policy.config.nRoutedExperts).map {
+                    try XCTUnwrap(report.metrics.extra["expert_load/\(layer)/\($0)"])
+                }
+                XCTAssertEqual(load.reduce(0, +), 1, accuracy: 1e-12, "layer \(layer)'s tokens all went somewhere")
+                XCTAssertTrue(load.allSatisfy { $0 >= 0 && $0 <= 1 }, "\(load)")
+            }
         }
         XCTAssertTrue(spread, "no group had a spread of rewards: the test would not exercise the update")
         let after = Array(UnsafeBufferPointer(start: policy.parameters.data, count: policy.layout.count))

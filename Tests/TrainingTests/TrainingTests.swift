@@ -44,6 +44,8 @@ final class TrainingTests: XCTestCase {
         let trainer = NextTokenTrainer(model: model, optimizer: OptimizerConfig())
         let before = model.parameters.array
         XCTAssertThrowsError(try trainer.step(tokens: [257, 97, 98], targets: [97, 98, -1], batch: 1, length: 3, learningRate: 1e-3)) {
+            guard case let .nonFiniteLoss(_, value)? = $0 as? PolicyError else { return XCTFail("\($0)") }
+            XCTAssertTrue(value.isNaN, "\(value)")
             XCTAssertTrue("\($0)".contains("loss is nan"), "\($0)")
         }
         let after = model.parameters.array

@@ -59,11 +59,7 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         }
         let local = base.appendingPathComponent(command)
         if fm.isExecutableFile(atPath: local.path) { return local }
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let url = URL(fileURLWithPath: String(dir)).appendingPathComponent(command)
-            if fm.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
+        return ExecutableSearch.find(command)
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {

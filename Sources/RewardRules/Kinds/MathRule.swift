@@ -1,5 +1,6 @@
 // kind "math": extracts the final answer and decides equivalence with the task's answer.
 //   gold "\frac{1}{2}": "... so the answer is \boxed{0.5}"   -> 1 "correct"       detail "0.5"
+//   gold "\frac{1}{3}": "... so the answer is \boxed{0.3333}" -> 0 "wrong_answer"  (exact golds need exact answers)
 //   gold "3":           "The answer is 1, 2, 3 or 4."        -> 0 "wrong_answer"  (a list is not a value)
 //   gold "72":          "I am not sure."                     -> 0 "no_answer"
 //   gold "1":           "\boxed{9^{9^{9^9}}}"                -> 0 "too_complex"   (refused in microseconds)
@@ -13,7 +14,8 @@ public struct MathRule: RewardRule {
     public var extraction: [AnswerExtraction]
     /// Without any marker, take the last number in the completion.
     public var fallbackLastNumber: Bool
-    /// Relative tolerance when either side is written with a decimal point.
+    /// Relative tolerance when the gold is written with a decimal point (a task's
+    /// `numericTolerance`, when set, replaces it for every gold).
     public var relativeTolerance: Double
 
     public static let defaultRelativeTolerance = 1e-6
@@ -28,7 +30,8 @@ public struct MathRule: RewardRule {
         name: "math", summary: "1 when the completion's final answer is equivalent to the task's answer (exact rationals, bounded)",
         parameters: ["extract": "list of boxed, answer_tag, the_answer_is, gsm8k, in order (default: all, in that order)",
                      "fallback_last_number": "take the last number when no method finds an answer (default false)",
-                     "relative_tolerance": "relative tolerance when either answer has a decimal point (default 1e-6)"]) { spec in
+                     "relative_tolerance": "relative tolerance when the gold answer has a decimal point (default 1e-6; "
+                         + "exact golds need exact answers unless the task set sets numeric_tolerance)"]) { spec in
         var extraction = AnswerExtraction.allCases
         if let names = try spec.strings("extract") {
             guard !names.isEmpty else { throw spec.error("extract", "needs at least one method") }
@@ -51,7 +54,8 @@ public struct MathRule: RewardRule {
         guard let answer = extractor.extract(Array(completion.utf8)) else { return RuleScore(score: 0, reason: "no_answer") }
         let detail = String(decoding: answer.prefix(200), as: UTF8.self)
         do {
-            let same = try MathEquivalence.equivalent(answer: answer, gold: Array(gold.utf8)[...], relativeTolerance: relativeTolerance)
+            let same = try MathEquivalence.equivalent(answer: answer, gold: Array(gold.utf8)[...],
+                                                      tolerance: Self.tolerance(relativeTolerance, for: task))
             return RuleScore(score: same ? 1 : 0, reason: same ? "correct" : "wrong_answer", detail: detail)
         } catch MathError.tooComplex {
             return RuleScore(score: 0, reason: "too_complex", detail: detail)
@@ -59,6 +63,11 @@ public struct MathRule: RewardRule {
             // The other MathErrors (.undefined everywhere, .invalid) mean the answer is not the gold.
             return RuleScore(score: 0, reason: "wrong_answer", detail: detail)
         }
+    }
+
+    /// The rule's tolerance for decimal golds; the task's, when it has one, for every gold.
+    static func tolerance(_ relativeTolerance: Double, for task: RewardTask) -> MathEquivalence.Tolerance {
+        MathEquivalence.Tolerance(decimalGold: relativeTolerance, everyGold: task.numericTolerance)
     }
 
     // MARK: - throughput

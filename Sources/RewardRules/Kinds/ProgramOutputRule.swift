@@ -57,8 +57,9 @@ public struct ProgramOutputRule: RewardRule {
             return RuleScore(score: 0, reason: "error", detail: detail + "; exit status \(run.exitStatus)")
         }
         guard let printed else { return RuleScore(score: 0, reason: "no_output", detail: detail) }
+        let tolerance = MathRule.tolerance(MathRule.defaultRelativeTolerance, for: task)
         let same = (try? MathEquivalence.equivalent(answer: Array(printed.utf8)[...], gold: Array(gold.utf8)[...],
-                                                    relativeTolerance: MathRule.defaultRelativeTolerance)) ?? false
+                                                    tolerance: tolerance)) ?? false
         return RuleScore(score: same ? 1 : 0, reason: same ? "correct" : "wrong_answer", detail: detail)
     }
 }

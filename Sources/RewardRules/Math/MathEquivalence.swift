@@ -3,10 +3,15 @@
 // Semantics (the rule's documented contract):
 // - Exact numbers (integers, fractions, powers, factorials, rational roots) compare
 //   exactly: 1/2^60 is not 1/2^61, 0.1 + 0.2 is 3/10.
-// - When either side contains a decimal literal ("0.33", "2.50"), the two may differ
-//   by `relativeTolerance` (relative). Values that involve irrationals (pi, e, sqrt 2,
-//   sin, ln) are computed in Double and must agree to 1e-9 relative (or the rule's
-//   tolerance when a decimal is involved, whichever is larger).
+// - The gold decides how close an answer must be (`Tolerance`). A gold written with a
+//   decimal point ("0.33", "2.50") allows the rule's relative tolerance. An exact gold
+//   (an integer, a fraction, a radical, pi) needs an exact answer: 0.25 is 1/4, but
+//   0.142857 is not 1/7 and 3.14159 is not pi. A task set's `numeric_tolerance`
+//   replaces both with one relative tolerance for every gold.
+// - Values that involve irrationals (pi, e, sqrt 2, sin, ln) are computed in Double and
+//   must agree to 1e-9 relative (or the tolerance, whichever is larger). A decimal answer
+//   is rational, so against an exact gold it must agree to floating-point error only
+//   (0.5 is sin(pi/6); 3.14159265359 is not pi).
 // - Percent: "p%" equals p and p/100 ("50\%" = "50" = "0.5"); never anything else.
 // - Expressions with variables are equal when they agree at 4 fixed points with
 //   rational non-integer coordinates (exact arithmetic where possible), and at least
@@ -45,8 +50,34 @@ enum MathEquivalence {
     /// Internal tolerance for values computed through irrationals.
     static let irrationalTolerance = 1e-9
 
+    /// A decimal answer against a value computed through irrationals: floating-point error only.
+    static let decimalAgainstExactTolerance = 8 * Double.ulpOfOne
+
+    /// How close a numeric answer must be to the gold.
+    struct Tolerance: Sendable, Equatable {
+        /// Relative tolerance when the gold is written with a decimal point.
+        var decimalGold: Double
+        /// One relative tolerance for every gold, exact ones included (a task set's `numeric_tolerance`);
+        /// nil: an exact gold needs an exact answer.
+        var everyGold: Double? = nil
+
+        /// How one scalar answer (`answerDecimal`: written with a decimal point) is compared with one gold.
+        func closeness(answerDecimal: Bool, goldDecimal: Bool) -> Closeness {
+            if let everyGold { return .relative(everyGold) }
+            return goldDecimal ? .relative(decimalGold) : .exact(decimalAnswer: answerDecimal)
+        }
+    }
+
+    enum Closeness: Equatable {
+        /// Within this relative tolerance (and never closer than irrationals are computed).
+        case relative(Double)
+        /// Exact values equal; values through irrationals to 1e-9, or to floating-point error
+        /// when the answer is a decimal.
+        case exact(decimalAnswer: Bool)
+    }
+
     /// Whether `answer` (extracted from a completion) is equivalent to `gold` (the task's answer text).
-    static func equivalent(answer: ArraySlice<UInt8>, gold: ArraySlice<UInt8>, relativeTolerance: Double) throws -> Bool {
+    static func equivalent(answer: ArraySlice<UInt8>, gold: ArraySlice<UInt8>, tolerance: Tolerance) throws -> Bool {
         let goldText = try MathNormalizer.normalize(AnswerExtractor.goldAnswer(Array(gold)))
         let answerText = try MathNormalizer.normalize(answer)
         if let letter = choiceLetter(goldText, strict: true) {
@@ -54,7 +85,7 @@ enum MathEquivalence {
         }
         if goldText == answerText { return true }
         let g = try MathParser.parse(goldText), a = try MathParser.parse(answerText)
-        return try equal(a, g, tolerance: relativeTolerance)
+        return try equal(a, g, tolerance: tolerance)
     }
 
     /// "B", "(B)" (strict: the gold); also "(B) 12", "B)", "B." (an answer).
@@ -69,10 +100,11 @@ enum MathEquivalence {
         return nil
     }
 
-    static func equal(_ a: MathAnswer, _ b: MathAnswer, tolerance: Double) throws -> Bool {
+    /// `a` is the answer, `b` the gold: the gold decides the tolerance.
+    static func equal(_ a: MathAnswer, _ b: MathAnswer, tolerance: Tolerance) throws -> Bool {
         switch (a, b) {
         case let (.scalar(x, dx), .scalar(y, dy)):
-            return try scalarsEqual(x, y, decimal: dx || dy, tolerance: tolerance)
+            return try scalarsEqual(x, y, tolerance.closeness(answerDecimal: dx, goldDecimal: dy))
         case let (.set(xs), .set(ys)), let (.union(xs), .union(ys)):
             return try unorderedEqual(xs, ys, tolerance: tolerance)
         case let (.set(xs), .scalar), let (.set(xs), .bracketed):
@@ -96,7 +128,7 @@ enum MathEquivalence {
         s.compactMap { c in c == 32 ? nil : (c >= 65 && c <= 90 ? c + 32 : c) }
     }
 
-    private static func unorderedEqual(_ xs: [MathAnswer], _ ys: [MathAnswer], tolerance: Double) throws -> Bool {
+    private static func unorderedEqual(_ xs: [MathAnswer], _ ys: [MathAnswer], tolerance: Tolerance) throws -> Bool {
         guard xs.count == ys.count, xs.count <= 64 else { return false }
         var used = [Bool](repeating: false, count: ys.count)
         outer: for x in xs {
@@ -114,20 +146,20 @@ enum MathEquivalence {
     /// roots and logs are defined), different for each variable at one point.
     private static let coordinates: [(Int, Int)] = [(7, 3), (11, 5), (-5, 7), (13, 4), (17, 9), (3, 11), (-9, 4), (19, 6), (23, 10), (5, 13)]
 
-    static func scalarsEqual(_ x: MathExpr, _ y: MathExpr, decimal: Bool, tolerance: Double) throws -> Bool {
+    static func scalarsEqual(_ x: MathExpr, _ y: MathExpr, _ closeness: Closeness) throws -> Bool {
         // "50%" equals 50 and 0.5.
         if case .percent(let inner) = x {
-            return try scalarsEqual(inner, y, decimal: decimal, tolerance: tolerance)
-                || scalarsEqual(.divide(inner, .number(Rational(100))), y, decimal: decimal, tolerance: tolerance)
+            return try scalarsEqual(inner, y, closeness)
+                || scalarsEqual(.divide(inner, .number(Rational(100))), y, closeness)
         }
-        if case .percent = y { return try scalarsEqual(y, x, decimal: decimal, tolerance: tolerance) }
+        if case .percent = y { return try scalarsEqual(y, x, closeness) }
 
         var names = Set<String>()
         collectVariables(x, into: &names)
         collectVariables(y, into: &names)
         if names.isEmpty {
             let vx = try evaluate(x, [:]), vy = try evaluate(y, [:])
-            return try close(vx, vy, decimal: decimal, tolerance: tolerance)
+            return try close(vx, vy, closeness)
         }
         guard names.count <= 6 else { throw MathError.tooComplex }
         let sorted = names.sorted()
@@ -144,7 +176,7 @@ enum MathEquivalence {
             switch (vx, vy) {
             case (nil, nil): continue
             case let (a?, b?):
-                guard try close(a, b, decimal: decimal, tolerance: tolerance) else { return false }
+                guard try close(a, b, closeness) else { return false }
                 defined += 1
             default: return false
             }
@@ -152,15 +184,20 @@ enum MathEquivalence {
         return defined >= 2
     }
 
-    static func close(_ a: MathValue, _ b: MathValue, decimal: Bool, tolerance: Double) throws -> Bool {
+    static func close(_ a: MathValue, _ b: MathValue, _ closeness: Closeness) throws -> Bool {
         if case .exact(let p) = a, case .exact(let q) = b {
             if p == q { return true }
-            return decimal && relativelyClose(p.doubleValue, q.doubleValue, tolerance)
+            guard case .relative(let tolerance) = closeness else { return false }
+            return relativelyClose(p.doubleValue, q.doubleValue, tolerance)
         }
         let da = try a.double(), db = try b.double()
         if da.isNaN || db.isNaN { return false }
         if da.isInfinite || db.isInfinite { return da == db }
-        return relativelyClose(da, db, decimal ? max(tolerance, irrationalTolerance) : irrationalTolerance)
+        switch closeness {
+        case .relative(let tolerance): return relativelyClose(da, db, max(tolerance, irrationalTolerance))
+        case .exact(let decimalAnswer):
+            return relativelyClose(da, db, decimalAnswer ? decimalAgainstExactTolerance : irrationalTolerance)
+        }
     }
 
     static func relativelyClose(_ a: Double, _ b: Double, _ tolerance: Double) -> Bool {

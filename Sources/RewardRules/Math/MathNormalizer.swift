@@ -3,7 +3,7 @@
 //   "$\left( 1,\! 000 \right)$"     -> "(1000)"        LaTeX noise, thousands separators
 //   "5 \text{ cm}"  "5 cm"           -> "5"             trailing unit words
 //   "90^\circ"  "90°"                -> "90"            degrees
-//   "\dfrac{1}{2}"  "\tfrac12"       -> "\frac{1}{2}"   "\frac12"
+//   "\dfrac{1}{2}"  "\dfrac12"       -> "\frac{1}{2}"   (braceless: one digit per argument)
 //   "50\%"                           -> "50%"           (the parser keeps the percent)
 //   "\text{(B)}"                     -> "(B)"           text that is the whole answer is kept
 //
@@ -74,13 +74,13 @@ enum MathNormalizer {
                 }
                 var j = i
                 while j < end, isLetter(s[j]) { j += 1 }
-                let name = String(decoding: s[i..<j], as: UTF8.self)
+                var name = String(decoding: s[i..<j], as: UTF8.self)
                 i = j
                 if dropped.contains(name) {
                     if (name == "left" || name == "right"), i < end, s[i] == UInt8(ascii: ".") { i += 1 }
                     continue
                 }
-                if name == "dfrac" || name == "tfrac" || name == "cfrac" { out.append(contentsOf: "\\frac".utf8); continue }
+                if name == "dfrac" || name == "tfrac" || name == "cfrac" { name = "frac" }
                 if textual.contains(name) || unwrapped.contains(name) {
                     var k = i
                     while k < end, s[k] == 32 { k += 1 }
@@ -107,10 +107,14 @@ enum MathNormalizer {
                 }
                 out.append(UInt8(ascii: "\\"))
                 out.append(contentsOf: name.utf8)
-                // "\frac12" -> "\frac{1}{2}", "\sqrt2" stays for the parser.
-                if name == "frac", i + 1 < end, AnswerExtractor.isDigit(s[i]), AnswerExtractor.isDigit(s[i + 1]) {
-                    out.append(contentsOf: [UInt8(ascii: "{"), s[i], UInt8(ascii: "}"), UInt8(ascii: "{"), s[i + 1], UInt8(ascii: "}")])
-                    i += 2
+                // "\frac12", "\dfrac 12" -> "\frac{1}{2}" (TeX takes one digit per argument);
+                // "\frac1{2}" and "\sqrt2" stay for the parser.
+                var k = i
+                while name == "frac", k < end, s[k] == 32 { k += 1 }
+                if name == "frac", k + 1 < end, AnswerExtractor.isDigit(s[k]), AnswerExtractor.isDigit(s[k + 1]) {
+                    let (open, close) = (UInt8(ascii: "{"), UInt8(ascii: "}"))
+                    out.append(contentsOf: [open, s[k], close, open, s[k + 1], close])
+                    i = k + 2
                 } else if i < end, isLetter(s[i]) == false, s[i] != UInt8(ascii: "{"), s[i] != UInt8(ascii: "["), s[i] != UInt8(ascii: "(") {
                     out.append(32)   // keep "\pi x" apart from what follows
                 }
