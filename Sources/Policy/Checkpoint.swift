@@ -63,6 +63,23 @@ public struct SafetensorsFile: Sendable {
         }
     }
 
+    /// `copy`, refusing a tensor with a NaN or an infinity in it: a damaged weight would
+    /// spread through every layer after it (a NaN router once made the expert dispatch write
+    /// out of bounds), so it is named here rather than found later as a crash or a NaN loss.
+    public func copyFinite(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
+        try copy(name, into: destination)
+        let count = entry(named: name)?.count ?? 0
+        var bad = 0, first = -1
+        for i in 0..<count where !destination[i].isFinite {
+            bad += 1
+            if first < 0 { first = i }
+        }
+        guard bad == 0 else {
+            throw failure(name, "\(bad) of \(count) values are not finite (the first, at index \(first), is "
+                          + "\(destination[first])); refusing damaged weights")
+        }
+    }
+
     /// Throws unless the file holds exactly these tensors with these shapes,
     /// naming the first that is missing or misshapen (in `expected` order),
     /// else the first unexpected one (in file order).
@@ -238,18 +255,19 @@ public enum Checkpoint {
     /// so no file under the final name is ever half-written; then the
     /// directory is published (see `publish`). A crash before publishing
     /// leaves the previous checkpoint untouched and a stale temp directory,
-    /// which the next save by a process with the same pid removes.
+    /// which the next save into that folder removes (`removeStaleTemporaries`).
     public static func save(to directory: URL, model: Transformer,
                             optimizerMoments: (m: UnsafePointer<Float>, v: UnsafePointer<Float>)? = nil,
                             state: TrainingState? = nil) throws {
         let fm = FileManager.default
         let parent = directory.deletingLastPathComponent()
-        let temp = parent.appendingPathComponent(".\(directory.lastPathComponent).tmp-\(getpid())")
+        let temp = parent.appendingPathComponent(temporaryPrefix(directory.lastPathComponent) + "\(getpid())")
         do {
             try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-            // A directory there is a leftover of an interrupted save by an earlier
-            // process with our pid (pid 1 in a container, say); anything else is
-            // not ours to delete, and createDirectory below refuses it.
+            removeStaleTemporaries(in: parent)
+            // A directory under our own temp name is a leftover of an interrupted save by an
+            // earlier process with our pid (pid 1 in a container, say); anything else is not
+            // ours to delete, and createDirectory below refuses it.
             if isDirectory(temp) { try fm.removeItem(at: temp) }
             try fm.createDirectory(at: temp, withIntermediateDirectories: false)
         } catch {
@@ -281,6 +299,29 @@ public enum Checkpoint {
         }
     }
 
+    /// The name of a save's temporary directory, less the pid of the process saving.
+    private static func temporaryPrefix(_ name: String) -> String { ".\(name).tmp-" }
+
+    /// Removes the temporary directories (`.NAME.tmp-PID`) that saves killed midway left in
+    /// `folder` (a kill -9 leaves one the size of a checkpoint), and returns them. Only those
+    /// whose process is gone: a save running meanwhile in another process keeps its own.
+    @discardableResult
+    public static func removeStaleTemporaries(in folder: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        var removed: [URL] = []
+        for name in names where name.hasPrefix(".") {
+            guard let marker = name.range(of: ".tmp-", options: .backwards),
+                  marker.lowerBound > name.index(after: name.startIndex),
+                  let pid = pid_t(name[marker.upperBound...]), pid > 0 else { continue }
+            let url = folder.appendingPathComponent(name)
+            // Our own pid's are left to `save`, which knows which one it is writing.
+            let gone = pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
+            guard gone, isDirectory(url), (try? FileManager.default.removeItem(at: url)) != nil else { continue }
+            removed.append(url)
+        }
+        return removed
+    }
+
     /// Reads config.json and model.safetensors. The file must hold exactly the
     /// layout's tensors with the layout's shapes; the first that differs is named.
     public static func loadModel(from directory: URL) throws -> Transformer {
@@ -290,7 +331,7 @@ public enum Checkpoint {
         let file = try Safetensors.read(directory.appendingPathComponent(modelFile))
         let slots = model.layout.slots
         try file.validate(matching: slots.map { ($0.name, $0.shape) })
-        for slot in slots { try file.copy(slot.name, into: model.parameters.data + slot.offset) }
+        for slot in slots { try file.copyFinite(slot.name, into: model.parameters.data + slot.offset) }
         return model
     }
 
@@ -304,8 +345,8 @@ public enum Checkpoint {
         let file = try Safetensors.read(url)
         let names = momentNames(layout), slots = layout.slots
         try file.validate(matching: zip(names.m + names.v, slots + slots).map { ($0, $1.shape) })
-        for (name, slot) in zip(names.m, slots) { try file.copy(name, into: m + slot.offset) }
-        for (name, slot) in zip(names.v, slots) { try file.copy(name, into: v + slot.offset) }
+        for (name, slot) in zip(names.m, slots) { try file.copyFinite(name, into: m + slot.offset) }
+        for (name, slot) in zip(names.v, slots) { try file.copyFinite(name, into: v + slot.offset) }
         return true
     }
 
@@ -399,8 +440,7 @@ private func isDirectory(_ url: URL) -> Bool {
 /// rename publishes bytes that are on disk.
 private func writeFile(_ url: URL, _ body: (FileHandle) throws -> Void) throws {
     do {
-        guard FileManager.default.createFile(atPath: url.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
-        let file = try FileHandle(forWritingTo: url)
+        let file = try FileHandle.creating(url)
         defer { try? file.close() }
         try body(file)
         try file.synchronize()

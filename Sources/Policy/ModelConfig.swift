@@ -3,6 +3,7 @@
 // typo never silently falls back to a default.
 
 import Foundation
+import Kernels
 
 public struct ModelConfig: Codable, Equatable, Sendable {
     /// Always "swift_grpo_moe": DeepSeek-style MoE with standard multi-head attention.
@@ -93,13 +94,56 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         tieWordEmbeddings = try get(.tieWordEmbeddings, d.tieWordEmbeddings)
     }
 
-    /// Reads a config.json, naming the file and the key of any error.
+    /// Reads a config.json, naming the file and the key of any error, and refuses a shape
+    /// whose weights alone would not fit in the memory available.
     public static func load(_ url: URL) throws -> ModelConfig {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw PolicyError.missingFile(url.path)
         }
-        return try decode(data, source: url.path)
+        let config = try decode(data, source: url.path)
+        try config.checkMemory(copies: 1, source: url.path)
+        return config
+    }
+
+    /// Float32 values of a model of this shape, from the shape alone (what ParameterLayout
+    /// counts, without building it: a hostile config.json is refused before anything its
+    /// size is allocated). A Double: the product of hostile sizes must not overflow.
+    public var parameterCount: Double {
+        let d = Double(hiddenSize), i = Double(moeIntermediateSize), e = Double(nRoutedExperts)
+        let shared = nSharedExperts > 0 ? 3 * i * Double(nSharedExperts) * d : 0
+        let perLayer = 2 * d + 4 * d * d + e * d + e + e * 3 * i * d + shared
+        return 2 * Double(vocabSize) * d + Double(numHiddenLayers) * perLayer + d
+    }
+
+    /// Throws, naming the size key furthest above the reference shape, when `copies` float32
+    /// copies of the weights (weights, gradients, optimizer moments, ...) exceed the memory
+    /// available.
+    public func checkMemory(copies: Int, source: String, purpose: String = "the weights") throws {
+        let bytes = parameterCount * 4 * Double(copies)
+        guard let shortfall = AvailableMemory.shortfall(needing: bytes) else { return }
+        throw PolicyError.badConfig(file: source, key: largestSizeKey.rawValue, message:
+            "a model of this shape has \(String(format: "%.3g", parameterCount)) parameters; \(purpose) need "
+            + "\(shortfall)")
+    }
+
+    /// The size key furthest above its value in the reference ("tiny") shape: the likely typo.
+    var largestSizeKey: CodingKeys {
+        let weightSizes: Set<CodingKeys> = [.vocabSize, .hiddenSize, .numHiddenLayers, .moeIntermediateSize,
+                                            .nRoutedExperts, .nSharedExperts]
+        let ratios = zip(sizes, ModelConfig().sizes).filter { weightSizes.contains($0.0.0) }
+            .map { ($0.0.0, Double($0.0.1) / Double(max($0.1.1, 1))) }
+        return ratios.max { $0.1 < $1.1 }!.0
+    }
+
+    /// Each size key, its value and the largest it may take: far beyond what this CPU trainer
+    /// can run, and small enough that products of sizes stay exact in an Int.
+    private var sizes: [(CodingKeys, Int, Int)] {
+        [(.vocabSize, vocabSize, 1 << 22), (.hiddenSize, hiddenSize, 1 << 16),
+         (.numHiddenLayers, numHiddenLayers, 1 << 12),
+         (.numAttentionHeads, numAttentionHeads, 1 << 12), (.headDim, headDim, 1 << 12),
+         (.moeIntermediateSize, moeIntermediateSize, 1 << 18), (.nRoutedExperts, nRoutedExperts, 1 << 12),
+         (.nSharedExperts, nSharedExperts, 1 << 6), (.maxPositionEmbeddings, maxPositionEmbeddings, 1 << 20)]
     }
 
     public static func decode(_ data: Data, source: String) throws -> ModelConfig {
@@ -113,10 +157,21 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             throw PolicyError.badConfig(file: source, key: unknown, message: "unknown key")
         }
         let config: ModelConfig
-        do { config = try JSONDecoder().decode(ModelConfig.self, from: data) } catch let DecodingError.typeMismatch(_, ctx) {
-            throw PolicyError.badConfig(file: source, key: ctx.codingPath.last?.stringValue, message: "wrong type")
+        do {
+            config = try JSONDecoder().decode(ModelConfig.self, from: data)
+        } catch let DecodingError.typeMismatch(type, ctx) {
+            throw PolicyError.badConfig(file: source, key: ctx.codingPath.last?.stringValue,
+                                        message: "wrong type (expected \(type))")
         } catch {
-            throw PolicyError.badConfig(file: source, key: nil, message: "\(error)")
+            // Foundation names no key for some errors (a fraction or an out-of-range integer where a
+            // whole number goes): decoding one key at a time finds it.
+            let culprit = object.keys.sorted().first { key in
+                guard let one = try? JSONSerialization.data(withJSONObject: [key: object[key]!]) else { return true }
+                return (try? JSONDecoder().decode(ModelConfig.self, from: one)) == nil
+            }
+            let given = culprit.map { "\(object[$0]!)" } ?? ""
+            throw PolicyError.badConfig(file: source, key: culprit, message: culprit == nil ? "\(error)"
+                : "\(given) is not a valid value here (a whole number, a number, true/false or text, as the key says)")
         }
         try config.validate(source: source)
         return config
@@ -132,6 +187,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         func fail(_ k: CodingKeys, _ m: String) -> PolicyError { .badConfig(file: source, key: k.rawValue, message: m) }
         guard modelType == "swift_grpo_moe" else { throw fail(.modelType, "expected \"swift_grpo_moe\", got \"\(modelType)\"") }
         guard vocabSize >= 259 else { throw fail(.vocabSize, "must be at least 259 (256 bytes + pad, bos, eos)") }
+        for (key, value, bound) in sizes {
+            guard value <= bound else {
+                throw fail(key, "\(value) is beyond the largest this trainer takes (\(bound))")
+            }
+        }
+        for (key, value) in [(CodingKeys.routedScalingFactor, routedScalingFactor), (.auxLossAlpha, auxLossAlpha),
+                             (.biasUpdateSpeed, biasUpdateSpeed), (.ropeTheta, ropeTheta), (.rmsNormEps, rmsNormEps),
+                             (.initializerRange, initializerRange)] {
+            guard value.isFinite else { throw fail(key, "must be a finite number, not \(value)") }
+        }
         guard hiddenSize > 0 else { throw fail(.hiddenSize, "must be positive") }
         guard numHiddenLayers > 0 else { throw fail(.numHiddenLayers, "must be positive") }
         guard numAttentionHeads > 0 else { throw fail(.numAttentionHeads, "must be positive") }

@@ -35,6 +35,11 @@ public struct RewardTask: Sendable, Equatable {
     }
 }
 
+extension RewardTask {
+    /// The kinds a task set may declare (its manifest's `kind`), which `applies_to` names.
+    public static let kinds = ["math", "code"]
+}
+
 /// A rule's verdict on one completion.
 public struct RuleScore: Sendable, Equatable, Codable {
     public var score: Double
@@ -65,10 +70,15 @@ public protocol RewardRule: Sendable {
     /// prompt, such as "<think>") can hardly satisfy this rule, or nil. The trainer warns
     /// with it before the first step. Default: nil.
     func leadInConflict(_ leadIn: String) -> String?
+    /// Why this rule can no longer score (a plugin that fails every request), or nil. Whoever
+    /// scores stops with it as the error rather than record the rule's zeros as real scores.
+    /// Default: nil.
+    func failureReason() -> String?
 }
 
 extension RewardRule {
     public func leadInConflict(_ leadIn: String) -> String? { nil }
+    public func failureReason() -> String? { nil }
     public func score(completion: String, length: CompletionLength, task: RewardTask) -> RuleScore? {
         score(completion: completion, task: task)
     }
@@ -80,6 +90,8 @@ public enum RewardError: Error, CustomStringConvertible, Equatable {
     case badRuleFile(file: String, line: Int?, rule: String?, field: String?, message: String)
     case badInput(file: String, line: Int, field: String?, message: String)
     case plugin(rule: String, message: String)
+    /// A rule that can no longer score (see `RewardRule.failureReason`).
+    case broken(rule: String, file: String, message: String)
 
     public var description: String {
         switch self {
@@ -93,6 +105,8 @@ public enum RewardError: Error, CustomStringConvertible, Equatable {
         case let .badInput(file, line, field, message):
             return field.map { "\(file):\(line): field \"\($0)\": \(message)" } ?? "\(file):\(line): \(message)"
         case let .plugin(rule, message): return "rule \"\(rule)\": plugin: \(message)"
+        case let .broken(rule, file, message):
+            return "\(file): rule \"\(rule)\" stopped working, so its scores would be meaningless zeros: \(message)"
         }
     }
 }

@@ -74,10 +74,12 @@ public struct RuleSet: Sendable {
         }
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else { throw fail(nil, nil, nil, "empty rule file") }
+            guard let node = try BoundedYAML.compose(text) else { throw fail(nil, nil, nil, "empty rule file") }
             root = node
         } catch let e as YamlError {
             throw fail(nil, nil, nil, "not valid YAML: \(e)")
+        } catch let e as BoundedYAML.TooLarge {
+            throw fail(nil, nil, nil, e.description)
         }
         guard let top = root.mapping else { throw fail(line(root), nil, nil, "expected a mapping with name and rules") }
         for (k, _) in top where !["name", "description", "rules"].contains(k.string ?? "") {
@@ -111,6 +113,12 @@ public struct RuleSet: Sendable {
                 case .string(let s): appliesTo = [s]
                 case .array(let items) where items.allSatisfy({ $0.string != nil }): appliesTo = Set(items.compactMap(\.string))
                 default: throw fail(a.line, ruleName, "applies_to", "expected a task kind or a list of them")
+                }
+                // A typo ("maths") would make the rule silently never apply.
+                if let unknown = appliesTo?.sorted().first(where: { !RewardTask.kinds.contains($0) }) {
+                    let kinds = RewardTask.kinds.joined(separator: ", ")
+                    throw fail(a.line, ruleName, "applies_to",
+                               "unknown task kind \"\(unknown)\" (task kinds: \(kinds))")
                 }
             }
             let requires = fields["requires"]?.value.text
@@ -209,6 +217,18 @@ extension RuleSet {
             }
         }
         return out.map { $0! }
+    }
+}
+
+extension RuleSet {
+    /// Throws for the first rule that can no longer score (`RewardRule.failureReason`): called
+    /// after scoring, so a broken plugin stops a run with its error instead of feeding it zeros.
+    public func checkRulesWork() throws {
+        for e in entries {
+            if let reason = e.rule.failureReason() {
+                throw RewardError.broken(rule: e.name, file: file, message: reason)
+            }
+        }
     }
 }
 

@@ -59,6 +59,7 @@ public final class Sandbox: @unchecked Sendable {
 
     /// `python`: the interpreter (default: /usr/bin/python3, the real binary, not a pyenv shim).
     public init(limits: SandboxLimits = SandboxLimits(), python: String? = nil, concurrency: Int = 8) {
+        ProcessSignals.ignoreBrokenPipes()
         self.limits = limits
         self.python = python ?? Sandbox.defaultPython
         slots = SlotPool(uids: (0..<max(1, concurrency)).map { 61_000 + $0 })

@@ -7,6 +7,7 @@
 // appear only once across the splits.
 
 import Foundation
+import Kernels
 import RewardRules
 import Yams
 
@@ -175,7 +176,9 @@ public struct TaskSet: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else { throw TaskSetError.notFound("\(path): no such file") }
         let text = String(decoding: data, as: UTF8.self)
         let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw TaskSetError.badManifest(file: path, field: nil, message: "not valid YAML: \(error)") }
+        do { node = try BoundedYAML.compose(text) } catch {
+            throw TaskSetError.badManifest(file: path, field: nil, message: "not valid YAML: \(error)")
+        }
         guard let map = node?.mapping else { throw TaskSetError.badManifest(file: path, field: nil, message: "expected a mapping") }
         let known = Set(TaskManifest.CodingKeys.allCases.map(\.rawValue))
         for (k, _) in map where !known.contains(k.string ?? "") {
@@ -189,8 +192,10 @@ public struct TaskSet: Sendable {
         } catch {
             throw TaskSetError.badManifest(file: path, field: nil, message: "\(error)")
         }
-        guard ["math", "code"].contains(manifest.kind) else {
-            throw TaskSetError.badManifest(file: path, field: "kind", message: "must be \"math\" or \"code\", not \"\(manifest.kind)\"")
+        guard RewardTask.kinds.contains(manifest.kind) else {
+            let kinds = RewardTask.kinds.map { "\"\($0)\"" }.joined(separator: " or ")
+            throw TaskSetError.badManifest(file: path, field: "kind",
+                                           message: "must be \(kinds), not \"\(manifest.kind)\"")
         }
         guard manifest.promptTemplate.contains("{prompt}") else {
             throw TaskSetError.badManifest(file: path, field: "prompt_template", message: "must contain {prompt}")

@@ -16,6 +16,7 @@ public struct ValidationReport: Sendable {
 extension TaskSet {
     public func validate(registry: RuleRegistry = .shared, progress: (Int, Int) -> Void = { _, _ in }) throws -> ValidationReport {
         var report = ValidationReport(tasks: train.count + test.count, demonstrations: sft.count)
+        try checkRuleSet(registry: registry)
         guard manifest.kind == "code" else { return report }
         guard let kind = registry.kind(named: "code") else { throw TaskSetError.invalid("no \"code\" rule kind to run solutions with") }
         let rule = try kind.make(RuleSpec(file: "<validate>", name: "tests", kind: "code", parameters: [:]))
@@ -40,5 +41,20 @@ extension TaskSet {
             report.failures.append("\(split)/\(t.id): \(r?.reason ?? "rule did not apply")\(r?.detail.map { " (" + $0.prefix(200) + ")" } ?? "")")
         }
         return report
+    }
+}
+
+extension TaskSet {
+    /// The manifest's `rules` must name a rule set that loads: a typo there would otherwise pass
+    /// here and fail every run that uses the set's default rules.
+    func checkRuleSet(registry: RuleRegistry) throws {
+        let manifestFile = folder.appendingPathComponent("task.yaml").path
+        do { _ = try RuleSet.load(manifest.rules, registry: registry) } catch RewardError.missingFile(let path) {
+            throw TaskSetError.badManifest(file: manifestFile, field: "rules", message:
+                "no rule set \"\(manifest.rules)\" (no file \(path), nor Rewards/\(manifest.rules).yaml)")
+        } catch {
+            throw TaskSetError.badManifest(file: manifestFile, field: "rules",
+                                           message: "rule set \"\(manifest.rules)\": \(error)")
+        }
     }
 }

@@ -18,13 +18,37 @@ public struct RunInfo: Sendable {
     public var rules: [RuleInfo]
     /// The machine as JSON (`BLASState`: kernel, how it was chosen, CPU); this process's when nil.
     public var system: String?
+    /// The run's identity besides its name: random, kept in its checkpoints, matched on resume.
+    public var uid: String
 
     public init(name: String, seed: Int? = nil, config: String = "{}", model: String = "{}", taskSet: String? = nil,
-                rulesName: String? = nil, rulesText: String? = nil, rules: [RuleInfo] = [], system: String? = nil) {
+                rulesName: String? = nil, rulesText: String? = nil, rules: [RuleInfo] = [], system: String? = nil,
+                uid: String = RunInfo.newUID()) {
         self.system = system
+        self.uid = uid
         self.name = name; self.seed = seed; self.config = config; self.model = model; self.taskSet = taskSet
         self.rulesName = rulesName; self.rulesText = rulesText; self.rules = rules
     }
+}
+
+extension RunInfo {
+    /// 128 random bits as hex: two runs never share one.
+    public static func newUID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in String(generator.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
+    }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// Which run a checkpoint belongs to, as its trainer state records it.
+public struct RunIdentity: Sendable, Equatable {
+    public var name: String
+    /// Nil for checkpoints written before runs had one: then the name alone is matched.
+    public var uid: String?
+    public init(name: String, uid: String?) { self.name = name; self.uid = uid }
 }
 
 public struct RuleInfo: Sendable, Equatable {

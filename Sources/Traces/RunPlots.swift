@@ -12,6 +12,7 @@
 
 import Charts
 import Foundation
+import Kernels
 
 public enum RunPlots {
     /// The charts of a run, with their file names.
@@ -48,7 +49,7 @@ public enum RunPlots {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         return try charts(series, title: series.runName).map { file, chart in
             let url = folder.appendingPathComponent(file)
-            try Data(chart.svg.utf8).write(to: url, options: .atomic)
+            try AtomicFile.write(chart.svg, to: url)
             return url
         }
     }

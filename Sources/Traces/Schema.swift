@@ -2,6 +2,7 @@
 // SQLite file that the `sqlite3` shell reads as it is written (WAL mode).
 //
 //   runs         one training (or scoring) run: config, model shape, seed, status,
+//                a random uid (its checkpoints keep it: a resume must match it),
 //                the rule set's full text and content hash, and the machine it ran
 //                on (`system`: OpenBLAS kernel and how it was chosen, CPU)
 //   rules        the rules of a run's rule set (name, kind, weight), so scores
@@ -47,7 +48,28 @@ import GRDB
 
 enum Schema {
     /// The version this build writes; `PRAGMA user_version` holds it.
-    static let version = 3
+    static let version = 4
+
+    /// The tables every trace database has (and GRDB's record of its migrations).
+    static let tables = ["grdb_migrations", "runs", "rules", "steps", "groups", "samples", "rule_scores"]
+
+    /// Nil when `db` is a trace database (or, with `emptyIsFine`, holds no table at all: a new
+    /// file); else what it lacks, naming what it holds instead.
+    static func notTraceDatabase(_ db: Database, emptyIsFine: Bool) throws -> String? {
+        let present = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .filter { !$0.hasPrefix("sqlite_") }
+        if present.isEmpty { return emptyIsFine ? nil : "it holds no tables" }
+        let missing = tables.filter { !present.contains($0) }
+        let runColumns = try Set(Row.fetchAll(db, sql: "PRAGMA table_info(runs)").map { $0["name"] as String })
+        let missingColumns = ["id", "name", "created", "status", "rules_hash"].filter { !runColumns.contains($0) }
+        guard missing.isEmpty && missingColumns.isEmpty else {
+            let lacks = missing.isEmpty ? "its runs table has no \(missingColumns.joined(separator: ", ")) column"
+                                        : "no \(missing.joined(separator: ", ")) table"
+            let holds = present.prefix(8).joined(separator: ", ") + (present.count > 8 ? ", ..." : "")
+            return "\(lacks); it holds \(holds): another program's database? grpo never writes into one"
+        }
+        return nil
+    }
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -69,6 +91,12 @@ enum Schema {
             try db.execute(sql: "DROP VIEW rule_pass_rate")
             try db.execute(sql: rulePassRate(passed: passed))
             try db.execute(sql: "PRAGMA user_version = 3")
+        }
+        // v4: a run's identity, a random id its checkpoints keep too, so that resuming matches
+        // a checkpoint with its own run, never another run that has the same numeric id.
+        m.registerMigration("v4") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN uid TEXT")
+            try db.execute(sql: "PRAGMA user_version = 4")
         }
         return m
     }

@@ -1,5 +1,8 @@
 // Opening a trace database, for the writer or for a reader, and the errors a
-// user sees. Readers open read-only: `grpo traces sql` cannot change a thing.
+// user sees. Readers open read-only (immutable where the folder is read-only,
+// see ReaderLocation): `grpo traces sql` cannot change a thing. A database that
+// holds anything but a trace database's tables is refused by both: the writer
+// never adds its tables to another program's file.
 
 import Foundation
 import GRDB
@@ -13,6 +16,8 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
     case unknownSample(Int64)
     case unknownGroup(Int64)
     case unknownRule(String)
+    /// Resuming a run into a database whose run of that id is another run.
+    case runMismatch(path: String, message: String)
     case badRecord(String)
     case badQuery(String)
     case sqlite(String)
@@ -28,6 +33,7 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
         case .unknownSample(let s): return "no sample \(s) in this database"
         case .unknownGroup(let g): return "no group \(g) in this database"
         case .unknownRule(let r): return "no rule named \"\(r)\" in this run"
+        case let .runMismatch(path, message): return "\(path): \(message)"
         case .badRecord(let m): return "bad trace record: \(m)"
         case .badQuery(let m): return m
         case .sqlite(let m): return "sqlite: \(m)"
@@ -63,13 +69,14 @@ enum TraceDatabase {
         }
         let queue: DatabaseQueue
         do {
-            queue = try DatabaseQueue(path: path, configuration: config)
+            queue = try DatabaseQueue(path: readonly ? ReaderLocation.name(for: path) : path, configuration: config)
             let version = try queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
             if version > Schema.version { throw TraceError.newerSchema(path: path, version: version) }
-            if readonly {
-                let hasRuns = try queue.read { try $0.tableExists("runs") && $0.tableExists("samples") }
-                if !hasRuns { throw TraceError.notATraceDatabase(path: path, message: "no runs or samples table") }
-            } else {
+            // Another program's database is refused before anything in it changes (WAL mode, tables).
+            if let problem = try queue.read({ try Schema.notTraceDatabase($0, emptyIsFine: !readonly) }) {
+                throw TraceError.notATraceDatabase(path: path, message: problem)
+            }
+            if !readonly {
                 try queue.writeWithoutTransaction { db in
                     if try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")?.lowercased() != "wal" {
                         throw TraceError.notATraceDatabase(path: path, message: "cannot switch to WAL mode")

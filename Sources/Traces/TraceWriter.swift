@@ -21,6 +21,8 @@ public final class TraceWriter {
     public let path: String
     private let db: DatabaseQueue
     public private(set) var runID: Int64?
+    /// The current run's name and uid, for its checkpoints (`resumeRun` matches them).
+    public private(set) var runIdentity: RunIdentity?
     private var ruleIDs: [String: Int64] = [:]
 
     /// Opens (creating it and its folder if needed) and migrates the database.
@@ -41,11 +43,11 @@ public final class TraceWriter {
         let id: Int64 = try db.write { db in
             try db.execute(sql: """
                 INSERT INTO runs (name, created, seed, config, model, task_set, rules_name, rules_text, rules_hash,
-                                  system)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  system, uid)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [info.name, timestamp(), info.seed, info.config, info.model, info.taskSet,
                                  info.rulesName, info.rulesText, info.rulesText.map { SHA256.hex($0.utf8) },
-                                 info.system ?? BLASStartup.state.json])
+                                 info.system ?? BLASStartup.state.json, info.uid])
             let run = db.lastInsertedRowID
             for rule in info.rules {
                 try db.execute(sql: "INSERT INTO rules (run_id, name, kind, weight) VALUES (?, ?, ?, ?)",
@@ -58,11 +60,24 @@ public final class TraceWriter {
     }
 
     /// Continues an existing run after a restart from the checkpoint of `afterStep`:
-    /// the steps after it (written before the restart, now to be redone) are deleted.
-    public func resumeRun(_ id: Int64, afterStep: Int) throws {
+    /// the steps after it (written before the restart, now to be redone) are deleted. The run
+    /// must be the checkpoint's own (`identity`): the same name, and the same uid when the
+    /// checkpoint has one. A database where run `id` is another run is refused untouched.
+    public func resumeRun(_ id: Int64, identity: RunIdentity, afterStep: Int) throws {
         try db.write { db in
-            guard try Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE id = ?", arguments: [id]) != nil else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT name, uid FROM runs WHERE id = ?", arguments: [id]) else {
                 throw TraceError.unknownRun(String(id))
+            }
+            let name: String = row["name"], uid: String? = row["uid"]
+            if name != identity.name || (identity.uid != nil && uid != identity.uid) {
+                throw TraceError.runMismatch(path: path, message:
+                    "run \(id) here is \"\(name)\" (uid \(uid ?? "none")), "
+                    + "not the checkpoint's run \"\(identity.name)\" (uid \(identity.uid ?? "none")); refusing to "
+                    + "resume into another run's traces (its traces are in another database? pass it with --db)")
+            }
+            // A run begun before runs had a uid gets one now; its next checkpoints keep it.
+            if uid == nil {
+                try db.execute(sql: "UPDATE runs SET uid = ? WHERE id = ?", arguments: [RunInfo.newUID(), id])
             }
             // Child rows first: the writer's connection does not enforce (or cascade) the foreign keys.
             try db.execute(sql: "DELETE FROM rule_scores WHERE sample_id IN (SELECT id FROM samples WHERE run_id = ? AND step > ?)", arguments: [id, afterStep])
@@ -79,6 +94,10 @@ public final class TraceWriter {
 
     private func attach(run id: Int64) throws {
         runID = id
+        runIdentity = try db.read { db in
+            try Row.fetchOne(db, sql: "SELECT name, uid FROM runs WHERE id = ?", arguments: [id])
+                .map { RunIdentity(name: $0["name"], uid: $0["uid"]) }
+        }
         ruleIDs = try db.read { db in
             Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT name, id FROM rules WHERE run_id = ?", arguments: [id])
                 .map { ($0[0] as String, $0[1] as Int64) })

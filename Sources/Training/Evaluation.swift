@@ -60,6 +60,15 @@ public enum Evaluation {
         if limit > 0 { records = Array(records.prefix(limit)) }
         let sampler = Sampler(model: model)
         let m = tasks.manifest
+        // Every task evaluated leaves room for at least one token of completion (the cap is
+        // shortened below to fit the longest prompt); a task that does not is named.
+        let evaluated = Set(records.map(\.id))
+        do {
+            try ContextFit.check(tasks, splits: [(split, 1)], model: model.config, suffix: prefix)
+        } catch var e as ContextFitError {
+            e.overflows = e.overflows.filter { evaluated.contains($0.taskID) }
+            if !e.overflows.isEmpty { throw e }
+        }
         let prompts = records.map { m.prompt(for: $0) + prefix }
         // As long as the task set allows, and the model's context leaves room for after the longest prompt.
         let longestPrompt = prompts.map { sampler.tokenizer.encode($0, addBOS: true).count }.max() ?? 0
@@ -78,6 +87,7 @@ public enum Evaluation {
         let scored = rules.score(zip(records, greedy).map { record, completion in
                                      (completion: prefix + completion.text, task: m.rewardTask(for: record)) },
                                  lengths: lengths(greedy))
+        try rules.checkRulesWork()
         let rates = Dictionary(uniqueKeysWithValues: rules.ruleStats(scored).map { ($0.rule, $0.passRate) })
         var report = EvalReport(taskSet: m.name, split: split, tasks: records.count,
                                 accuracy: Double(scored.filter(solved).count) / Double(max(records.count, 1)),
@@ -102,6 +112,7 @@ public enum Evaluation {
                     let task = m.rewardTask(for: records[i])
                     let s = rules.score(group.map { (completion: prefix + $0.text, task: task) },
                                         lengths: lengths(group))
+                    try rules.checkRulesWork()
                     total += passAtK(n: n, c: s.filter(solved).count, k: k)
                     if keepSamples {
                         let advantages = Advantages.compute([s.map(\.reward)], scale: .group)[0]

@@ -8,6 +8,7 @@
 
 import Foundation
 import Policy
+import RewardRules
 import Yams
 
 public struct GRPOConfig: Codable, Equatable, Sendable {
@@ -160,9 +161,35 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         return o
     }
 
+    /// The largest value each count may take: far more than a CPU run can use, small enough
+    /// that the memory estimate's products are computed exactly. The estimate (MemoryEstimate)
+    /// is the real bound; these catch a stray digit before any arithmetic on it.
+    static let countBounds: [(CodingKeys, KeyPath<GRPOConfig, Int>, Int)] = [
+        (.numGenerations, \.numGenerations, 1 << 16), (.promptsPerStep, \.promptsPerStep, 1 << 16),
+        (.topK, \.topK, 1 << 24), (.warmupSteps, \.warmupSteps, 1 << 40), (.numIterations, \.numIterations, 1 << 16),
+        (.maxResampleRounds, \.maxResampleRounds, 1 << 16), (.maxSteps, \.maxSteps, 1 << 40),
+        (.evalSteps, \.evalSteps, 1 << 40), (.evalLimit, \.evalLimit, 1 << 40), (.saveSteps, \.saveSteps, 1 << 40),
+    ]
+
     /// Every invariant, each error naming its key.
     public func validate(file: String = "config") throws {
         func fail(_ key: CodingKeys, _ m: String) -> PolicyError { .badConfig(file: file, key: key.rawValue, message: m) }
+        // NaN passes no comparison and infinity passes many: refused first, by name.
+        let reals: [(CodingKeys, Double?)] = [
+            (.temperature, Double(temperature)), (.topP, Double(topP)), (.learningRate, Double(learningRate)),
+            (.weightDecay, Double(weightDecay)), (.adamBeta1, Double(adamBeta1)), (.adamBeta2, Double(adamBeta2)),
+            (.adamEpsilon, Double(adamEpsilon)), (.maxGradNorm, Double(maxGradNorm)), (.beta, beta),
+            (.epsilon, epsilon), (.epsilonHigh, epsilonHigh), (.routerBiasUpdateSpeed, Double(routerBiasUpdateSpeed)),
+        ]
+        for case let (key, value?) in reals where !value.isFinite {
+            throw fail(key, "must be a finite number, not \(value)")
+        }
+        for (key, path, bound) in Self.countBounds where self[keyPath: path] > bound {
+            throw fail(key, "\(self[keyPath: path]) is beyond the largest this trainer takes (\(bound))")
+        }
+        if let m = maxCompletionLength, m > 1 << 20 {
+            throw fail(.maxCompletionLength, "\(m) is beyond the largest this trainer takes (\(1 << 20))")
+        }
         guard !model.isEmpty else { throw fail(.model, "required: the checkpoint folder to start from") }
         guard !taskSet.isEmpty else { throw fail(.taskSet, "required: a task set under Tasks/ or a folder") }
         guard numGenerations >= 2 else { throw fail(.numGenerations, "must be at least 2: advantages compare completions of one prompt") }
@@ -175,41 +202,101 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         if let e = epsilonHigh, e <= 0 { throw fail(.epsilonHigh, "must be positive") }
         guard numIterations >= 1 else { throw fail(.numIterations, "must be at least 1") }
         guard maxResampleRounds >= 0 else { throw fail(.maxResampleRounds, "must be >= 0") }
-        guard routerBiasUpdateSpeed >= 0, routerBiasUpdateSpeed.isFinite else { throw fail(.routerBiasUpdateSpeed, "must be >= 0") }
+        guard routerBiasUpdateSpeed >= 0 else { throw fail(.routerBiasUpdateSpeed, "must be >= 0") }
         guard maxSteps >= 1 else { throw fail(.maxSteps, "must be at least 1") }
         guard evalSteps >= 0, evalLimit >= 0 else { throw fail(.evalSteps, "must be >= 0") }
         guard saveSteps >= 1 else { throw fail(.saveSteps, "must be at least 1") }
-        try optimizer.validate()
+        do { try optimizer.validate() } catch let PolicyError.badConfig(_, key, message) {
+            throw PolicyError.badConfig(file: file, key: key, message: message)
+        }
     }
 
     /// Reads a YAML file (may be nil) and applies `overrides` (key -> YAML scalar text, from
-    /// flags) on top; unknown keys are errors naming them.
+    /// flags) on top; unknown keys, values of the wrong type and values out of range are
+    /// errors naming the key.
     public static func load(file: String?, overrides: [(String, String)] = []) throws -> GRPOConfig {
-        var mapping: [String: Any] = [:]
+        var pairs: [(key: String, value: Node)] = []
         let name = file ?? "flags"
-        if let file {
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw PolicyError.badConfig(file: file, key: "", message: "cannot read the file") }
-            let loaded: Any?
-            do { loaded = try Yams.load(yaml: text) } catch { throw PolicyError.badConfig(file: file, key: "", message: "not YAML: \(error)") }
-            guard let m = (loaded ?? [String: Any]()) as? [String: Any] else {
-                throw PolicyError.badConfig(file: file, key: "", message: "must be a mapping of option: value")
+        func yaml(_ text: String, source: String) throws -> Node? {
+            do { return try BoundedYAML.compose(text) } catch let e as BoundedYAML.TooLarge {
+                throw PolicyError.badConfig(file: source, key: nil, message: e.description)
+            } catch {
+                throw PolicyError.badConfig(file: source, key: nil, message: "not YAML: \(error)")
             }
-            mapping = m
         }
-        for (key, value) in overrides { mapping[key.replacingOccurrences(of: "-", with: "_")] = try Yams.load(yaml: value) ?? NSNull() }
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw PolicyError.badConfig(file: file, key: nil, message: "cannot read the file")
+            }
+            if let root = try yaml(text, source: file) {
+                guard let mapping = root.mapping else {
+                    throw PolicyError.badConfig(file: file, key: nil, message: "must be a mapping of option: value")
+                }
+                for (k, v) in mapping {
+                    guard let key = k.string else {
+                        throw PolicyError.badConfig(file: file, key: nil, message: "keys must be option names")
+                    }
+                    pairs.append((key, v))
+                }
+            }
+        }
+        // A flag wins over the file: later pairs replace earlier ones.
+        for (key, value) in overrides {
+            let key = key.replacingOccurrences(of: "-", with: "_")
+            pairs.removeAll { $0.key == key }
+            pairs.append((key, try yaml(value, source: "--\(key)") ?? Node("~", Tag(.null))))
+        }
         let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = mapping.keys.filter({ !known.contains($0) }).sorted().first {
+        if let unknown = pairs.map(\.key).filter({ !known.contains($0) }).sorted().first {
             let near = known.filter { $0.hasPrefix(String(unknown.prefix(3))) }.sorted()
             throw PolicyError.badConfig(file: name, key: unknown, message: "unknown option" + (near.isEmpty ? "" : " (did you mean \(near.joined(separator: ", "))?)"))
         }
-        let json = try JSONSerialization.data(withJSONObject: mapping)
+        if let dup = Dictionary(grouping: pairs, by: \.key).first(where: { $0.value.count > 1 })?.key {
+            throw PolicyError.badConfig(file: name, key: dup, message: "given twice")
+        }
+        let root = Node.mapping(Node.Mapping(pairs.map { (Node($0.key), $0.value) }))
         let config: GRPOConfig
         do {
-            config = try JSONDecoder().decode(GRPOConfig.self, from: json)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
-            throw PolicyError.badConfig(file: name, key: context.codingPath.map(\.stringValue).joined(separator: "."), message: context.debugDescription)
+            config = try YAMLDecoder().decode(GRPOConfig.self, from: root)
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            let given = pairs.first { $0.key == key }.map { describe($0.value) } ?? "something else"
+            throw PolicyError.badConfig(file: name, key: key, message: "expected \(expectation(key)), found \(given)")
+        } catch let DecodingError.dataCorrupted(context) {
+            let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+            let given = pairs.first { $0.key == key }.map { describe($0.value) } ?? "a bad value"
+            throw PolicyError.badConfig(file: name, key: key,
+                                        message: "\(given) is not allowed here (\(context.debugDescription))")
         }
         try config.validate(file: name)
         return config
+    }
+
+    /// What the value of `key` must be, in words (from the type of its field: the decoder's
+    /// error names the YAML node it wanted, not the field's type).
+    private static func expectation(_ key: String) -> String {
+        // Every key is its field's name in snake case (numGenerations: num_generations).
+        func snakeCase(_ name: String) -> String {
+            name.reduce(into: "") { out, c in out += c.isUppercase ? "_" + c.lowercased() : String(c) }
+        }
+        let field = Mirror(reflecting: GRPOConfig.defaults).children.first { $0.label.map(snakeCase) == key }
+        guard let type = field.map({ Swift.type(of: $0.value) }) else { return "a value of another type" }
+        switch type {
+        case is Int.Type, is Int?.Type: return "a whole number (within \(Int.min)...\(Int.max))"
+        case is Float.Type, is Double.Type, is Float?.Type, is Double?.Type: return "a number"
+        case is Bool.Type, is Bool?.Type: return "true or false"
+        case is String.Type, is String?.Type: return "text"
+        default: return "one of the names the key allows"
+        }
+    }
+
+    /// A YAML value as the user wrote it, for error messages.
+    private static func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let s): return "\"\(s.string.prefix(60))\""
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
     }
 }

@@ -84,6 +84,14 @@ public final class GRPOTrainer: @unchecked Sendable {
         maxCompletionLength = config.completionCap(taskSetDefault: tasks.manifest.maxCompletionLength)
         lossOptions = config.lossOptions(completionCap: maxCompletionLength)
         guard !split.isEmpty else { throw PolicyError.badConfig(file: "config", key: "split", message: "split \"\(config.split)\" of \(tasks.manifest.name) is empty") }
+        // Before step 1: every task it may draw fits the context with the completion cap (the
+        // evaluations shorten the cap to fit, but need room for one token), and the run fits
+        // in memory.
+        let longestPrompt = try ContextFit.check(tasks, splits: [(config.split, maxCompletionLength), ("test", 1)],
+                                                 model: model.config)
+        let memory = MemoryEstimate.grpo(config, model: model.config, longestPrompt: longestPrompt,
+                                         completionCap: maxCompletionLength)
+        try memory.check(config, file: "config")
     }
 
     var split: [TaskRecord] { config.split == "test" ? tasks.test : tasks.train }
@@ -229,6 +237,8 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         let scored = rules.score(flat, lengths: lengths)
         scoringSeconds += Date().timeIntervalSince(scoreStart)
+        // A rule that fails every request (a broken plugin) stops the run before its zeros train it.
+        try rules.checkRulesWork()
         let g = config.numGenerations
         return batch.indices.map { p in
             Rollout(task: batch[p], prompt: prompts[p], promptTokens: promptTokens[p], completions: completions[p],

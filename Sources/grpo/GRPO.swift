@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Kernels
+import Sandbox
 
 struct GRPO: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,9 @@ enum Entry {
     static func main() {
         // Before anything else: choosing OpenBLAS's kernel may execute this program again.
         BLASStartup.run(quiet: CommandLine.arguments.dropFirst().contains("--quiet"))
+        // A write to a program that has exited (a plugin, the sandbox) fails with EPIPE, which
+        // the writer reports, instead of killing grpo without a word.
+        ProcessSignals.ignoreBrokenPipes()
         GRPO.main()
     }
 }

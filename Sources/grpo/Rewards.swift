@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import RewardRules
 import Training
 import Traces
@@ -69,6 +70,7 @@ struct Rewards: ParsableCommand {
             let start = Date()
             let scored = set.score(items.map { (completion: $0.completion, task: $0.task) })
             let seconds = Date().timeIntervalSince(start)
+            try set.checkRulesWork()
             var out = ""
             for (item, s) in zip(items, scored) {
                 var rules: [String: JSONValue] = [:], reasons: [String: JSONValue] = [:]
@@ -127,6 +129,7 @@ struct Rewards: ParsableCommand {
             let set = try RuleSet.load(rules)
             let (items, _) = try RewardInput.read(cases, stopOnError: true)
             let scored = set.score(items.map { (completion: $0.completion, task: $0.task) })
+            try set.checkRulesWork()
             var failures = 0
             for (item, s) in zip(items, scored) {
                 var problems: [String] = []

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import Policy
 import RewardRules
 import TaskSets
+import Training
 
 struct Tasks: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -109,15 +111,35 @@ struct Tasks: ParsableCommand {
 
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check a task set: schema, unique ids, and for code sets every reference solution against its tests in the sandbox.")
+            abstract: "Check a task set: schema, unique ids, its rule set, and for code sets every reference solution "
+                + "against its tests in the sandbox; with --model, that every task fits the model's context.")
         @Argument var name: String
+        @Option(help: "A checkpoint folder: check every task's prompt plus the completion cap against its context.")
+        var model: String?
+        @Option(name: .customLong("max-completion-length"),
+                help: "The completion cap to check with --model (default: the task set's max_completion_length).")
+        var maxCompletionLength: Int?
         @Flag var quiet = false
         func run() throws {
             let terminal = Terminal(quiet: quiet)
             let set = try TaskSet.load(name)
             let report = try set.validate { done, total in terminal.progress("solutions: \(done)/\(total)") }
             terminal.note("")
-            print("\(set.manifest.name): \(report.tasks) tasks, \(report.demonstrations) demonstrations; schema and ids ok")
+            print("\(set.manifest.name): \(report.tasks) tasks, \(report.demonstrations) demonstrations; "
+                  + "schema, ids and rule set \(set.manifest.rules) ok")
+            if let model {
+                let checkpoint = URL(fileURLWithPath: model)
+                let config = try ModelConfig.load(checkpoint.appendingPathComponent(Checkpoint.configFile))
+                let cap = maxCompletionLength ?? set.manifest.maxCompletionLength
+                do {
+                    let longest = try ContextFit.check(set, splits: [("train", cap), ("test", cap)], model: config)
+                    print("context: every task fits \(config.maxPositionEmbeddings) tokens with a completion cap of "
+                          + "\(cap) (longest prompt \(longest) tokens)")
+                } catch let e as ContextFitError {
+                    for overflow in e.overflows { print("  TOO LONG \(overflow)") }
+                    throw e
+                }
+            }
             if set.manifest.kind == "code" {
                 print("reference solutions: \(report.solutionsChecked - report.failures.count)/\(report.solutionsChecked) pass their tests" +
                       (report.missingSolutions > 0 ? " (\(report.missingSolutions) tasks have none)" : ""))

@@ -20,7 +20,8 @@ struct Terminal {
         write((isTTY ? "\r\u{1B}[2K" : "") + line + "\n")
     }
 
-    private func write(_ s: String) { FileHandle.standardError.write(s.data(using: .utf8)!) }
+    /// Progress is best effort: a closed standard error (EPIPE) must not stop the work.
+    private func write(_ s: String) { try? FileHandle.standardError.write(contentsOf: Data(s.utf8)) }
 }
 
 func formatDuration(_ seconds: Double) -> String {
@@ -30,17 +31,21 @@ func formatDuration(_ seconds: Double) -> String {
 }
 
 /// Ctrl-C sets a flag the long jobs check between steps (finish the step,
-/// write a checkpoint, exit cleanly); a second Ctrl-C exits at once.
+/// write a checkpoint, exit cleanly); a second Ctrl-C runs `beforeExit` (which
+/// records the run as interrupted) and exits at once.
 final class Interrupt: @unchecked Sendable {
     static let shared = Interrupt()
     private(set) var requested = false
     private var source: DispatchSourceSignal?
 
-    func install(_ terminal: Terminal) {
+    func install(_ terminal: Terminal, beforeExit: @escaping () -> Void = {}) {
         signal(SIGINT, SIG_IGN)
         let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         s.setEventHandler { [unowned self] in
-            if self.requested { exit(130) }
+            if self.requested {
+                beforeExit()
+                exit(130)
+            }
             self.requested = true
             terminal.note("interrupted: finishing the current step and writing a checkpoint (Ctrl-C again to quit now)")
         }

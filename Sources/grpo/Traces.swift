@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import Traces
 
 struct TracesCommand: ParsableCommand {
@@ -51,7 +52,7 @@ struct TracesCommand: ParsableCommand {
                 let kept = table.columns.indices.filter { i in table.rows.contains { $0[i] != .null } || table.rows.isEmpty }
                 printTable(Table(columns: kept.map { table.columns[$0] }, rows: table.rows.map { row in kept.map { row[$0] } }))
                 if let note = ruleNote(rules) {
-                    print(note)
+                    print(TerminalText.safe(note, keepLines: true))
                 }
             }
         }
@@ -131,7 +132,9 @@ struct TracesCommand: ParsableCommand {
             for key in fields.columns where !["prompt", "completion"].contains(key) {
                 if let v = row[key] { print("\(key.padding(toLength: 14, withPad: " ", startingAt: 0)) \(format(v))") }
             }
-            print("\n── prompt ──\n\(row["prompt"]?.string ?? "")\n── completion ──\n\(row["completion"]?.string ?? "")\n──")
+            let prompt = TerminalText.safe(row["prompt"]?.string ?? "", keepLines: true)
+            let completion = TerminalText.safe(row["completion"]?.string ?? "", keepLines: true)
+            print("\n── prompt ──\n\(prompt)\n── completion ──\n\(completion)\n──")
             printTable(scores)
             if tokens {
                 print("\ntokens (id: sampler log-prob):")
@@ -159,19 +162,19 @@ struct TracesCommand: ParsableCommand {
             let g = Dictionary(uniqueKeysWithValues: zip(info.columns, info.rows[0]))
             print("group \(group): run \(format(g["run"]!)), step \(format(g["step"]!)), task \(format(g["task_id"]!)), "
                   + "reward mean \(format(g["reward_mean"]!)) std \(format(g["reward_std"]!))")
-            print("prompt: \(format(g["prompt"]!).replacingOccurrences(of: "\n", with: " "))\n")
+            print("prompt: \(format(g["prompt"]!))\n")
             let c = samples.columns.count - 1
             var preview = samples
             preview.rows = samples.rows.map { row in
                 var r = row
-                r[c] = .text(String((row[c].string ?? "").replacingOccurrences(of: "\n", with: " ").prefix(width)))
+                r[c] = .text(String((row[c].string ?? "").prefix(width)))
                 return r
             }
             printTable(preview)
             if full {
                 for row in samples.rows {
                     print("\n── sample \(format(row[0])) (index \(format(row[1])), reward \(format(row[2])), advantage \(format(row[3]))) ──")
-                    print(row[c].string ?? "")
+                    print(TerminalText.safe(row[c].string ?? "", keepLines: true))
                 }
             }
         }
@@ -193,17 +196,33 @@ struct TracesCommand: ParsableCommand {
             let id = try reader.resolveRun(runName)
             let out: FileHandle
             if let output {
-                guard FileManager.default.createFile(atPath: output, contents: nil) else { throw ValidationError("\(output): cannot create") }
-                out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+                out = try FileHandle.creating(URL(fileURLWithPath: output))
             } else {
                 out = FileHandle.standardOutput
             }
             var buffer = Data()
+            func flush() throws {
+                try buffer.withUnsafeBytes { raw in
+                    var done = 0
+                    while done < raw.count {
+                        let n = write(out.fileDescriptor, raw.baseAddress! + done, raw.count - done)
+                        if n < 0 && errno == EINTR { continue }
+                        // The reader of standard output went away (`| head`): nothing more to do.
+                        if n < 0 && errno == EPIPE && output == nil { throw ExitCode.success }
+                        guard n > 0 else {
+                            let why = String(cString: strerror(errno))
+                            throw ValidationError("\(output ?? "standard output"): cannot write: \(why)")
+                        }
+                        done += n
+                    }
+                }
+                buffer.removeAll(keepingCapacity: true)
+            }
             try reader.exportJSONL(run: id) { line in
                 buffer.append(contentsOf: line.utf8); buffer.append(10)
-                if buffer.count > 1 << 20 { out.write(buffer); buffer.removeAll(keepingCapacity: true) }
+                if buffer.count > 1 << 20 { try flush() }
             }
-            out.write(buffer)
+            try flush()
         }
     }
 
@@ -230,7 +249,8 @@ private func printTable(_ table: Table, json: Bool) throws {
 /// Aligned columns: numbers right-aligned, text left; NULL shown as "-".
 private func printTable(_ table: Table) {
     let cells = table.rows.map { $0.map(format) }
-    var widths = table.columns.map(\.count)
+    let columns = table.columns.map { TerminalText.safe($0, keepLines: false) }  // rule names head some
+    var widths = columns.map(\.count)
     for row in cells { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
     let numeric = table.columns.indices.map { i in
         table.rows.allSatisfy { $0[i].double != nil || $0[i] == .null } && table.rows.contains { $0[i].double != nil }
@@ -241,7 +261,7 @@ private func printTable(_ table: Table) {
             return numeric[i] ? pad + v : v + pad
         }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
     }
-    print(line(table.columns))
+    print(line(columns))
     print(line(widths.map { String(repeating: "-", count: $0) }))
     for row in cells { print(line(row)) }
     if table.rows.isEmpty { print("(no rows)") }
@@ -252,7 +272,7 @@ private func format(_ v: TraceValue) -> String {
     case .null: return "-"
     case .integer(let i): return String(i)
     case .real(let d): return d == d.rounded() && abs(d) < 1e9 ? String(format: "%.1f", d) : String(format: "%.4g", d)
-    case .text(let s): return s
+    case .text(let s): return TerminalText.safe(s, keepLines: false)
     case .blob(let b): return "<\(b.count) bytes>"
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import Policy
 import RewardRules
 import TaskSets
@@ -51,21 +52,31 @@ struct Train: ParsableCommand {
         if let resumeURL {
             let extra = try trainer.restore(from: resumeURL)
             guard let run = extra["trace_run"].flatMap(Int64.init) else { throw ValidationError("\(resumeURL.path): no trace run recorded in it") }
-            try traces.resumeRun(run, afterStep: trainer.step)
+            // Checkpoints written before runs had a uid are matched by the run's name alone.
+            let identity = RunIdentity(name: extra["trace_run_name"] ?? runName, uid: extra["trace_run_uid"])
+            try traces.resumeRun(run, identity: identity, afterStep: trainer.step)
             terminal.note("resumed \(runName) at step \(trainer.step) from \(resumeURL.path)")
         } else {
             try traces.startRun(trainer.runInfo)
         }
         try FileManager.default.createDirectory(at: outputDir, withIntermediateDirectories: true)
+        for stale in Checkpoint.removeStaleTemporaries(in: outputDir) {
+            terminal.note("removed \(stale.path), left by a save that was killed midway")
+        }
         try AtomicFile.write(String(decoding: try JSONEncoder.sorted.encode(cfg), as: UTF8.self), to: outputDir.appendingPathComponent("grpo_config.json"))
         try recordSystem(in: outputDir)
         let metricsURL = URL(fileURLWithPath: String(database.dropLast((database as NSString).pathExtension.count + 1)) + ".metrics.jsonl")
         let metricsFile = try MetricsFile(url: metricsURL, afterStep: trainer.step)
-        Interrupt.shared.install(terminal)
+        Interrupt.shared.install(terminal) {
+            // A second Ctrl-C exits at once: the run is still marked, not left "running".
+            try? traces.finish(.interrupted, error: "interrupted twice: stopped without a checkpoint")
+        }
 
         func checkpoint() throws {
             let url = outputDir.appendingPathComponent("checkpoint-\(trainer.step)")
-            try trainer.save(to: url, extra: ["trace_run": String(traces.runID!)])
+            var run = ["trace_run": String(traces.runID!), "trace_run_name": traces.runIdentity!.name]
+            run["trace_run_uid"] = traces.runIdentity!.uid
+            try trainer.save(to: url, extra: run)
             try FileManager.default.copyItem(atPath: outputDir.appendingPathComponent("grpo_config.json").path,
                                              toPath: url.appendingPathComponent("grpo_config.json").path)
             try traces.recordCheckpoint(step: trainer.step, path: url.path)
@@ -156,7 +167,7 @@ final class MetricsFile {
         handle.seekToEndOfFile()
     }
     func append(step: Int, metrics: StepMetrics) throws {
-        handle.write(Data("{\"step\":\(step),\"metrics\":\(metrics.json)}\n".utf8))
+        try handle.write(contentsOf: Data("{\"step\":\(step),\"metrics\":\(metrics.json)}\n".utf8))
     }
 }
 

@@ -22,9 +22,11 @@ final class CLITests: XCTestCase {
         }
     }
 
+    /// Runs grpo to its end, killed (and the test failed) past `timeout` seconds.
     @discardableResult
     func grpo(_ args: [String], expect status: Int32 = 0, in folder: URL? = nil, environment: [String: String]? = nil,
-              file: StaticString = #filePath, line: UInt = #line) throws -> (out: String, err: String) {
+              timeout: TimeInterval = 300, file: StaticString = #filePath, line: UInt = #line)
+        throws -> (out: String, err: String) {
         let p = Process()
         p.executableURL = try binary()
         p.arguments = args
@@ -33,9 +35,19 @@ final class CLITests: XCTestCase {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        let deadline = Deadline(p, seconds: timeout)
+        // Standard error is read on its own thread: a full pipe must not block grpo while we wait on the other.
+        var e = Data()
+        let errors = DispatchGroup()
+        errors.enter()
+        DispatchQueue.global().async { e = err.fileHandleForReading.readDataToEndOfFile(); errors.leave() }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        errors.wait()
         p.waitUntilExit()
+        deadline.cancel()
         let result = (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let command = "grpo " + args.joined(separator: " ")
+        XCTAssertFalse(deadline.fired, "\(command): killed after \(timeout) s", file: file, line: line)
         XCTAssertEqual(p.terminationStatus, status, "grpo \(args.joined(separator: " ")): \(result.1)", file: file, line: line)
         return result
     }
@@ -209,4 +221,23 @@ final class CLITests: XCTestCase {
         let bad = try grpo(["tasks", "show", out], expect: 1)
         XCTAssertTrue(bad.err.contains("train.jsonl:1: field \"answer\": missing"), bad.err)
     }
+}
+
+/// Kills a process that runs past its deadline.
+final class Deadline: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    private(set) var fired = false
+
+    init(_ process: Process, seconds: TimeInterval) {
+        let pid = process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [self] in
+            lock.lock(); defer { lock.unlock() }
+            guard !done else { return }
+            fired = true
+            kill(pid, SIGKILL)
+        }
+    }
+
+    func cancel() { lock.lock(); done = true; lock.unlock() }
 }

@@ -22,8 +22,10 @@ final class CheckpointTests: XCTestCase {
 
     func testRoundTripIsBitExactWithMomentsAndState() throws {
         let model = try toyModel(seed: 7)
-        // Values a float32 file must keep bit for bit, NaN payload included.
-        let specials: [Float] = [-0.0, .infinity, -.infinity, .leastNonzeroMagnitude, Float(bitPattern: 0x7FC0_1234)]
+        // Values a float32 file must keep bit for bit (a checkpoint refuses non-finite weights:
+        // testNonFiniteWeightsAreRefusedByTensorName; the file format keeps them too, see below).
+        let specials: [Float] = [-0.0, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+                                 Float(bitPattern: 0x0000_1234)]
         for (i, x) in specials.enumerated() { model.parameters[model.layout.lmHead + i] = x }
         let n = model.layout.count
         let m = Tensor([n]), v = Tensor([n])
@@ -59,7 +61,9 @@ final class CheckpointTests: XCTestCase {
 
     func testSafetensorsRoundTripsScalarsEmptyTensorsAndMetadata() throws {
         let url = root.appendingPathComponent("misc.safetensors")
-        let matrix: [Float] = [1, 2, 3, 4, 5, 6], scalar: [Float] = [7.5], none: [Float] = [0]
+        // Non-finite values too, NaN payload included: the format keeps what it is given.
+        let matrix: [Float] = [1, .infinity, -.infinity, 4, Float(bitPattern: 0x7FC0_1234), 6], scalar: [Float] = [7.5]
+        let none: [Float] = [0]
         let metadata = ["format": "pt", "note": "a/b \"quoted\" ünïcode\n"]
         try matrix.withUnsafeBufferPointer { a in
             try scalar.withUnsafeBufferPointer { s in
@@ -74,7 +78,7 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(file.names, ["w", "scale", "empty"])
         XCTAssertEqual(file.entry(named: "w")?.shape, [2, 3])
         XCTAssertEqual(file.entry(named: "scale")?.shape, [])
-        XCTAssertEqual(try floats(file, "w"), matrix)
+        XCTAssertEqual(try floats(file, "w").map(\.bitPattern), matrix.map(\.bitPattern))
         XCTAssertEqual(try floats(file, "scale"), scalar)
         XCTAssertEqual(try floats(file, "empty"), [])
 
@@ -338,6 +342,63 @@ final class CheckpointTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: target), Data("keep me".utf8))
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: root.path), ["precious"])
+    }
+
+    // MARK: damaged weights and leftovers
+
+    /// A NaN router (every expert score NaN) used to make the MoE dispatch write through expert -1
+    /// at the first forward pass; such weights are refused at load, naming the tensor.
+    func testNonFiniteWeightsAreRefusedByTensorName() throws {
+        let model = try toyModel(seed: 4)
+        let gate = try XCTUnwrap(model.layout.slot(named: "model.layers.1.mlp.gate.weight"))
+        for i in gate.range { model.parameters[i] = .nan }
+        let dir = root.appendingPathComponent("nan-router")
+        try Checkpoint.save(to: dir, model: model)
+        XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
+            assertCheckpointError($0, file: dir.appendingPathComponent("model.safetensors"), tensor: gate.name,
+                                  containing: "\(gate.count) of \(gate.count) values are not finite")
+        }
+        // One infinity among finite values, in the optimizer moments: named with its index.
+        let healthy = try toyModel(seed: 4)
+        let n = healthy.layout.count
+        let m = Tensor([n]), v = Tensor([n])
+        let head = healthy.layout.slot(named: "lm_head.weight")!
+        v[head.offset + 5] = .infinity
+        let withMoments = root.appendingPathComponent("inf-moment")
+        let moments = (UnsafePointer(m.data), UnsafePointer(v.data))
+        try Checkpoint.save(to: withMoments, model: healthy, optimizerMoments: moments)
+        XCTAssertNoThrow(try Checkpoint.loadModel(from: withMoments))
+        XCTAssertThrowsError(try Checkpoint.loadOptimizer(from: withMoments, layout: healthy.layout,
+                                                          into: m.data, v.data)) {
+            assertCheckpointError($0, file: withMoments.appendingPathComponent("optimizer.safetensors"),
+                                  tensor: "exp_avg_sq.lm_head.weight", containing:
+                                    "1 of \(head.count) values are not finite (the first, at index 5, is inf)")
+        }
+    }
+
+    /// A save killed midway leaves `.NAME.tmp-PID`: the next save into that folder removes it
+    /// when its process is gone, and keeps one whose process still runs.
+    func testStaleTemporaryDirectoriesOfDeadSavesAreRemoved() throws {
+        // A pid that is surely dead (a child we started and reaped) and one that surely lives (another child).
+        let dead = Process(), alive = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/sh"); dead.arguments = ["-c", "exit 0"]
+        alive.executableURL = URL(fileURLWithPath: "/bin/sh"); alive.arguments = ["-c", "read x"]
+        alive.standardInput = Pipe()
+        try dead.run(); dead.waitUntilExit()
+        try alive.run()
+        defer { alive.terminate(); alive.waitUntilExit() }
+        let stale = root.appendingPathComponent(".checkpoint-3.tmp-\(dead.processIdentifier)")
+        let running = root.appendingPathComponent(".checkpoint-4.tmp-\(alive.processIdentifier)")
+        let notOurs = root.appendingPathComponent(".notes.tmp-\(dead.processIdentifier)")
+        for folder in [stale, running] {
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+            try Data(repeating: 7, count: 4096).write(to: folder.appendingPathComponent("model.safetensors"))
+        }
+        try Data("a file, not a save's folder".utf8).write(to: notOurs)
+        try Checkpoint.save(to: root.appendingPathComponent("checkpoint-5"), model: try toyModel(seed: 2))
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: root.path).sorted(),
+                       [running.lastPathComponent, notOurs.lastPathComponent, "checkpoint-5"].sorted())
+        XCTAssertEqual(Checkpoint.removeStaleTemporaries(in: root), [], "nothing else is stale")
     }
 
     // MARK: helpers

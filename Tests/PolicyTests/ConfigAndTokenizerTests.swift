@@ -47,20 +47,64 @@ final class ConfigAndTokenizerTests: XCTestCase {
         XCTAssertEqual(layout.slot(named: "model.layers.0.mlp.experts.3.up_proj.weight")!.offset, l0.routedExperts[3].gateUp + 256 * 256)
     }
 
+    /// The error decoding `json` as a config.json gives, or "no error".
+    func decodeError(_ json: String) -> String {
+        do {
+            _ = try ModelConfig.decode(Data(json.utf8), source: "cfg.json")
+            return "no error"
+        } catch { return "\(error)" }
+    }
+
     func testConfigRoundTripAndErrors() throws {
         var c = try ModelConfig.named("toy")
         c.scoringFunc = "softmax"; c.auxLossAlpha = 0.01
         XCTAssertEqual(try ModelConfig.decode(c.encoded(), source: "x"), c)
-        func error(_ json: String) -> String {
-            do { _ = try ModelConfig.decode(Data(json.utf8), source: "cfg.json"); return "no error" } catch { return "\(error)" }
-        }
+        let error = decodeError
         XCTAssertEqual(error("{\"hidden_sise\": 8}"), "cfg.json: key \"hidden_sise\": unknown key")
-        XCTAssertEqual(error("{\"hidden_size\": \"big\"}"), "cfg.json: key \"hidden_size\": wrong type")
+        XCTAssertEqual(error("{\"hidden_size\": \"big\"}"), "cfg.json: key \"hidden_size\": wrong type (expected Int)")
+        // Foundation names no key for a fraction where a whole number goes: the key is still named.
+        XCTAssertEqual(error("{\"hidden_size\": 64, \"num_hidden_layers\": 2.5}"),
+                       "cfg.json: key \"num_hidden_layers\": 2.5 is not a valid value here "
+                       + "(a whole number, a number, true/false or text, as the key says)")
         XCTAssertTrue(error("{\"num_experts_per_tok\": 9}").contains("key \"num_experts_per_tok\""))
         XCTAssertTrue(error("{\"scoring_func\": \"relu\"}").contains("key \"scoring_func\""))
         XCTAssertTrue(error("[1]").contains("not a JSON object"))
         // Keys Hugging Face adds everywhere are accepted.
         XCTAssertEqual(error("{\"architectures\": [\"X\"], \"torch_dtype\": \"float32\"}"), "no error")
+    }
+
+    /// The parameter count from the shape alone is the layout's, for every shipped shape and a
+    /// few odd ones (no shared expert, several, softmax).
+    func testParameterCountFromTheShapeIsTheLayouts() throws {
+        var shapes = try ModelConfig.shapeNames.map { try ModelConfig.named($0) }
+        var odd = try ModelConfig.named("toy"); odd.nSharedExperts = 0; shapes.append(odd)
+        odd.nSharedExperts = 3; odd.nRoutedExperts = 5; odd.numExpertsPerTok = 3; shapes.append(odd)
+        for c in shapes { XCTAssertEqual(c.parameterCount, Double(ParameterLayout(c).count), "\(c)") }
+    }
+
+    /// A size typed with a few digits too many is refused before anything is allocated: past a
+    /// hard bound by the key, below it by the memory the weights would need.
+    func testHugeSizesAreRefusedByKeyBeforeAllocating() throws {
+        XCTAssertEqual(decodeError("{\"num_hidden_layers\": 1000000000}"),
+                       "cfg.json: key \"num_hidden_layers\": 1000000000 is beyond the largest this trainer takes "
+                       + "(4096)")
+        XCTAssertTrue(decodeError("{\"vocab_size\": 100000000000000}")
+            .hasPrefix("cfg.json: key \"vocab_size\": 100000000000000 is beyond"))
+        XCTAssertTrue(decodeError("{\"rope_theta\": 1e39}").contains("key \"rope_theta\""),
+                      "a Float overflows to infinity")
+        // Within the bounds, but 64 layers of 4096 experts 4096 wide: about 8e11 weights (3 TB), beyond any machine.
+        let huge = "{\"num_hidden_layers\": 64, \"n_routed_experts\": 4096, \"moe_intermediate_size\": 4096}"
+        XCTAssertEqual(decodeError(huge), "no error", "decoding alone allocates nothing")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("huge-\(UUID().uuidString).json")
+        try Data(huge.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        XCTAssertThrowsError(try ModelConfig.load(url)) { error in
+            guard case let .badConfig(file, key, message)? = error as? PolicyError else { return XCTFail("\(error)") }
+            XCTAssertEqual(file, url.path)
+            XCTAssertEqual(key, "n_routed_experts", "the key furthest above the reference shape")
+            XCTAssertTrue(message.contains("parameters; the weights need about"), message)
+            XCTAssertTrue(message.contains("available"), message)
+        }
     }
 
     func testBalancerMovesBiasTowardUnderloadedExperts() throws {

@@ -42,6 +42,54 @@ final class RouterTests: XCTestCase {
         _ = d
     }
 
+    /// Scores that are all NaN (a damaged router) or -inf still choose k distinct valid experts:
+    /// the dispatch indexes expert buffers with them (NaN once left index -1 and corrupted the heap).
+    func testNaNScoresStillChooseValidDistinctExperts() {
+        for scoring in ["sigmoid", "softmax"] {
+            let cfg = RouterConfig(toyConfig(scoring: scoring))
+            let e = cfg.experts, k = cfg.topK
+            // Row 0 all NaN; row 1 NaN but for expert 2; row 2 NaN bias on expert 0 and -inf logits elsewhere.
+            var logits = [Float](repeating: .nan, count: 3 * e)
+            logits[e + 2] = 1
+            for i in 0..<e { logits[2 * e + i] = i == 1 ? 0.5 : -.infinity }
+            let scores = Tensor([3, e], logits), chosen = Buffer<Int32>(3 * k), gates = Tensor([3, k])
+            var bias = [Float](repeating: 0, count: e)
+            Router.forward(cfg, scores: scores.data, bias: bias, chosen: chosen.pointer, gates: gates.data, rows: 3)
+            for row in 0..<3 {
+                let picked = (0..<k).map { Int(chosen[row * k + $0]) }
+                XCTAssertTrue(picked.allSatisfy { (0..<e).contains($0) }, "\(scoring) row \(row): \(picked)")
+                XCTAssertEqual(Set(picked).count, k, "\(scoring) row \(row): distinct")
+            }
+            XCTAssertEqual((0..<k).map { Int(chosen[$0]) }, Array(0..<k), "\(scoring): all NaN: the lowest experts")
+            if scoring == "sigmoid" {
+                XCTAssertEqual(Int(chosen[k]), 2, "the one real score wins")
+                XCTAssertEqual(Int(chosen[2 * k]), 1, "a finite score beats -inf")
+            }
+            bias[0] = .nan
+            let again = Tensor([3, e], logits)
+            Router.forward(cfg, scores: again.data, bias: bias, chosen: chosen.pointer, gates: gates.data, rows: 3)
+            XCTAssertTrue((0..<(3 * k)).allSatisfy { (0..<e).contains(Int(chosen[$0])) }, "\(scoring): NaN bias")
+        }
+    }
+
+    /// The whole model with a NaN router (built in memory: loading refuses such weights) samples
+    /// without touching memory outside its buffers; its logits are NaN, its tokens in range.
+    func testModelWithNaNRouterSamplesWithoutCorruptingMemory() throws {
+        let model = Transformer(config: toyConfig())
+        model.initialize(seed: 5)
+        for layer in model.layout.layers {
+            let count = model.config.nRoutedExperts * model.config.hiddenSize
+            for i in 0..<count { model.parameters[layer.router + i] = .nan }
+        }
+        let params = SamplingParams(temperature: 1, maxNewTokens: 4, seed: 3, ignoreEOS: true)
+        let completions = try Sampler(model: model).generate(prompts: ["1+1=", "abc"], completionsPerPrompt: 3,
+                                                             params: params)
+        for c in completions.joined() {
+            XCTAssertEqual(c.tokens.count, 4)
+            XCTAssertTrue(c.tokens.allSatisfy { (0..<Int32(model.config.vocabSize)).contains($0) }, "\(c.tokens)")
+        }
+    }
+
     func testSoftmaxScoresWithoutNormalisation() {
         var c = toyConfig(scoring: "softmax"); c.normTopkProb = false
         let cfg = RouterConfig(c)

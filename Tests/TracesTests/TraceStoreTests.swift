@@ -195,7 +195,10 @@ final class TraceStoreTests: XCTestCase {
         XCTAssertThrowsError(try TraceWriter(path: text.path)) { XCTAssertTrue("\($0)".contains("not a trace database"), "\($0)") }
         let other = folder.appendingPathComponent("other.sqlite").path
         try DatabaseQueue(path: other).write { try $0.execute(sql: "CREATE TABLE t (x)") }
-        XCTAssertThrowsError(try TraceReader(path: other)) { XCTAssertTrue("\($0)".contains("no runs or samples table"), "\($0)") }
+        XCTAssertThrowsError(try TraceReader(path: other)) {
+            XCTAssertEqual("\($0)", "\(other): not a trace database (no grdb_migrations, runs, rules, steps, groups, "
+                + "samples, rule_scores table; it holds t: another program's database? grpo never writes into one)")
+        }
 
         // A database from a newer grpo is refused, not altered.
         let newer = folder.appendingPathComponent("newer.sqlite").path
@@ -238,7 +241,7 @@ final class TraceStoreTests: XCTestCase {
         try w.recordCheckpoint(step: 3, path: "c3")
         let run = w.runID!
         let again = try TraceWriter(path: path)
-        try again.resumeRun(run, afterStep: 2)
+        try again.resumeRun(run, identity: w.runIdentity!, afterStep: 2)
         let r = try TraceReader(path: path)
         XCTAssertEqual(try r.sql("SELECT max(step), count(*) FROM samples").rows, [[.integer(2), .integer(16)]])
         XCTAssertEqual(try r.sql("SELECT count(*) FROM rule_scores").rows, [[.integer(32)]], "rule scores cascade")
@@ -246,7 +249,10 @@ final class TraceStoreTests: XCTestCase {
         try again.record(StepRecord(step: 3, groups: [Self.group(task: "t9", step: 3)]))
         XCTAssertEqual(try r.sql("SELECT count(*) FROM samples WHERE step = 3").rows, [[.integer(4)]])
         XCTAssertEqual(try r.sql("PRAGMA foreign_key_check").rows.count, 0, "nothing left pointing at a deleted row")
-        XCTAssertThrowsError(try TraceWriter(path: path).resumeRun(42, afterStep: 0)) { XCTAssertEqual($0 as? TraceError, .unknownRun("42")) }
+        let someRun = RunIdentity(name: "r", uid: nil)
+        XCTAssertThrowsError(try TraceWriter(path: path).resumeRun(42, identity: someRun, afterStep: 0)) {
+            XCTAssertEqual($0 as? TraceError, .unknownRun("42"))
+        }
     }
 
     /// The step-by-step search (zone maps, bounds, two plans) against the plain query that

@@ -3,6 +3,7 @@
 #ifndef CSANDBOX_H
 #define CSANDBOX_H
 #include <sys/types.h>
+#include "ccontained.h"
 
 typedef struct {
     int uid;                 // unprivileged uid (and gid) of the program

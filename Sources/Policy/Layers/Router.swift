@@ -49,15 +49,17 @@ public enum Router {
                     for i in 0..<e { s[i] = exp(s[i] - mx); sum += s[i] }
                     for i in 0..<e { s[i] /= sum }
                 }
-                // Top-k of selectionScores = s + bias; ties go to the lower index.
+                // Top-k of selectionScores = s + bias; ties go to the lower index. A score that is
+                // NaN or -inf never wins, yet a row of them still chooses k distinct valid experts
+                // (the lowest unchosen ones): the dispatch indexes expert buffers with these.
                 let ch = chosen + t * k
                 for j in 0..<k {
                     var best = -1
                     var bestScore = -Float.infinity
-                    for i in 0..<e {
+                    for i in 0..<e where !(0..<j).contains(where: { ch[$0] == Int32(i) }) {
                         let selectionScore = s[i] + bias[i]
-                        if selectionScore > bestScore && !(0..<j).contains(where: { ch[$0] == Int32(i) }) {
-                            best = i; bestScore = selectionScore
+                        if best < 0 || selectionScore > bestScore {
+                            best = i; bestScore = selectionScore.isNaN ? -.infinity : selectionScore
                         }
                     }
                     ch[j] = Int32(best)

@@ -48,7 +48,11 @@ public struct CodeRule: RewardRule {
         ]
         for (key, value) in values where !(value > 0) { throw spec.error(key, "must be positive") }
         guard l.memoryMB >= 64 else { throw spec.error("memory_mb", "must be at least 64 (the interpreter needs it)") }
-        return Sandbox(limits: l, python: try spec.string("python"))
+        let python = try spec.string("python") ?? Sandbox.defaultPython
+        if let problem = InterpreterCheck.problem(with: python) {
+            throw spec.error("python", problem + (spec.has("python") ? "" : " (the default interpreter)"))
+        }
+        return Sandbox(limits: l, python: python)
     }
 
     public init(name: String, sandbox: Sandbox = Sandbox(), partialCredit: Bool = false) {

@@ -1,0 +1,58 @@
+// The memory a GRPO run will take, estimated from its configuration before
+// anything is allocated, and checked against what the machine has: a stray
+// digit in num_generations must be an error that says so, not a process that
+// grows by gigabytes a second. An estimate of the largest buffers (float32):
+//   weights, gradients and the two Adam moments           4 P   (+ P for the reference, beta > 0)
+//   KV cache for sampling, every row at its longest       R x L x 2 T x D
+//   training activations of one padded batch, per token   L x (8 D + H T + E + 2 K + K (2 D + 3 I) + 3 Is)
+//   logits and their gradient                             2 R T V
+// with P parameters, R = prompts_per_step x num_generations rows, T the longest
+// prompt plus the completion cap, L layers, D width, H heads, E routed experts,
+// K chosen, I expert width, Is shared width, V vocabulary.
+
+import Foundation
+import Kernels
+import Policy
+
+public struct MemoryEstimate: Sendable {
+    public struct Part: Sendable {
+        public var what: String
+        public var bytes: Double
+    }
+    public var parts: [Part]
+    public var total: Double { parts.reduce(0) { $0 + $1.bytes } }
+
+    public static func grpo(_ config: GRPOConfig, model m: ModelConfig, longestPrompt: Int, completionCap: Int)
+        -> MemoryEstimate {
+        let floats = 4.0
+        let p = m.parameterCount
+        let rows = Double(config.promptsPerStep) * Double(config.numGenerations)
+        let t = Double(longestPrompt + completionCap), l = Double(m.numHiddenLayers), d = Double(m.hiddenSize)
+        let k = Double(m.numExpertsPerTok), i = Double(m.moeIntermediateSize)
+        let perToken = l * (8 * d + Double(m.numAttentionHeads) * t + Double(m.nRoutedExperts) + 2 * k
+                            + k * (2 * d + 3 * i) + 3 * i * Double(m.nSharedExperts))
+        return MemoryEstimate(parts: [
+            Part(what: "weights, gradients and optimizer moments", bytes: (config.beta > 0 ? 5 : 4) * p * floats),
+            Part(what: "the sampling KV cache", bytes: rows * l * 2 * t * d * floats),
+            Part(what: "training activations", bytes: rows * t * perToken * floats),
+            Part(what: "logits", bytes: 2 * rows * t * Double(m.vocabSize) * floats),
+        ])
+    }
+
+    /// Throws when the estimate exceeds the memory available, naming the key that drives
+    /// the largest part: the batch size for what grows with the batch, else the model.
+    public func check(_ config: GRPOConfig, file: String) throws {
+        guard let shortfall = AvailableMemory.shortfall(needing: total) else { return }
+        let largest = parts.max { $0.bytes < $1.bytes }!
+        let key: String
+        if largest.what.hasPrefix("weights") {
+            key = GRPOConfig.CodingKeys.model.rawValue
+        } else {
+            key = (config.promptsPerStep > config.numGenerations ? GRPOConfig.CodingKeys.promptsPerStep
+                                                                 : .numGenerations).rawValue
+        }
+        let breakdown = parts.map { "\($0.what) \(AvailableMemory.describe($0.bytes))" }.joined(separator: ", ")
+        throw PolicyError.badConfig(file: file, key: key, message: "this run needs \(shortfall) (\(breakdown)); "
+            + "lower num_generations or prompts_per_step (a batch is their product), or use a smaller model")
+    }
+}
