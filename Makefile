@@ -19,12 +19,15 @@ build: deps
 	$(SWIFT) build -c release --product grpo
 
 # The main job: from nothing, on the bundled arith set and the default shape:
-# a random policy, an SFT cold start, held-out greedy accuracy, GRPO with the
-# math rule set (format + answer), accuracy again; then where the traces are
-# and three commands to inspect them, and SVG plots of the run. Both evaluations
-# also sample 8 completions a task (pass@8). The last line is one JSON object.
-# `make demo-code` runs the same pipeline on arith-code with its rule set (a
-# Python block's printed answer, run in the sandbox, or an answer in words).
+# a random policy, an SFT cold start on demonstrations that either answer at
+# once or work the problem out (Tasks/arith), held-out greedy accuracy, GRPO
+# with the arith rule set (format + answer, and `worked`, a weight-0 diagnostic
+# of the share that works it out), accuracy again; then where the traces are
+# and three commands to inspect them, and SVG plots of the run. Both
+# evaluations also sample 8 completions a task (pass@8). The last line is one
+# JSON object. `make demo-code` runs the same pipeline on arith-code with its
+# rule set (a Python block's printed answer, run in the sandbox, or an answer
+# in words).
 # GRPO runs at a constant learning rate with adam_beta2 0.99, as the demo was
 # measured with (the defaults are transformers': linear decay, 0.999).
 #   $(call pipeline,run name,task set,rule to inspect,SFT flags,GRPO flags)
@@ -55,7 +58,7 @@ endef
 
 # SEED=1 make demo: another random start, another order of the data, other samples.
 SEED ?= 0
-SFT_STEPS ?= 450
+SFT_STEPS ?= 800
 GRPO_STEPS ?= 120
 demo: build
 	$(call pipeline,demo,arith,answer,--max-steps $(SFT_STEPS) --batch-size 32 --learning-rate 2e-3 --warmup-steps 10 \
@@ -65,7 +68,7 @@ demo: build
 
 # Program-aided arithmetic: the demonstrations answer from memory or by a Python
 # program (Tasks/arith-code); GRPO learns to use the interpreter.
-CODE_SFT_STEPS ?= 450
+CODE_SFT_STEPS ?= 600
 CODE_GRPO_STEPS ?= 60
 demo-code: build
 	$(call pipeline,demo-code,arith-code,answer,--max-steps $(CODE_SFT_STEPS) --batch-size 32 --learning-rate 2e-3 \

@@ -90,7 +90,9 @@ public enum Arithmetic {
             TaskRecord(id: "arith-\(split)-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=", answer: String(result(p)))
         }
         return GeneratedSet(
-            manifest: TaskManifest(name: "arith", kind: "math", description: "Multi-digit \(String(ops)) with up to \(digits) digits, worked digit by digit.",
+            manifest: TaskManifest(name: "arith", kind: "math",
+                                   description: "Multi-digit \(String(ops)) with up to \(digits) digits, worked digit by digit"
+                                       + (directShare > 0 ? " (\(directShare)% of the demonstrations answer at once)." : "."),
                                    rules: "arith", stop: ["</answer>"], maxCompletionLength: 160),
             train: sets.train.enumerated().map { task($1, "train", $0) },
             test: sets.test.enumerated().map { task($1, "test", $0) },
