@@ -20,13 +20,18 @@ public struct RewardTask: Sendable, Equatable {
     public var entryPoint: String?
     /// True when the whole completion is the program (no fenced block expected).
     public var rawCompletion: Bool
+    /// The task set accepts checks that only the program's own interpreter can run (forgeable;
+    /// a task set declares it with `in_process_checks: true`).
+    public var allowsInProcessChecks: Bool
     /// The task as it was read, for plugins (a JSON object).
     public var json: [String: JSONValue]
 
     public init(id: String? = nil, kind: String? = nil, prompt: String? = nil, answer: String? = nil,
-                tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false, json: [String: JSONValue] = [:]) {
+                tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false,
+                allowsInProcessChecks: Bool = false, json: [String: JSONValue] = [:]) {
         self.id = id; self.kind = kind; self.prompt = prompt; self.answer = answer; self.tests = tests
-        self.entryPoint = entryPoint; self.rawCompletion = rawCompletion; self.json = json
+        self.entryPoint = entryPoint; self.rawCompletion = rawCompletion
+        self.allowsInProcessChecks = allowsInProcessChecks; self.json = json
     }
 }
 
