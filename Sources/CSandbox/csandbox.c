@@ -120,6 +120,73 @@ static void exit_like(pid_t child) {
     _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
+// The namespace's init and the program are made with clone(CLONE_VM | CLONE_VFORK), as
+// posix_spawn makes its children: they borrow the outer process's memory (each on a stack
+// of its own) while their parent waits, instead of copying the page tables of the whole
+// trainer, which the outer process inherited, twice more per run. Anything shared that
+// they change (errno) belongs to a parent that is not running meanwhile; uid and group
+// changes use the system calls directly, not the C library's wrappers, which would try to
+// reach the other threads of what they take for the same process.
+static char init_stack[64 * 1024] __attribute__((aligned(16)));
+static char program_stack[64 * 1024] __attribute__((aligned(16)));
+
+struct spawn_request {
+    const char *const *argv;
+    const char *const *envp;
+    const csb_limits *limits;
+};
+
+/// The program: unprivileged, limited, in its scratch directory.
+static int program_main(void *arg) {
+    const struct spawn_request *r = arg;
+    const csb_limits *l = r->limits;
+    if (chdir("/tmp") != 0) fail(CSB_STAGE_MOUNTS);
+    limit(RLIMIT_CPU, l->cpu_seconds);
+    limit(RLIMIT_AS, l->address_space_bytes);
+    limit(RLIMIT_FSIZE, l->max_file_bytes);
+    limit(RLIMIT_NOFILE, l->max_open_files);
+    limit(RLIMIT_CORE, 0);
+    if (syscall(SYS_setgroups, 0, NULL) != 0) fail(CSB_STAGE_IDENTITY);
+    if (syscall(SYS_setresgid, l->uid, l->uid, l->uid) != 0) fail(CSB_STAGE_IDENTITY);
+    if (syscall(SYS_setresuid, l->uid, l->uid, l->uid) != 0) fail(CSB_STAGE_IDENTITY);
+    // RLIMIT_NPROC counts processes of the uid: set it once we are that uid.
+    limit(RLIMIT_NPROC, l->max_processes);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(CSB_STAGE_SECCOMP);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (install_seccomp() != 0) fail(CSB_STAGE_SECCOMP);
+    // The report channel is ours: closed by a successful exec, kept to report a failed one.
+    if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) != 0) fail(CSB_STAGE_EXEC);
+    execve(r->argv[0], (char *const *)r->argv, (char *const *)r->envp);
+    fail(CSB_STAGE_EXEC);
+    return 0;
+}
+
+/// PID 1 of the new namespace: it dies with the outer process, and with it every process here.
+static int init_main(void *arg) {
+    const struct spawn_request *r = arg;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The namespace's identity (/proc is still the host's here: "self" is this process).
+    struct stat ns;
+    if (stat("/proc/self/ns/pid", &ns) == 0) report(0, (uint64_t)ns.st_ino);
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(CSB_STAGE_MOUNTS);
+    // Every mount read-only (and set-uid bits ignored): no world-writable place of the
+    // host (/run/lock, /var/lock, /dev/mqueue, ...) is writable from here.
+    struct csb_mount_attr ro = { CSB_MOUNT_ATTR_RDONLY | CSB_MOUNT_ATTR_NOSUID, 0, 0, 0 };
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", CSB_AT_RECURSIVE, &ro, sizeof ro) != 0) fail(CSB_STAGE_READ_ONLY);
+    // Scratch space the program may write, fresh and size-capped, gone with the namespace.
+    char opts[64];
+    tmpfs_options(opts, r->limits->tmp_bytes);
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) fail(CSB_STAGE_MOUNTS);
+    mount("tmpfs", "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777");
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777");
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail(CSB_STAGE_PROC);
+    pid_t program = clone(program_main, program_stack + sizeof program_stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                          (void *)r);
+    if (program < 0) fail(CSB_STAGE_FORK);
+    exit_like(program);
+    return 0;
+}
+
 pid_t csb_spawn(const char *const argv[], const char *const envp[], int in_fd, int out_fd, int result_fd,
                 int report_fd, const csb_limits *l) {
     pid_t outer = fork();
@@ -143,49 +210,10 @@ pid_t csb_spawn(const char *const argv[], const char *const envp[], int in_fd, i
     if (unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS) != 0) {
         fail(CSB_STAGE_NAMESPACES);
     }
-    pid_t init = fork();
+    struct spawn_request request = { argv, envp, l };
+    pid_t init = clone(init_main, init_stack + sizeof init_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &request);
     if (init < 0) fail(CSB_STAGE_FORK);
-    if (init > 0) exit_like(init);
-
-    // PID 1 of the new namespace: it dies with the outer child, and with it every process here.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    // The namespace's identity (/proc is still the host's here: "self" is this process).
-    struct stat ns;
-    if (stat("/proc/self/ns/pid", &ns) == 0) report(0, (uint64_t)ns.st_ino);
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(CSB_STAGE_MOUNTS);
-    // Every mount read-only (and set-uid bits ignored): no world-writable place of the
-    // host (/run/lock, /var/lock, /dev/mqueue, ...) is writable from here.
-    struct csb_mount_attr ro = { CSB_MOUNT_ATTR_RDONLY | CSB_MOUNT_ATTR_NOSUID, 0, 0, 0 };
-    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", CSB_AT_RECURSIVE, &ro, sizeof ro) != 0) fail(CSB_STAGE_READ_ONLY);
-    // Scratch space the program may write, fresh and size-capped, gone with the namespace.
-    char opts[64];
-    tmpfs_options(opts, l->tmp_bytes);
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) fail(CSB_STAGE_MOUNTS);
-    mount("tmpfs", "/var/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777");
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777");
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail(CSB_STAGE_PROC);
-    pid_t program = fork();
-    if (program < 0) fail(CSB_STAGE_FORK);
-    if (program > 0) exit_like(program);
-
-    // The program: unprivileged, limited, in its scratch directory.
-    if (chdir("/tmp") != 0) fail(CSB_STAGE_MOUNTS);
-    limit(RLIMIT_CPU, l->cpu_seconds);
-    limit(RLIMIT_AS, l->address_space_bytes);
-    limit(RLIMIT_FSIZE, l->max_file_bytes);
-    limit(RLIMIT_NOFILE, l->max_open_files);
-    limit(RLIMIT_CORE, 0);
-    if (setgroups(0, NULL) != 0) fail(CSB_STAGE_IDENTITY);
-    if (setresgid(l->uid, l->uid, l->uid) != 0 || setresuid(l->uid, l->uid, l->uid) != 0) fail(CSB_STAGE_IDENTITY);
-    // RLIMIT_NPROC counts processes of the uid: set it once we are that uid.
-    limit(RLIMIT_NPROC, l->max_processes);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(CSB_STAGE_SECCOMP);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (install_seccomp() != 0) fail(CSB_STAGE_SECCOMP);
-    // The report channel is ours: closed by a successful exec, kept to report a failed one.
-    if (fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) != 0) fail(CSB_STAGE_EXEC);
-    execve(argv[0], (char *const *)argv, (char *const *)envp);
-    fail(CSB_STAGE_EXEC);
+    exit_like(init);
     return -1;
 }
 

@@ -158,8 +158,12 @@ public enum SandboxLoad {
             canaryProcess.terminate()
             canaryProcess.waitUntilExit()
         }
-        // The sandbox is gone: its cgroups must be too.
+        // The sandbox is gone (once the worker threads have let go of it): its cgroups must be too.
         report.leftoverCgroups = HostState.sandboxCgroups
+        for _ in 0..<40 where report.leftoverCgroups > 0 {
+            usleep(50_000)
+            report.leftoverCgroups = HostState.sandboxCgroups
+        }
         report.leftoverIPCObjects = max(0, HostState.ipcObjects(ownedBy: HostState.sandboxUIDs) - ipcBefore)
         report.leftoverKeys = max(0, HostState.keys(ownedBy: HostState.sandboxUIDs) - keysBefore)
         report.loopbackConnections = listener.acceptedConnections()
