@@ -31,7 +31,8 @@ let package = Package(
         .target(name: "Sandbox", dependencies: ["CSandbox"], swiftSettings: optimized),
         .target(name: "RewardRules", dependencies: ["CPCRE2", "Kernels", "Sandbox", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
-        .target(name: "TaskSets", dependencies: ["RewardRules", "Kernels", .product(name: "Yams", package: "Yams")],
+        .target(name: "TaskSets",
+                dependencies: ["RewardRules", "Sandbox", "Kernels", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
         // Line charts as standalone SVG files (the plots of a run); depends on nothing.
         .target(name: "Charts"),
@@ -55,8 +56,9 @@ let package = Package(
         .testTarget(name: "ChartsTests", dependencies: ["Charts"]),
         .testTarget(name: "TracesTests",
                     dependencies: ["Traces", "Charts", "Kernels", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"]),
-        .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules"]),
+        // Hostile/ (the hostile programs) is read by path, not bundled.
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"], exclude: ["Hostile"]),
+        .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules", "Sandbox"]),
         // Runs the built binary (`make test` builds it first).
         .testTarget(name: "CLITests", dependencies: []),
     ],

@@ -1,7 +1,9 @@
 // A PCRE2 pattern compiled (and JIT-compiled) once, matched from many threads.
 // Completions are Swift strings, hence valid UTF-8: matching skips PCRE2's
 // UTF check. Each match allocates its own small match-data block, so a
-// compiled pattern is shared without locks.
+// compiled pattern is shared without locks. A match can also fail (PCRE2's
+// match or depth limit on a pattern that backtracks catastrophically, the JIT
+// stack): that is neither a match nor a miss, and callers must say so.
 
 import CPCRE2
 
@@ -48,8 +50,21 @@ public final class PCRE2Pattern: @unchecked Sendable {
 
     deinit { pcre2_code_free_8(code) }
 
+    public enum Match: Sendable, Equatable {
+        case matched, missed
+        /// PCRE2 gave up (its message): `(a+)+$` on forty a's and a "!" hits the match limit.
+        case failed(String)
+    }
+
     /// Whether the pattern matches anywhere in `text` (anchors in the pattern decide).
-    public func matches(_ text: String) -> Bool { match(text, options: 0) >= 0 }
+    public func match(_ text: String) -> Match {
+        let rc = match(text, options: 0)
+        if rc >= 0 { return .matched }
+        if rc == cpcre2_error_nomatch() { return .missed }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = pcre2_get_error_message_8(rc, &buffer, buffer.count)
+        return .failed(String(decoding: buffer.prefix(max(0, Int(n))), as: UTF8.self))
+    }
 
     /// pcre2_match's result on `text`: JIT code for a plain match, the interpreter
     /// when `options` ask for more (partial matching, say).

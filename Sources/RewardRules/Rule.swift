@@ -23,15 +23,19 @@ public struct RewardTask: Sendable, Equatable {
     /// Relative tolerance for numeric answers, exact golds included (the task set's
     /// `numeric_tolerance`); nil: exact golds need exact answers.
     public var numericTolerance: Double?
+    /// The task set accepts checks that only the program's own interpreter can run (forgeable;
+    /// a task set declares it with `in_process_checks: true`).
+    public var allowsInProcessChecks: Bool
     /// The task as it was read, for plugins (a JSON object).
     public var json: [String: JSONValue]
 
     public init(id: String? = nil, kind: String? = nil, prompt: String? = nil, answer: String? = nil,
                 tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false,
-                numericTolerance: Double? = nil, json: [String: JSONValue] = [:]) {
+                numericTolerance: Double? = nil, allowsInProcessChecks: Bool = false,
+                json: [String: JSONValue] = [:]) {
         self.id = id; self.kind = kind; self.prompt = prompt; self.answer = answer; self.tests = tests
         self.entryPoint = entryPoint; self.rawCompletion = rawCompletion; self.numericTolerance = numericTolerance
-        self.json = json
+        self.allowsInProcessChecks = allowsInProcessChecks; self.json = json
     }
 }
 

@@ -99,8 +99,13 @@ public enum Importers {
         let test = order.prefix(nTest).map { tasks[$0] }, train = order.dropFirst(nTest).map { tasks[$0] }
         let sft = train.compactMap { demos[$0.id] }
         let rules = kind == "code" ? "code" : "math"
+        // HumanEval's check(candidate) functions are inlined assert by assert, each decided outside the
+        // program; the few that loop over calls can only be checked in-process, which the set declares
+        // (`grpo tasks validate` counts them).
         return GeneratedSet(manifest: TaskManifest(name: o.name, kind: kind, description: "Imported from \((path as NSString).lastPathComponent) (\(o.format)).",
-                                                   rules: rules, stop: kind == "math" ? ["</answer>"] : [], maxCompletionLength: kind == "code" ? 512 : 512),
+                                                   rules: rules, stop: kind == "math" ? ["</answer>"] : [],
+                                                   maxCompletionLength: kind == "code" ? 512 : 512,
+                                                   inProcessChecks: o.format == "humaneval"),
                             train: train, test: test, sft: sft)
     }
 

@@ -27,17 +27,23 @@ public struct TaskManifest: Codable, Equatable, Sendable {
     /// Relative tolerance for numeric answers, exact golds included (0.142857 for 1/7 passes
     /// at 1e-5); nil: an exact gold needs an exact answer, a decimal gold allows the rule's.
     public var numericTolerance: Double?
+    /// Code tasks: accept checks that only the program's own interpreter can run (an assert
+    /// over a loop of calls, say), which the program can forge. Off by default: such a task
+    /// then scores 0 `in_process_checks`, and `grpo tasks validate` names it.
+    public var inProcessChecks: Bool = false
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, kind, description, promptTemplate = "prompt_template", rules, stop
         case maxCompletionLength = "max_completion_length", numericTolerance = "numeric_tolerance"
+        case inProcessChecks = "in_process_checks"
     }
 
     public init(name: String, kind: String, description: String = "", promptTemplate: String = "{prompt}", rules: String,
-                stop: [String] = [], maxCompletionLength: Int = 256, numericTolerance: Double? = nil) {
+                stop: [String] = [], maxCompletionLength: Int = 256, numericTolerance: Double? = nil,
+                inProcessChecks: Bool = false) {
         self.name = name; self.kind = kind; self.description = description; self.promptTemplate = promptTemplate
         self.rules = rules; self.stop = stop; self.maxCompletionLength = maxCompletionLength
-        self.numericTolerance = numericTolerance
+        self.numericTolerance = numericTolerance; self.inProcessChecks = inProcessChecks
     }
 
     public init(from decoder: Decoder) throws {
@@ -50,6 +56,21 @@ public struct TaskManifest: Codable, Equatable, Sendable {
         stop = try c.decodeIfPresent([String].self, forKey: .stop) ?? []
         maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength) ?? 256
         numericTolerance = try c.decodeIfPresent(Double.self, forKey: .numericTolerance)
+        inProcessChecks = try c.decodeIfPresent(Bool.self, forKey: .inProcessChecks) ?? false
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(description, forKey: .description)
+        try c.encode(promptTemplate, forKey: .promptTemplate)
+        try c.encode(rules, forKey: .rules)
+        try c.encode(stop, forKey: .stop)
+        try c.encode(maxCompletionLength, forKey: .maxCompletionLength)
+        // Written only when set, so existing manifests keep their text.
+        try c.encodeIfPresent(numericTolerance, forKey: .numericTolerance)
+        if inProcessChecks { try c.encode(true, forKey: .inProcessChecks) }
     }
 
     public func prompt(for task: TaskRecord) -> String { promptTemplate.replacingOccurrences(of: "{prompt}", with: task.prompt) }
@@ -70,6 +91,8 @@ public struct TaskRecord: Equatable, Sendable {
     public var entryPoint: String?
     public var solution: String?
     public var meta: [String: JSONValue]
+    /// From the manifest's `in_process_checks` (not a field of the task line).
+    public var allowsInProcessChecks = false
 
     public init(id: String, prompt: String, answer: String? = nil, tests: String? = nil, entryPoint: String? = nil,
                 solution: String? = nil, meta: [String: JSONValue] = [:]) {
@@ -79,7 +102,8 @@ public struct TaskRecord: Equatable, Sendable {
 
     /// As the reward rules see it.
     public func rewardTask(kind: String) -> RewardTask {
-        RewardTask(id: id, kind: kind, prompt: prompt, answer: answer, tests: tests, entryPoint: entryPoint, json: json)
+        RewardTask(id: id, kind: kind, prompt: prompt, answer: answer, tests: tests, entryPoint: entryPoint,
+                   allowsInProcessChecks: allowsInProcessChecks, json: json)
     }
 
     /// The JSONL object (keys in a fixed order when encoded with sorted keys).
@@ -163,7 +187,11 @@ public struct TaskSet: Sendable {
                 if required { throw TaskSetError.notFound("\(url.path): no such file (every task set has train.jsonl and test.jsonl)") }
                 return []
             }
-            return try readTasks(url, kind: manifest.kind, seen: &seen)
+            return try readTasks(url, kind: manifest.kind, seen: &seen).map { task in
+                var task = task
+                task.allowsInProcessChecks = manifest.inProcessChecks
+                return task
+            }
         }
         let train = try split("train", required: true), test = try split("test", required: true)
         let sftURL = folder.appendingPathComponent("sft.jsonl")

@@ -1,26 +1,52 @@
 // `grpo tasks validate`: the schema and ids (by loading), and for code sets,
-// every reference solution run against its tests through the sandboxed
-// `code` rule: a set whose tasks cannot be solved teaches nothing.
+// every task's tests planned (how many checks are decided outside the program,
+// how many only in-process) and every reference solution run against its
+// tests through the sandboxed `code` rule: a set whose tasks cannot be solved
+// teaches nothing.
 
 import Foundation
 import RewardRules
+import Sandbox
 
 public struct ValidationReport: Sendable {
     public var tasks = 0, demonstrations = 0
     public var solutionsChecked = 0
-    /// "<split>/<id>: <reason>" for every reference solution that failed.
+    /// "<split>/<id>: <reason>" for every task whose tests cannot be planned and every
+    /// reference solution that failed.
     public var failures: [String] = []
     public var missingSolutions = 0
+    /// Checks (asserts) of the code tasks decided outside the program (compared in the
+    /// trainer or by the clean verifier), and decided in the program's own interpreter.
+    public var strictChecks = 0, inProcessChecks = 0
+    /// "<split>/<id>" of the tasks with in-process checks.
+    public var tasksWithInProcessChecks: [String] = []
 }
 
 extension TaskSet {
-    public func validate(registry: RuleRegistry = .shared, progress: (Int, Int) -> Void = { _, _ in }) throws -> ValidationReport {
+    public func validate(sandbox: Sandbox = Sandbox(),
+                         progress: (Int, Int) -> Void = { _, _ in }) throws -> ValidationReport {
         var report = ValidationReport(tasks: train.count + test.count, demonstrations: sft.count)
         try checkRuleSet(registry: registry)
         guard manifest.kind == "code" else { return report }
-        guard let kind = registry.kind(named: "code") else { throw TaskSetError.invalid("no \"code\" rule kind to run solutions with") }
-        let rule = try kind.make(RuleSpec(file: "<validate>", name: "tests", kind: "code", parameters: [:]))
+        let rule = CodeRule(name: "tests", sandbox: sandbox)
         let all = train.map { ("train", $0) } + test.map { ("test", $0) }
+        var planned = [Result<TestPlan, TestPlan.Failure>?](repeating: nil, count: all.count)
+        planned.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: all.count) { i in
+                out[i] = all[i].1.tests.map { sandbox.plan(tests: $0, entryPoint: all[i].1.entryPoint) }
+            }
+        }
+        for (i, result) in planned.enumerated() {
+            let (split, t) = all[i]
+            switch result {
+            case .success(let plan)?:
+                report.strictChecks += plan.strictChecks
+                report.inProcessChecks += plan.inProcessChecks
+                if plan.inProcessChecks > 0 { report.tasksWithInProcessChecks.append("\(split)/\(t.id)") }
+            case .failure(let f)?: report.failures.append("\(split)/\(t.id): tests_error (\(f.message.prefix(200)))")
+            case nil: break
+            }
+        }
         let withSolution = all.filter { $0.1.solution != nil }
         report.missingSolutions = all.count - withSolution.count
         var results = [RuleScore?](repeating: nil, count: withSolution.count)
@@ -36,7 +62,7 @@ extension TaskSet {
             }
         }
         report.solutionsChecked = withSolution.count
-        for (i, r) in results.enumerated() where r?.score != 1 {
+        for (i, r) in results.enumerated() where r?.score != 1 && r?.reason != "tests_error" {
             let (split, t) = withSolution[i]
             report.failures.append("\(split)/\(t.id): \(r?.reason ?? "rule did not apply")\(r?.detail.map { " (" + $0.prefix(200) + ")" } ?? "")")
         }

@@ -11,7 +11,8 @@ import TaskSets
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: the policy (default), the reward rules and the trace database.",
-        subcommands: [BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchTraces.self], defaultSubcommand: BenchPolicy.self)
+        subcommands: [BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchSandbox.self, BenchTraces.self],
+        defaultSubcommand: BenchPolicy.self)
 }
 
 struct BenchPolicy: ParsableCommand {
@@ -147,6 +148,113 @@ struct BenchRewards: ParsableCommand {
         } else {
             for (k, v) in report.sorted(by: { $0.key < $1.key }) { print(String(format: "%-14@ %12.0f", k, v)) }
         }
+    }
+}
+
+struct BenchSandbox: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sandbox",
+        abstract: "The sandbox under load: completions scored by the code rule, a share hostile, and what is left.",
+        discussion: """
+            Honest completions are the reference solutions of --tasks; hostile ones cycle through every program \
+            of --corpus (each family of the threat model). Each round reports honest programs scored right, \
+            hostile ones scored 0, what was left on the host (processes, IPC objects, keys, files, cgroups, \
+            loopback connections, a killed canary process) and the wall time; the last line is the median of \
+            the rounds' times. Run it from the repository (the corpus is Tests/SandboxTests/Hostile).
+            """)
+    @Option(help: "Completions per round.") var completions = 5000
+    @Option(help: "Share of them hostile.") var hostileFraction = 0.2
+    @Option(help: "Honest completions per task, as in a GRPO group (its tests are planned once).")
+    var groupSize = 8
+    @Option(help: "Runs at once.") var concurrency = 8
+    @Option(help: "Rounds (the median time is reported).") var rounds = 3
+    @Option(help: "CPU seconds per process.") var cpuSeconds = 1
+    @Option(help: "Wall-clock seconds per run.") var wallSeconds = 2.0
+    @Option(help: "Memory per run (MB).") var memoryMb = 256
+    @Option(help: "Comma-separated code task sets whose reference solutions are the honest completions.")
+    var tasks = "python-basics,linear-code"
+    @Option(help: "Folder of hostile programs.") var corpus = "Tests/SandboxTests/Hostile"
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag var quiet = false
+
+    func validate() throws {
+        guard completions > 0, rounds > 0, concurrency > 0, groupSize > 0, cpuSeconds > 0, wallSeconds > 0,
+              memoryMb >= 64 else {
+            throw ValidationError("--completions, --rounds, --concurrency, --group-size, --cpu-seconds and "
+                                  + "--wall-seconds must be positive and --memory-mb at least 64")
+        }
+        guard (0...1).contains(hostileFraction) else { throw ValidationError("--hostile-fraction must be in 0...1") }
+    }
+
+    func run() throws {
+        let terminal = Terminal(quiet: quiet)
+        var honest: [(completion: String, task: RewardTask)] = []
+        for name in tasks.split(separator: ",") {
+            let set = try TaskSet.load(String(name))
+            for t in set.train + set.test {
+                guard let solution = t.solution else { continue }
+                var task = t.rewardTask(kind: "code")
+                task.rawCompletion = true
+                honest.append((solution, task))
+            }
+        }
+        guard !honest.isEmpty else { throw ValidationError("--tasks: no reference solutions in \(tasks)") }
+        let hostile = try SandboxLoad.corpus(at: URL(fileURLWithPath: corpus))
+        var limits = SandboxLimits()
+        limits.cpuSeconds = cpuSeconds
+        limits.wallSeconds = wallSeconds
+        limits.memoryMB = memoryMb
+        var reports: [SandboxLoad.Report] = []
+        for round in 1...rounds {
+            // The programs' target: outside /tmp (the sandbox has its own), world-writable, ours.
+            let canary = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+                .appendingPathComponent("runs/sandbox-bench-canary-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: canary, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: canary) }
+            try AtomicFile.write("canary\n", to: canary.appendingPathComponent("sentinel"))
+            chmod(canary.path, 0o777)
+            chmod(canary.appendingPathComponent("sentinel").path, 0o666)
+            terminal.progress("round \(round)/\(rounds): \(completions) completions")
+            let r = try SandboxLoad.run(honest: honest, hostile: hostile, completions: completions,
+                                        hostileFraction: hostileFraction, groupSize: groupSize, limits: limits,
+                                        concurrency: concurrency,
+                                        canary: canary)
+            reports.append(r)
+            if !json {
+                terminal.note("")
+                print(String(format: "round %d: %d/%d honest right, %d/%d hostile scored 0, left: %d processes, "
+                             + "%d IPC objects, %d keys, %d files, %d cgroups, %d loopback connections, canary "
+                             + "process %@; %.1f s (%.0f per second), %.0f CPU seconds",
+                             round, r.honestRight, r.honest, r.hostileZero, r.hostile, r.leftoverProcesses,
+                             r.leftoverIPCObjects, r.leftoverKeys, r.leftoverFiles, r.leftoverCgroups,
+                             r.loopbackConnections, r.canaryProcessAlive ? "alive" : "KILLED", r.seconds, r.perSecond,
+                             r.cpuSeconds))
+                for e in r.honestWrongExamples { print("  honest not right: \(e)") }
+                for e in r.hostileScoredExamples { print("  hostile scored: \(e)") }
+            }
+        }
+        let median = reports.map(\.seconds).sorted()[reports.count / 2]
+        let cpu = BenchSandbox.cpuModel()
+        if json {
+            struct Out: Encodable { var rounds: [SandboxLoad.Report]; var medianSeconds: Double; var cpu: String }
+            print(String(decoding: try JSONEncoder.sorted.encode(Out(rounds: reports, medianSeconds: median, cpu: cpu)),
+                         as: UTF8.self))
+            return
+        }
+        print("limits: \(reports[0].limits); \(hostile.count) hostile programs, \(honest.count) honest ones")
+        print("whole-run limits: \(reports[0].runLimitMode)")
+        print(String(format: "median of %d rounds: %.1f s for %d completions on %@", rounds, median, completions, cpu))
+    }
+}
+
+extension BenchSandbox {
+    /// "<N> x <model name>" from /proc/cpuinfo (what `lscpu` shows).
+    static func cpuModel() -> String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let lines = info.split(separator: "\n")
+        let model = lines.first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last
+            .map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+        return "\(lines.filter { $0.hasPrefix("processor") }.count) x \(model)"
     }
 }
 

@@ -4,11 +4,12 @@ import Kernels
 import RewardRules
 import Training
 import Traces
+import Sandbox
 
 struct Rewards: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rule sets: list them, score completions with them, test them.",
-        subcommands: [List.self, Score.self, Check.self])
+        subcommands: [List.self, Score.self, Check.self, SandboxInfo.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The rule kinds and the rule sets under Rewards/ (or one rule set).")
@@ -155,6 +156,26 @@ struct Rewards: ParsableCommand {
             if failures > 0 { throw ExitCode(1) }
         }
     }
+
+    struct SandboxInfo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sandbox",
+            abstract: "What the code sandbox holds on this machine: interpreter, whole-run limits, whether it runs.")
+
+        func run() throws {
+            print("interpreter: \(Sandbox.defaultPython ?? "none found (python3 in /usr/bin, /usr/local/bin, PATH)")")
+            print("whole-run limits: \(Sandbox.runLimitMode.summary)")
+            print("per run: PID, network, mount, IPC and UTS namespaces; read-only file system but fresh /tmp, "
+                  + "/var/tmp, /dev/shm; its own uid; seccomp: no new user namespaces, no keyrings; rlimits; "
+                  + "wall clock")
+            switch Sandbox.availability {
+            case .success: print("status: runs start here")
+            case .failure(let e):
+                print("status: runs cannot start here: \(e.reason)")
+                throw ExitCode(1)
+            }
+        }
+    }
 }
 
 /// Input lines for `score` and `check`.
@@ -202,7 +223,8 @@ struct RewardInput {
         }
         let task = RewardTask(id: t["id"]?.text, kind: t["kind"]?.text, prompt: t["prompt"]?.text, answer: t["answer"]?.text,
                               tests: t["tests"]?.text, entryPoint: t["entry_point"]?.text,
-                              rawCompletion: t["raw_completion"]?.bool ?? false, numericTolerance: tolerance, json: t)
+                              rawCompletion: t["raw_completion"]?.bool ?? false, numericTolerance: tolerance,
+                              allowsInProcessChecks: t["in_process_checks"]?.bool ?? false, json: t)
         var item = RewardInput(id: object["id"] ?? .number(Double(line)), completion: completion, task: task, line: line)
         if let e = object["expect"] {
             guard case .object(let m) = e else { throw fail("expect", "expected an object of rule: score") }

@@ -143,6 +143,14 @@ struct Tasks: ParsableCommand {
             if set.manifest.kind == "code" {
                 print("reference solutions: \(report.solutionsChecked - report.failures.count)/\(report.solutionsChecked) pass their tests" +
                       (report.missingSolutions > 0 ? " (\(report.missingSolutions) tasks have none)" : ""))
+                print("checks: \(report.strictChecks) decided outside the program, "
+                      + "\(report.inProcessChecks) in-process "
+                      + "(forgeable by the program) in \(report.tasksWithInProcessChecks.count) tasks"
+                      + (report.inProcessChecks == 0 ? "" : set.manifest.inProcessChecks
+                         ? " (allowed: task.yaml has in_process_checks: true)"
+                         : " (not allowed: these tasks score 0 in_process_checks; add in_process_checks: true "
+                           + "to task.yaml to accept them)"))
+                for t in report.tasksWithInProcessChecks.prefix(20) { print("  in-process: \(t)") }
                 for f in report.failures { print("  FAIL \(f)") }
                 if !report.failures.isEmpty { throw ExitCode(1) }
             }

@@ -7,8 +7,7 @@ import Foundation
 import Sandbox
 import RewardRules
 
-final class ProgramOutputTests: XCTestCase {
-    let sandbox = Sandbox(limits: SandboxTests.limits, concurrency: 2)
+final class ProgramOutputTests: SandboxTestCase {
     var rule: ProgramOutputRule { ProgramOutputRule(name: "answer", sandbox: sandbox) }
     let task = RewardTask(kind: "math", answer: "2847")
 
@@ -71,7 +70,7 @@ final class ProgramOutputTests: XCTestCase {
             let s = try XCTUnwrap(rule.score(completion: block(program), task: task))
             XCTAssertEqual(s.score, 0, program)
             XCTAssertTrue(reasons.contains(s.reason), "\(program): \(s.reason) \(s.detail ?? "")")
-            XCTAssertLessThan(Date().timeIntervalSince(start), SandboxTests.limits.wallSeconds + 3, program)
+            XCTAssertLessThan(Date().timeIntervalSince(start), SandboxTestCase.limits.wallSeconds + 3, program)
         }
     }
 

@@ -5,7 +5,11 @@
 //   tests "assert f(2) == 4", completion "```python\ndef f(x): return 2*x\n```" -> 1 "passed"
 //   no code block -> 0 "no_code"; a failing assert -> 0 "assertion_failed" (or the
 //   fraction of asserts passed, with partial_credit: true); "timeout", "error",
-//   "syntax_error", "output_limit", "no_verdict" (the program ended before the harness could report).
+//   "syntax_error", "output_limit", "no_verdict" (the program ended before the runner could report),
+//   "tests_error" (the task's tests themselves fail), "in_process_checks" (the tests need checks
+//   only the program's own interpreter can run, and the task does not allow them).
+// The verdict is decided outside the program (Sources/Sandbox/Sandbox.swift): the detail says
+// how many checks, if any, were in-process (forgeable).
 
 import Foundation
 import Sandbox
@@ -18,10 +22,11 @@ public struct CodeRule: RewardRule {
     /// The sandbox's limits as rule parameters, shared by the kinds that run programs.
     static let sandboxParameters: [String: String] = [
         "cpu_seconds": "CPU seconds per process (default 5)", "wall_seconds": "wall-clock seconds (default 10)",
-        "memory_mb": "address space (default 512)", "max_processes": "processes (default 32)",
+        "memory_mb": "memory of the whole run (with a cgroup) and of each process (default 512)",
+        "max_processes": "processes (default 32)",
         "max_file_mb": "largest file written, and twice that for the scratch tmpfs (default 16)",
         "max_output_kb": "stdout + stderr kept before the run is killed (default 1024)",
-        "python": "interpreter (default /usr/bin/python3)",
+        "python": "interpreter (default: the first python3 binary in /usr/bin, /usr/local/bin, PATH)",
     ]
 
     public static let kind = RuleKind(
@@ -48,9 +53,9 @@ public struct CodeRule: RewardRule {
         ]
         for (key, value) in values where !(value > 0) { throw spec.error(key, "must be positive") }
         guard l.memoryMB >= 64 else { throw spec.error("memory_mb", "must be at least 64 (the interpreter needs it)") }
-        let python = try spec.string("python") ?? Sandbox.defaultPython
-        if let problem = InterpreterCheck.problem(with: python) {
-            throw spec.error("python", problem + (spec.has("python") ? "" : " (the default interpreter)"))
+        let python = try spec.string("python")
+        if let chosen = python ?? Sandbox.defaultPython, let problem = InterpreterCheck.problem(with: chosen) {
+            throw spec.error("python", problem + (python == nil ? " (the default interpreter)" : ""))
         }
         return Sandbox(limits: l, python: python)
     }
@@ -64,8 +69,13 @@ public struct CodeRule: RewardRule {
         guard let code = task.rawCompletion ? completion : Self.lastCodeBlock(completion) else {
             return RuleScore(score: 0, reason: "no_code")
         }
-        let r = sandbox.run(solution: code, tests: tests)
-        let detail = "\(r.passed)/\(r.total) passed" + (r.outputTail.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? "" : "; " + r.outputTail.trimmingCharacters(in: .whitespacesAndNewlines))
+        let r = sandbox.run(solution: code, tests: tests, entryPoint: task.entryPoint,
+                            allowInProcessChecks: task.allowsInProcessChecks)
+        var detail = "\(r.passed)/\(r.total) passed"
+        if r.inProcessChecks > 0 { detail += " (\(r.inProcessChecks) in-process)" }
+        if let failure = r.failure { detail += "; " + failure }
+        let tail = r.outputTail.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !tail.isEmpty { detail += "; " + tail }
         if r.outcome == .passed { return RuleScore(score: 1, reason: "passed", detail: detail) }
         let partial = partialCredit && r.total > 0 ? Double(r.passed) / Double(r.total) : 0
         return RuleScore(score: partial, reason: r.outcome.rawValue, detail: detail)

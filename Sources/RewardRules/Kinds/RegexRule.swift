@@ -1,6 +1,8 @@
 // kind "regex": a PCRE2 pattern, scored on match (or on no match).
 //   pattern: '^<think>.*?</think>\s*<answer>.*?</answer>$'   flags: [dotall]
 //   "<think>2+2</think><answer>4</answer>" -> 1 "format_ok";  "4" -> 0 "format_mismatch"
+// When PCRE2 gives up (its match limit, on a pattern that backtracks catastrophically),
+// the score is 0 "regex_error" whichever way score_on points: an error is not a miss.
 
 import Foundation
 
@@ -44,7 +46,10 @@ public struct RegexRule: RewardRule {
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {
-        let matched = regex.matches(completion)
-        return RuleScore(score: matched == scoreOnMatch ? 1 : 0, reason: matched ? matchReason : missReason)
+        switch regex.match(completion) {
+        case .matched: return RuleScore(score: scoreOnMatch ? 1 : 0, reason: matchReason)
+        case .missed: return RuleScore(score: scoreOnMatch ? 0 : 1, reason: missReason)
+        case .failed(let message): return RuleScore(score: 0, reason: "regex_error", detail: message)
+        }
     }
 }

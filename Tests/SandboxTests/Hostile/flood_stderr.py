@@ -1,0 +1,7 @@
+# hostile: floods stderr (640 MB at most)
+# family: floods of stdout/stderr
+# expect: output_limit
+import sys
+
+for _ in range(10000):
+    sys.stderr.write("y" * 65536)
