@@ -23,7 +23,7 @@ public struct ValidationReport: Sendable {
 }
 
 extension TaskSet {
-    public func validate(sandbox: Sandbox = Sandbox(),
+    public func validate(sandbox: Sandbox = Sandbox(), registry: RuleRegistry = .shared,
                          progress: (Int, Int) -> Void = { _, _ in }) throws -> ValidationReport {
         var report = ValidationReport(tasks: train.count + test.count, demonstrations: sft.count)
         try checkRuleSet(registry: registry)

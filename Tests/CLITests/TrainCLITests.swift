@@ -73,7 +73,7 @@ extension CLITests {
         XCTAssertEqual(counts.map { $0["g"] as? Int }, [3, 3])
         XCTAssertEqual(counts[1]["a"] as? Double ?? 1, 0, accuracy: 1e-9, "group-relative advantages sum to 0")
         let scores = try json(grpo(["traces", "sql", "--db", evalDB, "--json", "SELECT count(*) AS n FROM rule_scores"]).out)
-        XCTAssertEqual(scores.first?["n"] as? Int, 15 * 2, "format and answer for each of 15 samples")
+        XCTAssertEqual(scores.first?["n"] as? Int, 15 * 3, "format, answer and worked for each of 15 samples")
         let accuracy = try json(grpo(["traces", "sql", "--db", evalDB, "--json", "SELECT value FROM evals WHERE metric = 'accuracy'"]).out)
         XCTAssertEqual(accuracy.first?["value"] as? Double, eval["accuracy"] as? Double)
 

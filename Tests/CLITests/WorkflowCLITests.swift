@@ -32,7 +32,7 @@ extension CLITests {
                                  "--seed", "2"])
         XCTAssertTrue(imported.out.contains("wrote \(out): train 2, test 1, sft 2 (gsm8k)"), imported.out)
         let valid = try grpo(["tasks", "validate", out, "--quiet"])
-        XCTAssertTrue(valid.out.contains("gsm: 3 tasks, 2 demonstrations; schema and ids ok"), valid.out)
+        XCTAssertTrue(valid.out.contains("gsm: 3 tasks, 2 demonstrations; schema, ids and rule set math ok"), valid.out)
         let shown = try jsonLines(grpo(["tasks", "show", out, "--split", "train", "--json"]).out)
         XCTAssertEqual(Set(shown.compactMap { $0["answer"] as? String }).count, 2)
         XCTAssertTrue(Set(shown.compactMap { $0["answer"] as? String }).isSubset(of: ["7", "600", "100"]))
@@ -114,7 +114,8 @@ extension CLITests {
             XCTAssertEqual(tokens.count, line["num_tokens"] as? Int)
             XCTAssertEqual(logprobs.count, tokens.count)
             XCTAssertEqual(try XCTUnwrap(line["logprob_sum"] as? Double), logprobs.reduce(0, +), accuracy: 1e-3)
-            XCTAssertEqual(Set((line["rules"] as? [String: Any] ?? [:]).keys), ["format", "answer"])
+            XCTAssertEqual(Set((line["rules"] as? [String: Any] ?? [:]).keys), ["format", "answer", "worked"],
+                           "arith's rule set: format, answer and the worked diagnostic")
             XCTAssertTrue((line["prompt"] as? String ?? "").hasSuffix("="), "an arith prompt")
         }
         let file = tmp.appendingPathComponent("export.jsonl").path

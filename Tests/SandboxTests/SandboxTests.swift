@@ -171,7 +171,7 @@ final class SandboxTests: SandboxTestCase {
         let missing = "rules:\n  - {name: t, kind: code, python: /no/such/python3}"
         XCTAssertThrowsError(try RuleSet.parse(missing, file: "r.yaml")) {
             XCTAssertEqual("\($0)",
-                           "r.yaml:2: rule \"t\": field \"python\": /no/such/python3 is not an executable file")
+                           "r.yaml:2: rule \"t\": field \"python\": /no/such/python3: no such file")
         }
     }
 
