@@ -113,11 +113,8 @@ public final class Sandbox: @unchecked Sendable {
         slots = SlotPool(count: max(1, concurrency), baseUID: Sandbox.baseUID)
         groups = RunGroups(memoryBytes: limits.memoryMB << 20, maxProcesses: limits.maxProcesses)
         programs.sandbox = self
-        _ = Sandbox.ignoreBrokenPipes
+        ProcessSignals.ignoreBrokenPipes()
     }
-
-    /// A program that closes its standard input early must not kill the trainer with SIGPIPE.
-    private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     /// How this machine bounds a run's memory and processes as a whole.
     public static var runLimitMode: RunLimitMode { RunGroups.mode }
