@@ -36,8 +36,9 @@ public final class TraceWriter {
     /// Starts a new run and makes it the one `record` writes to; returns its id.
     @discardableResult
     public func startRun(_ info: RunInfo) throws -> Int64 {
-        let names = info.rules.map(\.name)
-        if let dup = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+        // The first name seen twice, in the rules' order (a Dictionary's order would change from run to run).
+        var seen = Set<String>()
+        if let dup = info.rules.map(\.name).first(where: { !seen.insert($0).inserted }) {
             throw TraceError.badRecord("rule \"\(dup)\" appears twice in the run's rules")
         }
         let id: Int64 = try db.write { db in
