@@ -2,23 +2,27 @@
 // A prompt is prefilled once (the same forward as training, on the prompt
 // alone); its keys and values become a prefix segment shared by the G
 // completions of that prompt; each completion appends to its own segment.
-// Legend: L layers, D width, P prompt length, M max new tokens.
+// Legend: L layers, D width, P prompt length, M max new tokens, K experts per token.
 //   prefix[g].keys[l], .values[l]  [P, D]    (rotated keys, as attention uses them)
 //   own[s].keys[l], .values[l]     [M, D]
+//   prefix[g].routes [P, L, K], own[s].routes [M, L, K]: the experts each fed token went
+//   through, which the trainer replays (see Router).
 
 import Kernels
 
 public final class KVCache: @unchecked Sendable {
     final class Segment {
         let keys: [FloatBuffer], values: [FloatBuffer]
+        let routes = Buffer<Int32>(fill: -1)
         var count = 0
         init(layers: Int) {
             keys = (0..<layers).map { _ in FloatBuffer() }
             values = (0..<layers).map { _ in FloatBuffer() }
         }
-        /// Room for `rows` positions of `width`, emptied.
-        func reset(rows: Int, width: Int) -> Segment {
+        /// Room for `rows` positions of `width` and of `routeWidth` expert choices, emptied.
+        func reset(rows: Int, width: Int, routeWidth: Int) -> Segment {
             for b in keys + values { b.reserve(rows * width) }
+            routes.reserve(rows * routeWidth)
             count = 0
             return self
         }
@@ -32,7 +36,13 @@ public final class KVCache: @unchecked Sendable {
     /// own[s] continues prefixes[groupOf[s]].
     var groupOf: [Int] = []
 
-    public init(config: ModelConfig) { self.config = config }
+    /// Expert choices per position: L x K (none in a model without routed experts).
+    let routeWidth: Int
+
+    public init(config: ModelConfig) {
+        self.config = config
+        routeWidth = config.nRoutedExperts > 0 ? config.numHiddenLayers * config.numExpertsPerTok : 0
+    }
 
     public func length(of s: Int) -> Int { prefixes[groupOf[s]].count + own[s].count }
 
@@ -43,15 +53,23 @@ public final class KVCache: @unchecked Sendable {
     func addPrefix(rows: Int) -> (group: Int, segment: Segment) {
         if prefixCount == prefixes.count { prefixes.append(Segment(layers: config.numHiddenLayers)) }
         defer { prefixCount += 1 }
-        return (prefixCount, prefixes[prefixCount].reset(rows: rows, width: config.hiddenSize))
+        return (prefixCount, prefixes[prefixCount].reset(rows: rows, width: config.hiddenSize, routeWidth: routeWidth))
     }
 
     /// A new sequence continuing prefix `group`, with room for `rows` tokens.
     func addSequence(group: Int, rows: Int) {
         if ownCount == own.count { own.append(Segment(layers: config.numHiddenLayers)) }
-        _ = own[ownCount].reset(rows: rows, width: config.hiddenSize)
+        _ = own[ownCount].reset(rows: rows, width: config.hiddenSize, routeWidth: routeWidth)
         groupOf.append(group)
         ownCount += 1
+    }
+
+    /// The expert choices [P + n, L, K] of every token sequence s has fed so far: its prompt's
+    /// and its own n.
+    func routes(of s: Int) -> [Int32] {
+        let prefix = prefixes[groupOf[s]], mine = own[s]
+        return Array(UnsafeBufferPointer(start: prefix.routes.pointer, count: prefix.count * routeWidth))
+            + Array(UnsafeBufferPointer(start: mine.routes.pointer, count: mine.count * routeWidth))
     }
 }
 
@@ -66,15 +84,18 @@ extension Transformer {
     /// Prefills `prompt` (whose last token has not been answered yet) and adds
     /// `completions` sequences continuing it. Returns the logits [V] after the prompt.
     func prefill(_ prompt: [Int32], completions: Int, maxNewTokens: Int, cache: KVCache, scratch: Activations) -> [Float] {
-        let c = config, d = c.hiddenSize, p = prompt.count
+        let c = config, d = c.hiddenSize, p = prompt.count, topK = c.numExpertsPerTok, width = cache.routeWidth
         let (g, prefix) = cache.addPrefix(rows: p)
-        let logits = forward(tokens: prompt, batch: 1, length: p, into: scratch, saving: false) { l, qkv in
+        let logits = forward(tokens: prompt, batch: 1, length: p, into: scratch, saving: false, keys: { l, qkv in
             let k = prefix.keys[l].pointer, v = prefix.values[l].pointer
             for t in 0..<p {
                 (k + t * d).update(from: qkv + t * 3 * d + d, count: d)
                 (v + t * d).update(from: qkv + t * 3 * d + 2 * d, count: d)
             }
-        }
+        }, routed: { l, chosen in
+            guard width > 0 else { return }
+            for t in 0..<p { (prefix.routes.pointer + t * width + l * topK).update(from: chosen + t * topK, count: topK) }
+        })
         prefix.count = p
         for _ in 0..<completions { cache.addSequence(group: g, rows: maxNewTokens) }
         return Array(UnsafeBufferPointer(start: logits + (p - 1) * c.vocabSize, count: c.vocabSize))
@@ -119,6 +140,11 @@ extension Transformer {
             Linear.forward(att, w + slots.o, x, rows: r, inFeatures: d, outFeatures: d, accumulate: true)
             RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
             MoE.forward(moeShape, params: w, slots: slots, x: xn, out: moeOut, rows: r, state: s.moe)
+            let topK = c.numExpertsPerTok, chosen = s.moe.chosen.pointer
+            for (row, seq) in sequences.enumerated() where cache.routeWidth > 0 {
+                let own = cache.own[seq]
+                (own.routes.pointer + own.count * cache.routeWidth + l * topK).update(from: chosen + row * topK, count: topK)
+            }
             add(moeOut, into: x, count: r * d)
         }
         for seq in sequences { cache.own[seq].count += 1 }

@@ -3,7 +3,9 @@
 // index, completion index), so a completion does not depend on what else is
 // in the batch. The log-probability recorded for every sampled token is under
 // the policy at the sampling temperature, softmax(logits / T), before top-k /
-// top-p truncation: the same quantity the trainer recomputes for pi_old.
+// top-p truncation: the same quantity the trainer recomputes for pi_old. The
+// experts every fed token went through are recorded too: the trainer replays
+// them, so that it scores a completion through the experts that produced it.
 
 import Foundation
 import Kernels
@@ -55,6 +57,14 @@ public struct Completion: Sendable, Equatable {
     public var finishReason: FinishReason
     /// log pi(token) for every sampled token, at the sampling temperature.
     public var logprobs: [Float]
+    /// Routed experts [P + T - 1, L, K] of every token the model was fed: the prompt's P, then
+    /// the completion's but its last (empty for a model without routed experts).
+    public var routes: [Int32] = []
+
+    public init(tokens: [Int32], text: String, finishReason: FinishReason, logprobs: [Float], routes: [Int32] = []) {
+        self.tokens = tokens; self.text = text; self.finishReason = finishReason; self.logprobs = logprobs
+        self.routes = routes
+    }
 }
 
 public final class Sampler: @unchecked Sendable {
@@ -147,7 +157,10 @@ public final class Sampler: @unchecked Sendable {
             drawAll(active, logits)
             active = active.enumerated().filter { accept($0.element, drawn[$0.offset].token, drawn[$0.offset].logp) }.map(\.element)
         }
-        for s in out.indices { out[s].text = tokenizer.decode(out[s].tokens) }
+        for s in out.indices {
+            out[s].text = tokenizer.decode(out[s].tokens)
+            out[s].routes = cache.routes(of: s)
+        }
         return (0..<promptTokens.count).map { Array(out[($0 * g)..<($0 * g + g)]) }
     }
 

@@ -87,6 +87,9 @@ public final class Activations: @unchecked Sendable {
     public var auxLoss: Float { layers.reduce(0) { $0 + $1.moe.auxLoss } }
     /// Tokens routed to each expert, per layer, in the last forward (real tokens only).
     public var expertLoad: [[Int]] { layers.map(\.moe.load) }
+    /// (token, layer) choices of the last forward where the replayed experts were not the
+    /// ones this forward would have chosen (0 without replay).
+    public internal(set) var routingFlips = 0
     /// The MoE state of layer l (router choices and gates), for tests and inspection.
     public func moeState(layer l: Int) -> MoEState { layers[l].moe }
 }
@@ -98,17 +101,22 @@ extension Transformer {
     /// The returned pointer is `a.logits`: valid while `a` lives and until its next forward.
     /// With `saving: false` (log-probs, prefill) every layer reuses the first
     /// layer's buffers: a fraction of the memory, and no backward possible.
-    /// `keys(l, qkv)` sees each layer's rotated [q | k | v] rows as they are made.
+    /// `keys(l, qkv)` sees each layer's rotated [q | k | v] rows as they are made, `routed(l, chosen)`
+    /// each layer's expert choices [B*T, K]. `routes[l]` [B*T, K] replays layer l's choices (rows
+    /// starting with -1 choose for themselves): the experts the sampler chose, so that the
+    /// trainer scores a completion through the experts that produced it.
     @discardableResult
     public func forward(tokens: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil,
-                        into a: Activations, saving: Bool = true,
-                        keys: ((Int, UnsafePointer<Float>) -> Void)? = nil) -> UnsafeMutablePointer<Float> {
+                        into a: Activations, saving: Bool = true, routes: [UnsafePointer<Int32>]? = nil,
+                        keys: ((Int, UnsafePointer<Float>) -> Void)? = nil,
+                        routed: ((Int, UnsafePointer<Int32>) -> Void)? = nil) -> UnsafeMutablePointer<Float> {
         let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
         let n = b * t, w = parameters.data
         precondition(tokens.count == n, "tokens: \(tokens.count) for batch \(b) x length \(t)")
         precondition(t <= c.maxPositionEmbeddings, "length \(t) beyond max_position_embeddings \(c.maxPositionEmbeddings)")
         precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < v }, "token id outside the vocabulary")
-        a.batch = b; a.length = t
+        precondition(routes == nil || routes!.count == c.numHiddenLayers, "routes: one per layer")
+        a.batch = b; a.length = t; a.routingFlips = 0
         a.sequences = (0..<b).map { s in (s * t)..<(s * t + min(t, lengths?[s] ?? t)) }
         if a.layers.count != c.numHiddenLayers { a.layers = (0..<c.numHiddenLayers).map { _ in .init() } }
         a.canBackward = saving
@@ -135,7 +143,10 @@ extension Transformer {
             RMSNorm.forward(xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
             // Without saving, the layer's input is dead once x_mid exists: its buffer takes the output.
             let next = !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
-            MoE.forward(moeShape, params: w, slots: slots, x: xn2, out: next, rows: n, state: s.moe, sequences: a.sequences)
+            MoE.forward(moeShape, params: w, slots: slots, x: xn2, out: next, rows: n, state: s.moe, sequences: a.sequences,
+                        replay: routes?[l])
+            a.routingFlips += s.moe.flips
+            routed?(l, s.moe.chosen.pointer)
             add(xMid, into: next, count: n * d)
             x = next
         }

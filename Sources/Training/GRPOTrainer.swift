@@ -213,6 +213,15 @@ public final class GRPOTrainer: @unchecked Sendable {
                                         sample: sampleRound, keeps: varies)
     }
 
+    /// `body` with the arrays pinned as pointers (nil for nil or no arrays).
+    static func withPointers<R>(_ arrays: [[Int32]]?, _ body: ([UnsafePointer<Int32>]?) -> R) -> R {
+        guard let arrays, !arrays.isEmpty else { return body(nil) }
+        func pin(_ i: Int, _ pinned: [UnsafePointer<Int32>]) -> R {
+            i == arrays.count ? body(pinned) : arrays[i].withUnsafeBufferPointer { pin(i + 1, pinned + [$0.baseAddress!]) }
+        }
+        return pin(0, [])
+    }
+
     /// The seed of a step's sampling round: round 0 keeps the seed runs have always used; every
     /// further round gets streams of its own, or it would redraw the completions it dropped.
     public static func samplingSeed(seed: Int, step: Int, round: Int) -> UInt64 {
@@ -281,6 +290,9 @@ public final class GRPOTrainer: @unchecked Sendable {
         var first = [Int](repeating: 0, count: n)
         for b in batches { for (r, i) in b.rows.enumerated() { first[i] = b.offset + r * b.length + promptLengths[i] - 1 } }
         let inputs = batches.map { $0.inputs(sequences, promptLengths: promptLengths, pad: tokenizer.pad) }
+        let routes = config.routerReplay
+            ? batches.map { $0.routes(rows.map { $0.0.completions[$0.1].routes }, sequences: sequences, config: model.config) }
+            : nil
 
         let logp = logpBuffer.reserve(total), entropy = entropyBuffer.reserve(total)
         let temperature = config.temperature
@@ -297,15 +309,18 @@ public final class GRPOTrainer: @unchecked Sendable {
         let referenceSeconds = Date().timeIntervalSince(referenceStart)
         var old: [Float] = []
         var result = LossResult(loss: 0, dlogp: [], clipFracLow: 0, clipFracHigh: 0, ratioMean: 1, kl: 0, tokens: 0)
-        var gradNorm: Float = 0, mismatch = 0.0, entropyMean = 0.0
+        var gradNorm: Float = 0, mismatch = 0.0, entropyMean = 0.0, routingFlips = 0
         var lr: Float = 0
         var load: [[Int]] = []
         for iteration in 0..<config.numIterations {
             lr = learningRate(update: step * config.numIterations + iteration)
             var logits: [UnsafeMutablePointer<Float>] = []
             for (c, (b, input)) in zip(batches, inputs).enumerated() {
-                logits.append(model.forward(tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
-                                            into: microActivations[c]))
+                logits.append(Self.withPointers(routes?[c]) { replay in
+                    model.forward(tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
+                                  into: microActivations[c], routes: replay)
+                })
+                if iteration == 0 { routingFlips += microActivations[c].routingFlips }
                 LogProbs.forward(logits[c], targets: input.targets, rows: b.size, vocab: v, temperature: temperature, logp: logp + b.offset,
                                  entropy: iteration == 0 ? entropy + b.offset : nil)
             }
@@ -356,6 +371,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         var m = metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean, load: load)
         if self.reference != nil { m.extra["reference_logprob_s"] = referenceSeconds }
+        if routes != nil { m.extra["routing_flips"] = Double(routingFlips) }
         // Per rule, diagnostics (weight 0) included: the mean score and the pass rate go to the
         // metrics, the pass rate to the progress line too.
         let stats = rules.ruleStats(rollouts.flatMap(\.scores))

@@ -5,6 +5,8 @@
 // one-batch update up to summation order.
 //   flat layout: micro-batch c is a [rows_c, length_c] block at offset_c
 
+import Policy
+
 struct MicroBatch {
     /// Indices of the batch's rows in this micro-batch, shortest first.
     let rows: [Int]
@@ -22,6 +24,31 @@ struct MicroBatch {
             for j in (promptLengths[i] - 1)..<(s.count - 1) { targets[base + j] = s[j + 1] }
         }
         return (tokens, targets, rows.map { sequences[$0].count })
+    }
+
+    /// Per layer, the expert choices [rows * length, K] to replay: row r's positions take its
+    /// completion's recorded routes [P + T - 1, L, K]; padding, and a row whose routes do not
+    /// cover its sequence but the last token, choose for themselves (-1). Empty for a model
+    /// without routed experts.
+    func routes(_ recorded: [[Int32]], sequences: [[Int32]], config c: ModelConfig) -> [[Int32]] {
+        guard c.nRoutedExperts > 0 else { return [] }
+        let k = c.numExpertsPerTok, layers = c.numHiddenLayers, width = layers * k
+        var out = [[Int32]](repeating: [Int32](repeating: -1, count: size * k), count: layers)
+        for (r, i) in rows.enumerated() {
+            let positions = recorded[i].count / width
+            guard recorded[i].count == positions * width, positions == sequences[i].count - 1 else { continue }
+            for l in 0..<layers {
+                out[l].withUnsafeMutableBufferPointer { dst in
+                    recorded[i].withUnsafeBufferPointer { src in
+                        for j in 0..<positions {
+                            let to = (r * length + j) * k, from = j * width + l * k
+                            for x in 0..<k { dst[to + x] = src[from + x] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// `fixed` micro-batches, or (nil) the count of 1, 2 or 4 with the fewest padded rows,

@@ -60,6 +60,7 @@ final class GRPOTrainerTests: XCTestCase {
             let (report, record) = try trainer.trainStep()
             try traces.record(record)
             XCTAssertLessThan(report.metrics.logprobMismatchMax!, 1e-4, "sampler and trainer log-probs")
+            XCTAssertNotNil(report.metrics.extra["routing_flips"], "router replay is on by default and counts its flips")
             XCTAssertEqual(record.groups.count, 3)
             for g in record.groups {
                 XCTAssertEqual(g.samples.count, 4)

@@ -28,6 +28,9 @@ public final class MoEState: @unchecked Sendable {
     public internal(set) var load: [Int] = []
     /// Sequence-wise balance loss of the last forward (0 when alpha = 0).
     public internal(set) var auxLoss: Float = 0
+    /// Rows of the last forward whose replayed choice differed from this router's own.
+    public internal(set) var flips = 0
+    let flipped = Buffer<Int32>()
 
     public init() {}
 
@@ -73,13 +76,14 @@ public enum MoE {
         return groups.filter { !$0.isEmpty }
     }
 
-    /// `valid(t)` says whether row t is a real token (not padding), for load counting;
-    /// `sequences` (row ranges of real tokens) enables the balance loss when alpha > 0.
+    /// `sequences` (row ranges of real tokens) limits load counting to them and enables the
+    /// balance loss when alpha > 0; `replay` [N, K] replays expert choices (see Router).
     public static func forward(_ shape: MoEShape, params w: UnsafePointer<Float>, slots: LayerSlots,
                                x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
-                               state st: MoEState, sequences: [Range<Int>]? = nil) {
+                               state st: MoEState, sequences: [Range<Int>]? = nil, replay: UnsafePointer<Int32>? = nil) {
         let d = shape.width, e = shape.experts, k = shape.topK, i = shape.intermediate
         st.rows = n
+        st.flips = 0
 
         // Shared experts write `out` first; routed experts add to it.
         if let sh = slots.sharedExpert {
@@ -95,7 +99,10 @@ public enum MoE {
 
         let scores = st.scores.reserve(n * e), chosen = st.chosen.reserve(n * k), gates = st.gates.reserve(n * k)
         Linear.forward(x, w + slots.router, scores, rows: n, inFeatures: d, outFeatures: e)
-        Router.forward(shape.router, scores: scores, bias: w + slots.routerBias, chosen: chosen, gates: gates, rows: n)
+        let flipped = replay == nil ? nil : st.flipped.reserve(n)
+        Router.forward(shape.router, scores: scores, bias: w + slots.routerBias, chosen: chosen, gates: gates, rows: n,
+                       replay: replay, flipped: flipped)
+        if let flipped { for t in 0..<n { st.flips += Int(flipped[t]) } }
 
         // Dispatch: count, then place each (token, choice) at its expert's next row.
         var start = [Int](repeating: 0, count: e + 1)

@@ -7,6 +7,15 @@
 // The gate values never see the bias, so balancing changes which experts are
 // chosen but not how much a chosen expert counts.
 //
+// Router replay: `replay` [N, K] (a row starting with -1 chooses for itself)
+// overrides the choice with experts chosen elsewhere (by the sampler, on the
+// same weights). Only the discrete choice is replayed: the gates still come
+// from this forward's scores, so the router keeps its gradient. Two
+// implementations of the same forward sum in different orders; where two
+// experts' selection scores lie within rounding of each other they can choose
+// differently, and a token's log-probability then moves by whole nats, not
+// by rounding. `flipped` [N] marks the rows whose own choice differed.
+//
 // Backward reads s, chosen: dgates [N, K] -> dlogits [N, E] (the choice
 // itself is not differentiated):
 //   ds_k = rsf * (dg_k / Z - sum_i dg_i s_i / Z^2)   for k chosen, Z = sum_chosen s
@@ -34,8 +43,11 @@ public struct RouterConfig: Sendable {
 
 public enum Router {
     /// Turns `scores` (holding logits on entry) into gate scores, and fills chosen/gates.
+    /// With `replay`, its rows that do not start with -1 replace the choice (indices must be
+    /// distinct experts); `flipped[t]` is then 1 where row t's own top-k was another set.
     public static func forward(_ cfg: RouterConfig, scores: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>,
-                               chosen: UnsafeMutablePointer<Int32>, gates: UnsafeMutablePointer<Float>, rows n: Int) {
+                               chosen: UnsafeMutablePointer<Int32>, gates: UnsafeMutablePointer<Float>, rows n: Int,
+                               replay: UnsafePointer<Int32>? = nil, flipped: UnsafeMutablePointer<Int32>? = nil) {
         let e = cfg.experts, k = cfg.topK
         Parallel.forRanges(n, minPerThread: 256) { range in
             for t in range {
@@ -63,6 +75,17 @@ public enum Router {
                         }
                     }
                     ch[j] = Int32(best)
+                }
+                if let replay, replay[t * k] >= 0 {
+                    let r = replay + t * k
+                    let same = (0..<k).allSatisfy { j in (0..<k).contains { r[$0] == ch[j] } }
+                    flipped?[t] = same ? 0 : 1
+                    for j in 0..<k {
+                        precondition(r[j] >= 0 && Int(r[j]) < e, "replayed expert \(r[j]) outside 0..<\(e)")
+                        ch[j] = r[j]
+                    }
+                } else {
+                    flipped?[t] = 0
                 }
                 var z: Float = 0
                 for j in 0..<k { z += s[Int(ch[j])] }
