@@ -3,29 +3,29 @@
 # requires: whole-run limits
 # expect: assertion_failed
 import os
-import time
 
+release_r, release_w = os.pipe()
 ready = []
 for i in range(5):
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
+        os.close(release_w)
         try:
             block = bytearray(100 * 1024 * 1024)
             for j in range(0, len(block), 4096):
                 block[j] = 1
             os.write(w, b"1")
-            time.sleep(2)
+            os.read(release_r, 1)  # hold the memory until every child has answered
         except MemoryError:
             pass
         os._exit(0)
     os.close(w)
     ready.append((pid, r))
-held = 0
-for pid, r in ready:
-    held += len(os.read(r, 1))
-    os.close(r)
+os.close(release_r)
+held = sum(len(os.read(r, 1)) for _, r in ready)
+os.close(release_w)
 for pid, r in ready:
     os.waitpid(pid, 0)
 
