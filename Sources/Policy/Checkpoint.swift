@@ -257,30 +257,11 @@ public enum Checkpoint {
     public static let optimizerFile = "optimizer.safetensors"
     public static let stateFile = "trainer_state.json"
 
-    /// Writes a complete checkpoint to `directory`, replacing any there.
-    ///
-    /// Everything is written and fsynced in a sibling `.NAME.tmp-PID` first,
-    /// so no file under the final name is ever half-written; then the
-    /// directory is published (see `publish`). A crash before publishing
-    /// leaves the previous checkpoint untouched and a stale temp directory,
-    /// which the next save by a process with the same pid removes.
+    /// Writes a complete checkpoint to `directory`, replacing any there (see `writeDirectory`).
     public static func save(to directory: URL, model: Transformer,
                             optimizerMoments: (m: UnsafePointer<Float>, v: UnsafePointer<Float>)? = nil,
                             state: TrainingState? = nil) throws {
-        let fm = FileManager.default
-        let parent = directory.deletingLastPathComponent()
-        let temp = parent.appendingPathComponent(".\(directory.lastPathComponent).tmp-\(getpid())")
-        do {
-            try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-            // A directory there is a leftover of an interrupted save by an earlier
-            // process with our pid (pid 1 in a container, say); anything else is
-            // not ours to delete, and createDirectory below refuses it.
-            if isDirectory(temp) { try fm.removeItem(at: temp) }
-            try fm.createDirectory(at: temp, withIntermediateDirectories: false)
-        } catch {
-            throw PolicyError.badCheckpoint(file: temp.path, tensor: nil, message: "cannot create: \(error.localizedDescription)")
-        }
-        do {
+        try writeDirectory(directory) { temp in
             let layout = model.layout, format = ["format": "pt"] // transformers refuses files without a format
             try writeFile(temp.appendingPathComponent(configFile)) { try $0.write(contentsOf: model.config.encoded()) }
             for (name, data) in TokenizerFiles.files(of: model.tokenizer) {
@@ -301,6 +282,32 @@ public enum Checkpoint {
                 let json = try e.encode(state)
                 try writeFile(temp.appendingPathComponent(stateFile)) { try $0.write(contentsOf: json) }
             }
+        }
+    }
+
+    /// Writes a folder at `directory` through `body`, replacing any folder there.
+    ///
+    /// Everything is written and fsynced in a sibling `.NAME.tmp-PID` first,
+    /// so no file under the final name is ever half-written; then the
+    /// directory is published (see `publish`). A crash before publishing
+    /// leaves the previous folder untouched and a stale temp directory,
+    /// which the next save by a process with the same pid removes.
+    static func writeDirectory(_ directory: URL, _ body: (URL) throws -> Void) throws {
+        let fm = FileManager.default
+        let parent = directory.deletingLastPathComponent()
+        let temp = parent.appendingPathComponent(".\(directory.lastPathComponent).tmp-\(getpid())")
+        do {
+            try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+            // A directory there is a leftover of an interrupted save by an earlier
+            // process with our pid (pid 1 in a container, say); anything else is
+            // not ours to delete, and createDirectory below refuses it.
+            if isDirectory(temp) { try fm.removeItem(at: temp) }
+            try fm.createDirectory(at: temp, withIntermediateDirectories: false)
+        } catch {
+            throw PolicyError.badCheckpoint(file: temp.path, tensor: nil, message: "cannot create: \(error.localizedDescription)")
+        }
+        do {
+            try body(temp)
             syncDirectory(temp)
             try publish(temp, at: directory)
         } catch {
@@ -426,7 +433,7 @@ private func isDirectory(_ url: URL) -> Bool {
 
 /// Creates `url`, writes it through `body`, and fsyncs it, so that a later
 /// rename publishes bytes that are on disk.
-private func writeFile(_ url: URL, _ body: (FileHandle) throws -> Void) throws {
+func writeFile(_ url: URL, _ body: (FileHandle) throws -> Void) throws {
     do {
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         let file = try FileHandle(forWritingTo: url)

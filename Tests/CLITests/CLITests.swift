@@ -25,18 +25,26 @@ final class CLITests: XCTestCase {
     }
 
     @discardableResult
+    /// Runs grpo; `input` is its standard input. A run past `deadline` seconds is killed and fails the test.
     func grpo(_ args: [String], expect status: Int32 = 0, in folder: URL? = nil, environment: [String: String]? = nil,
+              input: URL? = nil, deadline: TimeInterval = 600,
               file: StaticString = #filePath, line: UInt = #line) throws -> (out: String, err: String) {
         let p = Process()
         p.executableURL = try binary()
         p.arguments = args
         if let environment { p.environment = environment }
         p.currentDirectoryURL = folder ?? Self.root
+        if let input { p.standardInput = try FileHandle(forReadingFrom: input) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()
+        let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + deadline, execute: watchdog)
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        watchdog.cancel()
+        XCTAssertFalse(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGTERM,
+                       "grpo \(args.joined(separator: " ")): killed after \(deadline) s", file: file, line: line)
         let result = (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
         XCTAssertEqual(p.terminationStatus, status, "grpo \(args.joined(separator: " ")): \(result.1)", file: file, line: line)
         return result

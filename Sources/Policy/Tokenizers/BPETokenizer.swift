@@ -64,6 +64,16 @@ public struct BPETokenizer: Tokenizer {
     /// Ids the file defines: one past the largest.
     public var vocabSize: Int { vocabulary.tokenBytes.count }
 
+    /// Whether every text encodes and decodes as the byte tokenizer's would: byte b is id b, no
+    /// merges, no normalizer, and the only added tokens are pad, bos and eos, special and never
+    /// cut out of text (what `grpo export` writes).
+    public var encodesAsByteTokenizer: Bool {
+        let v = vocabulary
+        return v.merges.isEmpty && !v.normalizesNFC && v.byteIds == (0..<256).map(Int32.init) && v.splitSpecialTokens
+            && v.tokenBytes.count <= 256 + v.addedTokens.count
+            && Set(v.addedTokens.map(\.id)) == [pad, bos, eos] && v.addedTokens.allSatisfy(\.special)
+    }
+
     public func encode(_ text: String, addBOS: Bool = false) -> [Int32] {
         let v = vocabulary
         var ids: [Int32] = addBOS ? [bos] : []
@@ -176,8 +186,8 @@ public struct BPETokenizer: Tokenizer {
         while symbols.count > 1 {
             var best = Int32.max, at = -1, merged: Int32 = 0
             for i in 0..<(symbols.count - 1) {
-                if let m = v.merges[UInt64(UInt32(bitPattern: symbols[i])) << 32 | UInt64(UInt32(bitPattern: symbols[i + 1]))],
-                   m.rank < best {
+                let pair = UInt64(UInt32(bitPattern: symbols[i])) << 32 | UInt64(UInt32(bitPattern: symbols[i + 1]))
+                if let m = v.merges[pair], m.rank < best {
                     best = m.rank; at = i; merged = m.id
                 }
             }

@@ -14,8 +14,12 @@ public struct ByteTokenizer: Tokenizer {
     public static func validate(_ config: ModelConfig, source: String) throws {
         typealias Key = ModelConfig.CodingKeys
         func fail(_ k: Key, _ m: String) -> PolicyError { .badConfig(file: source, key: k.rawValue, message: m) }
-        guard config.vocabSize >= 259 else { throw fail(.vocabSize, "must be at least 259 (256 bytes + pad, bos, eos)") }
-        for (k, v) in [(Key.padTokenId, config.padTokenId), (.bosTokenId, config.bosTokenId), (.eosTokenId, config.eosTokenId)] {
+        guard config.vocabSize >= 259 else {
+            throw fail(.vocabSize, "must be at least 259 (256 bytes + pad, bos, eos)")
+        }
+        let specials = [(Key.padTokenId, config.padTokenId), (.bosTokenId, config.bosTokenId),
+                        (.eosTokenId, config.eosTokenId)]
+        for (k, v) in specials {
             guard (256..<config.vocabSize).contains(v) else {
                 throw fail(k, "must be a special id in 256..<vocab_size (the byte tokenizer's ids 0...255 are bytes)")
             }

@@ -15,15 +15,7 @@ public enum TokenizerFiles {
             try ByteTokenizer.validate(config, source: directory.appendingPathComponent("config.json").path)
             return ByteTokenizer(config: config)
         }
-        var files: [String: Data] = [:]
-        for name in names {
-            let url = directory.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: url.path) else { continue }
-            do { files[name] = try Data(contentsOf: url) } catch {
-                throw PolicyError.badConfig(file: url.path, key: nil, message: "cannot read: \(error.localizedDescription)")
-            }
-        }
-        return try bpe(files: files, source: json.path, config: config)
+        return try bpe(files: try read(directory), source: json.path, config: config)
     }
 
     /// A BPE tokenizer from the contents of `names`, its ids checked against `config`.
@@ -31,10 +23,39 @@ public enum TokenizerFiles {
         let tokenizer = try TokenizerJSON.read(files: files, source: source, pad: Int32(config.padTokenId),
                                                bos: Int32(config.bosTokenId), eos: Int32(config.eosTokenId))
         guard tokenizer.vocabSize <= config.vocabSize else {
-            throw PolicyError.badConfig(file: source, key: "model.vocab",
-                                        message: "ids up to \(tokenizer.vocabSize - 1), beyond the model's vocab_size \(config.vocabSize)")
+            let message = "ids up to \(tokenizer.vocabSize - 1), beyond the model's vocab_size \(config.vocabSize)"
+            throw PolicyError.badConfig(file: source, key: "model.vocab", message: message)
         }
         return tokenizer
+    }
+
+    /// The BPE tokenizer of a tokenizer.json (a file, or a folder holding one with its
+    /// tokenizer_config.json) on its own, with no model: no special ids of the policy's.
+    public static func standalone(_ url: URL) throws -> BPETokenizer {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
+            throw PolicyError.missingFile(url.path)
+        }
+        let files = isFolder.boolValue ? try read(url) : ["tokenizer.json": try contents(of: url)]
+        let source = isFolder.boolValue ? url.appendingPathComponent("tokenizer.json").path : url.path
+        guard files["tokenizer.json"] != nil else { throw PolicyError.missingFile(source) }
+        return try TokenizerJSON.read(files: files, source: source, pad: -1, bos: -1, eos: -1)
+    }
+
+    /// Those of `names` present in `directory`.
+    private static func read(_ directory: URL) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in names {
+            let url = directory.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: url.path) { files[name] = try contents(of: url) }
+        }
+        return files
+    }
+
+    private static func contents(of url: URL) throws -> Data {
+        do { return try Data(contentsOf: url) } catch {
+            throw PolicyError.badConfig(file: url.path, key: nil, message: "cannot read: \(error.localizedDescription)")
+        }
     }
 
     /// The files `tokenizer` was read from, if any (none for the byte tokenizer).

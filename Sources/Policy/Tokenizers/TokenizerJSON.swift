@@ -13,7 +13,9 @@ enum TokenizerJSON {
 
     /// `files["tokenizer.json"]` must be there; tokenizer_config.json is read for split_special_tokens.
     static func read(files: [String: Data], source: String, pad: Int32, bos: Int32, eos: Int32) throws -> BPETokenizer {
-        func fail(_ key: String?, _ message: String) -> PolicyError { .badConfig(file: source, key: key, message: message) }
+        func fail(_ key: String?, _ message: String) -> PolicyError {
+            .badConfig(file: source, key: key, message: message)
+        }
         guard let data = files["tokenizer.json"],
               let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw fail(nil, "not a JSON object")
@@ -22,8 +24,12 @@ enum TokenizerJSON {
         guard (model["type"] as? String ?? "BPE") == "BPE" else {
             throw fail("model.type", "\"\(model["type"]!)\" is not supported (only byte-level BPE)")
         }
-        if let dropout = model["dropout"] as? Double, dropout > 0 { throw fail("model.dropout", "BPE dropout is not supported") }
-        if model["byte_fallback"] as? Bool == true { throw fail("model.byte_fallback", "byte fallback is not supported") }
+        if let dropout = model["dropout"] as? Double, dropout > 0 {
+            throw fail("model.dropout", "BPE dropout is not supported")
+        }
+        if model["byte_fallback"] as? Bool == true {
+            throw fail("model.byte_fallback", "byte fallback is not supported")
+        }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if let s = model[key] as? String, !s.isEmpty { throw fail("model.\(key)", "\"\(s)\" is not supported") }
         }
@@ -37,9 +43,9 @@ enum TokenizerJSON {
                 throw fail(key, "needs an id and a content")
             }
             if item["single_word"] as? Bool == true { throw fail("\(key).single_word", "single_word is not supported") }
-            added.append(.init(id: Int32(id), content: Array(content.utf8), special: item["special"] as? Bool ?? false,
-                               normalized: item["normalized"] as? Bool ?? false, lstrip: item["lstrip"] as? Bool ?? false,
-                               rstrip: item["rstrip"] as? Bool ?? false))
+            func flag(_ key: String) -> Bool { item[key] as? Bool ?? false }
+            added.append(.init(id: Int32(id), content: Array(content.utf8), special: flag("special"),
+                               normalized: flag("normalized"), lstrip: flag("lstrip"), rstrip: flag("rstrip")))
             addedContent[id] = content
         }
 
@@ -63,17 +69,21 @@ enum TokenizerJSON {
             isSpecial[Int(t.id)] = t.special
         }
         if let missing = byteIds.firstIndex(of: -1) {
-            throw fail("model.vocab", String(format: "has no token for byte 0x%02X (\"%@\"); not a byte-level vocabulary",
-                                             missing, String(ByteLevelAlphabet.characters[missing])))
+            let character = String(ByteLevelAlphabet.characters[missing])
+            throw fail("model.vocab", "no token for byte \(missing) (\"\(character)\"): not a byte-level vocabulary")
         }
 
         var merges: [UInt64: (rank: Int32, id: Int32)] = [:]
         for (rank, item) in (model["merges"] as? [Any] ?? []).enumerated() {
             let pair: [String]
-            if let s = item as? String { pair = s.split(separator: " ", omittingEmptySubsequences: false).map(String.init) } else {
+            // Older files write a merge as "left right", newer ones as ["left", "right"].
+            if let s = item as? String {
+                pair = s.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            } else {
                 pair = item as? [String] ?? []
             }
-            guard pair.count == 2, let a = vocab[pair[0]], let b = vocab[pair[1]], let m = vocab[pair[0] + pair[1]] else {
+            guard pair.count == 2, let a = vocab[pair[0]], let b = vocab[pair[1]],
+                  let m = vocab[pair[0] + pair[1]] else {
                 throw fail("model.merges[\(rank)]", "\"\(item)\" is not a pair of vocabulary tokens whose join is one")
             }
             let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
@@ -119,7 +129,9 @@ enum TokenizerJSON {
         }
         var steps: [(String, [String: Any])] = [("pre_tokenizer", root)]
         if root["type"] as? String == "Sequence" {
-            steps = (root["pretokenizers"] as? [[String: Any]] ?? []).enumerated().map { ("pre_tokenizer.pretokenizers[\($0)]", $1) }
+            steps = (root["pretokenizers"] as? [[String: Any]] ?? []).enumerated().map {
+                ("pre_tokenizer.pretokenizers[\($0)]", $1)
+            }
         }
         var out: [BPETokenizer.Vocabulary.PreTokenizer] = []
         var byteLevel = false
@@ -128,20 +140,28 @@ enum TokenizerJSON {
             switch type {
             case "ByteLevel":
                 byteLevel = true
-                if step["add_prefix_space"] as? Bool == true { throw fail("\(key).add_prefix_space", "true is not supported") }
-                if step["use_regex"] as? Bool ?? true { out.append(.split(try compile(gpt2Pattern, literal: false, key, fail), .isolated)) }
+                if step["add_prefix_space"] as? Bool == true {
+                    throw fail("\(key).add_prefix_space", "true is not supported")
+                }
+                if step["use_regex"] as? Bool ?? true {
+                    out.append(.split(try compile(gpt2Pattern, literal: false, key, fail), .isolated))
+                }
             case "Digits":
                 let pattern = step["individual_digits"] as? Bool == true ? #"\p{N}"# : #"\p{N}+"#
                 out.append(.split(try compile(pattern, literal: false, key, fail), .isolated))
             case "Split":
                 if step["invert"] as? Bool == true { throw fail("\(key).invert", "true is not supported") }
                 let pattern = step["pattern"] as? [String: String] ?? [:]
-                guard let text = pattern["Regex"] ?? pattern["String"] else { throw fail("\(key).pattern", "needs Regex or String") }
+                guard let text = pattern["Regex"] ?? pattern["String"] else {
+                    throw fail("\(key).pattern", "needs Regex or String")
+                }
                 let behaviors: [String: BPETokenizer.Vocabulary.SplitBehavior] = [
                     "Isolated": .isolated, "Removed": .removed, "MergedWithPrevious": .mergedWithPrevious,
                     "MergedWithNext": .mergedWithNext]
                 let name = step["behavior"] as? String ?? "?"
-                guard let behavior = behaviors[name] else { throw fail("\(key).behavior", "\"\(name)\" is not supported") }
+                guard let behavior = behaviors[name] else {
+                    throw fail("\(key).behavior", "\"\(name)\" is not supported")
+                }
                 out.append(.split(try compile(text, literal: pattern["Regex"] == nil, key, fail), behavior))
             default:
                 throw fail("\(key).type", "\"\(type)\" is not supported (ByteLevel, Split, Digits)")
@@ -160,6 +180,8 @@ enum TokenizerJSON {
 
     private static func decoder(_ value: Any?, _ fail: (String?, String) -> PolicyError) throws {
         let type = (value as? [String: Any])?["type"] as? String
-        guard type == "ByteLevel" else { throw fail("decoder.type", "\"\(type ?? "none")\" is not supported (only ByteLevel)") }
+        guard type == "ByteLevel" else {
+            throw fail("decoder.type", "\"\(type ?? "none")\" is not supported (only ByteLevel)")
+        }
     }
 }
