@@ -112,7 +112,7 @@ final class HuggingFaceTests: XCTestCase {
         let out = tmp.appendingPathComponent("imported")
         let summary = try HuggingFaceImport.run(from: Self.fixtures.appendingPathComponent("glm4moe-gqa"), to: out)
         XCTAssertEqual(summary.files, 3)
-        XCTAssertEqual(summary.dtypes, ["BF16", "F32"])
+        XCTAssertEqual(summary.dtypes, ["BF16"])
         let model = try Checkpoint.loadModel(from: out)
         XCTAssertEqual(model.config.numAttentionHeads, 8)
         XCTAssertEqual(model.config.keyValueHeads, 2)
@@ -144,16 +144,26 @@ final class HuggingFaceTests: XCTestCase {
         var params = SamplingParams.greedy
         params.maxNewTokens = 12
         let full = try sampler.generate(prompts: ["Hello, world!"], completionsPerPrompt: 1, params: params)[0][0]
+        // A stop string of ASCII ending one byte into a token of several bytes, found nowhere earlier.
         let tok = model.tokenizer
-        guard let k = full.tokens.indices.dropFirst().first(where: { i in
-            let b = tok.bytes(of: full.tokens[i])
-            return b.count >= 2 && b.allSatisfy { $0 < 128 }
-        }) else { return XCTFail("no multi-byte ASCII token in \(full.tokens)") }
-        let prefix = full.tokens[..<k].flatMap { tok.bytes(of: $0) } + [tok.bytes(of: full.tokens[k])[0]]
-        params.stop = [String(decoding: prefix, as: UTF8.self)]
+        let bytes = full.tokens.flatMap { tok.bytes(of: $0) }
+        var start = 0, stop: (token: Int, text: String)?
+        for (k, id) in full.tokens.enumerated() {
+            defer { start += tok.bytes(of: id).count }
+            guard k > 0, tok.bytes(of: id).count >= 2 else { continue }
+            for j in 0..<start {
+                let candidate = Array(bytes[(start - j)...start])
+                guard candidate.allSatisfy({ $0 < 128 }) else { break }
+                let earlier = (0..<(start - j)).contains { bytes[$0...].starts(with: candidate) }
+                if !earlier { stop = (k, String(decoding: candidate, as: UTF8.self)); break }
+            }
+            if stop != nil { break }
+        }
+        guard let stop else { return XCTFail("no token to stop inside in \(full.tokens)") }
+        params.stop = [stop.text]
         let stopped = try sampler.generate(prompts: ["Hello, world!"], completionsPerPrompt: 1, params: params)[0][0]
         XCTAssertEqual(stopped.finishReason, .stop)
-        XCTAssertEqual(stopped.tokens, Array(full.tokens[...k]))
+        XCTAssertEqual(stopped.tokens, Array(full.tokens[...stop.token]))
     }
 
     func refusal(_ edit: (inout [String: Any]) -> Void) throws -> String {
@@ -212,20 +222,19 @@ final class HuggingFaceTests: XCTestCase {
                 edit: (inout [(name: String, shape: [Int], data: [Float])]) -> Void = { _ in }) throws -> URL {
         let dir = tmp.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var tensors = model.layout.slots.map { ($0.name, $0.shape, Array(model.parameters.array[$0.range])) }
-        edit(&tensors)
-        let buffers = tensors.map { t in t.2.withUnsafeBufferPointer { UnsafeMutablePointer(mutating: $0.baseAddress!) } }
-        _ = buffers
-        try withExtendedLifetime(tensors) {
-            let storage = tensors.map { t -> UnsafeMutablePointer<Float> in
-                let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, t.2.count))
-                p.update(from: t.2, count: t.2.count)
-                return p
-            }
-            defer { storage.forEach { $0.deallocate() } }
-            try Safetensors.write(zip(tensors, storage).map { ($0.0, $0.1, dtype, UnsafePointer($1)) }, metadata: [:],
-                                  to: dir.appendingPathComponent("model.safetensors"))
+        let parameters = model.parameters.array
+        var tensors: [(name: String, shape: [Int], data: [Float])] = model.layout.slots.map {
+            ($0.name, $0.shape, Array(parameters[$0.range]))
         }
+        edit(&tensors)
+        let storage = tensors.map { t -> UnsafeMutablePointer<Float> in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(1, t.data.count))
+            p.update(from: t.data, count: t.data.count)
+            return p
+        }
+        defer { storage.forEach { $0.deallocate() } }
+        try Safetensors.write(zip(tensors, storage).map { ($0.name, $0.shape, dtype, UnsafePointer($1)) }, metadata: [:],
+                              to: dir.appendingPathComponent("model.safetensors"))
         try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
         return dir
     }
