@@ -41,8 +41,8 @@ def lines(output):
 def prompts(count, max_tokens, seed, byte_level):
     """Random texts; with the byte tokenizer a text of n UTF-8 bytes is n tokens (+ bos)."""
     rng = random.Random(seed)
-    pieces = ["the ", "cat ", "12+7=", "19", "\n", "  ", "é", "中文", "😀", "Hello, ", "world! ", "def f(x):", "\t",
-              "answer: ", "0123456789", "Ünï", " ", "...", "👍🏽"]
+    pieces = ["the ", "cat ", "12+7=", "19", "\n", "  ", "é", "中文", "😀", "Hello, ", "world! ", "def f(x):",
+              "\t", "answer: ", "0123456789", "Ünï", " ", "...", "👍🏽"]
     out = []
     for i in range(count):
         target = rng.randint(20, max_tokens - 1) if i else max_tokens - 1
@@ -72,8 +72,9 @@ def compare(grpo, checkpoint, model, texts, hf_ids, new_tokens):
             g = model.generate(torch.tensor([ids]), max_new_tokens=new_tokens, do_sample=False)[0, len(ids):].tolist()
         same += sample["token_ids"] == g
     n = len(texts)
-    return {"prompts": n, "longest_prompt_tokens": max(len(i) for i in hf_ids), "prompt_ids_identical": f"{ids_equal}/{n}",
-            "max_abs_logit_diff": worst, "greedy_identical": f"{same}/{n}", "new_tokens": new_tokens,
+    return {"prompts": n, "longest_prompt_tokens": max(len(i) for i in hf_ids),
+            "prompt_ids_identical": f"{ids_equal}/{n}", "max_abs_logit_diff": worst,
+            "greedy_identical": f"{same}/{n}", "new_tokens": new_tokens,
             "ok": ids_equal == n and same == n}
 
 
@@ -120,7 +121,8 @@ def import_parity(a, work):
     widened = AutoModelForCausalLM.from_pretrained(shards, dtype=torch.float32).eval()
     bf16 = compare(a.grpo, imported + "-bf16", widened, texts[:2], ids[:2], 8)
     result["bfloat16_shards"] = {"files": len([f for f in os.listdir(shards) if f.endswith(".safetensors")]),
-                                 "max_abs_logit_diff": bf16["max_abs_logit_diff"], "greedy_identical": bf16["greedy_identical"]}
+                                 "max_abs_logit_diff": bf16["max_abs_logit_diff"],
+                                 "greedy_identical": bf16["greedy_identical"]}
     result["ok"] = result["ok"] and bf16["ok"] and bf16["max_abs_logit_diff"] <= a.tolerance
     return result
 
@@ -145,7 +147,8 @@ def bpe_parity(a, work):
              "decode_identical": f"{sum(d == e for d, e in zip(decoded, expected))}/{len(texts)}",
              "round_trip": f"{sum(decoded[i] == texts[i] for i in plain)}/{len(plain)}"}
         if mismatch:
-            r["first_mismatch"] = {"text": texts[mismatch[0]], "ours": ours[mismatch[0]], "tokenizers": theirs[mismatch[0]]}
+            i = mismatch[0]
+            r["first_mismatch"] = {"text": texts[i], "ours": ours[i], "tokenizers": theirs[i]}
         out[style] = r
         out["ok"] = out["ok"] and not mismatch and decoded == expected and all(decoded[i] == texts[i] for i in plain)
     return out
@@ -168,7 +171,8 @@ def main():
     import transformers
     torch.set_num_threads(2)
     os.makedirs(a.work, exist_ok=True)
-    report = {"torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+    report = {"torch": torch.__version__, "transformers": transformers.__version__,
+              "tokenizers": tokenizers.__version__}
     for name, check in [("export", export_parity), ("import", import_parity), ("bpe", bpe_parity)]:
         if name in a.only.split(","):
             report[name] = check(a, a.work)

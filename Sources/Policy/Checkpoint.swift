@@ -59,7 +59,8 @@ public struct SafetensorsFile: Sendable {
     /// The stored bytes of `entry` (in its own dtype), while `body` runs.
     public func withBytes<R>(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try contents.withUnsafeBytes { raw in
-            try body(UnsafeRawBufferPointer(rebasing: raw[(dataStart + entry.bytes.lowerBound)..<(dataStart + entry.bytes.upperBound)]))
+            let range = (dataStart + entry.bytes.lowerBound)..<(dataStart + entry.bytes.upperBound)
+            return try body(UnsafeRawBufferPointer(rebasing: raw[range]))
         }
     }
 
@@ -104,8 +105,10 @@ public enum Safetensors {
     }
 
     /// Writes `tensors` in the order given, each stored as its dtype, fsynced before returning.
-    public static func write(_ tensors: [(name: String, shape: [Int], dtype: SafetensorsDType, data: UnsafePointer<Float>)],
-                             metadata: [String: String], to url: URL) throws {
+    public static func write(
+        _ tensors: [(name: String, shape: [Int], dtype: SafetensorsDType, data: UnsafePointer<Float>)],
+        metadata: [String: String], to url: URL
+    ) throws {
         var fields: [String] = []
         if !metadata.isEmpty {
             let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
@@ -118,7 +121,8 @@ public enum Safetensors {
             }
             let bytes = t.shape.reduce(t.dtype.width, *)
             let shape = t.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            fields.append("\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(shape)],"
+                          + "\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         var header = Data("{\(fields.joined(separator: ","))}".utf8)

@@ -186,7 +186,8 @@ extension Transformer {
             Attention.backward(dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv,
                                batch: b, length: t, heads: h, kvHeads: hkv, headDim: hd)
             rope.apply(dqkv, ld: wq, rows: n, heads: h + hkv, inverse: true) { $0 % t }
-            Linear.backward(dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d, outFeatures: wq)
+            Linear.backward(dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
+                            outFeatures: wq)
             RMSNorm.backward(dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm,
                              rows: n, width: d)
             add(dxMid, into: dx, count: n * d)

@@ -19,7 +19,8 @@ final class BPETokenizerTests: XCTestCase {
     }
 
     func testEncodingAndDecodingMatchTokenizersLibrary() throws {
-        let cases = try JSONDecoder().decode(Cases.self, from: Data(contentsOf: Self.bpe.appendingPathComponent("cases.json")))
+        let data = try Data(contentsOf: Self.bpe.appendingPathComponent("cases.json"))
+        let cases = try JSONDecoder().decode(Cases.self, from: data)
         XCTAssertEqual(Set(cases.tokenizers.keys), ["gpt2", "llama3", "deepseek"])
         for (name, expected) in cases.tokenizers {
             let tok = try TokenizerFiles.standalone(Self.bpe.appendingPathComponent("\(name).json"))
@@ -46,8 +47,8 @@ final class BPETokenizerTests: XCTestCase {
     }
 
     func testUnsupportedSettingsAreRefusedByKey() throws {
-        let base = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.bpe.appendingPathComponent("gpt2.json")))
-            as! [String: Any]
+        let data = try Data(contentsOf: Self.bpe.appendingPathComponent("gpt2.json"))
+        let base = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         func refusal(_ edit: (inout [String: Any]) -> Void) -> String {
             var spec = base
             edit(&spec)
@@ -63,7 +64,8 @@ final class BPETokenizerTests: XCTestCase {
         XCTAssertTrue(refusal(model("type", "WordPiece")).contains("key \"model.type\""))
         XCTAssertTrue(refusal(model("byte_fallback", true)).contains("key \"model.byte_fallback\""))
         XCTAssertTrue(refusal(model("dropout", 0.1)).contains("key \"model.dropout\""))
-        XCTAssertTrue(refusal(model("continuing_subword_prefix", "##")).contains("key \"model.continuing_subword_prefix\""))
+        XCTAssertTrue(refusal(model("continuing_subword_prefix", "##"))
+            .contains("key \"model.continuing_subword_prefix\""))
         XCTAssertTrue(refusal { $0["normalizer"] = ["type": "Lowercase"] }.contains("key \"normalizer.type\""))
         XCTAssertTrue(refusal { $0["pre_tokenizer"] = ["type": "Metaspace"] }.contains("key \"pre_tokenizer.type\""))
         XCTAssertTrue(refusal { $0["pre_tokenizer"] = NSNull() }.contains("key \"pre_tokenizer\""))
@@ -95,6 +97,7 @@ final class BPETokenizerTests: XCTestCase {
             XCTAssertEqual(bpe.decode(bytes.encode(text) + [bytes.eos, bytes.pad]), text)
         }
         // A trained tokenizer does not pass for the byte tokenizer.
-        XCTAssertFalse(try TokenizerFiles.standalone(Self.bpe.appendingPathComponent("gpt2.json")).encodesAsByteTokenizer)
+        let trained = try TokenizerFiles.standalone(Self.bpe.appendingPathComponent("gpt2.json"))
+        XCTAssertFalse(trained.encodesAsByteTokenizer)
     }
 }

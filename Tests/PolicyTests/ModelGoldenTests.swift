@@ -27,7 +27,8 @@ final class ModelGoldenTests: XCTestCase {
     func checkForward(model name: String, golden goldenFile: String) throws {
         let model = try Checkpoint.loadModel(from: Self.fixtures.appendingPathComponent(name))
         XCTAssertEqual(model.config.routedScalingFactor, 2.5)
-        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent(goldenFile)))
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent(goldenFile))
+        let golden = try JSONDecoder().decode(Golden.self, from: data)
         XCTAssertEqual(golden.cases.count, 2)
         let v = model.config.vocabSize
         for c in golden.cases {

@@ -36,8 +36,8 @@ public enum Attention {
 
     /// Writes dqkv [B*T, W] (gradients w.r.t. the rotated q and k, and v).
     public static func backward(dy: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
-                                dqkv: UnsafeMutablePointer<Float>, batch b: Int, length t: Int, heads: Int, kvHeads: Int,
-                                headDim hd: Int) {
+                                dqkv: UnsafeMutablePointer<Float>, batch b: Int, length t: Int, heads: Int,
+                                kvHeads: Int, headDim hd: Int) {
         let d = heads * hd, dkv = kvHeads * hd, ld = d + 2 * dkv, group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
         Parallel.forRanges(b * kvHeads, minPerThread: 1) { range in
@@ -102,8 +102,8 @@ extension Attention {
         }
     }
 
-    public static func decode(q: UnsafePointer<Float>, ldq: Int, y: UnsafeMutablePointer<Float>, heads: Int, kvHeads: Int,
-                              headDim hd: Int, groups: [Group],
+    public static func decode(q: UnsafePointer<Float>, ldq: Int, y: UnsafeMutablePointer<Float>, heads: Int,
+                              kvHeads: Int, headDim hd: Int, groups: [Group],
                               own: (Int) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int)) {
         let d = heads * hd, dkv = kvHeads * hd, g = heads / kvHeads, gw = g * hd
         let scale = 1 / Float(hd).squareRoot()
