@@ -24,7 +24,8 @@ let package = Package(
 
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimized),
-        .target(name: "Policy", dependencies: ["Kernels", "CKernels"], resources: [.copy("Shapes")], swiftSettings: optimized),
+        .target(name: "Policy", dependencies: ["Kernels", "CKernels", "CPCRE2"], resources: [.copy("Shapes")],
+                swiftSettings: optimized),
 
         // Runs policy-written code in namespaces under an unprivileged uid (util-linux).
         .target(name: "CSandbox"),

@@ -17,3 +17,4 @@ static inline int cpcre2_error_nomatch(void) { return PCRE2_ERROR_NOMATCH; }
 static inline uint32_t cpcre2_partial_hard(void) { return PCRE2_PARTIAL_HARD; }
 static inline int cpcre2_error_partial(void) { return PCRE2_ERROR_PARTIAL; }
 static inline uint32_t cpcre2_info_alloptions(void) { return PCRE2_INFO_ALLOPTIONS; }
+static inline uint32_t cpcre2_literal(void) { return PCRE2_LITERAL; }

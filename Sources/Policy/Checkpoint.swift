@@ -1,6 +1,7 @@
 // Checkpoints: one directory in the Hugging Face layout, replaced atomically.
 //
 //   config.json               ModelConfig, Hugging Face keys
+//   tokenizer.json, ...       (optional) a byte-level BPE tokenizer (TokenizerFiles); none: the byte tokenizer
 //   model.safetensors         every ParameterLayout slot, float32, in layout order
 //   optimizer.safetensors     (optional) Adam moments: "exp_avg.NAME", then "exp_avg_sq.NAME"
 //   trainer_state.json        (optional) TrainingState: step, RNG, Adam step, caller's extras
@@ -9,9 +10,10 @@
 //   {"__metadata__": {str: str}, NAME: {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...}
 // with offsets relative to the first byte after the header, then the raw
 // little-endian bytes. The header is padded with spaces to a multiple of 8 so
-// every tensor starts 8-byte aligned in the file. Only F32 is read or written:
+// every tensor starts 8-byte aligned in the file. A checkpoint is F32 only:
 // the trainer keeps float32 master weights, and converting silently would hide
-// a file meant for another tool.
+// a file meant for another tool; only `grpo export` and `grpo import` ask for
+// BF16 or F16 (SafetensorsDType), and say so.
 
 import Foundation
 import Kernels
@@ -31,6 +33,8 @@ public struct SafetensorsFile: Sendable {
         /// Byte range within the data section (after the header).
         public let bytes: Range<Int>
         public var count: Int { shape.reduce(1, *) }
+        /// How the elements are stored (F32 unless the file was read accepting others).
+        public var dtype = SafetensorsDType.f32
     }
 
     public let url: URL
@@ -51,6 +55,14 @@ public struct SafetensorsFile: Sendable {
     }
 
     public var names: [String] { entries.map(\.name) }
+
+    /// The stored bytes of `entry` (in its own dtype), while `body` runs.
+    public func withBytes<R>(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try contents.withUnsafeBytes { raw in
+            let range = (dataStart + entry.bytes.lowerBound)..<(dataStart + entry.bytes.upperBound)
+            return try body(UnsafeRawBufferPointer(rebasing: raw[range]))
+        }
+    }
 
     public func entry(named name: String) -> Entry? { index[name].map { entries[$0] } }
 
@@ -106,6 +118,14 @@ public enum Safetensors {
     /// Writes `tensors` in the order given (float32), fsynced before returning.
     public static func write(_ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)],
                              metadata: [String: String], to url: URL) throws {
+        try write(tensors.map { ($0.name, $0.shape, SafetensorsDType.f32, $0.data) }, metadata: metadata, to: url)
+    }
+
+    /// Writes `tensors` in the order given, each stored as its dtype, fsynced before returning.
+    public static func write(
+        _ tensors: [(name: String, shape: [Int], dtype: SafetensorsDType, data: UnsafePointer<Float>)],
+        metadata: [String: String], to url: URL
+    ) throws {
         var fields: [String] = []
         if !metadata.isEmpty {
             let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
@@ -116,9 +136,10 @@ public enum Safetensors {
             guard t.name != "__metadata__", names.insert(t.name).inserted, t.shape.allSatisfy({ $0 >= 0 }) else {
                 throw PolicyError.badCheckpoint(file: url.path, tensor: t.name, message: "duplicate or reserved name, or negative shape")
             }
-            let bytes = t.shape.reduce(4, *)
+            let bytes = t.shape.reduce(t.dtype.width, *)
             let shape = t.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            fields.append("\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(shape)],"
+                          + "\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         var header = Data("{\(fields.joined(separator: ","))}".utf8)
@@ -127,15 +148,20 @@ public enum Safetensors {
             try file.write(contentsOf: withUnsafeBytes(of: UInt64(header.count).littleEndian) { Data($0) })
             try file.write(contentsOf: header)
             for t in tensors {
-                try file.write(contentsOf: UnsafeRawBufferPointer(start: t.data, count: t.shape.reduce(4, *)))
+                if t.dtype == .f32 {
+                    try file.write(contentsOf: UnsafeRawBufferPointer(start: t.data, count: t.shape.reduce(4, *)))
+                } else {
+                    try file.write(contentsOf: t.dtype.encode(t.data, count: t.shape.reduce(1, *)))
+                }
             }
         }
     }
 
     /// Maps and checks a file: header length within the file, a JSON object,
-    /// F32 only, offsets inside the data section, sized as the shape says, and
+    /// accepted dtypes only, offsets inside the data section, sized as the shape says, and
     /// not overlapping. Errors name the tensor at fault.
-    public static func read(_ url: URL) throws -> SafetensorsFile {
+    /// `dtypes`: the element types accepted (F32 for a checkpoint; imports take BF16 and F16 too).
+    public static func read(_ url: URL, dtypes: Set<SafetensorsDType> = [.f32]) throws -> SafetensorsFile {
         let path = url.path
         func fail(_ tensor: String?, _ message: String) -> PolicyError {
             .badCheckpoint(file: path, tensor: tensor, message: message)
@@ -165,7 +191,10 @@ public enum Safetensors {
         for name in header.keys.sorted() where name != "__metadata__" {
             guard let info = header[name] as? [String: Any] else { throw fail(name, "not a JSON object") }
             guard let dtype = info["dtype"] as? String else { throw fail(name, "no dtype") }
-            guard dtype == "F32" else { throw fail(name, "dtype \(dtype) is not supported (only F32)") }
+            guard let type = SafetensorsDType(rawValue: dtype), dtypes.contains(type) else {
+                let accepted = dtypes.map(\.rawValue).sorted().joined(separator: ", ")
+                throw fail(name, "dtype \(dtype) is not supported (only \(accepted))")
+            }
             guard let shape = info["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 }) else {
                 throw fail(name, "shape must be a list of non-negative integers")
             }
@@ -175,10 +204,10 @@ public enum Safetensors {
             guard o[1] <= dataSize else {
                 throw fail(name, "data_offsets \(o) run past the data section (\(dataSize) bytes); truncated?")
             }
-            guard byteCount(shape) == o[1] - o[0] else {
-                throw fail(name, "shape \(shape) of F32 does not fill data_offsets \(o) (\(o[1] - o[0]) bytes)")
+            guard byteCount(shape, width: type.width) == o[1] - o[0] else {
+                throw fail(name, "shape \(shape) of \(dtype) does not fill data_offsets \(o) (\(o[1] - o[0]) bytes)")
             }
-            entries.append(.init(name: name, shape: shape, bytes: o[0]..<o[1]))
+            entries.append(.init(name: name, shape: shape, bytes: o[0]..<o[1], dtype: type))
         }
         entries.sort { ($0.bytes.lowerBound, $0.name) < ($1.bytes.lowerBound, $1.name) }
         for (a, b) in zip(entries, entries.dropFirst()) where b.bytes.lowerBound < a.bytes.upperBound {
@@ -187,9 +216,9 @@ public enum Safetensors {
         return SafetensorsFile(url: url, metadata: metadata, entries: entries, contents: contents, dataStart: dataStart)
     }
 
-    /// Bytes of an F32 tensor of `shape`, or nil where the product overflows (a hostile header).
-    private static func byteCount(_ shape: [Int]) -> Int? {
-        var bytes = 4
+    /// Bytes of a tensor of `shape` with `width`-byte elements, or nil where the product overflows (a hostile header).
+    private static func byteCount(_ shape: [Int], width: Int) -> Int? {
+        var bytes = width
         for d in shape {
             let (p, overflow) = bytes.multipliedReportingOverflow(by: d)
             if overflow { return nil }
@@ -249,33 +278,16 @@ public enum Checkpoint {
     public static let optimizerFile = "optimizer.safetensors"
     public static let stateFile = "trainer_state.json"
 
-    /// Writes a complete checkpoint to `directory`, replacing any there.
-    ///
-    /// Everything is written and fsynced in a sibling `.NAME.tmp-PID` first,
-    /// so no file under the final name is ever half-written; then the
-    /// directory is published (see `publish`). A crash before publishing
-    /// leaves the previous checkpoint untouched and a stale temp directory,
-    /// which the next save into that folder removes (`removeStaleTemporaries`).
+    /// Writes a complete checkpoint to `directory`, replacing any there (see `writeDirectory`).
     public static func save(to directory: URL, model: Transformer,
                             optimizerMoments: (m: UnsafePointer<Float>, v: UnsafePointer<Float>)? = nil,
                             state: TrainingState? = nil) throws {
-        let fm = FileManager.default
-        let parent = directory.deletingLastPathComponent()
-        let temp = parent.appendingPathComponent(temporaryPrefix(directory.lastPathComponent) + "\(getpid())")
-        do {
-            try fm.createDirectory(at: parent, withIntermediateDirectories: true)
-            removeStaleTemporaries(in: parent)
-            // A directory under our own temp name is a leftover of an interrupted save by an
-            // earlier process with our pid (pid 1 in a container, say); anything else is not
-            // ours to delete, and createDirectory below refuses it.
-            if isDirectory(temp) { try fm.removeItem(at: temp) }
-            try fm.createDirectory(at: temp, withIntermediateDirectories: false)
-        } catch {
-            throw PolicyError.badCheckpoint(file: temp.path, tensor: nil, message: "cannot create: \(error.localizedDescription)")
-        }
-        do {
+        try writeDirectory(directory) { temp in
             let layout = model.layout, format = ["format": "pt"] // transformers refuses files without a format
             try writeFile(temp.appendingPathComponent(configFile)) { try $0.write(contentsOf: model.config.encoded()) }
+            for (name, data) in TokenizerFiles.files(of: model.tokenizer) {
+                try writeFile(temp.appendingPathComponent(name)) { try $0.write(contentsOf: data) }
+            }
             let weights = UnsafePointer(model.parameters.data)
             try Safetensors.write(layout.slots.map { ($0.name, $0.shape, weights + $0.offset) },
                                   metadata: format, to: temp.appendingPathComponent(modelFile))
@@ -291,6 +303,33 @@ public enum Checkpoint {
                 let json = try e.encode(state)
                 try writeFile(temp.appendingPathComponent(stateFile)) { try $0.write(contentsOf: json) }
             }
+        }
+    }
+
+    /// Writes a folder at `directory` through `body`, replacing any folder there.
+    ///
+    /// Everything is written and fsynced in a sibling `.NAME.tmp-PID` first,
+    /// so no file under the final name is ever half-written; then the
+    /// directory is published (see `publish`). A crash before publishing
+    /// leaves the previous folder untouched and a stale temp directory,
+    /// which the next save into that folder removes (`removeStaleTemporaries`).
+    static func writeDirectory(_ directory: URL, _ body: (URL) throws -> Void) throws {
+        let fm = FileManager.default
+        let parent = directory.deletingLastPathComponent()
+        let temp = parent.appendingPathComponent(temporaryPrefix(directory.lastPathComponent) + "\(getpid())")
+        do {
+            try fm.createDirectory(at: parent, withIntermediateDirectories: true)
+            removeStaleTemporaries(in: parent)
+            // A directory under our own temp name is a leftover of an interrupted save by an
+            // earlier process with our pid (pid 1 in a container, say); anything else is not
+            // ours to delete, and createDirectory below refuses it.
+            if isDirectory(temp) { try fm.removeItem(at: temp) }
+            try fm.createDirectory(at: temp, withIntermediateDirectories: false)
+        } catch {
+            throw PolicyError.badCheckpoint(file: temp.path, tensor: nil, message: "cannot create: \(error.localizedDescription)")
+        }
+        do {
+            try body(temp)
             syncDirectory(temp)
             try publish(temp, at: directory)
         } catch {
@@ -332,6 +371,7 @@ public enum Checkpoint {
         let slots = model.layout.slots
         try file.validate(matching: slots.map { ($0.name, $0.shape) })
         for slot in slots { try file.copyFinite(slot.name, into: model.parameters.data + slot.offset) }
+        model.tokenizer = try TokenizerFiles.load(from: directory, config: config)
         return model
     }
 
@@ -438,7 +478,7 @@ private func isDirectory(_ url: URL) -> Bool {
 
 /// Creates `url`, writes it through `body`, and fsyncs it, so that a later
 /// rename publishes bytes that are on disk.
-private func writeFile(_ url: URL, _ body: (FileHandle) throws -> Void) throws {
+func writeFile(_ url: URL, _ body: (FileHandle) throws -> Void) throws {
     do {
         let file = try FileHandle.creating(url)
         defer { try? file.close() }

@@ -2,9 +2,11 @@
 // A prompt is prefilled once (the same forward as training, on the prompt
 // alone); its keys and values become a prefix segment shared by the G
 // completions of that prompt; each completion appends to its own segment.
-// Legend: L layers, D width, P prompt length, M max new tokens, K experts per token.
-//   prefix[g].keys[l], .values[l]  [P, D]    (rotated keys, as attention uses them)
-//   own[s].keys[l], .values[l]     [M, D]
+// Legend: L layers, D width, Dkv key/value width (Hkv * hd: D without
+// grouped-query attention, D / G with it), P prompt length, M max new tokens,
+// K experts per token.
+//   prefix[g].keys[l], .values[l]  [P, Dkv]    (rotated keys, as attention uses them)
+//   own[s].keys[l], .values[l]     [M, Dkv]
 //   prefix[g].routes [P, L, K], own[s].routes [M, L, K]: the experts each fed token went
 //   through, which the trainer replays (see Router).
 
@@ -53,13 +55,13 @@ public final class KVCache: @unchecked Sendable {
     func addPrefix(rows: Int) -> (group: Int, segment: Segment) {
         if prefixCount == prefixes.count { prefixes.append(Segment(layers: config.numHiddenLayers)) }
         defer { prefixCount += 1 }
-        return (prefixCount, prefixes[prefixCount].reset(rows: rows, width: config.hiddenSize, routeWidth: routeWidth))
+        return (prefixCount, prefixes[prefixCount].reset(rows: rows, width: config.keyValueWidth, routeWidth: routeWidth))
     }
 
     /// A new sequence continuing prefix `group`, with room for `rows` tokens.
     func addSequence(group: Int, rows: Int) {
         if ownCount == own.count { own.append(Segment(layers: config.numHiddenLayers)) }
-        _ = own[ownCount].reset(rows: rows, width: config.hiddenSize, routeWidth: routeWidth)
+        _ = own[ownCount].reset(rows: rows, width: config.keyValueWidth, routeWidth: routeWidth)
         groupOf.append(group)
         ownCount += 1
     }
@@ -84,13 +86,14 @@ extension Transformer {
     /// Prefills `prompt` (whose last token has not been answered yet) and adds
     /// `completions` sequences continuing it. Returns the logits [V] after the prompt.
     func prefill(_ prompt: [Int32], completions: Int, maxNewTokens: Int, cache: KVCache, scratch: Activations) -> [Float] {
-        let c = config, d = c.hiddenSize, p = prompt.count, topK = c.numExpertsPerTok, width = cache.routeWidth
+        let c = config, d = c.hiddenSize, dkv = c.keyValueWidth, wq = c.qkvWidth, p = prompt.count
+        let topK = c.numExpertsPerTok, width = cache.routeWidth
         let (g, prefix) = cache.addPrefix(rows: p)
         let logits = forward(tokens: prompt, batch: 1, length: p, into: scratch, saving: false, keys: { l, qkv in
             let k = prefix.keys[l].pointer, v = prefix.values[l].pointer
             for t in 0..<p {
-                (k + t * d).update(from: qkv + t * 3 * d + d, count: d)
-                (v + t * d).update(from: qkv + t * 3 * d + 2 * d, count: d)
+                (k + t * dkv).update(from: qkv + t * wq + d, count: dkv)
+                (v + t * dkv).update(from: qkv + t * wq + d + dkv, count: dkv)
             }
         }, routed: { l, chosen in
             guard width > 0 else { return }
@@ -104,10 +107,11 @@ extension Transformer {
     /// Feeds one token to each of `sequences` (cache indices) and returns their
     /// next-token logits [R, V]. Each token sits at its sequence's next position.
     func decodeStep(tokens: [Int32], sequences: [Int], cache: KVCache, scratch s: DecodeScratch) -> UnsafeMutablePointer<Float> {
-        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
+        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hkv = c.keyValueHeads, hd = c.headDim
+        let v = c.vocabSize, dkv = c.keyValueWidth, wq = c.qkvWidth
         let r = tokens.count, w = parameters.data
         let positions = sequences.map { cache.length(of: $0) }
-        let x = s.x.reserve(r * d), xn = s.xn.reserve(r * d), qkv = s.qkv.reserve(r * 3 * d)
+        let x = s.x.reserve(r * d), xn = s.xn.reserve(r * d), qkv = s.qkv.reserve(r * wq)
         let att = s.att.reserve(r * d), moeOut = s.moeOut.reserve(r * d)
         tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
         // Rows of the same prompt are contiguous (sequences are in cache order): one group each.
@@ -122,18 +126,18 @@ extension Transformer {
         }
         for (l, slots) in layout.layers.enumerated() {
             RMSNorm.forward(x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
-            Linear.forward(xn, w + slots.qkv, qkv, rows: r, inFeatures: d, outFeatures: 3 * d)
-            rope.apply(qkv, ld: 3 * d, rows: r, heads: 2 * h) { positions[$0] }
+            Linear.forward(xn, w + slots.qkv, qkv, rows: r, inFeatures: d, outFeatures: wq)
+            rope.apply(qkv, ld: wq, rows: r, heads: h + hkv) { positions[$0] }
             for (row, seq) in sequences.enumerated() {
                 let own = cache.own[seq], n = own.count
-                (own.keys[l].pointer + n * d).update(from: qkv + row * 3 * d + d, count: d)
-                (own.values[l].pointer + n * d).update(from: qkv + row * 3 * d + 2 * d, count: d)
+                (own.keys[l].pointer + n * dkv).update(from: qkv + row * wq + d, count: dkv)
+                (own.values[l].pointer + n * dkv).update(from: qkv + row * wq + d + dkv, count: dkv)
             }
             let groups = groupRows.map { g in
                 Attention.Group(rows: g.rows, keys: cache.prefixes[g.group].keys[l].pointer,
                                 values: cache.prefixes[g.group].values[l].pointer, count: cache.prefixes[g.group].count)
             }
-            Attention.decode(q: qkv, ldq: 3 * d, y: att, heads: h, headDim: hd, groups: groups) { row in
+            Attention.decode(q: qkv, ldq: wq, y: att, heads: h, kvHeads: hkv, headDim: hd, groups: groups) { row in
                 let own = cache.own[sequences[row]]
                 return (UnsafePointer(own.keys[l].pointer), UnsafePointer(own.values[l].pointer), own.count + 1)
             }

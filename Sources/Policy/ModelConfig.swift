@@ -8,7 +8,7 @@ import Kernels
 public struct ModelConfig: Codable, Equatable, Sendable {
     /// Always "swift_grpo_moe": DeepSeek-style MoE with standard multi-head attention.
     public var modelType = "swift_grpo_moe"
-    /// Token ids: 256 bytes plus pad, bos, eos.
+    /// Token ids: 256 bytes plus pad, bos, eos (the byte tokenizer's), or a tokenizer.json's.
     public var vocabSize = 259
     /// Model width D.
     public var hiddenSize = 256
@@ -16,6 +16,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var numHiddenLayers = 4
     /// Attention heads H; head_dim * H must equal hidden_size.
     public var numAttentionHeads = 8
+    /// Key/value heads (grouped-query attention): each serves num_attention_heads / num_key_value_heads
+    /// query heads. Nil means one per query head (multi-head attention).
+    public var numKeyValueHeads: Int?
     /// Width of one head.
     public var headDim = 32
     /// Intermediate size I of each routed and shared expert (SwiGLU).
@@ -52,6 +55,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case modelType = "model_type", vocabSize = "vocab_size", hiddenSize = "hidden_size"
         case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+        case numKeyValueHeads = "num_key_value_heads"
         case headDim = "head_dim", moeIntermediateSize = "moe_intermediate_size"
         case nRoutedExperts = "n_routed_experts", nSharedExperts = "n_shared_experts"
         case numExpertsPerTok = "num_experts_per_tok", routedScalingFactor = "routed_scaling_factor"
@@ -74,6 +78,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         hiddenSize = try get(.hiddenSize, d.hiddenSize)
         numHiddenLayers = try get(.numHiddenLayers, d.numHiddenLayers)
         numAttentionHeads = try get(.numAttentionHeads, d.numAttentionHeads)
+        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads)
         headDim = try get(.headDim, hiddenSize / max(1, numAttentionHeads))
         moeIntermediateSize = try get(.moeIntermediateSize, d.moeIntermediateSize)
         nRoutedExperts = try get(.nRoutedExperts, d.nRoutedExperts)
@@ -111,8 +116,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// size is allocated). A Double: the product of hostile sizes must not overflow.
     public var parameterCount: Double {
         let d = Double(hiddenSize), i = Double(moeIntermediateSize), e = Double(nRoutedExperts)
+        let dkv = Double(keyValueHeads) * Double(headDim)  // k and v rows: fewer with grouped-query attention
         let shared = nSharedExperts > 0 ? 3 * i * Double(nSharedExperts) * d : 0
-        let perLayer = 2 * d + 4 * d * d + e * d + e + e * 3 * i * d + shared
+        let perLayer = 2 * d + 2 * d * d + 2 * dkv * d + e * d + e + e * 3 * i * d + shared
         return 2 * Double(vocabSize) * d + Double(numHiddenLayers) * perLayer + d
     }
 
@@ -186,7 +192,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public func validate(source: String = "config") throws {
         func fail(_ k: CodingKeys, _ m: String) -> PolicyError { .badConfig(file: source, key: k.rawValue, message: m) }
         guard modelType == "swift_grpo_moe" else { throw fail(.modelType, "expected \"swift_grpo_moe\", got \"\(modelType)\"") }
-        guard vocabSize >= 259 else { throw fail(.vocabSize, "must be at least 259 (256 bytes + pad, bos, eos)") }
+        guard vocabSize > 0 else { throw fail(.vocabSize, "must be positive") }
         for (key, value, bound) in sizes {
             guard value <= bound else {
                 throw fail(key, "\(value) is beyond the largest this trainer takes (\(bound))")
@@ -203,6 +209,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard numAttentionHeads * headDim == hiddenSize else {
             throw fail(.numAttentionHeads, "num_attention_heads * head_dim (\(numAttentionHeads) * \(headDim)) must equal hidden_size \(hiddenSize)")
         }
+        if let kv = numKeyValueHeads, kv <= 0 || numAttentionHeads % kv != 0 {
+            throw fail(.numKeyValueHeads, "must be positive and divide num_attention_heads (\(numAttentionHeads))")
+        }
         guard headDim > 0, headDim % 2 == 0 else { throw fail(.headDim, "must be positive and even (RoPE rotates pairs)") }
         guard moeIntermediateSize > 0 else { throw fail(.moeIntermediateSize, "must be positive") }
         guard nRoutedExperts >= 0, nSharedExperts >= 0, nRoutedExperts + nSharedExperts > 0 else {
@@ -216,8 +225,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard auxLossAlpha >= 0 else { throw fail(.auxLossAlpha, "must be >= 0") }
         guard rmsNormEps > 0 else { throw fail(.rmsNormEps, "must be positive") }
         guard maxPositionEmbeddings > 0 else { throw fail(.maxPositionEmbeddings, "must be positive") }
+        // The byte tokenizer further needs them at 256 and above (ByteTokenizer.validate).
         for (k, v) in [(CodingKeys.padTokenId, padTokenId), (.bosTokenId, bosTokenId), (.eosTokenId, eosTokenId)] {
-            guard (256..<vocabSize).contains(v) else { throw fail(k, "must be a special id in 256..<vocab_size") }
+            guard (0..<vocabSize).contains(v) else { throw fail(k, "must be a token id in 0..<vocab_size") }
         }
         guard !tieWordEmbeddings else { throw fail(.tieWordEmbeddings, "tied embeddings are not supported") }
     }
@@ -238,4 +248,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     }
 
     public var isSigmoid: Bool { scoringFunc == "sigmoid" }
+
+    /// Key/value heads Hkv (num_attention_heads when the config leaves it out).
+    public var keyValueHeads: Int { numKeyValueHeads ?? numAttentionHeads }
+    /// Width of the keys (and of the values) of one position: Hkv * head_dim.
+    public var keyValueWidth: Int { keyValueHeads * headDim }
+    /// Width of one row of the fused q/k/v projection: [q (D) | k (Hkv*hd) | v (Hkv*hd)].
+    public var qkvWidth: Int { hiddenSize + 2 * keyValueWidth }
 }

@@ -3,8 +3,9 @@
 // moments are flat buffers with this layout: the optimizer is one loop, a
 // checkpoint is one write, and no tensor name is written anywhere else.
 //
-// Within a layer, q/k/v are adjacent (one [3D, D] product) and so are each
-// expert's gate_proj/up_proj (one [2I, D] product).
+// Within a layer, q/k/v are adjacent (one [D + 2 Dkv, D] product, Dkv the
+// key/value width, D under multi-head attention) and so are each expert's
+// gate_proj/up_proj (one [2I, D] product).
 
 public struct ParameterSlot: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
@@ -32,7 +33,7 @@ public struct ExpertSlots: Sendable {
 
 public struct LayerSlots: Sendable {
     public let inputNorm: Int
-    /// q_proj, k_proj, v_proj, adjacent: one [3D, D] matrix.
+    /// q_proj [D, D], k_proj [Dkv, D], v_proj [Dkv, D], adjacent: one [D + 2 Dkv, D] matrix.
     public let qkv: Int
     public let o: Int
     public let postNorm: Int
@@ -64,7 +65,7 @@ public struct ParameterLayout: Sendable {
             offset += s.count
             return s.offset
         }
-        let D = c.hiddenSize, I = c.moeIntermediateSize, E = c.nRoutedExperts
+        let D = c.hiddenSize, I = c.moeIntermediateSize, E = c.nRoutedExperts, Dkv = c.keyValueWidth
         func expert(_ prefix: String, _ width: Int) -> ExpertSlots {
             let gu = add("\(prefix).gate_proj.weight", [width, D])
             add("\(prefix).up_proj.weight", [width, D])
@@ -77,8 +78,8 @@ public struct ParameterLayout: Sendable {
             let p = "model.layers.\(l)"
             let inNorm = add("\(p).input_layernorm.weight", [D], .norm)
             let qkv = add("\(p).self_attn.q_proj.weight", [D, D])
-            add("\(p).self_attn.k_proj.weight", [D, D])
-            add("\(p).self_attn.v_proj.weight", [D, D])
+            add("\(p).self_attn.k_proj.weight", [Dkv, D])
+            add("\(p).self_attn.v_proj.weight", [Dkv, D])
             let o = add("\(p).self_attn.o_proj.weight", [D, D])
             let postNorm = add("\(p).post_attention_layernorm.weight", [D], .norm)
             let router = add("\(p).mlp.gate.weight", [E, D])

@@ -69,7 +69,7 @@ public struct Completion: Sendable, Equatable {
 
 public final class Sampler: @unchecked Sendable {
     public let model: Transformer
-    public let tokenizer: ByteTokenizer
+    public let tokenizer: any Tokenizer
     private let prefillScratch = Activations()
     private let decodeScratch = DecodeScratch()
     /// Reused by every call (one generation at a time, like the scratch buffers).
@@ -77,7 +77,7 @@ public final class Sampler: @unchecked Sendable {
 
     public init(model: Transformer) {
         self.model = model
-        tokenizer = ByteTokenizer(config: model.config)
+        tokenizer = model.tokenizer
     }
 
     /// Prompts as text: each becomes [bos] + its bytes.
@@ -128,9 +128,16 @@ public final class Sampler: @unchecked Sendable {
         func accept(_ s: Int, _ token: Int32, _ logp: Float) -> Bool {
             out[s].tokens.append(token); out[s].logprobs.append(logp)
             if token == tokenizer.eos && !params.ignoreEOS { out[s].finishReason = .eos; return false }
-            if token < 256 {
-                bytes[s].append(UInt8(token))
-                if stops.contains(where: { bytes[s].count >= $0.count && bytes[s].suffix($0.count).elementsEqual($0) }) {
+            let added = tokenizer.bytes(of: token)
+            if !added.isEmpty {
+                bytes[s] += added
+                // A token of several bytes may hold a stop string's end anywhere, not only at its own end.
+                if stops.contains(where: { stop in
+                    let tail = bytes[s].suffix(stop.count + added.count - 1)
+                    return tail.count >= stop.count && (0...(tail.count - stop.count)).contains { i in
+                        tail.dropFirst(i).prefix(stop.count).elementsEqual(stop)
+                    }
+                }) {
                     out[s].finishReason = .stop; return false
                 }
             }

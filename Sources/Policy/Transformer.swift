@@ -19,6 +19,9 @@ public final class Transformer: @unchecked Sendable {
     public private(set) lazy var gradients = Tensor([layout.count])
     let rope: RoPE
     let moeShape: MoEShape
+    /// How text becomes ids for this model: the byte tokenizer unless its checkpoint carried a
+    /// tokenizer.json. Checkpoints saved from the model carry the same tokenizer.
+    public var tokenizer: any Tokenizer
 
     public init(config: ModelConfig, parameters: Tensor? = nil) {
         self.config = config
@@ -31,6 +34,7 @@ public final class Transformer: @unchecked Sendable {
         }
         rope = RoPE(headDim: config.headDim, maxPositions: config.maxPositionEmbeddings, theta: config.ropeTheta)
         moeShape = MoEShape(config)
+        tokenizer = ByteTokenizer(config: config)
     }
 
     /// Normal(0, initializer_range) matrices (output projections scaled down by
@@ -57,6 +61,7 @@ public final class Transformer: @unchecked Sendable {
     public func copy() -> Transformer {
         let t = Transformer(config: config)
         t.parameters.data.update(from: parameters.data, count: layout.count)
+        t.tokenizer = tokenizer
         return t
     }
 }
@@ -101,16 +106,17 @@ extension Transformer {
     /// The returned pointer is `a.logits`: valid while `a` lives and until its next forward.
     /// With `saving: false` (log-probs, prefill) every layer reuses the first
     /// layer's buffers: a fraction of the memory, and no backward possible.
-    /// `keys(l, qkv)` sees each layer's rotated [q | k | v] rows as they are made, `routed(l, chosen)`
-    /// each layer's expert choices [B*T, K]. `routes[l]` [B*T, K] replays layer l's choices (rows
-    /// starting with -1 choose for themselves): the experts the sampler chose, so that the
-    /// trainer scores a completion through the experts that produced it.
+    /// `keys(l, qkv)` sees each layer's rotated [q | k | v] rows (config.qkvWidth wide) as they are made,
+    /// `routed(l, chosen)` each layer's expert choices [B*T, K]. `routes[l]` [B*T, K] replays layer l's
+    /// choices (rows starting with -1 choose for themselves): the experts the sampler chose, so that
+    /// the trainer scores a completion through the experts that produced it.
     @discardableResult
     public func forward(tokens: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil,
                         into a: Activations, saving: Bool = true, routes: [UnsafePointer<Int32>]? = nil,
                         keys: ((Int, UnsafePointer<Float>) -> Void)? = nil,
                         routed: ((Int, UnsafePointer<Int32>) -> Void)? = nil) -> UnsafeMutablePointer<Float> {
-        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
+        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hkv = c.keyValueHeads, hd = c.headDim
+        let v = c.vocabSize, wq = c.qkvWidth
         let n = b * t, w = parameters.data
         precondition(tokens.count == n, "tokens: \(tokens.count) for batch \(b) x length \(t)")
         precondition(t <= c.maxPositionEmbeddings, "length \(t) beyond max_position_embeddings \(c.maxPositionEmbeddings)")
@@ -129,12 +135,12 @@ extension Transformer {
             let s = a.layers[saving ? l : 0]
             let xn1 = s.xn1.reserve(n * d), rstd1 = s.rstd1.reserve(n)
             RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
-            let qkv = s.qkv.reserve(n * 3 * d)
-            Linear.forward(xn1, w + slots.qkv, qkv, rows: n, inFeatures: d, outFeatures: 3 * d)
-            rope.apply(qkv, ld: 3 * d, rows: n, heads: 2 * h) { $0 % t }  // q and k heads are adjacent
+            let qkv = s.qkv.reserve(n * wq)
+            Linear.forward(xn1, w + slots.qkv, qkv, rows: n, inFeatures: d, outFeatures: wq)
+            rope.apply(qkv, ld: wq, rows: n, heads: h + hkv) { $0 % t }  // q and k heads are adjacent
             keys?(l, qkv)
             let att = s.att.reserve(n * d), probs = s.probs.reserve(b * h * t * t)
-            Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, heads: h, headDim: hd)
+            Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, heads: h, kvHeads: hkv, headDim: hd)
             let xMid = s.xMid.reserve(n * d)
             xMid.update(from: x, count: n * d)
             Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: d, outFeatures: d, accumulate: true)
@@ -168,11 +174,12 @@ extension Transformer {
 
     /// Accumulates gradients from dlogits [B*T, V] of the last `forward` into `a`.
     public func backward(dlogits: UnsafePointer<Float>, from a: Activations) {
-        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hd = c.headDim, v = c.vocabSize
+        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hkv = c.keyValueHeads, hd = c.headDim
+        let v = c.vocabSize, wq = c.qkvWidth
         precondition(a.canBackward, "backward after a forward with saving: false")
         let n = a.rows, b = a.batch, t = a.length, w = parameters.data, g = gradients.data
         let dx = a.dx.reserve(n * d), dxMid = a.dxMid.reserve(n * d), dtmp = a.dtmp.reserve(n * d)
-        let dqkv = a.dqkv.reserve(n * 3 * d)
+        let dqkv = a.dqkv.reserve(n * wq)
 
         Linear.backward(dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
         RMSNorm.backward(dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n, width: d)
@@ -188,9 +195,10 @@ extension Transformer {
             // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in)))))
             Linear.backward(dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: d, outFeatures: d)
             Attention.backward(dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv,
-                               batch: b, length: t, heads: h, headDim: hd)
-            rope.apply(dqkv, ld: 3 * d, rows: n, heads: 2 * h, inverse: true) { $0 % t }
-            Linear.backward(dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d, outFeatures: 3 * d)
+                               batch: b, length: t, heads: h, kvHeads: hkv, headDim: hd)
+            rope.apply(dqkv, ld: wq, rows: n, heads: h + hkv, inverse: true) { $0 % t }
+            Linear.backward(dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
+                            outFeatures: wq)
             RMSNorm.backward(dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm,
                              rows: n, width: d)
             add(dxMid, into: dx, count: n * d)

@@ -49,7 +49,7 @@ public final class GRPOTrainer: @unchecked Sendable {
     public let rules: RuleSet
     let reference: Transformer?
     let sampler: Sampler
-    let tokenizer: ByteTokenizer
+    let tokenizer: any Tokenizer
     let optimizer: AdamW
     let balancer: ExpertBalancer
     /// One Activations a micro-batch (each kept for its backward), one for the reference. Each
@@ -77,7 +77,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         self.config = config; self.model = model; self.tasks = tasks; self.rules = rules
         self.reference = config.beta > 0 ? (reference ?? model.copy()) : nil
         sampler = Sampler(model: model)
-        tokenizer = ByteTokenizer(config: model.config)
+        tokenizer = model.tokenizer
         optimizer = AdamW(layout: model.layout, config: config.optimizer)
         balancer = ExpertBalancer(model: model, speed: config.routerBiasUpdateSpeed)
         rng = Xoshiro(seed: UInt64(config.seed))

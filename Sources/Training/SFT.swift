@@ -70,7 +70,7 @@ public final class SFTRunner {
         self.config = config
         self.model = model
         let examples = try SFTData.load(config.data)
-        batcher = try SFTBatcher(examples: examples, tokenizer: ByteTokenizer(config: model.config),
+        batcher = try SFTBatcher(examples: examples, tokenizer: model.tokenizer,
                                  maxLength: min(config.maxLength, model.config.maxPositionEmbeddings),
                                  batchSize: config.perDeviceTrainBatchSize, seed: config.seed)
         trainer = NextTokenTrainer(model: model, optimizer: config.optimizer)

@@ -69,7 +69,7 @@ public struct SFTBatcher: Sendable {
     private var epochRNG: Xoshiro
     private var nextEpochRNG: Xoshiro
 
-    public init(examples: [SFTExample], tokenizer: ByteTokenizer, maxLength: Int, batchSize: Int, seed: UInt64) throws {
+    public init(examples: [SFTExample], tokenizer: any Tokenizer, maxLength: Int, batchSize: Int, seed: UInt64) throws {
         guard batchSize >= 1 else { throw SFTDataError.invalidSetting(name: "batchSize", value: batchSize, requirement: "must be at least 1") }
         guard maxLength >= 2 else {
             throw SFTDataError.invalidSetting(name: "maxLength", value: maxLength, requirement: "must be at least 2 (bos and one token)")

@@ -17,6 +17,7 @@ struct InitModel: ParsableCommand {
 
     func run() throws {
         let cfg = try config.map { try ModelConfig.load(URL(fileURLWithPath: $0)) } ?? ModelConfig.named(shape)
+        try ByteTokenizer.validate(cfg, source: config ?? shape)
         let model = Transformer(config: cfg)
         model.initialize(seed: seed)
         try Checkpoint.save(to: URL(fileURLWithPath: out), model: model)

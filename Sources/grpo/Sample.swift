@@ -29,7 +29,8 @@ struct Sample: ParsableCommand {
         for (i, c) in completions.enumerated() {
             if json {
                 let object: [String: Any] = ["index": i, "text": c.text, "finish_reason": c.finishReason.rawValue,
-                                             "tokens": c.tokens.count, "logprob_sum": c.logprobs.reduce(0, +)]
+                                             "tokens": c.tokens.count, "token_ids": c.tokens.map(Int.init),
+                                             "logprob_sum": c.logprobs.reduce(0, +)]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(data: data, encoding: .utf8)!)
             } else {

@@ -22,16 +22,17 @@ final class CLITests: XCTestCase {
         }
     }
 
-    /// Runs grpo to its end, killed (and the test failed) past `timeout` seconds.
+    /// Runs grpo to its end (`input`: its standard input), killed (and the test failed) past `timeout` seconds.
     @discardableResult
     func grpo(_ args: [String], expect status: Int32 = 0, in folder: URL? = nil, environment: [String: String]? = nil,
-              timeout: TimeInterval = 300, file: StaticString = #filePath, line: UInt = #line)
+              input: URL? = nil, timeout: TimeInterval = 300, file: StaticString = #filePath, line: UInt = #line)
         throws -> (out: String, err: String) {
         let p = Process()
         p.executableURL = try binary()
         p.arguments = args
         if let environment { p.environment = environment }
         p.currentDirectoryURL = folder ?? Self.root
+        if let input { p.standardInput = try FileHandle(forReadingFrom: input) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()

@@ -81,31 +81,86 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testCausalAttention() {
-        let b = 2, t = 5, heads = 2, hd = 4, d = heads * hd
-        let qkv = Tensor([b * t, 3 * d], randomArray(b * t * 3 * d, rng: &rng))
-        let y = Tensor([b * t, d]), probs = Tensor([b, heads, t, t]), dqkv = Tensor([b * t, 3 * d])
-        let r = randomArray(b * t * d, rng: &rng)
-        let loss = { () -> Double in
-            Attention.forward(qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads, headDim: hd)
-            return probe(y.data, r)
+        // Multi-head, grouped-query (two query heads a key/value head) and multi-query.
+        for (heads, kvHeads) in [(2, 2), (4, 2), (4, 1)] {
+            let b = 2, t = 5, hd = 4, d = heads * hd, dkv = kvHeads * hd, w = d + 2 * dkv
+            let qkv = Tensor([b * t, w], randomArray(b * t * w, rng: &rng))
+            let y = Tensor([b * t, d]), probs = Tensor([b, heads, t, t]), dqkv = Tensor([b * t, w])
+            let r = randomArray(b * t * d, rng: &rng)
+            let loss = { () -> Double in
+                Attention.forward(qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads,
+                                  kvHeads: kvHeads, headDim: hd)
+                return probe(y.data, r)
+            }
+            _ = loss()
+            // The mask: probabilities above the diagonal are exactly zero, rows sum to one.
+            for bh in 0..<(b * heads) {
+                for i in 0..<t {
+                    var s: Float = 0
+                    for j in 0..<t { let p = probs[bh * t * t + i * t + j]; s += p; if j > i { XCTAssertEqual(p, 0) } }
+                    XCTAssertEqual(s, 1, accuracy: 1e-5)
+                }
+            }
+            // Hand case: the first position attends only to itself, so head h outputs its key/value head's v.
+            for h in 0..<heads {
+                let kh = h / (heads / kvHeads)
+                for c in 0..<hd { XCTAssertEqual(y[h * hd + c], qkv[d + dkv + kh * hd + c], accuracy: 1e-6) }
+            }
+            Attention.backward(dy: r, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
+                               heads: heads, kvHeads: kvHeads, headDim: hd)
+            GradientCheck().check("dqkv \(heads)/\(kvHeads)", qkv.data, analytic: dqkv.data,
+                                  indices: Array(0..<qkv.count), loss: loss)
+            // A future token's k and v never reach an earlier output: its gradient from earlier rows is zero.
+            let onlyFirst = (0..<(b * t * d)).map { $0 / d == 0 ? Float(1) : 0 }
+            Attention.backward(dy: onlyFirst, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
+                               heads: heads, kvHeads: kvHeads, headDim: hd)
+            for row in 1..<(b * t) { for c in d..<w { XCTAssertEqual(dqkv[row * w + c], 0) } }
         }
-        _ = loss()
-        // The mask: probabilities above the diagonal are exactly zero, rows sum to one.
-        for bh in 0..<(b * heads) {
-            for i in 0..<t {
-                var s: Float = 0
-                for j in 0..<t { let p = probs[bh * t * t + i * t + j]; s += p; if j > i { XCTAssertEqual(p, 0) } }
-                XCTAssertEqual(s, 1, accuracy: 1e-5)
+    }
+
+    /// Grouped-query attention is multi-head attention with each key/value head repeated for the
+    /// query heads it serves (transformers' repeat_kv); its dK and dV are the sums over those heads.
+    func testGroupedQueryAttentionIsMultiHeadWithRepeatedKeys() {
+        let b = 2, t = 6, heads = 6, kvHeads = 2, hd = 4, group = heads / kvHeads
+        let d = heads * hd, dkv = kvHeads * hd, w = d + 2 * dkv
+        let qkv = Tensor([b * t, w], randomArray(b * t * w, rng: &rng))
+        // The same rows with k and v widened to one head per query head.
+        let wide = Tensor([b * t, 3 * d])
+        for row in 0..<(b * t) {
+            for c in 0..<d { wide[row * 3 * d + c] = qkv[row * w + c] }
+            for h in 0..<heads {
+                for c in 0..<hd {
+                    wide[row * 3 * d + d + h * hd + c] = qkv[row * w + d + (h / group) * hd + c]
+                    wide[row * 3 * d + 2 * d + h * hd + c] = qkv[row * w + d + dkv + (h / group) * hd + c]
+                }
             }
         }
-        // Hand case: the first position attends only to itself, so its output is its own v.
-        for c in 0..<d { XCTAssertEqual(y[c], qkv[2 * d + c], accuracy: 1e-6) }
-        Attention.backward(dy: r, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t, heads: heads, headDim: hd)
-        GradientCheck().check("dqkv", qkv.data, analytic: dqkv.data, indices: Array(0..<qkv.count), loss: loss)
-        // A future token's k and v never reach an earlier output: its gradient from earlier rows is zero.
-        let onlyFirst = (0..<(b * t * d)).map { $0 / d == 0 ? Float(1) : 0 }
-        Attention.backward(dy: onlyFirst, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t, heads: heads, headDim: hd)
-        for row in 1..<(b * t) { for c in d..<(3 * d) { XCTAssertEqual(dqkv[row * 3 * d + c], 0) } }
+        let y = Tensor([b * t, d]), yWide = Tensor([b * t, d])
+        let probs = Tensor([b, heads, t, t]), probsWide = Tensor([b, heads, t, t])
+        Attention.forward(qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads,
+                          kvHeads: kvHeads, headDim: hd)
+        Attention.forward(qkv: wide.data, y: yWide.data, probs: probsWide.data, batch: b, length: t, heads: heads,
+                          kvHeads: heads, headDim: hd)
+        for i in 0..<y.count { XCTAssertEqual(y[i], yWide[i], accuracy: 1e-6) }
+        let dy = randomArray(b * t * d, rng: &rng)
+        let dqkv = Tensor([b * t, w]), dWide = Tensor([b * t, 3 * d])
+        Attention.backward(dy: dy, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
+                           heads: heads, kvHeads: kvHeads, headDim: hd)
+        Attention.backward(dy: dy, qkv: wide.data, probs: probsWide.data, dqkv: dWide.data, batch: b, length: t,
+                           heads: heads, kvHeads: heads, headDim: hd)
+        for row in 0..<(b * t) {
+            for c in 0..<d { XCTAssertEqual(dqkv[row * w + c], dWide[row * 3 * d + c], accuracy: 1e-5) }
+            for kh in 0..<kvHeads {
+                for c in 0..<hd {
+                    var dk: Float = 0, dv: Float = 0
+                    for h in (kh * group)..<((kh + 1) * group) {
+                        dk += dWide[row * 3 * d + d + h * hd + c]; dv += dWide[row * 3 * d + 2 * d + h * hd + c]
+                    }
+                    XCTAssertEqual(dqkv[row * w + d + kh * hd + c], dk, accuracy: 1e-5)
+                    XCTAssertEqual(dqkv[row * w + d + dkv + kh * hd + c], dv, accuracy: 1e-5)
+                }
+            }
+        }
     }
 
     func testLogProbs() {

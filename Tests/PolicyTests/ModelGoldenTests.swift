@@ -16,9 +16,19 @@ final class ModelGoldenTests: XCTestCase {
     }
 
     func testForwardMatchesNumPyReference() throws {
-        let model = try Checkpoint.loadModel(from: Self.fixtures.appendingPathComponent("toy-model"))
+        try checkForward(model: "toy-model", golden: "golden.json")
+    }
+
+    /// Grouped-query attention: 4 query heads on 2 key/value heads.
+    func testGroupedQueryForwardMatchesNumPyReference() throws {
+        try checkForward(model: "toy-gqa-model", golden: "golden-gqa.json")
+    }
+
+    func checkForward(model name: String, golden goldenFile: String) throws {
+        let model = try Checkpoint.loadModel(from: Self.fixtures.appendingPathComponent(name))
         XCTAssertEqual(model.config.routedScalingFactor, 2.5)
-        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("golden.json")))
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent(goldenFile))
+        let golden = try JSONDecoder().decode(Golden.self, from: data)
         XCTAssertEqual(golden.cases.count, 2)
         let v = model.config.vocabSize
         for c in golden.cases {

@@ -12,12 +12,14 @@ final class ModelGradientTests: XCTestCase {
     }
 
     func testWholeModelGradients() {
-        for (scoring, alpha) in [("sigmoid", Float(0)), ("softmax", Float(0.02))] {
+        // The last case has grouped-query attention: four query heads of width 4 on two key/value heads.
+        for (scoring, alpha, kvHeads) in [("sigmoid", Float(0), 0), ("softmax", Float(0.02), 0), ("sigmoid", 0, 2)] {
             var rng = Xoshiro(seed: 5)
             var c = try! ModelConfig.named("toy")
             c.scoringFunc = scoring; c.auxLossAlpha = alpha
+            if kvHeads > 0 { c.numAttentionHeads = 4; c.headDim = 4; c.numKeyValueHeads = kvHeads }
             let model = Transformer(config: c)
-            model.initialize(seed: 1)
+            model.initialize(seed: kvHeads > 0 ? 3 : 1)  // a seed whose routing margins outlast the probes
             // Bigger weights than at initialisation so every path carries a visible gradient.
             for slot in model.layout.slots where slot.kind == .matrix {
                 for i in slot.range { model.parameters[i] *= 4 }
@@ -52,9 +54,10 @@ final class ModelGradientTests: XCTestCase {
             var skippedDirections = 0, slots = 0
             for slot in model.layout.slots where slot.kind != .buffer {
                 let idx = sampleIndices(slot.count, 8, rng: &rng).map { $0 + slot.offset }
-                coordinates.check("\(slot.name) [\(scoring)]", model.parameters.data, analytic: model.gradients.data, indices: idx,
+                let name = "\(slot.name) [\(scoring), kv \(c.keyValueHeads)]"
+                coordinates.check(name, model.parameters.data, analytic: model.gradients.data, indices: idx,
                                   loss: loss, stable: { choices() == reference })
-                let checked = directions.checkDirection("\(slot.name) [\(scoring)]", model.parameters.data,
+                let checked = directions.checkDirection(name, model.parameters.data,
                                                         analytic: model.gradients.data, range: slot.range, rng: &rng,
                                                         loss: loss, stable: { choices() == reference })
                 slots += 1

@@ -8,8 +8,11 @@ import Kernels
 import Policy
 
 final class SamplerTests: XCTestCase {
-    func toyModel(seed: UInt64 = 4) -> Transformer {
-        let m = Transformer(config: try! ModelConfig.named("toy"))
+    /// kvHeads > 0: grouped-query attention, four query heads of width 4 on that many key/value heads.
+    func toyModel(seed: UInt64 = 4, kvHeads: Int = 0) -> Transformer {
+        var c = try! ModelConfig.named("toy")
+        if kvHeads > 0 { c.numAttentionHeads = 4; c.headDim = 4; c.numKeyValueHeads = kvHeads }
+        let m = Transformer(config: c)
         m.initialize(seed: seed)
         // Larger weights than at initialisation: a peaked, input-dependent distribution.
         for slot in m.layout.slots where slot.kind == .matrix { for i in slot.range { m.parameters[i] *= 6 } }
@@ -29,7 +32,15 @@ final class SamplerTests: XCTestCase {
     }
 
     func testCachedDecodingMatchesFullRecompute() throws {
-        let m = toyModel()
+        try checkCachedDecoding(toyModel())
+    }
+
+    func testCachedDecodingWithGroupedQueryAttentionMatchesFullRecompute() throws {
+        try checkCachedDecoding(toyModel(kvHeads: 2))
+        try checkCachedDecoding(toyModel(kvHeads: 1))
+    }
+
+    func checkCachedDecoding(_ m: Transformer, file: StaticString = #filePath, line: UInt = #line) throws {
         let sampler = Sampler(model: m)
         let tok = ByteTokenizer(config: m.config)
         // A bigger generation first: the sampler reuses its cache, whose stale rows must not leak in.
@@ -38,20 +49,20 @@ final class SamplerTests: XCTestCase {
         let prompts = ["12+7=", "hello", "a"]
         let params = SamplingParams(temperature: 0.8, maxNewTokens: 20, seed: 1, ignoreEOS: true)
         let groups = try sampler.generate(prompts: prompts, completionsPerPrompt: 3, params: params)
-        XCTAssertEqual(groups.count, 3)
+        XCTAssertEqual(groups.count, 3, file: file, line: line)
         var worst: Float = 0
         for (p, group) in zip(prompts, groups) {
-            XCTAssertEqual(group.count, 3)
+            XCTAssertEqual(group.count, 3, file: file, line: line)
             for c in group {
-                XCTAssertEqual(c.tokens.count, 20)
-                XCTAssertEqual(c.finishReason, .length)
+                XCTAssertEqual(c.tokens.count, 20, file: file, line: line)
+                XCTAssertEqual(c.finishReason, .length, file: file, line: line)
                 let ref = recomputedLogprobs(m, prompt: tok.encode(p, addBOS: true), completion: c.tokens, temperature: 0.8)
                 for (a, b) in zip(c.logprobs, ref) { worst = max(worst, abs(a - b)) }
             }
             // Completions of one prompt differ (independent streams) but share the prompt's cache.
-            XCTAssertNotEqual(group[0].tokens, group[1].tokens)
+            XCTAssertNotEqual(group[0].tokens, group[1].tokens, file: file, line: line)
         }
-        XCTAssertLessThan(worst, 1e-4, "sampler vs full-forward log-prob mismatch")
+        XCTAssertLessThan(worst, 1e-4, "sampler vs full-forward log-prob mismatch", file: file, line: line)
     }
 
     func testSeedReproducibleAndIndependentOfBatch() throws {

@@ -11,9 +11,16 @@ The fixture model itself is written here too (random weights large enough
 that every path matters, a non-zero selection bias, routed_scaling_factor 2.5),
 so the Swift loader is also checked against a safetensors file it did not write.
 
+A second fixture has grouped-query attention (4 query heads on 2 key/value
+heads, each key/value head repeated for the query heads it serves).
+
 Regenerate:
-    python3 Tests/PolicyTests/Fixtures/reference.py --make-model Tests/PolicyTests/Fixtures/toy-model
-    python3 Tests/PolicyTests/Fixtures/reference.py Tests/PolicyTests/Fixtures/toy-model Tests/PolicyTests/Fixtures/golden.json
+    F=Tests/PolicyTests/Fixtures
+    python3 $F/reference.py --make-model $F/toy-model
+    python3 $F/reference.py $F/toy-model $F/golden.json
+    python3 $F/reference.py --make-model $F/toy-gqa-model --kv-heads 2
+    python3 $F/reference.py $F/toy-gqa-model $F/golden-gqa.json
+(golden-gqa.json starts as a copy of golden.json: the same "inputs".)
 """
 import json, struct, sys
 import numpy as np
@@ -51,6 +58,7 @@ def swiglu_mlp(x, gate, up, down):
 
 def forward(W, cfg, tokens):
     D, H, hd = cfg["hidden_size"], cfg["num_attention_heads"], cfg["head_dim"]
+    Hkv = cfg.get("num_key_value_heads", H)
     E, K, L = cfg["n_routed_experts"], cfg["num_experts_per_tok"], cfg["num_hidden_layers"]
     eps, rsf = cfg["rms_norm_eps"], cfg["routed_scaling_factor"]
     T = len(tokens)
@@ -59,8 +67,10 @@ def forward(W, cfg, tokens):
         p = f"model.layers.{l}."
         h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
         q = rope((h @ W[p + "self_attn.q_proj.weight"].T).reshape(T, H, hd), cfg["rope_theta"])
-        k = rope((h @ W[p + "self_attn.k_proj.weight"].T).reshape(T, H, hd), cfg["rope_theta"])
-        v = (h @ W[p + "self_attn.v_proj.weight"].T).reshape(T, H, hd)
+        k = rope((h @ W[p + "self_attn.k_proj.weight"].T).reshape(T, Hkv, hd), cfg["rope_theta"])
+        v = (h @ W[p + "self_attn.v_proj.weight"].T).reshape(T, Hkv, hd)
+        # Query head i reads key/value head i // (H / Hkv).
+        k, v = np.repeat(k, H // Hkv, axis=1), np.repeat(v, H // Hkv, axis=1)
         scores = np.einsum("thd,shd->hts", q, k) / np.sqrt(hd)
         scores = np.where(np.tril(np.ones((T, T), bool))[None], scores, -np.inf)
         probs = np.exp(scores - scores.max(-1, keepdims=True))
@@ -102,20 +112,25 @@ def main(model_dir, golden_path):
         golden["cases"].append({"tokens": tokens, "logits": logits.tolist(), "next_token_logprobs": logp})
     json.dump(golden, open(golden_path, "w"))
 
-def make_model(model_dir):
+def make_model(model_dir, kv_heads=None):
     import os
     cfg = {"model_type": "swift_grpo_moe", "vocab_size": 259, "hidden_size": 16, "num_hidden_layers": 2,
            "num_attention_heads": 2, "head_dim": 8, "moe_intermediate_size": 12, "n_routed_experts": 4,
            "n_shared_experts": 1, "num_experts_per_tok": 2, "routed_scaling_factor": 2.5, "scoring_func": "sigmoid",
            "norm_topk_prob": True, "rope_theta": 10000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 64}
-    rng = np.random.default_rng(11)
+    Dkv = 16
+    if kv_heads is not None:
+        cfg.update(num_attention_heads=4, head_dim=4, num_key_value_heads=kv_heads)
+        Dkv = kv_heads * 4
+    rng = np.random.default_rng(11 if kv_heads is None else 12)
     D, I, E, V = 16, 12, 4, 259
     tensors = [("model.embed_tokens.weight", rng.normal(0, 1.0, (V, D)))]
     for l in range(2):
         p = f"model.layers.{l}."
         tensors.append((p + "input_layernorm.weight", 1 + rng.normal(0, 0.2, D)))
         for n in "qkvo":
-            tensors.append((p + f"self_attn.{n}_proj.weight", rng.normal(0, 0.4, (D, D))))
+            rows = Dkv if n in "kv" else D
+            tensors.append((p + f"self_attn.{n}_proj.weight", rng.normal(0, 0.4, (rows, D))))
         tensors.append((p + "post_attention_layernorm.weight", 1 + rng.normal(0, 0.2, D)))
         tensors.append((p + "mlp.gate.weight", rng.normal(0, 0.8, (E, D))))
         tensors.append((p + "mlp.gate.e_score_correction_bias", rng.normal(0, 0.1, E)))
@@ -139,6 +154,6 @@ def make_model(model_dir):
 
 if __name__ == "__main__":
     if sys.argv[1] == "--make-model":
-        make_model(sys.argv[2])
+        make_model(sys.argv[2], int(sys.argv[4]) if sys.argv[3:4] == ["--kv-heads"] else None)
     else:
         main(sys.argv[1], sys.argv[2])
