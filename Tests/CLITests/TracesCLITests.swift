@@ -86,7 +86,7 @@ extension CLITests {
 
         func python(_ code: String) throws -> String {
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            p.executableURL = try XCTUnwrap(Self.python3, "python3 is not on PATH")
             p.arguments = ["-c", "import sqlite3, sys\ndb = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n" + code, db]
             let out = Pipe(); p.standardOutput = out; p.standardError = FileHandle.nullDevice
             try p.run()
@@ -132,4 +132,9 @@ extension CLITests {
                   "--output", tmp.appendingPathComponent("o.jsonl").path, "--traces", db, "--quiet"])
         XCTAssertEqual(try json(grpo(["traces", "runs", "--db", db, "--json"]).out).map { $0["samples"] as? Int }, [steps * 1024, 12])
     }
+
+    /// python3 as PATH finds it (the test uses Python's sqlite3 as a second, independent reader).
+    static let python3: URL? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+        .map { URL(fileURLWithPath: String($0)).appendingPathComponent("python3") }
+        .first { FileManager.default.isExecutableFile(atPath: $0.path) }
 }

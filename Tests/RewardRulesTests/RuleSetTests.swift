@@ -193,7 +193,7 @@ final class RuleSetTests: XCTestCase {
         pluginDirs.append(dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("plugin.py")
-        try ("#!/usr/bin/python3\nimport json, sys, time, os\n" + script).write(to: file, atomically: false, encoding: .utf8)
+        try ("#!/usr/bin/env python3\nimport json, sys, time, os\n" + script).write(to: file, atomically: false, encoding: .utf8)
         chmod(file.path, 0o755)
         return file.path
     }
@@ -209,7 +209,7 @@ final class RuleSetTests: XCTestCase {
         XCTAssertTrue(set.score(batch).allSatisfy { $0.score(of: "integer")?.score == 1 })
         // Its own Python test passes.
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.executableURL = try XCTUnwrap(ExecutableSearch.find("python3"), "python3 is not on PATH")
         p.arguments = [Self.root.appendingPathComponent("Rewards/plugins/test_integer_answer.py").path]
         p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
         try p.run(); p.waitUntilExit()
@@ -245,11 +245,13 @@ final class RuleSetTests: XCTestCase {
             if "hang" in r["completion"]: time.sleep(60)
             print(json.dumps({"id": r["id"], "score": 0.5, "reason": "ok"}), flush=True)
         """)
-        let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 0.5)
+        // 5 s: room for the restarted plugin's interpreter to start on a busy machine (a PATH python3 may
+        // be a shell shim), yet far below the plugin's 60 s sleep.
+        let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 5)
         let start = Date()
         let hung = rule.score(completion: "hang", task: math)!
         XCTAssertEqual(hung.reason, "plugin_timeout")
-        // Cut short of the plugin's 60 s sleep; a bound far from 0.5 s, so a busy machine cannot fail it.
+        // Cut short of the plugin's 60 s sleep; a bound far from 5 s, so a busy machine cannot fail it.
         XCTAssertLessThan(Date().timeIntervalSince(start), 30)
         XCTAssertEqual(rule.score(completion: "fine", task: math), RuleScore(score: 0.5, reason: "ok"))
     }
