@@ -40,24 +40,9 @@ struct Rewards: ParsableCommand {
                 for (p, d) in k.parameters.sorted(by: { $0.key < $1.key }) { print("      \(p): \(d)") }
             }
             let folders = SetFolders.search("Rewards")
-            let found = RuleSet.available(folders: folders)
-            guard !found.isEmpty else {
-                print("rule sets: none found (looked in \(SetFolders.describe(folders)))")
-                return
-            }
-            for folder in folders {
-                let here = found.filter { $0.folder == folder }
-                guard !here.isEmpty else { continue }
-                print("rule sets in \(folder.label):")
-                for entry in here {
-                    if entry.isShadowed { print("  \(entry.name): hidden by the one above of the same name"); continue }
-                    do {
-                        let set = try RuleSet.load(entry.path)
-                        print("  \(set.name): \(set.entries.map(\.name).joined(separator: ", ")) - \(set.description)")
-                    } catch {
-                        print("  \(entry.name): \(error)")
-                    }
-                }
+            SetListing.show(RuleSet.available(folders: folders), in: folders, what: "rule sets") { entry in
+                let set = try RuleSet.load(entry.path)
+                return "\(set.name): \(set.entries.map(\.name).joined(separator: ", ")) - \(set.description)"
             }
         }
     }

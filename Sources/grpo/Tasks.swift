@@ -16,23 +16,10 @@ struct Tasks: ParsableCommand {
             abstract: "The task sets in ./Tasks, $GRPO_HOME/Tasks and the installed ones, and where each is.")
         func run() throws {
             let folders = SetFolders.search("Tasks")
-            let found = TaskSet.available(folders: folders)
-            guard !found.isEmpty else {
-                print("no task sets found (looked in \(SetFolders.describe(folders)))")
-                return
-            }
-            for folder in folders {
-                let here = found.filter { $0.folder == folder }
-                guard !here.isEmpty else { continue }
-                print("\(folder.label):")
-                for entry in here {
-                    if entry.isShadowed { print("  \(entry.name): hidden by the one above of the same name"); continue }
-                    do {
-                        let s = try TaskSet.load(entry.path)
-                        print("  \(s.manifest.name)  \(s.manifest.kind)  train \(s.train.count)  test \(s.test.count)  "
-                              + "sft \(s.sft.count)  rules \(s.manifest.rules)  - \(s.manifest.description)")
-                    } catch { print("  \(entry.name): \(error)") }
-                }
+            SetListing.show(TaskSet.available(folders: folders), in: folders, what: "task sets") { entry in
+                let s = try TaskSet.load(entry.path)
+                return "\(s.manifest.name)  \(s.manifest.kind)  train \(s.train.count)  test \(s.test.count)  "
+                    + "sft \(s.sft.count)  rules \(s.manifest.rules)  - \(s.manifest.description)"
             }
         }
     }

@@ -40,7 +40,7 @@ extension CLITests {
         let tasks = try grpo(["tasks", "list"], in: empty, environment: env, timeout: 60).out
         XCTAssertEqual(tasks, "no task sets found (looked in \(empty.path)/Tasks (current folder))\n")
         let rules = try grpo(["rewards", "list"], in: empty, environment: env, timeout: 60).out
-        XCTAssertTrue(rules.contains("rule sets: none found (looked in \(empty.path)/Rewards (current folder))"), rules)
+        XCTAssertTrue(rules.contains("no rule sets found (looked in \(empty.path)/Rewards (current folder))"), rules)
         let home = tmp.appendingPathComponent("home")
         let missing = try grpo(["rewards", "list", "--rules", "math"], expect: 1, in: empty,
                                environment: lookupEnvironment(["GRPO_HOME": home.path]), timeout: 60).err
@@ -76,17 +76,17 @@ extension CLITests {
         // Installed sets are found from any folder; GRPO_HOME's arith hides the installed one.
         let listed = try grpo(["tasks", "list"], in: work, environment: env, timeout: 120, executable: installed).out
         let share = prefix.appendingPathComponent("share/swift-grpo")
-        XCTAssertTrue(listed.contains("\(home.path)/Tasks (GRPO_HOME):\n  arith  math"), listed)
+        XCTAssertTrue(listed.contains("task sets in \(home.path)/Tasks (GRPO_HOME):\n  arith  math"), listed)
         XCTAssertTrue(listed.contains("from GRPO_HOME"), listed)
         XCTAssertTrue(listed.contains("  mine  math"), listed)
-        XCTAssertTrue(listed.contains("\(share.path)/Tasks (installed):\n  arith: hidden by the one above"), listed)
+        XCTAssertTrue(listed.contains("task sets in \(share.path)/Tasks (installed):\n  arith: hidden by the one above"), listed)
         XCTAssertTrue(listed.contains("  countdown  math"), listed)
         XCTAssertFalse(listed.contains("(current folder):"), "no ./Tasks here: \(listed)")
         // A set of the current folder comes first.
         try copyTaskSet(to: work, name: "arith", marker: "from the current folder")
         let first = try grpo(["tasks", "list"], in: work, environment: env, timeout: 120, executable: installed).out
-        XCTAssertTrue(first.hasPrefix("\(work.path)/Tasks (current folder):\n  arith  math"), first)
-        XCTAssertTrue(first.contains("\(home.path)/Tasks (GRPO_HOME):\n  arith: hidden by the one above"), first)
+        XCTAssertTrue(first.hasPrefix("task sets in \(work.path)/Tasks (current folder):\n  arith  math"), first)
+        XCTAssertTrue(first.contains("task sets in \(home.path)/Tasks (GRPO_HOME):\n  arith: hidden by the one above"), first)
         XCTAssertFalse(try show("countdown").isEmpty, "installed countdown")
         // Rule sets the same way: GRPO_HOME's own, and the installed ones by name.
         let rules = try grpo(["rewards", "list"], in: work, environment: env, timeout: 60, executable: installed).out
