@@ -4,7 +4,10 @@ SWIFT ?= swift
 BIN := .build/release/grpo
 DEB_PACKAGES := libopenblas-dev libsqlite3-dev libpcre2-dev pkg-config python3
 
-.PHONY: deps build demo demo-code test bench clean
+PREFIX ?= /usr/local
+SHARE := $(PREFIX)/share/swift-grpo
+
+.PHONY: deps build install demo demo-code test bench clean
 
 # Installs the Debian packages only when one is missing (needs root or sudo).
 deps:
@@ -17,6 +20,18 @@ deps:
 
 build: deps
 	$(SWIFT) build -c release --product grpo
+
+# PREFIX=/usr/local (default): the release binary as $(PREFIX)/bin/grpo, beside it the
+# resource bundle SwiftPM looks for next to the executable (the model shapes), and the
+# shipped rule and task sets under $(SHARE), where grpo finds them from any folder
+# (after ./Rewards, ./Tasks and $$GRPO_HOME; see README).
+install: build
+	install -d $(PREFIX)/bin $(SHARE)
+	install -m 755 $(BIN) $(PREFIX)/bin/grpo
+	rm -rf $(PREFIX)/bin/swift-grpo_Policy.resources $(SHARE)/Rewards $(SHARE)/Tasks
+	cp -R $(dir $(BIN))swift-grpo_Policy.resources $(PREFIX)/bin/
+	cp -R Rewards Tasks $(SHARE)/
+	@echo "installed $(PREFIX)/bin/grpo; rule and task sets in $(SHARE)"
 
 # The main job: from nothing, on the bundled arith set and the default shape:
 # a random policy, an SFT cold start on demonstrations that either answer at

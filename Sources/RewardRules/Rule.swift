@@ -7,6 +7,7 @@
 //     -> RuleScore(score: 1, reason: "format_ok")
 
 import Foundation
+import Kernels
 
 /// A task as the task-set format describes it (math: prompt + answer; code:
 /// prompt + tests + entry point). Unknown fields are kept in `extra`.
@@ -51,14 +52,27 @@ public struct RuleScore: Sendable, Equatable, Codable {
     public var reason: String
     /// Optional human-readable detail (the extracted answer, the failing assertion, ...).
     public var detail: String?
+    /// The rule could not judge (a plugin that crashed, timed out or gave no reply): the score
+    /// is a stand-in 0, not a verdict, and `detail` says what went wrong (RuleErrors counts these).
+    public var isError: Bool
 
-    public init(score: Double, reason: String, detail: String? = nil) {
-        self.score = score; self.reason = reason; self.detail = detail
+    public init(score: Double, reason: String, detail: String? = nil, isError: Bool = false) {
+        self.score = score; self.reason = reason; self.detail = detail; self.isError = isError
+    }
+
+    enum CodingKeys: String, CodingKey { case score, reason, detail, isError = "is_error" }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        score = try c.decode(Double.self, forKey: .score)
+        reason = try c.decode(String.self, forKey: .reason)
+        detail = try c.decodeIfPresent(String.self, forKey: .detail)
+        isError = try c.decodeIfPresent(Bool.self, forKey: .isError) ?? false
     }
 
     /// A score of 1, allowing for rounding in scores summed from parts (partial credit):
     /// what passes a rule, satisfies a `requires` gate and counts as a correct answer.
-    public var isFullMarks: Bool { score >= 1 - 1e-9 }
+    public var isFullMarks: Bool { score >= PassThreshold.fullMarks }
 }
 
 /// A reward rule. Implementations must be safe to call from several threads at once.
@@ -91,15 +105,24 @@ extension RewardRule {
 /// Errors loading or running rule sets: each names the file, rule and field.
 public enum RewardError: Error, CustomStringConvertible, Equatable {
     case missingFile(String)
+    /// A rule-set name found in none of the search folders (`searched` lists them).
+    case noRuleSet(name: String, searched: String)
     case badRuleFile(file: String, line: Int?, rule: String?, field: String?, message: String)
     case badInput(file: String, line: Int, field: String?, message: String)
     case plugin(rule: String, message: String)
     /// A rule that can no longer score (see `RewardRule.failureReason`).
     case broken(rule: String, file: String, message: String)
+    /// A rule whose scores in one batch were errors on more than `maxShare` of its samples
+    /// (RuleErrors); `first`: the first error's message.
+    case erring(rule: String, file: String, errors: Int, scored: Int, maxShare: Double, first: String)
+    /// The answer rule named does not exist, or none was named and the guess is ambiguous.
+    case answerRule(file: String, message: String)
 
     public var description: String {
         switch self {
         case .missingFile(let p): return "\(p): no such file"
+        case let .noRuleSet(name, searched):
+            return "no rule set \"\(name)\" (looked for \(name).yaml in \(searched))"
         case let .badRuleFile(file, line, rule, field, message):
             var s = file
             if let line { s += ":\(line)" }
@@ -111,6 +134,12 @@ public enum RewardError: Error, CustomStringConvertible, Equatable {
         case let .plugin(rule, message): return "rule \"\(rule)\": plugin: \(message)"
         case let .broken(rule, file, message):
             return "\(file): rule \"\(rule)\" stopped working, so its scores would be meaningless zeros: \(message)"
+        case let .erring(rule, file, errors, scored, maxShare, first):
+            let share = errors == scored ? "every one of its \(scored) samples"
+                : "\(errors) of its \(scored) samples, more than max_rule_error_share (\(maxShare)) allows"
+            return "\(file): rule \"\(rule)\" failed to score \(share), so its scores would be meaningless zeros; "
+                + "the first error: \(first)"
+        case let .answerRule(file, message): return "\(file): \(message)"
         }
     }
 }

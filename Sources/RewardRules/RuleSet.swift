@@ -49,23 +49,41 @@ public struct RuleSet: Sendable {
         self.name = name; self.description = description; self.file = file; self.text = text; self.entries = entries
     }
 
-    /// A file path, or a rule-set name under `Rewards/` (`math` -> Rewards/math.yaml).
-    public static func resolve(_ nameOrPath: String, relativeTo directory: String? = nil) -> String {
+    /// A file path, or a rule-set name (`math`) found as NAME.yaml in the search folders
+    /// (SetFolders: ./Rewards, $GRPO_HOME/Rewards, the install's). `directory`: the current
+    /// folder (default: the process's); `folders`: the search (default: SetFolders.search).
+    public static func resolve(_ nameOrPath: String, relativeTo directory: String? = nil,
+                               folders: [SetFolder]? = nil) throws -> String {
         let base = directory ?? FileManager.default.currentDirectoryPath
-        func abs(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
-        if FileManager.default.fileExists(atPath: abs(nameOrPath)) { return abs(nameOrPath) }
-        for ext in ["yaml", "yml"] {
-            let candidate = abs("Rewards/\(nameOrPath).\(ext)")
-            if !nameOrPath.contains("/") && FileManager.default.fileExists(atPath: candidate) { return candidate }
+        let path = nameOrPath.hasPrefix("/") ? nameOrPath : (base as NSString).appendingPathComponent(nameOrPath)
+        if FileManager.default.fileExists(atPath: path) { return path }
+        // "x/y" and "x.yaml" are paths; only a bare name is looked up.
+        let isName = !nameOrPath.contains("/") && !nameOrPath.hasSuffix(".yaml") && !nameOrPath.hasSuffix(".yml")
+        guard isName else { throw RewardError.missingFile(path) }
+        let searched = folders ?? SetFolders.search("Rewards", currentDirectory: base)
+        for folder in searched {
+            for ext in ["yaml", "yml"] {
+                let candidate = (folder.path as NSString).appendingPathComponent("\(nameOrPath).\(ext)")
+                if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            }
         }
-        return abs(nameOrPath)
+        throw RewardError.noRuleSet(name: nameOrPath, searched: SetFolders.describe(searched))
     }
 
-    public static func load(_ nameOrPath: String, registry: RuleRegistry = .shared, relativeTo directory: String? = nil) throws -> RuleSet {
-        let path = resolve(nameOrPath, relativeTo: directory)
+    public static func load(_ nameOrPath: String, registry: RuleRegistry = .shared, relativeTo directory: String? = nil,
+                            folders: [SetFolder]? = nil) throws -> RuleSet {
+        let path = try resolve(nameOrPath, relativeTo: directory, folders: folders)
         guard let data = FileManager.default.contents(atPath: path) else { throw RewardError.missingFile(path) }
         let text = String(decoding: data, as: UTF8.self)
         return try parse(text, file: path, registry: registry)
+    }
+
+    /// Every rule-set file (NAME.yaml) in the search folders, in lookup order.
+    public static func available(folders: [SetFolder] = SetFolders.search("Rewards")) -> [FoundSet] {
+        SetFolders.list(folders) { folder, item in
+            guard let ext = ["yaml", "yml"].first(where: { item.hasSuffix(".\($0)") }) else { return nil }
+            return (String(item.dropLast(ext.count + 1)), (folder as NSString).appendingPathComponent(item))
+        }
     }
 
     public static func parse(_ text: String, file: String, registry: RuleRegistry = .shared) throws -> RuleSet {
@@ -217,18 +235,6 @@ extension RuleSet {
             }
         }
         return out.map { $0! }
-    }
-}
-
-extension RuleSet {
-    /// Throws for the first rule that can no longer score (`RewardRule.failureReason`): called
-    /// after scoring, so a broken plugin stops a run with its error instead of feeding it zeros.
-    public func checkRulesWork() throws {
-        for e in entries {
-            if let reason = e.rule.failureReason() {
-                throw RewardError.broken(rule: e.name, file: file, message: reason)
-            }
-        }
     }
 }
 

@@ -31,19 +31,22 @@ public struct TaskManifest: Codable, Equatable, Sendable {
     /// over a loop of calls, say), which the program can forge. Off by default: such a task
     /// then scores 0 `in_process_checks`, and `grpo tasks validate` names it.
     public var inProcessChecks: Bool = false
+    /// The rule whose full marks make a task solved (`grpo eval`'s accuracy, DAPO's accuracy
+    /// metric); nil: the rule set's one answer rule (AnswerJudge).
+    public var answerRule: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, kind, description, promptTemplate = "prompt_template", rules, stop
         case maxCompletionLength = "max_completion_length", numericTolerance = "numeric_tolerance"
-        case inProcessChecks = "in_process_checks"
+        case inProcessChecks = "in_process_checks", answerRule = "answer_rule"
     }
 
     public init(name: String, kind: String, description: String = "", promptTemplate: String = "{prompt}", rules: String,
                 stop: [String] = [], maxCompletionLength: Int = 256, numericTolerance: Double? = nil,
-                inProcessChecks: Bool = false) {
+                inProcessChecks: Bool = false, answerRule: String? = nil) {
         self.name = name; self.kind = kind; self.description = description; self.promptTemplate = promptTemplate
         self.rules = rules; self.stop = stop; self.maxCompletionLength = maxCompletionLength
-        self.numericTolerance = numericTolerance; self.inProcessChecks = inProcessChecks
+        self.numericTolerance = numericTolerance; self.inProcessChecks = inProcessChecks; self.answerRule = answerRule
     }
 
     public init(from decoder: Decoder) throws {
@@ -57,6 +60,7 @@ public struct TaskManifest: Codable, Equatable, Sendable {
         maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength) ?? 256
         numericTolerance = try c.decodeIfPresent(Double.self, forKey: .numericTolerance)
         inProcessChecks = try c.decodeIfPresent(Bool.self, forKey: .inProcessChecks) ?? false
+        answerRule = try c.decodeIfPresent(String.self, forKey: .answerRule)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -71,6 +75,7 @@ public struct TaskManifest: Codable, Equatable, Sendable {
         // Written only when set, so existing manifests keep their text.
         try c.encodeIfPresent(numericTolerance, forKey: .numericTolerance)
         if inProcessChecks { try c.encode(true, forKey: .inProcessChecks) }
+        try c.encodeIfPresent(answerRule, forKey: .answerRule)
     }
 
     public func prompt(for task: TaskRecord) -> String { promptTemplate.replacingOccurrences(of: "{prompt}", with: task.prompt) }
@@ -168,17 +173,41 @@ public struct TaskSet: Sendable {
         }
     }
 
-    /// A folder path, or a name under Tasks/ (relative to `directory`, default the current one).
-    public static func resolve(_ nameOrPath: String, relativeTo directory: String? = nil) throws -> URL {
+    /// A folder path, or a task-set name found as a folder in the search folders (SetFolders:
+    /// ./Tasks, $GRPO_HOME/Tasks, the install's). `directory`: the current folder (default: the
+    /// process's); `folders`: the search (default: SetFolders.search).
+    public static func resolve(_ nameOrPath: String, relativeTo directory: String? = nil,
+                               folders: [SetFolder]? = nil) throws -> URL {
         let base = URL(fileURLWithPath: directory ?? FileManager.default.currentDirectoryPath)
-        let candidates = nameOrPath.hasPrefix("/") ? [URL(fileURLWithPath: nameOrPath)]
-            : [base.appendingPathComponent(nameOrPath), base.appendingPathComponent("Tasks").appendingPathComponent(nameOrPath)]
-        for c in candidates where FileManager.default.fileExists(atPath: c.appendingPathComponent("task.yaml").path) { return c }
-        throw TaskSetError.notFound("\(nameOrPath): no task set (looked for \(candidates.map { $0.appendingPathComponent("task.yaml").path }.joined(separator: " and ")))")
+        if nameOrPath.hasPrefix("/") {
+            let folder = URL(fileURLWithPath: nameOrPath)
+            guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("task.yaml").path) else {
+                throw TaskSetError.notFound("\(nameOrPath): no task set (no task.yaml in it)")
+            }
+            return folder
+        }
+        let searched = folders ?? SetFolders.search("Tasks", currentDirectory: base.path)
+        let candidates = [base.appendingPathComponent(nameOrPath)]
+            + searched.map { URL(fileURLWithPath: $0.path).appendingPathComponent(nameOrPath) }
+        for c in candidates where FileManager.default.fileExists(atPath: c.appendingPathComponent("task.yaml").path) {
+            return c
+        }
+        throw TaskSetError.notFound("no task set \"\(nameOrPath)\" (no folder of that name with a task.yaml in "
+                                    + "\(base.path) (a path), \(SetFolders.describe(searched)))")
     }
 
-    public static func load(_ nameOrPath: String, relativeTo directory: String? = nil) throws -> TaskSet {
-        let folder = try resolve(nameOrPath, relativeTo: directory)
+    /// Every task set (a folder with a task.yaml) in the search folders, in lookup order.
+    public static func available(folders: [SetFolder] = SetFolders.search("Tasks")) -> [FoundSet] {
+        SetFolders.list(folders) { folder, item in
+            let path = (folder as NSString).appendingPathComponent(item)
+            let manifest = (path as NSString).appendingPathComponent("task.yaml")
+            return FileManager.default.fileExists(atPath: manifest) ? (item, path) : nil
+        }
+    }
+
+    public static func load(_ nameOrPath: String, relativeTo directory: String? = nil,
+                            folders: [SetFolder]? = nil) throws -> TaskSet {
+        let folder = try resolve(nameOrPath, relativeTo: directory, folders: folders)
         let manifest = try loadManifest(folder.appendingPathComponent("task.yaml"))
         var seen: [String: String] = [:]
         func split(_ name: String, required: Bool) throws -> [TaskRecord] {

@@ -75,12 +75,20 @@ extension TaskSet {
     /// here and fail every run that uses the set's default rules.
     func checkRuleSet(registry: RuleRegistry) throws {
         let manifestFile = folder.appendingPathComponent("task.yaml").path
-        do { _ = try RuleSet.load(manifest.rules, registry: registry) } catch RewardError.missingFile(let path) {
+        let rules: RuleSet
+        do { rules = try RuleSet.load(manifest.rules, registry: registry) } catch RewardError.missingFile(let path) {
             throw TaskSetError.badManifest(file: manifestFile, field: "rules", message:
-                "no rule set \"\(manifest.rules)\" (no file \(path), nor Rewards/\(manifest.rules).yaml)")
+                "no rule set \"\(manifest.rules)\" (no file \(path))")
+        } catch let RewardError.noRuleSet(name, searched) {
+            throw TaskSetError.badManifest(file: manifestFile, field: "rules",
+                                           message: "\(RewardError.noRuleSet(name: name, searched: searched))")
         } catch {
             throw TaskSetError.badManifest(file: manifestFile, field: "rules",
                                            message: "rule set \"\(manifest.rules)\": \(error)")
+        }
+        // Evaluations need one answer rule: a missing or ambiguous one is named here, not mid-run.
+        do { _ = try AnswerJudge(rules: rules, answerRule: manifest.answerRule, taskKind: manifest.kind) } catch {
+            throw TaskSetError.badManifest(file: manifestFile, field: "answer_rule", message: "\(error)")
         }
     }
 }

@@ -45,6 +45,7 @@
 // only speak SQL. A database from a newer swift-grpo is refused, not altered.
 
 import GRDB
+import Kernels
 
 enum Schema {
     /// The version this build writes; `PRAGMA user_version` holds it.
@@ -84,7 +85,7 @@ enum Schema {
         }
         // v3: a diagnostic rule (weight 0, such as "used a code block") is no format rule:
         // a sample that fails one can still have its format right and its answer wrong.
-        // A pass is full marks as the rules count it (RuleScore.isFullMarks), 1 - 1e-9.
+        // A pass is full marks as the rules count it (PassThreshold.fullMarks).
         m.registerMigration("v3") { db in
             try db.execute(sql: "DROP VIEW format_ok_answer_wrong")
             try db.execute(sql: formatOkAnswerWrong(excludingDiagnostics: true))
@@ -103,8 +104,9 @@ enum Schema {
 
     /// SQL that is 1.0 when `rs.score` has full marks, 0.0 when it is lower, NULL when the rule
     /// did not apply: its average is the pass rate. Full marks allow for rounding in scores
-    /// summed from parts, as RuleScore.isFullMarks does.
-    static let passed = "CASE WHEN rs.score >= 1 - 1e-9 THEN 1.0 WHEN rs.score IS NOT NULL THEN 0.0 END"
+    /// summed from parts: the threshold is PassThreshold's, which the rules use too.
+    static let passed =
+        "CASE WHEN rs.score >= \(PassThreshold.fullMarks) THEN 1.0 WHEN rs.score IS NOT NULL THEN 0.0 END"
 
     /// Per run, step and rule: samples scored, mean score, pass rate (`passed`: v1 asked for 1 exactly).
     private static func rulePassRate(passed: String) -> String {

@@ -127,7 +127,30 @@ public final class TraceReader {
             let rates = curves.map { $0.passRates[i].map(TraceValue.real) ?? .null }
             steps.rows[i].insert(contentsOf: rates, at: time)
         }
+        // A column "<rule> errors" for each rule that failed to score some sample in the run.
+        let errors = try ruleErrors(run: run)
+        let erring = errors.reduce(into: [String]()) { names, e in if !names.contains(e.rule) { names.append(e.rule) } }
+        steps.columns.insert(contentsOf: erring.map { "\($0) errors" }, at: time + curves.count)
+        for (i, step) in numbers.enumerated() {
+            let counts = erring.map { rule in
+                TraceValue.integer(Int64(errors.first { $0.step == step && $0.rule == rule }?.errors ?? 0))
+            }
+            steps.rows[i].insert(contentsOf: counts, at: time + curves.count)
+        }
         return steps
+    }
+
+    /// The steps in which some rule failed to score samples (scores that were no verdict, such
+    /// as a broken plugin's), from the `rule_errors/<rule>` metrics the trainer records.
+    public func ruleErrors(run: Int64) throws -> [(step: Int, rule: String, errors: Int)] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT s.step, substr(j.key, length('rule_errors/') + 1), j.value
+                FROM steps s, json_each(s.metrics) j
+                WHERE s.run_id = ? AND j.key LIKE 'rule\\_errors/%' ESCAPE '\\' AND j.value > 0
+                ORDER BY s.step, j.key
+                """, arguments: [run]).map { (step: $0[0], rule: $0[1], errors: Int(($0[2] as Double).rounded())) }
+        }
     }
 
     /// Every metric of every step, the JSON column included, for `--json`.

@@ -42,9 +42,9 @@ public enum DynamicSampling {
 
     /// The metric of each completion of a group.
     public static func values(_ scores: [ScoredCompletion], metric: DynamicSamplingMetric,
-                              rules: RuleSet) -> [Double?] {
+                              judge: AnswerJudge) -> [Double?] {
         switch metric {
-        case .accuracy: return scores.map(rules.accuracy(of:))
+        case .accuracy: return scores.map(judge.accuracy(of:))
         case .reward: return scores.map(\.reward)
         }
     }

@@ -1,8 +1,9 @@
 // Held-out evaluation: greedy pass@1, sampled pass@k (the unbiased estimator
 // of Chen et al. 2021 with n samples a task), per-rule pass rates and mean
-// length. A task is solved when its accuracy is 1 (RuleSet.accuracy: every
-// answer rule that applies gives it a full score; a rule set without one
-// counts every rule). A `prefix` forces the start of every completion (the
+// length. A task is solved when its accuracy is 1 (AnswerJudge: the answer rule
+// named by `answerRule`, else by the task set, else the rule set's one answer rule,
+// gives it full marks; an ambiguous rule set is an error before anything is
+// sampled). A `prefix` forces the start of every completion (the
 // policy continues it, the rules score prefix + continuation), to measure one
 // answering style of several on its own.
 
@@ -23,6 +24,9 @@ public struct EvalReport: Codable, Sendable {
     public var k: Int?
     public var rulePassRates: [String: Double]
     public var meanLength: Double
+    /// The rule that judged accuracy (nil: every rule that is no diagnostic, the set having no
+    /// rule of an answer kind).
+    public var answerRule: String?
     /// What was sampled, for the traces (with `keepSamples`): the greedy completion of
     /// every task, and its pass@k completions (advantages as GRPO would give them).
     public var greedyGroups: [GroupRecord] = []
@@ -30,7 +34,7 @@ public struct EvalReport: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case taskSet = "task_set", split, tasks, accuracy, passAtK = "pass_at_k", k, rulePassRates = "rule_pass_rates"
-        case meanLength = "mean_length"
+        case meanLength = "mean_length", answerRule = "answer_rule"
     }
 
     /// One row per metric, as the traces' `evals` table stores them.
@@ -55,11 +59,13 @@ public enum Evaluation {
     /// `limit` 0 evaluates the whole split; `k` > 0 also samples `samples` (>= k) completions a task.
     public static func run(model: Transformer, tasks: TaskSet, split: String = "test", rules: RuleSet, limit: Int = 0,
                            maxNewTokens: Int? = nil, k: Int = 0, samples: Int = 0, temperature: Float = 1, seed: UInt64 = 0,
-                           keepSamples: Bool = false, prefix: String = "") throws -> EvalReport {
+                           keepSamples: Bool = false, prefix: String = "", answerRule: String? = nil,
+                           maxRuleErrorShare: Double = RuleSet.defaultMaxErrorShare) throws -> EvalReport {
         var records = split == "train" ? tasks.train : tasks.test
         if limit > 0 { records = Array(records.prefix(limit)) }
         let sampler = Sampler(model: model)
         let m = tasks.manifest
+        let judge = try AnswerJudge(rules: rules, answerRule: answerRule ?? m.answerRule, taskKind: m.kind)
         // Every task evaluated leaves room for at least one token of completion (the cap is
         // shortened below to fit the longest prompt); a task that does not is named.
         let evaluated = Set(records.map(\.id))
@@ -73,7 +79,7 @@ public enum Evaluation {
         // As long as the task set allows, and the model's context leaves room for after the longest prompt.
         let longestPrompt = prompts.map { sampler.tokenizer.encode($0, addBOS: true).count }.max() ?? 0
         let length = max(1, min(maxNewTokens ?? m.maxCompletionLength, model.config.maxPositionEmbeddings - longestPrompt))
-        func solved(_ s: ScoredCompletion) -> Bool { rules.accuracy(of: s) == 1 }
+        func solved(_ s: ScoredCompletion) -> Bool { judge.accuracy(of: s) == 1 }
         func lengths(_ completions: [Completion]) -> [CompletionLength] {
             completions.map { CompletionLength(tokens: $0.tokens.count, limit: length) }
         }
@@ -87,12 +93,14 @@ public enum Evaluation {
         let scored = rules.score(zip(records, greedy).map { record, completion in
                                      (completion: prefix + completion.text, task: m.rewardTask(for: record)) },
                                  lengths: lengths(greedy))
-        try rules.checkRulesWork()
+        try rules.checkRulesWork(scored, maxErrorShare: maxRuleErrorShare)
         let rates = Dictionary(uniqueKeysWithValues: rules.ruleStats(scored).map { ($0.rule, $0.passRate) })
         var report = EvalReport(taskSet: m.name, split: split, tasks: records.count,
                                 accuracy: Double(scored.filter(solved).count) / Double(max(records.count, 1)),
                                 passAtK: nil, k: nil, rulePassRates: rates,
-                                meanLength: Double(greedy.reduce(0) { $0 + $1.tokens.count }) / Double(max(greedy.count, 1)))
+                                meanLength: Double(greedy.reduce(0) { $0 + $1.tokens.count })
+                                    / Double(max(greedy.count, 1)),
+                                answerRule: judge.answerRule)
         if keepSamples {
             report.greedyGroups = records.indices.map { i in
                 GroupRecord(task: records[i], prompt: prompts[i], completions: [greedy[i]], scores: [scored[i]], advantages: [0])
@@ -112,7 +120,7 @@ public enum Evaluation {
                     let task = m.rewardTask(for: records[i])
                     let s = rules.score(group.map { (completion: prefix + $0.text, task: task) },
                                         lengths: lengths(group))
-                    try rules.checkRulesWork()
+                    try rules.checkRulesWork(s, maxErrorShare: maxRuleErrorShare)
                     total += passAtK(n: n, c: s.filter(solved).count, k: k)
                     if keepSamples {
                         let advantages = Advantages.compute([s.map(\.reward)], scale: .group)[0]

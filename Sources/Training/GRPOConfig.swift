@@ -87,6 +87,13 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
     /// (4.2 nats once in a 120-step run). Only the choice is replayed; the gates and their
     /// gradient come from the training forward.
     public var routerReplay = true
+    /// The rule whose full marks make a task solved (evaluation accuracy, the accuracy metric of
+    /// dynamic sampling); default: the task set's answer_rule, else the rule set's one answer rule.
+    public var answerRule: String?
+    /// Stop the run when a rule's scores are errors (a plugin that crashed, timed out or gave no
+    /// reply) on more than this share of the samples it scored in a sampling round; at 1 only a
+    /// rule failing on every sample stops it.
+    public var maxRuleErrorShare = RuleSet.defaultMaxErrorShare
 
     public var seed = 42
     public var maxSteps = 100
@@ -112,6 +119,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         case dynamicSampling = "dynamic_sampling", dynamicSamplingMetric = "dynamic_sampling_metric"
         case maxResampleRounds = "max_resample_rounds"
         case routerBiasUpdateSpeed = "router_bias_update_speed", routerReplay = "router_replay"
+        case answerRule = "answer_rule", maxRuleErrorShare = "max_rule_error_share"
         case seed, maxSteps = "max_steps", evalSteps = "eval_steps", evalLimit = "eval_limit", saveSteps = "save_steps"
     }
 
@@ -141,6 +149,8 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         dynamicSamplingMetric = try v(.dynamicSamplingMetric, d.dynamicSamplingMetric)
         routerBiasUpdateSpeed = try v(.routerBiasUpdateSpeed, d.routerBiasUpdateSpeed)
         routerReplay = try v(.routerReplay, d.routerReplay)
+        answerRule = try c.decodeIfPresent(String.self, forKey: .answerRule)
+        maxRuleErrorShare = try v(.maxRuleErrorShare, d.maxRuleErrorShare)
         seed = try v(.seed, d.seed); maxSteps = try v(.maxSteps, d.maxSteps); evalSteps = try v(.evalSteps, d.evalSteps)
         evalLimit = try v(.evalLimit, d.evalLimit); saveSteps = try v(.saveSteps, d.saveSteps)
     }
@@ -188,6 +198,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
             (.weightDecay, Double(weightDecay)), (.adamBeta1, Double(adamBeta1)), (.adamBeta2, Double(adamBeta2)),
             (.adamEpsilon, Double(adamEpsilon)), (.maxGradNorm, Double(maxGradNorm)), (.beta, beta),
             (.epsilon, epsilon), (.epsilonHigh, epsilonHigh), (.routerBiasUpdateSpeed, Double(routerBiasUpdateSpeed)),
+            (.maxRuleErrorShare, maxRuleErrorShare),
         ]
         for case let (key, value?) in reals where !value.isFinite {
             throw fail(key, "must be a finite number, not \(value)")
@@ -211,6 +222,9 @@ public struct GRPOConfig: Codable, Equatable, Sendable {
         guard numIterations >= 1 else { throw fail(.numIterations, "must be at least 1") }
         guard maxResampleRounds >= 0 else { throw fail(.maxResampleRounds, "must be >= 0") }
         guard routerBiasUpdateSpeed >= 0 else { throw fail(.routerBiasUpdateSpeed, "must be >= 0") }
+        guard maxRuleErrorShare >= 0, maxRuleErrorShare <= 1 else {
+            throw fail(.maxRuleErrorShare, "must be in [0, 1]")
+        }
         guard maxSteps >= 1 else { throw fail(.maxSteps, "must be at least 1") }
         guard evalSteps >= 0, evalLimit >= 0 else { throw fail(.evalSteps, "must be >= 0") }
         guard saveSteps >= 1 else { throw fail(.saveSteps, "must be at least 1") }

@@ -11,6 +11,8 @@
 //              against what the sampler recorded), reference log-probs if beta > 0,
 //              the clipped surrogate (GRPOLoss), backward, clip, AdamW, router bias
 //   record     metrics, and every group, sample and rule score, to the traces
+// A rule whose scores are errors (a broken plugin) is counted every step (rule_errors/<rule>,
+// its first message handed up once a run) and stops the run past max_rule_error_share.
 
 import Foundation
 import Kernels
@@ -40,6 +42,13 @@ public struct GRPOStepReport: Sendable {
     public var step: Int
     public var metrics: StepMetrics
     public var rulePassRates: [(rule: String, rate: Double)]
+    /// Every rule's errors this step (scores that are no verdict: RuleErrors).
+    public var ruleErrors: [RuleErrorCount] = []
+    /// The rules that failed for the first time in this run, with their first message.
+    public var newErrors: [RuleErrorCount] = []
+
+    /// How many of the step's scores of `rule` were errors.
+    public func errors(of rule: String) -> Int { ruleErrors.first { $0.rule == rule }?.errors ?? 0 }
 }
 
 public final class GRPOTrainer: @unchecked Sendable {
@@ -47,6 +56,10 @@ public final class GRPOTrainer: @unchecked Sendable {
     public let model: Transformer
     public let tasks: TaskSet
     public let rules: RuleSet
+    /// What counts as solved (evaluations, dynamic sampling's accuracy metric).
+    public let judge: AnswerJudge
+    /// Rules whose first error this run has already been handed up.
+    var reportedErrors: Set<String> = []
     let reference: Transformer?
     let sampler: Sampler
     let tokenizer: any Tokenizer
@@ -75,6 +88,9 @@ public final class GRPOTrainer: @unchecked Sendable {
     public init(config: GRPOConfig, model: Transformer, reference: Transformer? = nil, tasks: TaskSet, rules: RuleSet) throws {
         try config.validate()
         self.config = config; self.model = model; self.tasks = tasks; self.rules = rules
+        // Before step 1: an answer rule that is missing or ambiguous would fail the first evaluation.
+        judge = try AnswerJudge(rules: rules, answerRule: config.answerRule ?? tasks.manifest.answerRule,
+                                taskKind: tasks.manifest.kind)
         self.reference = config.beta > 0 ? (reference ?? model.copy()) : nil
         sampler = Sampler(model: model)
         tokenizer = model.tokenizer
@@ -194,8 +210,15 @@ public final class GRPOTrainer: @unchecked Sendable {
             update.metrics.extra["dynamic_sampling/kept_groups"] = Double(rollouts.count)
             update.metrics.extra["dynamic_sampling/skipped_update"] = rollouts.isEmpty ? 1 : 0
         }
+        // Errors over everything scored this step, dynamic sampling's dropped rounds included.
+        let errors = rules.errorCounts(sampling.sampled.flatMap(\.scores))
+        for count in errors { update.metrics.extra["rule_errors/\(count.rule)"] = Double(count.errors) }
+        let newErrors = errors.filter { $0.errors > 0 && !reportedErrors.contains($0.rule) }
+        reportedErrors.formUnion(newErrors.map(\.rule))
         let record = StepRecord(step: step, metrics: update.metrics, groups: rollouts.map(group))
-        return (GRPOStepReport(step: step, metrics: update.metrics, rulePassRates: update.passRates), record)
+        let report = GRPOStepReport(step: step, metrics: update.metrics, rulePassRates: update.passRates,
+                                    ruleErrors: errors, newErrors: newErrors)
+        return (report, record)
     }
 
     /// The step's groups: one batch, or with dynamic sampling as many rounds as it takes.
@@ -206,7 +229,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         let metric = config.dynamicSamplingMetric
         func varies(_ r: Rollout) -> Bool {
-            DynamicSampling.varies(DynamicSampling.values(r.scores, metric: metric, rules: rules))
+            DynamicSampling.varies(DynamicSampling.values(r.scores, metric: metric, judge: judge))
         }
         func sampleRound(_ round: Int) throws -> [Rollout] { try rollout(nextTasks(config.promptsPerStep), round: round) }
         return try DynamicSampling.fill(batchSize: config.promptsPerStep, maxExtraRounds: config.maxResampleRounds,
@@ -246,8 +269,8 @@ public final class GRPOTrainer: @unchecked Sendable {
         }
         let scored = rules.score(flat, lengths: lengths)
         scoringSeconds += Date().timeIntervalSince(scoreStart)
-        // A rule that fails every request (a broken plugin) stops the run before its zeros train it.
-        try rules.checkRulesWork()
+        // A rule failing past the share (a broken plugin) stops the run before its zeros train it.
+        try rules.checkRulesWork(scored, maxErrorShare: config.maxRuleErrorShare)
         let g = config.numGenerations
         return batch.indices.map { p in
             Rollout(task: batch[p], prompt: prompts[p], promptTokens: promptTokens[p], completions: completions[p],

@@ -4,6 +4,7 @@
 // Tasks/<name>/sft.jsonl next to its train.jsonl and test.jsonl.
 
 import Foundation
+import Kernels
 
 public struct SFTExample: Equatable, Sendable {
     public var prompt: String
@@ -19,6 +20,8 @@ public struct SFTExample: Equatable, Sendable {
 /// 1-based line and the field.
 public enum SFTDataError: Error, CustomStringConvertible, Equatable {
     case missingFile(String)
+    /// A task-set name found in none of the search folders (`searched` lists them).
+    case noTaskSet(name: String, searched: String)
     case noDemonstrations(taskSet: String, expected: String)
     case unreadable(file: String, message: String)
     case invalidJSON(file: String, line: Int)
@@ -34,6 +37,8 @@ public enum SFTDataError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .missingFile(let path): return "\(path): no such file"
+        case let .noTaskSet(name, searched):
+            return "no task set \"\(name)\" (looked for a folder \(name) in \(searched))"
         case let .noDemonstrations(taskSet, expected):
             return "\(taskSet): the task set has no demonstrations (looked for \(expected))"
         case let .unreadable(file, message): return "\(file): \(message)"
@@ -79,11 +84,15 @@ public enum SFTData {
         }
         // A bare name ("arith") names a task set; "x.jsonl" or "dir/x" is a path that is missing.
         if !path.contains("/") && !path.hasSuffix(".jsonl") {
-            let taskSet = joined(directory, "Tasks/\(path)")
-            if FileManager.default.fileExists(atPath: taskSet, isDirectory: &isFolder), isFolder.boolValue {
-                return try demonstrations(inTaskSet: taskSet)
+            let current = directory ?? FileManager.default.currentDirectoryPath
+            let searched = SetFolders.search("Tasks", currentDirectory: current)
+            for folder in searched {
+                let taskSet = (folder.path as NSString).appendingPathComponent(path)
+                if FileManager.default.fileExists(atPath: taskSet, isDirectory: &isFolder), isFolder.boolValue {
+                    return try demonstrations(inTaskSet: taskSet)
+                }
             }
-            throw SFTDataError.missingFile(taskSet + "/sft.jsonl")
+            throw SFTDataError.noTaskSet(name: path, searched: SetFolders.describe(searched))
         }
         throw SFTDataError.missingFile(full)
     }

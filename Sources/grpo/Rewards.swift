@@ -12,8 +12,10 @@ struct Rewards: ParsableCommand {
         subcommands: [List.self, Score.self, Check.self, SandboxInfo.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The rule kinds and the rule sets under Rewards/ (or one rule set).")
-        @Option(help: "A rule set (file or name under Rewards/) to show.") var rules: String?
+        static let configuration = CommandConfiguration(
+            abstract: "The rule kinds and the rule sets in ./Rewards, $GRPO_HOME/Rewards and the installed ones "
+                + "(or one rule set).")
+        @Option(help: "A rule set (file or name, see `grpo rewards list`) to show.") var rules: String?
 
         func run() throws {
             if let rules {
@@ -37,15 +39,10 @@ struct Rewards: ParsableCommand {
                 print("  \(k.name): \(k.summary)")
                 for (p, d) in k.parameters.sorted(by: { $0.key < $1.key }) { print("      \(p): \(d)") }
             }
-            print("rule sets (Rewards/):")
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: "Rewards")) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
-            for f in files {
-                do {
-                    let set = try RuleSet.load("Rewards/" + f)
-                    print("  \(set.name): \(set.entries.map(\.name).joined(separator: ", ")) - \(set.description)")
-                } catch {
-                    print("  \(f): \(error)")
-                }
+            let folders = SetFolders.search("Rewards")
+            SetListing.show(RuleSet.available(folders: folders), in: folders, what: "rule sets") { entry in
+                let set = try RuleSet.load(entry.path)
+                return "\(set.name): \(set.entries.map(\.name).joined(separator: ", ")) - \(set.description)"
             }
         }
     }
@@ -53,7 +50,7 @@ struct Rewards: ParsableCommand {
     struct Score: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Score completions: JSONL {\"id\", \"completion\", \"task\"} in, {\"id\", \"reward\", \"rules\", \"reasons\"} out.")
-        @Option(help: "Rule set: a file or a name under Rewards/.") var rules: String
+        @Option(help: "Rule set: a file or a name (see `grpo rewards list`).") var rules: String
         @Option(help: "Input JSONL.") var input: String
         @Option(help: "Output JSONL (default: standard output).") var output: String?
         @Flag(name: .customLong("skip-bad-lines"), help: "Report bad input lines and go on (default: stop at the first).")
@@ -71,7 +68,6 @@ struct Rewards: ParsableCommand {
             let start = Date()
             let scored = set.score(items.map { (completion: $0.completion, task: $0.task) })
             let seconds = Date().timeIntervalSince(start)
-            try set.checkRulesWork()
             var out = ""
             for (item, s) in zip(items, scored) {
                 var rules: [String: JSONValue] = [:], reasons: [String: JSONValue] = [:]
@@ -88,6 +84,9 @@ struct Rewards: ParsableCommand {
             }
             terminal.note(String(format: "scored %d completions in %.2f s (%.0f per second), %d bad lines skipped",
                                  items.count, seconds, Double(items.count) / max(seconds, 1e-9), bad.count))
+            // A rule none of whose scores is a verdict (every one an error, share 1) fails the command
+            // once the lines are written: they show each error's reason.
+            try set.checkRulesWork(scored, maxErrorShare: 1)
         }
     }
 
@@ -122,7 +121,7 @@ struct Rewards: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Unit tests for a rule set: each case {\"completion\", \"task\", \"expect\": {rule: score}, \"expect_reward\"?}.",
             discussion: "Prints every mismatch; exits non-zero if there is any. A rule expected as null must not apply.")
-        @Option(help: "Rule set: a file or a name under Rewards/.") var rules: String
+        @Option(help: "Rule set: a file or a name (see `grpo rewards list`).") var rules: String
         @Option(help: "Cases JSONL.") var cases: String
         @Option(help: "Allowed difference between expected and actual scores.") var tolerance = 1e-6
 
@@ -130,7 +129,7 @@ struct Rewards: ParsableCommand {
             let set = try RuleSet.load(rules)
             let (items, _) = try RewardInput.read(cases, stopOnError: true)
             let scored = set.score(items.map { (completion: $0.completion, task: $0.task) })
-            try set.checkRulesWork()
+            try set.checkRulesWork(scored, maxErrorShare: 1)
             var failures = 0
             for (item, s) in zip(items, scored) {
                 var problems: [String] = []

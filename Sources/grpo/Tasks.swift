@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 import Policy
 import RewardRules
 import TaskSets
@@ -7,25 +8,25 @@ import Training
 
 struct Tasks: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Task sets under Tasks/: list, show, generate, import, validate.",
+        abstract: "Task sets (./Tasks, $GRPO_HOME/Tasks, installed): list, show, generate, import, validate.",
         subcommands: [List.self, Show.self, Generate.self, Import.self, Validate.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The task sets under Tasks/.")
+        static let configuration = CommandConfiguration(
+            abstract: "The task sets in ./Tasks, $GRPO_HOME/Tasks and the installed ones, and where each is.")
         func run() throws {
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: "Tasks")) ?? []).sorted()
-            for n in names where FileManager.default.fileExists(atPath: "Tasks/\(n)/task.yaml") {
-                do {
-                    let s = try TaskSet.load(n)
-                    print("\(s.manifest.name)  \(s.manifest.kind)  train \(s.train.count)  test \(s.test.count)  sft \(s.sft.count)  rules \(s.manifest.rules)  - \(s.manifest.description)")
-                } catch { print("\(n): \(error)") }
+            let folders = SetFolders.search("Tasks")
+            SetListing.show(TaskSet.available(folders: folders), in: folders, what: "task sets") { entry in
+                let s = try TaskSet.load(entry.path)
+                return "\(s.manifest.name)  \(s.manifest.kind)  train \(s.train.count)  test \(s.test.count)  "
+                    + "sft \(s.sft.count)  rules \(s.manifest.rules)  - \(s.manifest.description)"
             }
         }
     }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Tasks of a set, as the policy sees them.")
-        @Argument(help: "A folder under Tasks/ or any folder path.") var name: String
+        @Argument(help: "A task-set name (see `grpo tasks list`) or any folder path.") var name: String
         @Option var split = "train"
         @Option var limit = 5
         @Flag var json = false

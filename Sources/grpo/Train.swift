@@ -84,7 +84,8 @@ struct Train: ParsableCommand {
         }
         func evaluate() throws {
             let report = try Evaluation.run(model: model, tasks: tasks, rules: rules, limit: cfg.evalLimit,
-                                            maxNewTokens: trainer.maxCompletionLength)
+                                            maxNewTokens: trainer.maxCompletionLength, answerRule: cfg.answerRule,
+                                            maxRuleErrorShare: cfg.maxRuleErrorShare)
             try traces.recordEval(step: trainer.step, taskSet: tasks.manifest.name, split: "test", metrics: report.metrics)
             terminal.note(String(format: "eval step %d: accuracy %.3f on %d %@ test tasks", trainer.step, report.accuracy, report.tasks, tasks.manifest.name))
         }
@@ -96,6 +97,10 @@ struct Train: ParsableCommand {
                 try traces.record(record)
                 try metricsFile.append(step: report.step, metrics: report.metrics)
                 if json { print(metricsLine(report)) }
+                for e in report.newErrors {
+                    terminal.note("rule \"\(e.rule)\" failed to score \(e.errors) of \(e.scored) samples at step "
+                                  + "\(report.step) (its first error, shown once): \(e.firstMessage ?? "")")
+                }
                 if report.step == 1 && cfg.numIterations == 1 {
                     terminal.note("note: with num_iterations = 1 the ratio is exactly 1 and each group's advantages sum to 0, so the loss is about 0; its gradient is still the policy gradient")
                 }
@@ -141,7 +146,10 @@ struct Train: ParsableCommand {
         var parts = [String(format: "step %d/%d", r.step, maxSteps), String(format: "%.2f s/step", secondsPerStep),
                      "ETA " + formatDuration(secondsPerStep * Double(maxSteps - r.step)),
                      String(format: "reward %.3f", m.rewardMean ?? .nan)]
-        parts += r.rulePassRates.map { String(format: "%@ %.0f%%", $0.rule, $0.rate * 100) }
+        parts += r.rulePassRates.map { rate in
+            let errors = r.errors(of: rate.rule)
+            return String(format: "%@ %.0f%%", rate.rule, rate.rate * 100) + (errors > 0 ? " (\(errors) err)" : "")
+        }
         if let kl = m.kl { parts.append(String(format: "kl %.4f", kl)) }
         parts.append(String(format: "clip %.3f", (m.clipFracLow ?? 0) + (m.clipFracHigh ?? 0)))
         parts.append(String(format: "len %.0f", m.completionLenMean ?? 0))
@@ -178,6 +186,10 @@ struct Eval: ParsableCommand {
     @Option(help: "Task set (name under Tasks/ or folder).") var tasks: String
     @Option var split = "test"
     @Option(help: "Rule set (default: the task set's).") var rules: String?
+    @Option(name: [.customLong("answer_rule"), .customLong("answer-rule")],
+            help: ArgumentHelp("The rule whose full marks count as solved (default: the task set's answer_rule, "
+                               + "else the rule set's one answer rule)."))
+    var answerRule: String?
     @Option(name: .short, help: "Also sample this many completions a task for pass@k (0: greedy only).") var k = 0
     @Option(name: .short, help: "Completions sampled a task for pass@k (default k).") var n = 0
     @Option(help: "Evaluate the first N tasks (0: all).") var limit = 0
@@ -194,7 +206,8 @@ struct Eval: ParsableCommand {
         let model = try Checkpoint.loadModel(from: URL(fileURLWithPath: checkpoint))
         let report = try Evaluation.run(model: model, tasks: set, split: split, rules: ruleSet, limit: limit, k: k, samples: n,
                                         temperature: temperature, keepSamples: db != nil,
-                                        prefix: prefix.replacingOccurrences(of: "\\n", with: "\n"))
+                                        prefix: prefix.replacingOccurrences(of: "\\n", with: "\n"),
+                                        answerRule: answerRule)
         if let db {
             let traces = try TraceWriter(path: db)
             try traces.startRun(RunInfo(name: "eval \(checkpoint)", taskSet: set.manifest.name, rulesName: ruleSet.name, rulesText: ruleSet.text,
@@ -210,6 +223,8 @@ struct Eval: ParsableCommand {
         }
         print(String(format: "%@ %@: %d tasks, greedy accuracy %.3f, mean length %.1f tokens", set.manifest.name, split, report.tasks,
                      report.accuracy, report.meanLength))
+        print("accuracy judged by "
+              + (report.answerRule.map { "the answer rule \"\($0)\"" } ?? "every rule (none of an answer kind)"))
         if let p = report.passAtK, let k = report.k { print(String(format: "pass@%d %.3f", k, p)) }
         for (rule, rate) in report.rulePassRates.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", rule, rate)) }
     }

@@ -22,13 +22,14 @@ final class CLITests: XCTestCase {
         }
     }
 
-    /// Runs grpo to its end (`input`: its standard input), killed (and the test failed) past `timeout` seconds.
+    /// Runs grpo (or `executable`) to its end (`input`: its standard input), killed (and the test
+    /// failed) past `timeout` seconds.
     @discardableResult
     func grpo(_ args: [String], expect status: Int32 = 0, in folder: URL? = nil, environment: [String: String]? = nil,
-              input: URL? = nil, timeout: TimeInterval = 300, file: StaticString = #filePath, line: UInt = #line)
-        throws -> (out: String, err: String) {
+              input: URL? = nil, timeout: TimeInterval = 300, executable: URL? = nil,
+              file: StaticString = #filePath, line: UInt = #line) throws -> (out: String, err: String) {
         let p = Process()
-        p.executableURL = try binary()
+        p.executableURL = try executable ?? binary()
         p.arguments = args
         if let environment { p.environment = environment }
         p.currentDirectoryURL = folder ?? Self.root
@@ -47,9 +48,9 @@ final class CLITests: XCTestCase {
         p.waitUntilExit()
         deadline.cancel()
         let result = (String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-        let command = "grpo " + args.joined(separator: " ")
+        let command = (executable?.lastPathComponent ?? "grpo") + " " + args.joined(separator: " ")
         XCTAssertFalse(deadline.fired, "\(command): killed after \(timeout) s", file: file, line: line)
-        XCTAssertEqual(p.terminationStatus, status, "grpo \(args.joined(separator: " ")): \(result.1)", file: file, line: line)
+        XCTAssertEqual(p.terminationStatus, status, "\(command): \(result.1)", file: file, line: line)
         return result
     }
 

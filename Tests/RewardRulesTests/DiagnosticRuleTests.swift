@@ -9,6 +9,11 @@ final class DiagnosticRuleTests: XCTestCase {
 
     func parse(_ yaml: String) throws -> RuleSet { try RuleSet.parse(yaml, file: "rules.yaml") }
 
+    /// Accuracy as `grpo eval` counts it, the answer rule guessed.
+    func accuracy(_ set: RuleSet, _ scored: ScoredCompletion) throws -> Double? {
+        try AnswerJudge(rules: set).accuracy(of: scored)
+    }
+
     static let math = """
         rules:
           - {name: format, kind: regex, weight: 0.2, pattern: '<answer>.*</answer>'}
@@ -37,7 +42,7 @@ final class DiagnosticRuleTests: XCTestCase {
             let a = plain.score(completion: completion, task: task)
             let b = watched.score(completion: completion, task: task)
             XCTAssertEqual(b.reward, a.reward, completion)
-            XCTAssertEqual(watched.accuracy(of: b), plain.accuracy(of: a), completion)
+            XCTAssertEqual(try accuracy(watched, b), try accuracy(plain, a), completion)
             XCTAssertEqual(b.score(of: "used_code")?.score, completion.contains("```python") ? 1 : 0,
                            "a diagnostic is scored: \(completion)")
             XCTAssertEqual(b.rules.first { $0.name == "used_code" }?.counted, false, "and never counted")
@@ -64,7 +69,7 @@ final class DiagnosticRuleTests: XCTestCase {
         let scored = set.score(completion: "a long enough completion", task: task)
         XCTAssertNil(scored.reward)
         XCTAssertEqual(scored.score(of: "long")?.score, 1)
-        XCTAssertNil(set.accuracy(of: scored), "nothing judged it")
+        XCTAssertNil(try accuracy(set, scored), "nothing judged it")
     }
 
     /// Accuracy never asks a diagnostic, even one of an answer kind: a format-only rule set
@@ -74,8 +79,8 @@ final class DiagnosticRuleTests: XCTestCase {
         let plain = try parse(format)
         let watched = try parse(format + "  - {name: right, kind: math, weight: 0}\n")
         let wrong = "<answer>5</answer>"
-        XCTAssertEqual(plain.accuracy(of: plain.score(completion: wrong, task: task)), 1)
-        XCTAssertEqual(watched.accuracy(of: watched.score(completion: wrong, task: task)), 1)
+        XCTAssertEqual(try accuracy(plain, plain.score(completion: wrong, task: task)), 1)
+        XCTAssertEqual(try accuracy(watched, watched.score(completion: wrong, task: task)), 1)
         XCTAssertEqual(watched.score(completion: wrong, task: task).score(of: "right")?.score, 0)
     }
 

@@ -256,6 +256,9 @@ final class RuleSetTests: XCTestCase {
         XCTAssertEqual(rule.score(completion: "fine", task: math), RuleScore(score: 0.5, reason: "ok"))
     }
 
+    /// A reply for another request or without a numeric score is an error at once; a line that
+    /// holds no JSON object with a "score" (bad JSON, a score left out) is the plugin's own output,
+    /// so the request times out, and the error shows that output.
     func testMisbehavingRepliesAreErrorsNotZeros() throws {
         let path = try plugin("""
         for line in sys.stdin:
@@ -264,14 +267,26 @@ final class RuleSetTests: XCTestCase {
             if c == "badjson": print("{not json", flush=True)
             elif c == "wrongid": print(json.dumps({"id": "999", "score": 1}), flush=True)
             elif c == "noscore": print(json.dumps({"id": r["id"], "reason": "?"}), flush=True)
+            elif c == "textscore": print(json.dumps({"id": r["id"], "score": "high"}), flush=True)
             else: print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
         """)
-        let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 5, maxRestarts: 10)
-        XCTAssertTrue(rule.score(completion: "badjson", task: math)!.detail!.contains("bad JSON"))
-        XCTAssertTrue(rule.score(completion: "wrongid", task: math)!.detail!.contains("id 999"))
-        XCTAssertTrue(rule.score(completion: "noscore", task: math)!.detail!.contains("no numeric \"score\""))
-        for bad in ["badjson", "wrongid", "noscore"] { XCTAssertEqual(rule.score(completion: bad, task: math)?.reason, "plugin_error") }
-        XCTAssertEqual(rule.score(completion: "good", task: math)?.reason, "ok")
+        let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 1, maxRestarts: 10)
+        let wrongID = rule.score(completion: "wrongid", task: math)!
+        XCTAssertTrue(wrongID.detail!.contains("id 999"), wrongID.detail!)
+        XCTAssertEqual(wrongID.reason, "plugin_error")
+        XCTAssertTrue(rule.score(completion: "textscore", task: math)!.detail!.contains("no numeric \"score\""))
+        let badJSON = rule.score(completion: "badjson", task: math)!
+        XCTAssertEqual(badJSON.reason, "plugin_timeout")
+        XCTAssertTrue(badJSON.detail!.contains("its stdout (not replies): {not json"), badJSON.detail!)
+        XCTAssertEqual(rule.score(completion: "noscore", task: math)?.reason, "plugin_timeout")
+        for bad in ["badjson", "wrongid", "noscore", "textscore"] {
+            let s = rule.score(completion: bad, task: math)!
+            XCTAssertEqual(s.score, 0)
+            XCTAssertTrue(s.isError, "\(bad) is no verdict")
+        }
+        let good = rule.score(completion: "good", task: math)!
+        XCTAssertEqual(good.reason, "ok")
+        XCTAssertFalse(good.isError)
     }
 
     func testMissingPluginIsALoadError() {

@@ -14,10 +14,13 @@ extension TaskSetsTests {
         let set = try TaskSet.load(path)
         let manifest = URL(fileURLWithPath: path).appendingPathComponent("task.yaml").path
         let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        let missing = here.appendingPathComponent("no-such-rules").path
+        // The folders searched start with the current one (GRPO_HOME and an install may follow).
         XCTAssertThrowsError(try set.validate()) {
-            XCTAssertEqual($0 as? TaskSetError, .badManifest(file: manifest, field: "rules", message:
-                "no rule set \"no-such-rules\" (no file \(missing), nor Rewards/no-such-rules.yaml)"))
+            guard case let .badManifest(file, field, message)? = $0 as? TaskSetError else { return XCTFail("\($0)") }
+            XCTAssertEqual(file, manifest)
+            XCTAssertEqual(field, "rules")
+            XCTAssertTrue(message.hasPrefix("no rule set \"no-such-rules\" (looked for no-such-rules.yaml in "
+                                            + "\(here.path)/Rewards (current folder)"), message)
         }
         // A rule file that is there but wrong is named through the same field, with its own error.
         let broken = try write("broken.yaml", "rules:\n  - {name: f, kind: regex, pattern: x, applies_to: [maths]}\n")

@@ -54,15 +54,17 @@ final class DynamicSamplingTests: XCTestCase {
               - {name: length, kind: length, max_length: 100, cache: 20}
             """, file: "r1.yaml")
         let task = RewardTask(kind: "math", answer: "4")
+        let judge = try AnswerJudge(rules: rules)
+        XCTAssertEqual(judge.answerRule, "answer")
         let wrong = rules.score([(completion: "<think>so</think><answer>5</answer>", task: task),
                                  (completion: "<answer>5</answer>", task: task)])
         XCTAssertEqual(wrong.map(\.reward), [0.2, 0])
-        XCTAssertEqual(DynamicSampling.values(wrong, metric: .accuracy, rules: rules), [0, 0])
-        XCTAssertFalse(DynamicSampling.varies(DynamicSampling.values(wrong, metric: .accuracy, rules: rules)))
-        XCTAssertTrue(DynamicSampling.varies(DynamicSampling.values(wrong, metric: .reward, rules: rules)))
+        XCTAssertEqual(DynamicSampling.values(wrong, metric: .accuracy, judge: judge), [0, 0])
+        XCTAssertFalse(DynamicSampling.varies(DynamicSampling.values(wrong, metric: .accuracy, judge: judge)))
+        XCTAssertTrue(DynamicSampling.varies(DynamicSampling.values(wrong, metric: .reward, judge: judge)))
         let mixed = rules.score([(completion: "<answer>4</answer>", task: task),
                                  (completion: "<answer>5</answer>", task: task)])
-        XCTAssertEqual(DynamicSampling.values(mixed, metric: .accuracy, rules: rules), [1, 0], "format does not count")
+        XCTAssertEqual(DynamicSampling.values(mixed, metric: .accuracy, judge: judge), [1, 0], "format does not count")
     }
 
     /// A rule set without an answer rule judges by all its rules; one that does not apply is left out.
@@ -74,15 +76,20 @@ final class DynamicSamplingTests: XCTestCase {
               - {name: b, kind: regex, pattern: 'b'}
             """, file: "s.yaml")
         let task = RewardTask(kind: "math", answer: "4")
-        XCTAssertEqual(shaped.accuracy(of: shaped.score(completion: "ab", task: task)), 1)
-        XCTAssertEqual(shaped.accuracy(of: shaped.score(completion: "a", task: task)), 0)
+        let all = try AnswerJudge(rules: shaped)
+        XCTAssertNil(all.answerRule)
+        XCTAssertEqual(all.accuracy(of: shaped.score(completion: "ab", task: task)), 1)
+        XCTAssertEqual(all.accuracy(of: shaped.score(completion: "a", task: task)), 0)
         let mixed = try RuleSet.parse("""
             name: m
             rules:
-              - {name: answer, kind: math}
-              - {name: tests, kind: code}
+              - {name: answer, kind: math, applies_to: math}
+              - {name: tests, kind: code, applies_to: code}
             """, file: "m.yaml")
-        // A math task has no tests: the code rule does not apply and does not make it wrong.
-        XCTAssertEqual(mixed.accuracy(of: mixed.score(completion: "<answer>4</answer>", task: task)), 1)
+        // On a math task set the code rule never applies: the math rule is the one answer rule.
+        let judge = try AnswerJudge(rules: mixed, taskKind: "math")
+        XCTAssertEqual(judge.answerRule, "answer")
+        XCTAssertEqual(judge.accuracy(of: mixed.score(completion: "<answer>4</answer>", task: task)), 1)
+        XCTAssertEqual(try AnswerJudge(rules: mixed, taskKind: "code").answerRule, "tests")
     }
 }

@@ -68,7 +68,11 @@ final class SFTDataTests: XCTestCase {
     func testMissingFilesAndFoldersAreNamed() throws {
         try write("Tasks/bare/train.jsonl", "{}\n")
         assertError("\(root!)/missing.jsonl: no such file") { _ = try SFTData.load("missing.jsonl", relativeTo: root) }
-        assertError("\(root!)/Tasks/x/sft.jsonl: no such file") { _ = try SFTData.load("x", relativeTo: root) }
+        let searched = SetFolders.describe(SetFolders.search("Tasks", currentDirectory: root))
+        XCTAssertTrue(searched.hasPrefix("\(root!)/Tasks (current folder)"), searched)
+        assertError("no task set \"x\" (looked for a folder x in \(searched))") {
+            _ = try SFTData.load("x", relativeTo: root)
+        }
         assertError("\(root!)/Tasks/bare: the task set has no demonstrations (looked for \(root!)/Tasks/bare/sft.jsonl)") {
             _ = try SFTData.load("bare", relativeTo: root)
         }

@@ -1,25 +1,32 @@
 // kind "command": a rule written in any language. The executable is started
 // once and kept running; it reads one JSON request per line on stdin,
 //   {"id": "17", "completion": "...", "task": {...}}
-// and writes one JSON response per line on stdout,
+// and writes one JSON reply per line on stdout,
 //   {"id": "17", "score": 1.0, "reason": "ok", "detail": "optional"}
 // ("score": null means the rule does not apply to this task). Requests are sent
-// one at a time. A line on stdout that does not start with "{" is the plugin's
-// own output (a stray print), skipped and mentioned in the detail. A request
-// that takes longer than `timeout_seconds` (writing it, or waiting for the
-// reply) kills the plugin (score 0, reason "plugin_timeout"); a plugin that
-// exits, answers with bad JSON or the wrong id is killed and restarted on the
-// next request (score 0, reason "plugin_error", the detail says what went
-// wrong, with the tail of its stderr). After `max_restarts` restarts the rule
-// answers "plugin_error" without starting it again.
+// one at a time. The reply is the line holding a JSON object with a "score" key
+// (alone, or after text printed without a newline); every other line on stdout is
+// the plugin's own output (a debug print, a dict printed with Python's repr, the
+// request echoed back): kept as its log, shown with the tail of its stderr when a
+// request fails, and mentioned in the detail of the reply it came before. A reply
+// with another request's id, or a "score" that is no number, is an error.
+//
+// A request that takes longer than `timeout_seconds` (writing it, or waiting for the
+// reply) kills the plugin (score 0, reason "plugin_timeout"); a plugin that exits
+// or answers with the wrong id is killed and restarted on the next request (score 0,
+// reason "plugin_error", the detail says what went wrong, with its log and the tail
+// of its stderr). Such scores are errors (RuleScore.isError), not verdicts: the
+// trainer counts them per step and stops when they pass max_rule_error_share
+// (RuleErrors). After `max_restarts` restarts the rule answers "plugin_error"
+// without starting it again.
 //
 // The plugin runs contained (Sources/Sandbox/ContainedProcess): killing it kills
 // whatever it started, so a plugin that leaves a daemon behind, closes its
 // stdout and sleeps, or never reads its input cannot hang the trainer.
 //
 // A rule that fails `max_consecutive_errors` requests in a row is broken, not
-// strict: `failureReason()` says so, and the trainer and `grpo rewards score`
-// stop with that error instead of recording its zeros as real scores.
+// strict: `failureReason()` says so, and RuleSet.checkRulesWork stops whoever
+// scores with that error instead of recording its zeros as real scores.
 
 import Foundation
 import Sandbox
@@ -37,6 +44,9 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
     private var starts = 0
     private var consecutiveErrors = 0
     private var lastError = ""
+    /// The plugin's last lines on stdout that were not replies (its log).
+    private var log: [String] = []
+    static let logLines = 5
 
     public static let kind = RuleKind(
         name: "command", summary: "a plugin executable speaking JSON lines on stdin/stdout (any language)",
@@ -89,13 +99,15 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
             let tail = plugin.map { $0.stderrTail() } ?? ""
             stop()
             consecutiveErrors += 1
-            lastError = failure.message + (tail.isEmpty ? "" : "; stderr: " + tail)
-            return RuleScore(score: 0, reason: failure.reason, detail: lastError)
+            lastError = failure.message
+            if !log.isEmpty { lastError += "; its stdout (not replies): " + log.joined(separator: " | ") }
+            if !tail.isEmpty { lastError += "; stderr: " + tail }
+            return RuleScore(score: 0, reason: failure.reason, detail: lastError, isError: true)
         } catch {
             stop()
             consecutiveErrors += 1
             lastError = "\(error)"
-            return RuleScore(score: 0, reason: "plugin_error", detail: lastError)
+            return RuleScore(score: 0, reason: "plugin_error", detail: lastError, isError: true)
         }
     }
 
@@ -142,16 +154,18 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         do {
             try plugin.send(line, deadline: deadline)
             while true {
-                let reply = try plugin.readLine(deadline: deadline)
-                let text = String(decoding: reply, as: UTF8.self)
-                let trimmed = text.trimmingCharacters(in: .whitespaces)
-                if trimmed.hasPrefix("{") { return try decode(reply, id: id, stray: stray) }
-                stray.append(String(trimmed.prefix(120)))
+                let text = String(decoding: try plugin.readLine(deadline: deadline), as: UTF8.self)
+                if let reply = Self.reply(in: text) { return try decode(reply, id: id, stray: stray) }
+                let logged = String(text.trimmingCharacters(in: .whitespaces).prefix(120))
+                stray.append(logged)
+                log.append(logged)
+                if log.count > Self.logLines { log.removeFirst() }
             }
         } catch let failure as ContainedProcess.Failure {
             switch failure {
             case .timeout:
-                throw Failure(reason: "plugin_timeout", message: "no reply within \(timeout) s; plugin killed")
+                throw Failure(reason: "plugin_timeout", message: "no reply (a JSON object with \"id\" and \"score\" "
+                              + "on one line) within \(timeout) s; plugin killed")
             case .closed(let status):
                 let how = status.map { "plugin exited with status \($0)" }
                     ?? "plugin closed its standard input or output"
@@ -162,10 +176,23 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         }
     }
 
-    private func decode(_ reply: [UInt8], id: String, stray: [String]) throws -> RuleScore? {
-        guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(reply)) else {
-            throw Failure(reason: "plugin_error", message: "bad JSON in reply: \(String(decoding: reply.prefix(200), as: UTF8.self))")
+    /// The reply in a line of the plugin's stdout: a JSON object with a "score" key, alone on the
+    /// line or after text printed without a newline; nil when the line is the plugin's own output.
+    static func reply(in line: String) -> [String: JSONValue]? {
+        var start = line.firstIndex(of: "{")
+        // A few tries: a log line is bounded, but need not be cheap to parse from every brace.
+        for _ in 0..<8 {
+            guard let i = start else { return nil }
+            if let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(line[i...].utf8)),
+               object["score"] != nil {
+                return object
+            }
+            start = line[line.index(after: i)...].firstIndex(of: "{")
         }
+        return nil
+    }
+
+    private func decode(_ object: [String: JSONValue], id: String, stray: [String]) throws -> RuleScore? {
         guard object["id"]?.text == id else {
             throw Failure(reason: "plugin_error", message: "reply has id \(object["id"]?.text ?? "none"), expected \(id)")
         }
@@ -175,7 +202,7 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         }
         var detail = object["detail"]?.text
         if !stray.isEmpty {
-            let note = "plugin printed \(stray.count) line(s) that are not JSON before its reply (debug output "
+            let note = "plugin printed \(stray.count) line(s) that are not replies before its reply (debug output "
                 + "belongs on stderr): \(stray.last!)"
             detail = detail.map { $0 + "; " + note } ?? note
         }

@@ -106,7 +106,9 @@ public struct MathRule: RewardRule {
         let start = DispatchTime.now().uptimeNanoseconds
         var elapsed = 0.0
         repeat {
-            for (task, completion) in tasks where rule.score(completion: completion, task: task)?.score == 1 { correct += 1 }
+            for (task, completion) in tasks where rule.score(completion: completion, task: task)?.isFullMarks == true {
+                correct += 1
+            }
             done += tasks.count
             elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         } while elapsed < seconds
