@@ -60,9 +60,13 @@ public struct EvalConfig: Codable, Equatable, Sendable, OptionRoot {
         guard !taskSet.isEmpty else { throw fail("task_set", "required: a task set under Tasks/ or a folder") }
         guard evalLimit >= 0 else { throw fail("eval_limit", "must be >= 0") }
         guard k >= 0, k <= 1 << 16 else { throw fail("k", "must be in 0...\(1 << 16)") }
-        guard numGenerations >= 0, numGenerations <= 1 << 16 else { throw fail("num_generations", "must be in 0...\(1 << 16)") }
+        guard numGenerations >= 0, numGenerations <= 1 << 16 else {
+            throw fail("num_generations", "must be in 0...\(1 << 16)")
+        }
         guard temperature.isFinite, temperature > 0 else { throw fail("temperature", "must be a positive number") }
-        if let m = maxCompletionLength, m < 1 || m > 1 << 20 { throw fail("max_completion_length", "must be in 1...\(1 << 20)") }
+        if let m = maxCompletionLength, m < 1 || m > 1 << 20 {
+            throw fail("max_completion_length", "must be in 1...\(1 << 20)")
+        }
     }
 
     public static func load(file: String?, flags: [(key: String, value: String, flag: String)]) throws -> EvalConfig {

@@ -24,7 +24,9 @@ public enum RewardWeights: OptionValue, Equatable {
 
     public static func parse(_ node: Node) throws -> RewardWeights {
         func number(_ n: Node) throws -> Double {
-            guard let text = n.scalar?.string, let v = Double(text) else { throw OptionValueError.mismatch(Self.self, n) }
+            guard let text = n.scalar?.string, let v = Double(text) else {
+                throw OptionValueError.mismatch(Self.self, n)
+            }
             return v
         }
         switch node {
@@ -44,7 +46,9 @@ public enum RewardWeights: OptionValue, Equatable {
                 var out: [String: Double] = [:]
                 for part in parts {
                     let side = part.split(separator: "=", maxSplits: 1).map(String.init)
-                    guard side.count == 2, let v = Double(side[1]) else { throw OptionValueError.mismatch(Self.self, node) }
+                    guard side.count == 2, let v = Double(side[1]) else {
+                        throw OptionValueError.mismatch(Self.self, node)
+                    }
                     out[side[0]] = v
                 }
                 return .byName(out)
@@ -65,7 +69,11 @@ public enum RewardWeights: OptionValue, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if let list = try? c.decode([Double].self) { self = .inOrder(list) } else { self = .byName(try c.decode([String: Double].self)) }
+        if let list = try? c.decode([Double].self) {
+            self = .inOrder(list)
+        } else {
+            self = .byName(try c.decode([String: Double].self))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -89,7 +97,9 @@ public enum RewardWeights: OptionValue, Equatable {
             guard w.count == names.count else { throw fail("\(w.count) weights for \(names.count) rules") }
             return rules.reweighted(w)
         case .byName(let w):
-            if let unknown = w.keys.sorted().first(where: { !names.contains($0) }) { throw fail("no rule \"\(unknown)\"") }
+            if let unknown = w.keys.sorted().first(where: { !names.contains($0) }) {
+                throw fail("no rule \"\(unknown)\"")
+            }
             return rules.reweighted(rules.entries.map { w[$0.name] ?? $0.weight })
         }
     }

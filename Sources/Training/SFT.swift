@@ -55,7 +55,9 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
 
     public func validate(file: String = "sft") throws {
         func fail(_ key: String, _ m: String) -> PolicyError { .badConfig(file: file, key: key, message: m) }
-        guard !taskSet.isEmpty else { throw fail("task_set", "required: a JSONL file, a task-set folder or a task-set name") }
+        guard !taskSet.isEmpty else {
+            throw fail("task_set", "required: a JSONL file, a task-set folder or a task-set name")
+        }
         guard maxSteps > 0 else { throw fail("max_steps", "must be positive") }
         if let e = numTrainEpochs, !(e > 0 && e <= 1e6) { throw fail("num_train_epochs", "must be in (0, 1e6]") }
         guard perDeviceTrainBatchSize > 0 else { throw fail("per_device_train_batch_size", "must be positive") }

@@ -16,7 +16,8 @@ struct SFT: ParsableCommand {
         var resumeFrom: URL?
         if let resume = cfg.resumeFromCheckpoint {
             guard !cfg.overwriteOutputDir else {
-                throw ValidationError("--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: give one")
+                throw ValidationError("--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: "
+                                      + "give one")
             }
             let url = URL(fileURLWithPath: resume)
             resumeFrom = FileManager.default.fileExists(atPath: url.appendingPathComponent(Checkpoint.stateFile).path)

@@ -31,7 +31,8 @@ struct HelpOptions: ParsableCommand {
     func run() throws {
         switch command {
         case "sft": print(markdown ? SFTConfig.options.markdown() : SFTConfig.options.help(abstract: SFT.abstract))
-        case "train": print(markdown ? GRPOConfig.options.markdown() : GRPOConfig.options.help(abstract: Train.abstract))
+        case "train":
+            print(markdown ? GRPOConfig.options.markdown() : GRPOConfig.options.help(abstract: Train.abstract))
         case "eval": print(markdown ? EvalConfig.options.markdown() : EvalConfig.options.help(abstract: Eval.abstract))
         default: throw ValidationError("no command \"\(command)\" with an option table (sft, train, eval)")
         }

@@ -27,7 +27,8 @@ struct Train: ParsableCommand {
         }
         let cfg = try GRPOConfig.load(file: file, flags: line.flags)
         if resumeURL != nil && cfg.overwriteOutputDir {
-            throw ValidationError("--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: give one")
+            throw ValidationError("--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: "
+                                  + "give one")
         }
         let terminal = Terminal(quiet: cfg.quiet)
         let tasks = try TaskSet.load(cfg.taskSet)
@@ -45,7 +46,8 @@ struct Train: ParsableCommand {
         let metricsURL = URL(fileURLWithPath: String(database.dropLast((database as NSString).pathExtension.count + 1)) + ".metrics.jsonl")
         if resumeURL == nil {
             // Never over an earlier run: refused, or (overwrite_output_dir) removed first.
-            try RunFolder.claimTraces(db: database, runName: runName, overwrite: cfg.overwriteOutputDir, command: "train")
+            try RunFolder.claimTraces(db: database, runName: runName, overwrite: cfg.overwriteOutputDir,
+                                      command: "train")
             try RunFolder.claim(folder: outputDir.path, files: [metricsURL.path], overwrite: cfg.overwriteOutputDir,
                                 command: "train")
         }
@@ -100,7 +102,8 @@ struct Train: ParsableCommand {
                 let (report, record) = try trainer.trainStep()
                 try traces.record(record)
                 try metricsFile.append(step: report.step, metrics: report.metrics)
-                let logged = report.step % cfg.loggingSteps == 0 || report.step == cfg.maxSteps || report.step == firstStep + 1
+                let logged = report.step % cfg.loggingSteps == 0 || report.step == cfg.maxSteps
+                    || report.step == firstStep + 1
                 if cfg.json && logged { print(metricsLine(report)) }
                 if report.step == 1 && cfg.numIterations == 1 {
                     terminal.note("note: with num_iterations = 1 the ratio is exactly 1 and each group's advantages sum to 0, so the loss is about 0; its gradient is still the policy gradient")

@@ -26,7 +26,8 @@ extension CLITests {
             for (name, value) in keys {
                 let line = lines.first { $0.hasPrefix("  --\(name) ") }
                 XCTAssertNotNil(line, "\(command) --help lacks --\(name):\n\(help)")
-                XCTAssertTrue(line?.contains("  \(value)  ") == true, "\(command) --\(name): default \(value) in \(line ?? "")")
+                XCTAssertTrue(line?.contains("  \(value)  ") == true,
+                              "\(command) --\(name): default \(value) in \(line ?? "")")
             }
             XCTAssertEqual(try grpo(["help-options", command, "--markdown"], timeout: 60).out, markdown + "\n")
             XCTAssertTrue(readme.contains(markdown), "README.md lacks the table of grpo \(command) "
@@ -45,10 +46,12 @@ extension CLITests {
     /// `grpo sft --max_steps` (TRL's spelling) and the older `--max-steps` run the same training.
     func testSFTTakesTRLNamesAndTheOlderSpellingsAlike() throws {
         let data = try sftData()
-        let new = try grpo(["sft", "--task_set", data, "--shape", "toy", "--output_dir", tmp.appendingPathComponent("a").path,
+        let new = try grpo(["sft", "--task_set", data, "--shape", "toy",
+                            "--output_dir", tmp.appendingPathComponent("a").path,
                             "--max_steps", "2", "--per_device_train_batch_size", "4", "--logging_steps", "1",
                             "--learning_rate", "2e-3", "--json", "--quiet"], timeout: 120).out
-        let old = try grpo(["sft", "--data", data, "--shape", "toy", "--output-dir", tmp.appendingPathComponent("b").path,
+        let old = try grpo(["sft", "--data", data, "--shape", "toy",
+                            "--output-dir", tmp.appendingPathComponent("b").path,
                             "--max-steps", "2", "--batch-size", "4", "--logging-steps", "1",
                             "--learning-rate", "2e-3", "--json", "--quiet"], timeout: 120).out
         func losses(_ text: String) throws -> [Double] {

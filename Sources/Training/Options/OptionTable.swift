@@ -83,7 +83,12 @@ public struct OptionTable<Root: OptionRoot> {
             } else if key.isSwitch {
                 // A switch takes the next word only when it is a truth value: `--json --quiet`.
                 let next = i < args.count ? args[i].lowercased() : ""
-                if ["true", "false", "yes", "no", "on", "off"].contains(next) { value = args[i]; i += 1 } else { value = "true" }
+                if ["true", "false", "yes", "no", "on", "off"].contains(next) {
+                    value = args[i]
+                    i += 1
+                } else {
+                    value = "true"
+                }
             } else {
                 guard i < args.count, !args[i].hasPrefix("--") else {
                     throw fail(name, "needs a value (\(key.placeholder))")
@@ -178,7 +183,9 @@ public struct OptionTable<Root: OptionRoot> {
             ("--\(key.name) " + key.placeholder, key.defaultText.isEmpty ? "\"\"" : key.defaultText, key.help)
         }
         let first = max(30, rows.map(\.0.count).max() ?? 0) + 2, second = max(12, rows.map(\.1.count).max() ?? 0) + 2
-        func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count + 1), withPad: " ", startingAt: 0) }
+        func pad(_ s: String, _ n: Int) -> String {
+            s.padding(toLength: max(n, s.count + 1), withPad: " ", startingAt: 0)
+        }
         var lines = [
             "OVERVIEW: \(abstract)", "",
             "USAGE: grpo \(command) [--config FILE] [--OPTION VALUE ...]", "",
