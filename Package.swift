@@ -60,8 +60,8 @@ let package = Package(
         // Hostile/ (the hostile programs) is read by path, not bundled.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"], exclude: ["Hostile"]),
         .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules", "Sandbox"]),
-        // Runs the built binary (`make test` builds it first).
-        .testTarget(name: "CLITests", dependencies: []),
+        // Runs the built binary (`make test` builds it first); Training for the option tables it checks --help against.
+        .testTarget(name: "CLITests", dependencies: ["Training"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -49,6 +49,15 @@ public struct RuleSet: Sendable {
         self.name = name; self.description = description; self.file = file; self.text = text; self.entries = entries
     }
 
+    /// The same rules with other weights, one a rule in order (reward_weights).
+    public func reweighted(_ weights: [Double]) -> RuleSet {
+        precondition(weights.count == entries.count, "one weight a rule")
+        let changed = zip(entries, weights).map { e, w in
+            Entry(rule: e.rule, kind: e.kind, weight: w, requires: e.requires, appliesTo: e.appliesTo)
+        }
+        return RuleSet(name: name, description: description, file: file, text: text, entries: changed)
+    }
+
     /// A file path, or a rule-set name (`math`) found as NAME.yaml in the search folders
     /// (SetFolders: ./Rewards, $GRPO_HOME/Rewards, the install's). `directory`: the current
     /// folder (default: the process's); `folders`: the search (default: SetFolders.search).

@@ -95,6 +95,11 @@ public final class TraceReader {
             """)
     }
 
+    /// Every run's name, oldest first.
+    public func runNames() throws -> [String] {
+        try db.read { try String.fetchAll($0, sql: "SELECT name FROM runs ORDER BY id") }
+    }
+
     /// A run given by id or by name (the newest run of that name).
     public func resolveRun(_ run: String?) throws -> Int64 {
         try db.read { db in

@@ -108,6 +108,22 @@ public final class GRPOTrainer: @unchecked Sendable {
         let memory = MemoryEstimate.grpo(config, model: model.config, longestPrompt: longestPrompt,
                                          completionCap: maxCompletionLength)
         try memory.check(config, file: "config")
+        microBatches = config.gradientAccumulationSteps
+        if let cap = config.maxPromptLength { try checkPromptLengths(cap: cap) }
+    }
+
+    /// max_prompt_length as a check: TRL cuts longer prompts from the left, which changes the
+    /// task; here a prompt that does not fit is refused, naming the task.
+    func checkPromptLengths(cap: Int) throws {
+        let m = tasks.manifest
+        for record in split {
+            let length = tokenizer.encode(m.prompt(for: record), addBOS: true).count
+            guard length <= cap else {
+                throw PolicyError.badConfig(file: "config", key: "max_prompt_length", message:
+                    "task \"\(record.id)\" (\(config.split)) has a prompt of \(length) tokens, more than \(cap); "
+                    + "raise max_prompt_length or leave that task out (prompts are never cut)")
+            }
+        }
     }
 
     var split: [TaskRecord] { config.split == "test" ? tasks.test : tasks.train }

@@ -46,10 +46,9 @@ public struct MemoryEstimate: Sendable {
         let largest = parts.max { $0.bytes < $1.bytes }!
         let key: String
         if largest.what.hasPrefix("weights") {
-            key = GRPOConfig.CodingKeys.model.rawValue
+            key = "model"
         } else {
-            key = (config.promptsPerStep > config.numGenerations ? GRPOConfig.CodingKeys.promptsPerStep
-                                                                 : .numGenerations).rawValue
+            key = config.promptsPerStep > config.numGenerations ? "prompts_per_step" : "num_generations"
         }
         let breakdown = parts.map { "\($0.what) \(AvailableMemory.describe($0.bytes))" }.joined(separator: ", ")
         throw PolicyError.badConfig(file: file, key: key, message: "this run needs \(shortfall) (\(breakdown)); "

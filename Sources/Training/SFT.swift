@@ -8,12 +8,24 @@ import Kernels
 import Policy
 import RewardRules
 
-public struct SFTConfig: Codable, Equatable, Sendable {
+public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
+    /// A checkpoint folder to start from; none: a fresh model of `shape`.
+    public var model: String?
+    /// Shape of a fresh model (Sources/Policy/Shapes).
+    public var shape = "tiny"
     /// A JSONL file of {"prompt", "completion"}, a task-set folder, or a task-set name under Tasks/.
-    public var data = ""
+    public var taskSet = ""
+    public var runName = "sft"
     /// Checkpoints go to <output_dir>/checkpoint-<step>; the last one also to <output_dir>/final.
-    public var outputDir = "runs/sft"
+    public var outputDir: String?
+    public var overwriteOutputDir = false
+    /// A checkpoint-<step> folder, or an output folder (its latest checkpoint).
+    public var resumeFromCheckpoint: String?
+    public var json = false
+    public var quiet = false
     public var maxSteps = 200
+    /// Passes over the examples; sets max_steps from the number of examples when given.
+    public var numTrainEpochs: Double?
     public var perDeviceTrainBatchSize = 16
     /// Longest sequence (bos + prompt + completion + eos); longer completions are cut.
     public var maxLength = 256
@@ -22,20 +34,51 @@ public struct SFTConfig: Codable, Equatable, Sendable {
     public var saveTotalLimit = 2
     public var loggingSteps = 10
     public var seed: UInt64 = 0
-    public var optimizer = OptimizerConfig()
+    public var optimizer: OptimizerConfig = {
+        var o = OptimizerConfig()
+        o.warmupSteps = 10
+        return o
+    }()
 
     public init() {}
+    public init(from decoder: Decoder) throws { self = try Self.options.decode(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try Self.options.encode(self, to: encoder) }
 
-    public func validate() throws {
-        func fail(_ key: String, _ m: String) -> PolicyError { .badConfig(file: "sft", key: key, message: m) }
-        guard !data.isEmpty else { throw fail("data", "required: a JSONL file, a task-set folder or a task-set name") }
+    /// Where the run's checkpoints go.
+    public var outputFolder: String { outputDir ?? "runs/\(runName)" }
+
+    /// Steps to run: max_steps, or num_train_epochs passes over `examples` in batches.
+    public func steps(examples: Int) -> Int {
+        guard let epochs = numTrainEpochs else { return maxSteps }
+        return max(1, Int((epochs * Double(examples) / Double(perDeviceTrainBatchSize)).rounded(.up)))
+    }
+
+    public func validate(file: String = "sft") throws {
+        func fail(_ key: String, _ m: String) -> PolicyError { .badConfig(file: file, key: key, message: m) }
+        guard !taskSet.isEmpty else {
+            throw fail("task_set", "required: a JSONL file, a task-set folder or a task-set name")
+        }
         guard maxSteps > 0 else { throw fail("max_steps", "must be positive") }
+        if let e = numTrainEpochs, !(e > 0 && e <= 1e6) { throw fail("num_train_epochs", "must be in (0, 1e6]") }
         guard perDeviceTrainBatchSize > 0 else { throw fail("per_device_train_batch_size", "must be positive") }
         guard maxLength >= 2 else { throw fail("max_length", "must be at least 2") }
         guard saveSteps > 0 else { throw fail("save_steps", "must be positive") }
         guard saveTotalLimit >= 0 else { throw fail("save_total_limit", "must be >= 0") }
         guard loggingSteps > 0 else { throw fail("logging_steps", "must be positive") }
-        try optimizer.validate()
+        do { try optimizer.validate() } catch let PolicyError.badConfig(_, key, message) {
+            throw PolicyError.badConfig(file: file, key: key, message: message)
+        }
+    }
+
+    /// A YAML file (may be nil), then flags; max_steps and num_train_epochs together are refused.
+    public static func load(file: String?, flags: [(key: String, value: String, flag: String)]) throws -> SFTConfig {
+        let (config, given) = try options.read(file: file, flags: flags)
+        if given.contains("max_steps") && given.contains("num_train_epochs") {
+            throw PolicyError.badConfig(file: file ?? "flags", key: "num_train_epochs",
+                                        message: "give max_steps or num_train_epochs, not both")
+        }
+        try config.validate(file: file ?? "flags")
+        return config
     }
 }
 
@@ -69,7 +112,7 @@ public final class SFTRunner {
         try config.validate()
         self.config = config
         self.model = model
-        let examples = try SFTData.load(config.data)
+        let examples = try SFTData.load(config.taskSet)
         batcher = try SFTBatcher(examples: examples, tokenizer: model.tokenizer,
                                  maxLength: min(config.maxLength, model.config.maxPositionEmbeddings),
                                  batchSize: config.perDeviceTrainBatchSize, seed: config.seed)
@@ -105,63 +148,58 @@ public final class SFTRunner {
     @discardableResult
     public func run(shouldStop: () -> Bool = { false }, progress: (SFTProgress) -> Void) throws -> URL {
         let c = config
-        try recordSystem(in: URL(fileURLWithPath: c.outputDir))
+        let maxSteps = c.steps(examples: batcher.examplesCount)
+        try recordSystem(in: URL(fileURLWithPath: c.outputFolder))
         progress(.started(examples: batcher.examplesCount, dropped: batcher.droppedCount, truncated: batcher.truncatedCount,
-                          startStep: step, maxSteps: c.maxSteps))
+                          startStep: step, maxSteps: maxSteps))
         let start = Date()
         let firstStep = step
         var lastLoss: Float = .nan
         var windowTokens = 0, windowStart = Date()
-        while step < c.maxSteps && !shouldStop() {
+        while step < maxSteps && !shouldStop() {
             let batch = batcher.next()
-            let lr = c.optimizer.learningRate(step: step, total: c.maxSteps)
+            let lr = c.optimizer.learningRate(step: step, total: maxSteps)
             let result = try trainer.step(tokens: batch.tokens, targets: batch.targets, batch: batch.batch,
                                           length: batch.length, lengths: batch.lengths, learningRate: lr)
             step += 1
             lastLoss = result.loss
             windowTokens += batch.lengths.reduce(0, +)
-            if step % c.loggingSteps == 0 || step == c.maxSteps || step == firstStep + 1 {
+            if step % c.loggingSteps == 0 || step == maxSteps || step == firstStep + 1 {
                 let now = Date()
                 let elapsed = now.timeIntervalSince(start)
                 let perStep = elapsed / Double(step - firstStep)
                 progress(.step(SFTStepReport(
-                    step: step, maxSteps: c.maxSteps, loss: result.loss, gradNorm: result.gradNorm, learningRate: lr,
+                    step: step, maxSteps: maxSteps, loss: result.loss, gradNorm: result.gradNorm, learningRate: lr,
                     tokensPerSecond: Double(windowTokens) / max(1e-9, now.timeIntervalSince(windowStart)),
-                    secondsPerStep: perStep, etaSeconds: perStep * Double(c.maxSteps - step), epoch: batcher.epoch,
+                    secondsPerStep: perStep, etaSeconds: perStep * Double(maxSteps - step), epoch: batcher.epoch,
                     expertImbalance: ExpertBalancer.imbalance(trainer.expertLoad).max() ?? 0)))
                 windowTokens = 0; windowStart = now
             }
-            if step % c.saveSteps == 0 && step < c.maxSteps {
+            if step % c.saveSteps == 0 && step < maxSteps {
                 progress(.checkpoint(path: try save(named: "checkpoint-\(step)").path, step: step))
             }
         }
         let last = try save(named: "checkpoint-\(step)")
         progress(.checkpoint(path: last.path, step: step))
         // Interrupted: the checkpoint above is where --resume continues; no "final".
-        guard step >= c.maxSteps else { return last }
-        let out = URL(fileURLWithPath: c.outputDir).appendingPathComponent("final")
+        guard step >= maxSteps else { return last }
+        let out = URL(fileURLWithPath: c.outputFolder).appendingPathComponent("final")
         try Checkpoint.save(to: out, model: model)
         progress(.finished(step: step, seconds: Date().timeIntervalSince(start), finalLoss: lastLoss))
         return out
     }
 
     private func save(named name: String) throws -> URL {
-        let dir = URL(fileURLWithPath: config.outputDir)
+        let dir = URL(fileURLWithPath: config.outputFolder)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let url = dir.appendingPathComponent(name)
         let batcherState = String(data: try JSONEncoder().encode(batcher.state), encoding: .utf8)!
         let state = TrainingState(step: step, rng: batcher.state.rng, adamStep: trainer.optimizer.step,
-                                  extra: ["sft_batcher": batcherState, "data": config.data])
+                                  extra: ["sft_batcher": batcherState, "data": config.taskSet])
         try Checkpoint.save(to: url, model: model, optimizerMoments: (UnsafePointer(trainer.optimizer.m.data),
                                                                        UnsafePointer(trainer.optimizer.v.data)), state: state)
-        if config.saveTotalLimit > 0 { pruneCheckpoints(in: dir, keeping: config.saveTotalLimit) }
+        if config.saveTotalLimit > 0 { RunFolder.pruneCheckpoints(in: dir, keeping: config.saveTotalLimit) }
         return url
-    }
-
-    private func pruneCheckpoints(in dir: URL, keeping limit: Int) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        let steps = names.compactMap { n -> Int? in n.hasPrefix("checkpoint-") ? Int(n.dropFirst("checkpoint-".count)) : nil }.sorted()
-        for s in steps.dropLast(limit) { try? FileManager.default.removeItem(at: dir.appendingPathComponent("checkpoint-\(s)")) }
     }
 }
 

@@ -8,37 +8,32 @@ import Traces
 import Training
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "GRPO: sample groups, score them with the rules, update the policy, record every sample.",
-        discussion: """
-            Options are TRL GRPOConfig's, from --config FILE (YAML) and/or flags, which win: \
-            grpo train --config grpo.yaml --learning_rate 1e-5 --max-steps 50
-
-            Required: model (a checkpoint folder) and task_set. Writes checkpoints to output_dir \
-            (default runs/<run_name>), the traces to runs/<run_name>.sqlite and a metrics JSON \
-            line a step beside them. --resume DIR continues from a checkpoint.
-            """)
-    @Option(help: "YAML file of GRPOConfig options.") var config: String?
-    @Option(help: "A checkpoint folder of a run to continue (its config is reused; flags still win).") var resume: String?
-    @Option(help: "Trace database (default: runs/<run_name>.sqlite).") var db: String?
-    @Flag(help: "No progress line.") var quiet = false
-    @Flag(help: "Print each step's metrics as a JSON line on standard output.") var json = false
-    @Argument(parsing: .allUnrecognized, help: "GRPOConfig options as flags: --learning_rate 1e-5, --loss-type dr_grpo, ...")
-    var options: [String] = []
+    static let abstract = "GRPO: sample groups, score them with the rules, update the policy, record every sample."
+    static let configuration = CommandConfiguration(abstract: abstract, discussion: tableDiscussion("train"),
+                                                    helpNames: [])
+    @Argument(parsing: .allUnrecognized, help: "Options (grpo train --help).") var arguments: [String] = []
 
     func run() throws {
-        let terminal = Terminal(quiet: quiet)
-        let overrides = try Self.pairs(options)
-        let resumeURL = resume.map { URL(fileURLWithPath: $0) }
-        var file = config
-        if let resumeURL, config == nil {
+        let table = GRPOConfig.options
+        guard let line = try readCommandLine(table, arguments, abstract: Self.abstract) else { return }
+        // A resumed run reads its saved config first (unless --config names another); flags still win.
+        let asked = try table.read(file: nil, flags: line.flags).config
+        let resumeURL = asked.resumeFromCheckpoint.map { URL(fileURLWithPath: $0) }
+        var file = line.configFile
+        if let resumeURL, file == nil {
             let saved = resumeURL.appendingPathComponent("grpo_config.json").path
             guard FileManager.default.fileExists(atPath: saved) else { throw ValidationError("\(saved): no such file (was \(resumeURL.path) written by grpo train?)") }
             file = saved
         }
-        let cfg = try GRPOConfig.load(file: file, overrides: overrides)
+        let cfg = try GRPOConfig.load(file: file, flags: line.flags)
+        if resumeURL != nil && cfg.overwriteOutputDir {
+            throw ValidationError("--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: "
+                                  + "give one")
+        }
+        let terminal = Terminal(quiet: cfg.quiet)
         let tasks = try TaskSet.load(cfg.taskSet)
-        let rules = try RuleSet.load(cfg.rules ?? tasks.manifest.rules)
+        var rules = try RuleSet.load(cfg.rules ?? tasks.manifest.rules)
+        if let weights = cfg.rewardWeights { rules = try weights.applied(to: rules, file: file ?? "flags") }
         // A resumed run takes its weights from the checkpoint; `model` stays the policy it
         // started from, which is the KL term's reference.
         let model = try Checkpoint.loadModel(from: resumeURL ?? URL(fileURLWithPath: cfg.model))
@@ -47,7 +42,15 @@ struct Train: ParsableCommand {
         for warning in trainer.warnings { terminal.note("warning: \(warning)") }
         let runName = cfg.runName ?? "\(tasks.manifest.name)-grpo"
         let outputDir = URL(fileURLWithPath: cfg.outputDir ?? "runs/\(runName)")
-        let database = db ?? "runs/\(runName).sqlite"
+        let database = cfg.db ?? "runs/\(runName).sqlite"
+        let metricsURL = URL(fileURLWithPath: String(database.dropLast((database as NSString).pathExtension.count + 1)) + ".metrics.jsonl")
+        if resumeURL == nil {
+            // Never over an earlier run: refused, or (overwrite_output_dir) removed first.
+            try RunFolder.claimTraces(db: database, runName: runName, overwrite: cfg.overwriteOutputDir,
+                                      command: "train")
+            try RunFolder.claim(folder: outputDir.path, files: [metricsURL.path], overwrite: cfg.overwriteOutputDir,
+                                command: "train")
+        }
         let traces = try TraceWriter(path: database)
         if let resumeURL {
             let extra = try trainer.restore(from: resumeURL)
@@ -65,13 +68,13 @@ struct Train: ParsableCommand {
         }
         try AtomicFile.write(String(decoding: try JSONEncoder.sorted.encode(cfg), as: UTF8.self), to: outputDir.appendingPathComponent("grpo_config.json"))
         try recordSystem(in: outputDir)
-        let metricsURL = URL(fileURLWithPath: String(database.dropLast((database as NSString).pathExtension.count + 1)) + ".metrics.jsonl")
         let metricsFile = try MetricsFile(url: metricsURL, afterStep: trainer.step)
         Interrupt.shared.install(terminal) {
             // A second Ctrl-C exits at once: the run is still marked, not left "running".
             try? traces.finish(.interrupted, error: "interrupted twice: stopped without a checkpoint")
         }
 
+        var lastCheckpoint = ""
         func checkpoint() throws {
             let url = outputDir.appendingPathComponent("checkpoint-\(trainer.step)")
             var run = ["trace_run": String(traces.runID!), "trace_run_name": traces.runIdentity!.name]
@@ -80,6 +83,8 @@ struct Train: ParsableCommand {
             try FileManager.default.copyItem(atPath: outputDir.appendingPathComponent("grpo_config.json").path,
                                              toPath: url.appendingPathComponent("grpo_config.json").path)
             try traces.recordCheckpoint(step: trainer.step, path: url.path)
+            if cfg.saveTotalLimit > 0 { RunFolder.pruneCheckpoints(in: outputDir, keeping: cfg.saveTotalLimit) }
+            lastCheckpoint = url.path
             terminal.note("checkpoint: \(url.path)")
         }
         func evaluate() throws {
@@ -91,12 +96,16 @@ struct Train: ParsableCommand {
         }
 
         let start = Date(), firstStep = trainer.step
+        // Ctrl-C ends the loop between steps; the run then stops short of max_steps.
+        var interrupted: Bool { trainer.step < cfg.maxSteps }
         do {
             while trainer.step < cfg.maxSteps && !Interrupt.shared.requested {
                 let (report, record) = try trainer.trainStep()
                 try traces.record(record)
                 try metricsFile.append(step: report.step, metrics: report.metrics)
-                if json { print(metricsLine(report)) }
+                let logged = report.step % cfg.loggingSteps == 0 || report.step == cfg.maxSteps
+                    || report.step == firstStep + 1
+                if cfg.json && logged { print(metricsLine(report)) }
                 for e in report.newErrors {
                     terminal.note("rule \"\(e.rule)\" failed to score \(e.errors) of \(e.scored) samples at step "
                                   + "\(report.step) (its first error, shown once): \(e.firstMessage ?? "")")
@@ -105,14 +114,17 @@ struct Train: ParsableCommand {
                     terminal.note("note: with num_iterations = 1 the ratio is exactly 1 and each group's advantages sum to 0, so the loss is about 0; its gradient is still the policy gradient")
                 }
                 let rate = Date().timeIntervalSince(start) / Double(trainer.step - firstStep)
-                terminal.progress(progressLine(report, maxSteps: cfg.maxSteps, secondsPerStep: rate))
+                if logged { terminal.progress(progressLine(report, maxSteps: cfg.maxSteps, secondsPerStep: rate)) }
                 if trainer.step % cfg.saveSteps == 0 && trainer.step < cfg.maxSteps { try checkpoint() }
                 if cfg.evalSteps > 0 && trainer.step % cfg.evalSteps == 0 && trainer.step < cfg.maxSteps { try evaluate() }
             }
             try checkpoint()
-            try Checkpoint.save(to: outputDir.appendingPathComponent("final"), model: model)
-            if !Interrupt.shared.requested { try evaluate() }
-            try traces.finish(Interrupt.shared.requested ? .interrupted : .finished)
+            // An interrupted run has no final model: its checkpoint is where --resume_from_checkpoint continues.
+            if !interrupted {
+                try Checkpoint.save(to: outputDir.appendingPathComponent("final"), model: model)
+                try evaluate()
+            }
+            try traces.finish(interrupted ? .interrupted : .finished)
         } catch {
             try? traces.finish(.failed, error: "\(error)")
             throw error
@@ -120,25 +132,12 @@ struct Train: ParsableCommand {
         let plots = outputDir.appendingPathComponent("plots")
         try RunPlots.write(from: TraceReader(path: database), run: traces.runID!, to: plots)
         terminal.note("plots: \(plots.path)")
-        terminal.note("done: \(trainer.step) steps in \(formatDuration(Date().timeIntervalSince(start))); traces: \(database); model: \(outputDir.appendingPathComponent("final").path)")
-    }
-
-    /// `--key value`, `--key=value` and `--flag` (true) pairs from the unrecognized arguments.
-    static func pairs(_ args: [String]) throws -> [(String, String)] {
-        var out: [(String, String)] = []
-        var i = 0
-        while i < args.count {
-            guard args[i].hasPrefix("--"), args[i].count > 2 else { throw ValidationError("unexpected argument \"\(args[i])\" (options are --name value)") }
-            let body = String(args[i].dropFirst(2))
-            if let eq = body.firstIndex(of: "=") {
-                out.append((String(body[..<eq]), String(body[body.index(after: eq)...]))); i += 1
-            } else if i + 1 < args.count && !args[i + 1].hasPrefix("--") {
-                out.append((body, args[i + 1])); i += 2
-            } else {
-                out.append((body, "true")); i += 1
-            }
+        if interrupted {
+            terminal.note("interrupted at step \(trainer.step) of \(cfg.maxSteps); checkpoint: \(lastCheckpoint); "
+                          + "continue with: grpo train --resume_from_checkpoint \(lastCheckpoint)")
+            throw ExitCode(130)
         }
-        return out
+        terminal.note("done: \(trainer.step) steps in \(formatDuration(Date().timeIntervalSince(start))); traces: \(database); model: \(outputDir.appendingPathComponent("final").path)")
     }
 
     func progressLine(_ r: GRPOStepReport, maxSteps: Int, secondsPerStep: Double) -> String {
@@ -176,56 +175,5 @@ final class MetricsFile {
     }
     func append(step: Int, metrics: StepMetrics) throws {
         try handle.write(contentsOf: Data("{\"step\":\(step),\"metrics\":\(metrics.json)}\n".utf8))
-    }
-}
-
-struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Held-out accuracy: greedy pass@1, sampled pass@k, per-rule pass rates, mean length.")
-    @Option(help: "Checkpoint folder.") var checkpoint: String
-    @Option(help: "Task set (name under Tasks/ or folder).") var tasks: String
-    @Option var split = "test"
-    @Option(help: "Rule set (default: the task set's).") var rules: String?
-    @Option(name: [.customLong("answer_rule"), .customLong("answer-rule")],
-            help: ArgumentHelp("The rule whose full marks count as solved (default: the task set's answer_rule, "
-                               + "else the rule set's one answer rule)."))
-    var answerRule: String?
-    @Option(name: .short, help: "Also sample this many completions a task for pass@k (0: greedy only).") var k = 0
-    @Option(name: .short, help: "Completions sampled a task for pass@k (default k).") var n = 0
-    @Option(help: "Evaluate the first N tasks (0: all).") var limit = 0
-    @Option(help: "Sampling temperature for pass@k.") var temperature: Float = 1
-    @Option(help: ArgumentHelp("Text every completion must start with: the policy continues it, the rules "
-                               + "score both (to measure one answering style on its own, e.g. '```python\\n')."))
-    var prefix = ""
-    @Option(help: "Also record the result in this trace database: a run named \"eval CHECKPOINT\" with the metrics, every greedy completion as step 0 and the pass@k samples as step 1, for `grpo traces`.") var db: String?
-    @Flag var json = false
-
-    func run() throws {
-        let set = try TaskSet.load(tasks)
-        let ruleSet = try RuleSet.load(rules ?? set.manifest.rules)
-        let model = try Checkpoint.loadModel(from: URL(fileURLWithPath: checkpoint))
-        let report = try Evaluation.run(model: model, tasks: set, split: split, rules: ruleSet, limit: limit, k: k, samples: n,
-                                        temperature: temperature, keepSamples: db != nil,
-                                        prefix: prefix.replacingOccurrences(of: "\\n", with: "\n"),
-                                        answerRule: answerRule)
-        if let db {
-            let traces = try TraceWriter(path: db)
-            try traces.startRun(RunInfo(name: "eval \(checkpoint)", taskSet: set.manifest.name, rulesName: ruleSet.name, rulesText: ruleSet.text,
-                                        rules: ruleSet.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) }))
-            try traces.record(StepRecord(step: 0, groups: report.greedyGroups))
-            if !report.sampledGroups.isEmpty { try traces.record(StepRecord(step: 1, groups: report.sampledGroups)) }
-            try traces.recordEval(step: 0, taskSet: set.manifest.name, split: split, metrics: report.metrics)
-            try traces.finish(.finished)
-        }
-        if json {
-            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
-            return
-        }
-        print(String(format: "%@ %@: %d tasks, greedy accuracy %.3f, mean length %.1f tokens", set.manifest.name, split, report.tasks,
-                     report.accuracy, report.meanLength))
-        print("accuracy judged by "
-              + (report.answerRule.map { "the answer rule \"\($0)\"" } ?? "every rule (none of an answer kind)"))
-        if let p = report.passAtK, let k = report.k { print(String(format: "pass@%d %.3f", k, p)) }
-        for (rule, rate) in report.rulePassRates.sorted(by: { $0.key < $1.key }) { print(String(format: "  %-12@ %.3f", rule, rate)) }
     }
 }

@@ -77,16 +77,16 @@ final class CLITests: XCTestCase {
         let data = tmp.appendingPathComponent("d.jsonl")
         try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": \"c\", \"completion\": \"d\"}\n".write(to: data, atomically: false, encoding: .utf8)
         let out = tmp.appendingPathComponent("sft").path
-        let sft = try grpo(["sft", "--data", data.path, "--model", model, "--output-dir", out, "--max-steps", "4",
-                            "--batch-size", "2", "--save-steps", "2", "--logging-steps", "1", "--json"])
+        let sft = try grpo(["sft", "--task_set", data.path, "--model", model, "--output_dir", out, "--max_steps", "4",
+                            "--per_device_train_batch_size", "2", "--save-steps", "2", "--logging_steps", "1", "--json"])
         XCTAssertTrue(sft.err.contains("step 4/4"), sft.err)
         XCTAssertTrue(sft.err.contains("ETA"), sft.err)
         XCTAssertEqual(sft.out.split(separator: "\n").count, 4, "one JSON line per logged step")
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/final/model.safetensors"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/checkpoint-4/optimizer.safetensors"))
         // --quiet prints nothing on the terminal.
-        let quiet = try grpo(["sft", "--data", data.path, "--model", model, "--output-dir", out + "-q", "--max-steps", "2",
-                              "--batch-size", "2", "--quiet"])
+        let quiet = try grpo(["sft", "--task_set", data.path, "--model", model, "--output_dir", out + "-q", "--max_steps", "2",
+                              "--per_device_train_batch_size", "2", "--quiet"])
         XCTAssertEqual(quiet.err, "")
     }
 
@@ -105,7 +105,7 @@ final class CLITests: XCTestCase {
 
         let data = tmp.appendingPathComponent("d.jsonl")
         try "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": 3, \"completion\": \"d\"}\n".write(to: data, atomically: false, encoding: .utf8)
-        let sft = try grpo(["sft", "--data", data.path, "--shape", "toy", "--output-dir", tmp.appendingPathComponent("o").path], expect: 1)
+        let sft = try grpo(["sft", "--task_set", data.path, "--shape", "toy", "--output_dir", tmp.appendingPathComponent("o").path], expect: 1)
         XCTAssertTrue(sft.err.contains("d.jsonl:2: field \"prompt\": expected a string"), sft.err)
 
         let unknownShape = try grpo(["init-model", "--shape", "huge", "--out", tmp.appendingPathComponent("m").path], expect: 1)
@@ -113,7 +113,7 @@ final class CLITests: XCTestCase {
     }
 
     /// Ctrl-C during SFT: the step in flight finishes, a checkpoint is written,
-    /// the process exits 0, and --resume continues from it.
+    /// the process exits 130 with the step it stopped at, and --resume_from_checkpoint continues from it.
     func testInterruptWritesCheckpointAndResumes() throws {
         let data = tmp.appendingPathComponent("d.jsonl")
         try (0..<40).map { "{\"prompt\": \"\($0)+\($0)=\", \"completion\": \"\($0 * 2)\"}" }.joined(separator: "\n")
@@ -121,8 +121,8 @@ final class CLITests: XCTestCase {
         let out = tmp.appendingPathComponent("sft").path
         let p = Process()
         p.executableURL = try binary()
-        p.arguments = ["sft", "--data", data.path, "--shape", "toy", "--output-dir", out, "--max-steps", "100000",
-                       "--batch-size", "4", "--logging-steps", "1"]
+        p.arguments = ["sft", "--task_set", data.path, "--shape", "toy", "--output_dir", out, "--max_steps", "100000",
+                       "--per_device_train_batch_size", "4", "--logging_steps", "1"]
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice
@@ -138,15 +138,16 @@ final class CLITests: XCTestCase {
         let rest = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         let text = String(decoding: seen + rest, as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 0, text)
-        XCTAssertTrue(text.contains("interrupted"), text)
+        XCTAssertEqual(p.terminationStatus, 130, text)
+        XCTAssertFalse(text.contains("sft done"), text)
         let dirs = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasPrefix("checkpoint-") }
         XCTAssertEqual(dirs.count, 1, "\(dirs)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/final"), "an interrupted run has no final model")
         let step = Int(dirs[0].dropFirst("checkpoint-".count))!
         XCTAssertGreaterThanOrEqual(step, 2)
-        let resumed = try grpo(["sft", "--data", data.path, "--resume", out, "--output-dir", out, "--max-steps", "\(step + 2)",
-                                "--batch-size", "4", "--logging-steps", "1"])
+        XCTAssertTrue(text.contains("interrupted at step \(step); checkpoint: \(out)/checkpoint-\(step)"), text)
+        let resumed = try grpo(["sft", "--task_set", data.path, "--resume_from_checkpoint", out, "--output_dir", out, "--max_steps", "\(step + 2)",
+                                "--per_device_train_batch_size", "4", "--logging_steps", "1"])
         XCTAssertTrue(resumed.err.contains("steps \(step + 1)...\(step + 2)"), resumed.err)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/final/model.safetensors"))
     }

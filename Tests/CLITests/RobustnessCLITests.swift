@@ -220,39 +220,21 @@ extension CLITests {
     func testDoubleInterruptMarksTheRunInterrupted() throws {
         let model = try toyModel()
         let db = tmp.appendingPathComponent("i.sqlite").path
-        let p = Process()
-        p.executableURL = try binary()
-        p.currentDirectoryURL = Self.root
-        p.arguments = ["train", "--model", model, "--task_set", "arith", "--prompts_per_step", "2",
-                       "--num_generations", "2", "--max_completion_length", "4", "--max_steps", "100000",
-                       "--save_steps", "100000", "--db", db, "--output_dir", tmp.appendingPathComponent("out").path]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let deadline = Deadline(p, seconds: 240)
-        defer { deadline.cancel() }
-        // Progress lines are plain lines on a pipe: wait for the first step, then interrupt twice.
-        var seen = ""
-        while !seen.contains("step 1/") {
-            let chunk = err.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += String(decoding: chunk, as: UTF8.self)
-        }
-        XCTAssertTrue(seen.contains("step 1/"), seen)
-        kill(p.processIdentifier, SIGINT)
-        while !seen.contains("interrupted: finishing") {
-            let chunk = err.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += String(decoding: chunk, as: UTF8.self)
-        }
-        kill(p.processIdentifier, SIGINT)
-        _ = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        XCTAssertFalse(deadline.fired, "still running after 240 s")
-        // Either the second Ctrl-C came first (130) or the step in flight ended first and the run
-        // finished cleanly (0): both leave the run marked interrupted.
-        XCTAssertTrue([130, 0].contains(p.terminationStatus), "status \(p.terminationStatus): \(seen)")
+        let run = try RunningGrpo(try binary(), [
+            "train", "--model", model, "--task_set", "arith", "--prompts_per_step", "2", "--num_generations", "2",
+            "--max_completion_length", "4", "--max_steps", "100000", "--save_steps", "100000", "--db", db,
+            "--output_dir", tmp.appendingPathComponent("out").path], in: Self.root, seconds: 240)
+        // Wait for the first step, then interrupt twice.
+        run.read(until: "step 1/")
+        XCTAssertTrue(run.seen.contains("step 1/"), run.seen)
+        run.interrupt()
+        run.read(until: "interrupted: finishing")
+        run.interrupt()
+        run.finish()
+        XCTAssertFalse(run.deadline.fired, "still running after 240 s")
+        // Whether the second Ctrl-C came first or the step in flight ended first, the run stopped
+        // short: status 130, the run marked interrupted.
+        XCTAssertEqual(run.process.terminationStatus, 130, run.seen)
         let runs = try json(grpo(["traces", "runs", "--db", db, "--json"], timeout: 60).out)
         XCTAssertEqual(runs.map { $0["status"] as? String }, ["interrupted"])
     }

@@ -21,7 +21,7 @@ final class CheckpointPruningTests: XCTestCase {
         try (0..<6).map { "{\"prompt\": \"\($0)+\($0)=\", \"completion\": \"\(2 * $0)\"}" }.joined(separator: "\n")
             .write(to: data, atomically: false, encoding: .utf8)
         var c = SFTConfig()
-        c.data = data.path; c.outputDir = output.path; c.maxSteps = steps; c.saveSteps = saveEvery
+        c.taskSet = data.path; c.outputDir = output.path; c.maxSteps = steps; c.saveSteps = saveEvery
         c.saveTotalLimit = keep; c.perDeviceTrainBatchSize = 2; c.loggingSteps = 100
         let model = try resume.map { try Checkpoint.loadModel(from: $0) } ?? {
             let m = Transformer(config: try ModelConfig.named("toy"))

@@ -35,7 +35,8 @@ final class RunChecksTests: XCTestCase {
                        "flags: key \"dynamic_sampling\": expected true or false, found a list")
         XCTAssertEqual(error([("num_generations", "1000000000000")]),
                        "flags: key \"num_generations\": 1000000000000 is beyond the largest this trainer takes (65536)")
-        XCTAssertTrue(error([("loss_type", "ppo")]).hasPrefix("flags: key \"loss_type\": \"ppo\" is not allowed here"))
+        XCTAssertEqual(error([("loss_type", "ppo")]),
+                       "flags: key \"loss_type\": \"ppo\" is not one of grpo, bnpo, dapo, dr_grpo")
         XCTAssertEqual(error([("learning_rate", "2e-5"), ("num_generations", "4")]), "no error")
     }
 

@@ -61,7 +61,7 @@ final class TrainingTests: XCTestCase {
         try lines.joined(separator: "\n").write(to: data, atomically: false, encoding: .utf8)
         func config(_ out: String) -> SFTConfig {
             var c = SFTConfig()
-            c.data = data.path; c.outputDir = dir.appendingPathComponent(out).path
+            c.taskSet = data.path; c.outputDir = dir.appendingPathComponent(out).path
             c.maxSteps = 8; c.perDeviceTrainBatchSize = 3; c.saveSteps = 3; c.saveTotalLimit = 0; c.loggingSteps = 1
             c.optimizer.learningRate = 5e-3; c.optimizer.warmupSteps = 2
             return c
