@@ -49,12 +49,12 @@ install: build
 define pipeline
 	@set -euo pipefail; start=$$(date +%s.%N); out=runs/$(1); rm -rf $$out $$out.sqlite* $$out.metrics.jsonl; \
 	$(BIN) init-model --shape tiny --out $$out/init --seed $(SEED); \
-	$(BIN) sft --data $(2) --model $$out/init --output-dir $$out/sft --save-steps 100000 --logging-steps 25 $(4); \
-	$(BIN) eval --checkpoint $$out/sft/final --tasks $(2) -k 8 --json > $$out/sft-eval.json; \
+	$(BIN) sft --task_set $(2) --model $$out/init --output_dir $$out/sft --save_steps 100000 --logging_steps 25 $(4); \
+	$(BIN) eval --model $$out/sft/final --task_set $(2) --k 8 --json > $$out/sft-eval.json; \
 	echo "after SFT: $$(cat $$out/sft-eval.json)"; \
 	$(BIN) train --model $$out/sft/final --task_set $(2) --run_name $(1) --output_dir $$out/grpo --db $$out.sqlite \
 	  --save_steps 100000 $(5); \
-	$(BIN) eval --checkpoint $$out/grpo/final --tasks $(2) -k 8 --json > $$out/grpo-eval.json; \
+	$(BIN) eval --model $$out/grpo/final --task_set $(2) --k 8 --json > $$out/grpo-eval.json; \
 	echo "after GRPO: $$(cat $$out/grpo-eval.json)"; \
 	echo "traces: $$out.sqlite; try:"; \
 	echo "  $(BIN) traces steps --db $$out.sqlite"; \
@@ -76,18 +76,18 @@ SEED ?= 0
 SFT_STEPS ?= 800
 GRPO_STEPS ?= 120
 demo: build
-	$(call pipeline,demo,arith,answer,--max-steps $(SFT_STEPS) --batch-size 32 --learning-rate 2e-3 --warmup-steps 10 \
-	  --seed $(SEED),\
+	$(call pipeline,demo,arith,answer,--max_steps $(SFT_STEPS) --per_device_train_batch_size 32 --learning_rate 2e-3 \
+	  --warmup_steps 10 --seed $(SEED),\
 	  --max_steps $(GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 2e-5 --temperature 1.0 \
 	  --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99 --seed $(SEED))
 
 # Program-aided arithmetic: the demonstrations answer from memory or by a Python
 # program (Tasks/arith-code); GRPO learns to use the interpreter.
-CODE_SFT_STEPS ?= 600
+CODE_SFT_STEPS ?= 1000
 CODE_GRPO_STEPS ?= 60
 demo-code: build
-	$(call pipeline,demo-code,arith-code,answer,--max-steps $(CODE_SFT_STEPS) --batch-size 32 --learning-rate 2e-3 \
-	  --warmup-steps 10 --seed $(SEED),\
+	$(call pipeline,demo-code,arith-code,answer,--max_steps $(CODE_SFT_STEPS) --per_device_train_batch_size 32 \
+	  --learning_rate 2e-3 --warmup_steps 10 --seed $(SEED),\
 	  --max_steps $(CODE_GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 2e-5 --temperature 1.0 \
 	  --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99 --seed $(SEED))
 
