@@ -24,39 +24,52 @@ let package = Package(
 
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimized),
-        .target(name: "Policy", dependencies: ["Kernels", "CKernels", "CPCRE2"], resources: [.copy("Shapes")],
-                swiftSettings: optimized),
+        .target(
+            name: "Policy", dependencies: ["Kernels", "CKernels", "CPCRE2"], resources: [.copy("Shapes")],
+            swiftSettings: optimized),
 
         // Runs policy-written code in namespaces under an unprivileged uid (util-linux).
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"], swiftSettings: optimized),
-        .target(name: "RewardRules", dependencies: ["CPCRE2", "Kernels", "Sandbox", .product(name: "Yams", package: "Yams")],
-                swiftSettings: optimized),
-        .target(name: "TaskSets",
-                dependencies: ["RewardRules", "Sandbox", "Kernels", .product(name: "Yams", package: "Yams")],
-                swiftSettings: optimized),
+        .target(
+            name: "RewardRules",
+            dependencies: ["CPCRE2", "Kernels", "Sandbox", .product(name: "Yams", package: "Yams")],
+            swiftSettings: optimized),
+        .target(
+            name: "TaskSets",
+            dependencies: ["RewardRules", "Sandbox", "Kernels", .product(name: "Yams", package: "Yams")],
+            swiftSettings: optimized),
         // Line charts as standalone SVG files (the plots of a run); depends on nothing.
         .target(name: "Charts"),
         // Runs, steps, groups, samples and rule scores in SQLite (GRDB over Debian's libsqlite3).
-        .target(name: "Traces",
-                dependencies: ["Kernels", "Charts", "CSQLite", .product(name: "GRDB", package: "GRDB.swift")],
-                swiftSettings: optimized),
+        .target(
+            name: "Traces",
+            dependencies: ["Kernels", "Charts", "CSQLite", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: optimized),
         // SFT and the GRPO loop: the policy, the rules, the task sets and the traces meet here.
-        .target(name: "Training", dependencies: ["Policy", "Kernels", "RewardRules", "TaskSets", "Traces",
-                                                 .product(name: "Yams", package: "Yams")], swiftSettings: optimized),
-        .executableTarget(name: "grpo", dependencies: [
-            "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: optimized),
+        .target(
+            name: "Training",
+            dependencies: [
+                "Policy", "Kernels", "RewardRules", "TaskSets", "Traces",
+                .product(name: "Yams", package: "Yams"),
+            ], swiftSettings: optimized),
+        .executableTarget(
+            name: "grpo",
+            dependencies: [
+                "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ], swiftSettings: optimized),
 
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         // Fixtures/ is read by path (ModelGoldenTests), not bundled.
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels", "RewardRules", "TaskSets", "Traces"]),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Training", "Policy", "Kernels", "RewardRules", "TaskSets", "Traces"]),
         .testTarget(name: "RewardRulesTests", dependencies: ["RewardRules", "Kernels"]),
         .testTarget(name: "ChartsTests", dependencies: ["Charts"]),
-        .testTarget(name: "TracesTests",
-                    dependencies: ["Traces", "Charts", "Kernels", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "TracesTests",
+            dependencies: ["Traces", "Charts", "Kernels", .product(name: "GRDB", package: "GRDB.swift")]),
         // Hostile/ (the hostile programs) is read by path, not bundled.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"], exclude: ["Hostile"]),
         .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules", "Sandbox"]),

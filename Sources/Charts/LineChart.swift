@@ -64,15 +64,18 @@ public struct LineChart: Sendable {
     static let top = 44.0
     static let bottom = 56.0
     /// Tableau's ten colours: distinct, and readable on white.
-    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    static let palette = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+        "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    ]
 
     public var svg: String {
         let points = series.flatMap(\.points)
         let xTicks = ticks(x, points.map { $0.x })
         let yTicks = ticks(y, points.map { $0.y })
-        let area = PlotArea(x0: Self.left, x1: Self.width - Self.right, y0: Self.top, y1: Self.height - Self.bottom,
-                            xTicks: xTicks, yTicks: yTicks)
+        let area = PlotArea(
+            x0: Self.left, x1: Self.width - Self.right, y0: Self.top, y1: Self.height - Self.bottom,
+            xTicks: xTicks, yTicks: yTicks)
         let size = "width=\"\(number(Self.width))\" height=\"\(number(Self.height))\""
         let viewBox = "viewBox=\"0 0 \(number(Self.width)) \(number(Self.height))\""
         var out: [String] = []
@@ -184,8 +187,10 @@ private struct PlotArea {
     func py(_ v: Double) -> Double { y1 - (v - yTicks.low) / (yTicks.high - yTicks.low) * (y1 - y0) }
 }
 
-private func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double,
-                  stroke: String, extra: String = "") -> String {
+private func line(
+    _ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double,
+    stroke: String, extra: String = ""
+) -> String {
     let ends = "x1=\"\(number(x1))\" y1=\"\(number(y1))\" x2=\"\(number(x2))\" y2=\"\(number(y2))\""
     return "<line \(ends) stroke=\"\(stroke)\"\(extra)/>"
 }

@@ -10,7 +10,10 @@ import Foundation
 public struct FileWriteError: Error, CustomStringConvertible {
     public let path: String
     public let reason: String
-    public init(path: String, reason: String) { self.path = path; self.reason = reason }
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
     public var description: String { "\(path): cannot write: \(reason)" }
 }
 

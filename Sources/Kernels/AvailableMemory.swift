@@ -11,14 +11,16 @@ public enum AvailableMemory {
     public static func bytes() -> Double? {
         var limits: [Double] = []
         if let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-           let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-           let kb = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) {
+            let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+            let kb = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        {
             limits.append(kb * 1024)
         }
         // cgroup v2, then v1. "max" (no limit) does not parse: left out.
         for (folder, limit, usage) in cgroupFiles() {
             if let max = read(folder + limit).flatMap(Double.init),
-               let current = read(folder + usage).flatMap(Double.init) {
+                let current = read(folder + usage).flatMap(Double.init)
+            {
                 limits.append(Swift.max(0, max - current))
             }
         }
@@ -34,8 +36,12 @@ public enum AvailableMemory {
     /// 1.5 GB, 830 MB, 12 kB: decimal units, three significant figures at most.
     public static func describe(_ bytes: Double) -> String {
         let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"]
-        var value = bytes, unit = 0
-        while value >= 1000 && unit < units.count - 1 { value /= 1000; unit += 1 }
+        var value = bytes
+        var unit = 0
+        while value >= 1000 && unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
         if unit == units.count - 1 && value >= 1000 { return String(format: "%.3g %@", bytes, "B") }
         return String(format: value < 10 ? "%.2g %@" : "%.0f %@", value, units[unit])
     }

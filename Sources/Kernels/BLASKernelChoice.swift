@@ -30,8 +30,10 @@ public enum BLASKernelChoice {
             switch v.lowercased() {
             case "", "auto": self = .automatic
             case "off", "0", "no", "none": self = .off
-            default: self = .prefer(v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                                        .filter { !$0.isEmpty })
+            default:
+                self = .prefer(
+                    v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                        .filter { !$0.isEmpty })
             }
         }
     }
@@ -48,8 +50,13 @@ public enum BLASKernelChoice {
     static let rank: [String: Int] = {
         var r: [String: Int] = [:]
         let x86: [(Int, [String])] = [
-            (1, ["katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
-                 "nehalem", "opteron", "opteron_sse3", "barcelona", "bobcat", "nano", "athlon"]),
+            (
+                1,
+                [
+                    "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington",
+                    "nehalem", "opteron", "opteron_sse3", "barcelona", "bobcat", "nano", "athlon",
+                ]
+            ),
             (2, ["sandybridge", "bulldozer", "piledriver", "steamroller", "excavator"]),  // AVX
             (3, ["haswell", "zen"]),  // AVX2 + FMA
             (4, ["skylakex"]),  // AVX-512
@@ -57,8 +64,14 @@ public enum BLASKernelChoice {
         ]
         let arm: [(Int, [String])] = [
             (1, ["armv8"]),
-            (2, ["cortexa53", "cortexa55", "cortexa57", "cortexa72", "cortexa73", "falkor", "thunderx", "thunderx2t99",
-                 "thunderx3t110", "tsv110", "emag8180", "neoversen1", "vortex"]),  // tuned NEON
+            (
+                2,
+                [
+                    "cortexa53", "cortexa55", "cortexa57", "cortexa72", "cortexa73", "falkor", "thunderx",
+                    "thunderx2t99",
+                    "thunderx3t110", "tsv110", "emag8180", "neoversen1", "vortex",
+                ]
+            ),  // tuned NEON
             (3, ["neoversev1", "neoversen2", "a64fx"]),  // SVE
         ]
         for (tier, names) in x86 + arm { for n in names { r[n] = tier } }
@@ -90,8 +103,10 @@ public enum BLASKernelChoice {
     ///   - picked: the kernel OpenBLAS chose by itself (`openblas_get_corename`).
     ///   - userCoretype: OPENBLAS_CORETYPE as the user set it (nil when unset).
     ///   - dynamicArch: whether this OpenBLAS can switch kernels at all.
-    public static func decide(picked: String, cpu: CPUFeatures, userCoretype: String?, setting: Setting,
-                              dynamicArch: Bool) -> Decision {
+    public static func decide(
+        picked: String, cpu: CPUFeatures, userCoretype: String?, setting: Setting,
+        dynamicArch: Bool
+    ) -> Decision {
         if let user = userCoretype, !user.isEmpty { return .keep("OPENBLAS_CORETYPE=\(user) is set") }
         if !dynamicArch { return .keep("this OpenBLAS has one kernel (not a DYNAMIC_ARCH build)") }
         let same = { (name: String) in name.lowercased() == picked.lowercased() }

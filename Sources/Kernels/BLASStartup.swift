@@ -96,8 +96,9 @@ public enum BLASStartup {
             return
         }
         guard let exe = executablePath() else {
-            return report(observed(reason: "cannot find this program's file to run it again", rejected: []),
-                          quiet: quiet)
+            return report(
+                observed(reason: "cannot find this program's file to run it again", rejected: []),
+                quiet: quiet)
         }
         var rejected: [String] = []
         for kernel in candidates {
@@ -146,8 +147,9 @@ public enum BLASStartup {
         } else {
             selection = "openblas"
         }
-        return BLASState(core: core, pickedByOpenBLAS: reexecuted ? env[pickedVariable] ?? core : core,
-                         selection: selection, reason: reexecuted ? nil : reason, rejected: failed, cpu: .current)
+        return BLASState(
+            core: core, pickedByOpenBLAS: reexecuted ? env[pickedVariable] ?? core : core,
+            selection: selection, reason: reexecuted ? nil : reason, rejected: failed, cpu: .current)
     }
 
     /// In a probe child: 0 when the loaded kernel is the one requested and passes the

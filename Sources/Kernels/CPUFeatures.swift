@@ -16,10 +16,12 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
     public var avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512bf16 = false
     public var neon = false, sve = false
 
-    public init(architecture: Architecture, vendor: String = "", family: Int = 0, model: Int = 0,
-                avx2: Bool = false, fma: Bool = false, avx512f: Bool = false, avx512bw: Bool = false,
-                avx512vl: Bool = false, avx512dq: Bool = false, avx512bf16: Bool = false,
-                neon: Bool = false, sve: Bool = false) {
+    public init(
+        architecture: Architecture, vendor: String = "", family: Int = 0, model: Int = 0,
+        avx2: Bool = false, fma: Bool = false, avx512f: Bool = false, avx512bw: Bool = false,
+        avx512vl: Bool = false, avx512dq: Bool = false, avx512bf16: Bool = false,
+        neon: Bool = false, sve: Bool = false
+    ) {
         self.architecture = architecture
         self.vendor = vendor
         self.family = family
@@ -56,9 +58,11 @@ public struct CPUFeatures: Codable, Equatable, Sendable {
 
     /// The feature names present, for messages and reports ("avx2 fma avx512f ...").
     public var names: [String] {
-        let all: [(String, Bool)] = [("avx2", avx2), ("fma", fma), ("avx512f", avx512f), ("avx512bw", avx512bw),
-                                     ("avx512vl", avx512vl), ("avx512dq", avx512dq), ("avx512_bf16", avx512bf16),
-                                     ("neon", neon), ("sve", sve)]
+        let all: [(String, Bool)] = [
+            ("avx2", avx2), ("fma", fma), ("avx512f", avx512f), ("avx512bw", avx512bw),
+            ("avx512vl", avx512vl), ("avx512dq", avx512dq), ("avx512_bf16", avx512bf16),
+            ("neon", neon), ("sve", sve),
+        ]
         return all.filter(\.1).map(\.0)
     }
 }

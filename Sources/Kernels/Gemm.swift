@@ -30,7 +30,8 @@ public func gemm(
     if parts > 1 && m * n * k >= 1 << 18 && Parallel.canSplit {
         if m >= n && m >= 16 * parts {
             Parallel.run(parts: parts) { p in
-                let lo = m * p / parts, hi = m * (p + 1) / parts
+                let lo = m * p / parts
+                let hi = m * (p + 1) / parts
                 let ap = transA ? a + lo : a + lo * lda
                 sgemmCall(transA, transB, hi - lo, n, k, alpha, ap, lda, b, ldb, beta, c + lo * ldc, ldc)
             }
@@ -38,7 +39,8 @@ public func gemm(
         }
         if n >= 16 * parts {
             Parallel.run(parts: parts) { p in
-                let lo = n * p / parts, hi = n * (p + 1) / parts
+                let lo = n * p / parts
+                let hi = n * (p + 1) / parts
                 let bp = transB ? b + lo * ldb : b + lo
                 sgemmCall(transA, transB, m, hi - lo, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc)
             }
@@ -49,15 +51,21 @@ public func gemm(
 }
 
 @inline(__always)
-private func sgemmCall(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+private func sgemmCall(
+    _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+) {
     if k == 0 {
-        for i in 0..<m { let row = c + i * ldc; for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] } }
+        for i in 0..<m {
+            let row = c + i * ldc
+            for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
+        }
         return
     }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    cblas_sgemm(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 /// The definition of `gemm`: three loops, accumulated in Double.
@@ -96,12 +104,15 @@ public enum BLAS {
 /// y = alpha * op(A) x + beta * y, A row-major [M, N] with row stride lda;
 /// op(A) is A ([M]-vector result) or A^T ([N]-vector result).
 @inline(__always)
-public func gemv(transA: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                 x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
+public func gemv(
+    transA: Bool = false, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+    x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
+) {
     if m == 0 || n == 0 { return }
     _ = Parallel.cores  // OpenBLAS set to one thread before its first use
-    cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha,
-                a, Int32(lda), x, 1, beta, y, 1)
+    cblas_sgemv(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha,
+        a, Int32(lda), x, 1, beta, y, 1)
 }
 
 /// One product's shape, as `gemm` was called.

@@ -46,13 +46,15 @@ public enum HostMemory {
         defer { fclose(file) }
         let address = UInt(bitPattern: p)
         var inside = false
-        var buffer: UnsafeMutablePointer<CChar>?, size = 0
+        var buffer: UnsafeMutablePointer<CChar>?
+        var size = 0
         defer { free(buffer) }
         while getline(&buffer, &size, file) > 0, let buffer {
             let line = String(cString: buffer).trimmingCharacters(in: .newlines)
             let first = line.prefix { $0 != " " }
             if let dash = first.firstIndex(of: "-"), let lo = UInt(first[..<dash], radix: 16),
-               let hi = UInt(first[first.index(after: dash)...], radix: 16) {
+                let hi = UInt(first[first.index(after: dash)...], radix: 16)
+            {
                 inside = lo <= address && address < hi  // a mapping's header line
             } else if inside && first == "VmFlags:" {
                 return line.split(separator: " ").contains("dc")

@@ -79,10 +79,12 @@ final class WorkerPool: @unchecked Sendable {
             pending.store(min(parts, workers + 1) - 1, ordering: .relaxed)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                condition.lock(); condition.broadcast(); condition.unlock()
+                condition.lock()
+                condition.broadcast()
+                condition.unlock()
             }
             body(0)
-            while pending.load(ordering: .acquiring) > 0 { }
+            while pending.load(ordering: .acquiring) > 0 {}
             // Parts beyond the worker count (never with parts <= cores) run here.
             if parts > workers + 1 { for p in (workers + 1)..<parts { body(p) } }
             job = nil
@@ -103,7 +105,10 @@ final class WorkerPool: @unchecked Sendable {
             var current = generation.load(ordering: .acquiring)
             while current == seen {
                 spins += 1
-                if spins < spinLimit { current = generation.load(ordering: .acquiring); continue }
+                if spins < spinLimit {
+                    current = generation.load(ordering: .acquiring)
+                    continue
+                }
                 condition.lock()
                 sleepers.add(1, ordering: .sequentiallyConsistent)
                 while generation.load(ordering: .sequentiallyConsistent) == seen { condition.wait() }

@@ -16,7 +16,10 @@ public struct SetFolder: Sendable, Equatable {
     public let origin: Origin
     public let path: String
 
-    public init(origin: Origin, path: String) { self.origin = origin; self.path = path }
+    public init(origin: Origin, path: String) {
+        self.origin = origin
+        self.path = path
+    }
 
     /// "./Tasks (current folder)", for listings and errors.
     public var label: String { "\(path) (\(origin.rawValue))" }
@@ -28,10 +31,12 @@ public enum SetFolders {
 
     /// The folders searched for `kind` ("Rewards" or "Tasks"), in order, existing or not.
     /// `executable`: the running binary's real path (default: this process's).
-    public static func search(_ kind: String,
-                              currentDirectory: String = FileManager.default.currentDirectoryPath,
-                              environment: [String: String] = ProcessInfo.processInfo.environment,
-                              executable: String? = BLASStartup.executablePath()) -> [SetFolder] {
+    public static func search(
+        _ kind: String,
+        currentDirectory: String = FileManager.default.currentDirectoryPath,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: String? = BLASStartup.executablePath()
+    ) -> [SetFolder] {
         var folders = [SetFolder(origin: .current, path: join(currentDirectory, kind))]
         if let home = environment["GRPO_HOME"], !home.isEmpty {
             folders.append(SetFolder(origin: .home, path: join(absolute(home, in: currentDirectory), kind)))
@@ -68,15 +73,19 @@ public struct FoundSet: Sendable, Equatable {
 extension SetFolders {
     /// Every set in `folders`, folder by folder, names sorted; `entry(folder, item)` says what
     /// set, if any, the item of that name is (its name and path).
-    public static func list(_ folders: [SetFolder],
-                            entry: (String, String) -> (name: String, path: String)?) -> [FoundSet] {
+    public static func list(
+        _ folders: [SetFolder],
+        entry: (String, String) -> (name: String, path: String)?
+    ) -> [FoundSet] {
         var seen: Set<String> = []
         var found: [FoundSet] = []
         for folder in folders {
             let items = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
             for set in items.compactMap({ entry(folder.path, $0) }).sorted(by: { $0.name < $1.name }) {
-                found.append(FoundSet(name: set.name, path: set.path, folder: folder,
-                                      isShadowed: seen.contains(set.name)))
+                found.append(
+                    FoundSet(
+                        name: set.name, path: set.path, folder: folder,
+                        isShadowed: seen.contains(set.name)))
                 seen.insert(set.name)
             }
         }

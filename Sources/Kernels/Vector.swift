@@ -33,20 +33,34 @@ public enum Vector {
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = Lanes()
         var i = 0
-        while i + 16 <= n { acc += load(a + i) * load(b + i); i += 16 }
+        while i + 16 <= n {
+            acc += load(a + i) * load(b + i)
+            i += 16
+        }
         var s = acc.sum()
-        while i < n { s += a[i] * b[i]; i += 1 }
+        while i < n {
+            s += a[i] * b[i]
+            i += 1
+        }
         return s
     }
 
     /// Sum of a[i] * b[i] * c[i].
     @inlinable @inline(__always)
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ n: Int) -> Float {
+    public static func dot(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ n: Int
+    ) -> Float {
         var acc = Lanes()
         var i = 0
-        while i + 16 <= n { acc += load(a + i) * load(b + i) * load(c + i); i += 16 }
+        while i + 16 <= n {
+            acc += load(a + i) * load(b + i) * load(c + i)
+            i += 16
+        }
         var s = acc.sum()
-        while i < n { s += a[i] * b[i] * c[i]; i += 1 }
+        while i < n {
+            s += a[i] * b[i] * c[i]
+            i += 1
+        }
         return s
     }
 
@@ -61,7 +75,9 @@ public enum Vector {
 
     /// Sum of exp(a[i] * scale - shift) and of exp(.) * (a[i] * scale - shift), without writing.
     @inlinable @inline(__always)
-    public static func sumExp(_ a: UnsafePointer<Float>, _ n: Int, scale: Float, shift: Float) -> (sum: Float, weighted: Float) {
+    public static func sumExp(
+        _ a: UnsafePointer<Float>, _ n: Int, scale: Float, shift: Float
+    ) -> (sum: Float, weighted: Float) {
         var w: Float = 0
         let s = ck_sum_exp(a, n, scale, shift, &w)
         return (s, w)
@@ -71,15 +87,27 @@ public enum Vector {
     @inlinable @inline(__always)
     public static func scale(_ a: UnsafeMutablePointer<Float>, _ n: Int, by s: Float) {
         var i = 0
-        while i + 16 <= n { store(load(a + i) * s, a + i); i += 16 }
-        while i < n { a[i] *= s; i += 1 }
+        while i + 16 <= n {
+            store(load(a + i) * s, a + i)
+            i += 16
+        }
+        while i < n {
+            a[i] *= s
+            i += 1
+        }
     }
 
     /// y[i] += s * x[i]
     @inlinable @inline(__always)
     public static func axpy(_ s: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         var i = 0
-        while i + 16 <= n { store(load(y + i) + s * load(x + i), y + i); i += 16 }
-        while i < n { y[i] += s * x[i]; i += 1 }
+        while i + 16 <= n {
+            store(load(y + i) + s * load(x + i), y + i)
+            i += 16
+        }
+        while i < n {
+            y[i] += s * x[i]
+            i += 1
+        }
     }
 }

@@ -70,8 +70,9 @@ public struct SafetensorsFile: Sendable {
     public func copy(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
         guard let e = entry(named: name) else { throw failure(name, "missing") }
         contents.withUnsafeBytes { raw in
-            UnsafeMutableRawPointer(destination).copyMemory(from: raw.baseAddress! + dataStart + e.bytes.lowerBound,
-                                                            byteCount: e.bytes.count)
+            UnsafeMutableRawPointer(destination).copyMemory(
+                from: raw.baseAddress! + dataStart + e.bytes.lowerBound,
+                byteCount: e.bytes.count)
         }
     }
 
@@ -81,14 +82,17 @@ public struct SafetensorsFile: Sendable {
     public func copyFinite(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
         try copy(name, into: destination)
         let count = entry(named: name)?.count ?? 0
-        var bad = 0, first = -1
+        var bad = 0
+        var first = -1
         for i in 0..<count where !destination[i].isFinite {
             bad += 1
             if first < 0 { first = i }
         }
         guard bad == 0 else {
-            throw failure(name, "\(bad) of \(count) values are not finite (the first, at index \(first), is "
-                          + "\(destination[first])); refusing damaged weights")
+            throw failure(
+                name,
+                "\(bad) of \(count) values are not finite (the first, at index \(first), is "
+                    + "\(destination[first])); refusing damaged weights")
         }
     }
 
@@ -116,8 +120,10 @@ public enum Safetensors {
     static let maxHeaderBytes = 100_000_000
 
     /// Writes `tensors` in the order given (float32), fsynced before returning.
-    public static func write(_ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)],
-                             metadata: [String: String], to url: URL) throws {
+    public static func write(
+        _ tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)],
+        metadata: [String: String], to url: URL
+    ) throws {
         try write(tensors.map { ($0.name, $0.shape, SafetensorsDType.f32, $0.data) }, metadata: metadata, to: url)
     }
 
@@ -131,15 +137,18 @@ public enum Safetensors {
             let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
             fields.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
         }
-        var names = Set<String>(), offset = 0
+        var names = Set<String>()
+        var offset = 0
         for t in tensors {
             guard t.name != "__metadata__", names.insert(t.name).inserted, t.shape.allSatisfy({ $0 >= 0 }) else {
-                throw PolicyError.badCheckpoint(file: url.path, tensor: t.name, message: "duplicate or reserved name, or negative shape")
+                throw PolicyError.badCheckpoint(
+                    file: url.path, tensor: t.name, message: "duplicate or reserved name, or negative shape")
             }
             let bytes = t.shape.reduce(t.dtype.width, *)
             let shape = t.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(shape)],"
-                          + "\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            fields.append(
+                "\(jsonString(t.name)):{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(shape)],"
+                    + "\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
         }
         var header = Data("{\(fields.joined(separator: ","))}".utf8)
@@ -171,13 +180,18 @@ public enum Safetensors {
         do { contents = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw fail(nil, "cannot read: \(error.localizedDescription)")
         }
-        guard contents.count >= 8 else { throw fail(nil, "\(contents.count) bytes, too short for the 8-byte header length") }
+        guard contents.count >= 8 else {
+            throw fail(nil, "\(contents.count) bytes, too short for the 8-byte header length")
+        }
         let n = contents.prefix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard n <= UInt64(contents.count - 8) else {
             throw fail(nil, "header length \(n) runs past the end of the file (\(contents.count) bytes); truncated?")
         }
-        guard n <= maxHeaderBytes else { throw fail(nil, "header length \(n) is over the \(maxHeaderBytes)-byte limit") }
-        let dataStart = 8 + Int(n), dataSize = contents.count - dataStart
+        guard n <= maxHeaderBytes else {
+            throw fail(nil, "header length \(n) is over the \(maxHeaderBytes)-byte limit")
+        }
+        let dataStart = 8 + Int(n)
+        let dataSize = contents.count - dataStart
         guard let header = (try? JSONSerialization.jsonObject(with: contents[8..<dataStart])) as? [String: Any] else {
             throw fail(nil, "header is not a JSON object")
         }
@@ -230,7 +244,7 @@ public enum Safetensors {
     private static func jsonString(_ s: String) -> String {
         let e = JSONEncoder()
         e.outputFormatting = .withoutEscapingSlashes
-        return String(decoding: try! e.encode(s), as: UTF8.self) // encoding a String cannot fail
+        return String(decoding: try! e.encode(s), as: UTF8.self)  // encoding a String cannot fail
     }
 }
 
@@ -260,7 +274,9 @@ public struct TrainingState: Codable, Equatable, Sendable {
     /// Decodes trainer_state.json, naming the key of any error.
     public static func decode(_ data: Data, source: String) throws -> TrainingState {
         func key(_ path: [CodingKey]) -> String? { path.isEmpty ? nil : path.map(\.stringValue).joined(separator: ".") }
-        do { return try JSONDecoder().decode(TrainingState.self, from: data) } catch let DecodingError.keyNotFound(k, ctx) {
+        do { return try JSONDecoder().decode(TrainingState.self, from: data) } catch let DecodingError.keyNotFound(
+            k, ctx)
+        {
             throw PolicyError.badConfig(file: source, key: key(ctx.codingPath + [k]), message: "missing")
         } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx) {
             throw PolicyError.badConfig(file: source, key: key(ctx.codingPath), message: "wrong type")
@@ -279,21 +295,26 @@ public enum Checkpoint {
     public static let stateFile = "trainer_state.json"
 
     /// Writes a complete checkpoint to `directory`, replacing any there (see `writeDirectory`).
-    public static func save(to directory: URL, model: Transformer,
-                            optimizerMoments: (m: UnsafePointer<Float>, v: UnsafePointer<Float>)? = nil,
-                            state: TrainingState? = nil) throws {
+    public static func save(
+        to directory: URL, model: Transformer,
+        optimizerMoments: (m: UnsafePointer<Float>, v: UnsafePointer<Float>)? = nil,
+        state: TrainingState? = nil
+    ) throws {
         try writeDirectory(directory) { temp in
-            let layout = model.layout, format = ["format": "pt"] // transformers refuses files without a format
+            let layout = model.layout
+            let format = ["format": "pt"]  // transformers refuses files without a format
             try writeFile(temp.appendingPathComponent(configFile)) { try $0.write(contentsOf: model.config.encoded()) }
             for (name, data) in TokenizerFiles.files(of: model.tokenizer) {
                 try writeFile(temp.appendingPathComponent(name)) { try $0.write(contentsOf: data) }
             }
             let weights = UnsafePointer(model.parameters.data)
-            try Safetensors.write(layout.slots.map { ($0.name, $0.shape, weights + $0.offset) },
-                                  metadata: format, to: temp.appendingPathComponent(modelFile))
+            try Safetensors.write(
+                layout.slots.map { ($0.name, $0.shape, weights + $0.offset) },
+                metadata: format, to: temp.appendingPathComponent(modelFile))
             if case let (m, v)? = optimizerMoments {
                 let names = momentNames(layout)
-                let tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)] = zip(names.m, layout.slots).map { ($0, $1.shape, m + $1.offset) }
+                let tensors: [(name: String, shape: [Int], data: UnsafePointer<Float>)] =
+                    zip(names.m, layout.slots).map { ($0, $1.shape, m + $1.offset) }
                     + zip(names.v, layout.slots).map { ($0, $1.shape, v + $1.offset) }
                 try Safetensors.write(tensors, metadata: format, to: temp.appendingPathComponent(optimizerFile))
             }
@@ -326,7 +347,8 @@ public enum Checkpoint {
             if isDirectory(temp) { try fm.removeItem(at: temp) }
             try fm.createDirectory(at: temp, withIntermediateDirectories: false)
         } catch {
-            throw PolicyError.badCheckpoint(file: temp.path, tensor: nil, message: "cannot create: \(error.localizedDescription)")
+            throw PolicyError.badCheckpoint(
+                file: temp.path, tensor: nil, message: "cannot create: \(error.localizedDescription)")
         }
         do {
             try body(temp)
@@ -350,8 +372,9 @@ public enum Checkpoint {
         var removed: [URL] = []
         for name in names where name.hasPrefix(".") {
             guard let marker = name.range(of: ".tmp-", options: .backwards),
-                  marker.lowerBound > name.index(after: name.startIndex),
-                  let pid = pid_t(name[marker.upperBound...]), pid > 0 else { continue }
+                marker.lowerBound > name.index(after: name.startIndex),
+                let pid = pid_t(name[marker.upperBound...]), pid > 0
+            else { continue }
             let url = folder.appendingPathComponent(name)
             // Our own pid's are left to `save`, which knows which one it is writing.
             let gone = pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH
@@ -377,13 +400,16 @@ public enum Checkpoint {
 
     /// Reads the Adam moments into `m` and `v` (each `layout.count` floats).
     /// False when the checkpoint was saved without them.
-    public static func loadOptimizer(from directory: URL, layout: ParameterLayout,
-                                     into m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>) throws -> Bool {
+    public static func loadOptimizer(
+        from directory: URL, layout: ParameterLayout,
+        into m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>
+    ) throws -> Bool {
         try requireDirectory(directory)
         let url = directory.appendingPathComponent(optimizerFile)
         guard FileManager.default.fileExists(atPath: url.path) else { return false }
         let file = try Safetensors.read(url)
-        let names = momentNames(layout), slots = layout.slots
+        let names = momentNames(layout)
+        let slots = layout.slots
         try file.validate(matching: zip(names.m + names.v, slots + slots).map { ($0, $1.shape) })
         for (name, slot) in zip(names.m, slots) { try file.copyFinite(name, into: m + slot.offset) }
         for (name, slot) in zip(names.v, slots) { try file.copyFinite(name, into: v + slot.offset) }
@@ -426,8 +452,9 @@ public enum Checkpoint {
         let parent = directory.deletingLastPathComponent()
         func move(_ from: URL, _ to: URL) throws {
             guard rename(from.path, to.path) == 0 else {
-                throw PolicyError.badCheckpoint(file: to.path, tensor: nil,
-                                                message: "cannot rename \(from.path) here: \(String(cString: strerror(errno)))")
+                throw PolicyError.badCheckpoint(
+                    file: to.path, tensor: nil,
+                    message: "cannot rename \(from.path) here: \(String(cString: strerror(errno)))")
             }
         }
         guard FileManager.default.fileExists(atPath: directory.path) else {
@@ -435,11 +462,12 @@ public enum Checkpoint {
             return syncDirectory(parent)
         }
         guard isDirectory(directory) else {
-            throw PolicyError.badCheckpoint(file: directory.path, tensor: nil, message: "exists and is not a directory; not replacing it")
+            throw PolicyError.badCheckpoint(
+                file: directory.path, tensor: nil, message: "exists and is not a directory; not replacing it")
         }
         if exchange(temp, directory) {
             syncDirectory(parent)
-            try? FileManager.default.removeItem(at: temp) // the old checkpoint; the new one is in place either way
+            try? FileManager.default.removeItem(at: temp)  // the old checkpoint; the new one is in place either way
             return
         }
         let old = parent.appendingPathComponent(".\(directory.lastPathComponent).old-\(getpid())")
@@ -461,7 +489,7 @@ public enum Checkpoint {
         // module does not define, so look it up at run time.
         typealias Renameat2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
         guard let libc = dlopen(nil, RTLD_NOW), let symbol = dlsym(libc, "renameat2") else { return false }
-        let renameExchange: UInt32 = 1 << 1 // RENAME_EXCHANGE, <linux/fs.h>
+        let renameExchange: UInt32 = 1 << 1  // RENAME_EXCHANGE, <linux/fs.h>
         return unsafeBitCast(symbol, to: Renameat2.self)(AT_FDCWD, a.path, AT_FDCWD, b.path, renameExchange) == 0
         #else
         return false
@@ -487,7 +515,8 @@ func writeFile(_ url: URL, _ body: (FileHandle) throws -> Void) throws {
     } catch let error as PolicyError {
         throw error
     } catch {
-        throw PolicyError.badCheckpoint(file: url.path, tensor: nil, message: "cannot write: \(error.localizedDescription)")
+        throw PolicyError.badCheckpoint(
+            file: url.path, tensor: nil, message: "cannot write: \(error.localizedDescription)")
     }
 }
 

@@ -7,7 +7,10 @@ public struct ExpertBalancer: Sendable {
     public let model: Transformer
     /// gamma; default: the model's bias_update_speed.
     public let speed: Float
-    public init(model: Transformer, speed: Float? = nil) { self.model = model; self.speed = speed ?? model.config.biasUpdateSpeed }
+    public init(model: Transformer, speed: Float? = nil) {
+        self.model = model
+        self.speed = speed ?? model.config.biasUpdateSpeed
+    }
 
     public func update(load: [[Int]]) {
         guard speed > 0 else { return }

@@ -49,13 +49,19 @@ public final class KVCache: @unchecked Sendable {
     public func length(of s: Int) -> Int { prefixes[groupOf[s]].count + own[s].count }
 
     /// Forgets every sequence; keeps the memory.
-    func reset() { prefixCount = 0; ownCount = 0; groupOf.removeAll(keepingCapacity: true) }
+    func reset() {
+        prefixCount = 0
+        ownCount = 0
+        groupOf.removeAll(keepingCapacity: true)
+    }
 
     /// A new prompt segment of `rows` positions; its index is the group of the sequences that continue it.
     func addPrefix(rows: Int) -> (group: Int, segment: Segment) {
         if prefixCount == prefixes.count { prefixes.append(Segment(layers: config.numHiddenLayers)) }
         defer { prefixCount += 1 }
-        return (prefixCount, prefixes[prefixCount].reset(rows: rows, width: config.keyValueWidth, routeWidth: routeWidth))
+        return (
+            prefixCount, prefixes[prefixCount].reset(rows: rows, width: config.keyValueWidth, routeWidth: routeWidth)
+        )
     }
 
     /// A new sequence continuing prefix `group`, with room for `rows` tokens.
@@ -69,7 +75,8 @@ public final class KVCache: @unchecked Sendable {
     /// The expert choices [P + n, L, K] of every token sequence s has fed so far: its prompt's
     /// and its own n.
     func routes(of s: Int) -> [Int32] {
-        let prefix = prefixes[groupOf[s]], mine = own[s]
+        let prefix = prefixes[groupOf[s]]
+        let mine = own[s]
         return Array(UnsafeBufferPointer(start: prefix.routes.pointer, count: prefix.count * routeWidth))
             + Array(UnsafeBufferPointer(start: mine.routes.pointer, count: mine.count * routeWidth))
     }
@@ -85,20 +92,33 @@ final class DecodeScratch {
 extension Transformer {
     /// Prefills `prompt` (whose last token has not been answered yet) and adds
     /// `completions` sequences continuing it. Returns the logits [V] after the prompt.
-    func prefill(_ prompt: [Int32], completions: Int, maxNewTokens: Int, cache: KVCache, scratch: Activations) -> [Float] {
-        let c = config, d = c.hiddenSize, dkv = c.keyValueWidth, wq = c.qkvWidth, p = prompt.count
-        let topK = c.numExpertsPerTok, width = cache.routeWidth
+    func prefill(
+        _ prompt: [Int32], completions: Int, maxNewTokens: Int, cache: KVCache, scratch: Activations
+    ) -> [Float] {
+        let c = config
+        let d = c.hiddenSize
+        let dkv = c.keyValueWidth
+        let wq = c.qkvWidth
+        let p = prompt.count
+        let topK = c.numExpertsPerTok
+        let width = cache.routeWidth
         let (g, prefix) = cache.addPrefix(rows: p)
-        let logits = forward(tokens: prompt, batch: 1, length: p, into: scratch, saving: false, keys: { l, qkv in
-            let k = prefix.keys[l].pointer, v = prefix.values[l].pointer
-            for t in 0..<p {
-                (k + t * dkv).update(from: qkv + t * wq + d, count: dkv)
-                (v + t * dkv).update(from: qkv + t * wq + d + dkv, count: dkv)
-            }
-        }, routed: { l, chosen in
-            guard width > 0 else { return }
-            for t in 0..<p { (prefix.routes.pointer + t * width + l * topK).update(from: chosen + t * topK, count: topK) }
-        })
+        let logits = forward(
+            tokens: prompt, batch: 1, length: p, into: scratch, saving: false,
+            keys: { l, qkv in
+                let k = prefix.keys[l].pointer
+                let v = prefix.values[l].pointer
+                for t in 0..<p {
+                    (k + t * dkv).update(from: qkv + t * wq + d, count: dkv)
+                    (v + t * dkv).update(from: qkv + t * wq + d + dkv, count: dkv)
+                }
+            },
+            routed: { l, chosen in
+                guard width > 0 else { return }
+                for t in 0..<p {
+                    (prefix.routes.pointer + t * width + l * topK).update(from: chosen + t * topK, count: topK)
+                }
+            })
         prefix.count = p
         for _ in 0..<completions { cache.addSequence(group: g, rows: maxNewTokens) }
         return Array(UnsafeBufferPointer(start: logits + (p - 1) * c.vocabSize, count: c.vocabSize))
@@ -106,13 +126,25 @@ extension Transformer {
 
     /// Feeds one token to each of `sequences` (cache indices) and returns their
     /// next-token logits [R, V]. Each token sits at its sequence's next position.
-    func decodeStep(tokens: [Int32], sequences: [Int], cache: KVCache, scratch s: DecodeScratch) -> UnsafeMutablePointer<Float> {
-        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hkv = c.keyValueHeads, hd = c.headDim
-        let v = c.vocabSize, dkv = c.keyValueWidth, wq = c.qkvWidth
-        let r = tokens.count, w = parameters.data
+    func decodeStep(
+        tokens: [Int32], sequences: [Int], cache: KVCache, scratch s: DecodeScratch
+    ) -> UnsafeMutablePointer<Float> {
+        let c = config
+        let d = c.hiddenSize
+        let h = c.numAttentionHeads
+        let hkv = c.keyValueHeads
+        let hd = c.headDim
+        let v = c.vocabSize
+        let dkv = c.keyValueWidth
+        let wq = c.qkvWidth
+        let r = tokens.count
+        let w = parameters.data
         let positions = sequences.map { cache.length(of: $0) }
-        let x = s.x.reserve(r * d), xn = s.xn.reserve(r * d), qkv = s.qkv.reserve(r * wq)
-        let att = s.att.reserve(r * d), moeOut = s.moeOut.reserve(r * d)
+        let x = s.x.reserve(r * d)
+        let xn = s.xn.reserve(r * d)
+        let qkv = s.qkv.reserve(r * wq)
+        let att = s.att.reserve(r * d)
+        let moeOut = s.moeOut.reserve(r * d)
         tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
         // Rows of the same prompt are contiguous (sequences are in cache order): one group each.
         var groupRows: [(group: Int, rows: Range<Int>)] = []
@@ -129,13 +161,15 @@ extension Transformer {
             Linear.forward(xn, w + slots.qkv, qkv, rows: r, inFeatures: d, outFeatures: wq)
             rope.apply(qkv, ld: wq, rows: r, heads: h + hkv) { positions[$0] }
             for (row, seq) in sequences.enumerated() {
-                let own = cache.own[seq], n = own.count
+                let own = cache.own[seq]
+                let n = own.count
                 (own.keys[l].pointer + n * dkv).update(from: qkv + row * wq + d, count: dkv)
                 (own.values[l].pointer + n * dkv).update(from: qkv + row * wq + d + dkv, count: dkv)
             }
             let groups = groupRows.map { g in
-                Attention.Group(rows: g.rows, keys: cache.prefixes[g.group].keys[l].pointer,
-                                values: cache.prefixes[g.group].values[l].pointer, count: cache.prefixes[g.group].count)
+                Attention.Group(
+                    rows: g.rows, keys: cache.prefixes[g.group].keys[l].pointer,
+                    values: cache.prefixes[g.group].values[l].pointer, count: cache.prefixes[g.group].count)
             }
             Attention.decode(q: qkv, ldq: wq, y: att, heads: h, kvHeads: hkv, headDim: hd, groups: groups) { row in
                 let own = cache.own[sequences[row]]
@@ -144,10 +178,12 @@ extension Transformer {
             Linear.forward(att, w + slots.o, x, rows: r, inFeatures: d, outFeatures: d, accumulate: true)
             RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
             MoE.forward(moeShape, params: w, slots: slots, x: xn, out: moeOut, rows: r, state: s.moe)
-            let topK = c.numExpertsPerTok, chosen = s.moe.chosen.pointer
+            let topK = c.numExpertsPerTok
+            let chosen = s.moe.chosen.pointer
             for (row, seq) in sequences.enumerated() where cache.routeWidth > 0 {
                 let own = cache.own[seq]
-                (own.routes.pointer + own.count * cache.routeWidth + l * topK).update(from: chosen + row * topK, count: topK)
+                (own.routes.pointer + own.count * cache.routeWidth + l * topK).update(
+                    from: chosen + row * topK, count: topK)
             }
             add(moeOut, into: x, count: r * d)
         }

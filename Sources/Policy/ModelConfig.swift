@@ -115,7 +115,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// counts, without building it: a hostile config.json is refused before anything its
     /// size is allocated). A Double: the product of hostile sizes must not overflow.
     public var parameterCount: Double {
-        let d = Double(hiddenSize), i = Double(moeIntermediateSize), e = Double(nRoutedExperts)
+        let d = Double(hiddenSize)
+        let i = Double(moeIntermediateSize)
+        let e = Double(nRoutedExperts)
         let dkv = Double(keyValueHeads) * Double(headDim)  // k and v rows: fewer with grouped-query attention
         let shared = nSharedExperts > 0 ? 3 * i * Double(nSharedExperts) * d : 0
         let perLayer = 2 * d + 2 * d * d + 2 * dkv * d + e * d + e + e * 3 * i * d + shared
@@ -128,15 +130,19 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public func checkMemory(copies: Int, source: String, purpose: String = "the weights") throws {
         let bytes = parameterCount * 4 * Double(copies)
         guard let shortfall = AvailableMemory.shortfall(needing: bytes) else { return }
-        throw PolicyError.badConfig(file: source, key: largestSizeKey.rawValue, message:
-            "a model of this shape has \(String(format: "%.3g", parameterCount)) parameters; \(purpose) need "
-            + "\(shortfall)")
+        throw PolicyError.badConfig(
+            file: source, key: largestSizeKey.rawValue,
+            message:
+                "a model of this shape has \(String(format: "%.3g", parameterCount)) parameters; \(purpose) need "
+                + "\(shortfall)")
     }
 
     /// The size key furthest above its value in the reference ("tiny") shape: the likely typo.
     var largestSizeKey: CodingKeys {
-        let weightSizes: Set<CodingKeys> = [.vocabSize, .hiddenSize, .numHiddenLayers, .moeIntermediateSize,
-                                            .nRoutedExperts, .nSharedExperts]
+        let weightSizes: Set<CodingKeys> = [
+            .vocabSize, .hiddenSize, .numHiddenLayers, .moeIntermediateSize,
+            .nRoutedExperts, .nSharedExperts,
+        ]
         let ratios = zip(sizes, ModelConfig().sizes).filter { weightSizes.contains($0.0.0) }
             .map { ($0.0.0, Double($0.0.1) / Double(max($0.1.1, 1))) }
         return ratios.max { $0.1 < $1.1 }!.0
@@ -145,11 +151,13 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Each size key, its value and the largest it may take: far beyond what this CPU trainer
     /// can run, and small enough that products of sizes stay exact in an Int.
     private var sizes: [(CodingKeys, Int, Int)] {
-        [(.vocabSize, vocabSize, 1 << 22), (.hiddenSize, hiddenSize, 1 << 16),
-         (.numHiddenLayers, numHiddenLayers, 1 << 12),
-         (.numAttentionHeads, numAttentionHeads, 1 << 12), (.headDim, headDim, 1 << 12),
-         (.moeIntermediateSize, moeIntermediateSize, 1 << 18), (.nRoutedExperts, nRoutedExperts, 1 << 12),
-         (.nSharedExperts, nSharedExperts, 1 << 6), (.maxPositionEmbeddings, maxPositionEmbeddings, 1 << 20)]
+        [
+            (.vocabSize, vocabSize, 1 << 22), (.hiddenSize, hiddenSize, 1 << 16),
+            (.numHiddenLayers, numHiddenLayers, 1 << 12),
+            (.numAttentionHeads, numAttentionHeads, 1 << 12), (.headDim, headDim, 1 << 12),
+            (.moeIntermediateSize, moeIntermediateSize, 1 << 18), (.nRoutedExperts, nRoutedExperts, 1 << 12),
+            (.nSharedExperts, nSharedExperts, 1 << 6), (.maxPositionEmbeddings, maxPositionEmbeddings, 1 << 20),
+        ]
     }
 
     public static func decode(_ data: Data, source: String) throws -> ModelConfig {
@@ -166,8 +174,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         do {
             config = try JSONDecoder().decode(ModelConfig.self, from: data)
         } catch let DecodingError.typeMismatch(type, ctx) {
-            throw PolicyError.badConfig(file: source, key: ctx.codingPath.last?.stringValue,
-                                        message: "wrong type (expected \(type))")
+            throw PolicyError.badConfig(
+                file: source, key: ctx.codingPath.last?.stringValue,
+                message: "wrong type (expected \(type))")
         } catch {
             // Foundation names no key for some errors (a fraction or an out-of-range integer where a
             // whole number goes): decoding one key at a time finds it.
@@ -176,8 +185,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                 return (try? JSONDecoder().decode(ModelConfig.self, from: one)) == nil
             }
             let given = culprit.map { "\(object[$0]!)" } ?? ""
-            throw PolicyError.badConfig(file: source, key: culprit, message: culprit == nil ? "\(error)"
-                : "\(given) is not a valid value here (a whole number, a number, true/false or text, as the key says)")
+            throw PolicyError.badConfig(
+                file: source, key: culprit,
+                message: culprit == nil
+                    ? "\(error)"
+                    : "\(given) is not a valid value here (a whole number, a number, true/false or text, as the key says)"
+            )
         }
         try config.validate(source: source)
         return config
@@ -191,28 +204,37 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     public func validate(source: String = "config") throws {
         func fail(_ k: CodingKeys, _ m: String) -> PolicyError { .badConfig(file: source, key: k.rawValue, message: m) }
-        guard modelType == "swift_grpo_moe" else { throw fail(.modelType, "expected \"swift_grpo_moe\", got \"\(modelType)\"") }
+        guard modelType == "swift_grpo_moe" else {
+            throw fail(.modelType, "expected \"swift_grpo_moe\", got \"\(modelType)\"")
+        }
         guard vocabSize > 0 else { throw fail(.vocabSize, "must be positive") }
         for (key, value, bound) in sizes {
             guard value <= bound else {
                 throw fail(key, "\(value) is beyond the largest this trainer takes (\(bound))")
             }
         }
-        for (key, value) in [(CodingKeys.routedScalingFactor, routedScalingFactor), (.auxLossAlpha, auxLossAlpha),
-                             (.biasUpdateSpeed, biasUpdateSpeed), (.ropeTheta, ropeTheta), (.rmsNormEps, rmsNormEps),
-                             (.initializerRange, initializerRange)] {
+        for (key, value) in [
+            (CodingKeys.routedScalingFactor, routedScalingFactor), (.auxLossAlpha, auxLossAlpha),
+            (.biasUpdateSpeed, biasUpdateSpeed), (.ropeTheta, ropeTheta), (.rmsNormEps, rmsNormEps),
+            (.initializerRange, initializerRange),
+        ] {
             guard value.isFinite else { throw fail(key, "must be a finite number, not \(value)") }
         }
         guard hiddenSize > 0 else { throw fail(.hiddenSize, "must be positive") }
         guard numHiddenLayers > 0 else { throw fail(.numHiddenLayers, "must be positive") }
         guard numAttentionHeads > 0 else { throw fail(.numAttentionHeads, "must be positive") }
         guard numAttentionHeads * headDim == hiddenSize else {
-            throw fail(.numAttentionHeads, "num_attention_heads * head_dim (\(numAttentionHeads) * \(headDim)) must equal hidden_size \(hiddenSize)")
+            throw fail(
+                .numAttentionHeads,
+                "num_attention_heads * head_dim (\(numAttentionHeads) * \(headDim)) must equal hidden_size \(hiddenSize)"
+            )
         }
         if let kv = numKeyValueHeads, kv <= 0 || numAttentionHeads % kv != 0 {
             throw fail(.numKeyValueHeads, "must be positive and divide num_attention_heads (\(numAttentionHeads))")
         }
-        guard headDim > 0, headDim % 2 == 0 else { throw fail(.headDim, "must be positive and even (RoPE rotates pairs)") }
+        guard headDim > 0, headDim % 2 == 0 else {
+            throw fail(.headDim, "must be positive and even (RoPE rotates pairs)")
+        }
         guard moeIntermediateSize > 0 else { throw fail(.moeIntermediateSize, "must be positive") }
         guard nRoutedExperts >= 0, nSharedExperts >= 0, nRoutedExperts + nSharedExperts > 0 else {
             throw fail(.nRoutedExperts, "need at least one routed or shared expert")
@@ -220,7 +242,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard nRoutedExperts == 0 || (1...nRoutedExperts).contains(numExpertsPerTok) else {
             throw fail(.numExpertsPerTok, "must be between 1 and n_routed_experts (\(nRoutedExperts))")
         }
-        guard scoringFunc == "sigmoid" || scoringFunc == "softmax" else { throw fail(.scoringFunc, "must be \"sigmoid\" or \"softmax\"") }
+        guard scoringFunc == "sigmoid" || scoringFunc == "softmax" else {
+            throw fail(.scoringFunc, "must be \"sigmoid\" or \"softmax\"")
+        }
         guard routedScalingFactor > 0 else { throw fail(.routedScalingFactor, "must be positive") }
         guard auxLossAlpha >= 0 else { throw fail(.auxLossAlpha, "must be >= 0") }
         guard rmsNormEps > 0 else { throw fail(.rmsNormEps, "must be positive") }
@@ -236,14 +260,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public static func named(_ name: String) throws -> ModelConfig {
         guard let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Shapes") else {
             let names = shapeNames.joined(separator: ", ")
-            throw PolicyError.badConfig(file: "--shape", key: nil, message: "unknown shape \"\(name)\" (known: \(names))")
+            throw PolicyError.badConfig(
+                file: "--shape", key: nil, message: "unknown shape \"\(name)\" (known: \(names))")
         }
         return try load(url)
     }
 
     public static var shapeNames: [String] {
         guard let dir = Bundle.module.url(forResource: "Shapes", withExtension: nil),
-              let files = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+            let files = try? FileManager.default.contentsOfDirectory(atPath: dir.path)
+        else { return [] }
         return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
     }
 

@@ -35,7 +35,9 @@ public struct OptimizerConfig: Codable, Equatable, Sendable {
     public func validate() throws {
         func fail(_ key: String, _ m: String) -> PolicyError { .badConfig(file: "optimizer", key: key, message: m) }
         guard learningRate > 0, learningRate.isFinite else { throw fail("learning_rate", "must be positive") }
-        guard (0..<1).contains(adamBeta1), (0..<1).contains(adamBeta2) else { throw fail("adam_beta1", "betas must be in [0, 1)") }
+        guard (0..<1).contains(adamBeta1), (0..<1).contains(adamBeta2) else {
+            throw fail("adam_beta1", "betas must be in [0, 1)")
+        }
         guard adamEpsilon > 0 else { throw fail("adam_epsilon", "must be positive") }
         guard weightDecay >= 0 else { throw fail("weight_decay", "must be >= 0") }
         guard maxGradNorm >= 0 else { throw fail("max_grad_norm", "must be >= 0") }
@@ -73,23 +75,32 @@ public final class AdamW: @unchecked Sendable {
     public var step = 0
 
     public init(layout: ParameterLayout, config: OptimizerConfig) {
-        self.layout = layout; self.config = config
-        m = Tensor([layout.count]); v = Tensor([layout.count])
+        self.layout = layout
+        self.config = config
+        m = Tensor([layout.count])
+        v = Tensor([layout.count])
     }
 
     /// One update of `params` from `grads` at learning rate `lr`.
     public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, lr: Float) {
         step += 1
-        let c = config, b1 = c.adamBeta1, b2 = c.adamBeta2, eps = c.adamEpsilon
-        let bc1 = 1 - powf(b1, Float(step)), bc2 = 1 - powf(b2, Float(step))
-        let stepSize = lr / bc1, invSqrtBc2 = 1 / bc2.squareRoot()
-        let m = self.m.data, v = self.v.data
+        let c = config
+        let b1 = c.adamBeta1
+        let b2 = c.adamBeta2
+        let eps = c.adamEpsilon
+        let bc1 = 1 - powf(b1, Float(step))
+        let bc2 = 1 - powf(b2, Float(step))
+        let stepSize = lr / bc1
+        let invSqrtBc2 = 1 / bc2.squareRoot()
+        let m = self.m.data
+        let v = self.v.data
         for slot in layout.slots where slot.kind != .buffer {
             let decay: Float = slot.kind == .matrix ? 1 - lr * c.weightDecay : 1
             let lo = slot.offset
             Parallel.forRanges(slot.count, minPerThread: 32768) { r in
                 for j in r {
-                    let i = lo + j, g = grads[i]
+                    let i = lo + j
+                    let g = grads[i]
                     m[i] = b1 * m[i] + (1 - b1) * g
                     v[i] = b2 * v[i] + (1 - b2) * g * g
                     params[i] = params[i] * decay - stepSize * m[i] / (v[i].squareRoot() * invSqrtBc2 + eps)

@@ -65,7 +65,10 @@ public struct ParameterLayout: Sendable {
             offset += s.count
             return s.offset
         }
-        let D = c.hiddenSize, I = c.moeIntermediateSize, E = c.nRoutedExperts, Dkv = c.keyValueWidth
+        let D = c.hiddenSize
+        let I = c.moeIntermediateSize
+        let E = c.nRoutedExperts
+        let Dkv = c.keyValueWidth
         func expert(_ prefix: String, _ width: Int) -> ExpertSlots {
             let gu = add("\(prefix).gate_proj.weight", [width, D])
             add("\(prefix).up_proj.weight", [width, D])
@@ -86,8 +89,10 @@ public struct ParameterLayout: Sendable {
             let bias = add("\(p).mlp.gate.e_score_correction_bias", [E], .buffer)
             let routed = (0..<E).map { expert("\(p).mlp.experts.\($0)", I) }
             let shared = c.nSharedExperts > 0 ? expert("\(p).mlp.shared_experts", I * c.nSharedExperts) : nil
-            layers.append(LayerSlots(inputNorm: inNorm, qkv: qkv, o: o, postNorm: postNorm, router: router,
-                                     routerBias: bias, routedExperts: routed, sharedExpert: shared))
+            layers.append(
+                LayerSlots(
+                    inputNorm: inNorm, qkv: qkv, o: o, postNorm: postNorm, router: router,
+                    routerBias: bias, routedExperts: routed, sharedExpert: shared))
         }
         self.layers = layers
         finalNorm = add("model.norm.weight", [D], .norm)
@@ -102,7 +107,9 @@ public struct ParameterLayout: Sendable {
     /// Parameters used for one token: everything but the embedding table rows
     /// not looked up, and the routed experts not chosen.
     public var activeCount: Int {
-        let c = config, D = c.hiddenSize, I = c.moeIntermediateSize
+        let c = config
+        let D = c.hiddenSize
+        let I = c.moeIntermediateSize
         let perExpert = 3 * D * I
         let unchosen = (c.nRoutedExperts - c.numExpertsPerTok) * perExpert * c.numHiddenLayers
         return count - c.vocabSize * D + D - unchosen
@@ -111,8 +118,9 @@ public struct ParameterLayout: Sendable {
     /// Matrix-product FLOPs per token for a forward pass, excluding attention
     /// scores (2 x active parameters, less the embedding lookup and norms).
     public var forwardFlopsPerToken: Double {
-        let c = config, D = c.hiddenSize
-        let norms = D * (2 * c.numHiddenLayers + 1) + D // + embedding row
+        let c = config
+        let D = c.hiddenSize
+        let norms = D * (2 * c.numHiddenLayers + 1) + D  // + embedding row
         let biases = c.nRoutedExperts * c.numHiddenLayers
         return 2 * Double(activeCount - norms - biases)
     }

@@ -17,7 +17,8 @@ public enum PolicyError: Error, CustomStringConvertible, Equatable {
             return tensor.map { "\(file): tensor \"\($0)\": \(message)" } ?? "\(file): \(message)"
         case let .badData(file, line, field, message):
             return field.map { "\(file):\(line): field \"\($0)\": \(message)" } ?? "\(file):\(line): \(message)"
-        case let .nonFiniteLoss(step, value): return "step \(step): loss is \(value); stopping before the weights are damaged"
+        case let .nonFiniteLoss(step, value):
+            return "step \(step): loss is \(value); stopping before the weights are damaged"
         case .invalidArgument(let m): return m
         }
     }

@@ -21,7 +21,10 @@ public enum SafetensorsDType: String, Sendable, CaseIterable {
                 let dst = raw.bindMemory(to: UInt16.self)
                 for i in 0..<count {
                     let bits = values[i].bitPattern
-                    if values[i].isNaN { dst[i] = UInt16(bits >> 16) | 0x40; continue }
+                    if values[i].isNaN {
+                        dst[i] = UInt16(bits >> 16) | 0x40
+                        continue
+                    }
                     let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
                     dst[i] = UInt16(rounded >> 16).littleEndian
                 }

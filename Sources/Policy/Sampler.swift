@@ -24,10 +24,17 @@ public struct SamplingParams: Codable, Equatable, Sendable {
     /// Keep going after eos (benchmarks that need exact lengths).
     public var ignoreEOS = false
 
-    public init(temperature: Float = 1, topP: Float = 1, topK: Int = 0, maxNewTokens: Int = 64,
-                stop: [String] = [], seed: UInt64 = 0, ignoreEOS: Bool = false) {
-        self.temperature = temperature; self.topP = topP; self.topK = topK; self.maxNewTokens = maxNewTokens
-        self.stop = stop; self.seed = seed; self.ignoreEOS = ignoreEOS
+    public init(
+        temperature: Float = 1, topP: Float = 1, topK: Int = 0, maxNewTokens: Int = 64,
+        stop: [String] = [], seed: UInt64 = 0, ignoreEOS: Bool = false
+    ) {
+        self.temperature = temperature
+        self.topP = topP
+        self.topK = topK
+        self.maxNewTokens = maxNewTokens
+        self.stop = stop
+        self.seed = seed
+        self.ignoreEOS = ignoreEOS
     }
 
     enum CodingKeys: String, CodingKey {
@@ -38,7 +45,9 @@ public struct SamplingParams: Codable, Equatable, Sendable {
     public static let greedy = SamplingParams(temperature: 0)
 
     public func validate() throws {
-        guard temperature >= 0, temperature.isFinite else { throw PolicyError.invalidArgument("temperature must be >= 0") }
+        guard temperature >= 0, temperature.isFinite else {
+            throw PolicyError.invalidArgument("temperature must be >= 0")
+        }
         guard topP > 0, topP <= 1 else { throw PolicyError.invalidArgument("top_p must be in (0, 1]") }
         guard topK >= 0 else { throw PolicyError.invalidArgument("top_k must be >= 0") }
         guard maxNewTokens > 0 else { throw PolicyError.invalidArgument("max_new_tokens must be positive") }
@@ -62,7 +71,10 @@ public struct Completion: Sendable, Equatable {
     public var routes: [Int32] = []
 
     public init(tokens: [Int32], text: String, finishReason: FinishReason, logprobs: [Float], routes: [Int32] = []) {
-        self.tokens = tokens; self.text = text; self.finishReason = finishReason; self.logprobs = logprobs
+        self.tokens = tokens
+        self.text = text
+        self.finishReason = finishReason
+        self.logprobs = logprobs
         self.routes = routes
     }
 }
@@ -81,20 +93,30 @@ public final class Sampler: @unchecked Sendable {
     }
 
     /// Prompts as text: each becomes [bos] + its bytes.
-    public func generate(prompts: [String], completionsPerPrompt g: Int, params: SamplingParams) throws -> [[Completion]] {
-        try generate(promptTokens: prompts.map { tokenizer.encode($0, addBOS: true) }, completionsPerPrompt: g, params: params)
+    public func generate(
+        prompts: [String], completionsPerPrompt g: Int, params: SamplingParams
+    ) throws -> [[Completion]] {
+        try generate(
+            promptTokens: prompts.map { tokenizer.encode($0, addBOS: true) }, completionsPerPrompt: g, params: params)
     }
 
     /// Returns, for each prompt, its `g` completions.
-    public func generate(promptTokens: [[Int32]], completionsPerPrompt g: Int, params: SamplingParams) throws -> [[Completion]] {
+    public func generate(
+        promptTokens: [[Int32]], completionsPerPrompt g: Int, params: SamplingParams
+    ) throws -> [[Completion]] {
         try params.validate()
-        let c = model.config, v = c.vocabSize
+        let c = model.config
+        let v = c.vocabSize
         for (i, p) in promptTokens.enumerated() {
             guard !p.isEmpty else { throw PolicyError.invalidArgument("prompt \(i) is empty") }
             guard p.count + params.maxNewTokens <= c.maxPositionEmbeddings else {
-                throw PolicyError.invalidArgument("prompt \(i): \(p.count) tokens + max_new_tokens \(params.maxNewTokens) exceed max_position_embeddings \(c.maxPositionEmbeddings)")
+                throw PolicyError.invalidArgument(
+                    "prompt \(i): \(p.count) tokens + max_new_tokens \(params.maxNewTokens) exceed max_position_embeddings \(c.maxPositionEmbeddings)"
+                )
             }
-            guard p.allSatisfy({ $0 >= 0 && Int($0) < v }) else { throw PolicyError.invalidArgument("prompt \(i): token id out of range") }
+            guard p.allSatisfy({ $0 >= 0 && Int($0) < v }) else {
+                throw PolicyError.invalidArgument("prompt \(i): token id out of range")
+            }
         }
         let stops = params.stop.map { Array($0.utf8) }
         cache.reset()
@@ -115,9 +137,14 @@ public final class Sampler: @unchecked Sendable {
                     Parallel.forRanges(rows.count, minPerThread: 8) { range in
                         let probs = UnsafeMutablePointer<Float>.allocate(capacity: v)
                         let order = UnsafeMutablePointer<Int32>.allocate(capacity: v)
-                        defer { probs.deallocate(); order.deallocate() }
+                        defer {
+                            probs.deallocate()
+                            order.deallocate()
+                        }
                         for i in range {
-                            result[i] = Sampler.draw(logits + i * v, vocab: v, params: params, rng: &rngs[rows[i]], probs: probs, order: order)
+                            result[i] = Sampler.draw(
+                                logits + i * v, vocab: v, params: params, rng: &rngs[rows[i]], probs: probs,
+                                order: order)
                         }
                     }
                 }
@@ -126,33 +153,44 @@ public final class Sampler: @unchecked Sendable {
 
         // Appends the token drawn for sequence s; returns whether it continues.
         func accept(_ s: Int, _ token: Int32, _ logp: Float) -> Bool {
-            out[s].tokens.append(token); out[s].logprobs.append(logp)
-            if token == tokenizer.eos && !params.ignoreEOS { out[s].finishReason = .eos; return false }
+            out[s].tokens.append(token)
+            out[s].logprobs.append(logp)
+            if token == tokenizer.eos && !params.ignoreEOS {
+                out[s].finishReason = .eos
+                return false
+            }
             let added = tokenizer.bytes(of: token)
             if !added.isEmpty {
                 bytes[s] += added
                 // A token of several bytes may hold a stop string's end anywhere, not only at its own end.
                 if stops.contains(where: { stop in
                     let tail = bytes[s].suffix(stop.count + added.count - 1)
-                    return tail.count >= stop.count && (0...(tail.count - stop.count)).contains { i in
-                        tail.dropFirst(i).prefix(stop.count).elementsEqual(stop)
-                    }
+                    return tail.count >= stop.count
+                        && (0...(tail.count - stop.count)).contains { i in
+                            tail.dropFirst(i).prefix(stop.count).elementsEqual(stop)
+                        }
                 }) {
-                    out[s].finishReason = .stop; return false
+                    out[s].finishReason = .stop
+                    return false
                 }
             }
-            if out[s].tokens.count >= params.maxNewTokens { out[s].finishReason = .length; return false }
+            if out[s].tokens.count >= params.maxNewTokens {
+                out[s].finishReason = .length
+                return false
+            }
             next[s] = token
             return true
         }
 
         for (pi, prompt) in promptTokens.enumerated() {
-            let logits = model.prefill(prompt, completions: g, maxNewTokens: params.maxNewTokens, cache: cache, scratch: prefillScratch)
+            let logits = model.prefill(
+                prompt, completions: g, maxNewTokens: params.maxNewTokens, cache: cache, scratch: prefillScratch)
             let rows = (pi * g)..<(pi * g + g)
             for s in rows {
                 rngs.append(Xoshiro(seed: params.seed, stream: UInt64(s)))
                 out.append(Completion(tokens: [], text: "", finishReason: .length, logprobs: []))
-                bytes.append([]); next.append(0)
+                bytes.append([])
+                next.append(0)
             }
             // Every completion's first token comes from the same prompt logits.
             let repeated = Array((0..<g).map { _ in logits }.joined())
@@ -160,9 +198,11 @@ public final class Sampler: @unchecked Sendable {
             for (i, s) in rows.enumerated() where accept(s, drawn[i].token, drawn[i].logp) { active.append(s) }
         }
         while !active.isEmpty {
-            let logits = model.decodeStep(tokens: active.map { next[$0] }, sequences: active, cache: cache, scratch: decodeScratch)
+            let logits = model.decodeStep(
+                tokens: active.map { next[$0] }, sequences: active, cache: cache, scratch: decodeScratch)
             drawAll(active, logits)
-            active = active.enumerated().filter { accept($0.element, drawn[$0.offset].token, drawn[$0.offset].logp) }.map(\.element)
+            active = active.enumerated().filter { accept($0.element, drawn[$0.offset].token, drawn[$0.offset].logp) }
+                .map(\.element)
         }
         for s in out.indices {
             out[s].text = tokenizer.decode(out[s].tokens)
@@ -189,12 +229,18 @@ public final class Sampler: @unchecked Sendable {
     }
 
     /// One token from a row of logits, and its log-probability at the sampling temperature.
-    private static func draw(_ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, rng: inout Xoshiro,
-                      probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>) -> (Int32, Float) {
+    private static func draw(
+        _ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, rng: inout Xoshiro,
+        probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>
+    ) -> (Int32, Float) {
         let greedy = params.temperature == 0
         let invT = greedy ? 1 : 1 / params.temperature
-        var mx = -Float.infinity, argmax = 0
-        for j in 0..<v where logits[j] > mx { mx = logits[j]; argmax = j }
+        var mx = -Float.infinity
+        var argmax = 0
+        for j in 0..<v where logits[j] > mx {
+            mx = logits[j]
+            argmax = j
+        }
         probs.update(from: logits, count: v)
         let sum = Vector.expShifted(probs, v, scale: invT, shift: mx * invT)
         let logSum = logf(sum)

@@ -27,7 +27,8 @@ public final class Transformer: @unchecked Sendable {
         self.config = config
         layout = ParameterLayout(config)
         if let parameters {
-            precondition(parameters.count == layout.count, "parameter count \(parameters.count) != layout \(layout.count)")
+            precondition(
+                parameters.count == layout.count, "parameter count \(parameters.count) != layout \(layout.count)")
             self.parameters = parameters
         } else {
             self.parameters = Tensor([layout.count])
@@ -111,18 +112,29 @@ extension Transformer {
     /// choices (rows starting with -1 choose for themselves): the experts the sampler chose, so that
     /// the trainer scores a completion through the experts that produced it.
     @discardableResult
-    public func forward(tokens: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil,
-                        into a: Activations, saving: Bool = true, routes: [UnsafePointer<Int32>]? = nil,
-                        keys: ((Int, UnsafePointer<Float>) -> Void)? = nil,
-                        routed: ((Int, UnsafePointer<Int32>) -> Void)? = nil) -> UnsafeMutablePointer<Float> {
-        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hkv = c.keyValueHeads, hd = c.headDim
-        let v = c.vocabSize, wq = c.qkvWidth
-        let n = b * t, w = parameters.data
+    public func forward(
+        tokens: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil,
+        into a: Activations, saving: Bool = true, routes: [UnsafePointer<Int32>]? = nil,
+        keys: ((Int, UnsafePointer<Float>) -> Void)? = nil,
+        routed: ((Int, UnsafePointer<Int32>) -> Void)? = nil
+    ) -> UnsafeMutablePointer<Float> {
+        let c = config
+        let d = c.hiddenSize
+        let h = c.numAttentionHeads
+        let hkv = c.keyValueHeads
+        let hd = c.headDim
+        let v = c.vocabSize
+        let wq = c.qkvWidth
+        let n = b * t
+        let w = parameters.data
         precondition(tokens.count == n, "tokens: \(tokens.count) for batch \(b) x length \(t)")
-        precondition(t <= c.maxPositionEmbeddings, "length \(t) beyond max_position_embeddings \(c.maxPositionEmbeddings)")
+        precondition(
+            t <= c.maxPositionEmbeddings, "length \(t) beyond max_position_embeddings \(c.maxPositionEmbeddings)")
         precondition(tokens.allSatisfy { $0 >= 0 && Int($0) < v }, "token id outside the vocabulary")
         precondition(routes == nil || routes!.count == c.numHiddenLayers, "routes: one per layer")
-        a.batch = b; a.length = t; a.routingFlips = 0
+        a.batch = b
+        a.length = t
+        a.routingFlips = 0
         a.sequences = (0..<b).map { s in (s * t)..<(s * t + min(t, lengths?[s] ?? t)) }
         if a.layers.count != c.numHiddenLayers { a.layers = (0..<c.numHiddenLayers).map { _ in .init() } }
         a.canBackward = saving
@@ -133,30 +145,36 @@ extension Transformer {
         Embedding.forward(ids, w + layout.embed, x, count: n, width: d)
         for (l, slots) in layout.layers.enumerated() {
             let s = a.layers[saving ? l : 0]
-            let xn1 = s.xn1.reserve(n * d), rstd1 = s.rstd1.reserve(n)
+            let xn1 = s.xn1.reserve(n * d)
+            let rstd1 = s.rstd1.reserve(n)
             RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
             let qkv = s.qkv.reserve(n * wq)
             Linear.forward(xn1, w + slots.qkv, qkv, rows: n, inFeatures: d, outFeatures: wq)
             rope.apply(qkv, ld: wq, rows: n, heads: h + hkv) { $0 % t }  // q and k heads are adjacent
             keys?(l, qkv)
-            let att = s.att.reserve(n * d), probs = s.probs.reserve(b * h * t * t)
+            let att = s.att.reserve(n * d)
+            let probs = s.probs.reserve(b * h * t * t)
             Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, heads: h, kvHeads: hkv, headDim: hd)
             let xMid = s.xMid.reserve(n * d)
             xMid.update(from: x, count: n * d)
             Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: d, outFeatures: d, accumulate: true)
 
-            let xn2 = s.xn2.reserve(n * d), rstd2 = s.rstd2.reserve(n)
+            let xn2 = s.xn2.reserve(n * d)
+            let rstd2 = s.rstd2.reserve(n)
             RMSNorm.forward(xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
             // Without saving, the layer's input is dead once x_mid exists: its buffer takes the output.
-            let next = !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
-            MoE.forward(moeShape, params: w, slots: slots, x: xn2, out: next, rows: n, state: s.moe, sequences: a.sequences,
-                        replay: routes?[l])
+            let next =
+                !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
+            MoE.forward(
+                moeShape, params: w, slots: slots, x: xn2, out: next, rows: n, state: s.moe, sequences: a.sequences,
+                replay: routes?[l])
             a.routingFlips += s.moe.flips
             routed?(l, s.moe.chosen.pointer)
             add(xMid, into: next, count: n * d)
             x = next
         }
-        let xnF = a.xnF.reserve(n * d), rstdF = a.rstdF.reserve(n)
+        let xnF = a.xnF.reserve(n * d)
+        let rstdF = a.rstdF.reserve(n)
         RMSNorm.forward(x, w + layout.finalNorm, xnF, rstd: rstdF, rows: n, width: d, eps: c.rmsNormEps)
         let logits = a.logits.reserve(n * v)
         Linear.forward(xnF, w + layout.lmHead, logits, rows: n, inFeatures: d, outFeatures: v)
@@ -174,33 +192,53 @@ extension Transformer {
 
     /// Accumulates gradients from dlogits [B*T, V] of the last `forward` into `a`.
     public func backward(dlogits: UnsafePointer<Float>, from a: Activations) {
-        let c = config, d = c.hiddenSize, h = c.numAttentionHeads, hkv = c.keyValueHeads, hd = c.headDim
-        let v = c.vocabSize, wq = c.qkvWidth
+        let c = config
+        let d = c.hiddenSize
+        let h = c.numAttentionHeads
+        let hkv = c.keyValueHeads
+        let hd = c.headDim
+        let v = c.vocabSize
+        let wq = c.qkvWidth
         precondition(a.canBackward, "backward after a forward with saving: false")
-        let n = a.rows, b = a.batch, t = a.length, w = parameters.data, g = gradients.data
-        let dx = a.dx.reserve(n * d), dxMid = a.dxMid.reserve(n * d), dtmp = a.dtmp.reserve(n * d)
+        let n = a.rows
+        let b = a.batch
+        let t = a.length
+        let w = parameters.data
+        let g = gradients.data
+        let dx = a.dx.reserve(n * d)
+        let dxMid = a.dxMid.reserve(n * d)
+        let dtmp = a.dtmp.reserve(n * d)
         let dqkv = a.dqkv.reserve(n * wq)
 
-        Linear.backward(dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
-        RMSNorm.backward(dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n, width: d)
+        Linear.backward(
+            dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
+        RMSNorm.backward(
+            dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n,
+            width: d)
 
         for (l, slots) in layout.layers.enumerated().reversed() {
             let s = a.layers[l]
             // x_out = x_mid + moe(norm2(x_mid))
-            MoE.backward(moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dx, dx: dtmp,
-                         state: s.moe, scratch: a.moeGrad)
-            RMSNorm.backward(dtmp, s.xMid.pointer, w + slots.postNorm, rstd: s.rstd2.pointer, dxMid, g + slots.postNorm,
-                             rows: n, width: d)
+            MoE.backward(
+                moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dx, dx: dtmp,
+                state: s.moe, scratch: a.moeGrad)
+            RMSNorm.backward(
+                dtmp, s.xMid.pointer, w + slots.postNorm, rstd: s.rstd2.pointer, dxMid, g + slots.postNorm,
+                rows: n, width: d)
             add(dx, into: dxMid, count: n * d)
             // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in)))))
-            Linear.backward(dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: d, outFeatures: d)
-            Attention.backward(dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv,
-                               batch: b, length: t, heads: h, kvHeads: hkv, headDim: hd)
+            Linear.backward(
+                dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: d, outFeatures: d)
+            Attention.backward(
+                dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv,
+                batch: b, length: t, heads: h, kvHeads: hkv, headDim: hd)
             rope.apply(dqkv, ld: wq, rows: n, heads: h + hkv, inverse: true) { $0 % t }
-            Linear.backward(dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
-                            outFeatures: wq)
-            RMSNorm.backward(dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm,
-                             rows: n, width: d)
+            Linear.backward(
+                dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
+                outFeatures: wq)
+            RMSNorm.backward(
+                dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm,
+                rows: n, width: d)
             add(dxMid, into: dx, count: n * d)
         }
         Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d)

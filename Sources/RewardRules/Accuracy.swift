@@ -29,8 +29,10 @@ public struct AnswerJudge: Sendable, Equatable {
         if let answerRule {
             guard set.entries.contains(where: { $0.name == answerRule }) else {
                 let names = set.entries.map(\.name).joined(separator: ", ")
-                throw RewardError.answerRule(file: set.file, message: "answer rule \"\(answerRule)\" is not a rule "
-                                             + "of \(set.name) (its rules: \(names))")
+                throw RewardError.answerRule(
+                    file: set.file,
+                    message: "answer rule \"\(answerRule)\" is not a rule "
+                        + "of \(set.name) (its rules: \(names))")
             }
             self.answerRule = answerRule
             self.rules = [answerRule]
@@ -49,10 +51,12 @@ public struct AnswerJudge: Sendable, Equatable {
             self.rules = [answers[0].name]
         default:
             let candidates = answers.map { "\($0.name) (\($0.kind))" }.joined(separator: ", ")
-            throw RewardError.answerRule(file: set.file, message: "which rule judges the answer is ambiguous: "
-                                         + "\(candidates) could; name one with answer_rule in the task set's "
-                                         + "task.yaml, `grpo eval --answer_rule NAME` or the training config's "
-                                         + "answer_rule")
+            throw RewardError.answerRule(
+                file: set.file,
+                message: "which rule judges the answer is ambiguous: "
+                    + "\(candidates) could; name one with answer_rule in the task set's "
+                    + "task.yaml, `grpo eval --answer_rule NAME` or the training config's "
+                    + "answer_rule")
         }
     }
 

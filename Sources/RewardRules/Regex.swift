@@ -30,14 +30,18 @@ public final class PCRE2Pattern: @unchecked Sendable {
             case "extended", "x": options |= cpcre2_extended()
             case "ungreedy", "u": options |= cpcre2_ungreedy()
             case "anchored": options |= cpcre2_anchored()
-            default: throw CompileError(message: "unknown flag \"\(f)\" (dotall, multiline, caseless, extended, ungreedy, anchored)", offset: 0)
+            default:
+                throw CompileError(
+                    message: "unknown flag \"\(f)\" (dotall, multiline, caseless, extended, ungreedy, anchored)",
+                    offset: 0)
             }
         }
         var error: Int32 = 0
         var offset = 0
         let compiled = pattern.withCString { p in
-            pcre2_compile_8(UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), cpcre2_zero_terminated(),
-                            options, &error, &offset, nil)
+            pcre2_compile_8(
+                UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), cpcre2_zero_terminated(),
+                options, &error, &offset, nil)
         }
         guard let compiled else {
             var buffer = [UInt8](repeating: 0, count: 256)

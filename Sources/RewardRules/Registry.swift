@@ -20,9 +20,14 @@ public struct RuleKind: Sendable {
     public let parameters: [String: String]
     public let make: @Sendable (RuleSpec) throws -> any RewardRule
 
-    public init(name: String, summary: String, parameters: [String: String] = [:],
-                make: @escaping @Sendable (RuleSpec) throws -> any RewardRule) {
-        self.name = name; self.summary = summary; self.parameters = parameters; self.make = make
+    public init(
+        name: String, summary: String, parameters: [String: String] = [:],
+        make: @escaping @Sendable (RuleSpec) throws -> any RewardRule
+    ) {
+        self.name = name
+        self.summary = summary
+        self.parameters = parameters
+        self.make = make
     }
 }
 
@@ -37,24 +42,28 @@ public final class RuleRegistry: @unchecked Sendable {
 
     /// Adds (or replaces) a kind.
     public func register(_ kind: RuleKind) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         kinds[kind.name] = kind
     }
 
     public func kind(named name: String) -> RuleKind? {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return kinds[name]
     }
 
     public var all: [RuleKind] {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return kinds.values.sorted { $0.name < $1.name }
     }
 
     /// Builds a rule from its spec, rejecting parameters the kind did not read.
     public func make(_ spec: RuleSpec) throws -> any RewardRule {
         guard let kind = kind(named: spec.kind) else {
-            throw spec.error("kind", "unknown kind \"\(spec.kind)\" (known: \(all.map(\.name).joined(separator: ", ")))")
+            throw spec.error(
+                "kind", "unknown kind \"\(spec.kind)\" (known: \(all.map(\.name).joined(separator: ", ")))")
         }
         let rule = try kind.make(spec)
         try spec.checkAllUsed()
@@ -67,7 +76,8 @@ public struct ClosureRule: RewardRule {
     public let name: String
     let body: @Sendable (String, RewardTask) -> RuleScore?
     public init(name: String, _ body: @escaping @Sendable (String, RewardTask) -> RuleScore?) {
-        self.name = name; self.body = body
+        self.name = name
+        self.body = body
     }
     public func score(completion: String, task: RewardTask) -> RuleScore? { body(completion, task) }
 }

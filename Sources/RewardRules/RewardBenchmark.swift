@@ -7,14 +7,20 @@ public enum RewardBenchmark {
     /// Typical completions: R1-formatted ones of 100-800 bytes, and broken ones.
     public static func formatCorpus(count: Int = 1000) -> [String] {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        func next() -> Int { state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407; return Int(state >> 33) }
-        let words = ["so", "the", "sum", "is", "carry", "one", "then", "we", "add", "digits", "7+8=15", "write", "5", "and", "check"]
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33)
+        }
+        let words = [
+            "so", "the", "sum", "is", "carry", "one", "then", "we", "add", "digits", "7+8=15", "write", "5", "and",
+            "check",
+        ]
         return (0..<count).map { i in
             let thinking = (0..<(10 + next() % 120)).map { _ in words[next() % words.count] }.joined(separator: " ")
             let answer = String(next() % 100_000)
             switch i % 4 {
             case 0, 1: return "<think>\(thinking)</think>\n<answer>\(answer)</answer>"
-            case 2: return "<think>\(thinking)\n<answer>\(answer)</answer>"           // unclosed think
+            case 2: return "<think>\(thinking)\n<answer>\(answer)</answer>"  // unclosed think
             default: return "\(thinking) the answer is \(answer)"
             }
         }

@@ -30,13 +30,22 @@ public struct RewardTask: Sendable, Equatable {
     /// The task as it was read, for plugins (a JSON object).
     public var json: [String: JSONValue]
 
-    public init(id: String? = nil, kind: String? = nil, prompt: String? = nil, answer: String? = nil,
-                tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false,
-                numericTolerance: Double? = nil, allowsInProcessChecks: Bool = false,
-                json: [String: JSONValue] = [:]) {
-        self.id = id; self.kind = kind; self.prompt = prompt; self.answer = answer; self.tests = tests
-        self.entryPoint = entryPoint; self.rawCompletion = rawCompletion; self.numericTolerance = numericTolerance
-        self.allowsInProcessChecks = allowsInProcessChecks; self.json = json
+    public init(
+        id: String? = nil, kind: String? = nil, prompt: String? = nil, answer: String? = nil,
+        tests: String? = nil, entryPoint: String? = nil, rawCompletion: Bool = false,
+        numericTolerance: Double? = nil, allowsInProcessChecks: Bool = false,
+        json: [String: JSONValue] = [:]
+    ) {
+        self.id = id
+        self.kind = kind
+        self.prompt = prompt
+        self.answer = answer
+        self.tests = tests
+        self.entryPoint = entryPoint
+        self.rawCompletion = rawCompletion
+        self.numericTolerance = numericTolerance
+        self.allowsInProcessChecks = allowsInProcessChecks
+        self.json = json
     }
 }
 
@@ -57,7 +66,10 @@ public struct RuleScore: Sendable, Equatable, Codable {
     public var isError: Bool
 
     public init(score: Double, reason: String, detail: String? = nil, isError: Bool = false) {
-        self.score = score; self.reason = reason; self.detail = detail; self.isError = isError
+        self.score = score
+        self.reason = reason
+        self.detail = detail
+        self.isError = isError
     }
 
     enum CodingKeys: String, CodingKey { case score, reason, detail, isError = "is_error" }
@@ -135,7 +147,9 @@ public enum RewardError: Error, CustomStringConvertible, Equatable {
         case let .broken(rule, file, message):
             return "\(file): rule \"\(rule)\" stopped working, so its scores would be meaningless zeros: \(message)"
         case let .erring(rule, file, errors, scored, maxShare, first):
-            let share = errors == scored ? "every one of its \(scored) samples"
+            let share =
+                errors == scored
+                ? "every one of its \(scored) samples"
                 : "\(errors) of its \(scored) samples, more than max_rule_error_share (\(maxShare)) allows"
             return "\(file): rule \"\(rule)\" failed to score \(share), so its scores would be meaningless zeros; "
                 + "the first error: \(first)"

@@ -22,7 +22,10 @@ public struct RuleErrorCount: Sendable, Equatable {
     public let firstMessage: String?
 
     public init(rule: String, scored: Int, errors: Int, firstMessage: String?) {
-        self.rule = rule; self.scored = scored; self.errors = errors; self.firstMessage = firstMessage
+        self.rule = rule
+        self.scored = scored
+        self.errors = errors
+        self.firstMessage = firstMessage
     }
 
     /// Errors on more than `maxShare` of the samples scored, or on every one of them.
@@ -41,8 +44,9 @@ extension RuleSet {
         entries.map { entry in
             let scores = batch.compactMap { $0.score(of: entry.name) }
             let errors = scores.filter(\.isError)
-            return RuleErrorCount(rule: entry.name, scored: scores.count, errors: errors.count,
-                                  firstMessage: errors.first.map { $0.detail ?? $0.reason })
+            return RuleErrorCount(
+                rule: entry.name, scored: scores.count, errors: errors.count,
+                firstMessage: errors.first.map { $0.detail ?? $0.reason })
         }
     }
 
@@ -50,8 +54,9 @@ extension RuleSet {
     /// counts and first message, or `RewardError.broken` with the rule's own reason.
     public func checkRulesWork(_ batch: [ScoredCompletion], maxErrorShare: Double) throws {
         for count in errorCounts(batch) where count.exceeds(maxErrorShare) {
-            throw RewardError.erring(rule: count.rule, file: file, errors: count.errors, scored: count.scored,
-                                     maxShare: maxErrorShare, first: count.firstMessage ?? "")
+            throw RewardError.erring(
+                rule: count.rule, file: file, errors: count.errors, scored: count.scored,
+                maxShare: maxErrorShare, first: count.firstMessage ?? "")
         }
         for e in entries {
             if let reason = e.rule.failureReason() {

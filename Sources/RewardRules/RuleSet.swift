@@ -46,7 +46,11 @@ public struct RuleSet: Sendable {
     public let entries: [Entry]
 
     public init(name: String, description: String = "", file: String = "<code>", text: String = "", entries: [Entry]) {
-        self.name = name; self.description = description; self.file = file; self.text = text; self.entries = entries
+        self.name = name
+        self.description = description
+        self.file = file
+        self.text = text
+        self.entries = entries
     }
 
     /// The same rules with other weights, one a rule in order (reward_weights).
@@ -61,8 +65,10 @@ public struct RuleSet: Sendable {
     /// A file path, or a rule-set name (`math`) found as NAME.yaml in the search folders
     /// (SetFolders: ./Rewards, $GRPO_HOME/Rewards, the install's). `directory`: the current
     /// folder (default: the process's); `folders`: the search (default: SetFolders.search).
-    public static func resolve(_ nameOrPath: String, relativeTo directory: String? = nil,
-                               folders: [SetFolder]? = nil) throws -> String {
+    public static func resolve(
+        _ nameOrPath: String, relativeTo directory: String? = nil,
+        folders: [SetFolder]? = nil
+    ) throws -> String {
         let base = directory ?? FileManager.default.currentDirectoryPath
         let path = nameOrPath.hasPrefix("/") ? nameOrPath : (base as NSString).appendingPathComponent(nameOrPath)
         if FileManager.default.fileExists(atPath: path) { return path }
@@ -79,8 +85,10 @@ public struct RuleSet: Sendable {
         throw RewardError.noRuleSet(name: nameOrPath, searched: SetFolders.describe(searched))
     }
 
-    public static func load(_ nameOrPath: String, registry: RuleRegistry = .shared, relativeTo directory: String? = nil,
-                            folders: [SetFolder]? = nil) throws -> RuleSet {
+    public static func load(
+        _ nameOrPath: String, registry: RuleRegistry = .shared, relativeTo directory: String? = nil,
+        folders: [SetFolder]? = nil
+    ) throws -> RuleSet {
         let path = try resolve(nameOrPath, relativeTo: directory, folders: folders)
         guard let data = FileManager.default.contents(atPath: path) else { throw RewardError.missingFile(path) }
         let text = String(decoding: data, as: UTF8.self)
@@ -113,12 +121,18 @@ public struct RuleSet: Sendable {
             throw fail(line(k), nil, k.string, "unknown key (expected name, description, rules)")
         }
         let setName = top["name"]?.string ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-        guard let rulesNode = top["rules"] else { throw fail(nil, nil, "rules", "missing: a rule set needs a list of rules") }
-        guard let list = rulesNode.sequence, !list.isEmpty else { throw fail(line(rulesNode), nil, "rules", "expected a non-empty list of rules") }
+        guard let rulesNode = top["rules"] else {
+            throw fail(nil, nil, "rules", "missing: a rule set needs a list of rules")
+        }
+        guard let list = rulesNode.sequence, !list.isEmpty else {
+            throw fail(line(rulesNode), nil, "rules", "expected a non-empty list of rules")
+        }
 
         var entries: [Entry] = []
         for (index, item) in list.enumerated() {
-            guard let map = item.mapping else { throw fail(line(item), "#\(index + 1)", nil, "expected a mapping (name, kind, weight, ...)") }
+            guard let map = item.mapping else {
+                throw fail(line(item), "#\(index + 1)", nil, "expected a mapping (name, kind, weight, ...)")
+            }
             var fields: [String: (value: JSONValue, line: Int?)] = [:]
             for (k, v) in map {
                 guard let key = k.string else { throw fail(line(k), "#\(index + 1)", nil, "keys must be strings") }
@@ -127,25 +141,31 @@ public struct RuleSet: Sendable {
             guard let ruleName = fields["name"]?.value.text, !ruleName.isEmpty else {
                 throw fail(line(item), "#\(index + 1)", "name", "required")
             }
-            guard !entries.contains(where: { $0.name == ruleName }) else { throw fail(fields["name"]?.line, ruleName, "name", "duplicate rule name") }
+            guard !entries.contains(where: { $0.name == ruleName }) else {
+                throw fail(fields["name"]?.line, ruleName, "name", "duplicate rule name")
+            }
             guard let kind = fields["kind"]?.value.text else { throw fail(line(item), ruleName, "kind", "required") }
             var weight = 1.0
             if let w = fields["weight"] {
-                guard let n = w.value.number, n.isFinite else { throw fail(w.line, ruleName, "weight", "expected a number") }
+                guard let n = w.value.number, n.isFinite else {
+                    throw fail(w.line, ruleName, "weight", "expected a number")
+                }
                 weight = n
             }
             var appliesTo: Set<String>?
             if let a = fields["applies_to"] {
                 switch a.value {
                 case .string(let s): appliesTo = [s]
-                case .array(let items) where items.allSatisfy({ $0.string != nil }): appliesTo = Set(items.compactMap(\.string))
+                case .array(let items) where items.allSatisfy({ $0.string != nil }):
+                    appliesTo = Set(items.compactMap(\.string))
                 default: throw fail(a.line, ruleName, "applies_to", "expected a task kind or a list of them")
                 }
                 // A typo ("maths") would make the rule silently never apply.
                 if let unknown = appliesTo?.sorted().first(where: { !RewardTask.kinds.contains($0) }) {
                     let kinds = RewardTask.kinds.joined(separator: ", ")
-                    throw fail(a.line, ruleName, "applies_to",
-                               "unknown task kind \"\(unknown)\" (task kinds: \(kinds))")
+                    throw fail(
+                        a.line, ruleName, "applies_to",
+                        "unknown task kind \"\(unknown)\" (task kinds: \(kinds))")
                 }
             }
             let requires = fields["requires"]?.value.text
@@ -163,7 +183,8 @@ public struct RuleSet: Sendable {
                 }
             }
         }
-        return RuleSet(name: setName, description: top["description"]?.string ?? "", file: file, text: text, entries: entries)
+        return RuleSet(
+            name: setName, description: top["description"]?.string ?? "", file: file, text: text, entries: entries)
     }
 
     private static func line(_ node: Node) -> Int? { node.mark.map { $0.line } }
@@ -206,13 +227,17 @@ public struct ScoredCompletion: Sendable {
 
 extension RuleSet {
     /// `length`: what the sampler knows of the completion's length (the `length` kind reads it).
-    public func score(completion: String, task: RewardTask,
-                      length: CompletionLength = CompletionLength()) -> ScoredCompletion {
+    public func score(
+        completion: String, task: RewardTask,
+        length: CompletionLength = CompletionLength()
+    ) -> ScoredCompletion {
         var results: [ScoredCompletion.RuleResult] = []
         var byName: [String: RuleScore] = [:]
         for e in entries {
             let s: RuleScore?
-            if let kinds = e.appliesTo, !kinds.contains(task.kind ?? "") { s = nil } else {
+            if let kinds = e.appliesTo, !kinds.contains(task.kind ?? "") {
+                s = nil
+            } else {
                 s = e.rule.score(completion: completion, length: length, task: task)
             }
             if let s { byName[e.name] = s }
@@ -234,8 +259,10 @@ extension RuleSet {
     }
 
     /// Scores a batch on all cores; each completion independently. `lengths`: one per completion, or nil.
-    public func score(_ batch: [(completion: String, task: RewardTask)],
-                      lengths: [CompletionLength]? = nil) -> [ScoredCompletion] {
+    public func score(
+        _ batch: [(completion: String, task: RewardTask)],
+        lengths: [CompletionLength]? = nil
+    ) -> [ScoredCompletion] {
         var out = [ScoredCompletion?](repeating: nil, count: batch.count)
         out.withUnsafeMutableBufferPointer { buf in
             DispatchQueue.concurrentPerform(iterations: batch.count) { i in

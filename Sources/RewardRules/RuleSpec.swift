@@ -13,13 +13,21 @@ public final class RuleSpec: @unchecked Sendable {
     let parameters: [String: (value: JSONValue, line: Int?)]
     private(set) var used: Set<String> = []
 
-    public init(file: String, name: String, kind: String, line: Int? = nil, parameters: [String: (value: JSONValue, line: Int?)]) {
-        self.file = file; self.name = name; self.kind = kind; self.line = line; self.parameters = parameters
+    public init(
+        file: String, name: String, kind: String, line: Int? = nil, parameters: [String: (value: JSONValue, line: Int?)]
+    ) {
+        self.file = file
+        self.name = name
+        self.kind = kind
+        self.line = line
+        self.parameters = parameters
     }
 
     /// An error about `field` of this rule.
     public func error(_ field: String?, _ message: String) -> RewardError {
-        .badRuleFile(file: file, line: field.flatMap { parameters[$0]?.line } ?? line, rule: name, field: field, message: message)
+        .badRuleFile(
+            file: file, line: field.flatMap { parameters[$0]?.line } ?? line, rule: name, field: field, message: message
+        )
     }
 
     public func has(_ key: String) -> Bool { parameters[key] != nil }
@@ -69,13 +77,18 @@ public final class RuleSpec: @unchecked Sendable {
         guard let v = value(key) else { return nil }
         if let s = v.string { return [s] }
         guard case .array(let items) = v else { throw error(key, "expected a list of strings") }
-        return try items.map { guard let s = $0.text else { throw error(key, "expected a list of strings") }; return s }
+        return try items.map {
+            guard let s = $0.text else { throw error(key, "expected a list of strings") }
+            return s
+        }
     }
 
     /// One of `choices`.
     public func choice(_ key: String, _ choices: [String], default d: String) throws -> String {
         let s = try string(key, default: d)
-        guard choices.contains(s) else { throw error(key, "must be one of \(choices.joined(separator: ", ")), not \"\(s)\"") }
+        guard choices.contains(s) else {
+            throw error(key, "must be one of \(choices.joined(separator: ", ")), not \"\(s)\"")
+        }
         return s
     }
 

@@ -25,8 +25,9 @@ extension RuleSet {
             let count = Double(scores.count)
             let total = scores.reduce(0) { $0 + $1.score }
             let passed = scores.filter(\.isFullMarks).count
-            return RuleStats(rule: entry.name, scored: scores.count,
-                             meanScore: total / count, passRate: Double(passed) / count)
+            return RuleStats(
+                rule: entry.name, scored: scores.count,
+                meanScore: total / count, passRate: Double(passed) / count)
         }
     }
 }

@@ -51,7 +51,8 @@ public enum SandboxLoad {
     public static func corpus(at folder: URL) throws -> [Hostile] {
         let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".py") }.sorted()
+            names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".py") }
+                .sorted()
         } catch { throw CorpusError(description: "\(folder.path): cannot list the hostile programs (\(error))") }
         guard !names.isEmpty else { throw CorpusError(description: "\(folder.path): no hostile programs (*.py)") }
         return try names.map { name in
@@ -67,8 +68,10 @@ public enum SandboxLoad {
             guard let expect = header("expect") else {
                 throw CorpusError(description: "\(path): no \"# expect:\" header")
             }
-            return Hostile(name: name, source: source,
-                           tests: header("tests") == "humaneval" ? humanEvalTests : hostileTests, expect: expect, needsWholeRunLimits: header("requires") == "whole-run limits")
+            return Hostile(
+                name: name, source: source,
+                tests: header("tests") == "humaneval" ? humanEvalTests : hostileTests, expect: expect,
+                needsWholeRunLimits: header("requires") == "whole-run limits")
         }
     }
 
@@ -95,9 +98,11 @@ public enum SandboxLoad {
     /// `groupSize` to a task (a GRPO group: the task's tests are planned once for all of them),
     /// `concurrency` at a time with `limits`; `canary` is a folder the caller made (world-writable, outside /tmp,
     /// holding one file, `sentinel`) for the programs to attack.
-    public static func run(honest: [(completion: String, task: RewardTask)], hostile: [Hostile], completions: Int,
-                           hostileFraction: Double, groupSize: Int, limits: SandboxLimits, concurrency: Int,
-                           canary: URL) throws -> Report {
+    public static func run(
+        honest: [(completion: String, task: RewardTask)], hostile: [Hostile], completions: Int,
+        hostileFraction: Double, groupSize: Int, limits: SandboxLimits, concurrency: Int,
+        canary: URL
+    ) throws -> Report {
         precondition(!honest.isEmpty && !hostile.isEmpty && concurrency > 0)
         var report = Report()
         let canaryProcess = Process()
@@ -112,10 +117,14 @@ public enum SandboxLoad {
             canaryProcess.executableURL = URL(fileURLWithPath: sandbox.python)
             canaryProcess.arguments = ["-c", "import time; time.sleep(3600)"]
             try canaryProcess.run()
-            let items = stream(honest: honest, hostile: hostile, completions: completions,
-                               hostileFraction: hostileFraction, groupSize: groupSize)
-                { $0.instantiated(canary: canary.path, canaryPID: canaryProcess.processIdentifier, port: listener.port,
-                                  ipcKey: ipcKey, marker: marker) }
+            let items = stream(
+                honest: honest, hostile: hostile, completions: completions,
+                hostileFraction: hostileFraction, groupSize: groupSize
+            ) {
+                $0.instantiated(
+                    canary: canary.path, canaryPID: canaryProcess.processIdentifier, port: listener.port,
+                    ipcKey: ipcKey, marker: marker)
+            }
             let rule = CodeRule(name: "tests", sandbox: sandbox)
             let scores = ScoreBuffer(count: items.count)
             let cpuBefore = cpuTime()
@@ -143,12 +152,16 @@ public enum SandboxLoad {
                 let line = "\(item.name): \(s.reason) \(s.detail?.prefix(160) ?? "")"
                 if item.hostile {
                     report.hostile += 1
-                    if s.score == 0 { report.hostileZero += 1 } else if report.hostileScoredExamples.count < 10 {
+                    if s.score == 0 {
+                        report.hostileZero += 1
+                    } else if report.hostileScoredExamples.count < 10 {
                         report.hostileScoredExamples.append(line)
                     }
                 } else {
                     report.honest += 1
-                    if s.isFullMarks { report.honestRight += 1 } else if report.honestWrongExamples.count < 10 {
+                    if s.isFullMarks {
+                        report.honestRight += 1
+                    } else if report.honestWrongExamples.count < 10 {
                         report.honestWrongExamples.append(line)
                     }
                 }
@@ -168,7 +181,8 @@ public enum SandboxLoad {
         report.leftoverKeys = max(0, HostState.keys(ownedBy: HostState.sandboxUIDs) - keysBefore)
         report.loopbackConnections = listener.acceptedConnections()
         report.leftoverFiles = leftoverFiles(canary: canary, marker: marker)
-        report.limits = "cpu \(limits.cpuSeconds) s, wall \(limits.wallSeconds) s, memory \(limits.memoryMB) MB, "
+        report.limits =
+            "cpu \(limits.cpuSeconds) s, wall \(limits.wallSeconds) s, memory \(limits.memoryMB) MB, "
             + "\(limits.maxProcesses) processes, files \(limits.maxFileMB) MB, "
             + "output \(limits.maxOutputBytes >> 10) KB, "
             + "\(concurrency) at a time"
@@ -178,18 +192,25 @@ public enum SandboxLoad {
 
     /// The completions in order: every k-th one hostile, cycling through the corpus; the honest
     /// ones in groups.
-    static func stream(honest: [(completion: String, task: RewardTask)], hostile: [Hostile], completions: Int,
-                       hostileFraction: Double, groupSize: Int, fill: (Hostile) -> String)
-        -> [(name: String, completion: String, task: RewardTask, hostile: Bool)] {
+    static func stream(
+        honest: [(completion: String, task: RewardTask)], hostile: [Hostile], completions: Int,
+        hostileFraction: Double, groupSize: Int, fill: (Hostile) -> String
+    )
+        -> [(name: String, completion: String, task: RewardTask, hostile: Bool)]
+    {
         let every = hostileFraction > 0 ? max(1, Int((1 / hostileFraction).rounded())) : Int.max
         var items: [(name: String, completion: String, task: RewardTask, hostile: Bool)] = []
-        var h = 0, o = 0
+        var h = 0
+        var o = 0
         for i in 0..<completions {
             if i % every == every - 1 {
                 let p = hostile[h % hostile.count]
                 h += 1
-                items.append((p.name, fill(p),
-                              RewardTask(kind: "code", tests: p.tests, entryPoint: "f", rawCompletion: true), true))
+                items.append(
+                    (
+                        p.name, fill(p),
+                        RewardTask(kind: "code", tests: p.tests, entryPoint: "f", rawCompletion: true), true
+                    ))
             } else {
                 let e = honest[(o / max(1, groupSize)) % honest.count]
                 o += 1
@@ -207,11 +228,12 @@ public enum SandboxLoad {
         if !FileManager.default.fileExists(atPath: canary.appendingPathComponent("sentinel").path) { files += 1 }
         for folder in ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/"] {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-            files += names.filter { name in
-                var st = stat()
-                return name.contains(marker)
-                    || (lstat(folder + "/" + name, &st) == 0 && HostState.sandboxUIDs.contains(Int(st.st_uid)))
-            }.count
+            files +=
+                names.filter { name in
+                    var st = stat()
+                    return name.contains(marker)
+                        || (lstat(folder + "/" + name, &st) == 0 && HostState.sandboxUIDs.contains(Int(st.st_uid)))
+                }.count
         }
         return files
     }
@@ -231,7 +253,8 @@ public enum SandboxLoad {
         private let lock = NSLock()
         private var value = 0
         func take(below limit: Int) -> Int? {
-            lock.lock(); defer { lock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
             guard value < limit else { return nil }
             value += 1
             return value - 1
@@ -242,7 +265,15 @@ public enum SandboxLoad {
         private let lock = NSLock()
         private var scores: [RuleScore?]
         init(count: Int) { scores = Array(repeating: nil, count: count) }
-        func set(_ i: Int, _ s: RuleScore?) { lock.lock(); scores[i] = s; lock.unlock() }
-        func get(_ i: Int) -> RuleScore? { lock.lock(); defer { lock.unlock() }; return scores[i] }
+        func set(_ i: Int, _ s: RuleScore?) {
+            lock.lock()
+            scores[i] = s
+            lock.unlock()
+        }
+        func get(_ i: Int) -> RuleScore? {
+            lock.lock()
+            defer { lock.unlock() }
+            return scores[i]
+        }
     }
 }

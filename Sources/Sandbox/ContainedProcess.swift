@@ -40,11 +40,14 @@ public final class ContainedProcess {
     /// Starts `executable` (an absolute path) with `arguments`, in `directory` (default: here).
     public init(executable: String, arguments: [String], directory: String? = nil) throws {
         ProcessSignals.ignoreBrokenPipes()
-        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0], errorsFromChild: [Int32] = [0, 0]
+        var toChild: [Int32] = [0, 0]
+        var fromChild: [Int32] = [0, 0]
+        var errorsFromChild: [Int32] = [0, 0]
         func noPipes() -> Failure { .system("cannot make pipes: \(String(cString: strerror(errno)))") }
         guard csb_pipe(&toChild) == 0 else { throw noPipes() }
         guard csb_pipe(&fromChild) == 0 else {
-            close(toChild[0]); close(toChild[1])
+            close(toChild[0])
+            close(toChild[1])
             throw noPipes()
         }
         guard csb_pipe(&errorsFromChild) == 0 else {
@@ -59,14 +62,18 @@ public final class ContainedProcess {
             }
         }
         let spawnError = errno
-        close(toChild[0]); close(fromChild[1]); close(errorsFromChild[1])
+        close(toChild[0])
+        close(fromChild[1])
+        close(errorsFromChild[1])
         guard spawned > 0 else {
             for fd in [toChild[1], fromChild[0], errorsFromChild[0]] { close(fd) }
             throw Failure.system("cannot start \(executable): \(String(cString: strerror(spawnError)))")
         }
         pid = spawned
         isolation = inNamespace != 0 ? .pidNamespace : .processGroup
-        stdinFD = toChild[1]; stdoutFD = fromChild[0]; stderrFD = errorsFromChild[0]
+        stdinFD = toChild[1]
+        stdoutFD = fromChild[0]
+        stderrFD = errorsFromChild[0]
         for fd in [stdinFD, stdoutFD, stderrFD] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
     }
 
@@ -79,7 +86,10 @@ public final class ContainedProcess {
         while sent < bytes.count {
             try pump(deadline: deadline, writing: true)
             let n = bytes.withUnsafeBytes { write(stdinFD, $0.baseAddress! + sent, bytes.count - sent) }
-            if n > 0 { sent += n; continue }
+            if n > 0 {
+                sent += n
+                continue
+            }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             // EPIPE: the program closed its stdin or exited (SIGPIPE is ignored, so we see it here).
             throw closed()
@@ -88,7 +98,10 @@ public final class ContainedProcess {
 
     /// Closes the program's stdin (it sees the end of its input).
     public func closeInput() {
-        if stdinFD >= 0 { close(stdinFD); stdinFD = -1 }
+        if stdinFD >= 0 {
+            close(stdinFD)
+            stdinFD = -1
+        }
     }
 
     /// The next line of the program's stdout, without its newline.
@@ -142,7 +155,9 @@ public final class ContainedProcess {
         while true {
             let n = read(fd, &chunk, chunk.count)
             if n > 0 {
-                if fd == stdoutFD { output.append(contentsOf: chunk[..<n]) } else {
+                if fd == stdoutFD {
+                    output.append(contentsOf: chunk[..<n])
+                } else {
                     errors.append(contentsOf: chunk[..<n])
                     if errors.count > 8192 { errors.removeFirst(errors.count - 4096) }
                 }
@@ -169,7 +184,8 @@ public final class ContainedProcess {
         if status == nil && !reaped {
             var info = siginfo_t()
             if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0,
-               info._sifields._sigchld.si_pid == pid {
+                info._sifields._sigchld.si_pid == pid
+            {
                 let code = info._sifields._sigchld.si_status
                 status = info.si_code == Int32(CLD_EXITED) ? code : 128 + code
             }
@@ -206,7 +222,9 @@ public final class ContainedProcess {
         }
         reaped = true
         for fd in [stdinFD, stdoutFD, stderrFD] where fd >= 0 { close(fd) }
-        stdinFD = -1; stdoutFD = -1; stderrFD = -1
+        stdinFD = -1
+        stdoutFD = -1
+        stderrFD = -1
     }
     private var reaped = false
 }

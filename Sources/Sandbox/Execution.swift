@@ -26,29 +26,36 @@ extension Sandbox {
     /// `limits` (default: the sandbox's).
     func execute(arguments: [String], input: [UInt8], resultChannel: Bool, limits: SandboxLimits? = nil) -> Execution {
         guard !python.isEmpty else {
-            return Execution(failure: "no Python 3 interpreter found (looked for python3 in /usr/bin, /usr/local/bin "
-                             + "and PATH); set the rule's python parameter")
+            return Execution(
+                failure: "no Python 3 interpreter found (looked for python3 in /usr/bin, /usr/local/bin "
+                    + "and PATH); set the rule's python parameter")
         }
         let (slot, uid) = slots.acquire()
         defer { slots.release(slot) }
         let start = Date()
         let procs: [String]
         do { procs = try groups.procsFiles(slot: slot) } catch { return Execution(failure: "\(error)") }
-        var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
-        var resultPipe: [Int32] = [-1, -1], reportPipe: [Int32] = [-1, -1]
+        var toChild: [Int32] = [-1, -1]
+        var fromChild: [Int32] = [-1, -1]
+        var resultPipe: [Int32] = [-1, -1]
+        var reportPipe: [Int32] = [-1, -1]
         defer { for fd in toChild + fromChild + resultPipe + reportPipe where fd >= 0 { close(fd) } }
         guard csb_pipe(&toChild) == 0, csb_pipe(&fromChild) == 0, csb_pipe(&reportPipe) == 0,
-              !resultChannel || csb_pipe(&resultPipe) == 0 else {
+            !resultChannel || csb_pipe(&resultPipe) == 0
+        else {
             return Execution(failure: "cannot make pipes: \(String(cString: strerror(errno)))")
         }
         let l = limits ?? self.limits
         let cgroupPaths = procs.compactMap { strdup($0) }
         defer { cgroupPaths.forEach { free($0) } }
-        var cl = csb_limits(uid: Int32(uid), cpu_seconds: l.cpuSeconds, address_space_bytes: l.memoryMB << 20,
-                            max_processes: l.maxProcesses, max_file_bytes: l.maxFileMB << 20, max_open_files: 64,
-                            tmp_bytes: (l.maxFileMB * 2) << 20,
-                            cgroup_procs: (cgroupPaths.first.map { UnsafePointer($0) },
-                                           cgroupPaths.dropFirst().first.map { UnsafePointer($0) }))
+        var cl = csb_limits(
+            uid: Int32(uid), cpu_seconds: l.cpuSeconds, address_space_bytes: l.memoryMB << 20,
+            max_processes: l.maxProcesses, max_file_bytes: l.maxFileMB << 20, max_open_files: 64,
+            tmp_bytes: (l.maxFileMB * 2) << 20,
+            cgroup_procs: (
+                cgroupPaths.first.map { UnsafePointer($0) },
+                cgroupPaths.dropFirst().first.map { UnsafePointer($0) }
+            ))
         let argv = [python] + arguments
         let envp = ["PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"]
         let pid = withCStrings(argv) { a in
@@ -58,7 +65,10 @@ extension Sandbox {
         }
         // Our copies of the child's ends: closed now, so end of file means the run's are closed.
         for fd in [toChild[0], fromChild[1], reportPipe[1], resultPipe[1]] where fd >= 0 { close(fd) }
-        toChild[0] = -1; fromChild[1] = -1; reportPipe[1] = -1; resultPipe[1] = -1
+        toChild[0] = -1
+        fromChild[1] = -1
+        reportPipe[1] = -1
+        resultPipe[1] = -1
         guard pid > 0 else {
             return Execution(failure: "cannot start the sandbox: \(String(cString: strerror(errno)))")
         }
@@ -85,8 +95,10 @@ extension Sandbox {
             kill(pid, SIGKILL)
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + l.wallSeconds, execute: timer)
-        var streams = [pollfd(fd: fromChild[0], events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: resultPipe[0], events: Int16(POLLIN), revents: 0)]
+        var streams = [
+            pollfd(fd: fromChild[0], events: Int16(POLLIN), revents: 0),
+            pollfd(fd: resultPipe[0], events: Int16(POLLIN), revents: 0),
+        ]
         var captured: [[UInt8]] = [[], []]
         var chunk = [UInt8](repeating: 0, count: 65536)
         reading: while streams.contains(where: { $0.fd >= 0 }) {
@@ -114,8 +126,9 @@ extension Sandbox {
         timer.cancel()
         // The outer process exits with the program's status, or 128 + the signal that ended it.
         let status = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
-        var run = Execution(output: captured[0], results: captured[1], exitStatus: status,
-                            seconds: Date().timeIntervalSince(start))
+        var run = Execution(
+            output: captured[0], results: captured[1], exitStatus: status,
+            seconds: Date().timeIntervalSince(start))
         if killed.value == 2 {
             run.ending = .outputLimit
         } else if killed.value == 1 || status == 128 + SIGXCPU || status == 128 + SIGKILL {
@@ -132,8 +145,9 @@ extension Sandbox {
             switch audit {
             case .none: break
             case .eachRun:
-                run.leftoverProcesses = Sandbox.processes(inPIDNamespaces: [namespace: Sandbox.bootTicks()],
-                                                          waiting: true)
+                run.leftoverProcesses = Sandbox.processes(
+                    inPIDNamespaces: [namespace: Sandbox.bootTicks()],
+                    waiting: true)
             case .afterAll: namespaces.add(namespace, ended: Sandbox.bootTicks())
             }
         }
@@ -143,7 +157,8 @@ extension Sandbox {
     /// The run's PID namespace and its set-up failure, if any, from the report channel
     /// (written only by the sandbox's own processes: the program's end is closed at exec).
     private func readReports(_ fd: Int32) -> (namespace: UInt64?, failure: String?) {
-        var namespace: UInt64?, failure: String?
+        var namespace: UInt64?
+        var failure: String?
         var record = csb_report()
         let size = MemoryLayout<csb_report>.size
         while true {
@@ -153,7 +168,8 @@ extension Sandbox {
             if record.stage == 0 {
                 namespace = record.value
             } else if failure == nil {
-                failure = "the sandbox could not start: \(Sandbox.stageName(record.stage)): "
+                failure =
+                    "the sandbox could not start: \(Sandbox.stageName(record.stage)): "
                     + String(cString: strerror(Int32(truncatingIfNeeded: record.value)))
             }
         }
@@ -210,7 +226,8 @@ extension Sandbox {
     /// A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat).
     static func startTicks(pid: String) -> UInt64? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return fields.count > 19 ? UInt64(fields[19]) : nil
     }
@@ -225,16 +242,32 @@ extension Sandbox {
 final class NamespaceRecord: @unchecked Sendable {
     private let lock = NSLock()
     private var runs: [UInt64: UInt64] = [:]
-    func add(_ inode: UInt64, ended: UInt64) { lock.lock(); runs[inode] = max(runs[inode] ?? 0, ended); lock.unlock() }
-    var all: [UInt64: UInt64] { lock.lock(); defer { lock.unlock() }; return runs }
+    func add(_ inode: UInt64, ended: UInt64) {
+        lock.lock()
+        runs[inode] = max(runs[inode] ?? 0, ended)
+        lock.unlock()
+    }
+    var all: [UInt64: UInt64] {
+        lock.lock()
+        defer { lock.unlock() }
+        return runs
+    }
 }
 
 /// A small lock-protected integer: the first value set wins.
 final class Atomic: @unchecked Sendable {
     private let lock = NSLock()
     private var v = 0
-    func set(_ x: Int) { lock.lock(); if v == 0 { v = x }; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return v }
+    func set(_ x: Int) {
+        lock.lock()
+        if v == 0 { v = x }
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return v
+    }
 }
 
 /// Run slots: one uid each (RLIMIT_NPROC counts processes per uid) and one cgroup each.
@@ -247,13 +280,17 @@ final class SlotPool: @unchecked Sendable {
         self.baseUID = baseUID
     }
     func acquire() -> (slot: Int, uid: Int) {
-        condition.lock(); defer { condition.unlock() }
+        condition.lock()
+        defer { condition.unlock() }
         while free.isEmpty { condition.wait() }
         let slot = free.removeLast()
         return (slot, baseUID + slot)
     }
     func release(_ slot: Int) {
-        condition.lock(); free.append(slot); condition.signal(); condition.unlock()
+        condition.lock()
+        free.append(slot)
+        condition.signal()
+        condition.unlock()
     }
 }
 

@@ -68,10 +68,11 @@ public enum HostState {
             guard let text = try? String(contentsOfFile: "/proc/sysvipc/\(kind)", encoding: .utf8) else { return total }
             let lines = text.split(separator: "\n")
             guard let column = lines.first?.split(separator: " ").firstIndex(of: "uid") else { return total }
-            return total + lines.dropFirst().filter { line in
-                let f = line.split(separator: " ")
-                return f.count > column && Int(f[column]).map(owners.contains) == true
-            }.count
+            return total
+                + lines.dropFirst().filter { line in
+                    let f = line.split(separator: " ")
+                    return f.count > column && Int(f[column]).map(owners.contains) == true
+                }.count
         }
     }
 
@@ -81,7 +82,8 @@ public enum HostState {
         return text.split(separator: "\n").reduce(0) { total, line in
             let f = line.split(whereSeparator: { $0 == " " || $0 == ":" })
             guard f.count >= 3, let uid = Int(f[0]), owners.contains(uid),
-                  let keys = f[2].split(separator: "/").first.flatMap({ Int($0) }) else { return total }
+                let keys = f[2].split(separator: "/").first.flatMap({ Int($0) })
+            else { return total }
             return total + keys
         }
     }

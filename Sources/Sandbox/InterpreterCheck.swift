@@ -15,7 +15,8 @@ public enum InterpreterCheck {
     /// for an error that names the field. An answer is kept for the life of the process: rule
     /// sets are loaded many times over.
     public static func problem(with path: String, timeout: Double = 20) -> String? {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         if let known = answers[path] { return known }
         let answer = check(path, timeout: timeout)
         answers[path] = .some(answer)

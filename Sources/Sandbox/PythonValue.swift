@@ -40,7 +40,10 @@ public indirect enum PythonValue: Sendable, Equatable {
     public struct DictEntry: Sendable, Equatable {
         public var key: PythonValue
         public var value: PythonValue
-        public init(key: PythonValue, value: PythonValue) { self.key = key; self.value = value }
+        public init(key: PythonValue, value: PythonValue) {
+            self.key = key
+            self.value = value
+        }
     }
 
     public struct FormatError: Error, CustomStringConvertible {
@@ -155,7 +158,10 @@ public indirect enum PythonValue: Sendable, Equatable {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -202,7 +208,8 @@ private struct Reader {
         case UInt8(ascii: "i"): return .int(try integer(field(until: ";")))
         case UInt8(ascii: "f"): return .float(try float(field(until: ";")))
         case UInt8(ascii: "c"):
-            let real = try float(field(until: ",")), imaginary = try float(field(until: ";"))
+            let real = try float(field(until: ","))
+            let imaginary = try float(field(until: ";"))
             return .complex(real, imaginary)
         case UInt8(ascii: "s"): return .str(try unhex(field(until: ";")))
         case UInt8(ascii: "b"): return .bytes(try unhex(field(until: ";")))
@@ -234,7 +241,8 @@ private struct Reader {
     mutating func count() throws -> Int {
         let digits = try field(until: ":")
         guard !digits.isEmpty, digits.count < 10, digits.allSatisfy({ (48...57).contains($0) }),
-              let n = Int(String(decoding: digits, as: UTF8.self)), n <= bytes.count - position else {
+            let n = Int(String(decoding: digits, as: UTF8.self)), n <= bytes.count - position
+        else {
             throw error("bad item count")
         }
         return n
@@ -263,8 +271,9 @@ private struct Reader {
     func float(_ text: [UInt8]) throws -> Double {
         // Python's repr: digits, ".", "e", signs, "inf", "nan".
         guard !text.isEmpty, text.count < 40,
-              text.allSatisfy({ (48...57).contains($0) || Array("+-.einfa".utf8).contains($0) }),
-              let d = Double(String(decoding: text, as: UTF8.self)) else { throw error("bad float") }
+            text.allSatisfy({ (48...57).contains($0) || Array("+-.einfa".utf8).contains($0) }),
+            let d = Double(String(decoding: text, as: UTF8.self))
+        else { throw error("bad float") }
         return d
     }
 

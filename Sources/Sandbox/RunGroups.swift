@@ -60,11 +60,13 @@ final class RunGroups: @unchecked Sendable {
     /// The cgroup.procs files a run in `slot` joins: made on first use; empty when the
     /// machine has no usable cgroup.
     func procsFiles(slot: Int) throws -> [String] {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         if let dirs = made[slot] { return dirs.map { $0 + "/cgroup.procs" } }
         var dirs: [String] = []
         // The outer process, the namespace's init and the program count too.
-        let pids = String(maxProcesses + 2), memory = String(memoryBytes)
+        let pids = String(maxProcesses + 2)
+        let memory = String(memoryBytes)
         do {
             switch RunGroups.mode {
             case .rlimits: return []
@@ -92,7 +94,8 @@ final class RunGroups: @unchecked Sendable {
     }
 
     func removeAll() {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         for dirs in made.values { for d in dirs { RunGroups.remove(d) } }
         made = [:]
     }
@@ -163,14 +166,18 @@ final class RunGroups: @unchecked Sendable {
             return .rlimits(reason: "no /proc/self/mountinfo or /proc/self/cgroup")
         }
         // mountinfo: id parent major:minor root mountpoint options ... - fstype source superoptions
-        let mounts: [(root: String, point: String, type: String, options: Set<String>)] = mountinfo
+        let mounts: [(root: String, point: String, type: String, options: Set<String>)] =
+            mountinfo
             .split(separator: "\n").compactMap { line in
                 let halves = line.components(separatedBy: " - ")
                 guard halves.count == 2 else { return nil }
-                let a = halves[0].split(separator: " "), b = halves[1].split(separator: " ")
+                let a = halves[0].split(separator: " ")
+                let b = halves[1].split(separator: " ")
                 guard a.count >= 5, b.count >= 3 else { return nil }
-                return (unescape(String(a[3])), unescape(String(a[4])), String(b[0]),
-                        Set(b[2].split(separator: ",").map(String.init)))
+                return (
+                    unescape(String(a[3])), unescape(String(a[4])), String(b[0]),
+                    Set(b[2].split(separator: ",").map(String.init))
+                )
             }
         // /proc/self/cgroup: hierarchy-id:controllers:path
         let memberships: [(controllers: Set<String>, path: String)] = own.split(separator: "\n").compactMap { line in
@@ -178,21 +185,27 @@ final class RunGroups: @unchecked Sendable {
             guard f.count == 3 else { return nil }
             return (Set(f[1].split(separator: ",").map(String.init)), String(f[2]))
         }
-        func directory(_ mount: (root: String, point: String, type: String, options: Set<String>), _ path: String)
-            -> String {
+        func directory(
+            _ mount: (root: String, point: String, type: String, options: Set<String>), _ path: String
+        )
+            -> String
+        {
             var relative = path
             if mount.root != "/" && path.hasPrefix(mount.root) { relative = String(path.dropFirst(mount.root.count)) }
             if relative.isEmpty || relative == "/" { return mount.point }
             return mount.point + (relative.hasPrefix("/") ? relative : "/" + relative)
         }
         if let unified = mounts.first(where: { $0.type == "cgroup2" }),
-           let path = memberships.first(where: { $0.controllers.isEmpty || $0.controllers == [""] })?.path {
+            let path = memberships.first(where: { $0.controllers.isEmpty || $0.controllers == [""] })?.path
+        {
             let dir = directory(unified, path)
-            let available = Set((read(dir + "/cgroup.controllers") ?? "").split(whereSeparator: \.isWhitespace)
-                .map(String.init))
-            if available.isSuperset(of: ["memory", "pids"]) {
-                let enabled = Set((read(dir + "/cgroup.subtree_control") ?? "").split(whereSeparator: \.isWhitespace)
+            let available = Set(
+                (read(dir + "/cgroup.controllers") ?? "").split(whereSeparator: \.isWhitespace)
                     .map(String.init))
+            if available.isSuperset(of: ["memory", "pids"]) {
+                let enabled = Set(
+                    (read(dir + "/cgroup.subtree_control") ?? "").split(whereSeparator: \.isWhitespace)
+                        .map(String.init))
                 if !enabled.isSuperset(of: ["memory", "pids"]) {
                     _ = try? write(dir + "/cgroup.subtree_control", "+memory +pids")
                 }
@@ -201,11 +214,13 @@ final class RunGroups: @unchecked Sendable {
         }
         func v1(_ controller: String) -> String? {
             guard let mount = mounts.first(where: { $0.type == "cgroup" && $0.options.contains(controller) }),
-                  let path = memberships.first(where: { $0.controllers.contains(controller) })?.path else { return nil }
+                let path = memberships.first(where: { $0.controllers.contains(controller) })?.path
+            else { return nil }
             return directory(mount, path)
         }
         if let memory = v1("memory"), let pids = v1("pids"),
-           usable(memory, files: ["memory.limit_in_bytes"]), usable(pids, files: ["pids.max"]) {
+            usable(memory, files: ["memory.limit_in_bytes"]), usable(pids, files: ["pids.max"])
+        {
             return .cgroupV1(memory: memory, pids: pids)
         }
         return .rlimits(reason: "no cgroup with the memory and pids controllers that this process can manage")
@@ -227,13 +242,18 @@ final class RunGroups: @unchecked Sendable {
     /// mountinfo escapes spaces, tabs, newlines and backslashes as octal (\040).
     private static func unescape(_ s: String) -> String {
         guard s.contains("\\") else { return s }
-        var out = [UInt8](), bytes = Array(s.utf8), i = 0
+        var out = [UInt8]()
+        var bytes = Array(s.utf8)
+        var i = 0
         while i < bytes.count {
             if bytes[i] == UInt8(ascii: "\\"), i + 3 < bytes.count,
-               let v = UInt8(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-                out.append(v); i += 4
+                let v = UInt8(String(decoding: bytes[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
+            {
+                out.append(v)
+                i += 4
             } else {
-                out.append(bytes[i]); i += 1
+                out.append(bytes[i])
+                i += 1
             }
         }
         return String(decoding: out, as: UTF8.self)
@@ -243,10 +263,21 @@ final class RunGroups: @unchecked Sendable {
     final class Registry: @unchecked Sendable {
         private let lock = NSLock()
         private var paths = Set<String>()
-        func add(_ p: String) { lock.lock(); paths.insert(p); lock.unlock() }
-        func remove(_ p: String) { lock.lock(); paths.remove(p); lock.unlock() }
+        func add(_ p: String) {
+            lock.lock()
+            paths.insert(p)
+            lock.unlock()
+        }
+        func remove(_ p: String) {
+            lock.lock()
+            paths.remove(p)
+            lock.unlock()
+        }
         func removeAll() {
-            lock.lock(); let all = paths; paths = []; lock.unlock()
+            lock.lock()
+            let all = paths
+            paths = []
+            lock.unlock()
             for p in all { rmdir(p) }
         }
     }
@@ -256,5 +287,10 @@ final class RunGroups: @unchecked Sendable {
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var value = 0
-    func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
+    }
 }

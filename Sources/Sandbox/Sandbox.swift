@@ -105,8 +105,10 @@ public final class Sandbox: @unchecked Sendable {
     public static let baseUID = 61_000
 
     /// `python`: the interpreter (default: `Sandbox.defaultPython`).
-    public init(limits: SandboxLimits = SandboxLimits(), python: String? = nil, concurrency: Int = 8,
-                audit: LeftoverAudit = .none) {
+    public init(
+        limits: SandboxLimits = SandboxLimits(), python: String? = nil, concurrency: Int = 8,
+        audit: LeftoverAudit = .none
+    ) {
         self.limits = limits
         self.python = python ?? Sandbox.defaultPython ?? ""
         self.audit = audit
@@ -123,7 +125,8 @@ public final class Sandbox: @unchecked Sendable {
     /// on PATH (an executable ELF file: a pyenv shim is a script that needs its environment).
     public static let defaultPython: String? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let candidates = ["/usr/bin/python3", "/usr/local/bin/python3"]
+        let candidates =
+            ["/usr/bin/python3", "/usr/local/bin/python3"]
             + path.split(separator: ":").map { $0 + "/python3" }
         return candidates.lazy.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }
             .first { isBinary($0) }
@@ -145,9 +148,12 @@ public final class Sandbox: @unchecked Sendable {
         let sandbox = Sandbox(concurrency: 1)
         let r = sandbox.runProgram("print(6 * 7)")
         guard r.ending == .exited, r.exitStatus == 0, r.output == "42\n" else {
-            return .failure(UnavailableError(reason: r.ending == .crashed ? r.output
-                                             : "a test program printed \(r.output.prefix(200).debugDescription) "
-                                               + "(\(r.ending.rawValue), status \(r.exitStatus))"))
+            return .failure(
+                UnavailableError(
+                    reason: r.ending == .crashed
+                        ? r.output
+                        : "a test program printed \(r.output.prefix(200).debugDescription) "
+                            + "(\(r.ending.rawValue), status \(r.exitStatus))"))
         }
         return .success(())
     }()
@@ -159,24 +165,29 @@ public final class Sandbox: @unchecked Sendable {
 
     /// Runs `solution`, then the calls of `tests` (Python asserts), and judges them (see the header).
     /// `entryPoint`: the function under test, a name the tests' own setup cannot define.
-    public func run(solution: String, tests: String, entryPoint: String? = nil,
-                    allowInProcessChecks: Bool = false) -> SandboxResult {
+    public func run(
+        solution: String, tests: String, entryPoint: String? = nil,
+        allowInProcessChecks: Bool = false
+    ) -> SandboxResult {
         let plan: TestPlan
         switch self.plan(tests: tests, entryPoint: entryPoint) {
         case .success(let p): plan = p
         case .failure(let f):
-            return SandboxResult(outcome: .testsError, passed: 0, total: 0, seconds: 0, outputTail: "",
-                                 failure: f.message)
+            return SandboxResult(
+                outcome: .testsError, passed: 0, total: 0, seconds: 0, outputTail: "",
+                failure: f.message)
         }
         if plan.inProcessChecks > 0 && !allowInProcessChecks {
             let first = plan.checks.first { if case .inProcess = $0.rule { return true } else { return false } }!
-            return SandboxResult(outcome: .inProcessRefused, passed: 0, total: plan.checks.count, seconds: 0,
-                                 outputTail: "", inProcessChecks: plan.inProcessChecks,
-                                 failure: "line \(first.line): \(first.source) can only be checked inside the "
-                                    + "program's interpreter, and the task does not allow in-process checks")
+            return SandboxResult(
+                outcome: .inProcessRefused, passed: 0, total: plan.checks.count, seconds: 0,
+                outputTail: "", inProcessChecks: plan.inProcessChecks,
+                failure: "line \(first.line): \(first.source) can only be checked inside the "
+                    + "program's interpreter, and the task does not allow in-process checks")
         }
-        let run = execute(arguments: programs.arguments(for: .runner),
-                          input: Harness.runnerRequest(solution: solution, steps: plan.steps), resultChannel: true)
+        let run = execute(
+            arguments: programs.arguments(for: .runner),
+            input: Harness.runnerRequest(solution: solution, steps: plan.steps), resultChannel: true)
         return Verdict.judge(plan: plan, run: run) { program, values in self.verify(program, values) }
     }
 
@@ -193,12 +204,17 @@ public final class Sandbox: @unchecked Sendable {
         guard let input = try? JSONEncoder().encode(request) else {
             return (.failure(TestPlan.Failure(message: "cannot encode the tests")), false)
         }
-        let run = execute(arguments: programs.arguments(for: .planner), input: Array(input), resultChannel: true,
-                          limits: plannerLimits)
+        let run = execute(
+            arguments: programs.arguments(for: .planner), input: Array(input), resultChannel: true,
+            limits: plannerLimits)
         guard run.failure == nil, run.ending == .exited, run.exitStatus == 0 else {
             let tail = String(decoding: run.output.suffix(400), as: UTF8.self)
-            return (.failure(TestPlan.Failure(message: run.failure ?? "the test planner ended with "
-                                              + "\(run.ending.rawValue) (status \(run.exitStatus)): \(tail)")), false)
+            return (
+                .failure(
+                    TestPlan.Failure(
+                        message: run.failure ?? "the test planner ended with "
+                            + "\(run.ending.rawValue) (status \(run.exitStatus)): \(tail)")), false
+            )
         }
         do { return (.success(try TestPlan.decode(run.results)), true) } catch let f as TestPlan.Failure {
             return (.failure(f), true)
@@ -215,12 +231,17 @@ public final class Sandbox: @unchecked Sendable {
     }
 
     /// The clean verifier on a run's values: the outcome of each computed check (nil if it failed).
-    private func verify(_ program: [TestPlan.VerifierStep], _ values: [String: String])
-        -> [Int: Verdict.CheckOutcome]? {
-        let run = execute(arguments: programs.arguments(for: .verifier),
-                          input: Harness.verifierRequest(program: program, values: values), resultChannel: true)
+    private func verify(
+        _ program: [TestPlan.VerifierStep], _ values: [String: String]
+    )
+        -> [Int: Verdict.CheckOutcome]?
+    {
+        let run = execute(
+            arguments: programs.arguments(for: .verifier),
+            input: Harness.verifierRequest(program: program, values: values), resultChannel: true)
         guard run.failure == nil, run.ending == .exited, run.exitStatus == 0,
-              let lines = Verdict.channelLines(run.results) else { return nil }
+            let lines = Verdict.channelLines(run.results)
+        else { return nil }
         var out: [Int: Verdict.CheckOutcome] = [:]
         for line in lines {
             let f = line.split(separator: " ", maxSplits: 1)
@@ -236,12 +257,14 @@ public final class Sandbox: @unchecked Sendable {
     public func runProgram(_ source: String) -> ProgramResult {
         let run = execute(arguments: ["-I", "-S", "-"], input: Array(source.utf8), resultChannel: false)
         if let failure = run.failure {
-            return ProgramResult(ending: .crashed, exitStatus: -1, output: failure, seconds: run.seconds,
-                                 leftoverProcesses: run.leftoverProcesses)
+            return ProgramResult(
+                ending: .crashed, exitStatus: -1, output: failure, seconds: run.seconds,
+                leftoverProcesses: run.leftoverProcesses)
         }
-        return ProgramResult(ending: run.ending, exitStatus: run.exitStatus,
-                             output: String(decoding: run.output, as: UTF8.self), seconds: run.seconds,
-                             leftoverProcesses: run.leftoverProcesses)
+        return ProgramResult(
+            ending: run.ending, exitStatus: run.exitStatus,
+            output: String(decoding: run.output, as: UTF8.self), seconds: run.seconds,
+            leftoverProcesses: run.leftoverProcesses)
     }
 }
 
@@ -274,8 +297,10 @@ private final class PlanCache: @unchecked Sendable {
     private var plans: [String: Result<TestPlan, TestPlan.Failure>] = [:]
     private var pending = Set<String>()
 
-    func value(for key: String,
-               make: () -> (Result<TestPlan, TestPlan.Failure>, keep: Bool)) -> Result<TestPlan, TestPlan.Failure> {
+    func value(
+        for key: String,
+        make: () -> (Result<TestPlan, TestPlan.Failure>, keep: Bool)
+    ) -> Result<TestPlan, TestPlan.Failure> {
         condition.lock()
         while pending.contains(key) { condition.wait() }
         if let known = plans[key] {

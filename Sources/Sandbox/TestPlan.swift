@@ -89,14 +89,29 @@ public struct TestPlan: Sendable, Equatable {
 
     /// Decodes the planner's answer.
     static func decode(_ data: [UInt8]) throws -> TestPlan {
-        struct RawStep: Decodable { var kind: Step.Kind; var source: String; var line: Int; var probe: Int? }
+        struct RawStep: Decodable {
+            var kind: Step.Kind
+            var source: String
+            var line: Int
+            var probe: Int?
+        }
         struct RawCheck: Decodable {
-            var line: Int; var source: String; var mode: String
-            var probe: Int?; var op: String?; var expected: String?; var negate: Bool?
-            var probes: [Int]?; var step: Int?; var value: Bool?
+            var line: Int
+            var source: String
+            var mode: String
+            var probe: Int?
+            var op: String?
+            var expected: String?
+            var negate: Bool?
+            var probes: [Int]?
+            var step: Int?
+            var value: Bool?
         }
         struct Raw: Decodable {
-            var error: String?; var steps: [RawStep]?; var checks: [RawCheck]?; var verify: [VerifierStep]?
+            var error: String?
+            var steps: [RawStep]?
+            var checks: [RawCheck]?
+            var verify: [VerifierStep]?
         }
         let raw: Raw
         do { raw = try JSONDecoder().decode(Raw.self, from: Data(data)) } catch {
@@ -114,7 +129,8 @@ public struct TestPlan: Sendable, Equatable {
             switch c.mode {
             case "direct":
                 guard let p = c.probe, probes.contains(p), let op = c.op.flatMap(Check.Operator.init(rawValue:)),
-                      let e = c.expected, let expected = try? PythonValue.parse(Array(e.utf8)) else { throw bad() }
+                    let e = c.expected, let expected = try? PythonValue.parse(Array(e.utf8))
+                else { throw bad() }
                 rule = .direct(probe: p, op: op, expected: expected)
             case "truthy":
                 guard let p = c.probe, probes.contains(p) else { throw bad() }

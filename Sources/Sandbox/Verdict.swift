@@ -34,9 +34,10 @@ enum Verdict {
         let text = String(decoding: run.output.suffix(4096), as: UTF8.self)
         let tail = String(text.suffix(600))
         func result(_ outcome: SandboxResult.Outcome, passed: Int = 0, detail: String? = nil) -> SandboxResult {
-            SandboxResult(outcome: outcome, passed: passed, total: plan.checks.count, seconds: run.seconds,
-                          outputTail: tail, inProcessChecks: plan.inProcessChecks, failure: detail,
-                          leftoverProcesses: run.leftoverProcesses)
+            SandboxResult(
+                outcome: outcome, passed: passed, total: plan.checks.count, seconds: run.seconds,
+                outputTail: tail, inProcessChecks: plan.inProcessChecks, failure: detail,
+                leftoverProcesses: run.leftoverProcesses)
         }
         if let failure = run.failure { return result(.crashed, detail: failure) }
         if run.ending == .outputLimit { return result(.outputLimit) }
@@ -130,11 +131,13 @@ enum Verdict {
         }
         let passed = outcomes.filter { $0 == .passed }.count
         if let failed = outcomes.first(where: { if case .failed = $0 { return true } else { return false } }),
-           case .failed(let detail)? = failed {
+            case .failed(let detail)? = failed
+        {
             return result(.assertionFailed, passed: passed, detail: detail)
         }
         if let errored = outcomes.first(where: { if case .error = $0 { return true } else { return false } }),
-           case .error(let detail)? = errored {
+            case .error(let detail)? = errored
+        {
             return result(.error, passed: passed, detail: detail)
         }
         if let (step, r) = statementError, case .raised(let name) = r {

@@ -32,11 +32,14 @@ public enum ArithmeticCode {
         arith.sft = arith.sft.enumerated().map { i, d in
             let expression = String(d.prompt.dropLast())  // "73*39=" without "="
             let fromMemory = Int(rng.next() % 100) < directShare
-            let answer = d.completion.components(separatedBy: "<answer>").last?
+            let answer =
+                d.completion.components(separatedBy: "<answer>").last?
                 .components(separatedBy: "</answer>").first ?? ""
-            return Demonstration(id: "arith-code-sft-\(i)", prompt: d.prompt,
-                                 completion: fromMemory ? "<answer>\(answer)</answer>"
-                                                        : "```python\nprint(\(expression))\n```")
+            return Demonstration(
+                id: "arith-code-sft-\(i)", prompt: d.prompt,
+                completion: fromMemory
+                    ? "<answer>\(answer)</answer>"
+                    : "```python\nprint(\(expression))\n```")
         }
         return arith
     }

@@ -8,8 +8,10 @@ import Kernels
 
 public enum Countdown {
     public static func generate(_ o: GeneratorOptions) throws -> GeneratedSet {
-        let count = try o.int("numbers", 4, 3...6), maxNumber = try o.int("max", 25, 2...100)
-        let sets = try Generators.draw(o, capacity: Int(pow(Double(maxNumber), Double(count))) / 2) { rng -> (key: String, problem: ([Int], Int)) in
+        let count = try o.int("numbers", 4, 3...6)
+        let maxNumber = try o.int("max", 25, 2...100)
+        let sets = try Generators.draw(o, capacity: Int(pow(Double(maxNumber), Double(count))) / 2) {
+            rng -> (key: String, problem: ([Int], Int)) in
             while true {
                 let numbers = (0..<count).map { _ in Generators.uniform(&rng, 1...maxNumber) }
                 if let target = randomTarget(numbers, &rng), target > 1, target < 1000, solve(numbers, target) != nil {
@@ -21,19 +23,22 @@ public enum Countdown {
             "Using the numbers \(p.0.map(String.init).joined(separator: ", ")), make \(p.1). Use + - * / and parentheses; each number at most once."
         }
         func task(_ p: ([Int], Int), _ split: String, _ i: Int) -> TaskRecord {
-            TaskRecord(id: "countdown-\(split)-\(i)", prompt: prompt(p), answer: String(p.1),
-                       meta: ["numbers": .array(p.0.map { .number(Double($0)) }), "target": .number(Double(p.1))])
+            TaskRecord(
+                id: "countdown-\(split)-\(i)", prompt: prompt(p), answer: String(p.1),
+                meta: ["numbers": .array(p.0.map { .number(Double($0)) }), "target": .number(Double(p.1))])
         }
         return GeneratedSet(
-            manifest: TaskManifest(name: "countdown", kind: "math",
-                                   description: "Reach a target from \(count) numbers up to \(maxNumber), each used at most once.",
-                                   rules: "countdown", stop: ["</answer>"], maxCompletionLength: 200),
+            manifest: TaskManifest(
+                name: "countdown", kind: "math",
+                description: "Reach a target from \(count) numbers up to \(maxNumber), each used at most once.",
+                rules: "countdown", stop: ["</answer>"], maxCompletionLength: 200),
             train: sets.train.enumerated().map { task($1, "train", $0) },
             test: sets.test.enumerated().map { task($1, "test", $0) },
             sft: sets.sft.enumerated().map { i, p in
                 let (steps, expression) = solve(p.0, p.1)!
-                return Demonstration(id: "countdown-sft-\(i)", prompt: prompt(p),
-                                     completion: "<think>\(steps.joined(separator: " "))</think><answer>\(expression)</answer>")
+                return Demonstration(
+                    id: "countdown-sft-\(i)", prompt: prompt(p),
+                    completion: "<think>\(steps.joined(separator: " "))</think><answer>\(expression)</answer>")
             })
     }
 
@@ -61,15 +66,22 @@ public enum Countdown {
             guard items.count > 1 else { return nil }
             for i in 0..<items.count {
                 for j in 0..<items.count where i != j {
-                    let a = items[i], b = items[j]
-                    var rest = items; rest.remove(at: max(i, j)); rest.remove(at: min(i, j))
+                    let a = items[i]
+                    let b = items[j]
+                    var rest = items
+                    rest.remove(at: max(i, j))
+                    rest.remove(at: min(i, j))
                     var options: [(Int, String, String)] = []
                     if i < j { options.append((a.value + b.value, "\(a.expr)+\(b.expr)", "+")) }
                     if i < j { options.append((a.value * b.value, "(\(a.expr))*(\(b.expr))", "*")) }
                     if a.value > b.value { options.append((a.value - b.value, "\(a.expr)-(\(b.expr))", "-")) }
-                    if b.value != 0, a.value % b.value == 0, b.value != 1 { options.append((a.value / b.value, "(\(a.expr))/(\(b.expr))", "/")) }
+                    if b.value != 0, a.value % b.value == 0, b.value != 1 {
+                        options.append((a.value / b.value, "(\(a.expr))/(\(b.expr))", "/"))
+                    }
                     for (v, e, op) in options where v > 0 && v < 100_000 {
-                        if let found = search(rest + [(v, e)], steps + ["\(a.value)\(op)\(b.value)=\(v)"]) { return found }
+                        if let found = search(rest + [(v, e)], steps + ["\(a.value)\(op)\(b.value)=\(v)"]) {
+                            return found
+                        }
                     }
                 }
             }

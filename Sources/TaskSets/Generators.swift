@@ -18,12 +18,19 @@ public struct GeneratorOptions: Sendable {
     /// Knobs by name (e.g. "digits": "3", "ops": "+-*"); each generator documents its own.
     public var knobs: [String: String] = [:]
     public init(train: Int = 1000, test: Int = 200, sft: Int = 1000, seed: UInt64 = 0, knobs: [String: String] = [:]) {
-        self.train = train; self.test = test; self.sft = sft; self.seed = seed; self.knobs = knobs
+        self.train = train
+        self.test = test
+        self.sft = sft
+        self.seed = seed
+        self.knobs = knobs
     }
 
     func int(_ k: String, _ d: Int, _ range: ClosedRange<Int>) throws -> Int {
         guard let s = knobs[k] else { return d }
-        guard let v = Int(s), range.contains(v) else { throw TaskSetError.invalid("--\(k) \(s): must be a whole number in \(range.lowerBound)...\(range.upperBound)") }
+        guard let v = Int(s), range.contains(v) else {
+            throw TaskSetError.invalid(
+                "--\(k) \(s): must be a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
         return v
     }
 }
@@ -43,22 +50,31 @@ public enum Generators {
 
     /// Draws `test`, then `train` + `sft` distinct problems by key; sft demonstrations
     /// come from train-side problems only (never from test).
-    static func draw<P>(_ options: GeneratorOptions, capacity: Int, _ make: (inout Xoshiro) -> (key: String, problem: P))
-        throws -> (test: [P], train: [P], sft: [P]) {
+    static func draw<P>(
+        _ options: GeneratorOptions, capacity: Int, _ make: (inout Xoshiro) -> (key: String, problem: P)
+    )
+        throws -> (test: [P], train: [P], sft: [P])
+    {
         let wanted = options.test + options.train + options.sft
         guard wanted <= capacity / 2 else {
-            throw TaskSetError.invalid("\(wanted) problems asked for, but only about \(capacity) distinct ones exist with these knobs: raise the difficulty or ask for fewer")
+            throw TaskSetError.invalid(
+                "\(wanted) problems asked for, but only about \(capacity) distinct ones exist with these knobs: raise the difficulty or ask for fewer"
+            )
         }
         var rng = Xoshiro(seed: options.seed)
-        var seen = Set<String>(), out: [P] = []
+        var seen = Set<String>()
+        var out: [P] = []
         var tries = 0
         while out.count < wanted {
             tries += 1
-            if tries > wanted * 50 { throw TaskSetError.invalid("could not draw \(wanted) distinct problems (try other knobs)") }
+            if tries > wanted * 50 {
+                throw TaskSetError.invalid("could not draw \(wanted) distinct problems (try other knobs)")
+            }
             let (key, p) = make(&rng)
             if seen.insert(key).inserted { out.append(p) }
         }
-        let t = options.test, tr = options.train
+        let t = options.test
+        let tr = options.train
         return (Array(out[0..<t]), Array(out[t..<(t + tr)]), Array(out[(t + tr)...]))
     }
 
@@ -78,11 +94,15 @@ public enum Arithmetic {
         let directShare = try o.int("direct_share", 0, 0...100)
         var styleRNG = Xoshiro(seed: o.seed ^ 0xD1EC7)
         let ops = Array(o.knobs["ops"] ?? "+-*")
-        guard !ops.isEmpty, ops.allSatisfy({ "+-*".contains($0) }) else { throw TaskSetError.invalid("--ops: a combination of + - *") }
+        guard !ops.isEmpty, ops.allSatisfy({ "+-*".contains($0) }) else {
+            throw TaskSetError.invalid("--ops: a combination of + - *")
+        }
         let maxValue = Int(pow(10.0, Double(digits))) - 1
-        let sets = try Generators.draw(o, capacity: ops.count * (maxValue + 1) * (maxValue + 1)) { rng -> (key: String, problem: (Int, Character, Int)) in
+        let sets = try Generators.draw(o, capacity: ops.count * (maxValue + 1) * (maxValue + 1)) {
+            rng -> (key: String, problem: (Int, Character, Int)) in
             let op = ops[Generators.uniform(&rng, 0...(ops.count - 1))]
-            var a = Generators.uniform(&rng, 0...maxValue), b = Generators.uniform(&rng, 0...maxValue)
+            var a = Generators.uniform(&rng, 0...maxValue)
+            var b = Generators.uniform(&rng, 0...maxValue)
             if op == "-" && b > a { swap(&a, &b) }  // results stay non-negative
             return ("\(a)\(op)\(b)", (a, op, b))
         }
@@ -90,23 +110,29 @@ public enum Arithmetic {
             TaskRecord(id: "arith-\(split)-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=", answer: String(result(p)))
         }
         return GeneratedSet(
-            manifest: TaskManifest(name: "arith", kind: "math",
-                                   description: "Multi-digit \(String(ops)) with up to \(digits) digits, worked digit by digit"
-                                       + (directShare > 0 ? " (\(directShare)% of the demonstrations answer at once)." : "."),
-                                   rules: "arith", stop: ["</answer>"], maxCompletionLength: 160),
+            manifest: TaskManifest(
+                name: "arith", kind: "math",
+                description: "Multi-digit \(String(ops)) with up to \(digits) digits, worked digit by digit"
+                    + (directShare > 0 ? " (\(directShare)% of the demonstrations answer at once)." : "."),
+                rules: "arith", stop: ["</answer>"], maxCompletionLength: 160),
             train: sets.train.enumerated().map { task($1, "train", $0) },
             test: sets.test.enumerated().map { task($1, "test", $0) },
             sft: sets.sft.enumerated().map { i, p in
                 // Drawn for every demonstration, so a share of 0 leaves the set as it always was.
                 let direct = Int(styleRNG.next() % 100) < directShare
                 let thinking = direct ? "" : "\n" + working(p) + "\n"
-                return Demonstration(id: "arith-sft-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=",
-                                     completion: "<think>\(thinking)</think><answer>\(result(p))</answer>")
+                return Demonstration(
+                    id: "arith-sft-\(i)", prompt: "\(p.0)\(p.1)\(p.2)=",
+                    completion: "<think>\(thinking)</think><answer>\(result(p))</answer>")
             })
     }
 
     static func result(_ p: (Int, Character, Int)) -> Int {
-        switch p.1 { case "+": return p.0 + p.2; case "-": return p.0 - p.2; default: return p.0 * p.2 }
+        switch p.1 {
+        case "+": return p.0 + p.2
+        case "-": return p.0 - p.2
+        default: return p.0 * p.2
+        }
     }
 
     /// The written method, one step a line. Addition and subtraction go digit by digit from the right, with the
@@ -115,14 +141,17 @@ public enum Arithmetic {
     /// products, the last line their sum.
     public static func working(_ p: (Int, Character, Int)) -> String {
         let (a, op, b) = p
-        let da = String(a).reversed().map { Int(String($0))! }, db = String(b).reversed().map { Int(String($0))! }
-        var steps: [String] = [], soFar = ""
+        let da = String(a).reversed().map { Int(String($0))! }
+        let db = String(b).reversed().map { Int(String($0))! }
+        var steps: [String] = []
+        var soFar = ""
         switch op {
         case "+":
             var carry = 0
             let columns = max(da.count, db.count)
             for i in 0..<columns {
-                let x = i < da.count ? da[i] : 0, y = i < db.count ? db[i] : 0
+                let x = i < da.count ? da[i] : 0
+                let y = i < db.count ? db[i] : 0
                 let s = x + y + carry
                 soFar = (i == columns - 1 ? String(s) : String(s % 10)) + soFar
                 steps.append("\(x)+\(y)+\(carry)=\(s) so \(soFar)")
@@ -131,8 +160,10 @@ public enum Arithmetic {
         case "-":
             var borrow = 0
             for i in 0..<da.count {
-                let x = da[i], y = i < db.count ? db[i] : 0
-                let d = x - y - borrow, lend = d < 0 ? 1 : 0
+                let x = da[i]
+                let y = i < db.count ? db[i] : 0
+                let d = x - y - borrow
+                let lend = d < 0 ? 1 : 0
                 soFar = String(d + 10 * lend) + soFar
                 steps.append("\(lend == 1 ? "1" : "")\(x)-\(y)-\(borrow)=\(d + 10 * lend) so \(soFar)")
                 borrow = lend

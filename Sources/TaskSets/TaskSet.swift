@@ -41,12 +41,21 @@ public struct TaskManifest: Codable, Equatable, Sendable {
         case inProcessChecks = "in_process_checks", answerRule = "answer_rule"
     }
 
-    public init(name: String, kind: String, description: String = "", promptTemplate: String = "{prompt}", rules: String,
-                stop: [String] = [], maxCompletionLength: Int = 256, numericTolerance: Double? = nil,
-                inProcessChecks: Bool = false, answerRule: String? = nil) {
-        self.name = name; self.kind = kind; self.description = description; self.promptTemplate = promptTemplate
-        self.rules = rules; self.stop = stop; self.maxCompletionLength = maxCompletionLength
-        self.numericTolerance = numericTolerance; self.inProcessChecks = inProcessChecks; self.answerRule = answerRule
+    public init(
+        name: String, kind: String, description: String = "", promptTemplate: String = "{prompt}", rules: String,
+        stop: [String] = [], maxCompletionLength: Int = 256, numericTolerance: Double? = nil,
+        inProcessChecks: Bool = false, answerRule: String? = nil
+    ) {
+        self.name = name
+        self.kind = kind
+        self.description = description
+        self.promptTemplate = promptTemplate
+        self.rules = rules
+        self.stop = stop
+        self.maxCompletionLength = maxCompletionLength
+        self.numericTolerance = numericTolerance
+        self.inProcessChecks = inProcessChecks
+        self.answerRule = answerRule
     }
 
     public init(from decoder: Decoder) throws {
@@ -78,7 +87,9 @@ public struct TaskManifest: Codable, Equatable, Sendable {
         try c.encodeIfPresent(answerRule, forKey: .answerRule)
     }
 
-    public func prompt(for task: TaskRecord) -> String { promptTemplate.replacingOccurrences(of: "{prompt}", with: task.prompt) }
+    public func prompt(for task: TaskRecord) -> String {
+        promptTemplate.replacingOccurrences(of: "{prompt}", with: task.prompt)
+    }
 
     /// A task as the reward rules see it, with this set's kind and numeric tolerance.
     public func rewardTask(for task: TaskRecord) -> RewardTask {
@@ -99,16 +110,24 @@ public struct TaskRecord: Equatable, Sendable {
     /// From the manifest's `in_process_checks` (not a field of the task line).
     public var allowsInProcessChecks = false
 
-    public init(id: String, prompt: String, answer: String? = nil, tests: String? = nil, entryPoint: String? = nil,
-                solution: String? = nil, meta: [String: JSONValue] = [:]) {
-        self.id = id; self.prompt = prompt; self.answer = answer; self.tests = tests; self.entryPoint = entryPoint
-        self.solution = solution; self.meta = meta
+    public init(
+        id: String, prompt: String, answer: String? = nil, tests: String? = nil, entryPoint: String? = nil,
+        solution: String? = nil, meta: [String: JSONValue] = [:]
+    ) {
+        self.id = id
+        self.prompt = prompt
+        self.answer = answer
+        self.tests = tests
+        self.entryPoint = entryPoint
+        self.solution = solution
+        self.meta = meta
     }
 
     /// As the reward rules see it.
     public func rewardTask(kind: String) -> RewardTask {
-        RewardTask(id: id, kind: kind, prompt: prompt, answer: answer, tests: tests, entryPoint: entryPoint,
-                   allowsInProcessChecks: allowsInProcessChecks, json: json)
+        RewardTask(
+            id: id, kind: kind, prompt: prompt, answer: answer, tests: tests, entryPoint: entryPoint,
+            allowsInProcessChecks: allowsInProcessChecks, json: json)
     }
 
     /// The JSONL object (keys in a fixed order when encoded with sorted keys).
@@ -127,7 +146,11 @@ public struct Demonstration: Equatable, Sendable {
     public var id: String?
     public var prompt: String
     public var completion: String
-    public init(id: String? = nil, prompt: String, completion: String) { self.id = id; self.prompt = prompt; self.completion = completion }
+    public init(id: String? = nil, prompt: String, completion: String) {
+        self.id = id
+        self.prompt = prompt
+        self.completion = completion
+    }
     public var json: [String: JSONValue] {
         var o: [String: JSONValue] = ["prompt": .string(prompt), "completion": .string(completion)]
         if let id { o["id"] = .string(id) }
@@ -145,10 +168,12 @@ public enum TaskSetError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .notFound(let m): return m
-        case let .badManifest(file, field, message): return field.map { "\(file): field \"\($0)\": \(message)" } ?? "\(file): \(message)"
+        case let .badManifest(file, field, message):
+            return field.map { "\(file): field \"\($0)\": \(message)" } ?? "\(file): \(message)"
         case let .badLine(file, line, field, message):
             return field.map { "\(file):\(line): field \"\($0)\": \(message)" } ?? "\(file):\(line): \(message)"
-        case let .duplicateID(id, file, line, first): return "\(file):\(line): field \"id\": duplicate id \"\(id)\" (first at \(first))"
+        case let .duplicateID(id, file, line, first):
+            return "\(file):\(line): field \"id\": duplicate id \"\(id)\" (first at \(first))"
         case .invalid(let m): return m
         }
     }
@@ -162,7 +187,11 @@ public struct TaskSet: Sendable {
     public let sft: [Demonstration]
 
     public init(folder: URL, manifest: TaskManifest, train: [TaskRecord], test: [TaskRecord], sft: [Demonstration]) {
-        self.folder = folder; self.manifest = manifest; self.train = train; self.test = test; self.sft = sft
+        self.folder = folder
+        self.manifest = manifest
+        self.train = train
+        self.test = test
+        self.sft = sft
     }
 
     public func split(_ name: String) throws -> [TaskRecord] {
@@ -176,8 +205,10 @@ public struct TaskSet: Sendable {
     /// A folder path, or a task-set name found as a folder in the search folders (SetFolders:
     /// ./Tasks, $GRPO_HOME/Tasks, the install's). `directory`: the current folder (default: the
     /// process's); `folders`: the search (default: SetFolders.search).
-    public static func resolve(_ nameOrPath: String, relativeTo directory: String? = nil,
-                               folders: [SetFolder]? = nil) throws -> URL {
+    public static func resolve(
+        _ nameOrPath: String, relativeTo directory: String? = nil,
+        folders: [SetFolder]? = nil
+    ) throws -> URL {
         let base = URL(fileURLWithPath: directory ?? FileManager.default.currentDirectoryPath)
         if nameOrPath.hasPrefix("/") {
             let folder = URL(fileURLWithPath: nameOrPath)
@@ -187,13 +218,15 @@ public struct TaskSet: Sendable {
             return folder
         }
         let searched = folders ?? SetFolders.search("Tasks", currentDirectory: base.path)
-        let candidates = [base.appendingPathComponent(nameOrPath)]
+        let candidates =
+            [base.appendingPathComponent(nameOrPath)]
             + searched.map { URL(fileURLWithPath: $0.path).appendingPathComponent(nameOrPath) }
         for c in candidates where FileManager.default.fileExists(atPath: c.appendingPathComponent("task.yaml").path) {
             return c
         }
-        throw TaskSetError.notFound("no task set \"\(nameOrPath)\" (no folder of that name with a task.yaml in "
-                                    + "\(base.path) (a path), \(SetFolders.describe(searched)))")
+        throw TaskSetError.notFound(
+            "no task set \"\(nameOrPath)\" (no folder of that name with a task.yaml in "
+                + "\(base.path) (a path), \(SetFolders.describe(searched)))")
     }
 
     /// Every task set (a folder with a task.yaml) in the search folders, in lookup order.
@@ -205,15 +238,20 @@ public struct TaskSet: Sendable {
         }
     }
 
-    public static func load(_ nameOrPath: String, relativeTo directory: String? = nil,
-                            folders: [SetFolder]? = nil) throws -> TaskSet {
+    public static func load(
+        _ nameOrPath: String, relativeTo directory: String? = nil,
+        folders: [SetFolder]? = nil
+    ) throws -> TaskSet {
         let folder = try resolve(nameOrPath, relativeTo: directory, folders: folders)
         let manifest = try loadManifest(folder.appendingPathComponent("task.yaml"))
         var seen: [String: String] = [:]
         func split(_ name: String, required: Bool) throws -> [TaskRecord] {
             let url = folder.appendingPathComponent("\(name).jsonl")
             guard FileManager.default.fileExists(atPath: url.path) else {
-                if required { throw TaskSetError.notFound("\(url.path): no such file (every task set has train.jsonl and test.jsonl)") }
+                if required {
+                    throw TaskSetError.notFound(
+                        "\(url.path): no such file (every task set has train.jsonl and test.jsonl)")
+                }
                 return []
             }
             return try readTasks(url, kind: manifest.kind, seen: &seen).map { task in
@@ -222,7 +260,8 @@ public struct TaskSet: Sendable {
                 return task
             }
         }
-        let train = try split("train", required: true), test = try split("test", required: true)
+        let train = try split("train", required: true)
+        let test = try split("test", required: true)
         let sftURL = folder.appendingPathComponent("sft.jsonl")
         let sft = FileManager.default.fileExists(atPath: sftURL.path) ? try readDemonstrations(sftURL) : []
         return TaskSet(folder: folder, manifest: manifest, train: train, test: test, sft: sft)
@@ -230,29 +269,38 @@ public struct TaskSet: Sendable {
 
     static func loadManifest(_ url: URL) throws -> TaskManifest {
         let path = url.path
-        guard let data = FileManager.default.contents(atPath: path) else { throw TaskSetError.notFound("\(path): no such file") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TaskSetError.notFound("\(path): no such file")
+        }
         let text = String(decoding: data, as: UTF8.self)
         let node: Node?
         do { node = try BoundedYAML.compose(text) } catch {
             throw TaskSetError.badManifest(file: path, field: nil, message: "not valid YAML: \(error)")
         }
-        guard let map = node?.mapping else { throw TaskSetError.badManifest(file: path, field: nil, message: "expected a mapping") }
+        guard let map = node?.mapping else {
+            throw TaskSetError.badManifest(file: path, field: nil, message: "expected a mapping")
+        }
         let known = Set(TaskManifest.CodingKeys.allCases.map(\.rawValue))
         for (k, _) in map where !known.contains(k.string ?? "") {
-            throw TaskSetError.badManifest(file: path, field: k.string, message: "unknown key (known: \(known.sorted().joined(separator: ", ")))")
+            throw TaskSetError.badManifest(
+                file: path, field: k.string, message: "unknown key (known: \(known.sorted().joined(separator: ", ")))")
         }
         let manifest: TaskManifest
-        do { manifest = try YAMLDecoder().decode(TaskManifest.self, from: text) } catch let DecodingError.keyNotFound(key, _) {
+        do { manifest = try YAMLDecoder().decode(TaskManifest.self, from: text) } catch let DecodingError.keyNotFound(
+            key, _)
+        {
             throw TaskSetError.badManifest(file: path, field: key.stringValue, message: "required")
         } catch let DecodingError.typeMismatch(_, ctx) {
-            throw TaskSetError.badManifest(file: path, field: ctx.codingPath.map(\.stringValue).joined(separator: "."), message: "wrong type")
+            throw TaskSetError.badManifest(
+                file: path, field: ctx.codingPath.map(\.stringValue).joined(separator: "."), message: "wrong type")
         } catch {
             throw TaskSetError.badManifest(file: path, field: nil, message: "\(error)")
         }
         guard RewardTask.kinds.contains(manifest.kind) else {
             let kinds = RewardTask.kinds.map { "\"\($0)\"" }.joined(separator: " or ")
-            throw TaskSetError.badManifest(file: path, field: "kind",
-                                           message: "must be \(kinds), not \"\(manifest.kind)\"")
+            throw TaskSetError.badManifest(
+                file: path, field: "kind",
+                message: "must be \(kinds), not \"\(manifest.kind)\"")
         }
         guard manifest.promptTemplate.contains("{prompt}") else {
             throw TaskSetError.badManifest(file: path, field: "prompt_template", message: "must contain {prompt}")
@@ -261,22 +309,27 @@ public struct TaskSet: Sendable {
             throw TaskSetError.badManifest(file: path, field: "max_completion_length", message: "must be positive")
         }
         if let t = manifest.numericTolerance, !(t >= 0 && t < 1) {
-            throw TaskSetError.badManifest(file: path, field: "numeric_tolerance",
-                                           message: "must be at least 0 and below 1, not \(t)")
+            throw TaskSetError.badManifest(
+                file: path, field: "numeric_tolerance",
+                message: "must be at least 0 and below 1, not \(t)")
         }
         return manifest
     }
 
     /// JSON objects of a JSONL file with their 1-based line numbers (blank lines skipped).
     static func jsonLines(_ url: URL) throws -> [(line: Int, object: [String: JSONValue])] {
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw TaskSetError.notFound("\(url.path): no such file") }
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw TaskSetError.notFound("\(url.path): no such file")
+        }
         var out: [(Int, [String: JSONValue])] = []
         for (i, raw) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             if raw.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
             guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(raw)) else {
                 throw TaskSetError.badLine(file: url.path, line: i + 1, field: nil, message: "not valid JSON")
             }
-            guard case .object(let o) = value else { throw TaskSetError.badLine(file: url.path, line: i + 1, field: nil, message: "expected a JSON object") }
+            guard case .object(let o) = value else {
+                throw TaskSetError.badLine(file: url.path, line: i + 1, field: nil, message: "expected a JSON object")
+            }
             out.append((i + 1, o))
         }
         return out
@@ -284,9 +337,14 @@ public struct TaskSet: Sendable {
 
     static func readTasks(_ url: URL, kind: String, seen: inout [String: String]) throws -> [TaskRecord] {
         try jsonLines(url).map { line, o in
-            func fail(_ field: String, _ m: String) -> TaskSetError { .badLine(file: url.path, line: line, field: field, message: m) }
+            func fail(_ field: String, _ m: String) -> TaskSetError {
+                .badLine(file: url.path, line: line, field: field, message: m)
+            }
             func string(_ key: String, required: Bool) throws -> String? {
-                guard let v = o[key], v != .null else { if required { throw fail(key, "missing") }; return nil }
+                guard let v = o[key], v != .null else {
+                    if required { throw fail(key, "missing") }
+                    return nil
+                }
                 guard let s = v.string else { throw fail(key, "expected a string") }
                 return s
             }
@@ -295,11 +353,16 @@ public struct TaskSet: Sendable {
             if let first = seen[id] { throw TaskSetError.duplicateID(id: id, file: url.path, line: line, first: first) }
             seen[id] = "\(url.lastPathComponent):\(line)"
             var meta: [String: JSONValue] = [:]
-            if let m = o["meta"], m != .null { guard case .object(let mm) = m else { throw fail("meta", "expected an object") }; meta = mm }
+            if let m = o["meta"], m != .null {
+                guard case .object(let mm) = m else { throw fail("meta", "expected an object") }
+                meta = mm
+            }
             let record = TaskRecord(
                 id: id, prompt: try string("prompt", required: true)!,
-                answer: try string("answer", required: kind == "math"), tests: try string("tests", required: kind == "code"),
-                entryPoint: try string("entry_point", required: kind == "code"), solution: try string("solution", required: false),
+                answer: try string("answer", required: kind == "math"),
+                tests: try string("tests", required: kind == "code"),
+                entryPoint: try string("entry_point", required: kind == "code"),
+                solution: try string("solution", required: false),
                 meta: meta)
             return record
         }
@@ -309,7 +372,9 @@ public struct TaskSet: Sendable {
         try jsonLines(url).map { line, o in
             func field(_ key: String) throws -> String {
                 guard let s = o[key]?.string else {
-                    throw TaskSetError.badLine(file: url.path, line: line, field: key, message: o[key] == nil ? "missing" : "expected a string")
+                    throw TaskSetError.badLine(
+                        file: url.path, line: line, field: key, message: o[key] == nil ? "missing" : "expected a string"
+                    )
                 }
                 return s
             }
@@ -318,18 +383,24 @@ public struct TaskSet: Sendable {
     }
 
     /// Writes a task set folder (manifest + splits), replacing the files it writes.
-    public static func write(to folder: URL, manifest: TaskManifest, train: [TaskRecord], test: [TaskRecord], sft: [Demonstration]) throws {
+    public static func write(
+        to folder: URL, manifest: TaskManifest, train: [TaskRecord], test: [TaskRecord], sft: [Demonstration]
+    ) throws {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let yaml = try YAMLEncoder().encode(manifest)
         try AtomicFile.write(yaml, to: folder.appendingPathComponent("task.yaml"))
         func lines(_ objects: [[String: JSONValue]]) throws -> String {
-            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return try objects.map { String(decoding: try e.encode($0), as: UTF8.self) }.joined(separator: "\n") + (objects.isEmpty ? "" : "\n")
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return try objects.map { String(decoding: try e.encode($0), as: UTF8.self) }.joined(separator: "\n")
+                + (objects.isEmpty ? "" : "\n")
         }
         try AtomicFile.write(lines(train.map(\.json)), to: folder.appendingPathComponent("train.jsonl"))
         try AtomicFile.write(lines(test.map(\.json)), to: folder.appendingPathComponent("test.jsonl"))
         let sftURL = folder.appendingPathComponent("sft.jsonl")
-        if sft.isEmpty { try? FileManager.default.removeItem(at: sftURL) } else {
+        if sft.isEmpty {
+            try? FileManager.default.removeItem(at: sftURL)
+        } else {
             try AtomicFile.write(lines(sft.map(\.json)), to: sftURL)
         }
     }

@@ -23,8 +23,10 @@ public struct ValidationReport: Sendable {
 }
 
 extension TaskSet {
-    public func validate(sandbox: Sandbox = Sandbox(), registry: RuleRegistry = .shared,
-                         progress: (Int, Int) -> Void = { _, _ in }) throws -> ValidationReport {
+    public func validate(
+        sandbox: Sandbox = Sandbox(), registry: RuleRegistry = .shared,
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) throws -> ValidationReport {
         var report = ValidationReport(tasks: train.count + test.count, demonstrations: sft.count)
         try checkRuleSet(registry: registry)
         guard manifest.kind == "code" else { return report }
@@ -57,14 +59,19 @@ extension TaskSet {
                 var task = withSolution[i].1.rewardTask(kind: "code")
                 task.rawCompletion = true
                 out[i] = rule.score(completion: withSolution[i].1.solution!, task: task)
-                lock.lock(); done += 1; let d = done; lock.unlock()
+                lock.lock()
+                done += 1
+                let d = done
+                lock.unlock()
                 if d % 10 == 0 || d == withSolution.count { progress(d, withSolution.count) }
             }
         }
         report.solutionsChecked = withSolution.count
         for (i, r) in results.enumerated() where r?.score != 1 && r?.reason != "tests_error" {
             let (split, t) = withSolution[i]
-            report.failures.append("\(split)/\(t.id): \(r?.reason ?? "rule did not apply")\(r?.detail.map { " (" + $0.prefix(200) + ")" } ?? "")")
+            report.failures.append(
+                "\(split)/\(t.id): \(r?.reason ?? "rule did not apply")\(r?.detail.map { " (" + $0.prefix(200) + ")" } ?? "")"
+            )
         }
         return report
     }
@@ -77,14 +84,18 @@ extension TaskSet {
         let manifestFile = folder.appendingPathComponent("task.yaml").path
         let rules: RuleSet
         do { rules = try RuleSet.load(manifest.rules, registry: registry) } catch RewardError.missingFile(let path) {
-            throw TaskSetError.badManifest(file: manifestFile, field: "rules", message:
-                "no rule set \"\(manifest.rules)\" (no file \(path))")
+            throw TaskSetError.badManifest(
+                file: manifestFile, field: "rules",
+                message:
+                    "no rule set \"\(manifest.rules)\" (no file \(path))")
         } catch let RewardError.noRuleSet(name, searched) {
-            throw TaskSetError.badManifest(file: manifestFile, field: "rules",
-                                           message: "\(RewardError.noRuleSet(name: name, searched: searched))")
+            throw TaskSetError.badManifest(
+                file: manifestFile, field: "rules",
+                message: "\(RewardError.noRuleSet(name: name, searched: searched))")
         } catch {
-            throw TaskSetError.badManifest(file: manifestFile, field: "rules",
-                                           message: "rule set \"\(manifest.rules)\": \(error)")
+            throw TaskSetError.badManifest(
+                file: manifestFile, field: "rules",
+                message: "rule set \"\(manifest.rules)\": \(error)")
         }
         // Evaluations need one answer rule: a missing or ambiguous one is named here, not mid-run.
         do { _ = try AnswerJudge(rules: rules, answerRule: manifest.answerRule, taskKind: manifest.kind) } catch {

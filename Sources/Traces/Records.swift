@@ -21,13 +21,21 @@ public struct RunInfo: Sendable {
     /// The run's identity besides its name: random, kept in its checkpoints, matched on resume.
     public var uid: String
 
-    public init(name: String, seed: Int? = nil, config: String = "{}", model: String = "{}", taskSet: String? = nil,
-                rulesName: String? = nil, rulesText: String? = nil, rules: [RuleInfo] = [], system: String? = nil,
-                uid: String = RunInfo.newUID()) {
+    public init(
+        name: String, seed: Int? = nil, config: String = "{}", model: String = "{}", taskSet: String? = nil,
+        rulesName: String? = nil, rulesText: String? = nil, rules: [RuleInfo] = [], system: String? = nil,
+        uid: String = RunInfo.newUID()
+    ) {
         self.system = system
         self.uid = uid
-        self.name = name; self.seed = seed; self.config = config; self.model = model; self.taskSet = taskSet
-        self.rulesName = rulesName; self.rulesText = rulesText; self.rules = rules
+        self.name = name
+        self.seed = seed
+        self.config = config
+        self.model = model
+        self.taskSet = taskSet
+        self.rulesName = rulesName
+        self.rulesText = rulesText
+        self.rules = rules
     }
 }
 
@@ -48,14 +56,21 @@ public struct RunIdentity: Sendable, Equatable {
     public var name: String
     /// Nil for checkpoints written before runs had one: then the name alone is matched.
     public var uid: String?
-    public init(name: String, uid: String?) { self.name = name; self.uid = uid }
+    public init(name: String, uid: String?) {
+        self.name = name
+        self.uid = uid
+    }
 }
 
 public struct RuleInfo: Sendable, Equatable {
     public var name: String
     public var kind: String
     public var weight: Double
-    public init(name: String, kind: String, weight: Double) { self.name = name; self.kind = kind; self.weight = weight }
+    public init(name: String, kind: String, weight: Double) {
+        self.name = name
+        self.kind = kind
+        self.weight = weight
+    }
 
     /// Weight 0: scored and recorded, never part of the reward.
     public var isDiagnostic: Bool { weight == 0 }
@@ -95,13 +110,17 @@ public struct StepMetrics: Sendable, Equatable, Codable {
 
     /// Column name and value, in the order of the `steps` table.
     var columns: [(String, Double?)] {
-        [("reward_mean", rewardMean), ("reward_std", rewardStd), ("frac_zero_std", fracZeroStd),
-         ("advantage_mean", advantageMean), ("advantage_std", advantageStd), ("loss", loss), ("kl", kl),
-         ("clip_frac_low", clipFracLow), ("clip_frac_high", clipFracHigh), ("ratio_mean", ratioMean),
-         ("entropy", entropy), ("completion_len_mean", completionLenMean), ("completion_len_min", completionLenMin),
-         ("completion_len_max", completionLenMax), ("truncated_frac", truncatedFrac), ("learning_rate", learningRate),
-         ("grad_norm", gradNorm), ("expert_imbalance", expertImbalance), ("logprob_mismatch_max", logprobMismatchMax),
-         ("sampling_s", samplingS), ("scoring_s", scoringS), ("training_s", trainingS), ("tokens_per_s", tokensPerS)]
+        [
+            ("reward_mean", rewardMean), ("reward_std", rewardStd), ("frac_zero_std", fracZeroStd),
+            ("advantage_mean", advantageMean), ("advantage_std", advantageStd), ("loss", loss), ("kl", kl),
+            ("clip_frac_low", clipFracLow), ("clip_frac_high", clipFracHigh), ("ratio_mean", ratioMean),
+            ("entropy", entropy), ("completion_len_mean", completionLenMean), ("completion_len_min", completionLenMin),
+            ("completion_len_max", completionLenMax), ("truncated_frac", truncatedFrac),
+            ("learning_rate", learningRate),
+            ("grad_norm", gradNorm), ("expert_imbalance", expertImbalance),
+            ("logprob_mismatch_max", logprobMismatchMax),
+            ("sampling_s", samplingS), ("scoring_s", scoringS), ("training_s", trainingS), ("tokens_per_s", tokensPerS),
+        ]
     }
 
     /// Every metric, columns and extras, as one flat JSON object with the column names
@@ -121,7 +140,9 @@ public struct GroupRecord: Sendable {
     public var prompt: String
     public var samples: [SampleRecord]
     public init(taskID: String, prompt: String, samples: [SampleRecord]) {
-        self.taskID = taskID; self.prompt = prompt; self.samples = samples
+        self.taskID = taskID
+        self.prompt = prompt
+        self.samples = samples
     }
 
     /// Mean and sample std (n - 1, as the advantages use) of the rewards that exist; nil when
@@ -149,11 +170,18 @@ public struct SampleRecord: Sendable {
     public var advantage: Double
     public var scores: [RuleScoreRecord]
 
-    public init(completion: String, tokenIDs: [Int32] = [], tokenLogprobs: [Float] = [], finishReason: String,
-                truncated: Bool = false, reward: Double?, advantage: Double, scores: [RuleScoreRecord]) {
-        self.completion = completion; self.tokenIDs = tokenIDs; self.tokenLogprobs = tokenLogprobs
-        self.finishReason = finishReason; self.truncated = truncated; self.reward = reward
-        self.advantage = advantage; self.scores = scores
+    public init(
+        completion: String, tokenIDs: [Int32] = [], tokenLogprobs: [Float] = [], finishReason: String,
+        truncated: Bool = false, reward: Double?, advantage: Double, scores: [RuleScoreRecord]
+    ) {
+        self.completion = completion
+        self.tokenIDs = tokenIDs
+        self.tokenLogprobs = tokenLogprobs
+        self.finishReason = finishReason
+        self.truncated = truncated
+        self.reward = reward
+        self.advantage = advantage
+        self.scores = scores
     }
 
     /// Sum of the sampler's per-token log-probs; nil when none were recorded.
@@ -167,7 +195,10 @@ public struct RuleScoreRecord: Sendable, Equatable {
     public var reason: String
     public var detail: String?
     public init(rule: String, score: Double?, reason: String, detail: String? = nil) {
-        self.rule = rule; self.score = score; self.reason = reason; self.detail = detail
+        self.rule = rule
+        self.score = score
+        self.reason = reason
+        self.detail = detail
     }
 }
 
@@ -176,7 +207,9 @@ public struct StepRecord: Sendable {
     public var metrics: StepMetrics
     public var groups: [GroupRecord]
     public init(step: Int, metrics: StepMetrics = StepMetrics(), groups: [GroupRecord]) {
-        self.step = step; self.metrics = metrics; self.groups = groups
+        self.step = step
+        self.metrics = metrics
+        self.groups = groups
     }
 }
 

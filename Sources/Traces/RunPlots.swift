@@ -25,20 +25,25 @@ public enum RunPlots {
         // Diagnostics dashed: shown, not optimised.
         let rules = series.rules.map { ruleCurve in
             let rule = ruleCurve.rule
-            return curve(rule.isDiagnostic ? "\(rule.name) (diagnostic)" : rule.name, ruleCurve.passRates,
-                         dashed: rule.isDiagnostic)
+            return curve(
+                rule.isDiagnostic ? "\(rule.name) (diagnostic)" : rule.name, ruleCurve.passRates,
+                dashed: rule.isDiagnostic)
         }
         let evals = series.evals.map { eval in
-            LineChart.Series(name: "accuracy, \(eval.taskSet) \(eval.split)",
-                             points: eval.points.map { (x: Double($0.step), y: $0.accuracy) }, markersOnly: true)
+            LineChart.Series(
+                name: "accuracy, \(eval.taskSet) \(eval.split)",
+                points: eval.points.map { (x: Double($0.step), y: $0.accuracy) }, markersOnly: true)
         }
-        let reward = LineChart(title: "\(title): reward", x: steps, y: LineChart.Axis(label: "mean reward"),
-                               series: [curve("reward mean", series.rewardMean)])
-        let rates = LineChart(title: "\(title): pass rate per rule", x: steps,
-                              y: LineChart.Axis(label: "share of samples with full marks", range: 0...1),
-                              series: rules + evals)
-        let length = LineChart(title: "\(title): completion length", x: steps, y: LineChart.Axis(label: "mean tokens"),
-                               series: [curve("completion length mean", series.completionLengthMean)])
+        let reward = LineChart(
+            title: "\(title): reward", x: steps, y: LineChart.Axis(label: "mean reward"),
+            series: [curve("reward mean", series.rewardMean)])
+        let rates = LineChart(
+            title: "\(title): pass rate per rule", x: steps,
+            y: LineChart.Axis(label: "share of samples with full marks", range: 0...1),
+            series: rules + evals)
+        let length = LineChart(
+            title: "\(title): completion length", x: steps, y: LineChart.Axis(label: "mean tokens"),
+            series: [curve("completion length mean", series.completionLengthMean)])
         return [("reward.svg", reward), ("pass_rates.svg", rates), ("completion_length.svg", length)]
     }
 

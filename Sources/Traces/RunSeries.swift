@@ -38,8 +38,9 @@ extension TraceReader {
     /// A run's rules (name, kind, weight), in rule-set order.
     public func ruleInfos(run: Int64) throws -> [RuleInfo] {
         try db.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT name, kind, weight FROM rules WHERE run_id = ? ORDER BY id",
-                                        arguments: [run])
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT name, kind, weight FROM rules WHERE run_id = ? ORDER BY id",
+                arguments: [run])
             return rows.map { RuleInfo(name: $0[0], kind: $0[1], weight: $0[2]) }
         }
     }
@@ -48,12 +49,14 @@ extension TraceReader {
     public func rulePassRates(run: Int64, steps: [Int]) throws -> [RunSeries.RuleCurve] {
         // Led by the samples' (run_id, step) index, then each sample's scores by their key.
         let rows = try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT r.name, s.step, avg(\(Schema.passed)) AS pass_rate
-                FROM samples s JOIN rule_scores rs ON rs.sample_id = s.id JOIN rules r ON r.id = rs.rule_id
-                WHERE s.run_id = ?
-                GROUP BY r.name, s.step
-                """, arguments: [run])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.name, s.step, avg(\(Schema.passed)) AS pass_rate
+                    FROM samples s JOIN rule_scores rs ON rs.sample_id = s.id JOIN rules r ON r.id = rs.rule_id
+                    WHERE s.run_id = ?
+                    GROUP BY r.name, s.step
+                    """, arguments: [run])
         }
         var byRule: [String: [Int: Double]] = [:]
         for row in rows {
@@ -72,16 +75,20 @@ extension TraceReader {
         }
         guard let name else { throw TraceError.unknownRun(String(run)) }
         let stepRows = try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT step, reward_mean, completion_len_mean FROM steps WHERE run_id = ? ORDER BY step
-                """, arguments: [run])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT step, reward_mean, completion_len_mean FROM steps WHERE run_id = ? ORDER BY step
+                    """, arguments: [run])
         }
         let steps: [Int] = stepRows.map { $0[0] }
         let evalRows = try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT task_set, split, step, value FROM evals WHERE run_id = ? AND metric = 'accuracy'
-                ORDER BY task_set, split, step
-                """, arguments: [run])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT task_set, split, step, value FROM evals WHERE run_id = ? AND metric = 'accuracy'
+                    ORDER BY task_set, split, step
+                    """, arguments: [run])
         }
         var evals: [RunSeries.EvalCurve] = []
         for row in evalRows {
@@ -94,8 +101,9 @@ extension TraceReader {
                 evals.append(RunSeries.EvalCurve(taskSet: taskSet, split: split, points: [point]))
             }
         }
-        return RunSeries(runName: name, steps: steps, rewardMean: stepRows.map { $0[1] },
-                         completionLengthMean: stepRows.map { $0[2] },
-                         rules: try rulePassRates(run: run, steps: steps), evals: evals)
+        return RunSeries(
+            runName: name, steps: steps, rewardMean: stepRows.map { $0[1] },
+            completionLengthMean: stepRows.map { $0[2] },
+            rules: try rulePassRates(run: run, steps: steps), evals: evals)
     }
 }

@@ -34,10 +34,15 @@ struct SampleQuery {
     private var arguments: [(any DatabaseValueConvertible)?] = []
 
     init(filter f: SampleFilter, run: Int64, rules: [String: Int64]) throws {
-        filter = f; self.run = run
-        if f.below != nil || f.above != nil, f.rule == nil { throw TraceError.badQuery("--below and --above need --rule NAME") }
+        filter = f
+        self.run = run
+        if f.below != nil || f.above != nil, f.rule == nil {
+            throw TraceError.badQuery("--below and --above need --rule NAME")
+        }
         func add(_ column: String, _ op: String, _ value: any DatabaseValueConvertible, zone: String) {
-            scoreConditions.append("rs.\(column) \(op) ?"); zoneConditions.append(zone); arguments.append(value)
+            scoreConditions.append("rs.\(column) \(op) ?")
+            zoneConditions.append(zone)
+            arguments.append(value)
         }
         if let rule = f.rule {
             guard let id = rules[rule] else { throw TraceError.unknownRule(rule) }
@@ -50,7 +55,8 @@ struct SampleQuery {
         if let below = f.below { add("score", "<", below, zone: "z.min_score < ?") }
         if let above = f.above { add("score", ">", above, zone: "z.max_score > ?") }
         if hasPredicate {
-            probe = "EXISTS (SELECT 1 FROM rule_scores rs WHERE rs.sample_id = s.id AND \(scoreConditions.joined(separator: " AND ")))"
+            probe =
+                "EXISTS (SELECT 1 FROM rule_scores rs WHERE rs.sample_id = s.id AND \(scoreConditions.joined(separator: " AND ")))"
         }
     }
 
@@ -76,23 +82,35 @@ struct SampleQuery {
         }
     }
 
-    private struct Step { var step: Int; var zone: Double; var first: Int64; var last: Int64; var matches: Int }
+    private struct Step {
+        var step: Int
+        var zone: Double
+        var first: Int64
+        var last: Int64
+        var matches: Int
+    }
 
     /// The steps worth visiting, in the order to visit them, each with an upper bound on
     /// its matching samples (from `step_reasons`; the step's size without a predicate).
     private func steps(_ db: Database) throws -> [Step] {
         let f = filter
-        let best = f.order == .id ? "st.step \(direction)" : "\(f.descending ? "st.\(zone.1) DESC" : "st.\(zone.0) ASC"), st.step DESC"
-        let matches = hasPredicate
+        let best =
+            f.order == .id
+            ? "st.step \(direction)" : "\(f.descending ? "st.\(zone.1) DESC" : "st.\(zone.0) ASC"), st.step DESC"
+        let matches =
+            hasPredicate
             ? "(SELECT sum(z.samples) FROM step_reasons z WHERE z.run_id = st.run_id AND z.step = st.step AND \(zoneConditions.joined(separator: " AND ")))"
             : "st.last_sample - st.first_sample + 1"
-        return try Row.fetchAll(db, sql: """
-            SELECT st.step, coalesce(st.\(f.descending ? zone.1 : zone.0), -1e999), st.first_sample, st.last_sample, \(matches) AS matches
-            FROM steps st
-            WHERE st.run_id = ?\(f.step.map { " AND st.step = \($0)" } ?? "") AND st.first_sample IS NOT NULL AND matches > 0
-            ORDER BY \(best)
-            """, arguments: StatementArguments((hasPredicate ? arguments : []) + [run]))
-            .map { Step(step: $0[0], zone: $0[1], first: $0[2], last: $0[3], matches: $0[4]) }
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT st.step, coalesce(st.\(f.descending ? zone.1 : zone.0), -1e999), st.first_sample, st.last_sample, \(matches) AS matches
+                FROM steps st
+                WHERE st.run_id = ?\(f.step.map { " AND st.step = \($0)" } ?? "") AND st.first_sample IS NOT NULL AND matches > 0
+                ORDER BY \(best)
+                """, arguments: StatementArguments((hasPredicate ? arguments : []) + [run])
+        )
+        .map { Step(step: $0[0], zone: $0[1], first: $0[2], last: $0[3], matches: $0[4]) }
     }
 
     /// The ids of the samples to list, in order.
@@ -100,25 +118,29 @@ struct SampleQuery {
         let f = filter
         if let task = f.taskID {
             let stepCondition = f.step == nil ? "" : " AND g.step = \(f.step!)"
-            return try Int64.fetchAll(db, sql: """
-                SELECT s.id FROM groups g CROSS JOIN samples s ON s.id BETWEEN g.first_sample AND g.last_sample
-                WHERE g.run_id = ? AND g.task_id = ?\(stepCondition) AND \(probe)
-                ORDER BY \(key) \(direction), s.id DESC LIMIT ?
-                """, arguments: StatementArguments([run, task] + arguments + [f.limit]))
+            return try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT s.id FROM groups g CROSS JOIN samples s ON s.id BETWEEN g.first_sample AND g.last_sample
+                    WHERE g.run_id = ? AND g.task_id = ?\(stepCondition) AND \(probe)
+                    ORDER BY \(key) \(direction), s.id DESC LIMIT ?
+                    """, arguments: StatementArguments([run, task] + arguments + [f.limit]))
         }
         // "Beats the worst candidate so far" is (key, id) > (bound, boundID); a missing key
         // counts as -infinity, so the first bound lets every sample through.
         let k = "coalesce(\(key), -1e999)"
         let bound = f.order == .id ? "1" : "(\(k) \(f.descending ? ">" : "<") ? OR (\(k) = ? AND s.id > ?))"
         let tail = "ORDER BY \(key) \(direction), s.id DESC LIMIT ?"
-        let walk = try db.makeStatement(sql: """
-            SELECT s.id, \(k) FROM samples s WHERE s.run_id = ? AND s.step = ? AND \(bound) AND \(probe) \(tail)
-            """)
-        let lookup = try db.makeStatement(sql: """
-            SELECT s.id, \(k) FROM (SELECT DISTINCT rs.sample_id FROM rule_scores rs
-                                    WHERE rs.sample_id BETWEEN ? AND ? AND \(scoreConditions.joined(separator: " AND "))) m
-            CROSS JOIN samples s ON s.id = m.sample_id WHERE s.run_id = ? AND s.step = ? AND \(bound) \(tail)
-            """)
+        let walk = try db.makeStatement(
+            sql: """
+                SELECT s.id, \(k) FROM samples s WHERE s.run_id = ? AND s.step = ? AND \(bound) AND \(probe) \(tail)
+                """)
+        let lookup = try db.makeStatement(
+            sql: """
+                SELECT s.id, \(k) FROM (SELECT DISTINCT rs.sample_id FROM rule_scores rs
+                                        WHERE rs.sample_id BETWEEN ? AND ? AND \(scoreConditions.joined(separator: " AND "))) m
+                CROSS JOIN samples s ON s.id = m.sample_id WHERE s.run_id = ? AND s.step = ? AND \(bound) \(tail)
+                """)
         typealias Candidate = (id: Int64, key: Double)
         let before: (Candidate, Candidate) -> Bool = { a, b in
             if f.order == .id { return f.descending ? a.id > b.id : a.id < b.id }
@@ -144,7 +166,9 @@ struct SampleQuery {
             if f.order != .id { args += [worst.key, worst.key, worst.id] }
             if !rare { args += arguments }
             args.append(f.order == .id ? f.limit - found.count : f.limit)
-            for row in try Row.fetchAll(rare ? lookup : walk, arguments: StatementArguments(args)) { found.append((row[0], row[1])) }
+            for row in try Row.fetchAll(rare ? lookup : walk, arguments: StatementArguments(args)) {
+                found.append((row[0], row[1]))
+            }
             if found.count >= f.limit && f.order != .id {
                 found.sort(by: before)
                 found.removeLast(found.count - f.limit)

@@ -64,8 +64,10 @@ enum Schema {
         let runColumns = try Set(Row.fetchAll(db, sql: "PRAGMA table_info(runs)").map { $0["name"] as String })
         let missingColumns = ["id", "name", "created", "status", "rules_hash"].filter { !runColumns.contains($0) }
         guard missing.isEmpty && missingColumns.isEmpty else {
-            let lacks = missing.isEmpty ? "its runs table has no \(missingColumns.joined(separator: ", ")) column"
-                                        : "no \(missing.joined(separator: ", ")) table"
+            let lacks =
+                missing.isEmpty
+                ? "its runs table has no \(missingColumns.joined(separator: ", ")) column"
+                : "no \(missing.joined(separator: ", ")) table"
             let holds = present.prefix(8).joined(separator: ", ") + (present.count > 8 ? ", ..." : "")
             return "\(lacks); it holds \(holds): another program's database? grpo never writes into one"
         }
@@ -125,8 +127,10 @@ enum Schema {
     /// v3 also counts program_output (program-aided answers) as an answer kind.
     private static func formatOkAnswerWrong(excludingDiagnostics: Bool) -> String {
         let judging = excludingDiagnostics ? " AND r.weight <> 0" : ""
-        let answerKinds = excludingDiagnostics ? "'math', 'code', 'program_output', 'countdown'"
-                                               : "'math', 'code', 'countdown'"
+        let answerKinds =
+            excludingDiagnostics
+            ? "'math', 'code', 'program_output', 'countdown'"
+            : "'math', 'code', 'countdown'"
         return """
             CREATE VIEW format_ok_answer_wrong AS
                 SELECT s.* FROM samples s

@@ -27,7 +27,8 @@ public enum TraceError: Error, CustomStringConvertible, Equatable {
         case .noDatabase(let where_): return "no trace database: \(where_)"
         case let .notATraceDatabase(path, message): return "\(path): not a trace database (\(message))"
         case let .newerSchema(path, version):
-            return "\(path): schema version \(version) is newer than this grpo's \(Schema.version); update grpo to read it"
+            return
+                "\(path): schema version \(version) is newer than this grpo's \(Schema.version); update grpo to read it"
         case .noRun: return "no run started: call startRun or resumeRun first"
         case .unknownRun(let r): return "no run \(r) in this database (grpo traces runs lists them)"
         case .unknownSample(let s): return "no sample \(s) in this database"

@@ -10,7 +10,10 @@ import GRDB
 public struct Table: Sendable {
     public var columns: [String]
     public var rows: [[TraceValue]]
-    public init(columns: [String], rows: [[TraceValue]]) { self.columns = columns; self.rows = rows }
+    public init(columns: [String], rows: [[TraceValue]]) {
+        self.columns = columns
+        self.rows = rows
+    }
 }
 
 public enum TraceValue: Sendable, Equatable {
@@ -33,8 +36,14 @@ public enum TraceValue: Sendable, Equatable {
         default: return nil
         }
     }
-    public var string: String? { if case .text(let s) = self { return s }; return nil }
-    public var integer: Int64? { if case .integer(let i) = self { return i }; return nil }
+    public var string: String? {
+        if case .text(let s) = self { return s }
+        return nil
+    }
+    public var integer: Int64? {
+        if case .integer(let i) = self { return i }
+        return nil
+    }
 }
 
 /// The filters of `grpo traces samples`.
@@ -86,7 +95,8 @@ public final class TraceReader {
     // MARK: - Queries
 
     public func runs() throws -> Table {
-        try table("""
+        try table(
+            """
             SELECT r.id, r.name, r.status, r.created, r.finished, r.seed, r.task_set, r.rules_name,
                    substr(r.rules_hash, 1, 12) AS rules_hash,
                    (SELECT max(step) FROM steps WHERE run_id = r.id) AS last_step,
@@ -107,11 +117,14 @@ public final class TraceReader {
             if let run, let n = Int64(run) {
                 id = try Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE id = ?", arguments: [n])
             } else if let run {
-                id = try Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE name = ? ORDER BY id DESC LIMIT 1", arguments: [run])
+                id = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM runs WHERE name = ? ORDER BY id DESC LIMIT 1", arguments: [run])
             } else {
                 id = try Int64.fetchOne(db, sql: "SELECT max(id) FROM runs")
             }
-            guard let id else { throw run.map { TraceError.unknownRun($0) } ?? TraceError.noDatabase("\(path) holds no runs") }
+            guard let id else {
+                throw run.map { TraceError.unknownRun($0) } ?? TraceError.noDatabase("\(path) holds no runs")
+            }
             return id
         }
     }
@@ -119,7 +132,8 @@ public final class TraceReader {
     /// A row per step: the common metrics, then each rule's pass rate in a column named after
     /// the rule (diagnostic rules included), then the time.
     public func steps(run: Int64) throws -> Table {
-        var steps = try table("""
+        var steps = try table(
+            """
             SELECT step, reward_mean, reward_std, frac_zero_std, loss, kl, clip_frac_low, clip_frac_high, entropy,
                    completion_len_mean, truncated_frac, learning_rate, grad_norm, tokens_per_s, time
             FROM steps WHERE run_id = ? ORDER BY step
@@ -149,26 +163,32 @@ public final class TraceReader {
     /// as a broken plugin's), from the `rule_errors/<rule>` metrics the trainer records.
     public func ruleErrors(run: Int64) throws -> [(step: Int, rule: String, errors: Int)] {
         try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT s.step, substr(j.key, length('rule_errors/') + 1), j.value
-                FROM steps s, json_each(s.metrics) j
-                WHERE s.run_id = ? AND j.key LIKE 'rule\\_errors/%' ESCAPE '\\' AND j.value > 0
-                ORDER BY s.step, j.key
-                """, arguments: [run]).map { (step: $0[0], rule: $0[1], errors: Int(($0[2] as Double).rounded())) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.step, substr(j.key, length('rule_errors/') + 1), j.value
+                    FROM steps s, json_each(s.metrics) j
+                    WHERE s.run_id = ? AND j.key LIKE 'rule\\_errors/%' ESCAPE '\\' AND j.value > 0
+                    ORDER BY s.step, j.key
+                    """, arguments: [run]
+            ).map { (step: $0[0], rule: $0[1], errors: Int(($0[2] as Double).rounded())) }
         }
     }
 
     /// Every metric of every step, the JSON column included, for `--json`.
     public func stepMetrics(run: Int64) throws -> [(step: Int, metrics: String)] {
         try db.read { db in
-            try Row.fetchAll(db, sql: "SELECT step, metrics FROM steps WHERE run_id = ? ORDER BY step", arguments: [run])
-                .map { ($0[0], $0[1]) }
+            try Row.fetchAll(
+                db, sql: "SELECT step, metrics FROM steps WHERE run_id = ? ORDER BY step", arguments: [run]
+            )
+            .map { ($0[0], $0[1]) }
         }
     }
 
     /// The samples `grpo traces samples` lists (see SampleQuery for how they are found).
     public func samples(run: Int64, filter f: SampleFilter) throws -> Table {
-        let query = try SampleQuery(filter: f, run: run, rules: Dictionary(uniqueKeysWithValues: try rules(run: run).map { ($1, $0) }))
+        let query = try SampleQuery(
+            filter: f, run: run, rules: Dictionary(uniqueKeysWithValues: try rules(run: run).map { ($1, $0) }))
         let ids = try db.read { try query.sampleIDs($0) }
         let completion: String
         var arguments: [(any DatabaseValueConvertible)?] = []
@@ -178,14 +198,17 @@ public final class TraceReader {
         } else {
             completion = "s.completion"
         }
-        var table = try table("""
+        var table = try table(
+            """
             SELECT s.id, s.step, g.task_id, g.id AS "group", s.idx, s.reward, s.advantage, s.num_tokens AS tokens,
                    s.finish_reason AS finish, \(completion) AS completion
             FROM samples s JOIN groups g ON g.id = s.group_id
             WHERE s.id IN (\(ids.map(String.init).joined(separator: ",")))
             """, arguments)
         let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
-        table.rows.sort { (a: [TraceValue], b: [TraceValue]) in position[a[0].integer ?? 0, default: 0] < position[b[0].integer ?? 0, default: 0] }
+        table.rows.sort { (a: [TraceValue], b: [TraceValue]) in
+            position[a[0].integer ?? 0, default: 0] < position[b[0].integer ?? 0, default: 0]
+        }
         return table
     }
 
@@ -199,14 +222,16 @@ public final class TraceReader {
 
     /// One sample whole: its fields (token ids and log-probs decoded) and every rule's verdict.
     public func sample(_ id: Int64) throws -> (fields: Table, scores: Table) {
-        let fields = try table("""
+        let fields = try table(
+            """
             SELECT s.id, s.run_id AS run, s.step, s.group_id AS "group", s.idx, g.task_id, s.reward, s.advantage,
                    s.num_tokens AS tokens, s.finish_reason, s.truncated, s.logprob_sum, g.prompt, s.completion,
                    s.token_ids, s.token_logprobs
             FROM samples s JOIN groups g ON g.id = s.group_id WHERE s.id = ?
             """, [id])
         guard !fields.rows.isEmpty else { throw TraceError.unknownSample(id) }
-        let scores = try table("""
+        let scores = try table(
+            """
             SELECT r.name AS rule, r.kind, r.weight, rs.score, rs.reason, rs.detail
             FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id WHERE rs.sample_id = ? ORDER BY r.id
             """, [id])
@@ -216,7 +241,8 @@ public final class TraceReader {
     /// A group: its prompt and stats, and its completions with their rewards, advantages
     /// and each rule's score as one column per rule.
     public func group(_ id: Int64) throws -> (info: Table, samples: Table) {
-        let info = try table("""
+        let info = try table(
+            """
             SELECT g.id, g.run_id AS run, g.step, g.idx, g.task_id, g.reward_mean, g.reward_std, g.prompt
             FROM groups g WHERE g.id = ?
             """, [id])
@@ -224,7 +250,8 @@ public final class TraceReader {
         let perRule = try rules(run: runID).map { rule in
             "(SELECT score FROM rule_scores WHERE sample_id = s.id AND rule_id = \(rule.0)) AS \(quoteIdentifier(rule.1))"
         }
-        let samples = try table("""
+        let samples = try table(
+            """
             SELECT s.id, s.idx, s.reward, s.advantage, s.num_tokens AS tokens, s.finish_reason AS finish\
             \(perRule.map { ", " + $0 }.joined()), s.completion
             FROM groups g CROSS JOIN samples s ON s.id BETWEEN g.first_sample AND g.last_sample
@@ -238,16 +265,20 @@ public final class TraceReader {
     public func exportJSONL(run: Int64, _ body: (String) throws -> Void) throws {
         let rules = Dictionary(uniqueKeysWithValues: try rules(run: run))
         try db.read { db in
-            let scores = try db.makeStatement(sql: "SELECT rule_id, score, reason, detail FROM rule_scores WHERE sample_id = ?")
-            let cursor = try Row.fetchCursor(db, sql: """
-                SELECT s.id, s.step, g.id, g.task_id, g.prompt, s.idx, s.completion, s.reward, s.advantage, s.num_tokens,
-                       s.finish_reason, s.truncated, s.logprob_sum, s.token_ids, s.token_logprobs
-                FROM samples s JOIN groups g ON g.id = s.group_id WHERE s.run_id = ? ORDER BY s.id
-                """, arguments: [run])
+            let scores = try db.makeStatement(
+                sql: "SELECT rule_id, score, reason, detail FROM rule_scores WHERE sample_id = ?")
+            let cursor = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT s.id, s.step, g.id, g.task_id, g.prompt, s.idx, s.completion, s.reward, s.advantage, s.num_tokens,
+                           s.finish_reason, s.truncated, s.logprob_sum, s.token_ids, s.token_logprobs
+                    FROM samples s JOIN groups g ON g.id = s.group_id WHERE s.run_id = ? ORDER BY s.id
+                    """, arguments: [run])
             while let row = try cursor.next() {
                 var fields: [String] = [
                     "\"id\":\(row[0] as Int64)", "\"step\":\(row[1] as Int64)", "\"group\":\(row[2] as Int64)",
-                    "\"task_id\":\(jsonString(row[3]))", "\"prompt\":\(jsonString(row[4]))", "\"index\":\(row[5] as Int64)",
+                    "\"task_id\":\(jsonString(row[3]))", "\"prompt\":\(jsonString(row[4]))",
+                    "\"index\":\(row[5] as Int64)",
                     "\"completion\":\(jsonString(row[6]))", "\"reward\":\(json(row[7] as Double?))",
                     "\"advantage\":\(json(row[8] as Double?))", "\"num_tokens\":\(row[9] as Int64)",
                     "\"finish_reason\":\(jsonString(row[10]))", "\"truncated\":\((row[11] as Int64) != 0)",
@@ -257,7 +288,9 @@ public final class TraceReader {
                 let lps = (row[14] as Data?).flatMap(Blob.decodeFloat) ?? []
                 fields.append("\"token_ids\":[\(ids.map(String.init).joined(separator: ","))]")
                 fields.append("\"token_logprobs\":[\(lps.map { json(Double($0)) }.joined(separator: ","))]")
-                var rulesJSON: [String] = [], reasons: [String] = [], details: [String] = []
+                var rulesJSON: [String] = []
+                var reasons: [String] = []
+                var details: [String] = []
                 for s in try Row.fetchAll(scores, arguments: [row[0] as Int64]) {
                     let name = jsonString(rules[s[0] as Int64] ?? "?")
                     rulesJSON.append("\(name):\(json(s[1] as Double?))")
@@ -287,7 +320,8 @@ public final class TraceReader {
         try db.read { db in
             let statement = try db.makeStatement(sql: sql)
             let rows = try Row.fetchAll(statement, arguments: StatementArguments(arguments))
-            return Table(columns: statement.columnNames, rows: rows.map { row in row.databaseValues.map(TraceValue.init) })
+            return Table(
+                columns: statement.columnNames, rows: rows.map { row in row.databaseValues.map(TraceValue.init) })
         }
     }
 }

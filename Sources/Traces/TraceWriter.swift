@@ -29,7 +29,9 @@ public final class TraceWriter {
     public init(path: String) throws {
         self.path = path
         let folder = (path as NSString).deletingLastPathComponent
-        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        if !folder.isEmpty {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
         db = try TraceDatabase.open(path: path, readonly: false)
     }
 
@@ -42,17 +44,22 @@ public final class TraceWriter {
             throw TraceError.badRecord("rule \"\(dup)\" appears twice in the run's rules")
         }
         let id: Int64 = try db.write { db in
-            try db.execute(sql: """
-                INSERT INTO runs (name, created, seed, config, model, task_set, rules_name, rules_text, rules_hash,
-                                  system, uid)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [info.name, timestamp(), info.seed, info.config, info.model, info.taskSet,
-                                 info.rulesName, info.rulesText, info.rulesText.map { SHA256.hex($0.utf8) },
-                                 info.system ?? BLASStartup.state.json, info.uid])
+            try db.execute(
+                sql: """
+                    INSERT INTO runs (name, created, seed, config, model, task_set, rules_name, rules_text, rules_hash,
+                                      system, uid)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    info.name, timestamp(), info.seed, info.config, info.model, info.taskSet,
+                    info.rulesName, info.rulesText, info.rulesText.map { SHA256.hex($0.utf8) },
+                    info.system ?? BLASStartup.state.json, info.uid,
+                ])
             let run = db.lastInsertedRowID
             for rule in info.rules {
-                try db.execute(sql: "INSERT INTO rules (run_id, name, kind, weight) VALUES (?, ?, ?, ?)",
-                               arguments: [run, rule.name, rule.kind, rule.weight])
+                try db.execute(
+                    sql: "INSERT INTO rules (run_id, name, kind, weight) VALUES (?, ?, ?, ?)",
+                    arguments: [run, rule.name, rule.kind, rule.weight])
             }
             return run
         }
@@ -69,26 +76,33 @@ public final class TraceWriter {
             guard let row = try Row.fetchOne(db, sql: "SELECT name, uid FROM runs WHERE id = ?", arguments: [id]) else {
                 throw TraceError.unknownRun(String(id))
             }
-            let name: String = row["name"], uid: String? = row["uid"]
+            let name: String = row["name"]
+            let uid: String? = row["uid"]
             if name != identity.name || (identity.uid != nil && uid != identity.uid) {
-                throw TraceError.runMismatch(path: path, message:
-                    "run \(id) here is \"\(name)\" (uid \(uid ?? "none")), "
-                    + "not the checkpoint's run \"\(identity.name)\" (uid \(identity.uid ?? "none")); refusing to "
-                    + "resume into another run's traces (its traces are in another database? pass it with --db)")
+                throw TraceError.runMismatch(
+                    path: path,
+                    message:
+                        "run \(id) here is \"\(name)\" (uid \(uid ?? "none")), "
+                        + "not the checkpoint's run \"\(identity.name)\" (uid \(identity.uid ?? "none")); refusing to "
+                        + "resume into another run's traces (its traces are in another database? pass it with --db)")
             }
             // A run begun before runs had a uid gets one now; its next checkpoints keep it.
             if uid == nil {
                 try db.execute(sql: "UPDATE runs SET uid = ? WHERE id = ?", arguments: [RunInfo.newUID(), id])
             }
             // Child rows first: the writer's connection does not enforce (or cascade) the foreign keys.
-            try db.execute(sql: "DELETE FROM rule_scores WHERE sample_id IN (SELECT id FROM samples WHERE run_id = ? AND step > ?)", arguments: [id, afterStep])
+            try db.execute(
+                sql:
+                    "DELETE FROM rule_scores WHERE sample_id IN (SELECT id FROM samples WHERE run_id = ? AND step > ?)",
+                arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM step_reasons WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM samples WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM groups WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM steps WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM evals WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM checkpoints WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
-            try db.execute(sql: "UPDATE runs SET status = 'running', finished = NULL, error = NULL WHERE id = ?", arguments: [id])
+            try db.execute(
+                sql: "UPDATE runs SET status = 'running', finished = NULL, error = NULL WHERE id = ?", arguments: [id])
         }
         try attach(run: id)
     }
@@ -100,7 +114,10 @@ public final class TraceWriter {
                 .map { RunIdentity(name: $0["name"], uid: $0["uid"]) }
         }
         ruleIDs = try db.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT name, id FROM rules WHERE run_id = ?", arguments: [id])
+            Dictionary(
+                uniqueKeysWithValues: try Row.fetchAll(
+                    db, sql: "SELECT name, id FROM rules WHERE run_id = ?", arguments: [id]
+                )
                 .map { ($0[0] as String, $0[1] as Int64) })
         }
     }
@@ -116,23 +133,30 @@ public final class TraceWriter {
         for group in step.groups {
             for sample in group.samples {
                 for s in sample.scores where ruleIDs[s.rule] == nil {
-                    throw TraceError.badRecord("step \(step.step): rule \"\(s.rule)\" is not a rule of this run (\(ruleIDs.keys.sorted().joined(separator: ", ")))")
+                    throw TraceError.badRecord(
+                        "step \(step.step): rule \"\(s.rule)\" is not a rule of this run (\(ruleIDs.keys.sorted().joined(separator: ", ")))"
+                    )
                 }
                 if !sample.tokenLogprobs.isEmpty && sample.tokenLogprobs.count != sample.tokenIDs.count {
-                    throw TraceError.badRecord("step \(step.step): \(sample.tokenIDs.count) token ids but \(sample.tokenLogprobs.count) log-probs")
+                    throw TraceError.badRecord(
+                        "step \(step.step): \(sample.tokenIDs.count) token ids but \(sample.tokenLogprobs.count) log-probs"
+                    )
                 }
             }
         }
         let time = timestamp()
         try db.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM steps WHERE run_id = ? AND step = ?", arguments: [run, step.step]) == true {
+            if try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM steps WHERE run_id = ? AND step = ?", arguments: [run, step.step]) == true
+            {
                 throw TraceError.badRecord("step \(step.step) of run \(run) is already recorded")
             }
             let metrics = step.metrics.columns
-            let insertStep = try db.cachedStatement(sql: """
-                INSERT INTO steps (run_id, step, time, \(metrics.map(\.0).joined(separator: ", ")), metrics)
-                VALUES (?, ?, ?, \(Array(repeating: "?", count: metrics.count).joined(separator: ", ")), ?)
-                """)
+            let insertStep = try db.cachedStatement(
+                sql: """
+                    INSERT INTO steps (run_id, step, time, \(metrics.map(\.0).joined(separator: ", ")), metrics)
+                    VALUES (?, ?, ?, \(Array(repeating: "?", count: metrics.count).joined(separator: ", ")), ?)
+                    """)
             var stepArguments: [(any DatabaseValueConvertible)?] = [run, step.step, time]
             stepArguments += metrics.map { $0.1.flatMap { $0.isFinite ? $0 : nil } }
             stepArguments.append(step.metrics.json)
@@ -148,19 +172,38 @@ public final class TraceWriter {
             for (g, group) in step.groups.enumerated() {
                 let stats = group.rewardStats
                 let i = try inserter(.group, rows: 1, connection)
-                i.bind(run); i.bind(step.step); i.bind(g); i.bind(group.taskID); i.bind(group.prompt)
-                i.bind(stats?.mean); i.bind(stats?.std)
-                if group.samples.isEmpty { i.bind(nil as Double?); i.bind(nil as Double?) } else {
-                    i.bind(nextSample); i.bind(nextSample + Int64(group.samples.count) - 1)
+                i.bind(run)
+                i.bind(step.step)
+                i.bind(g)
+                i.bind(group.taskID)
+                i.bind(group.prompt)
+                i.bind(stats?.mean)
+                i.bind(stats?.std)
+                if group.samples.isEmpty {
+                    i.bind(nil as Double?)
+                    i.bind(nil as Double?)
+                } else {
+                    i.bind(nextSample)
+                    i.bind(nextSample + Int64(group.samples.count) - 1)
                 }
                 let groupID = try i.run()
                 guard !group.samples.isEmpty else { continue }
                 let s = try inserter(.sample, rows: group.samples.count, connection)
                 for (index, sample) in group.samples.enumerated() {
-                    s.bind(nextSample + Int64(index)); s.bind(groupID); s.bind(run); s.bind(step.step); s.bind(index)
-                    s.bind(sample.reward); s.bind(sample.advantage); s.bind(sample.tokenIDs.count); s.bind(sample.finishReason)
-                    s.bind(sample.truncated); s.bind(sample.logprobSum); s.bind(sample.completion)
-                    s.bindBlob(sample.tokenIDs); s.bindBlob(sample.tokenLogprobs)
+                    s.bind(nextSample + Int64(index))
+                    s.bind(groupID)
+                    s.bind(run)
+                    s.bind(step.step)
+                    s.bind(index)
+                    s.bind(sample.reward)
+                    s.bind(sample.advantage)
+                    s.bind(sample.tokenIDs.count)
+                    s.bind(sample.finishReason)
+                    s.bind(sample.truncated)
+                    s.bind(sample.logprobSum)
+                    s.bind(sample.completion)
+                    s.bindBlob(sample.tokenIDs)
+                    s.bindBlob(sample.tokenLogprobs)
                 }
                 try s.run()
                 let scores = group.samples.reduce(0) { $0 + $1.scores.count }
@@ -169,7 +212,11 @@ public final class TraceWriter {
                     for (index, sample) in group.samples.enumerated() {
                         for score in sample.scores {
                             let rule = ruleIDs[score.rule]!
-                            r.bind(nextSample + Int64(index)); r.bind(rule); r.bind(score.score); r.bind(score.reason); r.bind(score.detail)
+                            r.bind(nextSample + Int64(index))
+                            r.bind(rule)
+                            r.bind(score.score)
+                            r.bind(score.reason)
+                            r.bind(score.detail)
                             reasons[ReasonKey(rule: rule, reason: score.reason), default: ReasonZone()].add(score.score)
                         }
                     }
@@ -177,7 +224,8 @@ public final class TraceWriter {
                 }
                 nextSample += Int64(group.samples.count)
             }
-            var rewards = (min: Double.infinity, max: -Double.infinity), advantages = rewards
+            var rewards = (min: Double.infinity, max: -Double.infinity)
+            var advantages = rewards
             var tokens = (min: Int.max, max: Int.min)
             for group in step.groups {
                 for sample in group.samples {
@@ -188,16 +236,21 @@ public final class TraceWriter {
                 }
             }
             if nextSample > firstSample {
-                try db.execute(sql: """
-                    UPDATE steps SET first_sample = ?, last_sample = ?, min_reward = ?, max_reward = ?, min_advantage = ?,
-                                     max_advantage = ?, min_tokens = ?, max_tokens = ?
-                    WHERE run_id = ? AND step = ?
-                    """, arguments: [firstSample, nextSample - 1, rewards.min, rewards.max, advantages.min, advantages.max,
-                                     tokens.min, tokens.max, run, step.step])
+                try db.execute(
+                    sql: """
+                        UPDATE steps SET first_sample = ?, last_sample = ?, min_reward = ?, max_reward = ?, min_advantage = ?,
+                                         max_advantage = ?, min_tokens = ?, max_tokens = ?
+                        WHERE run_id = ? AND step = ?
+                        """,
+                    arguments: [
+                        firstSample, nextSample - 1, rewards.min, rewards.max, advantages.min, advantages.max,
+                        tokens.min, tokens.max, run, step.step,
+                    ])
             }
-            let zone = try db.cachedStatement(sql: """
-                INSERT INTO step_reasons (run_id, step, rule_id, reason, samples, min_score, max_score) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
+            let zone = try db.cachedStatement(
+                sql: """
+                    INSERT INTO step_reasons (run_id, step, rule_id, reason, samples, min_score, max_score) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
             for (key, z) in reasons {
                 try zone.execute(arguments: [run, step.step, key.rule, key.reason, z.samples, z.minScore, z.maxScore])
             }
@@ -211,16 +264,32 @@ public final class TraceWriter {
     private func inserter(_ table: Target, rows: Int, _ connection: OpaquePointer) throws -> RowInserter {
         let key = "\(table.rawValue)/\(rows)"
         if let made = inserters[key] { return made }
-        let (name, columns): (String, [String]) = switch table {
-        case .group: ("groups", ["run_id", "step", "idx", "task_id", "prompt", "reward_mean", "reward_std", "first_sample", "last_sample"])
-        case .sample: ("samples", ["id", "group_id", "run_id", "step", "idx", "reward", "advantage", "num_tokens", "finish_reason",
-                                   "truncated", "logprob_sum", "completion", "token_ids", "token_logprobs"])
-        case .score: ("rule_scores", ["sample_id", "rule_id", "score", "reason", "detail"])
-        }
+        let (name, columns): (String, [String]) =
+            switch table {
+            case .group:
+                (
+                    "groups",
+                    [
+                        "run_id", "step", "idx", "task_id", "prompt", "reward_mean", "reward_std", "first_sample",
+                        "last_sample",
+                    ]
+                )
+            case .sample:
+                (
+                    "samples",
+                    [
+                        "id", "group_id", "run_id", "step", "idx", "reward", "advantage", "num_tokens", "finish_reason",
+                        "truncated", "logprob_sum", "completion", "token_ids", "token_logprobs",
+                    ]
+                )
+            case .score: ("rule_scores", ["sample_id", "rule_id", "score", "reason", "detail"])
+            }
         let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
-        let made = try RowInserter(connection: connection, sql: """
-            INSERT INTO \(name) (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: tuple, count: rows).joined(separator: ", "))
-            """)
+        let made = try RowInserter(
+            connection: connection,
+            sql: """
+                INSERT INTO \(name) (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: tuple, count: rows).joined(separator: ", "))
+                """)
         inserters[key] = made
         return made
     }
@@ -236,8 +305,10 @@ public final class TraceWriter {
         let time = timestamp()
         try db.write { db in
             for (metric, value) in metrics.sorted(by: { $0.key < $1.key }) {
-                try db.execute(sql: "INSERT OR REPLACE INTO evals (run_id, step, task_set, split, metric, value, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               arguments: [run, step, taskSet, split, metric, value, time])
+                try db.execute(
+                    sql:
+                        "INSERT OR REPLACE INTO evals (run_id, step, task_set, split, metric, value, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    arguments: [run, step, taskSet, split, metric, value, time])
             }
         }
     }
@@ -245,8 +316,9 @@ public final class TraceWriter {
     public func recordCheckpoint(step: Int, path checkpoint: String) throws {
         let run = try currentRun()
         try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO checkpoints (run_id, step, path, time) VALUES (?, ?, ?, ?)",
-                           arguments: [run, step, checkpoint, timestamp()])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO checkpoints (run_id, step, path, time) VALUES (?, ?, ?, ?)",
+                arguments: [run, step, checkpoint, timestamp()])
         }
     }
 
@@ -255,8 +327,9 @@ public final class TraceWriter {
     public func finish(_ status: RunStatus, error: String? = nil) throws {
         let run = try currentRun()
         try db.write { db in
-            try db.execute(sql: "UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
-                           arguments: [status.rawValue, timestamp(), error, run])
+            try db.execute(
+                sql: "UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ?",
+                arguments: [status.rawValue, timestamp(), error, run])
         }
         // Sampled statistics (about 1,000 rows an index): a fraction of a second on a million
         // samples, where a full ANALYZE reads the whole file.
@@ -271,13 +344,17 @@ func timestamp(_ date: Date = Date()) -> String {
 }
 
 /// A rule and a reason it gave in a step, and the zone map `step_reasons` keeps for them.
-private struct ReasonKey: Hashable { var rule: Int64; var reason: String }
+private struct ReasonKey: Hashable {
+    var rule: Int64
+    var reason: String
+}
 private struct ReasonZone {
     var samples = 0
     var minScore: Double?, maxScore: Double?
     mutating func add(_ score: Double?) {
         samples += 1
         guard let score, score.isFinite else { return }
-        minScore = min(minScore ?? score, score); maxScore = max(maxScore ?? score, score)
+        minScore = min(minScore ?? score, score)
+        maxScore = max(maxScore ?? score, score)
     }
 }

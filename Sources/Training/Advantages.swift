@@ -21,13 +21,16 @@ public enum Advantages {
         return rewards.map { group in
             let present = group.compactMap { $0 }
             // Exactly 0 for a flat group, not the rounding error of (r - mean) / 1e-4.
-            guard let first = present.first, present.contains(where: { $0 != first }) else { return group.map { _ in 0 } }
-            let mean = present.reduce(0, +) / Double(present.count)
-            let divisor: Double = switch scale {
-            case .group: sampleStd(present) + epsilon
-            case .batch: batchStd + epsilon
-            case .none: 1
+            guard let first = present.first, present.contains(where: { $0 != first }) else {
+                return group.map { _ in 0 }
             }
+            let mean = present.reduce(0, +) / Double(present.count)
+            let divisor: Double =
+                switch scale {
+                case .group: sampleStd(present) + epsilon
+                case .batch: batchStd + epsilon
+                case .none: 1
+                }
             return group.map { r in r.map { ($0 - mean) / divisor } ?? 0 }
         }
     }

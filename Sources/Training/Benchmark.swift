@@ -65,13 +65,16 @@ public enum Benchmark {
         }
     }
 
-    public static func run(shape: String, config: ModelConfig, repeats: Int, workload w: Workload = Workload(),
-                           context: Int? = nil,
-                           phases: Set<String> = ["sample", "train", "logprob"],
-                           progress: (String) -> Void = { _ in }) throws -> BenchmarkReport {
+    public static func run(
+        shape: String, config: ModelConfig, repeats: Int, workload w: Workload = Workload(),
+        context: Int? = nil,
+        phases: Set<String> = ["sample", "train", "logprob"],
+        progress: (String) -> Void = { _ in }
+    ) throws -> BenchmarkReport {
         var config = config
-        config.maxPositionEmbeddings = max(config.maxPositionEmbeddings, w.trainLength,
-                                           w.promptLength + w.newTokens)
+        config.maxPositionEmbeddings = max(
+            config.maxPositionEmbeddings, w.trainLength,
+            w.promptLength + w.newTokens)
         let model = Transformer(config: config)
         model.initialize(seed: 0)
         var rng = Xoshiro(seed: 1)
@@ -84,10 +87,14 @@ public enum Benchmark {
         let sampler = Sampler(model: model)
         let prompts = (0..<w.prompts).map { _ in [Int32(config.bosTokenId)] + randomTokens(w.promptLength - 1) }
         let params = SamplingParams(temperature: 1, maxNewTokens: w.newTokens, seed: 7, ignoreEOS: true)
-        let sampleTime = !phases.contains("sample") ? nil : try median(repeats) {
-            _ = try sampler.generate(promptTokens: prompts, completionsPerPrompt: w.completionsPerPrompt,
-                                     params: params)
-        }
+        let sampleTime =
+            !phases.contains("sample")
+            ? nil
+            : try median(repeats) {
+                _ = try sampler.generate(
+                    promptTokens: prompts, completionsPerPrompt: w.completionsPerPrompt,
+                    params: params)
+            }
         let sampled = Double(w.prompts * w.completionsPerPrompt * w.newTokens)
 
         progress("training \(w.trainBatch) x \(w.trainLength)")
@@ -101,12 +108,14 @@ public enum Benchmark {
         opt.learningRate = 1e-4
         let trainer = NextTokenTrainer(model: model, optimizer: opt)
         func trainStep() throws {
-            _ = try trainer.step(tokens: tokens, targets: targets, batch: w.trainBatch, length: w.trainLength,
-                                 learningRate: 1e-4)
+            _ = try trainer.step(
+                tokens: tokens, targets: targets, batch: w.trainBatch, length: w.trainLength,
+                learningRate: 1e-4)
         }
         let trainTime = !phases.contains("train") ? nil : try median(repeats, trainStep)
         let layout = model.layout
-        let attentionFlops = 4.0 * Double(w.trainLength * w.trainLength) * Double(config.hiddenSize)
+        let attentionFlops =
+            4.0 * Double(w.trainLength * w.trainLength) * Double(config.hiddenSize)
             * Double(config.numHiddenLayers * w.trainBatch)
         let trainFlops = 3 * (layout.forwardFlopsPerToken * Double(n) + attentionFlops)
         var best: (gflops: Double, shape: GemmShape)?
@@ -121,11 +130,15 @@ public enum Benchmark {
         progress("log-prob forward \(w.trainBatch) x \(w.trainLength)")
         let acts = Activations()
         let logp = FloatBuffer(n)
-        let logprobTime = !phases.contains("logprob") ? nil : try median(repeats) {
-            let logits = model.forward(tokens: tokens, batch: w.trainBatch, length: w.trainLength, into: acts,
-                                       saving: false)
-            LogProbs.forward(logits, targets: targets, rows: n, vocab: config.vocabSize, logp: logp.pointer)
-        }
+        let logprobTime =
+            !phases.contains("logprob")
+            ? nil
+            : try median(repeats) {
+                let logits = model.forward(
+                    tokens: tokens, batch: w.trainBatch, length: w.trainLength, into: acts,
+                    saving: false)
+                LogProbs.forward(logits, targets: targets, rows: n, vocab: config.vocabSize, logp: logp.pointer)
+            }
 
         let blas = BLASStartup.state
         let cpu = blas.cpu
@@ -162,16 +175,21 @@ public enum Benchmark {
     /// GFLOP/s of one product shape through `gemm` (both cores where it splits), median of 3
     /// timings of enough repetitions to last about 20 ms.
     public static func gemmRate(_ s: GemmShape) -> Double {
-        let rowsA = s.transA ? s.k : s.m, colsA = s.transA ? s.m : s.k
-        let rowsB = s.transB ? s.n : s.k, colsB = s.transB ? s.k : s.n
-        let a = Tensor([rowsA, colsA]), b = Tensor([rowsB, colsB]), c = Tensor([s.m, s.n])
+        let rowsA = s.transA ? s.k : s.m
+        let colsA = s.transA ? s.m : s.k
+        let rowsB = s.transB ? s.n : s.k
+        let colsB = s.transB ? s.k : s.n
+        let a = Tensor([rowsA, colsA])
+        let b = Tensor([rowsB, colsB])
+        let c = Tensor([s.m, s.n])
         for i in 0..<(rowsA * colsA) { a[i] = Float(i % 7) * 0.1 }
         for i in 0..<(rowsB * colsB) { b[i] = Float(i % 5) * 0.1 }
         let reps = max(1, min(10_000, Int(20e-3 * 50e9 / s.flops)))
         let t = try! median(3) {
             for _ in 0..<reps {
-                gemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, a: a.data, lda: colsA,
-                     b: b.data, ldb: colsB, c: c.data, ldc: s.n)
+                gemm(
+                    transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, a: a.data, lda: colsA,
+                    b: b.data, ldb: colsB, c: c.data, ldc: s.n)
             }
         }
         return Double(reps) * s.flops / t / 1e9
@@ -179,7 +197,9 @@ public enum Benchmark {
 
     /// GFLOP/s of a square sgemm on all of BLAS's threads (median).
     public static func sgemmRate(size s: Int, repeats: Int) -> Double {
-        let a = Tensor([s, s]), b = Tensor([s, s]), c = Tensor([s, s])
+        let a = Tensor([s, s])
+        let b = Tensor([s, s])
+        let c = Tensor([s, s])
         for i in 0..<(s * s) {
             a[i] = Float(i % 7) * 0.1
             b[i] = Float(i % 5) * 0.1
@@ -213,7 +233,8 @@ public enum Benchmark {
     /// Resident now (/proc/self/statm), in MB.
     public static func residentMegabytes() -> Double {
         guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
-              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return .nan }
+            let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        else { return .nan }
         return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
     }
 }

@@ -17,8 +17,11 @@ public struct ContextOverflow: Sendable, Equatable, CustomStringConvertible {
     public var context: Int
 
     public init(taskID: String, split: String, promptTokens: Int, completionCap: Int, context: Int) {
-        self.taskID = taskID; self.split = split; self.promptTokens = promptTokens
-        self.completionCap = completionCap; self.context = context
+        self.taskID = taskID
+        self.split = split
+        self.promptTokens = promptTokens
+        self.completionCap = completionCap
+        self.context = context
     }
 
     public var description: String {
@@ -32,12 +35,16 @@ public struct ContextFitError: Error, CustomStringConvertible, Equatable {
     public var taskSet: String
     public var overflows: [ContextOverflow]
 
-    public init(taskSet: String, overflows: [ContextOverflow]) { self.taskSet = taskSet; self.overflows = overflows }
+    public init(taskSet: String, overflows: [ContextOverflow]) {
+        self.taskSet = taskSet
+        self.overflows = overflows
+    }
 
     public var description: String {
         let first = overflows[0]
         let room = first.context - first.promptTokens
-        let fix = room >= 1
+        let fix =
+            room >= 1
             ? "lower max_completion_length to at most \(room), shorten the prompt, or leave the task out"
             : "shorten the prompt (or the prompt_template) or leave the task out"
         let more = overflows.count > 1 ? " (and \(overflows.count - 1) more task(s))" : ""
@@ -47,8 +54,11 @@ public struct ContextFitError: Error, CustomStringConvertible, Equatable {
 
 public enum ContextFit {
     /// Each task of `split` with its prompt's length in tokens, as the policy sees it.
-    public static func promptLengths(_ tasks: TaskSet, split: String, model: ModelConfig, suffix: String = "") throws
-        -> [(id: String, tokens: Int)] {
+    public static func promptLengths(
+        _ tasks: TaskSet, split: String, model: ModelConfig, suffix: String = ""
+    ) throws
+        -> [(id: String, tokens: Int)]
+    {
         let tokenizer = ByteTokenizer(config: model)
         return try tasks.split(split).map { task in
             (task.id, tokenizer.encode(tasks.manifest.prompt(for: task) + suffix, addBOS: true).count)
@@ -59,16 +69,20 @@ public enum ContextFit {
     /// them), for any of the splits (each with its completion cap); returns the longest prompt
     /// of all, in tokens.
     @discardableResult
-    public static func check(_ tasks: TaskSet, splits: [(name: String, completionCap: Int)], model: ModelConfig,
-                             suffix: String = "") throws -> Int {
-        var all: [ContextOverflow] = [], longest = 0
+    public static func check(
+        _ tasks: TaskSet, splits: [(name: String, completionCap: Int)], model: ModelConfig,
+        suffix: String = ""
+    ) throws -> Int {
+        var all: [ContextOverflow] = []
+        var longest = 0
         for (name, cap) in splits {
             let lengths = try promptLengths(tasks, split: name, model: model, suffix: suffix)
             longest = max(longest, lengths.map(\.tokens).max() ?? 0)
             all += lengths.compactMap { id, prompt in
                 guard prompt + cap > model.maxPositionEmbeddings else { return nil }
-                return ContextOverflow(taskID: id, split: name, promptTokens: prompt, completionCap: cap,
-                                       context: model.maxPositionEmbeddings)
+                return ContextOverflow(
+                    taskID: id, split: name, promptTokens: prompt, completionCap: cap,
+                    context: model.maxPositionEmbeddings)
             }
         }
         if !all.isEmpty { throw ContextFitError(taskSet: tasks.manifest.name, overflows: all) }

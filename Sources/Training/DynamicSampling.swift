@@ -41,8 +41,10 @@ public enum DynamicSampling {
     }
 
     /// The metric of each completion of a group.
-    public static func values(_ scores: [ScoredCompletion], metric: DynamicSamplingMetric,
-                              judge: AnswerJudge) -> [Double?] {
+    public static func values(
+        _ scores: [ScoredCompletion], metric: DynamicSamplingMetric,
+        judge: AnswerJudge
+    ) -> [Double?] {
         switch metric {
         case .accuracy: return scores.map(judge.accuracy(of:))
         case .reward: return scores.map(\.reward)
@@ -51,8 +53,10 @@ public enum DynamicSampling {
 
     /// Samples round 0, 1, ... (`sample(round)` gives one batch of groups) until `batchSize`
     /// groups pass `keeps` or `maxExtraRounds` rounds after the first are spent.
-    public static func fill<Group>(batchSize: Int, maxExtraRounds: Int, sample: (Int) throws -> [Group],
-                                   keeps: (Group) -> Bool) rethrows -> DynamicSamplingOutcome<Group> {
+    public static func fill<Group>(
+        batchSize: Int, maxExtraRounds: Int, sample: (Int) throws -> [Group],
+        keeps: (Group) -> Bool
+    ) rethrows -> DynamicSamplingOutcome<Group> {
         var kept: [Group] = []
         var sampled: [Group] = []
         var dropped = 0
@@ -67,7 +71,8 @@ public enum DynamicSampling {
             round += 1
         }
         let trimmed = max(0, kept.count - batchSize)
-        return DynamicSamplingOutcome(kept: Array(kept.prefix(batchSize)), sampled: sampled, dropped: dropped,
-                                      trimmed: trimmed, extraRounds: round)
+        return DynamicSamplingOutcome(
+            kept: Array(kept.prefix(batchSize)), sampled: sampled, dropped: dropped,
+            trimmed: trimmed, extraRounds: round)
     }
 }

@@ -32,32 +32,41 @@ public struct EvalConfig: Codable, Equatable, Sendable, OptionRoot {
     public init(from decoder: Decoder) throws { self = try Self.options.decode(from: decoder) }
     public func encode(to encoder: Encoder) throws { try Self.options.encode(self, to: encoder) }
 
-    public static let options = OptionTable<EvalConfig>(command: "eval", keys: [
-        OptionKey("model", \.model, "Checkpoint folder to evaluate.", aliases: ["checkpoint"], default: "required"),
-        OptionKey("task_set", \.taskSet, "Task set: a name under Tasks/ or a folder.", aliases: ["tasks"],
-                  default: "required"),
-        OptionKey("split", \.split, "Split to evaluate."),
-        OptionKey("rules", \.rules, "Rule set: a name under Rewards/ or a file.", default: "the task set's"),
-        OptionKey("answer_rule", \.answerRule, "The rule whose full marks count as solved.",
-                  default: "the task set's"),
-        OptionKey("eval_limit", \.evalLimit, "Evaluate the first N tasks (0: all).", aliases: ["limit"]),
-        OptionKey("k", \.k, "Also sample completions a task for pass@k (0: greedy only)."),
-        OptionKey("num_generations", \.numGenerations, "Completions sampled a task for pass@k.", aliases: ["n"],
-                  default: "k"),
-        OptionKey("temperature", \.temperature, "Sampling temperature for pass@k."),
-        OptionKey("max_completion_length", \.maxCompletionLength, "Longest completion in tokens.",
-                  default: "the task set's"),
-        OptionKey("prefix", \.prefix, "Text every completion starts with (\\n for a newline); the rules score both."),
-        OptionKey("seed", \.seed, "Seed of the pass@k samples."),
-        OptionKey("db", \.db, "Also record the result in this trace database (greedy: step 0, pass@k: step 1).",
-                  default: "none"),
-        OptionKey("run_name", \.runName, "Name of the run recorded in --db.", default: "eval <model>"),
-        OptionKey("json", \.json, "Print the report as one JSON object."),
-        OptionKey("quiet", \.quiet, "No notes on standard error."),
-    ], refused: [
-        ("per_device_eval_batch_size", "greedy decoding runs 32 prompts a call, sampling about 64 sequences"),
-        ("report_to", "the report goes to standard output (--json) and, with --db, the traces database"),
-    ])
+    public static let options = OptionTable<EvalConfig>(
+        command: "eval",
+        keys: [
+            OptionKey("model", \.model, "Checkpoint folder to evaluate.", aliases: ["checkpoint"], default: "required"),
+            OptionKey(
+                "task_set", \.taskSet, "Task set: a name under Tasks/ or a folder.", aliases: ["tasks"],
+                default: "required"),
+            OptionKey("split", \.split, "Split to evaluate."),
+            OptionKey("rules", \.rules, "Rule set: a name under Rewards/ or a file.", default: "the task set's"),
+            OptionKey(
+                "answer_rule", \.answerRule, "The rule whose full marks count as solved.",
+                default: "the task set's"),
+            OptionKey("eval_limit", \.evalLimit, "Evaluate the first N tasks (0: all).", aliases: ["limit"]),
+            OptionKey("k", \.k, "Also sample completions a task for pass@k (0: greedy only)."),
+            OptionKey(
+                "num_generations", \.numGenerations, "Completions sampled a task for pass@k.", aliases: ["n"],
+                default: "k"),
+            OptionKey("temperature", \.temperature, "Sampling temperature for pass@k."),
+            OptionKey(
+                "max_completion_length", \.maxCompletionLength, "Longest completion in tokens.",
+                default: "the task set's"),
+            OptionKey(
+                "prefix", \.prefix, "Text every completion starts with (\\n for a newline); the rules score both."),
+            OptionKey("seed", \.seed, "Seed of the pass@k samples."),
+            OptionKey(
+                "db", \.db, "Also record the result in this trace database (greedy: step 0, pass@k: step 1).",
+                default: "none"),
+            OptionKey("run_name", \.runName, "Name of the run recorded in --db.", default: "eval <model>"),
+            OptionKey("json", \.json, "Print the report as one JSON object."),
+            OptionKey("quiet", \.quiet, "No notes on standard error."),
+        ],
+        refused: [
+            ("per_device_eval_batch_size", "greedy decoding runs 32 prompts a call, sampling about 64 sequences"),
+            ("report_to", "the report goes to standard output (--json) and, with --db, the traces database"),
+        ])
 
     public func validate(file: String = "flags") throws {
         func fail(_ key: String, _ m: String) -> PolicyError { .badConfig(file: file, key: key, message: m) }

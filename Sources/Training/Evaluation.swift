@@ -57,10 +57,12 @@ public enum Evaluation {
     }
 
     /// `limit` 0 evaluates the whole split; `k` > 0 also samples `samples` (>= k) completions a task.
-    public static func run(model: Transformer, tasks: TaskSet, split: String = "test", rules: RuleSet, limit: Int = 0,
-                           maxNewTokens: Int? = nil, k: Int = 0, samples: Int = 0, temperature: Float = 1, seed: UInt64 = 0,
-                           keepSamples: Bool = false, prefix: String = "", answerRule: String? = nil,
-                           maxRuleErrorShare: Double = RuleSet.defaultMaxErrorShare) throws -> EvalReport {
+    public static func run(
+        model: Transformer, tasks: TaskSet, split: String = "test", rules: RuleSet, limit: Int = 0,
+        maxNewTokens: Int? = nil, k: Int = 0, samples: Int = 0, temperature: Float = 1, seed: UInt64 = 0,
+        keepSamples: Bool = false, prefix: String = "", answerRule: String? = nil,
+        maxRuleErrorShare: Double = RuleSet.defaultMaxErrorShare
+    ) throws -> EvalReport {
         var records = split == "train" ? tasks.train : tasks.test
         if limit > 0 { records = Array(records.prefix(limit)) }
         let sampler = Sampler(model: model)
@@ -78,7 +80,8 @@ public enum Evaluation {
         let prompts = records.map { m.prompt(for: $0) + prefix }
         // As long as the task set allows, and the model's context leaves room for after the longest prompt.
         let longestPrompt = prompts.map { sampler.tokenizer.encode($0, addBOS: true).count }.max() ?? 0
-        let length = max(1, min(maxNewTokens ?? m.maxCompletionLength, model.config.maxPositionEmbeddings - longestPrompt))
+        let length = max(
+            1, min(maxNewTokens ?? m.maxCompletionLength, model.config.maxPositionEmbeddings - longestPrompt))
         func solved(_ s: ScoredCompletion) -> Bool { judge.accuracy(of: s) == 1 }
         func lengths(_ completions: [Completion]) -> [CompletionLength] {
             completions.map { CompletionLength(tokens: $0.tokens.count, limit: length) }
@@ -87,23 +90,30 @@ public enum Evaluation {
         var greedy: [Completion] = []
         for start in stride(from: 0, to: prompts.count, by: 32) {
             let batch = Array(prompts[start..<min(start + 32, prompts.count)])
-            greedy += try sampler.generate(prompts: batch, completionsPerPrompt: 1,
-                                           params: SamplingParams(temperature: 0, maxNewTokens: length, stop: m.stop)).map { $0[0] }
+            greedy += try sampler.generate(
+                prompts: batch, completionsPerPrompt: 1,
+                params: SamplingParams(temperature: 0, maxNewTokens: length, stop: m.stop)
+            ).map { $0[0] }
         }
-        let scored = rules.score(zip(records, greedy).map { record, completion in
-                                     (completion: prefix + completion.text, task: m.rewardTask(for: record)) },
-                                 lengths: lengths(greedy))
+        let scored = rules.score(
+            zip(records, greedy).map { record, completion in
+                (completion: prefix + completion.text, task: m.rewardTask(for: record))
+            },
+            lengths: lengths(greedy))
         try rules.checkRulesWork(scored, maxErrorShare: maxRuleErrorShare)
         let rates = Dictionary(uniqueKeysWithValues: rules.ruleStats(scored).map { ($0.rule, $0.passRate) })
-        var report = EvalReport(taskSet: m.name, split: split, tasks: records.count,
-                                accuracy: Double(scored.filter(solved).count) / Double(max(records.count, 1)),
-                                passAtK: nil, k: nil, rulePassRates: rates,
-                                meanLength: Double(greedy.reduce(0) { $0 + $1.tokens.count })
-                                    / Double(max(greedy.count, 1)),
-                                answerRule: judge.answerRule)
+        var report = EvalReport(
+            taskSet: m.name, split: split, tasks: records.count,
+            accuracy: Double(scored.filter(solved).count) / Double(max(records.count, 1)),
+            passAtK: nil, k: nil, rulePassRates: rates,
+            meanLength: Double(greedy.reduce(0) { $0 + $1.tokens.count })
+                / Double(max(greedy.count, 1)),
+            answerRule: judge.answerRule)
         if keepSamples {
             report.greedyGroups = records.indices.map { i in
-                GroupRecord(task: records[i], prompt: prompts[i], completions: [greedy[i]], scores: [scored[i]], advantages: [0])
+                GroupRecord(
+                    task: records[i], prompt: prompts[i], completions: [greedy[i]], scores: [scored[i]], advantages: [0]
+                )
             }
         }
         if k > 0 {
@@ -113,23 +123,29 @@ public enum Evaluation {
             let perCall = max(1, 64 / n)
             for start in stride(from: 0, to: prompts.count, by: perCall) {
                 let end = min(start + perCall, prompts.count)
-                let groups = try sampler.generate(prompts: Array(prompts[start..<end]), completionsPerPrompt: n,
-                                                  params: SamplingParams(temperature: temperature, maxNewTokens: length,
-                                                                         stop: m.stop, seed: seed &+ UInt64(start)))
+                let groups = try sampler.generate(
+                    prompts: Array(prompts[start..<end]), completionsPerPrompt: n,
+                    params: SamplingParams(
+                        temperature: temperature, maxNewTokens: length,
+                        stop: m.stop, seed: seed &+ UInt64(start)))
                 for (i, group) in zip(start..<end, groups) {
                     let task = m.rewardTask(for: records[i])
-                    let s = rules.score(group.map { (completion: prefix + $0.text, task: task) },
-                                        lengths: lengths(group))
+                    let s = rules.score(
+                        group.map { (completion: prefix + $0.text, task: task) },
+                        lengths: lengths(group))
                     try rules.checkRulesWork(s, maxErrorShare: maxRuleErrorShare)
                     total += passAtK(n: n, c: s.filter(solved).count, k: k)
                     if keepSamples {
                         let advantages = Advantages.compute([s.map(\.reward)], scale: .group)[0]
-                        report.sampledGroups.append(GroupRecord(task: records[i], prompt: prompts[i], completions: group,
-                                                                scores: s, advantages: advantages))
+                        report.sampledGroups.append(
+                            GroupRecord(
+                                task: records[i], prompt: prompts[i], completions: group,
+                                scores: s, advantages: advantages))
                     }
                 }
             }
-            report.passAtK = total / Double(max(records.count, 1)); report.k = k
+            report.passAtK = total / Double(max(records.count, 1))
+            report.k = k
         }
         return report
     }

@@ -24,31 +24,43 @@ public struct GRPOBenchmarkReport: Codable, Sendable {
     public var repeats: Int
 
     enum CodingKeys: String, CodingKey {
-        case shape, stepS = "step_s", sampleS = "sample_s", scoreS = "score_s", logprobS = "logprob_s", trainS = "train_s"
-        case logprobMismatchMax = "logprob_mismatch_max", completionTokens = "completion_tokens", peakRssMb = "peak_rss_mb", repeats
+        case shape, stepS = "step_s", sampleS = "sample_s", scoreS = "score_s", logprobS = "logprob_s", trainS =
+            "train_s"
+        case logprobMismatchMax = "logprob_mismatch_max", completionTokens = "completion_tokens", peakRssMb =
+            "peak_rss_mb", repeats
     }
 }
 
 public enum GRPOBenchmark {
     /// `tasks`: the prompts (arith's train split); `rules`: the exact-match rule set.
-    public static func run(shape: String, tasks: TaskSet, rules: RuleSet, repeats: Int = 5,
-                           progress: (String) -> Void = { _ in }) throws -> GRPOBenchmarkReport {
+    public static func run(
+        shape: String, tasks: TaskSet, rules: RuleSet, repeats: Int = 5,
+        progress: (String) -> Void = { _ in }
+    ) throws -> GRPOBenchmarkReport {
         let trainer = try makeTrainer(shape: shape, tasks: tasks, rules: rules, steps: repeats + 1)
         let c = trainer.config
-        var steps: [StepMetrics] = [], walls: [Double] = []
+        var steps: [StepMetrics] = []
+        var walls: [Double] = []
         for i in 0...repeats {
             let start = Date()
             let (report, _) = try trainer.trainStep()
-            if i > 0 { steps.append(report.metrics); walls.append(Date().timeIntervalSince(start)) }
-            progress("step \(i == 0 ? "warmup" : "\(i)/\(repeats)"): \(String(format: "%.3f", Date().timeIntervalSince(start))) s")
+            if i > 0 {
+                steps.append(report.metrics)
+                walls.append(Date().timeIntervalSince(start))
+            }
+            progress(
+                "step \(i == 0 ? "warmup" : "\(i)/\(repeats)"): \(String(format: "%.3f", Date().timeIntervalSince(start))) s"
+            )
         }
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
         let reference = steps.map { $0.extra["reference_logprob_s"] ?? 0 }
         return GRPOBenchmarkReport(
-            shape: shape, stepS: median(walls), sampleS: median(steps.map { $0.samplingS ?? 0 }), scoreS: median(steps.map { $0.scoringS ?? 0 }),
+            shape: shape, stepS: median(walls), sampleS: median(steps.map { $0.samplingS ?? 0 }),
+            scoreS: median(steps.map { $0.scoringS ?? 0 }),
             logprobS: median(reference), trainS: median(zip(steps, reference).map { ($0.trainingS ?? 0) - $1 }),
             logprobMismatchMax: steps.compactMap(\.logprobMismatchMax).max() ?? .nan,
-            completionTokens: median(steps.map { ($0.completionLenMean ?? 0) * Double(c.promptsPerStep * c.numGenerations) }),
+            completionTokens: median(
+                steps.map { ($0.completionLenMean ?? 0) * Double(c.promptsPerStep * c.numGenerations) }),
             peakRssMb: Benchmark.peakResidentMegabytes(), repeats: repeats)
     }
 
@@ -57,19 +69,26 @@ public enum GRPOBenchmark {
         let model = Transformer(config: try ModelConfig.named(shape))
         model.initialize(seed: 0)
         var c = GRPOConfig()
-        c.model = shape; c.taskSet = tasks.manifest.name
+        c.model = shape
+        c.taskSet = tasks.manifest.name
         // 64 new tokens, or what the shape's context leaves after the longest prompt (the toy's is 64).
         let tokenizer = ByteTokenizer(config: model.config)
-        let longestPrompt = tasks.train.map { tokenizer.encode(tasks.manifest.prompt(for: $0), addBOS: true).count }
+        let longestPrompt =
+            tasks.train.map { tokenizer.encode(tasks.manifest.prompt(for: $0), addBOS: true).count }
             .max() ?? 1
         let room = model.config.maxPositionEmbeddings - longestPrompt
         guard room > 0 else {
-            throw PolicyError.invalidArgument("\(shape): a context of \(model.config.maxPositionEmbeddings) tokens "
-                                              + "leaves no room after a prompt of \(longestPrompt)")
+            throw PolicyError.invalidArgument(
+                "\(shape): a context of \(model.config.maxPositionEmbeddings) tokens "
+                    + "leaves no room after a prompt of \(longestPrompt)")
         }
-        c.promptsPerStep = 8; c.numGenerations = 8; c.maxCompletionLength = min(64, room)
-        c.beta = 0.04; c.numIterations = 1
-        c.learningRate = 1e-5; c.maxSteps = steps
+        c.promptsPerStep = 8
+        c.numGenerations = 8
+        c.maxCompletionLength = min(64, room)
+        c.beta = 0.04
+        c.numIterations = 1
+        c.learningRate = 1e-5
+        c.maxSteps = steps
         // The reference workload keeps the schedule and betas it was first measured with.
         c.lrSchedulerType = "constant"
         c.adamBeta2 = 0.99

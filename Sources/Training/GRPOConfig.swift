@@ -133,8 +133,13 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
 
     public var optimizer: OptimizerConfig {
         var o = OptimizerConfig()
-        o.learningRate = learningRate; o.lrSchedulerType = lrSchedulerType; o.warmupSteps = warmupSteps
-        o.weightDecay = weightDecay; o.adamBeta1 = adamBeta1; o.adamBeta2 = adamBeta2; o.adamEpsilon = adamEpsilon
+        o.learningRate = learningRate
+        o.lrSchedulerType = lrSchedulerType
+        o.warmupSteps = warmupSteps
+        o.weightDecay = weightDecay
+        o.adamBeta1 = adamBeta1
+        o.adamBeta2 = adamBeta2
+        o.adamEpsilon = adamEpsilon
         o.maxGradNorm = maxGradNorm
         return o
     }
@@ -146,7 +151,10 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
     /// `completionCap`: the cap generation runs with (see `completionCap(taskSetDefault:)`).
     public func lossOptions(completionCap: Int) -> LossOptions {
         var o = LossOptions()
-        o.lossType = lossType; o.level = importanceSamplingLevel; o.epsilonLow = epsilon; o.epsilonHigh = epsilonHigh ?? epsilon
+        o.lossType = lossType
+        o.level = importanceSamplingLevel
+        o.epsilonLow = epsilon
+        o.epsilonHigh = epsilonHigh ?? epsilon
         o.beta = beta
         o.useBiasCorrectionKL = useBiasCorrectionKl
         o.maxCompletionLength = completionCap
@@ -188,10 +196,14 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
         }
         guard !model.isEmpty else { throw fail("model", "required: the checkpoint folder to start from") }
         guard !taskSet.isEmpty else { throw fail("task_set", "required: a task set under Tasks/ or a folder") }
-        guard numGenerations >= 2 else { throw fail("num_generations", "must be at least 2: advantages compare completions of one prompt") }
+        guard numGenerations >= 2 else {
+            throw fail("num_generations", "must be at least 2: advantages compare completions of one prompt")
+        }
         guard promptsPerStep >= 1 else { throw fail("prompts_per_step", "must be at least 1") }
         if let m = maxCompletionLength, m < 1 { throw fail("max_completion_length", "must be positive") }
-        guard temperature > 0 else { throw fail("temperature", "must be positive (greedy completions would all be the same)") }
+        guard temperature > 0 else {
+            throw fail("temperature", "must be positive (greedy completions would all be the same)")
+        }
         guard topP > 0, topP <= 1 else { throw fail("top_p", "must be in (0, 1]") }
         guard beta >= 0 else { throw fail("beta", "must be >= 0") }
         guard epsilon > 0, epsilon < 1 else { throw fail("epsilon", "must be in (0, 1)") }

@@ -35,7 +35,10 @@ public struct LossSequence: Sendable {
     /// false: the token does not count (masked truncated completion, padding).
     public var mask: [Bool]
     public init(logp: [Double], oldLogp: [Double], refLogp: [Double] = [], advantage: Double, mask: [Bool]? = nil) {
-        self.logp = logp; self.oldLogp = oldLogp; self.refLogp = refLogp; self.advantage = advantage
+        self.logp = logp
+        self.oldLogp = oldLogp
+        self.refLogp = refLogp
+        self.advantage = advantage
         self.mask = mask ?? Array(repeating: true, count: logp.count)
     }
 }
@@ -81,10 +84,15 @@ public enum GRPOLoss {
             case .drGRPO: return 1 / (Double(batch.count) * Double(o.maxCompletionLength))
             }
         }
-        var loss = 0.0, clipLow = 0, clipHigh = 0, ratioSum = 0.0, klSum = 0.0
+        var loss = 0.0
+        var clipLow = 0
+        var clipHigh = 0
+        var ratioSum = 0.0
+        var klSum = 0.0
         var dlogp: [[Double]] = []
         for (i, s) in batch.enumerated() {
-            let w = weight(i), a = s.advantage
+            let w = weight(i)
+            let a = s.advantage
             var grad = [Double](repeating: 0, count: s.logp.count)
             // GSPO: one ratio for the sequence, from the mean log-ratio of its counted tokens.
             var sequenceRatio = 1.0
@@ -93,7 +101,7 @@ public enum GRPOLoss {
                 for t in s.logp.indices where s.mask[t] { sum += s.logp[t] - s.oldLogp[t] }
                 sequenceRatio = exp(sum / Double(counted[i]))
             }
-            var sequenceGrad = 0.0   // d loss / d s_i, spread over the tokens afterwards
+            var sequenceGrad = 0.0  // d loss / d s_i, spread over the tokens afterwards
             var sequenceClip: (low: Bool, high: Bool) = (false, false)
             for t in s.logp.indices where s.mask[t] {
                 let rho = o.level == .token ? exp(s.logp[t] - s.oldLogp[t]) : sequenceRatio
@@ -111,7 +119,7 @@ public enum GRPOLoss {
                     }
                 }
                 if o.level == .token { ratioSum += rho }
-                var dl = 0.0   // d l / d logp_t through this token's own terms
+                var dl = 0.0  // d l / d logp_t through this token's own terms
                 if o.level == .token { dl = dRho * rho } else { sequenceGrad += -w * dRho }
                 if o.beta > 0 {
                     let x = s.refLogp[t] - s.logp[t]
@@ -146,7 +154,8 @@ public enum GRPOLoss {
         let units = o.level == .token ? totalTokens : batch.count
         let n = Double(max(units, 1))
         let klMean = o.beta > 0 ? klSum / Double(max(totalTokens, 1)) : 0
-        return LossResult(loss: loss, dlogp: dlogp, clipFracLow: Double(clipLow) / n, clipFracHigh: Double(clipHigh) / n,
-                          ratioMean: ratioSum / n, kl: klMean, tokens: totalTokens)
+        return LossResult(
+            loss: loss, dlogp: dlogp, clipFracLow: Double(clipLow) / n, clipFracHigh: Double(clipHigh) / n,
+            ratioMean: ratioSum / n, kl: klMean, tokens: totalTokens)
     }
 }

@@ -72,7 +72,8 @@ public final class GRPOTrainer: @unchecked Sendable {
     /// Micro-batches a batch is cut into (nil: as MicroBatch.plan finds best); 1 keeps one padded
     /// batch. Always 1 when the model has a balance loss (aux_loss_alpha > 0).
     public var microBatches: Int?
-    let logpBuffer = FloatBuffer(), entropyBuffer = FloatBuffer(), dlogpBuffer = FloatBuffer(), dlogitsBuffer = FloatBuffer()
+    let logpBuffer = FloatBuffer(), entropyBuffer = FloatBuffer(), dlogpBuffer = FloatBuffer(),
+        dlogitsBuffer = FloatBuffer()
     public private(set) var step = 0
     /// Draws the prompt order; saved in checkpoints so a resumed run picks the same prompts.
     var rng: Xoshiro
@@ -85,12 +86,18 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     /// `reference`: the frozen policy of the KL term when beta > 0 (default: a copy of `model`,
     /// which is right for a new run; a resumed run passes the policy it started from).
-    public init(config: GRPOConfig, model: Transformer, reference: Transformer? = nil, tasks: TaskSet, rules: RuleSet) throws {
+    public init(
+        config: GRPOConfig, model: Transformer, reference: Transformer? = nil, tasks: TaskSet, rules: RuleSet
+    ) throws {
         try config.validate()
-        self.config = config; self.model = model; self.tasks = tasks; self.rules = rules
+        self.config = config
+        self.model = model
+        self.tasks = tasks
+        self.rules = rules
         // Before step 1: an answer rule that is missing or ambiguous would fail the first evaluation.
-        judge = try AnswerJudge(rules: rules, answerRule: config.answerRule ?? tasks.manifest.answerRule,
-                                taskKind: tasks.manifest.kind)
+        judge = try AnswerJudge(
+            rules: rules, answerRule: config.answerRule ?? tasks.manifest.answerRule,
+            taskKind: tasks.manifest.kind)
         self.reference = config.beta > 0 ? (reference ?? model.copy()) : nil
         sampler = Sampler(model: model)
         tokenizer = model.tokenizer
@@ -99,14 +106,19 @@ public final class GRPOTrainer: @unchecked Sendable {
         rng = Xoshiro(seed: UInt64(config.seed))
         maxCompletionLength = config.completionCap(taskSetDefault: tasks.manifest.maxCompletionLength)
         lossOptions = config.lossOptions(completionCap: maxCompletionLength)
-        guard !split.isEmpty else { throw PolicyError.badConfig(file: "config", key: "split", message: "split \"\(config.split)\" of \(tasks.manifest.name) is empty") }
+        guard !split.isEmpty else {
+            throw PolicyError.badConfig(
+                file: "config", key: "split", message: "split \"\(config.split)\" of \(tasks.manifest.name) is empty")
+        }
         // Before step 1: every task it may draw fits the context with the completion cap (the
         // evaluations shorten the cap to fit, but need room for one token), and the run fits
         // in memory.
-        let longestPrompt = try ContextFit.check(tasks, splits: [(config.split, maxCompletionLength), ("test", 1)],
-                                                 model: model.config)
-        let memory = MemoryEstimate.grpo(config, model: model.config, longestPrompt: longestPrompt,
-                                         completionCap: maxCompletionLength)
+        let longestPrompt = try ContextFit.check(
+            tasks, splits: [(config.split, maxCompletionLength), ("test", 1)],
+            model: model.config)
+        let memory = MemoryEstimate.grpo(
+            config, model: model.config, longestPrompt: longestPrompt,
+            completionCap: maxCompletionLength)
         try memory.check(config, file: "config")
         microBatches = config.gradientAccumulationSteps
         if let cap = config.maxPromptLength { try checkPromptLengths(cap: cap) }
@@ -119,9 +131,11 @@ public final class GRPOTrainer: @unchecked Sendable {
         for record in split {
             let length = tokenizer.encode(m.prompt(for: record), addBOS: true).count
             guard length <= cap else {
-                throw PolicyError.badConfig(file: "config", key: "max_prompt_length", message:
-                    "task \"\(record.id)\" (\(config.split)) has a prompt of \(length) tokens, more than \(cap); "
-                    + "raise max_prompt_length or leave that task out (prompts are never cut)")
+                throw PolicyError.badConfig(
+                    file: "config", key: "max_prompt_length",
+                    message:
+                        "task \"\(record.id)\" (\(config.split)) has a prompt of \(length) tokens, more than \(cap); "
+                        + "raise max_prompt_length or leave that task out (prompts are never cut)")
             }
         }
     }
@@ -147,14 +161,17 @@ public final class GRPOTrainer: @unchecked Sendable {
             grew = false
             for entry in rules.entries where !dead.contains(entry.name) {
                 guard let required = entry.requires, dead.contains(required) else { continue }
-                dead.insert(entry.name); grew = true
+                dead.insert(entry.name)
+                grew = true
                 out.append("rule \"\(entry.name)\" requires \"\(required)\", so it can hardly ever fire either")
             }
         }
         if rules.entries.allSatisfy(\.isDiagnostic) {
             out.append("every rule of \(rules.name) has weight 0: no completion gets a reward, so nothing is learnt")
         }
-        if maxCompletionLength < 8 { out.append("max_completion_length \(maxCompletionLength) leaves almost no room for an answer") }
+        if maxCompletionLength < 8 {
+            out.append("max_completion_length \(maxCompletionLength) leaves almost no room for an answer")
+        }
         return out
     }
 
@@ -163,7 +180,9 @@ public final class GRPOTrainer: @unchecked Sendable {
         (0..<count).map { _ in
             if cursor == order.count {
                 order = Array(split.indices)
-                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+                for i in stride(from: order.count - 1, to: 0, by: -1) {
+                    order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+                }
                 cursor = 0
             }
             defer { cursor += 1 }
@@ -180,19 +199,26 @@ public final class GRPOTrainer: @unchecked Sendable {
         extra["grpo_order"] = order.map(String.init).joined(separator: ",")
         extra["grpo_cursor"] = String(cursor)
         let state = TrainingState(step: step, rng: rng, adamStep: optimizer.step, extra: extra)
-        try Checkpoint.save(to: url, model: model, optimizerMoments: (UnsafePointer(optimizer.m.data), UnsafePointer(optimizer.v.data)),
-                            state: state)
+        try Checkpoint.save(
+            to: url, model: model, optimizerMoments: (UnsafePointer(optimizer.m.data), UnsafePointer(optimizer.v.data)),
+            state: state)
     }
 
     /// Restores what `save` wrote (the model's weights are loaded by the caller). Returns the state's extras.
     public func restore(from url: URL) throws -> [String: String] {
-        guard let state = try Checkpoint.loadState(from: url), let cursor = state.extra["grpo_cursor"].flatMap(Int.init) else {
-            throw PolicyError.badCheckpoint(file: url.path, tensor: nil, message: "not a GRPO checkpoint (no grpo_cursor in \(Checkpoint.stateFile))")
+        guard let state = try Checkpoint.loadState(from: url), let cursor = state.extra["grpo_cursor"].flatMap(Int.init)
+        else {
+            throw PolicyError.badCheckpoint(
+                file: url.path, tensor: nil,
+                message: "not a GRPO checkpoint (no grpo_cursor in \(Checkpoint.stateFile))")
         }
-        guard try Checkpoint.loadOptimizer(from: url, layout: model.layout, into: optimizer.m.data, optimizer.v.data) else {
+        guard try Checkpoint.loadOptimizer(from: url, layout: model.layout, into: optimizer.m.data, optimizer.v.data)
+        else {
             throw PolicyError.missingFile(url.appendingPathComponent(Checkpoint.optimizerFile).path)
         }
-        step = state.step; rng = state.rng; optimizer.step = state.adamStep
+        step = state.step
+        rng = state.rng
+        optimizer.step = state.adamStep
         order = state.extra["grpo_order"].map { $0.split(separator: ",").compactMap { Int($0) } } ?? []
         self.cursor = min(cursor, order.count)
         return state.extra
@@ -232,8 +258,9 @@ public final class GRPOTrainer: @unchecked Sendable {
         let newErrors = errors.filter { $0.errors > 0 && !reportedErrors.contains($0.rule) }
         reportedErrors.formUnion(newErrors.map(\.rule))
         let record = StepRecord(step: step, metrics: update.metrics, groups: rollouts.map(group))
-        let report = GRPOStepReport(step: step, metrics: update.metrics, rulePassRates: update.passRates,
-                                    ruleErrors: errors, newErrors: newErrors)
+        let report = GRPOStepReport(
+            step: step, metrics: update.metrics, rulePassRates: update.passRates,
+            ruleErrors: errors, newErrors: newErrors)
         return (report, record)
     }
 
@@ -247,16 +274,20 @@ public final class GRPOTrainer: @unchecked Sendable {
         func varies(_ r: Rollout) -> Bool {
             DynamicSampling.varies(DynamicSampling.values(r.scores, metric: metric, judge: judge))
         }
-        func sampleRound(_ round: Int) throws -> [Rollout] { try rollout(nextTasks(config.promptsPerStep), round: round) }
-        return try DynamicSampling.fill(batchSize: config.promptsPerStep, maxExtraRounds: config.maxResampleRounds,
-                                        sample: sampleRound, keeps: varies)
+        func sampleRound(_ round: Int) throws -> [Rollout] {
+            try rollout(nextTasks(config.promptsPerStep), round: round)
+        }
+        return try DynamicSampling.fill(
+            batchSize: config.promptsPerStep, maxExtraRounds: config.maxResampleRounds,
+            sample: sampleRound, keeps: varies)
     }
 
     /// `body` with the arrays pinned as pointers (nil for nil or no arrays).
     static func withPointers<R>(_ arrays: [[Int32]]?, _ body: ([UnsafePointer<Int32>]?) -> R) -> R {
         guard let arrays, !arrays.isEmpty else { return body(nil) }
         func pin(_ i: Int, _ pinned: [UnsafePointer<Int32>]) -> R {
-            i == arrays.count ? body(pinned) : arrays[i].withUnsafeBufferPointer { pin(i + 1, pinned + [$0.baseAddress!]) }
+            i == arrays.count
+                ? body(pinned) : arrays[i].withUnsafeBufferPointer { pin(i + 1, pinned + [$0.baseAddress!]) }
         }
         return pin(0, [])
     }
@@ -271,11 +302,13 @@ public final class GRPOTrainer: @unchecked Sendable {
     /// Samples and scores G completions for each task (advantages come once the batch is chosen).
     func rollout(_ batch: [TaskRecord], round: Int) throws -> [Rollout] {
         let prompts = batch.map { tasks.manifest.prompt(for: $0) }
-        let params = SamplingParams(temperature: config.temperature, topP: config.topP, topK: config.topK,
-                                    maxNewTokens: maxCompletionLength, stop: tasks.manifest.stop,
-                                    seed: Self.samplingSeed(seed: config.seed, step: step, round: round))
+        let params = SamplingParams(
+            temperature: config.temperature, topP: config.topP, topK: config.topK,
+            maxNewTokens: maxCompletionLength, stop: tasks.manifest.stop,
+            seed: Self.samplingSeed(seed: config.seed, step: step, round: round))
         let promptTokens = prompts.map { tokenizer.encode($0, addBOS: true) }
-        let completions = try sampler.generate(promptTokens: promptTokens, completionsPerPrompt: config.numGenerations, params: params)
+        let completions = try sampler.generate(
+            promptTokens: promptTokens, completionsPerPrompt: config.numGenerations, params: params)
         let scoreStart = Date()
         let flat = zip(batch, completions).flatMap { task, group in
             group.map { (completion: $0.text, task: tasks.manifest.rewardTask(for: task)) }
@@ -289,8 +322,9 @@ public final class GRPOTrainer: @unchecked Sendable {
         try rules.checkRulesWork(scored, maxErrorShare: config.maxRuleErrorShare)
         let g = config.numGenerations
         return batch.indices.map { p in
-            Rollout(task: batch[p], prompt: prompts[p], promptTokens: promptTokens[p], completions: completions[p],
-                    scores: Array(scored[(p * g)..<(p * g + g)]), advantages: Array(repeating: 0, count: g))
+            Rollout(
+                task: batch[p], prompt: prompts[p], promptTokens: promptTokens[p], completions: completions[p],
+                scores: Array(scored[(p * g)..<(p * g + g)]), advantages: Array(repeating: 0, count: g))
         }
     }
     /// Seconds spent in the rule set this step (rollout may run more than once a step).
@@ -313,7 +347,10 @@ public final class GRPOTrainer: @unchecked Sendable {
         optimizer.config.learningRate(step: update, total: config.maxSteps * config.numIterations)
     }
 
-    struct UpdateResult { var metrics: StepMetrics; var passRates: [(rule: String, rate: Double)] }
+    struct UpdateResult {
+        var metrics: StepMetrics
+        var passRates: [(rule: String, rate: Double)]
+    }
 
     /// num_iterations optimizer updates on one batch of rollouts; pi_old is the first pass.
     func update(_ rollouts: [Rollout]) throws -> UpdateResult {
@@ -323,51 +360,71 @@ public final class GRPOTrainer: @unchecked Sendable {
         let sequences = rows.map { $0.0.promptTokens + $0.0.completions[$0.1].tokens }
         let promptLengths = rows.map { $0.0.promptTokens.count }
         // The balance loss is per forward: with it on, micro-batches would change the loss.
-        let batches = MicroBatch.plan(lengths: sequences.map(\.count), fixed: model.config.auxLossAlpha > 0 ? 1 : microBatches)
+        let batches = MicroBatch.plan(
+            lengths: sequences.map(\.count), fixed: model.config.auxLossAlpha > 0 ? 1 : microBatches)
         while microActivations.count < batches.count { microActivations.append(Activations()) }
-        let n = rows.count, v = model.config.vocabSize, total = batches.reduce(0) { $0 + $1.size }
+        let n = rows.count
+        let v = model.config.vocabSize
+        let total = batches.reduce(0) { $0 + $1.size }
         var first = [Int](repeating: 0, count: n)
-        for b in batches { for (r, i) in b.rows.enumerated() { first[i] = b.offset + r * b.length + promptLengths[i] - 1 } }
+        for b in batches {
+            for (r, i) in b.rows.enumerated() { first[i] = b.offset + r * b.length + promptLengths[i] - 1 }
+        }
         let inputs = batches.map { $0.inputs(sequences, promptLengths: promptLengths, pad: tokenizer.pad) }
-        let routes = config.routerReplay
-            ? batches.map { $0.routes(rows.map { $0.0.completions[$0.1].routes }, sequences: sequences, config: model.config) }
+        let routes =
+            config.routerReplay
+            ? batches.map {
+                $0.routes(rows.map { $0.0.completions[$0.1].routes }, sequences: sequences, config: model.config)
+            }
             : nil
 
-        let logp = logpBuffer.reserve(total), entropy = entropyBuffer.reserve(total)
+        let logp = logpBuffer.reserve(total)
+        let entropy = entropyBuffer.reserve(total)
         let temperature = config.temperature
         var reference: [Float] = []
         let referenceStart = Date()
         if let ref = self.reference {
             for (b, input) in zip(batches, inputs) {
-                let logits = ref.forward(tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
-                                         into: referenceActivations, saving: false)
-                LogProbs.forward(logits, targets: input.targets, rows: b.size, vocab: v, temperature: temperature, logp: logp + b.offset)
+                let logits = ref.forward(
+                    tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
+                    into: referenceActivations, saving: false)
+                LogProbs.forward(
+                    logits, targets: input.targets, rows: b.size, vocab: v, temperature: temperature,
+                    logp: logp + b.offset)
             }
             reference = Array(UnsafeBufferPointer(start: logp, count: total))
         }
         let referenceSeconds = Date().timeIntervalSince(referenceStart)
         var old: [Float] = []
         var result = LossResult(loss: 0, dlogp: [], clipFracLow: 0, clipFracHigh: 0, ratioMean: 1, kl: 0, tokens: 0)
-        var gradNorm: Float = 0, mismatch = 0.0, entropyMean = 0.0, routingFlips = 0
+        var gradNorm: Float = 0
+        var mismatch = 0.0
+        var entropyMean = 0.0
+        var routingFlips = 0
         var lr: Float = 0
         var load: [[Int]] = []
         for iteration in 0..<config.numIterations {
             lr = learningRate(update: step * config.numIterations + iteration)
             var logits: [UnsafeMutablePointer<Float>] = []
             for (c, (b, input)) in zip(batches, inputs).enumerated() {
-                logits.append(Self.withPointers(routes?[c]) { replay in
-                    model.forward(tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
-                                  into: microActivations[c], routes: replay)
-                })
+                logits.append(
+                    Self.withPointers(routes?[c]) { replay in
+                        model.forward(
+                            tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
+                            into: microActivations[c], routes: replay)
+                    })
                 if iteration == 0 { routingFlips += microActivations[c].routingFlips }
-                LogProbs.forward(logits[c], targets: input.targets, rows: b.size, vocab: v, temperature: temperature, logp: logp + b.offset,
-                                 entropy: iteration == 0 ? entropy + b.offset : nil)
+                LogProbs.forward(
+                    logits[c], targets: input.targets, rows: b.size, vocab: v, temperature: temperature,
+                    logp: logp + b.offset,
+                    entropy: iteration == 0 ? entropy + b.offset : nil)
             }
             if iteration == 0 {
                 old = Array(UnsafeBufferPointer(start: logp, count: total))
                 // The sampler and the trainer run the same code: their log-probs must agree.
                 // Entropy is over the tokens the loss counts (TRL's masked mean).
-                var entropySum = 0.0, counted = 0
+                var entropySum = 0.0
+                var counted = 0
                 for (i, (r, c)) in rows.enumerated() {
                     let isMasked = isMaskedOut(r.completions[c])
                     for (k, lp) in r.completions[c].logprobs.enumerated() {
@@ -383,9 +440,10 @@ public final class GRPOTrainer: @unchecked Sendable {
                 let (r, c) = rc
                 let range = first[i]..<(first[i] + r.completions[c].tokens.count)
                 let masked = isMaskedOut(r.completions[c])
-                return LossSequence(logp: range.map { Double(logp[$0]) }, oldLogp: range.map { Double(old[$0]) },
-                                    refLogp: reference.isEmpty ? [] : range.map { Double(reference[$0]) },
-                                    advantage: r.advantages[c], mask: Array(repeating: !masked, count: range.count))
+                return LossSequence(
+                    logp: range.map { Double(logp[$0]) }, oldLogp: range.map { Double(old[$0]) },
+                    refLogp: reference.isEmpty ? [] : range.map { Double(reference[$0]) },
+                    advantage: r.advantages[c], mask: Array(repeating: !masked, count: range.count))
             }
             result = GRPOLoss.compute(batch, options: lossOptions)
             guard result.loss.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: Float(result.loss)) }
@@ -396,11 +454,13 @@ public final class GRPOTrainer: @unchecked Sendable {
             model.zeroGradients()
             for (c, (b, input)) in zip(batches, inputs).enumerated() {
                 let dlogits = dlogitsBuffer.reserve(b.size * v)
-                LogProbs.backward(logits[c], targets: input.targets, dlogp: dlogp + b.offset, rows: b.size, vocab: v,
-                                  temperature: temperature, dlogits: dlogits)
+                LogProbs.backward(
+                    logits[c], targets: input.targets, dlogp: dlogp + b.offset, rows: b.size, vocab: v,
+                    temperature: temperature, dlogits: dlogits)
                 model.backward(dlogits: dlogits, from: microActivations[c])
             }
-            gradNorm = GradientClipping.clip(model.gradients.data, layout: model.layout, maxNorm: optimizer.config.maxGradNorm)
+            gradNorm = GradientClipping.clip(
+                model.gradients.data, layout: model.layout, maxNorm: optimizer.config.maxGradNorm)
             guard gradNorm.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: gradNorm) }
             optimizer.update(params: model.parameters.data, grads: model.gradients.data, lr: lr)
             load = microActivations.prefix(batches.count).map(\.expertLoad).reduce(into: []) { sum, l in
@@ -408,7 +468,8 @@ public final class GRPOTrainer: @unchecked Sendable {
             }
             balancer.update(load: load)
         }
-        var m = metrics(rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean, load: load)
+        var m = metrics(
+            rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean, load: load)
         if self.reference != nil { m.extra["reference_logprob_s"] = referenceSeconds }
         if routes != nil { m.extra["routing_flips"] = Double(routingFlips) }
         // Per rule, diagnostics (weight 0) included: the mean score and the pass rate go to the
@@ -444,15 +505,23 @@ public final class GRPOTrainer: @unchecked Sendable {
         return m
     }
 
-    func metrics(_ rollouts: [Rollout], _ loss: LossResult, gradNorm: Float, lr: Float, mismatch: Double,
-                 entropy: Double, load: [[Int]]) -> StepMetrics {
+    func metrics(
+        _ rollouts: [Rollout], _ loss: LossResult, gradNorm: Float, lr: Float, mismatch: Double,
+        entropy: Double, load: [[Int]]
+    ) -> StepMetrics {
         var m = rolloutMetrics(rollouts)
         let advantages = rollouts.flatMap(\.advantages)
-        m.advantageMean = mean(advantages); m.advantageStd = Advantages.sampleStd(advantages)
-        m.loss = loss.loss; m.kl = config.beta > 0 ? loss.kl : nil
-        m.clipFracLow = loss.clipFracLow; m.clipFracHigh = loss.clipFracHigh; m.ratioMean = loss.ratioMean
+        m.advantageMean = mean(advantages)
+        m.advantageStd = Advantages.sampleStd(advantages)
+        m.loss = loss.loss
+        m.kl = config.beta > 0 ? loss.kl : nil
+        m.clipFracLow = loss.clipFracLow
+        m.clipFracHigh = loss.clipFracHigh
+        m.ratioMean = loss.ratioMean
         m.entropy = entropy
-        m.learningRate = Double(lr); m.gradNorm = Double(gradNorm); m.logprobMismatchMax = mismatch
+        m.learningRate = Double(lr)
+        m.gradNorm = Double(gradNorm)
+        m.logprobMismatchMax = mismatch
         m.expertImbalance = ExpertBalancer.imbalance(load).max().map(Double.init)
         for (l, counts) in load.enumerated() {
             let total = Double(max(counts.reduce(0, +), 1))
@@ -463,21 +532,30 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     /// A rollout as the traces store it.
     func group(_ r: Rollout) -> GroupRecord {
-        GroupRecord(task: r.task, prompt: r.prompt, completions: r.completions, scores: r.scores, advantages: r.advantages)
+        GroupRecord(
+            task: r.task, prompt: r.prompt, completions: r.completions, scores: r.scores, advantages: r.advantages)
     }
 
     /// The run as the traces describe it.
     public var runInfo: RunInfo {
-        let configJSON = (try? JSONEncoder.sortedKeys.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let modelJSON = (try? JSONEncoder.sortedKeys.encode(model.config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return RunInfo(name: config.runName ?? "\(tasks.manifest.name)-grpo", seed: config.seed, config: configJSON, model: modelJSON,
-                       taskSet: tasks.manifest.name, rulesName: rules.name, rulesText: rules.text,
-                       rules: rules.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) })
+        let configJSON =
+            (try? JSONEncoder.sortedKeys.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let modelJSON =
+            (try? JSONEncoder.sortedKeys.encode(model.config)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return RunInfo(
+            name: config.runName ?? "\(tasks.manifest.name)-grpo", seed: config.seed, config: configJSON,
+            model: modelJSON,
+            taskSet: tasks.manifest.name, rulesName: rules.name, rulesText: rules.text,
+            rules: rules.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) })
     }
 }
 
 private func mean(_ x: [Double]) -> Double? { x.isEmpty ? nil : x.reduce(0, +) / Double(x.count) }
 
 extension JSONEncoder {
-    static var sortedKeys: JSONEncoder { let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]; return e }
+    static var sortedKeys: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
 }

@@ -22,15 +22,23 @@ public struct MemoryEstimate: Sendable {
     public var parts: [Part]
     public var total: Double { parts.reduce(0) { $0 + $1.bytes } }
 
-    public static func grpo(_ config: GRPOConfig, model m: ModelConfig, longestPrompt: Int, completionCap: Int)
-        -> MemoryEstimate {
+    public static func grpo(
+        _ config: GRPOConfig, model m: ModelConfig, longestPrompt: Int, completionCap: Int
+    )
+        -> MemoryEstimate
+    {
         let floats = 4.0
         let p = m.parameterCount
         let rows = Double(config.promptsPerStep) * Double(config.numGenerations)
-        let t = Double(longestPrompt + completionCap), l = Double(m.numHiddenLayers), d = Double(m.hiddenSize)
-        let k = Double(m.numExpertsPerTok), i = Double(m.moeIntermediateSize)
-        let perToken = l * (8 * d + Double(m.numAttentionHeads) * t + Double(m.nRoutedExperts) + 2 * k
-                            + k * (2 * d + 3 * i) + 3 * i * Double(m.nSharedExperts))
+        let t = Double(longestPrompt + completionCap)
+        let l = Double(m.numHiddenLayers)
+        let d = Double(m.hiddenSize)
+        let k = Double(m.numExpertsPerTok)
+        let i = Double(m.moeIntermediateSize)
+        let perToken =
+            l
+            * (8 * d + Double(m.numAttentionHeads) * t + Double(m.nRoutedExperts) + 2 * k
+                + k * (2 * d + 3 * i) + 3 * i * Double(m.nSharedExperts))
         return MemoryEstimate(parts: [
             Part(what: "weights, gradients and optimizer moments", bytes: (config.beta > 0 ? 5 : 4) * p * floats),
             Part(what: "the sampling KV cache", bytes: rows * l * 2 * t * d * floats),
@@ -51,7 +59,9 @@ public struct MemoryEstimate: Sendable {
             key = config.promptsPerStep > config.numGenerations ? "prompts_per_step" : "num_generations"
         }
         let breakdown = parts.map { "\($0.what) \(AvailableMemory.describe($0.bytes))" }.joined(separator: ", ")
-        throw PolicyError.badConfig(file: file, key: key, message: "this run needs \(shortfall) (\(breakdown)); "
-            + "lower num_generations or prompts_per_step (a batch is their product), or use a smaller model")
+        throw PolicyError.badConfig(
+            file: file, key: key,
+            message: "this run needs \(shortfall) (\(breakdown)); "
+                + "lower num_generations or prompts_per_step (a batch is their product), or use a smaller model")
     }
 }

@@ -16,10 +16,14 @@ struct MicroBatch {
 
     /// Tokens [rows * length] padded after each sequence, targets (row position j predicts
     /// token j + 1: the completion's tokens, -1 elsewhere) and each row's real length.
-    func inputs(_ sequences: [[Int32]], promptLengths: [Int], pad: Int32) -> (tokens: [Int32], targets: [Int32], lengths: [Int]) {
-        var tokens = [Int32](repeating: pad, count: size), targets = [Int32](repeating: -1, count: size)
+    func inputs(
+        _ sequences: [[Int32]], promptLengths: [Int], pad: Int32
+    ) -> (tokens: [Int32], targets: [Int32], lengths: [Int]) {
+        var tokens = [Int32](repeating: pad, count: size)
+        var targets = [Int32](repeating: -1, count: size)
         for (r, i) in rows.enumerated() {
-            let s = sequences[i], base = r * length
+            let s = sequences[i]
+            let base = r * length
             for (j, token) in s.enumerated() { tokens[base + j] = token }
             for j in (promptLengths[i] - 1)..<(s.count - 1) { targets[base + j] = s[j + 1] }
         }
@@ -32,7 +36,9 @@ struct MicroBatch {
     /// without routed experts.
     func routes(_ recorded: [[Int32]], sequences: [[Int32]], config c: ModelConfig) -> [[Int32]] {
         guard c.nRoutedExperts > 0 else { return [] }
-        let k = c.numExpertsPerTok, layers = c.numHiddenLayers, width = layers * k
+        let k = c.numExpertsPerTok
+        let layers = c.numHiddenLayers
+        let width = layers * k
         var out = [[Int32]](repeating: [Int32](repeating: -1, count: size * k), count: layers)
         for (r, i) in rows.enumerated() {
             let positions = recorded[i].count / width
@@ -41,7 +47,8 @@ struct MicroBatch {
                 out[l].withUnsafeMutableBufferPointer { dst in
                     recorded[i].withUnsafeBufferPointer { src in
                         for j in 0..<positions {
-                            let to = (r * length + j) * k, from = j * width + l * k
+                            let to = (r * length + j) * k
+                            let from = j * width + l * k
                             for x in 0..<k { dst[to + x] = src[from + x] }
                         }
                     }
@@ -56,7 +63,8 @@ struct MicroBatch {
     static func plan(lengths: [Int], fixed: Int?) -> [MicroBatch] {
         let order = lengths.indices.sorted { (lengths[$0], $0) < (lengths[$1], $1) }
         func cut(_ k: Int) -> [MicroBatch] {
-            var out: [MicroBatch] = [], offset = 0
+            var out: [MicroBatch] = []
+            var offset = 0
             for c in 0..<k {
                 let rows = Array(order[(order.count * c / k)..<(order.count * (c + 1) / k)])
                 guard let longest = rows.map({ lengths[$0] }).max() else { continue }
@@ -66,7 +74,9 @@ struct MicroBatch {
             return out
         }
         if let fixed { return cut(max(1, min(fixed, lengths.count))) }
-        func cost(_ b: [MicroBatch]) -> Double { Double(b.reduce(0) { $0 + $1.size }) * (1 + 0.05 * Double(b.count - 1)) }
+        func cost(_ b: [MicroBatch]) -> Double {
+            Double(b.reduce(0) { $0 + $1.size }) * (1 + 0.05 * Double(b.count - 1))
+        }
         return [1, 2, 4].filter { $0 <= max(1, lengths.count) }.map(cut).min { cost($0) < cost($1) }!
     }
 }

@@ -30,11 +30,16 @@ public final class NextTokenTrainer: @unchecked Sendable {
     }
 
     /// `targets[t]` is the token to predict at row t, or -1 for none.
-    public func step(tokens: [Int32], targets: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil,
-                     learningRate lr: Float) throws -> StepResult {
-        let n = b * t, v = model.config.vocabSize
+    public func step(
+        tokens: [Int32], targets: [Int32], batch b: Int, length t: Int, lengths: [Int]? = nil,
+        learningRate lr: Float
+    ) throws -> StepResult {
+        let n = b * t
+        let v = model.config.vocabSize
         let logits = model.forward(tokens: tokens, batch: b, length: t, lengths: lengths, into: activations)
-        let logp = self.logp.reserve(n), dlogp = self.dlogp.reserve(n), dlogits = self.dlogits.reserve(n * v)
+        let logp = self.logp.reserve(n)
+        let dlogp = self.dlogp.reserve(n)
+        let dlogits = self.dlogits.reserve(n * v)
         LogProbs.forward(logits, targets: targets, rows: n, vocab: v, logp: logp)
         let count = targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }
         var total = 0.0
@@ -46,11 +51,13 @@ public final class NextTokenTrainer: @unchecked Sendable {
         LogProbs.backward(logits, targets: targets, dlogp: dlogp, rows: n, vocab: v, dlogits: dlogits)
         model.zeroGradients()
         model.backward(dlogits: dlogits, from: activations)
-        let norm = GradientClipping.clip(model.gradients.data, layout: model.layout, maxNorm: optimizer.config.maxGradNorm)
+        let norm = GradientClipping.clip(
+            model.gradients.data, layout: model.layout, maxNorm: optimizer.config.maxGradNorm)
         guard norm.isFinite else { throw PolicyError.nonFiniteLoss(step: optimizer.step, value: norm) }
         optimizer.update(params: model.parameters.data, grads: model.gradients.data, lr: lr)
         balancer.update(load: activations.expertLoad)
-        return StepResult(loss: loss, auxLoss: activations.auxLoss, gradNorm: norm, targetTokens: count, learningRate: lr)
+        return StepResult(
+            loss: loss, auxLoss: activations.auxLoss, gradNorm: norm, targetTokens: count, learningRate: lr)
     }
 
     /// Expert load of the last step, per layer (tokens per expert).

@@ -89,8 +89,10 @@ public enum RewardWeights: OptionValue, Equatable {
     public func applied(to rules: RuleSet, file: String) throws -> RuleSet {
         let names = rules.entries.map(\.name)
         func fail(_ m: String) -> PolicyError {
-            .badConfig(file: file, key: "reward_weights", message: m + " (rule set \(rules.name): "
-                       + names.joined(separator: ", ") + ")")
+            .badConfig(
+                file: file, key: "reward_weights",
+                message: m + " (rule set \(rules.name): "
+                    + names.joined(separator: ", ") + ")")
         }
         switch self {
         case .inOrder(let w):

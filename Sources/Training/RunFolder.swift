@@ -49,8 +49,9 @@ public enum RunFolder {
             throw RunFolderError(description: "\(db) already holds a run named \"\(runName)\": \(hint(command))")
         }
         guard names.allSatisfy({ $0 == runName }) else {
-            throw RunFolderError(description: "\(db) holds other runs beside \"\(runName)\", which "
-                                 + "--overwrite_output_dir would remove too: give another --db or --run_name")
+            throw RunFolderError(
+                description: "\(db) holds other runs beside \"\(runName)\", which "
+                    + "--overwrite_output_dir would remove too: give another --db or --run_name")
         }
         for suffix in ["", "-wal", "-shm"] where fm.fileExists(atPath: db + suffix) {
             try fm.removeItem(atPath: db + suffix)

@@ -74,8 +74,9 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
     public static func load(file: String?, flags: [(key: String, value: String, flag: String)]) throws -> SFTConfig {
         let (config, given) = try options.read(file: file, flags: flags)
         if given.contains("max_steps") && given.contains("num_train_epochs") {
-            throw PolicyError.badConfig(file: file ?? "flags", key: "num_train_epochs",
-                                        message: "give max_steps or num_train_epochs, not both")
+            throw PolicyError.badConfig(
+                file: file ?? "flags", key: "num_train_epochs",
+                message: "give max_steps or num_train_epochs, not both")
         }
         try config.validate(file: file ?? "flags")
         return config
@@ -113,20 +114,26 @@ public final class SFTRunner {
         self.config = config
         self.model = model
         let examples = try SFTData.load(config.taskSet)
-        batcher = try SFTBatcher(examples: examples, tokenizer: model.tokenizer,
-                                 maxLength: min(config.maxLength, model.config.maxPositionEmbeddings),
-                                 batchSize: config.perDeviceTrainBatchSize, seed: config.seed)
+        batcher = try SFTBatcher(
+            examples: examples, tokenizer: model.tokenizer,
+            maxLength: min(config.maxLength, model.config.maxPositionEmbeddings),
+            batchSize: config.perDeviceTrainBatchSize, seed: config.seed)
         trainer = NextTokenTrainer(model: model, optimizer: config.optimizer)
         if let resume {
             guard let state = try Checkpoint.loadState(from: resume) else {
                 throw PolicyError.missingFile(resume.appendingPathComponent(Checkpoint.stateFile).path)
             }
-            guard try Checkpoint.loadOptimizer(from: resume, layout: model.layout, into: trainer.optimizer.m.data,
-                                               trainer.optimizer.v.data) else {
+            guard
+                try Checkpoint.loadOptimizer(
+                    from: resume, layout: model.layout, into: trainer.optimizer.m.data,
+                    trainer.optimizer.v.data)
+            else {
                 throw PolicyError.missingFile(resume.appendingPathComponent(Checkpoint.optimizerFile).path)
             }
             guard let saved = state.extra["sft_batcher"], let data = saved.data(using: .utf8) else {
-                throw PolicyError.badCheckpoint(file: resume.path, tensor: nil, message: "not an SFT checkpoint (no data position in trainer_state.json)")
+                throw PolicyError.badCheckpoint(
+                    file: resume.path, tensor: nil,
+                    message: "not an SFT checkpoint (no data position in trainer_state.json)")
             }
             try batcher.restore(JSONDecoder().decode(SFTBatcherState.self, from: data))
             trainer.optimizer.step = state.adamStep
@@ -150,17 +157,21 @@ public final class SFTRunner {
         let c = config
         let maxSteps = c.steps(examples: batcher.examplesCount)
         try recordSystem(in: URL(fileURLWithPath: c.outputFolder))
-        progress(.started(examples: batcher.examplesCount, dropped: batcher.droppedCount, truncated: batcher.truncatedCount,
-                          startStep: step, maxSteps: maxSteps))
+        progress(
+            .started(
+                examples: batcher.examplesCount, dropped: batcher.droppedCount, truncated: batcher.truncatedCount,
+                startStep: step, maxSteps: maxSteps))
         let start = Date()
         let firstStep = step
         var lastLoss: Float = .nan
-        var windowTokens = 0, windowStart = Date()
+        var windowTokens = 0
+        var windowStart = Date()
         while step < maxSteps && !shouldStop() {
             let batch = batcher.next()
             let lr = c.optimizer.learningRate(step: step, total: maxSteps)
-            let result = try trainer.step(tokens: batch.tokens, targets: batch.targets, batch: batch.batch,
-                                          length: batch.length, lengths: batch.lengths, learningRate: lr)
+            let result = try trainer.step(
+                tokens: batch.tokens, targets: batch.targets, batch: batch.batch,
+                length: batch.length, lengths: batch.lengths, learningRate: lr)
             step += 1
             lastLoss = result.loss
             windowTokens += batch.lengths.reduce(0, +)
@@ -168,12 +179,17 @@ public final class SFTRunner {
                 let now = Date()
                 let elapsed = now.timeIntervalSince(start)
                 let perStep = elapsed / Double(step - firstStep)
-                progress(.step(SFTStepReport(
-                    step: step, maxSteps: maxSteps, loss: result.loss, gradNorm: result.gradNorm, learningRate: lr,
-                    tokensPerSecond: Double(windowTokens) / max(1e-9, now.timeIntervalSince(windowStart)),
-                    secondsPerStep: perStep, etaSeconds: perStep * Double(maxSteps - step), epoch: batcher.epoch,
-                    expertImbalance: ExpertBalancer.imbalance(trainer.expertLoad).max() ?? 0)))
-                windowTokens = 0; windowStart = now
+                progress(
+                    .step(
+                        SFTStepReport(
+                            step: step, maxSteps: maxSteps, loss: result.loss, gradNorm: result.gradNorm,
+                            learningRate: lr,
+                            tokensPerSecond: Double(windowTokens) / max(1e-9, now.timeIntervalSince(windowStart)),
+                            secondsPerStep: perStep, etaSeconds: perStep * Double(maxSteps - step),
+                            epoch: batcher.epoch,
+                            expertImbalance: ExpertBalancer.imbalance(trainer.expertLoad).max() ?? 0)))
+                windowTokens = 0
+                windowStart = now
             }
             if step % c.saveSteps == 0 && step < maxSteps {
                 progress(.checkpoint(path: try save(named: "checkpoint-\(step)").path, step: step))
@@ -194,10 +210,15 @@ public final class SFTRunner {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let url = dir.appendingPathComponent(name)
         let batcherState = String(data: try JSONEncoder().encode(batcher.state), encoding: .utf8)!
-        let state = TrainingState(step: step, rng: batcher.state.rng, adamStep: trainer.optimizer.step,
-                                  extra: ["sft_batcher": batcherState, "data": config.taskSet])
-        try Checkpoint.save(to: url, model: model, optimizerMoments: (UnsafePointer(trainer.optimizer.m.data),
-                                                                       UnsafePointer(trainer.optimizer.v.data)), state: state)
+        let state = TrainingState(
+            step: step, rng: batcher.state.rng, adamStep: trainer.optimizer.step,
+            extra: ["sft_batcher": batcherState, "data": config.taskSet])
+        try Checkpoint.save(
+            to: url, model: model,
+            optimizerMoments: (
+                UnsafePointer(trainer.optimizer.m.data),
+                UnsafePointer(trainer.optimizer.v.data)
+            ), state: state)
         if config.saveTotalLimit > 0 { RunFolder.pruneCheckpoints(in: dir, keeping: config.saveTotalLimit) }
         return url
     }

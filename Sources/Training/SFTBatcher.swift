@@ -39,7 +39,9 @@ public struct SFTBatcherState: Codable, Equatable, Sendable {
     public var rng: Xoshiro
 
     public init(epoch: Int, position: Int, rng: Xoshiro) {
-        self.epoch = epoch; self.position = position; self.rng = rng
+        self.epoch = epoch
+        self.position = position
+        self.rng = rng
     }
 }
 
@@ -70,16 +72,23 @@ public struct SFTBatcher: Sendable {
     private var nextEpochRNG: Xoshiro
 
     public init(examples: [SFTExample], tokenizer: any Tokenizer, maxLength: Int, batchSize: Int, seed: UInt64) throws {
-        guard batchSize >= 1 else { throw SFTDataError.invalidSetting(name: "batchSize", value: batchSize, requirement: "must be at least 1") }
-        guard maxLength >= 2 else {
-            throw SFTDataError.invalidSetting(name: "maxLength", value: maxLength, requirement: "must be at least 2 (bos and one token)")
+        guard batchSize >= 1 else {
+            throw SFTDataError.invalidSetting(name: "batchSize", value: batchSize, requirement: "must be at least 1")
         }
-        var sequences: [Encoded] = [], truncated = 0
+        guard maxLength >= 2 else {
+            throw SFTDataError.invalidSetting(
+                name: "maxLength", value: maxLength, requirement: "must be at least 2 (bos and one token)")
+        }
+        var sequences: [Encoded] = []
+        var truncated = 0
         for (index, example) in examples.enumerated() {
             let prompt = tokenizer.encode(example.prompt, addBOS: true)
             guard prompt.count + 1 <= maxLength else { continue }
             var tokens = prompt + tokenizer.encode(example.completion) + [tokenizer.eos]
-            if tokens.count > maxLength { tokens.removeLast(tokens.count - maxLength); truncated += 1 }
+            if tokens.count > maxLength {
+                tokens.removeLast(tokens.count - maxLength)
+                truncated += 1
+            }
             sequences.append(Encoded(tokens: tokens, completionStart: prompt.count, example: index))
         }
         guard !sequences.isEmpty else { throw SFTDataError.nothingFits(examples: examples.count, maxLength: maxLength) }
@@ -100,7 +109,8 @@ public struct SFTBatcher: Sendable {
     public mutating func restore(_ state: SFTBatcherState) throws {
         guard state.epoch >= 0, (0..<sequences.count).contains(state.position) else {
             throw SFTDataError.invalidState(
-                "SFT batcher state: epoch \(state.epoch), position \(state.position) does not fit \(sequences.count) examples; was it saved with other data or max length?")
+                "SFT batcher state: epoch \(state.epoch), position \(state.position) does not fit \(sequences.count) examples; was it saved with other data or max length?"
+            )
         }
         epoch = state.epoch
         beginEpoch(with: state.rng)
@@ -113,7 +123,10 @@ public struct SFTBatcher: Sendable {
         for _ in 0..<batchSize {
             rows.append(sequences[order[position]])
             position += 1
-            if position == sequences.count { epoch += 1; beginEpoch(with: nextEpochRNG) }
+            if position == sequences.count {
+                epoch += 1
+                beginEpoch(with: nextEpochRNG)
+            }
         }
         let length = rows.map(\.tokens.count).max()!
         var tokens = [Int32](repeating: pad, count: batchSize * length)
@@ -127,8 +140,9 @@ public struct SFTBatcher: Sendable {
                 targetCount += 1
             }
         }
-        return SFTBatch(batch: batchSize, length: length, tokens: tokens, targets: targets,
-                        lengths: rows.map(\.tokens.count), targetCount: targetCount, exampleIndices: rows.map(\.example))
+        return SFTBatch(
+            batch: batchSize, length: length, tokens: tokens, targets: targets,
+            lengths: rows.map(\.tokens.count), targetCount: targetCount, exampleIndices: rows.map(\.example))
     }
 
     private mutating func beginEpoch(with rng: Xoshiro) {

@@ -12,7 +12,9 @@ public struct SFTExample: Equatable, Sendable {
     public var id: String?
 
     public init(prompt: String, completion: String, id: String? = nil) {
-        self.prompt = prompt; self.completion = completion; self.id = id
+        self.prompt = prompt
+        self.completion = completion
+        self.id = id
     }
 }
 
@@ -45,11 +47,13 @@ public enum SFTDataError: Error, CustomStringConvertible, Equatable {
         case let .invalidJSON(file, line): return "\(file):\(line): not valid JSON"
         case let .notAnObject(file, line): return "\(file):\(line): expected a JSON object"
         case let .missingField(file, line, field): return "\(file):\(line): missing field \"\(field)\""
-        case let .wrongType(file, line, field, expected): return "\(file):\(line): field \"\(field)\": expected \(expected)"
+        case let .wrongType(file, line, field, expected):
+            return "\(file):\(line): field \"\(field)\": expected \(expected)"
         case .noExamples(let file): return "\(file): no examples"
         case let .invalidSetting(name, value, requirement): return "\(name) \(value): \(requirement)"
         case let .nothingFits(examples, maxLength):
-            return "none of the \(examples) examples fits max length \(maxLength) (bos, the prompt and one completion token must fit)"
+            return
+                "none of the \(examples) examples fits max length \(maxLength) (bos, the prompt and one completion token must fit)"
         case .invalidState(let message): return message
         }
     }

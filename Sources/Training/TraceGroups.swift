@@ -9,14 +9,26 @@ import TaskSets
 import Traces
 
 extension GroupRecord {
-    public init(task: TaskRecord, prompt: String, completions: [Completion], scores: [ScoredCompletion], advantages: [Double]) {
-        precondition(completions.count == scores.count && scores.count == advantages.count, "one score and advantage a completion")
-        self.init(taskID: task.id, prompt: prompt, samples: completions.indices.map { i in
-            let c = completions[i], s = scores[i]
-            return SampleRecord(completion: c.text, tokenIDs: c.tokens, tokenLogprobs: c.logprobs, finishReason: c.finishReason.rawValue,
-                                truncated: c.finishReason == .length, reward: s.reward, advantage: advantages[i],
-                                scores: s.rules.map { RuleScoreRecord(rule: $0.name, score: $0.score?.score,
-                                                                      reason: $0.score?.reason ?? "not_applicable", detail: $0.score?.detail) })
-        })
+    public init(
+        task: TaskRecord, prompt: String, completions: [Completion], scores: [ScoredCompletion], advantages: [Double]
+    ) {
+        precondition(
+            completions.count == scores.count && scores.count == advantages.count,
+            "one score and advantage a completion")
+        self.init(
+            taskID: task.id, prompt: prompt,
+            samples: completions.indices.map { i in
+                let c = completions[i]
+                let s = scores[i]
+                return SampleRecord(
+                    completion: c.text, tokenIDs: c.tokens, tokenLogprobs: c.logprobs,
+                    finishReason: c.finishReason.rawValue,
+                    truncated: c.finishReason == .length, reward: s.reward, advantage: advantages[i],
+                    scores: s.rules.map {
+                        RuleScoreRecord(
+                            rule: $0.name, score: $0.score?.score,
+                            reason: $0.score?.reason ?? "not_applicable", detail: $0.score?.detail)
+                    })
+            })
     }
 }

@@ -28,8 +28,9 @@ struct BLASCommand: ParsableCommand {
         } else {
             print(state.summary)
             let cpu = state.cpu
-            print("cpu: \(cpu.architecture.rawValue) \(cpu.vendor) family \(cpu.family) model \(cpu.model);"
-                  + " features: \(cpu.names.joined(separator: " "))")
+            print(
+                "cpu: \(cpu.architecture.rawValue) \(cpu.vendor) family \(cpu.family) model \(cpu.model);"
+                    + " features: \(cpu.names.joined(separator: " "))")
             if check { print("self-check: \(failure ?? "passed")") }
         }
         if let failure { throw ValidationError("self-check failed: \(failure)") }

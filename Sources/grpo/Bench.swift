@@ -50,8 +50,10 @@ struct BenchPolicy: ParsableCommand {
             throw ValidationError("unknown phase(s): \(unknown.sorted().joined(separator: ", "))")
         }
         let workload = context.map { Benchmark.Workload(context: $0) } ?? Benchmark.Workload()
-        let report = try Benchmark.run(shape: shape, config: try ModelConfig.named(shape), repeats: repeats,
-                                       workload: workload, context: context, phases: phases) {
+        let report = try Benchmark.run(
+            shape: shape, config: try ModelConfig.named(shape), repeats: repeats,
+            workload: workload, context: context, phases: phases
+        ) {
             terminal.note("bench: \($0)")
         }
         if json {
@@ -59,16 +61,19 @@ struct BenchPolicy: ParsableCommand {
             return
         }
         func f(_ v: Double?, _ fmt: String = "%.0f") -> String { v.map { String(format: fmt, $0) } ?? "-" }
-        print("shape \(report.shape)\(context.map { " at context \($0)" } ?? ""): \(report.totalParams) parameters, "
-              + "\(report.activeParams) active; OpenBLAS \(report.blasCore) (\(report.blasSelection)), \(report.cpu)")
+        print(
+            "shape \(report.shape)\(context.map { " at context \($0)" } ?? ""): \(report.totalParams) parameters, "
+                + "\(report.activeParams) active; OpenBLAS \(report.blasCore) (\(report.blasSelection)), \(report.cpu)")
         print("sgemm 512^3        \(f(report.sgemmGflops)) GFLOP/s")
         if let best = report.sgemmBestGflops {
             print("sgemm best         \(f(best)) GFLOP/s on the step's \(report.sgemmBestShape ?? "?") product")
         }
-        print("sampling           \(f(report.sampleTokensPerS)) tokens/s "
-              + "(\(f(report.sampleMsPerDecodeStep, "%.2f")) ms per step)")
-        print("training           \(f(report.trainTokensPerS)) tokens/s (\(f(report.trainStepS, "%.3f")) s per step, "
-              + "MFU \(f(report.trainMfu.map { $0 * 100 }, "%.1f"))%)")
+        print(
+            "sampling           \(f(report.sampleTokensPerS)) tokens/s "
+                + "(\(f(report.sampleMsPerDecodeStep, "%.2f")) ms per step)")
+        print(
+            "training           \(f(report.trainTokensPerS)) tokens/s (\(f(report.trainStepS, "%.3f")) s per step, "
+                + "MFU \(f(report.trainMfu.map { $0 * 100 }, "%.1f"))%)")
         print("log-prob forward   \(f(report.logprobTokensPerS)) tokens/s")
         print("peak RSS           \(f(report.peakRssMb)) MB")
     }
@@ -82,10 +87,13 @@ struct BenchPolicy: ParsableCommand {
         ]
         var reports: [BenchmarkReport] = []
         for (i, c) in configurations.enumerated() {
-            terminal.progress("bench scaling \(i + 1)/\(configurations.count): \(c.shape)"
-                              + (c.context.map { " at context \($0)" } ?? ""))
-            var args = ["bench", "policy", "--shape", c.shape, "--repeats", String(repeats), "--only", only,
-                        "--json", "--quiet"]
+            terminal.progress(
+                "bench scaling \(i + 1)/\(configurations.count): \(c.shape)"
+                    + (c.context.map { " at context \($0)" } ?? ""))
+            var args = [
+                "bench", "policy", "--shape", c.shape, "--repeats", String(repeats), "--only", only,
+                "--json", "--quiet",
+            ]
             if let context = c.context { args += ["--context", String(context)] }
             let p = Process()
             p.executableURL = URL(fileURLWithPath: exe)
@@ -110,11 +118,12 @@ struct BenchPolicy: ParsableCommand {
         print("shape  context  active params  sample tok/s  train tok/s  logprob tok/s  train MFU  peak RSS MB")
         for r in reports {
             let context = r.context.map(String.init) ?? "80"
-            print(r.shape.padding(toLength: 7, withPad: " ", startingAt: 0)
-                  + context.leftPadded(7) + String(r.activeParams).leftPadded(15)
-                  + f(r.sampleTokensPerS).leftPadded(14) + f(r.trainTokensPerS).leftPadded(13)
-                  + f(r.logprobTokensPerS).leftPadded(15) + f(r.trainMfu, "%.2f").leftPadded(11)
-                  + f(r.peakRssMb).leftPadded(13))
+            print(
+                r.shape.padding(toLength: 7, withPad: " ", startingAt: 0)
+                    + context.leftPadded(7) + String(r.activeParams).leftPadded(15)
+                    + f(r.sampleTokensPerS).leftPadded(14) + f(r.trainTokensPerS).leftPadded(13)
+                    + f(r.logprobTokensPerS).leftPadded(15) + f(r.trainMfu, "%.2f").leftPadded(11)
+                    + f(r.peakRssMb).leftPadded(13))
         }
     }
 }
@@ -137,12 +146,15 @@ struct BenchRewards: ParsableCommand {
         let code = (0..<3).map { _ in Sandbox.benchmark(programs: 150, concurrency: concurrency) }.sorted()[1]
         // Again beside a GRPO trainer's working set (one `grpo bench train` step resident), as
         // the code rule runs during training: the sandbox forks, and forks copy page tables.
-        let trainer = try GRPOBenchmark.residentTrainer(tasks: try TaskSet.load("arith"), rules: try RuleSet.load("math-answer"))
+        let trainer = try GRPOBenchmark.residentTrainer(
+            tasks: try TaskSet.load("arith"), rules: try RuleSet.load("math-answer"))
         let beside = withExtendedLifetime(trainer) {
             (0..<3).map { _ in Sandbox.benchmark(programs: 150, concurrency: concurrency) }.sorted()[1]
         }
-        let report: [String: Double] = ["regex_per_s": regex, "math_per_s": math, "code_per_s": code,
-                                        "code_per_s_beside_trainer": beside, "resident_mb": Benchmark.residentMegabytes()]
+        let report: [String: Double] = [
+            "regex_per_s": regex, "math_per_s": math, "code_per_s": code,
+            "code_per_s_beside_trainer": beside, "resident_mb": Benchmark.residentMegabytes(),
+        ]
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
         } else {
@@ -179,9 +191,11 @@ struct BenchSandbox: ParsableCommand {
 
     func validate() throws {
         guard completions > 0, rounds > 0, concurrency > 0, groupSize > 0, cpuSeconds > 0, wallSeconds > 0,
-              memoryMb >= 64 else {
-            throw ValidationError("--completions, --rounds, --concurrency, --group-size, --cpu-seconds and "
-                                  + "--wall-seconds must be positive and --memory-mb at least 64")
+            memoryMb >= 64
+        else {
+            throw ValidationError(
+                "--completions, --rounds, --concurrency, --group-size, --cpu-seconds and "
+                    + "--wall-seconds must be positive and --memory-mb at least 64")
         }
         guard (0...1).contains(hostileFraction) else { throw ValidationError("--hostile-fraction must be in 0...1") }
     }
@@ -215,20 +229,23 @@ struct BenchSandbox: ParsableCommand {
             chmod(canary.path, 0o777)
             chmod(canary.appendingPathComponent("sentinel").path, 0o666)
             terminal.progress("round \(round)/\(rounds): \(completions) completions")
-            let r = try SandboxLoad.run(honest: honest, hostile: hostile, completions: completions,
-                                        hostileFraction: hostileFraction, groupSize: groupSize, limits: limits,
-                                        concurrency: concurrency,
-                                        canary: canary)
+            let r = try SandboxLoad.run(
+                honest: honest, hostile: hostile, completions: completions,
+                hostileFraction: hostileFraction, groupSize: groupSize, limits: limits,
+                concurrency: concurrency,
+                canary: canary)
             reports.append(r)
             if !json {
                 terminal.note("")
-                print(String(format: "round %d: %d/%d honest right, %d/%d hostile scored 0, left: %d processes, "
-                             + "%d IPC objects, %d keys, %d files, %d cgroups, %d loopback connections, canary "
-                             + "process %@; %.1f s (%.0f per second), %.0f CPU seconds",
-                             round, r.honestRight, r.honest, r.hostileZero, r.hostile, r.leftoverProcesses,
-                             r.leftoverIPCObjects, r.leftoverKeys, r.leftoverFiles, r.leftoverCgroups,
-                             r.loopbackConnections, r.canaryProcessAlive ? "alive" : "KILLED", r.seconds, r.perSecond,
-                             r.cpuSeconds))
+                print(
+                    String(
+                        format: "round %d: %d/%d honest right, %d/%d hostile scored 0, left: %d processes, "
+                            + "%d IPC objects, %d keys, %d files, %d cgroups, %d loopback connections, canary "
+                            + "process %@; %.1f s (%.0f per second), %.0f CPU seconds",
+                        round, r.honestRight, r.honest, r.hostileZero, r.hostile, r.leftoverProcesses,
+                        r.leftoverIPCObjects, r.leftoverKeys, r.leftoverFiles, r.leftoverCgroups,
+                        r.loopbackConnections, r.canaryProcessAlive ? "alive" : "KILLED", r.seconds, r.perSecond,
+                        r.cpuSeconds))
                 for e in r.honestWrongExamples { print("  honest not right: \(e)") }
                 for e in r.hostileScoredExamples { print("  hostile scored: \(e)") }
             }
@@ -236,9 +253,15 @@ struct BenchSandbox: ParsableCommand {
         let median = reports.map(\.seconds).sorted()[reports.count / 2]
         let cpu = BenchSandbox.cpuModel()
         if json {
-            struct Out: Encodable { var rounds: [SandboxLoad.Report]; var medianSeconds: Double; var cpu: String }
-            print(String(decoding: try JSONEncoder.sorted.encode(Out(rounds: reports, medianSeconds: median, cpu: cpu)),
-                         as: UTF8.self))
+            struct Out: Encodable {
+                var rounds: [SandboxLoad.Report]
+                var medianSeconds: Double
+                var cpu: String
+            }
+            print(
+                String(
+                    decoding: try JSONEncoder.sorted.encode(Out(rounds: reports, medianSeconds: median, cpu: cpu)),
+                    as: UTF8.self))
             return
         }
         print("limits: \(reports[0].limits); \(hostile.count) hostile programs, \(honest.count) honest ones")
@@ -252,7 +275,8 @@ extension BenchSandbox {
     static func cpuModel() -> String {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let lines = info.split(separator: "\n")
-        let model = lines.first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last
+        let model =
+            lines.first { $0.hasPrefix("model name") }?.split(separator: ":", maxSplits: 1).last
             .map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
         return "\(lines.filter { $0.hasPrefix("processor") }.count) x \(model)"
     }
@@ -261,8 +285,11 @@ extension BenchSandbox {
 struct BenchTraces: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "traces",
-        abstract: "Measure trace writing (samples/s, 3 rule scores each) and the `grpo traces samples` filters on a large database.",
-        discussion: "Writes --samples synthetic samples (steps of 64 groups x 16) into --db, then times each filter (median of --repeats). query_ms_1m is the slowest filter's median.")
+        abstract:
+            "Measure trace writing (samples/s, 3 rule scores each) and the `grpo traces samples` filters on a large database.",
+        discussion:
+            "Writes --samples synthetic samples (steps of 64 groups x 16) into --db, then times each filter (median of --repeats). query_ms_1m is the slowest filter's median."
+    )
     @Option(help: "Samples to write.") var samples = 1_000_000
     @Option(help: "Database to (re)create; deleted afterwards unless --keep.") var db = "runs/bench-traces.sqlite"
     @Option(help: "Timed runs of each filter.") var repeats = 5
@@ -274,27 +301,41 @@ struct BenchTraces: ParsableCommand {
     func run() throws {
         let terminal = Terminal(quiet: quiet)
         let start = Date()
-        let report = try TraceBenchmark.run(path: db, samples: samples, repeats: repeats, queries: !writeOnly) { written, rate in
+        let report = try TraceBenchmark.run(path: db, samples: samples, repeats: repeats, queries: !writeOnly) {
+            written, rate in
             let eta = Double(samples - written) / max(rate, 1)
-            terminal.progress(String(format: "traces: %d/%d samples written, %.0f samples/s, ETA %@", written, samples, rate, formatDuration(eta)))
+            terminal.progress(
+                String(
+                    format: "traces: %d/%d samples written, %.0f samples/s, ETA %@", written, samples, rate,
+                    formatDuration(eta)))
         }
-        terminal.note(String(format: "traces: %d samples in %.1f s, database %.0f MB", report.samples, Date().timeIntervalSince(start), report.databaseMB))
+        terminal.note(
+            String(
+                format: "traces: %d samples in %.1f s, database %.0f MB", report.samples,
+                Date().timeIntervalSince(start), report.databaseMB))
         if !keep { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
             return
         }
         print(String(format: "write_samples_per_s   %10.0f", report.writeSamplesPerS))
-        for (name, ms) in report.queryMs.sorted(by: { $0.key < $1.key }) { print(String(format: "query %-24@ %8.2f ms", name, ms)) }
-        if let worst = report.queryMs1m { print(String(format: "query_ms_1m (slowest)  %9.2f ms on %d samples", worst, report.samples)) }
+        for (name, ms) in report.queryMs.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "query %-24@ %8.2f ms", name, ms))
+        }
+        if let worst = report.queryMs1m {
+            print(String(format: "query_ms_1m (slowest)  %9.2f ms on %d samples", worst, report.samples))
+        }
     }
 }
 
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Time one GRPO step: 8 prompts x 8 completions, up to 64 new tokens, beta 0.04, one update, exact-match reward.",
-        discussion: "A random policy of --shape on arith's prompts with the math-answer rule set; medians of --repeats steps after a warmup. logprob_s is the reference model's forward; train_s the rest of the update.")
+        abstract:
+            "Time one GRPO step: 8 prompts x 8 completions, up to 64 new tokens, beta 0.04, one update, exact-match reward.",
+        discussion:
+            "A random policy of --shape on arith's prompts with the math-answer rule set; medians of --repeats steps after a warmup. logprob_s is the reference model's forward; train_s the rest of the update."
+    )
     @Option var shape = "tiny"
     @Option(help: "Timed steps.") var repeats = 5
     @Flag(help: "Print one JSON object.") var json = false
@@ -302,13 +343,19 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         let terminal = Terminal(quiet: quiet)
-        let report = try GRPOBenchmark.run(shape: shape, tasks: try TaskSet.load("arith"), rules: try RuleSet.load("math-answer"),
-                                           repeats: repeats) { terminal.note("bench train: \($0)") }
+        let report = try GRPOBenchmark.run(
+            shape: shape, tasks: try TaskSet.load("arith"), rules: try RuleSet.load("math-answer"),
+            repeats: repeats
+        ) { terminal.note("bench train: \($0)") }
         if json {
             print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
             return
         }
-        print(String(format: "GRPO step (%@): %.3f s = sampling %.3f + scoring %.3f + reference log-probs %.3f + training %.3f; max log-prob mismatch %.2g; peak RSS %.0f MB",
-                     report.shape, report.stepS, report.sampleS, report.scoreS, report.logprobS, report.trainS, report.logprobMismatchMax, report.peakRssMb))
+        print(
+            String(
+                format:
+                    "GRPO step (%@): %.3f s = sampling %.3f + scoring %.3f + reference log-probs %.3f + training %.3f; max log-prob mismatch %.2g; peak RSS %.0f MB",
+                report.shape, report.stepS, report.sampleS, report.scoreS, report.logprobS, report.trainS,
+                report.logprobMismatchMax, report.peakRssMb))
     }
 }

@@ -25,11 +25,13 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let policy = try Checkpoint.loadModel(from: URL(fileURLWithPath: model))
-        let summary = try HuggingFaceExport.export(policy, to: URL(fileURLWithPath: out),
-                                                   dtype: dtype == "bfloat16" ? .bf16 : .f32,
-                                                   maxShardBytes: maxShardSize)
-        print("wrote \(out): Glm4MoeForCausalLM, \(dtype), \(summary.shards) shard(s), "
-              + "\(summary.tensorBytes) bytes of weights, \(summary.tokenizer)")
+        let summary = try HuggingFaceExport.export(
+            policy, to: URL(fileURLWithPath: out),
+            dtype: dtype == "bfloat16" ? .bf16 : .f32,
+            maxShardBytes: maxShardSize)
+        print(
+            "wrote \(out): Glm4MoeForCausalLM, \(dtype), \(summary.shards) shard(s), "
+                + "\(summary.tensorBytes) bytes of weights, \(summary.tokenizer)")
         for file in summary.files { print("  \(file)") }
     }
 }

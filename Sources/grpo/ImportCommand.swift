@@ -19,11 +19,13 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let s = try HuggingFaceImport.run(from: URL(fileURLWithPath: source), to: URL(fileURLWithPath: out))
         let c = s.config
-        print("wrote \(out): \(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) query / "
-              + "\(c.keyValueHeads) key-value heads, \(c.nRoutedExperts) routed + \(c.nSharedExperts) shared experts "
-              + "(top \(c.numExpertsPerTok)), vocabulary \(c.vocabSize)")
-        print("  \(s.tensors) tensors from \(s.files) file(s) (\(s.dtypes.joined(separator: ", ")) to float32); "
-              + s.tokenizer)
+        print(
+            "wrote \(out): \(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) query / "
+                + "\(c.keyValueHeads) key-value heads, \(c.nRoutedExperts) routed + \(c.nSharedExperts) shared experts "
+                + "(top \(c.numExpertsPerTok)), vocabulary \(c.vocabSize)")
+        print(
+            "  \(s.tensors) tensors from \(s.files) file(s) (\(s.dtypes.joined(separator: ", ")) to float32); "
+                + s.tokenizer)
         for note in s.notes { print("  note: \(note)") }
     }
 }

@@ -22,6 +22,7 @@ struct InitModel: ParsableCommand {
         model.initialize(seed: seed)
         try Checkpoint.save(to: URL(fileURLWithPath: out), model: model)
         let l = model.layout
-        print("wrote \(out): \(config ?? shape), \(l.count) parameters (\(l.activeCount) active per token), seed \(seed)")
+        print(
+            "wrote \(out): \(config ?? shape), \(l.count) parameters (\(l.activeCount) active per token), seed \(seed)")
     }
 }

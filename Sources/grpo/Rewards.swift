@@ -32,8 +32,9 @@ struct Rewards: ParsableCommand {
                 }
                 return
             }
-            print("every rule: name, kind, weight (default 1; 0 makes a diagnostic, recorded and not rewarded), "
-                  + "requires (counts only when that rule scored 1), applies_to (task kinds)")
+            print(
+                "every rule: name, kind, weight (default 1; 0 makes a diagnostic, recorded and not rewarded), "
+                    + "requires (counts only when that rule scored 1), applies_to (task kinds)")
             print("kinds:")
             for k in RuleRegistry.shared.all {
                 print("  \(k.name): \(k.summary)")
@@ -49,13 +50,19 @@ struct Rewards: ParsableCommand {
 
     struct Score: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Score completions: JSONL {\"id\", \"completion\", \"task\"} in, {\"id\", \"reward\", \"rules\", \"reasons\"} out.")
+            abstract:
+                "Score completions: JSONL {\"id\", \"completion\", \"task\"} in, {\"id\", \"reward\", \"rules\", \"reasons\"} out."
+        )
         @Option(help: "Rule set: a file or a name (see `grpo rewards list`).") var rules: String
         @Option(help: "Input JSONL.") var input: String
         @Option(help: "Output JSONL (default: standard output).") var output: String?
-        @Flag(name: .customLong("skip-bad-lines"), help: "Report bad input lines and go on (default: stop at the first).")
+        @Flag(
+            name: .customLong("skip-bad-lines"), help: "Report bad input lines and go on (default: stop at the first).")
         var skipBadLines = false
-        @Option(help: "Also record the scored completions in this trace database (step 0, one group per task id) for `grpo traces`.")
+        @Option(
+            help:
+                "Also record the scored completions in this trace database (step 0, one group per task id) for `grpo traces`."
+        )
         var traces: String?
         @Option(help: "The run's name in --traces (default: the input file's name).") var runName: String?
         @Flag var quiet = false
@@ -70,20 +77,33 @@ struct Rewards: ParsableCommand {
             let seconds = Date().timeIntervalSince(start)
             var out = ""
             for (item, s) in zip(items, scored) {
-                var rules: [String: JSONValue] = [:], reasons: [String: JSONValue] = [:]
-                for r in s.rules { rules[r.name] = r.score.map { .number($0.score) } ?? .null; reasons[r.name] = r.score.map { .string($0.reason) } ?? .string("not_applicable") }
-                let line: JSONValue = .object(["id": item.id, "reward": s.reward.map { .number($0) } ?? .null,
-                                               "rules": .object(rules), "reasons": .object(reasons)])
+                var rules: [String: JSONValue] = [:]
+                var reasons: [String: JSONValue] = [:]
+                for r in s.rules {
+                    rules[r.name] = r.score.map { .number($0.score) } ?? .null
+                    reasons[r.name] = r.score.map { .string($0.reason) } ?? .string("not_applicable")
+                }
+                let line: JSONValue = .object([
+                    "id": item.id, "reward": s.reward.map { .number($0) } ?? .null,
+                    "rules": .object(rules), "reasons": .object(reasons),
+                ])
                 out += String(decoding: try JSONEncoder.sorted.encode(line), as: UTF8.self) + "\n"
             }
-            if let output { try AtomicFile.write(out, to: URL(fileURLWithPath: output)) } else { print(out, terminator: "") }
+            if let output {
+                try AtomicFile.write(out, to: URL(fileURLWithPath: output))
+            } else {
+                print(out, terminator: "")
+            }
             if let traces {
-                let run = try Rewards.record(set: set, items: items, scored: scored, into: traces,
-                                             name: runName ?? URL(fileURLWithPath: input).lastPathComponent)
+                let run = try Rewards.record(
+                    set: set, items: items, scored: scored, into: traces,
+                    name: runName ?? URL(fileURLWithPath: input).lastPathComponent)
                 terminal.note("recorded as run \(run) in \(traces): grpo traces samples --db \(traces) --run \(run)")
             }
-            terminal.note(String(format: "scored %d completions in %.2f s (%.0f per second), %d bad lines skipped",
-                                 items.count, seconds, Double(items.count) / max(seconds, 1e-9), bad.count))
+            terminal.note(
+                String(
+                    format: "scored %d completions in %.2f s (%.0f per second), %d bad lines skipped",
+                    items.count, seconds, Double(items.count) / max(seconds, 1e-9), bad.count))
             // A rule none of whose scores is a verdict (every one an error, share 1) fails the command
             // once the lines are written: they show each error's reason.
             try set.checkRulesWork(scored, maxErrorShare: 1)
@@ -92,12 +112,16 @@ struct Rewards: ParsableCommand {
 
     /// The scored lines as one step of a run: a group per task id (in order of first
     /// appearance), advantages as GRPO would compute them (scale_rewards = group).
-    fileprivate static func record(set: RuleSet, items: [RewardInput], scored: [ScoredCompletion], into path: String, name: String) throws -> Int64 {
+    fileprivate static func record(
+        set: RuleSet, items: [RewardInput], scored: [ScoredCompletion], into path: String, name: String
+    ) throws -> Int64 {
         let writer = try TraceWriter(path: path)
-        let run = try writer.startRun(RunInfo(
-            name: name, rulesName: set.name, rulesText: set.text,
-            rules: set.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) }))
-        var order: [String] = [], members: [String: [Int]] = [:]
+        let run = try writer.startRun(
+            RunInfo(
+                name: name, rulesName: set.name, rulesText: set.text,
+                rules: set.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) }))
+        var order: [String] = []
+        var members: [String: [Int]] = [:]
         for (i, item) in items.enumerated() {
             let key = item.task.id ?? item.task.prompt ?? "line \(item.line)"
             if members[key] == nil { order.append(key) }
@@ -105,12 +129,18 @@ struct Rewards: ParsableCommand {
         }
         let advantages = Advantages.compute(order.map { members[$0]!.map { scored[$0].reward } }, scale: .group)
         let groups = order.enumerated().map { g, key in
-            GroupRecord(taskID: key, prompt: items[members[key]![0]].task.prompt ?? "", samples: members[key]!.enumerated().map { j, i in
-                SampleRecord(completion: items[i].completion, finishReason: "unknown", reward: scored[i].reward, advantage: advantages[g][j],
-                             scores: scored[i].rules.map { r in
-                                 RuleScoreRecord(rule: r.name, score: r.score?.score, reason: r.score?.reason ?? "not_applicable", detail: r.score?.detail)
-                             })
-            })
+            GroupRecord(
+                taskID: key, prompt: items[members[key]![0]].task.prompt ?? "",
+                samples: members[key]!.enumerated().map { j, i in
+                    SampleRecord(
+                        completion: items[i].completion, finishReason: "unknown", reward: scored[i].reward,
+                        advantage: advantages[g][j],
+                        scores: scored[i].rules.map { r in
+                            RuleScoreRecord(
+                                rule: r.name, score: r.score?.score, reason: r.score?.reason ?? "not_applicable",
+                                detail: r.score?.detail)
+                        })
+                })
         }
         try writer.record(StepRecord(step: 0, groups: groups))
         try writer.finish(.finished)
@@ -119,8 +149,10 @@ struct Rewards: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Unit tests for a rule set: each case {\"completion\", \"task\", \"expect\": {rule: score}, \"expect_reward\"?}.",
-            discussion: "Prints every mismatch; exits non-zero if there is any. A rule expected as null must not apply.")
+            abstract:
+                "Unit tests for a rule set: each case {\"completion\", \"task\", \"expect\": {rule: score}, \"expect_reward\"?}.",
+            discussion: "Prints every mismatch; exits non-zero if there is any. A rule expected as null must not apply."
+        )
         @Option(help: "Rule set: a file or a name (see `grpo rewards list`).") var rules: String
         @Option(help: "Cases JSONL.") var cases: String
         @Option(help: "Allowed difference between expected and actual scores.") var tolerance = 1e-6
@@ -134,13 +166,21 @@ struct Rewards: ParsableCommand {
             for (item, s) in zip(items, scored) {
                 var problems: [String] = []
                 for (rule, want) in item.expect.sorted(by: { $0.key < $1.key }) {
-                    guard let result = s.rules.first(where: { $0.name == rule }) else { problems.append("no rule \"\(rule)\" in \(set.name)"); continue }
+                    guard let result = s.rules.first(where: { $0.name == rule }) else {
+                        problems.append("no rule \"\(rule)\" in \(set.name)")
+                        continue
+                    }
                     switch (want, result.score) {
                     case (nil, nil): break
-                    case (nil, let got?): problems.append("\(rule): expected not applicable, got \(got.score) (\(got.reason))")
+                    case (nil, let got?):
+                        problems.append("\(rule): expected not applicable, got \(got.score) (\(got.reason))")
                     case (let w?, nil): problems.append("\(rule): expected \(w), but the rule does not apply")
                     case (let w?, let got?):
-                        if abs(w - got.score) > tolerance { problems.append("\(rule): expected \(w), got \(got.score) (\(got.reason)\(got.detail.map { ": " + $0 } ?? ""))") }
+                        if abs(w - got.score) > tolerance {
+                            problems.append(
+                                "\(rule): expected \(w), got \(got.score) (\(got.reason)\(got.detail.map { ": " + $0 } ?? ""))"
+                            )
+                        }
                     }
                 }
                 if let w = item.expectReward, abs(w - (s.reward ?? .nan)) > tolerance || s.reward == nil {
@@ -164,9 +204,10 @@ struct Rewards: ParsableCommand {
         func run() throws {
             print("interpreter: \(Sandbox.defaultPython ?? "none found (python3 in /usr/bin, /usr/local/bin, PATH)")")
             print("whole-run limits: \(Sandbox.runLimitMode.summary)")
-            print("per run: PID, network, mount, IPC and UTS namespaces; read-only file system but fresh /tmp, "
-                  + "/var/tmp, /dev/shm; its own uid; seccomp: no new user namespaces, no keyrings; rlimits; "
-                  + "wall clock")
+            print(
+                "per run: PID, network, mount, IPC and UTS namespaces; read-only file system but fresh /tmp, "
+                    + "/var/tmp, /dev/shm; its own uid; seccomp: no new user namespaces, no keyrings; rlimits; "
+                    + "wall clock")
             switch Sandbox.availability {
             case .success: print("status: runs start here")
             case .failure(let e):
@@ -189,8 +230,11 @@ struct RewardInput {
     /// Reads JSONL; bad lines are errors naming file, line and field (collected, or thrown at the first).
     static func read(_ path: String, stopOnError: Bool) throws -> ([RewardInput], [RewardError]) {
         guard let data = FileManager.default.contents(atPath: path) else { throw RewardError.missingFile(path) }
-        var items: [RewardInput] = [], bad: [RewardError] = []
-        for (i, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        var items: [RewardInput] = []
+        var bad: [RewardError] = []
+        for (i, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .enumerated()
+        {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty { continue }
             do { items.append(try parse(line, file: path, line: i + 1)) } catch let e as RewardError {
@@ -202,15 +246,20 @@ struct RewardInput {
     }
 
     static func parse(_ text: String, file: String, line: Int) throws -> RewardInput {
-        func fail(_ field: String?, _ m: String) -> RewardError { .badInput(file: file, line: line, field: field, message: m) }
+        func fail(_ field: String?, _ m: String) -> RewardError {
+            .badInput(file: file, line: line, field: field, message: m)
+        }
         guard let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)) else {
             throw fail(nil, "not a JSON object")
         }
         guard let completion = object["completion"]?.string else {
             throw fail("completion", object["completion"] == nil ? "missing" : "expected a string")
         }
-        guard case .object(let t)? = object["task"] else { throw fail("task", object["task"] == nil ? "missing" : "expected an object") }
-        for key in ["kind", "prompt", "answer", "tests", "entry_point", "id"] where t[key] != nil && t[key]!.text == nil {
+        guard case .object(let t)? = object["task"] else {
+            throw fail("task", object["task"] == nil ? "missing" : "expected an object")
+        }
+        for key in ["kind", "prompt", "answer", "tests", "entry_point", "id"] where t[key] != nil && t[key]!.text == nil
+        {
             throw fail("task.\(key)", "expected a string")
         }
         var tolerance: Double?
@@ -220,15 +269,20 @@ struct RewardInput {
             }
             tolerance = n
         }
-        let task = RewardTask(id: t["id"]?.text, kind: t["kind"]?.text, prompt: t["prompt"]?.text, answer: t["answer"]?.text,
-                              tests: t["tests"]?.text, entryPoint: t["entry_point"]?.text,
-                              rawCompletion: t["raw_completion"]?.bool ?? false, numericTolerance: tolerance,
-                              allowsInProcessChecks: t["in_process_checks"]?.bool ?? false, json: t)
-        var item = RewardInput(id: object["id"] ?? .number(Double(line)), completion: completion, task: task, line: line)
+        let task = RewardTask(
+            id: t["id"]?.text, kind: t["kind"]?.text, prompt: t["prompt"]?.text, answer: t["answer"]?.text,
+            tests: t["tests"]?.text, entryPoint: t["entry_point"]?.text,
+            rawCompletion: t["raw_completion"]?.bool ?? false, numericTolerance: tolerance,
+            allowsInProcessChecks: t["in_process_checks"]?.bool ?? false, json: t)
+        var item = RewardInput(
+            id: object["id"] ?? .number(Double(line)), completion: completion, task: task, line: line)
         if let e = object["expect"] {
             guard case .object(let m) = e else { throw fail("expect", "expected an object of rule: score") }
             for (k, v) in m {
-                if v == .null { item.expect[k] = .some(nil); continue }
+                if v == .null {
+                    item.expect[k] = .some(nil)
+                    continue
+                }
                 guard let n = v.number else { throw fail("expect.\(k)", "expected a number or null") }
                 item.expect[k] = n
             }
@@ -242,5 +296,9 @@ struct RewardInput {
 }
 
 extension JSONEncoder {
-    static var sorted: JSONEncoder { let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]; return e }
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }
 }

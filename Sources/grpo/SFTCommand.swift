@@ -5,8 +5,9 @@ import Training
 
 struct SFT: ParsableCommand {
     static let abstract = "Supervised fine-tuning on (prompt, completion) pairs: the cold start."
-    static let configuration = CommandConfiguration(commandName: "sft", abstract: abstract,
-                                                    discussion: tableDiscussion("sft"), helpNames: [])
+    static let configuration = CommandConfiguration(
+        commandName: "sft", abstract: abstract,
+        discussion: tableDiscussion("sft"), helpNames: [])
     @Argument(parsing: .allUnrecognized, help: "Options (grpo sft --help).") var arguments: [String] = []
 
     func run() throws {
@@ -16,13 +17,17 @@ struct SFT: ParsableCommand {
         var resumeFrom: URL?
         if let resume = cfg.resumeFromCheckpoint {
             guard !cfg.overwriteOutputDir else {
-                throw ValidationError("--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: "
-                                      + "give one")
+                throw ValidationError(
+                    "--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: "
+                        + "give one")
             }
             let url = URL(fileURLWithPath: resume)
-            resumeFrom = FileManager.default.fileExists(atPath: url.appendingPathComponent(Checkpoint.stateFile).path)
+            resumeFrom =
+                FileManager.default.fileExists(atPath: url.appendingPathComponent(Checkpoint.stateFile).path)
                 ? url : SFTRunner.latestCheckpoint(in: url)
-            guard resumeFrom != nil else { throw PolicyError.missingFile(url.appendingPathComponent("checkpoint-*").path) }
+            guard resumeFrom != nil else {
+                throw PolicyError.missingFile(url.appendingPathComponent("checkpoint-*").path)
+            }
         }
         let policy: Transformer
         if let from = resumeFrom ?? cfg.model.map({ URL(fileURLWithPath: $0) }) {
@@ -37,29 +42,39 @@ struct SFT: ParsableCommand {
             try RunFolder.claim(folder: cfg.outputFolder, overwrite: cfg.overwriteOutputDir, command: "sft")
         }
         Interrupt.shared.install(terminal)
-        let encoder = JSONEncoder(); encoder.outputFormatting = [.sortedKeys]
-        var finished = false, last = (path: "", step: 0)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var finished = false
+        var last = (path: "", step: 0)
         try runner.run(shouldStop: { Interrupt.shared.requested }) { event in
             switch event {
             case let .started(examples, dropped, truncated, startStep, maxSteps):
-                terminal.note("sft: \(examples) examples (\(dropped) too long, dropped; \(truncated) truncated), steps \(startStep + 1)...\(maxSteps)")
+                terminal.note(
+                    "sft: \(examples) examples (\(dropped) too long, dropped; \(truncated) truncated), steps \(startStep + 1)...\(maxSteps)"
+                )
             case .step(let r):
-                terminal.progress(String(format: "step %d/%d  loss %.4f  grad %.2f  lr %.2e  %.0f tok/s  %.2f s/step  ETA %@  epoch %d",
-                                         r.step, r.maxSteps, r.loss, r.gradNorm, r.learningRate, r.tokensPerSecond,
-                                         r.secondsPerStep, formatDuration(r.etaSeconds), r.epoch))
+                terminal.progress(
+                    String(
+                        format: "step %d/%d  loss %.4f  grad %.2f  lr %.2e  %.0f tok/s  %.2f s/step  ETA %@  epoch %d",
+                        r.step, r.maxSteps, r.loss, r.gradNorm, r.learningRate, r.tokensPerSecond,
+                        r.secondsPerStep, formatDuration(r.etaSeconds), r.epoch))
                 if cfg.json, let data = try? encoder.encode(r) { print(String(data: data, encoding: .utf8)!) }
             case let .checkpoint(path, step):
                 last = (path, step)
                 terminal.note("checkpoint: \(path) (step \(step))")
             case let .finished(step, seconds, loss):
                 finished = true
-                terminal.note(String(format: "sft done: %d steps in %@, final loss %.4f, model in %@", step, formatDuration(seconds), loss,
-                                     (cfg.outputFolder as NSString).appendingPathComponent("final")))
+                terminal.note(
+                    String(
+                        format: "sft done: %d steps in %@, final loss %.4f, model in %@", step, formatDuration(seconds),
+                        loss,
+                        (cfg.outputFolder as NSString).appendingPathComponent("final")))
             }
         }
         if !finished {
-            terminal.note("interrupted at step \(last.step); checkpoint: \(last.path); continue with: grpo sft "
-                          + "--task_set \(cfg.taskSet) --resume_from_checkpoint \(cfg.outputFolder)")
+            terminal.note(
+                "interrupted at step \(last.step); checkpoint: \(last.path); continue with: grpo sft "
+                    + "--task_set \(cfg.taskSet) --resume_from_checkpoint \(cfg.outputFolder)")
             throw ExitCode(130)
         }
     }

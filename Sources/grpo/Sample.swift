@@ -23,14 +23,18 @@ struct Sample: ParsableCommand {
 
     func run() throws {
         let model = try Checkpoint.loadModel(from: URL(fileURLWithPath: checkpoint))
-        let params = SamplingParams(temperature: greedy ? 0 : temperature, topP: topP, topK: topK,
-                                    maxNewTokens: maxNewTokens, stop: stop, seed: seed)
-        let completions = try Sampler(model: model).generate(prompts: [prompt], completionsPerPrompt: n, params: params)[0]
+        let params = SamplingParams(
+            temperature: greedy ? 0 : temperature, topP: topP, topK: topK,
+            maxNewTokens: maxNewTokens, stop: stop, seed: seed)
+        let completions = try Sampler(model: model).generate(
+            prompts: [prompt], completionsPerPrompt: n, params: params)[0]
         for (i, c) in completions.enumerated() {
             if json {
-                let object: [String: Any] = ["index": i, "text": c.text, "finish_reason": c.finishReason.rawValue,
-                                             "tokens": c.tokens.count, "token_ids": c.tokens.map(Int.init),
-                                             "logprob_sum": c.logprobs.reduce(0, +)]
+                let object: [String: Any] = [
+                    "index": i, "text": c.text, "finish_reason": c.finishReason.rawValue,
+                    "tokens": c.tokens.count, "token_ids": c.tokens.map(Int.init),
+                    "logprob_sum": c.logprobs.reduce(0, +),
+                ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
                 print(String(data: data, encoding: .utf8)!)
             } else {

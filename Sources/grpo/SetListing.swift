@@ -6,8 +6,10 @@ import Kernels
 
 enum SetListing {
     /// `what`: "task sets" or "rule sets"; `describe`: a set's line (an error loading it is shown instead).
-    static func show(_ found: [FoundSet], in folders: [SetFolder], what: String,
-                     describe: (FoundSet) throws -> String) {
+    static func show(
+        _ found: [FoundSet], in folders: [SetFolder], what: String,
+        describe: (FoundSet) throws -> String
+    ) {
         guard !found.isEmpty else {
             print("no \(what) found (looked in \(SetFolders.describe(folders)))")
             return

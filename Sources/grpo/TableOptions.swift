@@ -5,8 +5,11 @@ import ArgumentParser
 import Training
 
 /// The parsed command line, or nil after printing the help that `--help` asked for.
-func readCommandLine<Root>(_ table: OptionTable<Root>, _ arguments: [String], abstract: String) throws
-    -> CommandLineOptions? {
+func readCommandLine<Root>(
+    _ table: OptionTable<Root>, _ arguments: [String], abstract: String
+) throws
+    -> CommandLineOptions?
+{
     let line = try table.parseCommandLine(arguments)
     if line.wantsHelp {
         print(table.help(abstract: abstract))

@@ -76,17 +76,22 @@ struct Tasks: ParsableCommand {
             if let max { knobs["max"] = String(max) }
             if let families { knobs["families"] = families }
             if let directShare { knobs["direct_share"] = String(directShare) }
-            var set = try Generators.generate(generator, options: GeneratorOptions(train: train, test: test, sft: sft, seed: seed, knobs: knobs))
+            var set = try Generators.generate(
+                generator, options: GeneratorOptions(train: train, test: test, sft: sft, seed: seed, knobs: knobs))
             set.manifest.name = (out as NSString).lastPathComponent
-            try TaskSet.write(to: URL(fileURLWithPath: out), manifest: set.manifest, train: set.train, test: set.test, sft: set.sft)
-            print("wrote \(out): train \(set.train.count), test \(set.test.count), sft \(set.sft.count) (\(generator), seed \(seed))")
+            try TaskSet.write(
+                to: URL(fileURLWithPath: out), manifest: set.manifest, train: set.train, test: set.test, sft: set.sft)
+            print(
+                "wrote \(out): train \(set.train.count), test \(set.test.count), sft \(set.sft.count) (\(generator), seed \(seed))"
+            )
         }
     }
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import a task set from a file you have (gzip accepted).",
-            discussion: "Formats: humaneval, mbpp, gsm8k, math, jsonl (--map prompt=question,answer=label --kind math|code).")
+            discussion:
+                "Formats: humaneval, mbpp, gsm8k, math, jsonl (--map prompt=question,answer=label --kind math|code).")
         @Option var format: String
         @Argument var input: String
         @Option var out: String
@@ -98,14 +103,20 @@ struct Tasks: ParsableCommand {
 
         func run() throws {
             var o = Importers.Options(format: format, name: (out as NSString).lastPathComponent)
-            o.testCount = test; o.testFraction = testFraction; o.seed = seed; o.kind = kind
+            o.testCount = test
+            o.testFraction = testFraction
+            o.seed = seed
+            o.kind = kind
             for pair in (map ?? "").split(separator: ",") {
-                let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+                let kv = pair.split(separator: "=", maxSplits: 1).map {
+                    String($0).trimmingCharacters(in: .whitespaces)
+                }
                 guard kv.count == 2 else { throw ValidationError("--map: expected ours=theirs pairs, got \"\(pair)\"") }
                 o.mapping[kv[0]] = kv[1]
             }
             let set = try Importers.load(input, options: o)
-            try TaskSet.write(to: URL(fileURLWithPath: out), manifest: set.manifest, train: set.train, test: set.test, sft: set.sft)
+            try TaskSet.write(
+                to: URL(fileURLWithPath: out), manifest: set.manifest, train: set.train, test: set.test, sft: set.sft)
             print("wrote \(out): train \(set.train.count), test \(set.test.count), sft \(set.sft.count) (\(format))")
         }
     }
@@ -117,8 +128,9 @@ struct Tasks: ParsableCommand {
         @Argument var name: String
         @Option(help: "A checkpoint folder: check every task's prompt plus the completion cap against its context.")
         var model: String?
-        @Option(name: .customLong("max-completion-length"),
-                help: "The completion cap to check with --model (default: the task set's max_completion_length).")
+        @Option(
+            name: .customLong("max-completion-length"),
+            help: "The completion cap to check with --model (default: the task set's max_completion_length).")
         var maxCompletionLength: Int?
         @Flag var quiet = false
         func run() throws {
@@ -126,31 +138,37 @@ struct Tasks: ParsableCommand {
             let set = try TaskSet.load(name)
             let report = try set.validate { done, total in terminal.progress("solutions: \(done)/\(total)") }
             terminal.note("")
-            print("\(set.manifest.name): \(report.tasks) tasks, \(report.demonstrations) demonstrations; "
-                  + "schema, ids and rule set \(set.manifest.rules) ok")
+            print(
+                "\(set.manifest.name): \(report.tasks) tasks, \(report.demonstrations) demonstrations; "
+                    + "schema, ids and rule set \(set.manifest.rules) ok")
             if let model {
                 let checkpoint = URL(fileURLWithPath: model)
                 let config = try ModelConfig.load(checkpoint.appendingPathComponent(Checkpoint.configFile))
                 let cap = maxCompletionLength ?? set.manifest.maxCompletionLength
                 do {
                     let longest = try ContextFit.check(set, splits: [("train", cap), ("test", cap)], model: config)
-                    print("context: every task fits \(config.maxPositionEmbeddings) tokens with a completion cap of "
-                          + "\(cap) (longest prompt \(longest) tokens)")
+                    print(
+                        "context: every task fits \(config.maxPositionEmbeddings) tokens with a completion cap of "
+                            + "\(cap) (longest prompt \(longest) tokens)")
                 } catch let e as ContextFitError {
                     for overflow in e.overflows { print("  TOO LONG \(overflow)") }
                     throw e
                 }
             }
             if set.manifest.kind == "code" {
-                print("reference solutions: \(report.solutionsChecked - report.failures.count)/\(report.solutionsChecked) pass their tests" +
-                      (report.missingSolutions > 0 ? " (\(report.missingSolutions) tasks have none)" : ""))
-                print("checks: \(report.strictChecks) decided outside the program, "
-                      + "\(report.inProcessChecks) in-process "
-                      + "(forgeable by the program) in \(report.tasksWithInProcessChecks.count) tasks"
-                      + (report.inProcessChecks == 0 ? "" : set.manifest.inProcessChecks
-                         ? " (allowed: task.yaml has in_process_checks: true)"
-                         : " (not allowed: these tasks score 0 in_process_checks; add in_process_checks: true "
-                           + "to task.yaml to accept them)"))
+                print(
+                    "reference solutions: \(report.solutionsChecked - report.failures.count)/\(report.solutionsChecked) pass their tests"
+                        + (report.missingSolutions > 0 ? " (\(report.missingSolutions) tasks have none)" : ""))
+                print(
+                    "checks: \(report.strictChecks) decided outside the program, "
+                        + "\(report.inProcessChecks) in-process "
+                        + "(forgeable by the program) in \(report.tasksWithInProcessChecks.count) tasks"
+                        + (report.inProcessChecks == 0
+                            ? ""
+                            : set.manifest.inProcessChecks
+                                ? " (allowed: task.yaml has in_process_checks: true)"
+                                : " (not allowed: these tasks score 0 in_process_checks; add in_process_checks: true "
+                                    + "to task.yaml to accept them)"))
                 for t in report.tasksWithInProcessChecks.prefix(20) { print("  in-process: \(t)") }
                 for f in report.failures { print("  FAIL \(f)") }
                 if !report.failures.isEmpty { throw ExitCode(1) }

@@ -41,8 +41,9 @@ struct TokenizeCommand: ParsableCommand {
                 guard let s = value as? String else { throw ValidationError("line \(line): not a JSON string") }
                 out = tok.encode(s, addBOS: false).map(Int.init)
             }
-            let data = try JSONSerialization.data(withJSONObject: out,
-                                                  options: [.fragmentsAllowed, .withoutEscapingSlashes])
+            let data = try JSONSerialization.data(
+                withJSONObject: out,
+                options: [.fragmentsAllowed, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         }
     }

@@ -7,7 +7,8 @@ struct TracesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "traces",
         abstract: "Inspect sampled completions, rule scores and step metrics in a trace database.",
-        discussion: "Every subcommand reads --db PATH (default: the most recently written *.sqlite under runs/), read-only.",
+        discussion:
+            "Every subcommand reads --db PATH (default: the most recently written *.sqlite under runs/), read-only.",
         subcommands: [Runs.self, Steps.self, Samples.self, Show.self, Group.self, Export.self, Plot.self, SQL.self])
 
     struct Database: ParsableArguments {
@@ -18,7 +19,8 @@ struct TracesCommand: ParsableCommand {
     }
 
     struct Runs: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The runs: status, seed, task set, rule set and its hash, progress.")
+        static let configuration = CommandConfiguration(
+            abstract: "The runs: status, seed, task set, rule set and its hash, progress.")
         @OptionGroup var database: Database
         func run() throws { try printTable(database.open().runs(), json: database.json) }
     }
@@ -49,8 +51,12 @@ struct TracesCommand: ParsableCommand {
             } else {
                 // Columns the run never wrote (no KL without a reference model, ...) are left out.
                 let table = try reader.steps(run: id)
-                let kept = table.columns.indices.filter { i in table.rows.contains { $0[i] != .null } || table.rows.isEmpty }
-                printTable(Table(columns: kept.map { table.columns[$0] }, rows: table.rows.map { row in kept.map { row[$0] } }))
+                let kept = table.columns.indices.filter { i in
+                    table.rows.contains { $0[i] != .null } || table.rows.isEmpty
+                }
+                printTable(
+                    Table(columns: kept.map { table.columns[$0] }, rows: table.rows.map { row in kept.map { row[$0] } })
+                )
                 if let note = ruleNote(rules) {
                     print(TerminalText.safe(note, keepLines: true))
                 }
@@ -60,7 +66,8 @@ struct TracesCommand: ParsableCommand {
         /// What the rule columns hold, and which rules are diagnostics (weight 0, not in the reward).
         func ruleNote(_ rules: [RuleInfo]) -> String? {
             guard !rules.isEmpty else { return nil }
-            var note = "rule columns (\(rules.map(\.name).joined(separator: ", "))): "
+            var note =
+                "rule columns (\(rules.map(\.name).joined(separator: ", "))): "
                 + "the share of the step's samples with full marks, of those the rule applied to"
             let diagnostic = rules.filter(\.isDiagnostic).map(\.name)
             if !diagnostic.isEmpty {
@@ -93,25 +100,36 @@ struct TracesCommand: ParsableCommand {
 
         func validate() throws {
             if SampleFilter.Order(rawValue: order) == nil {
-                throw ValidationError("--order: \"\(order)\" is not one of \(SampleFilter.Order.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "--order: \"\(order)\" is not one of \(SampleFilter.Order.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
-            if (below != nil || above != nil) && rule == nil { throw ValidationError("--below and --above need --rule NAME") }
+            if (below != nil || above != nil) && rule == nil {
+                throw ValidationError("--below and --above need --rule NAME")
+            }
             if limit < 1 { throw ValidationError("--limit must be at least 1") }
         }
 
         func run() throws {
             let reader = try database.open()
             var f = SampleFilter()
-            f.step = step; f.taskID = task; f.rule = rule; f.below = below; f.above = above; f.reason = reason
+            f.step = step
+            f.taskID = task
+            f.rule = rule
+            f.below = below
+            f.above = above
+            f.reason = reason
             f.order = SampleFilter.Order(rawValue: order)!
             f.descending = !ascending
-            f.limit = limit; f.preview = database.json ? nil : width
+            f.limit = limit
+            f.preview = database.json ? nil : width
             try printTable(reader.samples(run: reader.resolveRun(runName), filter: f), json: database.json)
         }
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One sample whole: prompt, completion, and every rule's score and reason.")
+        static let configuration = CommandConfiguration(
+            abstract: "One sample whole: prompt, completion, and every rule's score and reason.")
         @OptionGroup var database: Database
         @Argument(help: "Sample id (the first column of `grpo traces samples`).") var sample: Int64
         @Flag(help: "Also print the token ids and their sampler log-probs.") var tokens = false
@@ -122,7 +140,8 @@ struct TracesCommand: ParsableCommand {
             let ids = row.removeValue(forKey: "token_ids").flatMap(\.blobData).flatMap(Blob.decodeInt32) ?? []
             let logprobs = row.removeValue(forKey: "token_logprobs").flatMap(\.blobData).flatMap(Blob.decodeFloat) ?? []
             if database.json {
-                var object = jsonObject(columns: fields.columns.filter { row[$0] != nil }, row: fields.columns.compactMap { row[$0] })
+                var object = jsonObject(
+                    columns: fields.columns.filter { row[$0] != nil }, row: fields.columns.compactMap { row[$0] })
                 object["token_ids"] = ids.map { Int($0) }
                 object["token_logprobs"] = logprobs.map { Double($0) }
                 object["rules"] = scores.rows.map { jsonObject(columns: scores.columns, row: $0) }
@@ -138,14 +157,16 @@ struct TracesCommand: ParsableCommand {
             printTable(scores)
             if tokens {
                 print("\ntokens (id: sampler log-prob):")
-                print(zip(ids, logprobs.isEmpty ? Array(repeating: Float.nan, count: ids.count) : logprobs)
-                    .map { "\($0.0):\(String(format: "%.3f", $0.1))" }.joined(separator: " "))
+                print(
+                    zip(ids, logprobs.isEmpty ? Array(repeating: Float.nan, count: ids.count) : logprobs)
+                        .map { "\($0.0):\(String(format: "%.3f", $0.1))" }.joined(separator: " "))
             }
         }
     }
 
     struct Group: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A group's completions side by side: rewards, advantages, each rule's score.")
+        static let configuration = CommandConfiguration(
+            abstract: "A group's completions side by side: rewards, advantages, each rule's score.")
         @OptionGroup var database: Database
         @Argument(help: "Group id (the group column of `grpo traces samples`).") var group: Int64
         @Option(help: "Characters of each completion in the table (--full prints them whole below it).") var width = 50
@@ -160,8 +181,9 @@ struct TracesCommand: ParsableCommand {
                 return
             }
             let g = Dictionary(uniqueKeysWithValues: zip(info.columns, info.rows[0]))
-            print("group \(group): run \(format(g["run"]!)), step \(format(g["step"]!)), task \(format(g["task_id"]!)), "
-                  + "reward mean \(format(g["reward_mean"]!)) std \(format(g["reward_std"]!))")
+            print(
+                "group \(group): run \(format(g["run"]!)), step \(format(g["step"]!)), task \(format(g["task_id"]!)), "
+                    + "reward mean \(format(g["reward_mean"]!)) std \(format(g["reward_std"]!))")
             print("prompt: \(format(g["prompt"]!))\n")
             let c = samples.columns.count - 1
             var preview = samples
@@ -173,7 +195,9 @@ struct TracesCommand: ParsableCommand {
             printTable(preview)
             if full {
                 for row in samples.rows {
-                    print("\n── sample \(format(row[0])) (index \(format(row[1])), reward \(format(row[2])), advantage \(format(row[3]))) ──")
+                    print(
+                        "\n── sample \(format(row[0])) (index \(format(row[1])), reward \(format(row[2])), advantage \(format(row[3]))) ──"
+                    )
                     print(TerminalText.safe(row[c].string ?? "", keepLines: true))
                 }
             }
@@ -181,7 +205,8 @@ struct TracesCommand: ParsableCommand {
     }
 
     struct Export: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A run's samples as JSON lines (prompt, completion, tokens, log-probs, scores).")
+        static let configuration = CommandConfiguration(
+            abstract: "A run's samples as JSON lines (prompt, completion, tokens, log-probs, scores).")
         @Option(help: "Trace database (default: the most recently written *.sqlite under runs/).") var db: String?
         @Option(name: .customLong("run"), help: "Run id or name (default: the latest run).") var runName: String?
         @Option(help: "jsonl (the only format).") var format = "jsonl"
@@ -219,7 +244,8 @@ struct TracesCommand: ParsableCommand {
                 buffer.removeAll(keepingCapacity: true)
             }
             try reader.exportJSONL(run: id) { line in
-                buffer.append(contentsOf: line.utf8); buffer.append(10)
+                buffer.append(contentsOf: line.utf8)
+                buffer.append(10)
                 if buffer.count > 1 << 20 { try flush() }
             }
             try flush()
@@ -229,7 +255,9 @@ struct TracesCommand: ParsableCommand {
     struct SQL: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "sql",
-            abstract: "Run one read-only SQL query (tables: runs, rules, steps, groups, samples, rule_scores, evals, checkpoints; views: rule_pass_rate, flat_groups, format_ok_answer_wrong).")
+            abstract:
+                "Run one read-only SQL query (tables: runs, rules, steps, groups, samples, rule_scores, evals, checkpoints; views: rule_pass_rate, flat_groups, format_ok_answer_wrong)."
+        )
         @OptionGroup var database: Database
         @Argument(help: "A SELECT statement.") var query: String
         func run() throws { try printTable(database.open().sql(query), json: database.json) }
@@ -292,9 +320,14 @@ private func jsonObject(columns: [String], row: [TraceValue]) -> [String: Any] {
 }
 
 private func jsonText(_ value: Any) throws -> String {
-    String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    String(
+        decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]),
+        as: UTF8.self)
 }
 
 private extension TraceValue {
-    var blobData: Data? { if case .blob(let d) = self { return d }; return nil }
+    var blobData: Data? {
+        if case .blob(let d) = self { return d }
+        return nil
+    }
 }

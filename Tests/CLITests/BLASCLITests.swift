@@ -42,7 +42,8 @@ extension CLITests {
         XCTAssertEqual(chosen.state["selection"] as? String, "selected")
         XCTAssertEqual(chosen.state["picked_by_openblas"] as? String, own)
         XCTAssertEqual(chosen.state["rejected"] as? [String], ["NoSuchKernel"])
-        let line = "blas: \(chosen.state["core"] as? String ?? "?") (OpenBLAS picked \(own)); "
+        let line =
+            "blas: \(chosen.state["core"] as? String ?? "?") (OpenBLAS picked \(own)); "
             + "failed the self-check: NoSuchKernel\n"
         XCTAssertEqual(chosen.err, line, "said once on standard error")
 
@@ -70,8 +71,9 @@ extension CLITests {
 
     /// The benchmark names the kernel and how it was chosen, and its MFU is within (0, 1].
     func testBenchReportsTheKernelAndAnMFUWithinOne() throws {
-        let r = try grpo(["bench", "policy", "--shape", "toy", "--repeats", "1", "--json", "--quiet"],
-                         environment: blasEnvironment(["GRPO_BLAS_KERNEL": "off"]))
+        let r = try grpo(
+            ["bench", "policy", "--shape", "toy", "--repeats", "1", "--json", "--quiet"],
+            environment: blasEnvironment(["GRPO_BLAS_KERNEL": "off"]))
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
         let state = try blasState(["GRPO_BLAS_KERNEL": "off"]).state
         XCTAssertEqual(report["blas_core"] as? String, state["core"] as? String)
@@ -107,11 +109,13 @@ extension CLITests {
           - {name: env, kind: command, command: python3, args: ['\(plugin.path)'], weight: 1.0}
         """.write(to: rules, atomically: false, encoding: .utf8)
         let input = tmp.appendingPathComponent("in.jsonl")
-        try #"{"id": "a", "completion": "x", "task": {"kind": "math"}}"#.write(to: input, atomically: false,
-                                                                               encoding: .utf8)
+        try #"{"id": "a", "completion": "x", "task": {"kind": "math"}}"#.write(
+            to: input, atomically: false,
+            encoding: .utf8)
         let out = tmp.appendingPathComponent("out.jsonl")
-        let r = try grpo(["rewards", "score", "--rules", rules.path, "--input", input.path, "--output", out.path],
-                         environment: blasEnvironment(["GRPO_BLAS_KERNEL": try reexecTarget().target]))
+        let r = try grpo(
+            ["rewards", "score", "--rules", rules.path, "--input", input.path, "--output", out.path],
+            environment: blasEnvironment(["GRPO_BLAS_KERNEL": try reexecTarget().target]))
         XCTAssertTrue(r.err.contains("OpenBLAS picked"), "re-executed: \(r.err)")
         let line = try String(contentsOf: out, encoding: .utf8)
         XCTAssertTrue(line.contains("\"env\":\"clean\""), line)

@@ -19,7 +19,8 @@ enum BuiltBinary {
     private static var result: Result<URL, Stale>?
 
     private static func cached(_ root: URL) -> Result<URL, Stale> {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         if let result { return result }
         let found = find(root)
         result = found
@@ -35,18 +36,24 @@ enum BuiltBinary {
 
     private static func find(_ root: URL) -> Result<URL, Stale> {
         let fm = FileManager.default
-        guard let binary = buildFolders().map({ $0.appendingPathComponent("grpo") })
-            .first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            return .failure(Stale(description: "no grpo beside the test bundle (looked in "
-                                  + buildFolders().map(\.path).joined(separator: ", ")
-                                  + "): build it with the same configuration, "
-                                  + "e.g. `swift build -c release --product grpo`"))
+        guard
+            let binary = buildFolders().map({ $0.appendingPathComponent("grpo") })
+                .first(where: { fm.isExecutableFile(atPath: $0.path) })
+        else {
+            return .failure(
+                Stale(
+                    description: "no grpo beside the test bundle (looked in "
+                        + buildFolders().map(\.path).joined(separator: ", ")
+                        + "): build it with the same configuration, "
+                        + "e.g. `swift build -c release --product grpo`"))
         }
         guard let built = modified(binary) else { return .failure(Stale(description: "\(binary.path): unreadable")) }
         if let (newest, when) = newestSource(root), when > built {
-            return .failure(Stale(description: "\(binary.path) (built \(built)) is older than \(newest) "
-                                  + "(changed \(when)): rebuild it (`swift build -c release --product grpo`) "
-                                  + "so the tests run the current sources"))
+            return .failure(
+                Stale(
+                    description: "\(binary.path) (built \(built)) is older than \(newest) "
+                        + "(changed \(when)): rebuild it (`swift build -c release --product grpo`) "
+                        + "so the tests run the current sources"))
         }
         return .success(binary)
     }

@@ -9,13 +9,20 @@ extension CLITests {
     static let huggingFace = root.appendingPathComponent("Tests/PolicyTests/Fixtures/huggingface")
 
     func testExportImportRoundTripAndLogits() throws {
-        let model = tmp.appendingPathComponent("toy").path, exported = tmp.appendingPathComponent("hf").path
+        let model = tmp.appendingPathComponent("toy").path
+        let exported = tmp.appendingPathComponent("hf").path
         try grpo(["init-model", "--shape", "toy", "--out", model, "--seed", "3"], timeout: 120)
-        let out = try grpo(["export", "--model", model, "--out", exported, "--dtype", "bfloat16",
-                            "--max-shard-size", "20000"], timeout: 120).out
+        let out = try grpo(
+            [
+                "export", "--model", model, "--out", exported, "--dtype", "bfloat16",
+                "--max-shard-size", "20000",
+            ], timeout: 120
+        ).out
         XCTAssertTrue(out.contains("Glm4MoeForCausalLM, bfloat16"), out)
-        for name in ["config.json", "generation_config.json", "model.safetensors.index.json", "tokenizer.json",
-                     "tokenizer_config.json", "special_tokens_map.json"] {
+        for name in [
+            "config.json", "generation_config.json", "model.safetensors.index.json", "tokenizer.json",
+            "tokenizer_config.json", "special_tokens_map.json",
+        ] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: exported + "/" + name), name)
         }
         let back = tmp.appendingPathComponent("back").path
@@ -42,8 +49,10 @@ extension CLITests {
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
         config["use_qk_norm"] = true
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
-        let err = try grpo(["import", "--from", folder.path, "--out", tmp.appendingPathComponent("x").path], expect: 1,
-                           timeout: 60).err
+        let err = try grpo(
+            ["import", "--from", folder.path, "--out", tmp.appendingPathComponent("x").path], expect: 1,
+            timeout: 60
+        ).err
         XCTAssertTrue(err.contains("key \"use_qk_norm\": true: QK-norm is not supported"), err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("x").path))
     }

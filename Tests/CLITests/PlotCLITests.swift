@@ -15,8 +15,10 @@ private final class SeriesPoints: NSObject, XMLParserDelegate {
     var markers: [String: Int] = [:]
     private var group: String?
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         let series = attributes["class"] == "series" ? attributes["data-series"] : nil
         if name == "polyline", let series {
             lines[series] = (attributes["points"] ?? "").split(separator: " ").count
@@ -51,11 +53,13 @@ extension CLITests {
         try grpo(["init-model", "--shape", "toy", "--out", initModel, "--seed", "2"])
         let out = tmp.appendingPathComponent("out").path
         let db = tmp.appendingPathComponent("t.sqlite").path
-        try grpo(["train", "--model", initModel, "--task_set", "arith",
-                  "--rules", "Rewards/examples/math-diagnostics.yaml", "--prompts_per_step", "2",
-                  "--num_generations", "3", "--max_completion_length", "8", "--max_steps", "3",
-                  "--output_dir", out, "--run_name", "watched", "--eval_limit", "2", "--learning-rate", "1e-3",
-                  "--db", db, "--quiet"])
+        try grpo([
+            "train", "--model", initModel, "--task_set", "arith",
+            "--rules", "Rewards/examples/math-diagnostics.yaml", "--prompts_per_step", "2",
+            "--num_generations", "3", "--max_completion_length", "8", "--max_steps", "3",
+            "--output_dir", out, "--run_name", "watched", "--eval_limit", "2", "--learning-rate", "1e-3",
+            "--db", db, "--quiet",
+        ])
         let files = ["reward.svg", "pass_rates.svg", "completion_length.svg"]
         for file in files {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/plots/\(file)"), file)
@@ -72,8 +76,9 @@ extension CLITests {
         let listed = try grpo(["traces", "plot", "--db", db, "--run", "watched", "--out", again]).out
         XCTAssertEqual(listed.split(separator: "\n").map { URL(fileURLWithPath: String($0)).lastPathComponent }, files)
         for file in files {
-            XCTAssertEqual(try String(contentsOfFile: "\(again)/\(file)", encoding: .utf8),
-                           try String(contentsOfFile: "\(out)/plots/\(file)", encoding: .utf8), file)
+            XCTAssertEqual(
+                try String(contentsOfFile: "\(again)/\(file)", encoding: .utf8),
+                try String(contentsOfFile: "\(out)/plots/\(file)", encoding: .utf8), file)
         }
 
         // `grpo traces steps`: a column per rule, diagnostics named under the table.

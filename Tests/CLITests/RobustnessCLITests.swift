@@ -33,14 +33,19 @@ extension CLITests {
         let line = try JSONSerialization.data(withJSONObject: ["id": "a", "completion": hostile, "task": task])
         let input = try write(String(decoding: line, as: UTF8.self) + "\n", "hostile.jsonl")
         let db = tmp.appendingPathComponent("h.sqlite").path
-        try grpo(["rewards", "score", "--rules", "math", "--input", input.path, "--output",
-                  tmp.appendingPathComponent("o.jsonl").path, "--traces", db, "--quiet"], timeout: 60)
+        try grpo(
+            [
+                "rewards", "score", "--rules", "math", "--input", input.path, "--output",
+                tmp.appendingPathComponent("o.jsonl").path, "--traces", db, "--quiet",
+            ], timeout: 60)
         // One-line previews (samples) turn the carriage return into a space, as they do newlines.
         let escaped = "\\x1b]0;pwned\\x07\\x1b[2J\\x0dtests: 10/10 PASSED\\x1b[1A\\u{009b}31m\\u{202e}evil"
         let preview = escaped.replacingOccurrences(of: "\\x0d", with: " ")
         let query = "SELECT completion, task_id FROM samples JOIN groups g ON g.id = group_id"
-        for (args, expected) in [(["traces", "show", "1"], escaped), (["traces", "samples", "--width", "200"], preview),
-                                 (["traces", "group", "1", "--full"], escaped), (["traces", "sql", query], escaped)] {
+        for (args, expected) in [
+            (["traces", "show", "1"], escaped), (["traces", "samples", "--width", "200"], preview),
+            (["traces", "group", "1", "--full"], escaped), (["traces", "sql", query], escaped),
+        ] {
             let out = try grpo(args + ["--db", db], timeout: 60).out
             let raw = out.unicodeScalars.filter { [0x1B, 0x9B, 0x0D, 0x202E].contains($0.value) }
             XCTAssertTrue(raw.isEmpty, "\(args): a raw control character reached the terminal")
@@ -50,8 +55,13 @@ extension CLITests {
             }
         }
         // JSON output keeps the text exactly (JSON escapes it): programs get what was stored.
-        let json = try JSONSerialization.jsonObject(with: Data(grpo(["traces", "show", "1", "--db", db, "--json"],
-                                                                     timeout: 60).out.utf8)) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    grpo(
+                        ["traces", "show", "1", "--db", db, "--json"],
+                        timeout: 60
+                    ).out.utf8)) as? [String: Any]
         XCTAssertEqual(json?["completion"] as? String, hostile)
     }
 
@@ -72,23 +82,32 @@ extension CLITests {
             bytes.replaceSubrange(at..<(at + 4), with: nan)
         }
         try bytes.write(to: file)
-        let err = try grpo(["sample", "--checkpoint", model, "--prompt", "1+1=", "--max-new-tokens", "4"], expect: 1,
-                           timeout: 60).err
-        XCTAssertTrue(err.contains("\(file.path): tensor \"\(tensor)\": \((offsets[1] - offsets[0]) / 4) of "
-                                   + "\((offsets[1] - offsets[0]) / 4) values are not finite"), err)
+        let err = try grpo(
+            ["sample", "--checkpoint", model, "--prompt", "1+1=", "--max-new-tokens", "4"], expect: 1,
+            timeout: 60
+        ).err
+        XCTAssertTrue(
+            err.contains(
+                "\(file.path): tensor \"\(tensor)\": \((offsets[1] - offsets[0]) / 4) of "
+                    + "\((offsets[1] - offsets[0]) / 4) values are not finite"), err)
     }
 
     /// A code rule whose interpreter is not Python, or not there, is refused when the rule set
     /// loads, naming the file and the field, whatever the size of the completions.
     func testCodeRuleInterpreterIsCheckedWhenTheRulesLoad() throws {
         let big = String(repeating: "x = 1\n", count: 200_000)
-        let line = try JSONSerialization.data(withJSONObject: ["id": "a", "completion": "```python\n\(big)```",
-                                                               "task": ["kind": "code", "tests": "assert x == 1"]])
+        let line = try JSONSerialization.data(withJSONObject: [
+            "id": "a", "completion": "```python\n\(big)```",
+            "task": ["kind": "code", "tests": "assert x == 1"],
+        ])
         let input = try write(String(decoding: line, as: UTF8.self) + "\n", "big.jsonl")
-        for (python, problem) in [("/bin/true", "/bin/true: does not run Python 3 programs (exit status 0)"),
-                                  (tmp.appendingPathComponent("none/python3").path, "no such file")] {
+        for (python, problem) in [
+            ("/bin/true", "/bin/true: does not run Python 3 programs (exit status 0)"),
+            (tmp.appendingPathComponent("none/python3").path, "no such file"),
+        ] {
             let rules = try write("name: c\nrules:\n  - {name: tests, kind: code, python: \(python)}\n", "code.yaml")
-            let r = try grpo(["rewards", "score", "--rules", rules.path, "--input", input.path], expect: 1, timeout: 60)
+            let r = try grpo(
+                ["rewards", "score", "--rules", rules.path, "--input", input.path], expect: 1, timeout: 60)
             XCTAssertTrue(r.err.contains("\(rules.path):3: rule \"tests\": field \"python\": "), r.err)
             XCTAssertTrue(r.err.contains(problem), r.err)
             XCTAssertEqual(r.out, "")
@@ -102,17 +121,23 @@ extension CLITests {
     func testSizesWithDigitsTooManyAreRefusedByKey() throws {
         let model = try toyModel()
         let db = tmp.appendingPathComponent("s.sqlite").path
-        let base = ["train", "--model", model, "--task_set", "arith", "--db", db,
-                    "--output_dir", tmp.appendingPathComponent("out").path, "--max_completion_length", "8"]
+        let base = [
+            "train", "--model", model, "--task_set", "arith", "--db", db,
+            "--output_dir", tmp.appendingPathComponent("out").path, "--max_completion_length", "8",
+        ]
         let generations = try grpo(base + ["--num_generations", "1000000000000"], expect: 1, timeout: 60).err
         XCTAssertTrue(generations.contains("key \"num_generations\": 1000000000000 is beyond the largest"), generations)
-        let batch = try grpo(base + ["--num_generations", "60000", "--prompts_per_step", "60000"], expect: 1,
-                             timeout: 60).err
+        let batch = try grpo(
+            base + ["--num_generations", "60000", "--prompts_per_step", "60000"], expect: 1,
+            timeout: 60
+        ).err
         XCTAssertTrue(batch.contains("key \"num_generations\": this run needs about"), batch)
         XCTAssertTrue(batch.contains("available"), batch)
         let layers = try write("{\"num_hidden_layers\": 1000000000}", "layers.json")
-        let shape = try grpo(["init-model", "--config", layers.path, "--out", tmp.appendingPathComponent("m").path],
-                             expect: 1, timeout: 60).err
+        let shape = try grpo(
+            ["init-model", "--config", layers.path, "--out", tmp.appendingPathComponent("m").path],
+            expect: 1, timeout: 60
+        ).err
         XCTAssertTrue(shape.contains("\(layers.path): key \"num_hidden_layers\": 1000000000 is beyond"), shape)
         // Nine levels of ten aliases each: a billion values once expanded.
         let levels = (1...9).map { level in
@@ -137,14 +162,22 @@ extension CLITests {
         _ = try write((fits + [long]).joined(separator: "\n") + "\n", "long/train.jsonl")
         _ = try write("{\"id\": \"t0\", \"prompt\": \"1+2=\", \"answer\": \"3\"}\n", "long/test.jsonl")
         let validate = try grpo(["tasks", "validate", set.path, "--model", model], expect: 1, timeout: 120)
-        XCTAssertTrue(validate.out.contains("TOO LONG task \"too-long\" (train): its prompt is 41 tokens"),
-                      validate.out)
+        XCTAssertTrue(
+            validate.out.contains("TOO LONG task \"too-long\" (train): its prompt is 41 tokens"),
+            validate.out)
         XCTAssertTrue(validate.err.contains("lower max_completion_length to at most 23"), validate.err)
-        XCTAssertTrue(try grpo(["tasks", "validate", set.path, "--model", model, "--max-completion-length", "23"],
-                               timeout: 120).out.contains("every task fits 64 tokens"))
+        XCTAssertTrue(
+            try grpo(
+                ["tasks", "validate", set.path, "--model", model, "--max-completion-length", "23"],
+                timeout: 120
+            ).out.contains("every task fits 64 tokens"))
         let db = tmp.appendingPathComponent("long.sqlite").path
-        let train = try grpo(["train", "--model", model, "--task_set", set.path, "--db", db, "--max_steps", "20",
-                              "--output_dir", tmp.appendingPathComponent("out").path], expect: 1, timeout: 120).err
+        let train = try grpo(
+            [
+                "train", "--model", model, "--task_set", set.path, "--db", db, "--max_steps", "20",
+                "--output_dir", tmp.appendingPathComponent("out").path,
+            ], expect: 1, timeout: 120
+        ).err
         XCTAssertTrue(train.contains("task \"too-long\" (train)"), train)
         XCTAssertFalse(FileManager.default.fileExists(atPath: db), "refused before step 1: no run recorded")
         // A task set whose rules name no rule set fails validation by the field.
@@ -160,20 +193,27 @@ extension CLITests {
     func testResumeIntoAnotherRunsDatabaseIsRefused() throws {
         let model = try toyModel()
         func train(_ name: String, steps: Int) throws -> (db: String, out: String) {
-            let db = tmp.appendingPathComponent("\(name).sqlite").path, out = tmp.appendingPathComponent(name).path
-            try grpo(["train", "--model", model, "--task_set", "arith", "--prompts_per_step", "2",
-                      "--num_generations", "2", "--max_completion_length", "4", "--save_steps", "1",
-                      "--max_steps", "\(steps)", "--run_name", name, "--output_dir", out, "--db", db,
-                      "--eval_limit", "1", "--quiet"], timeout: 300)
+            let db = tmp.appendingPathComponent("\(name).sqlite").path
+            let out = tmp.appendingPathComponent(name).path
+            try grpo(
+                [
+                    "train", "--model", model, "--task_set", "arith", "--prompts_per_step", "2",
+                    "--num_generations", "2", "--max_completion_length", "4", "--save_steps", "1",
+                    "--max_steps", "\(steps)", "--run_name", name, "--output_dir", out, "--db", db,
+                    "--eval_limit", "1", "--quiet",
+                ], timeout: 300)
             return (db, out)
         }
-        let a = try train("a", steps: 2), b = try train("b", steps: 3)
+        let a = try train("a", steps: 2)
+        let b = try train("b", steps: 3)
         let stepsOfB = "SELECT run_id, step FROM steps ORDER BY step"
         let before = try grpo(["traces", "sql", "--db", b.db, stepsOfB, "--json"], timeout: 60).out
         let metrics = tmp.appendingPathComponent("b.metrics.jsonl")
         let metricsBefore = try Data(contentsOf: metrics)
-        let refused = try grpo(["train", "--resume", a.out + "/checkpoint-1", "--db", b.db, "--quiet"], expect: 1,
-                               timeout: 120).err
+        let refused = try grpo(
+            ["train", "--resume", a.out + "/checkpoint-1", "--db", b.db, "--quiet"], expect: 1,
+            timeout: 120
+        ).err
         XCTAssertTrue(refused.contains("run 1 here is \"b\""), refused)
         XCTAssertTrue(refused.contains("not the checkpoint's run \"a\""), refused)
         XCTAssertEqual(try grpo(["traces", "sql", "--db", b.db, stepsOfB, "--json"], timeout: 60).out, before)
@@ -184,7 +224,8 @@ extension CLITests {
         let gone = Process()
         gone.executableURL = URL(fileURLWithPath: "/bin/sh")
         gone.arguments = ["-c", "exit 0"]
-        try gone.run(); gone.waitUntilExit()
+        try gone.run()
+        gone.waitUntilExit()
         let stale = URL(fileURLWithPath: a.out).appendingPathComponent(".checkpoint-9.tmp-\(gone.processIdentifier)")
         try FileManager.default.createDirectory(at: stale, withIntermediateDirectories: true)
         let resumed = try grpo(["train", "--resume", a.out + "/checkpoint-1", "--db", a.db], timeout: 300).err
@@ -196,8 +237,11 @@ extension CLITests {
     /// the signal, sees EPIPE, and stops without an error.
     func testClosedStandardOutputEndsQuietly() throws {
         let db = tmp.appendingPathComponent("p.sqlite").path
-        try grpo(["rewards", "score", "--rules", "math", "--input", "Rewards/examples/math-completions.jsonl",
-                  "--output", tmp.appendingPathComponent("o.jsonl").path, "--traces", db, "--quiet"], timeout: 60)
+        try grpo(
+            [
+                "rewards", "score", "--rules", "math", "--input", "Rewards/examples/math-completions.jsonl",
+                "--output", tmp.appendingPathComponent("o.jsonl").path, "--traces", db, "--quiet",
+            ], timeout: 60)
         for args in [["traces", "export", "--db", db], ["traces", "runs", "--db", db]] {
             let p = Process()
             p.executableURL = try binary()
@@ -220,10 +264,13 @@ extension CLITests {
     func testDoubleInterruptMarksTheRunInterrupted() throws {
         let model = try toyModel()
         let db = tmp.appendingPathComponent("i.sqlite").path
-        let run = try RunningGrpo(try binary(), [
-            "train", "--model", model, "--task_set", "arith", "--prompts_per_step", "2", "--num_generations", "2",
-            "--max_completion_length", "4", "--max_steps", "100000", "--save_steps", "100000", "--db", db,
-            "--output_dir", tmp.appendingPathComponent("out").path], in: Self.root, seconds: 240)
+        let run = try RunningGrpo(
+            try binary(),
+            [
+                "train", "--model", model, "--task_set", "arith", "--prompts_per_step", "2", "--num_generations", "2",
+                "--max_completion_length", "4", "--max_steps", "100000", "--save_steps", "100000", "--db", db,
+                "--output_dir", tmp.appendingPathComponent("out").path,
+            ], in: Self.root, seconds: 240)
         // Wait for the first step, then interrupt twice.
         run.read(until: "step 1/")
         XCTAssertTrue(run.seen.contains("step 1/"), run.seen)
@@ -244,8 +291,11 @@ extension CLITests {
     /// grpo runs as the unprivileged user nobody (setpriv, util-linux) on a root-owned copy.
     func testTracesReadsADatabaseInAFolderTheUserCannotWrite() throws {
         let db = tmp.appendingPathComponent("w/t.sqlite").path
-        try grpo(["rewards", "score", "--rules", "math", "--input", "Rewards/examples/math-completions.jsonl",
-                  "--output", tmp.appendingPathComponent("o.jsonl").path, "--traces", db, "--quiet"], timeout: 60)
+        try grpo(
+            [
+                "rewards", "score", "--rules", "math", "--input", "Rewards/examples/math-completions.jsonl",
+                "--output", tmp.appendingPathComponent("o.jsonl").path, "--traces", db, "--quiet",
+            ], timeout: 60)
         let shelf = tmp.appendingPathComponent("shelf")
         try FileManager.default.createDirectory(at: shelf, withIntermediateDirectories: true)
         let copy = shelf.appendingPathComponent("t.sqlite").path
@@ -266,11 +316,14 @@ extension CLITests {
             p.executableURL = URL(fileURLWithPath: setpriv)
             p.arguments = command
             p.currentDirectoryURL = shelf
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out; p.standardError = err
+            let out = Pipe()
+            let err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
             try p.run()
             let deadline = Deadline(p, seconds: 60)
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+            let o = out.fileHandleForReading.readDataToEndOfFile()
+            let e = err.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
             deadline.cancel()
             XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
@@ -278,8 +331,9 @@ extension CLITests {
         } else {
             XCTAssertEqual(try json(grpo(command, timeout: 60).out).count, 1)
         }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: shelf.path), ["t.sqlite"],
-                       "nothing created beside it")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: shelf.path), ["t.sqlite"],
+            "nothing created beside it")
     }
 
     // MARK: temporary folders
@@ -298,17 +352,27 @@ extension CLITests {
         XCTAssertEqual(try leftovers(), [])
         let model = tmp.appendingPathComponent("m").path
         try grpo(["init-model", "--shape", "toy", "--out", model], environment: environment, timeout: 60)
-        try grpo(["init-model", "--shape", "toy", "--out", model, "--seed", "2"], environment: environment, timeout: 60)
-        try grpo(["rewards", "score", "--rules", "math", "--input", "Rewards/examples/math-completions.jsonl",
-                  "--output", tmp.appendingPathComponent("o.jsonl").path, "--quiet"],
-                 environment: environment, timeout: 60)
-        try grpo(["tasks", "generate", "arith", "--out", tmp.appendingPathComponent("a").path, "--train", "4",
-                  "--test", "2", "--sft", "2"], environment: environment, timeout: 60)
-        try grpo(["train", "--model", model, "--task_set", "arith", "--prompts_per_step", "2", "--num_generations", "2",
-                  "--max_completion_length", "4", "--max_steps", "2", "--save_steps", "1", "--eval_limit", "1",
-                  "--db", tmp.appendingPathComponent("t.sqlite").path,
-                  "--output_dir", tmp.appendingPathComponent("out").path, "--quiet"],
-                 environment: environment, timeout: 300)
+        try grpo(
+            ["init-model", "--shape", "toy", "--out", model, "--seed", "2"], environment: environment, timeout: 60)
+        try grpo(
+            [
+                "rewards", "score", "--rules", "math", "--input", "Rewards/examples/math-completions.jsonl",
+                "--output", tmp.appendingPathComponent("o.jsonl").path, "--quiet",
+            ],
+            environment: environment, timeout: 60)
+        try grpo(
+            [
+                "tasks", "generate", "arith", "--out", tmp.appendingPathComponent("a").path, "--train", "4",
+                "--test", "2", "--sft", "2",
+            ], environment: environment, timeout: 60)
+        try grpo(
+            [
+                "train", "--model", model, "--task_set", "arith", "--prompts_per_step", "2", "--num_generations", "2",
+                "--max_completion_length", "4", "--max_steps", "2", "--save_steps", "1", "--eval_limit", "1",
+                "--db", tmp.appendingPathComponent("t.sqlite").path,
+                "--output_dir", tmp.appendingPathComponent("out").path, "--quiet",
+            ],
+            environment: environment, timeout: 300)
         XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("out/plots/reward.svg").path))
         XCTAssertEqual(try leftovers(), [])
     }

@@ -31,8 +31,10 @@ final class SVGElements: NSObject, XMLParserDelegate {
         return reader
     }
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         let ancestors = open.map { elements[$0].name }
         elements.append(Element(name: name, attributes: attributes, ancestors: ancestors))
         open.append(elements.count - 1)
@@ -84,10 +86,12 @@ final class LineChartTests: XCTestCase {
         let steps = (1...37).map(Double.init)
         let reward = LineChart.Series(name: "reward", points: steps.map { (x: $0, y: rng.unit()) })
         // A value that is not finite is left out, not drawn at the origin.
-        let diagnostic = LineChart.Series(name: "used_code (diagnostic)",
-                                          points: steps.map { (x: $0, y: $0 == 5 ? .nan : rng.unit()) }, dashed: true)
-        let evals = LineChart.Series(name: "accuracy, arith test", points: [(x: 10, y: 0.4), (x: 37, y: 0.45)],
-                                     markersOnly: true)
+        let diagnostic = LineChart.Series(
+            name: "used_code (diagnostic)",
+            points: steps.map { (x: $0, y: $0 == 5 ? .nan : rng.unit()) }, dashed: true)
+        let evals = LineChart.Series(
+            name: "accuracy, arith test", points: [(x: 10, y: 0.4), (x: 37, y: 0.45)],
+            markersOnly: true)
         let svg = chart([reward, diagnostic, evals]).svg
         let doc = SVGElements.parse(svg)
         XCTAssertEqual(doc.elements.first?.name, "svg")
@@ -120,8 +124,11 @@ final class LineChartTests: XCTestCase {
     }
 
     func testALonePointIsMarkedAndAnEmptyChartSaysSo() {
-        let one = SVGElements.parse(chart([LineChart.Series(name: "reward", points: [(x: 1, y: 0.5)])],
-                                          y: LineChart.Axis(label: "mean reward")).svg)
+        let one = SVGElements.parse(
+            chart(
+                [LineChart.Series(name: "reward", points: [(x: 1, y: 0.5)])],
+                y: LineChart.Axis(label: "mean reward")
+            ).svg)
         XCTAssertEqual(SVGElements.points(one.series["reward"]!).count, 1)
         XCTAssertEqual(one.elements.filter { $0.name == "circle" && $0.ancestors.last == "g" }.count, 1)
 
@@ -132,8 +139,11 @@ final class LineChartTests: XCTestCase {
 
     func testTicksCoverTheDataAtRoundValues() {
         let points = [(x: 3.0, y: 41.3), (x: 4.0, y: 57.9), (x: 5.0, y: 49.0)]
-        let doc = SVGElements.parse(chart([LineChart.Series(name: "length", points: points)],
-                                          y: LineChart.Axis(label: "mean tokens")).svg)
+        let doc = SVGElements.parse(
+            chart(
+                [LineChart.Series(name: "length", points: points)],
+                y: LineChart.Axis(label: "mean tokens")
+            ).svg)
         let texts = Set(doc.elements.filter { $0.name == "text" }.map(\.text))
         // 41.3 to 57.9 in about five steps: 40 to 60 by 5; steps 3 to 5 by 1.
         XCTAssertTrue(texts.isSuperset(of: ["40", "45", "50", "55", "60", "3", "4", "5"]), "\(texts.sorted())")

@@ -7,27 +7,34 @@ import Kernels
 
 final class BLASKernelChoiceTests: XCTestCase {
     // CPUs as CPUID describes them.
-    static let emeraldRapids = CPUFeatures(architecture: .x86_64, vendor: "GenuineIntel", family: 6, model: 207,
-                                           avx2: true, fma: true, avx512f: true, avx512bw: true, avx512vl: true,
-                                           avx512dq: true, avx512bf16: true)
-    static let skylakeServer = CPUFeatures(architecture: .x86_64, vendor: "GenuineIntel", family: 6, model: 85,
-                                           avx2: true, fma: true, avx512f: true, avx512bw: true, avx512vl: true,
-                                           avx512dq: true)
-    static let zen3 = CPUFeatures(architecture: .x86_64, vendor: "AuthenticAMD", family: 25, model: 1,
-                                  avx2: true, fma: true)
-    static let zen4 = CPUFeatures(architecture: .x86_64, vendor: "AuthenticAMD", family: 25, model: 17,
-                                  avx2: true, fma: true, avx512f: true, avx512bw: true, avx512vl: true,
-                                  avx512dq: true, avx512bf16: true)
+    static let emeraldRapids = CPUFeatures(
+        architecture: .x86_64, vendor: "GenuineIntel", family: 6, model: 207,
+        avx2: true, fma: true, avx512f: true, avx512bw: true, avx512vl: true,
+        avx512dq: true, avx512bf16: true)
+    static let skylakeServer = CPUFeatures(
+        architecture: .x86_64, vendor: "GenuineIntel", family: 6, model: 85,
+        avx2: true, fma: true, avx512f: true, avx512bw: true, avx512vl: true,
+        avx512dq: true)
+    static let zen3 = CPUFeatures(
+        architecture: .x86_64, vendor: "AuthenticAMD", family: 25, model: 1,
+        avx2: true, fma: true)
+    static let zen4 = CPUFeatures(
+        architecture: .x86_64, vendor: "AuthenticAMD", family: 25, model: 17,
+        avx2: true, fma: true, avx512f: true, avx512bw: true, avx512vl: true,
+        avx512dq: true, avx512bf16: true)
     /// AVX-512 in CPUID but not saved by the OS: CPUFeatures reports it absent.
-    static let avx512Unsaved = CPUFeatures(architecture: .x86_64, vendor: "GenuineIntel", family: 6, model: 143,
-                                           avx2: true, fma: true)
+    static let avx512Unsaved = CPUFeatures(
+        architecture: .x86_64, vendor: "GenuineIntel", family: 6, model: 143,
+        avx2: true, fma: true)
     static let oldAtom = CPUFeatures(architecture: .x86_64, vendor: "GenuineIntel", family: 6, model: 55)
     static let graviton3 = CPUFeatures(architecture: .arm64, neon: true, sve: true)
     static let graviton2 = CPUFeatures(architecture: .arm64, neon: true)
 
     func testSelectionTable() {
-        typealias Case = (picked: String, cpu: CPUFeatures, user: String?, setting: String?, dynamic: Bool,
-                          expected: BLASKernelChoice.Decision?)
+        typealias Case = (
+            picked: String, cpu: CPUFeatures, user: String?, setting: String?, dynamic: Bool,
+            expected: BLASKernelChoice.Decision?
+        )
         let cases: [Case] = [
             // OpenBLAS falls back to Prescott on a model it does not know: the best kernels, best first.
             ("Prescott", Self.emeraldRapids, nil, nil, true, .tryInOrder(["Cooperlake", "SkylakeX", "Haswell"])),
@@ -69,15 +76,17 @@ final class BLASKernelChoiceTests: XCTestCase {
             ("neoversen1", Self.graviton3, nil, nil, true, .tryInOrder(["NEOVERSEV1"])),
         ]
         for (i, c) in cases.enumerated() {
-            let got = BLASKernelChoice.decide(picked: c.picked, cpu: c.cpu, userCoretype: c.user,
-                                              setting: .init(c.setting), dynamicArch: c.dynamic)
+            let got = BLASKernelChoice.decide(
+                picked: c.picked, cpu: c.cpu, userCoretype: c.user,
+                setting: .init(c.setting), dynamicArch: c.dynamic)
             switch (got, c.expected) {
             case (.tryInOrder(let names), .tryInOrder(let want)?):
                 XCTAssertEqual(names, want, "case \(i): \(c.picked) \(c.cpu.names)")
             case (.keep(let reason), nil):
                 XCTAssertFalse(reason.isEmpty, "case \(i): a kept pick says why")
             default:
-                XCTFail("case \(i): \(c.picked) \(c.cpu.names) user \(c.user ?? "-") setting \(c.setting ?? "-"): "
+                XCTFail(
+                    "case \(i): \(c.picked) \(c.cpu.names) user \(c.user ?? "-") setting \(c.setting ?? "-"): "
                         + "got \(got), expected \(String(describing: c.expected))")
             }
         }
@@ -87,12 +96,14 @@ final class BLASKernelChoiceTests: XCTestCase {
     func testNeverTheGenericFallbackWithAVX2() {
         let sseKernels = ["Prescott", "Core2", "Nehalem", "Penryn", "Atom", "Barcelona", "Opteron"]
         for bits in 0..<32 {
-            let cpu = CPUFeatures(architecture: .x86_64, avx2: true, fma: true, avx512f: bits & 1 != 0,
-                                  avx512bw: bits & 2 != 0, avx512vl: bits & 4 != 0, avx512dq: bits & 8 != 0,
-                                  avx512bf16: bits & 16 != 0)
+            let cpu = CPUFeatures(
+                architecture: .x86_64, avx2: true, fma: true, avx512f: bits & 1 != 0,
+                avx512bw: bits & 2 != 0, avx512vl: bits & 4 != 0, avx512dq: bits & 8 != 0,
+                avx512bf16: bits & 16 != 0)
             for picked in sseKernels {
-                let d = BLASKernelChoice.decide(picked: picked, cpu: cpu, userCoretype: nil, setting: .automatic,
-                                                dynamicArch: true)
+                let d = BLASKernelChoice.decide(
+                    picked: picked, cpu: cpu, userCoretype: nil, setting: .automatic,
+                    dynamicArch: true)
                 guard case .tryInOrder(let names) = d else { return XCTFail("\(picked) kept on \(cpu.names)") }
                 XCTAssertEqual(names.last, "Haswell", "AVX2 is the last step before the fallback")
                 let avx512 = bits & 15 == 15
@@ -117,8 +128,9 @@ final class BLASKernelChoiceTests: XCTestCase {
     /// a write past the last column.
     func testSelfCheckCatchesWrongProducts() throws {
         let real: BLASSelfCheck.Product = { tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
-            gemm(transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                 beta: beta, c: c, ldc: ldc)
+            gemm(
+                transA: tA, transB: tB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                beta: beta, c: c, ldc: ldc)
         }
         let slightlyOff: BLASSelfCheck.Product = { tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
             real(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -139,7 +151,8 @@ final class BLASKernelChoiceTests: XCTestCase {
     }
 
     func testRecorderCountsEachShape() {
-        let a = [Float](repeating: 1, count: 64 * 64), b = a
+        let a = [Float](repeating: 1, count: 64 * 64)
+        let b = a
         var c = [Float](repeating: 0, count: 64 * 64)
         let calls = GemmRecorder.recording {
             for _ in 0..<3 { gemm(m: 8, n: 16, k: 32, a: a, lda: 32, b: b, ldb: 16, c: &c, ldc: 16) }

@@ -26,35 +26,45 @@ final class KernelTests: XCTestCase {
         for (m, n, k) in [(3, 5, 7), (17, 33, 9), (130, 70, 64), (600, 512, 300), (8, 600, 256)] {
             for transA in [false, true] {
                 for transB in [false, true] {
-                    let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 1, ldc = n + 2
+                    let lda = (transA ? m : k) + 3
+                    let ldb = (transB ? k : n) + 1
+                    let ldc = n + 2
                     let a = (0..<((transA ? k : m) * lda)).map { _ in rng.normal() }
                     let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.normal() }
                     let c0 = (0..<(m * ldc)).map { _ in rng.normal() }
-                    var fast = c0, slow = c0
-                    let alpha: Float = 0.5, beta: Float = 0.25
-                    gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
-                         ldb: ldb, beta: beta, c: &fast, ldc: ldc)
-                    naiveGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
-                              ldb: ldb, beta: beta, c: &slow, ldc: ldc)
+                    var fast = c0
+                    var slow = c0
+                    let alpha: Float = 0.5
+                    let beta: Float = 0.25
+                    gemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                        ldb: ldb, beta: beta, c: &fast, ldc: ldc)
+                    naiveGemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b,
+                        ldb: ldb, beta: beta, c: &slow, ldc: ldc)
                     func element(_ x: [Float], _ ld: Int, _ row: Int, _ col: Int, _ t: Bool) -> Double {
                         Double(t ? x[col * ld + row] : x[row * ld + col])
                     }
-                    var excess = 0.0, worstRatio = 0.0
+                    var excess = 0.0
+                    var worstRatio = 0.0
                     for i in 0..<m {
                         for j in 0..<n {
                             let magnitude = (0..<k).reduce(0.0) {
                                 $0 + abs(element(a, lda, i, $1, transA) * element(b, ldb, $1, j, transB))
                             }
-                            let bound = Self.productErrorBound(k: k, magnitude: Double(abs(alpha)) * magnitude,
-                                                               prior: Double(abs(beta)) * abs(Double(c0[i * ldc + j])),
-                                                               reference: Double(slow[i * ldc + j]))
+                            let bound = Self.productErrorBound(
+                                k: k, magnitude: Double(abs(alpha)) * magnitude,
+                                prior: Double(abs(beta)) * abs(Double(c0[i * ldc + j])),
+                                reference: Double(slow[i * ldc + j]))
                             let error = abs(Double(fast[i * ldc + j]) - Double(slow[i * ldc + j]))
                             excess = max(excess, error - bound)
                             worstRatio = max(worstRatio, error / bound)
                         }
                     }
-                    XCTAssertLessThanOrEqual(excess, 0, "m \(m) n \(n) k \(k) tA \(transA) tB \(transB): "
-                                             + "worst error / bound \(worstRatio)")
+                    XCTAssertLessThanOrEqual(
+                        excess, 0,
+                        "m \(m) n \(n) k \(k) tA \(transA) tB \(transB): "
+                            + "worst error / bound \(worstRatio)")
                     // Padding columns of C are never touched.
                     for i in 0..<m { for j in n..<ldc { XCTAssertEqual(fast[i * ldc + j], c0[i * ldc + j]) } }
                 }
@@ -64,8 +74,11 @@ final class KernelTests: XCTestCase {
 
     func testGemvMatchesNaive() {
         var rng = Xoshiro(seed: 2)
-        let m = 37, n = 19, lda = 23
-        let a = (0..<(m * lda)).map { _ in rng.normal() }, x = (0..<max(m, n)).map { _ in rng.normal() }
+        let m = 37
+        let n = 19
+        let lda = 23
+        let a = (0..<(m * lda)).map { _ in rng.normal() }
+        let x = (0..<max(m, n)).map { _ in rng.normal() }
         var y = [Float](repeating: 0, count: max(m, n))
         gemv(m: m, n: n, alpha: 2, a: a, lda: lda, x: x, y: &y)
         for i in 0..<m {
@@ -87,7 +100,8 @@ final class KernelTests: XCTestCase {
         var worst = 0.0
         var x: Float = -87
         while x < 88 {
-            let got = Double(Kernels.exp(x)), want = Foundation.exp(Double(x))
+            let got = Double(Kernels.exp(x))
+            let want = Foundation.exp(Double(x))
             worst = max(worst, abs(got - want) / want)
             x += 0.0137
         }
@@ -100,16 +114,28 @@ final class KernelTests: XCTestCase {
     func testReductions() {
         var rng = Xoshiro(seed: 3)
         for n in [0, 1, 15, 16, 17, 100] {
-            let a = (0..<n).map { _ in rng.normal() }, b = (0..<n).map { _ in rng.normal() }, c = (0..<n).map { _ in rng.normal() }
-            XCTAssertEqual(Double(Vector.dot(a, b, n)), zip(a, b).reduce(0.0) { $0 + Double($1.0 * $1.1) }, accuracy: 1e-4)
-            XCTAssertEqual(Double(Vector.dot(a, b, c, n)), (0..<n).reduce(0.0) { $0 + Double(a[$1] * b[$1] * c[$1]) }, accuracy: 1e-4)
+            let a = (0..<n).map { _ in rng.normal() }
+            let b = (0..<n).map { _ in rng.normal() }
+            let c = (0..<n).map { _ in rng.normal() }
+            XCTAssertEqual(
+                Double(Vector.dot(a, b, n)), zip(a, b).reduce(0.0) { $0 + Double($1.0 * $1.1) }, accuracy: 1e-4)
+            XCTAssertEqual(
+                Double(Vector.dot(a, b, c, n)), (0..<n).reduce(0.0) { $0 + Double(a[$1] * b[$1] * c[$1]) },
+                accuracy: 1e-4)
             if n > 0 { XCTAssertEqual(Vector.max(a, n), a.max()!) }
             var e = a
             let s = Vector.expShifted(&e, n, scale: 0.5, shift: 1)
-            XCTAssertEqual(Double(s), a.reduce(0.0) { $0 + Foundation.exp(Double($1) * 0.5 - 1) }, accuracy: 1e-4 * Double(max(1, n)))
+            XCTAssertEqual(
+                Double(s), a.reduce(0.0) { $0 + Foundation.exp(Double($1) * 0.5 - 1) },
+                accuracy: 1e-4 * Double(max(1, n)))
             let (s2, w) = Vector.sumExp(a, n, scale: 0.5, shift: 1)
             XCTAssertEqual(s2, s, accuracy: 1e-5 * Float(max(1, n)))
-            XCTAssertEqual(Double(w), a.reduce(0.0) { let z = Double($1) * 0.5 - 1; return $0 + Foundation.exp(z) * z }, accuracy: 1e-4 * Double(max(1, n)))
+            XCTAssertEqual(
+                Double(w),
+                a.reduce(0.0) {
+                    let z = Double($1) * 0.5 - 1
+                    return $0 + Foundation.exp(z) * z
+                }, accuracy: 1e-4 * Double(max(1, n)))
         }
     }
 
@@ -129,9 +155,14 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(inner, [1000, 1000])
         // Two threads using the pool at once: the one that finds it taken runs inline.
         let count = 200_000
-        let a = UnsafeMutablePointer<Int32>.allocate(capacity: count), b = UnsafeMutablePointer<Int32>.allocate(capacity: count)
-        a.initialize(repeating: 0, count: count); b.initialize(repeating: 0, count: count)
-        defer { a.deallocate(); b.deallocate() }
+        let a = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        let b = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        a.initialize(repeating: 0, count: count)
+        b.initialize(repeating: 0, count: count)
+        defer {
+            a.deallocate()
+            b.deallocate()
+        }
         DispatchQueue.concurrentPerform(iterations: 2) { t in
             let hits = t == 0 ? a : b
             for _ in 0..<50 { Parallel.forRanges(count, minPerThread: 1000) { r in for i in r { hits[i] += 1 } } }

@@ -13,7 +13,10 @@ final class BPETokenizerTests: XCTestCase {
     static let bpe = ModelGoldenTests.fixtures.appendingPathComponent("huggingface/bpe")
 
     struct Cases: Decodable {
-        struct Expected: Decodable { let ids: [[Int32]]; let decoded: [String] }
+        struct Expected: Decodable {
+            let ids: [[Int32]]
+            let decoded: [String]
+        }
         let texts: [String]
         let tokenizers: [String: Expected]
     }
@@ -30,7 +33,10 @@ final class BPETokenizerTests: XCTestCase {
                 XCTAssertEqual(ids, expected.ids[i], "\(name): \(text.debugDescription)")
                 XCTAssertEqual(tok.decode(ids), expected.decoded[i], "\(name): \(text.debugDescription)")
                 // Exact wherever the library's own round trip is (special tokens drop out, lstrip eats a space).
-                if expected.decoded[i] == text { XCTAssertEqual(tok.decode(ids), text); roundTrips += 1 }
+                if expected.decoded[i] == text {
+                    XCTAssertEqual(tok.decode(ids), text)
+                    roundTrips += 1
+                }
             }
             XCTAssertGreaterThan(roundTrips, cases.texts.count - 3, "\(name): most texts round-trip")
         }
@@ -59,27 +65,38 @@ final class BPETokenizerTests: XCTestCase {
             } catch { return "\(error)" }
         }
         func model(_ key: String, _ value: Any) -> (inout [String: Any]) -> Void {
-            { spec in var m = spec["model"] as! [String: Any]; m[key] = value; spec["model"] = m }
+            { spec in
+                var m = spec["model"] as! [String: Any]
+                m[key] = value
+                spec["model"] = m
+            }
         }
         XCTAssertTrue(refusal(model("type", "WordPiece")).contains("key \"model.type\""))
         XCTAssertTrue(refusal(model("byte_fallback", true)).contains("key \"model.byte_fallback\""))
         XCTAssertTrue(refusal(model("dropout", 0.1)).contains("key \"model.dropout\""))
-        XCTAssertTrue(refusal(model("continuing_subword_prefix", "##"))
-            .contains("key \"model.continuing_subword_prefix\""))
+        XCTAssertTrue(
+            refusal(model("continuing_subword_prefix", "##"))
+                .contains("key \"model.continuing_subword_prefix\""))
         XCTAssertTrue(refusal { $0["normalizer"] = ["type": "Lowercase"] }.contains("key \"normalizer.type\""))
         XCTAssertTrue(refusal { $0["pre_tokenizer"] = ["type": "Metaspace"] }.contains("key \"pre_tokenizer.type\""))
         XCTAssertTrue(refusal { $0["pre_tokenizer"] = NSNull() }.contains("key \"pre_tokenizer\""))
         XCTAssertTrue(refusal { $0["decoder"] = ["type": "WordPiece"] }.contains("key \"decoder.type\""))
-        XCTAssertTrue(refusal { spec in
-            spec["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [
-                ["type": "Split", "pattern": ["Regex": "(unclosed"], "behavior": "Isolated", "invert": false],
-                ["type": "ByteLevel", "add_prefix_space": false, "use_regex": false]]]
-        }.contains("key \"pre_tokenizer.pretokenizers[0].pattern\": does not compile"))
-        XCTAssertTrue(refusal { spec in
-            var added = spec["added_tokens"] as! [[String: Any]]
-            added[0]["single_word"] = true
-            spec["added_tokens"] = added
-        }.contains("key \"added_tokens[0].single_word\""))
+        XCTAssertTrue(
+            refusal { spec in
+                spec["pre_tokenizer"] = [
+                    "type": "Sequence",
+                    "pretokenizers": [
+                        ["type": "Split", "pattern": ["Regex": "(unclosed"], "behavior": "Isolated", "invert": false],
+                        ["type": "ByteLevel", "add_prefix_space": false, "use_regex": false],
+                    ],
+                ]
+            }.contains("key \"pre_tokenizer.pretokenizers[0].pattern\": does not compile"))
+        XCTAssertTrue(
+            refusal { spec in
+                var added = spec["added_tokens"] as! [[String: Any]]
+                added[0]["single_word"] = true
+                spec["added_tokens"] = added
+            }.contains("key \"added_tokens[0].single_word\""))
         // Ids past the model's vocabulary (259 for the default config; this one has 600).
         XCTAssertTrue(refusal { _ in }.contains("beyond the model's vocab_size 259"))
         XCTAssertTrue(refusal { $0["model"] = nil }.contains("key \"model\": missing"))

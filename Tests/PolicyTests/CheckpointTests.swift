@@ -24,28 +24,37 @@ final class CheckpointTests: XCTestCase {
         let model = try toyModel(seed: 7)
         // Values a float32 file must keep bit for bit (a checkpoint refuses non-finite weights:
         // testNonFiniteWeightsAreRefusedByTensorName; the file format keeps them too, see below).
-        let specials: [Float] = [-0.0, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
-                                 Float(bitPattern: 0x0000_1234)]
+        let specials: [Float] = [
+            -0.0, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+            Float(bitPattern: 0x0000_1234),
+        ]
         for (i, x) in specials.enumerated() { model.parameters[model.layout.lmHead + i] = x }
         let n = model.layout.count
-        let m = Tensor([n]), v = Tensor([n])
+        let m = Tensor([n])
+        let v = Tensor([n])
         var rng = Xoshiro(seed: 3)
-        for i in 0..<n { m[i] = rng.normal(); v[i] = rng.uniform() }
+        for i in 0..<n {
+            m[i] = rng.normal()
+            v[i] = rng.uniform()
+        }
         let state = TrainingState(step: 42, rng: rng, adamStep: 40, extra: ["run": "toy/α \"β\"", "tasks": "arith"])
         let dir = root.appendingPathComponent("step-42")
 
-        try Checkpoint.save(to: dir, model: model, optimizerMoments: (UnsafePointer(m.data), UnsafePointer(v.data)), state: state)
+        try Checkpoint.save(
+            to: dir, model: model, optimizerMoments: (UnsafePointer(m.data), UnsafePointer(v.data)), state: state)
 
         let loaded = try Checkpoint.loadModel(from: dir)
         XCTAssertEqual(loaded.config, model.config)
         XCTAssertEqual(bits(loaded.parameters), bits(model.parameters))
-        let m2 = Tensor([n]), v2 = Tensor([n])
+        let m2 = Tensor([n])
+        let v2 = Tensor([n])
         XCTAssertTrue(try Checkpoint.loadOptimizer(from: dir, layout: loaded.layout, into: m2.data, v2.data))
         XCTAssertEqual(bits(m2), bits(m))
         XCTAssertEqual(bits(v2), bits(v))
         let resumed = try XCTUnwrap(Checkpoint.loadState(from: dir))
         XCTAssertEqual(resumed, state)
-        var original = state.rng, restored = resumed.rng
+        var original = state.rng
+        var restored = resumed.rng
         XCTAssertEqual((0..<100).map { _ in restored.next() }, (0..<100).map { _ in original.next() })
     }
 
@@ -53,7 +62,8 @@ final class CheckpointTests: XCTestCase {
         let model = try toyModel(seed: 1)
         let dir = root.appendingPathComponent("weights-only")
         try Checkpoint.save(to: dir, model: model)
-        let m = Tensor([model.layout.count]), v = Tensor([model.layout.count])
+        let m = Tensor([model.layout.count])
+        let v = Tensor([model.layout.count])
         XCTAssertFalse(try Checkpoint.loadOptimizer(from: dir, layout: model.layout, into: m.data, v.data))
         XCTAssertNil(try Checkpoint.loadState(from: dir))
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: dir.path).sorted(), ["config.json", "model.safetensors"])
@@ -62,14 +72,19 @@ final class CheckpointTests: XCTestCase {
     func testSafetensorsRoundTripsScalarsEmptyTensorsAndMetadata() throws {
         let url = root.appendingPathComponent("misc.safetensors")
         // Non-finite values too, NaN payload included: the format keeps what it is given.
-        let matrix: [Float] = [1, .infinity, -.infinity, 4, Float(bitPattern: 0x7FC0_1234), 6], scalar: [Float] = [7.5]
+        let matrix: [Float] = [1, .infinity, -.infinity, 4, Float(bitPattern: 0x7FC0_1234), 6]
+        let scalar: [Float] = [7.5]
         let none: [Float] = [0]
         let metadata = ["format": "pt", "note": "a/b \"quoted\" ünïcode\n"]
         try matrix.withUnsafeBufferPointer { a in
             try scalar.withUnsafeBufferPointer { s in
                 try none.withUnsafeBufferPointer { e in
-                    try Safetensors.write([("w", [2, 3], a.baseAddress!), ("scale", [], s.baseAddress!), ("empty", [0, 4], e.baseAddress!)],
-                                          metadata: metadata, to: url)
+                    try Safetensors.write(
+                        [
+                            ("w", [2, 3], a.baseAddress!), ("scale", [], s.baseAddress!),
+                            ("empty", [0, 4], e.baseAddress!),
+                        ],
+                        metadata: metadata, to: url)
                 }
             }
         }
@@ -82,9 +97,11 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(try floats(file, "scale"), scalar)
         XCTAssertEqual(try floats(file, "empty"), [])
 
-        XCTAssertThrowsError(try matrix.withUnsafeBufferPointer { a in
-            try Safetensors.write([("w", [6], a.baseAddress!), ("w", [6], a.baseAddress!)], metadata: [:], to: url)
-        }) { assertCheckpointError($0, file: url, tensor: "w", containing: "duplicate") }
+        XCTAssertThrowsError(
+            try matrix.withUnsafeBufferPointer { a in
+                try Safetensors.write([("w", [6], a.baseAddress!), ("w", [6], a.baseAddress!)], metadata: [:], to: url)
+            }
+        ) { assertCheckpointError($0, file: url, tensor: "w", containing: "duplicate") }
     }
 
     // MARK: the format, as others read it
@@ -130,31 +147,32 @@ final class CheckpointTests: XCTestCase {
         let dir = root.appendingPathComponent("ckpt")
         try Checkpoint.save(to: dir, model: model)
         let script = """
-        import json, struct, sys
-        raw = open(sys.argv[1], 'rb').read()
-        n, = struct.unpack('<Q', raw[:8])
-        header = json.loads(raw[8:8 + n])
-        data = raw[8 + n:]
-        out = {}
-        for name, info in header.items():
-            if name == '__metadata__': continue
-            b, e = info['data_offsets']
-            assert info['dtype'] == 'F32' and e - b == 4 * eval('*'.join(map(str, info['shape'])) or '1')
-            vals = struct.unpack('<%df' % ((e - b) // 4), data[b:e])
-            first, = struct.unpack('<I', struct.pack('<f', vals[0]))
-            total, = struct.unpack('<Q', struct.pack('<d', sum(vals)))
-            out[name] = {'shape': info['shape'], 'first': '%08x' % first, 'sum': '%016x' % total}
-        print(json.dumps({'metadata': header['__metadata__'], 'tensors': out}))
-        mine = {'b': ([2, 3], [0.5, -1, 2, 3, 4, 5]), 'a': ([], [7.25])}
-        fields, blob = {'__metadata__': {'by': 'python'}}, b''
-        for name, (shape, vals) in mine.items():
-            fields[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [len(blob), len(blob) + 4 * len(vals)]}
-            blob += struct.pack('<%df' % len(vals), *vals)
-        h = json.dumps(fields).encode()
-        open(sys.argv[2], 'wb').write(struct.pack('<Q', len(h)) + h + blob)
-        """
+            import json, struct, sys
+            raw = open(sys.argv[1], 'rb').read()
+            n, = struct.unpack('<Q', raw[:8])
+            header = json.loads(raw[8:8 + n])
+            data = raw[8 + n:]
+            out = {}
+            for name, info in header.items():
+                if name == '__metadata__': continue
+                b, e = info['data_offsets']
+                assert info['dtype'] == 'F32' and e - b == 4 * eval('*'.join(map(str, info['shape'])) or '1')
+                vals = struct.unpack('<%df' % ((e - b) // 4), data[b:e])
+                first, = struct.unpack('<I', struct.pack('<f', vals[0]))
+                total, = struct.unpack('<Q', struct.pack('<d', sum(vals)))
+                out[name] = {'shape': info['shape'], 'first': '%08x' % first, 'sum': '%016x' % total}
+            print(json.dumps({'metadata': header['__metadata__'], 'tensors': out}))
+            mine = {'b': ([2, 3], [0.5, -1, 2, 3, 4, 5]), 'a': ([], [7.25])}
+            fields, blob = {'__metadata__': {'by': 'python'}}, b''
+            for name, (shape, vals) in mine.items():
+                fields[name] = {'dtype': 'F32', 'shape': shape, 'data_offsets': [len(blob), len(blob) + 4 * len(vals)]}
+                blob += struct.pack('<%df' % len(vals), *vals)
+            h = json.dumps(fields).encode()
+            open(sys.argv[2], 'wb').write(struct.pack('<Q', len(h)) + h + blob)
+            """
         let theirs = root.appendingPathComponent("python.safetensors")
-        let output = try runPython(script, arguments: [dir.appendingPathComponent("model.safetensors").path, theirs.path])
+        let output = try runPython(
+            script, arguments: [dir.appendingPathComponent("model.safetensors").path, theirs.path])
 
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         XCTAssertEqual(report["metadata"] as? [String: String], ["format": "pt"])
@@ -181,21 +199,29 @@ final class CheckpointTests: XCTestCase {
 
     func testMissingDirectoryAndFilesAreNamed() throws {
         let nowhere = root.appendingPathComponent("nowhere")
-        let m = Tensor([1]), v = Tensor([1])
+        let m = Tensor([1])
+        let v = Tensor([1])
         let layout = ParameterLayout(try ModelConfig.named("toy"))
-        XCTAssertThrowsError(try Checkpoint.loadModel(from: nowhere)) { XCTAssertEqual($0 as? PolicyError, .missingFile(nowhere.path)) }
-        XCTAssertThrowsError(try Checkpoint.loadState(from: nowhere)) { XCTAssertEqual($0 as? PolicyError, .missingFile(nowhere.path)) }
+        XCTAssertThrowsError(try Checkpoint.loadModel(from: nowhere)) {
+            XCTAssertEqual($0 as? PolicyError, .missingFile(nowhere.path))
+        }
+        XCTAssertThrowsError(try Checkpoint.loadState(from: nowhere)) {
+            XCTAssertEqual($0 as? PolicyError, .missingFile(nowhere.path))
+        }
         XCTAssertThrowsError(try Checkpoint.loadOptimizer(from: nowhere, layout: layout, into: m.data, v.data)) {
             XCTAssertEqual($0 as? PolicyError, .missingFile(nowhere.path))
         }
         let dir = try savedToy()
         let weights = dir.appendingPathComponent("model.safetensors")
         try fm.removeItem(at: weights)
-        XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) { XCTAssertEqual($0 as? PolicyError, .missingFile(weights.path)) }
+        XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
+            XCTAssertEqual($0 as? PolicyError, .missingFile(weights.path))
+        }
     }
 
     func testTruncatedFileIsRejected() throws {
-        let dir = try savedToy(), url = dir.appendingPathComponent("model.safetensors")
+        let dir = try savedToy()
+        let url = dir.appendingPathComponent("model.safetensors")
         let bytes = try Data(contentsOf: url)
         // Losing the last 4 bytes cuts into the last tensor in layout order only.
         try bytes.dropLast(4).write(to: url)
@@ -203,24 +229,31 @@ final class CheckpointTests: XCTestCase {
             assertCheckpointError($0, file: url, tensor: "lm_head.weight", containing: "past the data section")
         }
         try bytes.prefix(5).write(to: url)
-        XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) { assertCheckpointError($0, file: url, tensor: nil, containing: "too short") }
+        XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
+            assertCheckpointError($0, file: url, tensor: nil, containing: "too short")
+        }
     }
 
     func testHeaderLengthBeyondFileIsRejected() throws {
-        let dir = try savedToy(), url = dir.appendingPathComponent("model.safetensors")
+        let dir = try savedToy()
+        let url = dir.appendingPathComponent("model.safetensors")
         var bytes = try Data(contentsOf: url)
         bytes.replaceSubrange(0..<8, with: withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { Data($0) })
         try bytes.write(to: url)
         XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
-            assertCheckpointError($0, file: url, tensor: nil, containing: "header length \(bytes.count) runs past the end")
+            assertCheckpointError(
+                $0, file: url, tensor: nil, containing: "header length \(bytes.count) runs past the end")
         }
         bytes.replaceSubrange(0..<8, with: withUnsafeBytes(of: UInt64(8).littleEndian) { Data($0) })
         try bytes.write(to: url)
-        XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) { assertCheckpointError($0, file: url, tensor: nil, containing: "not a JSON object") }
+        XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
+            assertCheckpointError($0, file: url, tensor: nil, containing: "not a JSON object")
+        }
     }
 
     func testWrongDtypeNamesTheTensor() throws {
-        let dir = try savedToy(), url = dir.appendingPathComponent("model.safetensors")
+        let dir = try savedToy()
+        let url = dir.appendingPathComponent("model.safetensors")
         try rewriteHeader(url) { editEntry(&$0, "model.norm.weight") { $0["dtype"] = "F16" } }
         XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
             assertCheckpointError($0, file: url, tensor: "model.norm.weight", containing: "dtype F16 is not supported")
@@ -228,7 +261,8 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testSizeThatDisagreesWithShapeNamesTheTensor() throws {
-        let dir = try savedToy(), url = dir.appendingPathComponent("model.safetensors")
+        let dir = try savedToy()
+        let url = dir.appendingPathComponent("model.safetensors")
         try rewriteHeader(url) { editEntry(&$0, "model.norm.weight") { $0["shape"] = [17] } }
         XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
             assertCheckpointError($0, file: url, tensor: "model.norm.weight", containing: "does not fill data_offsets")
@@ -236,49 +270,69 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testOverlappingTensorsAreNamed() throws {
-        let dir = try savedToy(), url = dir.appendingPathComponent("model.safetensors")
+        let dir = try savedToy()
+        let url = dir.appendingPathComponent("model.safetensors")
         // Point the final norm (16 floats) at the first 64 bytes of the embedding.
         try rewriteHeader(url) { editEntry(&$0, "model.norm.weight") { $0["data_offsets"] = [0, 64] } }
         XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
-            assertCheckpointError($0, file: url, tensor: "model.norm.weight", containing: "overlap those of \"model.embed_tokens.weight\"")
+            assertCheckpointError(
+                $0, file: url, tensor: "model.norm.weight", containing: "overlap those of \"model.embed_tokens.weight\""
+            )
         }
     }
 
     func testMissingTensorIsNamed() throws {
-        let (dir, url) = try writeToyWeights { $0.filter { $0.name != "model.layers.1.mlp.gate.e_score_correction_bias" } }
+        let (dir, url) = try writeToyWeights {
+            $0.filter { $0.name != "model.layers.1.mlp.gate.e_score_correction_bias" }
+        }
         XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
-            XCTAssertEqual($0 as? PolicyError, .badCheckpoint(file: url.path, tensor: "model.layers.1.mlp.gate.e_score_correction_bias", message: "missing"))
+            XCTAssertEqual(
+                $0 as? PolicyError,
+                .badCheckpoint(
+                    file: url.path, tensor: "model.layers.1.mlp.gate.e_score_correction_bias", message: "missing"))
         }
     }
 
     func testWrongShapeIsNamedWithBothShapes() throws {
-        let (dir, url) = try writeToyWeights { $0.map { $0.name == "model.norm.weight" ? ($0.name, [4, 4], $0.data) : $0 } }
+        let (dir, url) = try writeToyWeights {
+            $0.map { $0.name == "model.norm.weight" ? ($0.name, [4, 4], $0.data) : $0 }
+        }
         XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
-            XCTAssertEqual($0 as? PolicyError, .badCheckpoint(file: url.path, tensor: "model.norm.weight",
-                                                                message: "shape [4, 4] in the file, expected [16]"))
+            XCTAssertEqual(
+                $0 as? PolicyError,
+                .badCheckpoint(
+                    file: url.path, tensor: "model.norm.weight",
+                    message: "shape [4, 4] in the file, expected [16]"))
         }
     }
 
     func testUnexpectedTensorIsNamed() throws {
         let (dir, url) = try writeToyWeights { $0 + [("model.layers.2.input_layernorm.weight", [16], $0[0].data)] }
         XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
-            assertCheckpointError($0, file: url, tensor: "model.layers.2.input_layernorm.weight", containing: "unexpected tensor")
+            assertCheckpointError(
+                $0, file: url, tensor: "model.layers.2.input_layernorm.weight", containing: "unexpected tensor")
         }
     }
 
     func testMissingMomentIsNamed() throws {
         let model = try toyModel(seed: 1)
-        let n = model.layout.count, m = Tensor([n]), v = Tensor([n])
-        let dir = root.appendingPathComponent("ckpt"), url = dir.appendingPathComponent("optimizer.safetensors")
+        let n = model.layout.count
+        let m = Tensor([n])
+        let v = Tensor([n])
+        let dir = root.appendingPathComponent("ckpt")
+        let url = dir.appendingPathComponent("optimizer.safetensors")
         try Checkpoint.save(to: dir, model: model, optimizerMoments: (UnsafePointer(m.data), UnsafePointer(v.data)))
         try rewriteHeader(url) { $0["exp_avg_sq.lm_head.weight"] = nil }
         XCTAssertThrowsError(try Checkpoint.loadOptimizer(from: dir, layout: model.layout, into: m.data, v.data)) {
-            XCTAssertEqual($0 as? PolicyError, .badCheckpoint(file: url.path, tensor: "exp_avg_sq.lm_head.weight", message: "missing"))
+            XCTAssertEqual(
+                $0 as? PolicyError,
+                .badCheckpoint(file: url.path, tensor: "exp_avg_sq.lm_head.weight", message: "missing"))
         }
     }
 
     func testUnknownConfigKeyIsNamed() throws {
-        let dir = try savedToy(), url = dir.appendingPathComponent("config.json")
+        let dir = try savedToy()
+        let url = dir.appendingPathComponent("config.json")
         var config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         config["hidden_sizes"] = 16
         try JSONSerialization.data(withJSONObject: config).write(to: url)
@@ -289,7 +343,8 @@ final class CheckpointTests: XCTestCase {
 
     func testBadTrainerStateNamesTheKey() throws {
         let model = try toyModel(seed: 1)
-        let dir = root.appendingPathComponent("ckpt"), url = dir.appendingPathComponent("trainer_state.json")
+        let dir = root.appendingPathComponent("ckpt")
+        let url = dir.appendingPathComponent("trainer_state.json")
         try Checkpoint.save(to: dir, model: model, state: TrainingState(step: 1, rng: Xoshiro(seed: 1)))
         try Data(#"{"step": 1, "adam_step": "one", "rng": {"state": [1, 2, 3, 4]}, "extra": {}}"#.utf8).write(to: url)
         XCTAssertThrowsError(try Checkpoint.loadState(from: dir)) {
@@ -301,7 +356,8 @@ final class CheckpointTests: XCTestCase {
 
     func testSavingOverACheckpointReplacesItWholeAndLeavesNoTempDirectories() throws {
         let dir = root.appendingPathComponent("latest")
-        let first = try toyModel(seed: 1), second = try toyModel(seed: 2)
+        let first = try toyModel(seed: 1)
+        let second = try toyModel(seed: 2)
         try Checkpoint.save(to: dir, model: first, state: TrainingState(step: 1, rng: Xoshiro(seed: 1)))
         try Checkpoint.save(to: dir, model: second)
 
@@ -312,7 +368,8 @@ final class CheckpointTests: XCTestCase {
 
     func testFailedSaveLeavesThePreviousCheckpointIntact() throws {
         let dir = root.appendingPathComponent("latest")
-        let first = try toyModel(seed: 1), second = try toyModel(seed: 2)
+        let first = try toyModel(seed: 1)
+        let second = try toyModel(seed: 2)
         try Checkpoint.save(to: dir, model: first)
         // A file where the save wants its temp directory: not ours to delete, so the save must fail.
         let blocker = root.appendingPathComponent(".latest.tmp-\(ProcessInfo.processInfo.processIdentifier)")
@@ -355,24 +412,31 @@ final class CheckpointTests: XCTestCase {
         let dir = root.appendingPathComponent("nan-router")
         try Checkpoint.save(to: dir, model: model)
         XCTAssertThrowsError(try Checkpoint.loadModel(from: dir)) {
-            assertCheckpointError($0, file: dir.appendingPathComponent("model.safetensors"), tensor: gate.name,
-                                  containing: "\(gate.count) of \(gate.count) values are not finite")
+            assertCheckpointError(
+                $0, file: dir.appendingPathComponent("model.safetensors"), tensor: gate.name,
+                containing: "\(gate.count) of \(gate.count) values are not finite")
         }
         // One infinity among finite values, in the optimizer moments: named with its index.
         let healthy = try toyModel(seed: 4)
         let n = healthy.layout.count
-        let m = Tensor([n]), v = Tensor([n])
+        let m = Tensor([n])
+        let v = Tensor([n])
         let head = healthy.layout.slot(named: "lm_head.weight")!
         v[head.offset + 5] = .infinity
         let withMoments = root.appendingPathComponent("inf-moment")
         let moments = (UnsafePointer(m.data), UnsafePointer(v.data))
         try Checkpoint.save(to: withMoments, model: healthy, optimizerMoments: moments)
         XCTAssertNoThrow(try Checkpoint.loadModel(from: withMoments))
-        XCTAssertThrowsError(try Checkpoint.loadOptimizer(from: withMoments, layout: healthy.layout,
-                                                          into: m.data, v.data)) {
-            assertCheckpointError($0, file: withMoments.appendingPathComponent("optimizer.safetensors"),
-                                  tensor: "exp_avg_sq.lm_head.weight", containing:
-                                    "1 of \(head.count) values are not finite (the first, at index 5, is inf)")
+        XCTAssertThrowsError(
+            try Checkpoint.loadOptimizer(
+                from: withMoments, layout: healthy.layout,
+                into: m.data, v.data)
+        ) {
+            assertCheckpointError(
+                $0, file: withMoments.appendingPathComponent("optimizer.safetensors"),
+                tensor: "exp_avg_sq.lm_head.weight",
+                containing:
+                    "1 of \(head.count) values are not finite (the first, at index 5, is inf)")
         }
     }
 
@@ -380,13 +444,20 @@ final class CheckpointTests: XCTestCase {
     /// when its process is gone, and keeps one whose process still runs.
     func testStaleTemporaryDirectoriesOfDeadSavesAreRemoved() throws {
         // A pid that is surely dead (a child we started and reaped) and one that surely lives (another child).
-        let dead = Process(), alive = Process()
-        dead.executableURL = URL(fileURLWithPath: "/bin/sh"); dead.arguments = ["-c", "exit 0"]
-        alive.executableURL = URL(fileURLWithPath: "/bin/sh"); alive.arguments = ["-c", "read x"]
+        let dead = Process()
+        let alive = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/sh")
+        dead.arguments = ["-c", "exit 0"]
+        alive.executableURL = URL(fileURLWithPath: "/bin/sh")
+        alive.arguments = ["-c", "read x"]
         alive.standardInput = Pipe()
-        try dead.run(); dead.waitUntilExit()
+        try dead.run()
+        dead.waitUntilExit()
         try alive.run()
-        defer { alive.terminate(); alive.waitUntilExit() }
+        defer {
+            alive.terminate()
+            alive.waitUntilExit()
+        }
         let stale = root.appendingPathComponent(".checkpoint-3.tmp-\(dead.processIdentifier)")
         let running = root.appendingPathComponent(".checkpoint-4.tmp-\(alive.processIdentifier)")
         let notOurs = root.appendingPathComponent(".notes.tmp-\(dead.processIdentifier)")
@@ -396,8 +467,9 @@ final class CheckpointTests: XCTestCase {
         }
         try Data("a file, not a save's folder".utf8).write(to: notOurs)
         try Checkpoint.save(to: root.appendingPathComponent("checkpoint-5"), model: try toyModel(seed: 2))
-        XCTAssertEqual(try fm.contentsOfDirectory(atPath: root.path).sorted(),
-                       [running.lastPathComponent, notOurs.lastPathComponent, "checkpoint-5"].sorted())
+        XCTAssertEqual(
+            try fm.contentsOfDirectory(atPath: root.path).sorted(),
+            [running.lastPathComponent, notOurs.lastPathComponent, "checkpoint-5"].sorted())
         XCTAssertEqual(Checkpoint.removeStaleTemporaries(in: root), [], "nothing else is stale")
     }
 
@@ -421,13 +493,17 @@ final class CheckpointTests: XCTestCase {
 
     /// A saved toy checkpoint whose model.safetensors is rewritten from an edited tensor list.
     private func writeToyWeights(
-        _ edit: ([(name: String, shape: [Int], data: UnsafePointer<Float>)]) -> [(name: String, shape: [Int], data: UnsafePointer<Float>)]
+        _ edit: ([(name: String, shape: [Int], data: UnsafePointer<Float>)]) -> [(
+            name: String, shape: [Int], data: UnsafePointer<Float>
+        )]
     ) throws -> (URL, URL) {
         let model = try toyModel(seed: 1)
-        let dir = root.appendingPathComponent("ckpt"), url = dir.appendingPathComponent("model.safetensors")
+        let dir = root.appendingPathComponent("ckpt")
+        let url = dir.appendingPathComponent("model.safetensors")
         try Checkpoint.save(to: dir, model: model)
         let p = UnsafePointer(model.parameters.data)
-        try Safetensors.write(edit(model.layout.slots.map { ($0.name, $0.shape, p + $0.offset) }), metadata: [:], to: url)
+        try Safetensors.write(
+            edit(model.layout.slots.map { ($0.name, $0.shape, p + $0.offset) }), metadata: [:], to: url)
         return (dir, url)
     }
 
@@ -459,7 +535,7 @@ final class CheckpointTests: XCTestCase {
 
     private func floats(_ file: SafetensorsFile, _ name: String) throws -> [Float] {
         let count = try XCTUnwrap(file.entry(named: name)).count
-        var out = [Float](repeating: .nan, count: max(1, count)) // never empty, so it has an address
+        var out = [Float](repeating: .nan, count: max(1, count))  // never empty, so it has an address
         try out.withUnsafeMutableBufferPointer { try file.copy(name, into: $0.baseAddress!) }
         return Array(out.prefix(count))
     }
@@ -468,7 +544,8 @@ final class CheckpointTests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script] + arguments
-        let stdout = Pipe(), stderr = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
         try process.run()
@@ -481,8 +558,10 @@ final class CheckpointTests: XCTestCase {
     }
 }
 
-private func assertCheckpointError(_ error: Error, file: URL, tensor: String?, containing text: String,
-                                   line: UInt = #line) {
+private func assertCheckpointError(
+    _ error: Error, file: URL, tensor: String?, containing text: String,
+    line: UInt = #line
+) {
     guard case let .badCheckpoint(f, t, message)? = error as? PolicyError else {
         return XCTFail("expected badCheckpoint, got \(error)", line: line)
     }

@@ -8,7 +8,10 @@ import Policy
 final class ConfigAndTokenizerTests: XCTestCase {
     func testTokenizerRoundTripsAnyUTF8() {
         let tok = ByteTokenizer()
-        let samples = ["", "plain ascii 123", "é ß ü", "数学 12+7=19", "emoji 👩🏽‍🔬 and \u{0}nul", "\\boxed{\\frac{1}{2}}", "tab\tnew\nline"]
+        let samples = [
+            "", "plain ascii 123", "é ß ü", "数学 12+7=19", "emoji 👩🏽‍🔬 and \u{0}nul", "\\boxed{\\frac{1}{2}}",
+            "tab\tnew\nline",
+        ]
         var rng = Xoshiro(seed: 4)
         var random = ""
         for _ in 0..<500 {
@@ -39,12 +42,17 @@ final class ConfigAndTokenizerTests: XCTestCase {
         XCTAssertTrue(ModelConfig.shapeNames.contains("toy"))
         // Slots tile the buffer exactly, names are unique, q/k/v and gate/up are adjacent.
         var next = 0
-        for s in layout.slots { XCTAssertEqual(s.offset, next); next += s.count }
+        for s in layout.slots {
+            XCTAssertEqual(s.offset, next)
+            next += s.count
+        }
         XCTAssertEqual(next, layout.count)
         XCTAssertEqual(Set(layout.slots.map(\.name)).count, layout.slots.count)
         let l0 = layout.layers[0]
         XCTAssertEqual(layout.slot(named: "model.layers.0.self_attn.v_proj.weight")!.offset, l0.qkv + 2 * 256 * 256)
-        XCTAssertEqual(layout.slot(named: "model.layers.0.mlp.experts.3.up_proj.weight")!.offset, l0.routedExperts[3].gateUp + 256 * 256)
+        XCTAssertEqual(
+            layout.slot(named: "model.layers.0.mlp.experts.3.up_proj.weight")!.offset,
+            l0.routedExperts[3].gateUp + 256 * 256)
     }
 
     /// The error decoding `json` as a config.json gives, or "no error".
@@ -57,15 +65,17 @@ final class ConfigAndTokenizerTests: XCTestCase {
 
     func testConfigRoundTripAndErrors() throws {
         var c = try ModelConfig.named("toy")
-        c.scoringFunc = "softmax"; c.auxLossAlpha = 0.01
+        c.scoringFunc = "softmax"
+        c.auxLossAlpha = 0.01
         XCTAssertEqual(try ModelConfig.decode(c.encoded(), source: "x"), c)
         let error = decodeError
         XCTAssertEqual(error("{\"hidden_sise\": 8}"), "cfg.json: key \"hidden_sise\": unknown key")
         XCTAssertEqual(error("{\"hidden_size\": \"big\"}"), "cfg.json: key \"hidden_size\": wrong type (expected Int)")
         // Foundation names no key for a fraction where a whole number goes: the key is still named.
-        XCTAssertEqual(error("{\"hidden_size\": 64, \"num_hidden_layers\": 2.5}"),
-                       "cfg.json: key \"num_hidden_layers\": 2.5 is not a valid value here "
-                       + "(a whole number, a number, true/false or text, as the key says)")
+        XCTAssertEqual(
+            error("{\"hidden_size\": 64, \"num_hidden_layers\": 2.5}"),
+            "cfg.json: key \"num_hidden_layers\": 2.5 is not a valid value here "
+                + "(a whole number, a number, true/false or text, as the key says)")
         XCTAssertTrue(error("{\"num_experts_per_tok\": 9}").contains("key \"num_experts_per_tok\""))
         XCTAssertTrue(error("{\"scoring_func\": \"relu\"}").contains("key \"scoring_func\""))
         XCTAssertTrue(error("[1]").contains("not a JSON object"))
@@ -77,21 +87,29 @@ final class ConfigAndTokenizerTests: XCTestCase {
     /// few odd ones (no shared expert, several, softmax).
     func testParameterCountFromTheShapeIsTheLayouts() throws {
         var shapes = try ModelConfig.shapeNames.map { try ModelConfig.named($0) }
-        var odd = try ModelConfig.named("toy"); odd.nSharedExperts = 0; shapes.append(odd)
-        odd.nSharedExperts = 3; odd.nRoutedExperts = 5; odd.numExpertsPerTok = 3; shapes.append(odd)
+        var odd = try ModelConfig.named("toy")
+        odd.nSharedExperts = 0
+        shapes.append(odd)
+        odd.nSharedExperts = 3
+        odd.nRoutedExperts = 5
+        odd.numExpertsPerTok = 3
+        shapes.append(odd)
         for c in shapes { XCTAssertEqual(c.parameterCount, Double(ParameterLayout(c).count), "\(c)") }
     }
 
     /// A size typed with a few digits too many is refused before anything is allocated: past a
     /// hard bound by the key, below it by the memory the weights would need.
     func testHugeSizesAreRefusedByKeyBeforeAllocating() throws {
-        XCTAssertEqual(decodeError("{\"num_hidden_layers\": 1000000000}"),
-                       "cfg.json: key \"num_hidden_layers\": 1000000000 is beyond the largest this trainer takes "
-                       + "(4096)")
-        XCTAssertTrue(decodeError("{\"vocab_size\": 100000000000000}")
-            .hasPrefix("cfg.json: key \"vocab_size\": 100000000000000 is beyond"))
-        XCTAssertTrue(decodeError("{\"rope_theta\": 1e39}").contains("key \"rope_theta\""),
-                      "a Float overflows to infinity")
+        XCTAssertEqual(
+            decodeError("{\"num_hidden_layers\": 1000000000}"),
+            "cfg.json: key \"num_hidden_layers\": 1000000000 is beyond the largest this trainer takes "
+                + "(4096)")
+        XCTAssertTrue(
+            decodeError("{\"vocab_size\": 100000000000000}")
+                .hasPrefix("cfg.json: key \"vocab_size\": 100000000000000 is beyond"))
+        XCTAssertTrue(
+            decodeError("{\"rope_theta\": 1e39}").contains("key \"rope_theta\""),
+            "a Float overflows to infinity")
         // Within the bounds, but 64 layers of 4096 experts 4096 wide: about 8e11 weights (3 TB), beyond any machine.
         let huge = "{\"num_hidden_layers\": 64, \"n_routed_experts\": 4096, \"moe_intermediate_size\": 4096}"
         XCTAssertEqual(decodeError(huge), "no error", "decoding alone allocates nothing")
@@ -113,7 +131,8 @@ final class ConfigAndTokenizerTests: XCTestCase {
         let model = Transformer(config: c)
         let balancer = ExpertBalancer(model: model)
         balancer.update(load: [[10, 2, 4, 0], [4, 4, 4, 4]])
-        let b0 = model.layout.layers[0].routerBias, b1 = model.layout.layers[1].routerBias
+        let b0 = model.layout.layers[0].routerBias
+        let b1 = model.layout.layers[1].routerBias
         // Mean load 4: overloaded experts go down by gamma, underloaded up, balanced stay.
         XCTAssertEqual((0..<4).map { model.parameters[b0 + $0] }, [-0.01, 0.01, 0, 0.01])
         XCTAssertEqual((0..<4).map { model.parameters[b1 + $0] }, [0, 0, 0, 0])

@@ -14,24 +14,33 @@ struct GradientCheck {
     /// `analytic[i]`. `stable()` returns false when the perturbation changed a
     /// discrete choice (a top-k flip); such coordinates are skipped, and at
     /// most a tenth may be.
-    func check(_ name: String, _ x: UnsafeMutablePointer<Float>, analytic: UnsafePointer<Float>, indices: [Int],
-               loss: () -> Double, stable: () -> Bool = { true },
-               file: StaticString = #filePath, line: UInt = #line) {
-        var skipped = 0, worst = 0.0
+    func check(
+        _ name: String, _ x: UnsafeMutablePointer<Float>, analytic: UnsafePointer<Float>, indices: [Int],
+        loss: () -> Double, stable: () -> Bool = { true },
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        var skipped = 0
+        var worst = 0.0
         for i in indices {
             let x0 = x[i]
             x[i] = x0 + h
-            let lp = loss(); let okPlus = stable()
+            let lp = loss()
+            let okPlus = stable()
             x[i] = x0 - h
-            let lm = loss(); let okMinus = stable()
+            let lm = loss()
+            let okMinus = stable()
             x[i] = x0
-            if !(okPlus && okMinus) { skipped += 1; continue }
+            if !(okPlus && okMinus) {
+                skipped += 1
+                continue
+            }
             let numeric = (lp - lm) / (2 * Double(h))
             let a = Double(analytic[i])
             let err = abs(numeric - a)
             worst = max(worst, err / (abs(numeric) + abs(a) + 1e-12))
-            XCTAssertLessThanOrEqual(err, absoluteTolerance + relativeTolerance * max(abs(numeric), abs(a)),
-                                     "\(name)[\(i)]: numeric \(numeric) vs analytic \(a)", file: file, line: line)
+            XCTAssertLessThanOrEqual(
+                err, absoluteTolerance + relativeTolerance * max(abs(numeric), abs(a)),
+                "\(name)[\(i)]: numeric \(numeric) vs analytic \(a)", file: file, line: line)
         }
         Self.assertFewSkipped(skipped, of: indices.count, name, file: file, line: line)
     }
@@ -41,30 +50,40 @@ struct GradientCheck {
     /// Returns false when the probe flipped a discrete choice and was skipped: the caller
     /// counts the skipped directions and bounds them (`assertFewSkipped`).
     @discardableResult
-    func checkDirection(_ name: String, _ x: UnsafeMutablePointer<Float>, analytic: UnsafePointer<Float>, range: Range<Int>,
-                        rng: inout Xoshiro, loss: () -> Double, stable: () -> Bool = { true },
-                        file: StaticString = #filePath, line: UInt = #line) -> Bool {
+    func checkDirection(
+        _ name: String, _ x: UnsafeMutablePointer<Float>, analytic: UnsafePointer<Float>, range: Range<Int>,
+        rng: inout Xoshiro, loss: () -> Double, stable: () -> Bool = { true },
+        file: StaticString = #filePath, line: UInt = #line
+    ) -> Bool {
         let dir = range.map { _ in rng.normal() }
         let saved = range.map { x[$0] }
         var expected = 0.0
         for (j, i) in range.enumerated() { expected += Double(dir[j]) * Double(analytic[i]) }
         func shift(_ s: Float) { for (j, i) in range.enumerated() { x[i] = saved[j] + s * dir[j] } }
-        shift(h); let lp = loss(); let okPlus = stable()
-        shift(-h); let lm = loss(); let okMinus = stable()
+        shift(h)
+        let lp = loss()
+        let okPlus = stable()
+        shift(-h)
+        let lm = loss()
+        let okMinus = stable()
         shift(0)
         guard okPlus && okMinus else { return false }
         let numeric = (lp - lm) / (2 * Double(h))
-        XCTAssertLessThanOrEqual(abs(numeric - expected), absoluteTolerance + relativeTolerance * max(abs(numeric), abs(expected)),
-                                 "\(name) along a random direction: numeric \(numeric) vs analytic \(expected)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            abs(numeric - expected), absoluteTolerance + relativeTolerance * max(abs(numeric), abs(expected)),
+            "\(name) along a random direction: numeric \(numeric) vs analytic \(expected)", file: file, line: line)
         return true
     }
 
     /// At most a tenth of the probes may be skipped, and at least one must have been checked.
-    static func assertFewSkipped(_ skipped: Int, of total: Int, _ what: String,
-                                 file: StaticString = #filePath, line: UInt = #line) {
+    static func assertFewSkipped(
+        _ skipped: Int, of total: Int, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertGreaterThan(total - skipped, 0, "\(what): every probe was skipped", file: file, line: line)
-        XCTAssertLessThanOrEqual(skipped * 10, total, "\(what): \(skipped) of \(total) probes flipped a choice",
-                                 file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            skipped * 10, total, "\(what): \(skipped) of \(total) probes flipped a choice",
+            file: file, line: line)
     }
 }
 

@@ -60,7 +60,9 @@ final class HuggingFaceTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(), names)
         for name in names {
             let (a, b) = (out.appendingPathComponent(name), reference.appendingPathComponent(name))
-            if name.hasSuffix(".json") { XCTAssertEqual(try json(a), try json(b), name) } else {
+            if name.hasSuffix(".json") {
+                XCTAssertEqual(try json(a), try json(b), name)
+            } else {
                 XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b), name)
             }
         }
@@ -106,8 +108,11 @@ final class HuggingFaceTests: XCTestCase {
         XCTAssertEqual(r.dtypes, ["BF16", "F32"], "the selection bias stays float32")
         for slot in model.layout.slots {
             for i in slot.range {
-                let x = model.parameters[i], y = rounded.parameters[i]
-                if slot.kind == .buffer { XCTAssertEqual(x, y) } else {
+                let x = model.parameters[i]
+                let y = rounded.parameters[i]
+                if slot.kind == .buffer {
+                    XCTAssertEqual(x, y)
+                } else {
                     XCTAssertEqual(y, x, accuracy: abs(x) / 256, "\(slot.name): bfloat16 keeps 8 bits of mantissa")
                 }
             }
@@ -154,7 +159,8 @@ final class HuggingFaceTests: XCTestCase {
         // A stop string of ASCII ending one byte into a token of several bytes, found nowhere earlier.
         let tok = model.tokenizer
         let bytes = full.tokens.flatMap { tok.bytes(of: $0) }
-        var start = 0, stop: (token: Int, text: String)?
+        var start = 0
+        var stop: (token: Int, text: String)?
         for (k, id) in full.tokens.enumerated() {
             defer { start += tok.bytes(of: id).count }
             guard k > 0, tok.bytes(of: id).count >= 2 else { continue }
@@ -162,7 +168,10 @@ final class HuggingFaceTests: XCTestCase {
                 let candidate = Array(bytes[(start - j)...start])
                 guard candidate.allSatisfy({ $0 < 128 }) else { break }
                 let earlier = (0..<(start - j)).contains { bytes[$0...].starts(with: candidate) }
-                if !earlier { stop = (k, String(decoding: candidate, as: UTF8.self)); break }
+                if !earlier {
+                    stop = (k, String(decoding: candidate, as: UTF8.self))
+                    break
+                }
             }
             if stop != nil { break }
         }
@@ -174,8 +183,11 @@ final class HuggingFaceTests: XCTestCase {
     }
 
     func refusal(_ edit: (inout [String: Any]) -> Void) throws -> String {
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent(
-            "glm4moe-gqa/config.json"))) as! [String: Any]
+        var config =
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    contentsOf: Self.fixtures.appendingPathComponent(
+                        "glm4moe-gqa/config.json"))) as! [String: Any]
         edit(&config)
         do { _ = try HuggingFaceConfig.imported(config, source: "config.json") } catch { return "\(error)" }
         return "no error"
@@ -187,12 +199,21 @@ final class HuggingFaceTests: XCTestCase {
             ("use_qk_norm", { $0["use_qk_norm"] = true }),
             ("first_k_dense_replace", { $0["first_k_dense_replace"] = 1 }),
             ("first_k_dense_replace", { $0["first_k_dense_replace"] = nil }),  // transformers' default is 1
-            ("topk_group", { $0["n_group"] = 2; $0["topk_group"] = 1 }),
+            (
+                "topk_group",
+                {
+                    $0["n_group"] = 2
+                    $0["topk_group"] = 1
+                }
+            ),
             ("partial_rotary_factor", { $0["rope_parameters"] = ["rope_type": "default", "rope_theta": 10000.0] }),
             ("partial_rotary_factor", { $0["partial_rotary_factor"] = 0.5 }),
-            ("rope_parameters.rope_type", {
-                $0["rope_parameters"] = ["rope_type": "yarn", "partial_rotary_factor": 1.0]
-            }),
+            (
+                "rope_parameters.rope_type",
+                {
+                    $0["rope_parameters"] = ["rope_type": "yarn", "partial_rotary_factor": 1.0]
+                }
+            ),
             ("rope_scaling", { $0["rope_scaling"] = ["type": "linear", "factor": 2.0] }),
             ("attention_bias", { $0["attention_bias"] = true }),
             ("hidden_act", { $0["hidden_act"] = "gelu" }),
@@ -217,10 +238,19 @@ final class HuggingFaceTests: XCTestCase {
             XCTAssertTrue(message.hasPrefix("config.json: key \"\(key)\""), "\(key): \(message)")
         }
         // Accepted: every group kept, an absent pad (eos pads), a list of one eos, MTP layers.
-        XCTAssertEqual(try refusal { $0["n_group"] = 2; $0["topk_group"] = 2 }, "no error")
-        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent(
-            "glm4moe-gqa/config.json"))) as! [String: Any]
-        config["pad_token_id"] = nil; config["eos_token_id"] = [1]; config["num_nextn_predict_layers"] = 1
+        XCTAssertEqual(
+            try refusal {
+                $0["n_group"] = 2
+                $0["topk_group"] = 2
+            }, "no error")
+        var config =
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    contentsOf: Self.fixtures.appendingPathComponent(
+                        "glm4moe-gqa/config.json"))) as! [String: Any]
+        config["pad_token_id"] = nil
+        config["eos_token_id"] = [1]
+        config["num_nextn_predict_layers"] = 1
         let imported = try HuggingFaceConfig.imported(config, source: "config.json")
         XCTAssertEqual(imported.config.padTokenId, 1)
         XCTAssertEqual(imported.extraLayers, 1)
@@ -228,8 +258,10 @@ final class HuggingFaceTests: XCTestCase {
     }
 
     /// A folder of one safetensors file made from `model`'s tensors, edited; config.json from `config`.
-    func folder(_ model: Transformer, config: [String: Any], dtype: SafetensorsDType = .f32,
-                edit: (inout [(name: String, shape: [Int], data: [Float])]) -> Void = { _ in }) throws -> URL {
+    func folder(
+        _ model: Transformer, config: [String: Any], dtype: SafetensorsDType = .f32,
+        edit: (inout [(name: String, shape: [Int], data: [Float])]) -> Void = { _ in }
+    ) throws -> URL {
         let dir = tmp.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let parameters = model.parameters.array
@@ -243,8 +275,9 @@ final class HuggingFaceTests: XCTestCase {
             return p
         }
         defer { storage.forEach { $0.deallocate() } }
-        try Safetensors.write(zip(tensors, storage).map { ($0.name, $0.shape, dtype, UnsafePointer($1)) },
-                              metadata: [:], to: dir.appendingPathComponent("model.safetensors"))
+        try Safetensors.write(
+            zip(tensors, storage).map { ($0.name, $0.shape, dtype, UnsafePointer($1)) },
+            metadata: [:], to: dir.appendingPathComponent("model.safetensors"))
         try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
         return dir
     }
@@ -253,7 +286,11 @@ final class HuggingFaceTests: XCTestCase {
         let model = try Checkpoint.loadModel(from: ModelGoldenTests.fixtures.appendingPathComponent("toy-gqa-model"))
         var config = try HuggingFaceConfig.glm4Moe(model.config, dtype: .f32)
         config["rope_interleave"] = true
-        let c = model.config, hd = c.headDim, d = c.hiddenSize, e = c.nRoutedExperts, i = c.moeIntermediateSize
+        let c = model.config
+        let hd = c.headDim
+        let d = c.hiddenSize
+        let e = c.nRoutedExperts
+        let i = c.moeIntermediateSize
         let dir = try folder(model, config: config) { tensors in
             var fused: [(name: String, shape: [Int], data: [Float])] = []
             for l in 0..<c.numHiddenLayers {
@@ -276,8 +313,9 @@ final class HuggingFaceTests: XCTestCase {
                     for r in 0..<hd {
                         let to = r < hd / 2 ? 2 * r : 2 * (r - hd / 2) + 1
                         let base = head * hd * d
-                        out.replaceSubrange((base + to * d)..<(base + to * d + d),
-                                            with: rows[(base + r * d)..<(base + r * d + d)])
+                        out.replaceSubrange(
+                            (base + to * d)..<(base + to * d + d),
+                            with: rows[(base + r * d)..<(base + r * d + d)])
                     }
                 }
                 tensors[k].data = out
@@ -291,9 +329,11 @@ final class HuggingFaceTests: XCTestCase {
         for j in a.indices { XCTAssertEqual(a[j], b[j], accuracy: 1e-4) }
         // Read from the fused tensors, every expert matrix lands where the per-expert one was.
         let qk = (c.numAttentionHeads + c.keyValueHeads) * hd * d
-        XCTAssertEqual(back.parameters.array, model.parameters.array.enumerated().map { k, x in
-            back.layout.layers.contains { k >= $0.qkv && k < $0.qkv + qk } ? back.parameters[k] : x
-        }, "everything but q and k (permuted, checked through the logits) is bit-exact")
+        XCTAssertEqual(
+            back.parameters.array,
+            model.parameters.array.enumerated().map { k, x in
+                back.layout.layers.contains { k >= $0.qkv && k < $0.qkv + qk } ? back.parameters[k] : x
+            }, "everything but q and k (permuted, checked through the logits) is bit-exact")
     }
 
     func testImportNamesTheTensorAtFault() throws {
@@ -301,17 +341,24 @@ final class HuggingFaceTests: XCTestCase {
         let config = try HuggingFaceConfig.glm4Moe(model.config, dtype: .f32)
         func error(_ edit: @escaping (inout [(name: String, shape: [Int], data: [Float])]) -> Void) throws -> String {
             let dir = try folder(model, config: config, edit: edit)
-            do { _ = try HuggingFaceImport.load(from: dir); return "no error" } catch { return "\(error)" }
+            do {
+                _ = try HuggingFaceImport.load(from: dir)
+                return "no error"
+            } catch { return "\(error)" }
         }
         XCTAssertEqual(try error { _ in }, "no error")
         let norm = [Float](repeating: 1, count: 8)
-        XCTAssertTrue(try error { $0.append(("model.layers.0.self_attn.q_norm.weight", [8], norm)) }.contains("tensor \"model.layers.0.self_attn.q_norm.weight\": not part of the policy"))
-        XCTAssertTrue(try error { $0.removeAll { $0.name == "lm_head.weight" } }
-            .contains("tensor \"lm_head.weight\": missing"))
-        XCTAssertTrue(try error { t in
-            let k = t.firstIndex { $0.name == "model.norm.weight" }!
-            t[k] = (t[k].name, [8, 2], t[k].data)
-        }.contains("tensor \"model.norm.weight\": shape [8, 2], expected [16]"))
+        XCTAssertTrue(
+            try error { $0.append(("model.layers.0.self_attn.q_norm.weight", [8], norm)) }.contains(
+                "tensor \"model.layers.0.self_attn.q_norm.weight\": not part of the policy"))
+        XCTAssertTrue(
+            try error { $0.removeAll { $0.name == "lm_head.weight" } }
+                .contains("tensor \"lm_head.weight\": missing"))
+        XCTAssertTrue(
+            try error { t in
+                let k = t.firstIndex { $0.name == "model.norm.weight" }!
+                t[k] = (t[k].name, [8, 2], t[k].data)
+            }.contains("tensor \"model.norm.weight\": shape [8, 2], expected [16]"))
         // Multi-token-prediction layers past num_hidden_layers are left out, as transformers does.
         var withMTP = config
         withMTP["num_nextn_predict_layers"] = 1

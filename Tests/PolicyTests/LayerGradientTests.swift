@@ -9,11 +9,19 @@ final class LayerGradientTests: XCTestCase {
     var rng = Xoshiro(seed: 7)
 
     func testLinear() {
-        let n = 5, fin = 7, fout = 4
-        let x = Tensor([n, fin], randomArray(n * fin, rng: &rng)), w = Tensor([fout, fin], randomArray(fout * fin, rng: &rng))
-        let y = Tensor([n, fout]), r = randomArray(n * fout, rng: &rng)
-        let dx = Tensor([n, fin]), dw = Tensor([fout, fin])
-        let loss = { () -> Double in Linear.forward(x.data, w.data, y.data, rows: n, inFeatures: fin, outFeatures: fout); return probe(y.data, r) }
+        let n = 5
+        let fin = 7
+        let fout = 4
+        let x = Tensor([n, fin], randomArray(n * fin, rng: &rng))
+        let w = Tensor([fout, fin], randomArray(fout * fin, rng: &rng))
+        let y = Tensor([n, fout])
+        let r = randomArray(n * fout, rng: &rng)
+        let dx = Tensor([n, fin])
+        let dw = Tensor([fout, fin])
+        let loss = { () -> Double in
+            Linear.forward(x.data, w.data, y.data, rows: n, inFeatures: fin, outFeatures: fout)
+            return probe(y.data, r)
+        }
         _ = loss()
         Linear.backward(r, x.data, w.data, dw.data, dx.data, rows: n, inFeatures: fin, outFeatures: fout)
         let gc = GradientCheck()
@@ -22,16 +30,24 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testRMSNorm() {
-        let n = 6, d = 10
-        let x = Tensor([n, d], randomArray(n * d, rng: &rng)), w = Tensor([d], randomArray(d, std: 0.5, rng: &rng).map { $0 + 1 })
-        let y = Tensor([n, d]), rstd = Tensor([n]), r = randomArray(n * d, rng: &rng)
-        let dx = Tensor([n, d]), dw = Tensor([d])
+        let n = 6
+        let d = 10
+        let x = Tensor([n, d], randomArray(n * d, rng: &rng))
+        let w = Tensor([d], randomArray(d, std: 0.5, rng: &rng).map { $0 + 1 })
+        let y = Tensor([n, d])
+        let rstd = Tensor([n])
+        let r = randomArray(n * d, rng: &rng)
+        let dx = Tensor([n, d])
+        let dw = Tensor([d])
         let loss = { () -> Double in
-            RMSNorm.forward(x.data, w.data, y.data, rstd: rstd.data, rows: n, width: d, eps: 1e-6); return probe(y.data, r)
+            RMSNorm.forward(x.data, w.data, y.data, rstd: rstd.data, rows: n, width: d, eps: 1e-6)
+            return probe(y.data, r)
         }
         _ = loss()
         // Hand case: a row of equal values v normalises to sign(v) * w.
-        XCTAssertEqual(Double(rstd[0]), 1 / (x.array[0..<d].map { Double($0 * $0) }.reduce(0, +) / Double(d) + 1e-6).squareRoot(), accuracy: 1e-4)
+        XCTAssertEqual(
+            Double(rstd[0]), 1 / (x.array[0..<d].map { Double($0 * $0) }.reduce(0, +) / Double(d) + 1e-6).squareRoot(),
+            accuracy: 1e-4)
         RMSNorm.backward(r, x.data, w.data, rstd: rstd.data, dx.data, dw.data, rows: n, width: d)
         let gc = GradientCheck()
         gc.check("dx", x.data, analytic: dx.data, indices: Array(0..<x.count), loss: loss)
@@ -39,7 +55,9 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testRoPERotatesAndInverts() {
-        let hd = 8, heads = 2, n = 5
+        let hd = 8
+        let heads = 2
+        let n = 5
         let rope = RoPE(headDim: hd, maxPositions: 16, theta: 10_000)
         let x0 = randomArray(n * heads * hd, rng: &rng)
         let x = Tensor([n, heads * hd], x0)
@@ -47,18 +65,23 @@ final class LayerGradientTests: XCTestCase {
         // Position 0 would be the identity; a rotation keeps each pair's norm.
         for r in 0..<n {
             for i in 0..<(hd / 2) {
-                let a = x0[r * heads * hd + i], b = x0[r * heads * hd + i + hd / 2]
-                let c = x[r * heads * hd + i], d = x[r * heads * hd + i + hd / 2]
+                let a = x0[r * heads * hd + i]
+                let b = x0[r * heads * hd + i + hd / 2]
+                let c = x[r * heads * hd + i]
+                let d = x[r * heads * hd + i + hd / 2]
                 XCTAssertEqual(a * a + b * b, c * c + d * d, accuracy: 1e-4)
             }
         }
         // Hand case: pair 0 at position p rotates by exactly p radians.
-        let p = 3, a = x0[0], b = x0[hd / 2]
+        let p = 3
+        let a = x0[0]
+        let b = x0[hd / 2]
         XCTAssertEqual(x[0], a * cosf(Float(p)) - b * sinf(Float(p)), accuracy: 1e-5)
         rope.apply(x.data, ld: heads * hd, rows: n, heads: heads, inverse: true) { $0 + 3 }
         for i in 0..<x0.count { XCTAssertEqual(x[i], x0[i], accuracy: 1e-5) }
         // Backward (the inverse rotation applied to dy) against finite differences.
-        let r = randomArray(x0.count, rng: &rng), dx = Tensor([x0.count], r)
+        let r = randomArray(x0.count, rng: &rng)
+        let dx = Tensor([x0.count], r)
         rope.apply(dx.data, ld: heads * hd, rows: n, heads: heads, inverse: true) { $0 * 2 }
         let y = Tensor([x0.count])
         let loss = { () -> Double in
@@ -70,10 +93,16 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testSwiGLU() {
-        let n = 4, i = 6
-        let h = Tensor([n, 2 * i], randomArray(n * 2 * i, std: 2, rng: &rng)), a = Tensor([n, i]), dh = Tensor([n, 2 * i])
+        let n = 4
+        let i = 6
+        let h = Tensor([n, 2 * i], randomArray(n * 2 * i, std: 2, rng: &rng))
+        let a = Tensor([n, i])
+        let dh = Tensor([n, 2 * i])
         let r = randomArray(n * i, rng: &rng)
-        let loss = { () -> Double in SwiGLU.forward(h.data, a.data, rows: n, width: i); return probe(a.data, r) }
+        let loss = { () -> Double in
+            SwiGLU.forward(h.data, a.data, rows: n, width: i)
+            return probe(a.data, r)
+        }
         _ = loss()
         XCTAssertEqual(a[0], h[0] / (1 + expf(-h[0])) * h[i], accuracy: 1e-5)
         SwiGLU.backward(r, h.data, dh.data, rows: n, width: i)
@@ -83,13 +112,21 @@ final class LayerGradientTests: XCTestCase {
     func testCausalAttention() {
         // Multi-head, grouped-query (two query heads a key/value head) and multi-query.
         for (heads, kvHeads) in [(2, 2), (4, 2), (4, 1)] {
-            let b = 2, t = 5, hd = 4, d = heads * hd, dkv = kvHeads * hd, w = d + 2 * dkv
+            let b = 2
+            let t = 5
+            let hd = 4
+            let d = heads * hd
+            let dkv = kvHeads * hd
+            let w = d + 2 * dkv
             let qkv = Tensor([b * t, w], randomArray(b * t * w, rng: &rng))
-            let y = Tensor([b * t, d]), probs = Tensor([b, heads, t, t]), dqkv = Tensor([b * t, w])
+            let y = Tensor([b * t, d])
+            let probs = Tensor([b, heads, t, t])
+            let dqkv = Tensor([b * t, w])
             let r = randomArray(b * t * d, rng: &rng)
             let loss = { () -> Double in
-                Attention.forward(qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads,
-                                  kvHeads: kvHeads, headDim: hd)
+                Attention.forward(
+                    qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads,
+                    kvHeads: kvHeads, headDim: hd)
                 return probe(y.data, r)
             }
             _ = loss()
@@ -97,7 +134,11 @@ final class LayerGradientTests: XCTestCase {
             for bh in 0..<(b * heads) {
                 for i in 0..<t {
                     var s: Float = 0
-                    for j in 0..<t { let p = probs[bh * t * t + i * t + j]; s += p; if j > i { XCTAssertEqual(p, 0) } }
+                    for j in 0..<t {
+                        let p = probs[bh * t * t + i * t + j]
+                        s += p
+                        if j > i { XCTAssertEqual(p, 0) }
+                    }
                     XCTAssertEqual(s, 1, accuracy: 1e-5)
                 }
             }
@@ -106,14 +147,17 @@ final class LayerGradientTests: XCTestCase {
                 let kh = h / (heads / kvHeads)
                 for c in 0..<hd { XCTAssertEqual(y[h * hd + c], qkv[d + dkv + kh * hd + c], accuracy: 1e-6) }
             }
-            Attention.backward(dy: r, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
-                               heads: heads, kvHeads: kvHeads, headDim: hd)
-            GradientCheck().check("dqkv \(heads)/\(kvHeads)", qkv.data, analytic: dqkv.data,
-                                  indices: Array(0..<qkv.count), loss: loss)
+            Attention.backward(
+                dy: r, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
+                heads: heads, kvHeads: kvHeads, headDim: hd)
+            GradientCheck().check(
+                "dqkv \(heads)/\(kvHeads)", qkv.data, analytic: dqkv.data,
+                indices: Array(0..<qkv.count), loss: loss)
             // A future token's k and v never reach an earlier output: its gradient from earlier rows is zero.
             let onlyFirst = (0..<(b * t * d)).map { $0 / d == 0 ? Float(1) : 0 }
-            Attention.backward(dy: onlyFirst, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
-                               heads: heads, kvHeads: kvHeads, headDim: hd)
+            Attention.backward(
+                dy: onlyFirst, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
+                heads: heads, kvHeads: kvHeads, headDim: hd)
             for row in 1..<(b * t) { for c in d..<w { XCTAssertEqual(dqkv[row * w + c], 0) } }
         }
     }
@@ -121,8 +165,15 @@ final class LayerGradientTests: XCTestCase {
     /// Grouped-query attention is multi-head attention with each key/value head repeated for the
     /// query heads it serves (transformers' repeat_kv); its dK and dV are the sums over those heads.
     func testGroupedQueryAttentionIsMultiHeadWithRepeatedKeys() {
-        let b = 2, t = 6, heads = 6, kvHeads = 2, hd = 4, group = heads / kvHeads
-        let d = heads * hd, dkv = kvHeads * hd, w = d + 2 * dkv
+        let b = 2
+        let t = 6
+        let heads = 6
+        let kvHeads = 2
+        let hd = 4
+        let group = heads / kvHeads
+        let d = heads * hd
+        let dkv = kvHeads * hd
+        let w = d + 2 * dkv
         let qkv = Tensor([b * t, w], randomArray(b * t * w, rng: &rng))
         // The same rows with k and v widened to one head per query head.
         let wide = Tensor([b * t, 3 * d])
@@ -135,26 +186,35 @@ final class LayerGradientTests: XCTestCase {
                 }
             }
         }
-        let y = Tensor([b * t, d]), yWide = Tensor([b * t, d])
-        let probs = Tensor([b, heads, t, t]), probsWide = Tensor([b, heads, t, t])
-        Attention.forward(qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads,
-                          kvHeads: kvHeads, headDim: hd)
-        Attention.forward(qkv: wide.data, y: yWide.data, probs: probsWide.data, batch: b, length: t, heads: heads,
-                          kvHeads: heads, headDim: hd)
+        let y = Tensor([b * t, d])
+        let yWide = Tensor([b * t, d])
+        let probs = Tensor([b, heads, t, t])
+        let probsWide = Tensor([b, heads, t, t])
+        Attention.forward(
+            qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads,
+            kvHeads: kvHeads, headDim: hd)
+        Attention.forward(
+            qkv: wide.data, y: yWide.data, probs: probsWide.data, batch: b, length: t, heads: heads,
+            kvHeads: heads, headDim: hd)
         for i in 0..<y.count { XCTAssertEqual(y[i], yWide[i], accuracy: 1e-6) }
         let dy = randomArray(b * t * d, rng: &rng)
-        let dqkv = Tensor([b * t, w]), dWide = Tensor([b * t, 3 * d])
-        Attention.backward(dy: dy, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
-                           heads: heads, kvHeads: kvHeads, headDim: hd)
-        Attention.backward(dy: dy, qkv: wide.data, probs: probsWide.data, dqkv: dWide.data, batch: b, length: t,
-                           heads: heads, kvHeads: heads, headDim: hd)
+        let dqkv = Tensor([b * t, w])
+        let dWide = Tensor([b * t, 3 * d])
+        Attention.backward(
+            dy: dy, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
+            heads: heads, kvHeads: kvHeads, headDim: hd)
+        Attention.backward(
+            dy: dy, qkv: wide.data, probs: probsWide.data, dqkv: dWide.data, batch: b, length: t,
+            heads: heads, kvHeads: heads, headDim: hd)
         for row in 0..<(b * t) {
             for c in 0..<d { XCTAssertEqual(dqkv[row * w + c], dWide[row * 3 * d + c], accuracy: 1e-5) }
             for kh in 0..<kvHeads {
                 for c in 0..<hd {
-                    var dk: Float = 0, dv: Float = 0
+                    var dk: Float = 0
+                    var dv: Float = 0
                     for h in (kh * group)..<((kh + 1) * group) {
-                        dk += dWide[row * 3 * d + d + h * hd + c]; dv += dWide[row * 3 * d + 2 * d + h * hd + c]
+                        dk += dWide[row * 3 * d + d + h * hd + c]
+                        dv += dWide[row * 3 * d + 2 * d + h * hd + c]
                     }
                     XCTAssertEqual(dqkv[row * w + d + kh * hd + c], dk, accuracy: 1e-5)
                     XCTAssertEqual(dqkv[row * w + d + dkv + kh * hd + c], dv, accuracy: 1e-5)
@@ -164,13 +224,19 @@ final class LayerGradientTests: XCTestCase {
     }
 
     func testLogProbs() {
-        let n = 4, v = 7
+        let n = 4
+        let v = 7
         let logits = Tensor([n, v], randomArray(n * v, std: 2, rng: &rng))
-        let targets: [Int32] = [3, -1, 0, 6], coef = randomArray(n, rng: &rng)
-        let logp = Tensor([n]), entropy = Tensor([n]), dlogits = Tensor([n, v])
+        let targets: [Int32] = [3, -1, 0, 6]
+        let coef = randomArray(n, rng: &rng)
+        let logp = Tensor([n])
+        let entropy = Tensor([n])
+        let dlogits = Tensor([n, v])
         for temperature: Float in [1, 0.7] {
             let loss = { () -> Double in
-                LogProbs.forward(logits.data, targets: targets, rows: n, vocab: v, temperature: temperature, logp: logp.data, entropy: entropy.data)
+                LogProbs.forward(
+                    logits.data, targets: targets, rows: n, vocab: v, temperature: temperature, logp: logp.data,
+                    entropy: entropy.data)
                 return probe(logp.data, coef)
             }
             _ = loss()
@@ -183,8 +249,12 @@ final class LayerGradientTests: XCTestCase {
                 XCTAssertEqual(Double(entropy[t]), ent, accuracy: 1e-5)
             }
             XCTAssertEqual(logp[1], 0)
-            LogProbs.backward(logits.data, targets: targets, dlogp: coef, rows: n, vocab: v, temperature: temperature, dlogits: dlogits.data)
-            GradientCheck().check("dlogits T=\(temperature)", logits.data, analytic: dlogits.data, indices: Array(0..<logits.count), loss: loss)
+            LogProbs.backward(
+                logits.data, targets: targets, dlogp: coef, rows: n, vocab: v, temperature: temperature,
+                dlogits: dlogits.data)
+            GradientCheck().check(
+                "dlogits T=\(temperature)", logits.data, analytic: dlogits.data, indices: Array(0..<logits.count),
+                loss: loss)
         }
     }
 }

@@ -11,7 +11,11 @@ final class ModelGoldenTests: XCTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     struct Golden: Decodable {
-        struct Case: Decodable { let tokens: [Int32]; let logits: [[Double]]; let next_token_logprobs: [Double] }
+        struct Case: Decodable {
+            let tokens: [Int32]
+            let logits: [[Double]]
+            let next_token_logprobs: [Double]
+        }
         let cases: [Case]
     }
 
@@ -38,7 +42,9 @@ final class ModelGoldenTests: XCTestCase {
                 let logits = model.forward(tokens: c.tokens, batch: 1, length: t, into: acts, saving: saving)
                 defer { withExtendedLifetime(acts) {} }
                 var worst = 0.0
-                for row in 0..<t { for j in 0..<v { worst = max(worst, abs(Double(logits[row * v + j]) - c.logits[row][j])) } }
+                for row in 0..<t {
+                    for j in 0..<v { worst = max(worst, abs(Double(logits[row * v + j]) - c.logits[row][j])) }
+                }
                 XCTAssertLessThan(worst, 2e-4, "logits differ from the NumPy reference (saving \(saving))")
                 let targets = (0..<t).map { $0 + 1 < t ? c.tokens[$0 + 1] : -1 }
                 let logp = Tensor([t])
@@ -52,9 +58,11 @@ final class ModelGoldenTests: XCTestCase {
         for c in golden.cases { tokens += c.tokens + [Int32](repeating: 256, count: t - c.tokens.count) }
         let logits = model.logits(tokens: tokens, batch: 2, length: t, lengths: golden.cases.map(\.tokens.count))
         for (b, c) in golden.cases.enumerated() {
-            for row in 0..<c.tokens.count { for j in 0..<v {
-                XCTAssertEqual(Double(logits[(b * t + row) * v + j]), c.logits[row][j], accuracy: 2e-4)
-            } }
+            for row in 0..<c.tokens.count {
+                for j in 0..<v {
+                    XCTAssertEqual(Double(logits[(b * t + row) * v + j]), c.logits[row][j], accuracy: 2e-4)
+                }
+            }
         }
     }
 }

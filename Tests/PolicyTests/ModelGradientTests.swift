@@ -16,8 +16,13 @@ final class ModelGradientTests: XCTestCase {
         for (scoring, alpha, kvHeads) in [("sigmoid", Float(0), 0), ("softmax", Float(0.02), 0), ("sigmoid", 0, 2)] {
             var rng = Xoshiro(seed: 5)
             var c = try! ModelConfig.named("toy")
-            c.scoringFunc = scoring; c.auxLossAlpha = alpha
-            if kvHeads > 0 { c.numAttentionHeads = 4; c.headDim = 4; c.numKeyValueHeads = kvHeads }
+            c.scoringFunc = scoring
+            c.auxLossAlpha = alpha
+            if kvHeads > 0 {
+                c.numAttentionHeads = 4
+                c.headDim = 4
+                c.numKeyValueHeads = kvHeads
+            }
             let model = Transformer(config: c)
             model.initialize(seed: kvHeads > 0 ? 3 : 1)  // a seed whose routing margins outlast the probes
             // Bigger weights than at initialisation so every path carries a visible gradient.
@@ -25,8 +30,12 @@ final class ModelGradientTests: XCTestCase {
                 for i in slot.range { model.parameters[i] *= 4 }
             }
             // Router scores spread apart so that few probes flip a top-k choice.
-            for l in model.layout.layers { for i in 0..<(c.nRoutedExperts * c.hiddenSize) { model.parameters[l.router + i] *= 5 } }
-            let b = 2, t = 6, v = c.vocabSize
+            for l in model.layout.layers {
+                for i in 0..<(c.nRoutedExperts * c.hiddenSize) { model.parameters[l.router + i] *= 5 }
+            }
+            let b = 2
+            let t = 6
+            let v = c.vocabSize
             let tokens = makeBatch(model, b: b, t: t, rng: &rng)
             // Targets: next tokens; the last position of each sequence and a padded tail have none.
             var targets = [Int32](repeating: -1, count: b * t)
@@ -41,31 +50,41 @@ final class ModelGradientTests: XCTestCase {
                 return probe(logp.data, coef) + Double(acts.auxLoss)
             }
             _ = loss()
-            let choices = { acts.expertLoad.flatMap { $0 } + (0..<c.numHiddenLayers).flatMap { l in
-                (0..<(b * t)).map { acts.moeState(layer: l).choice(token: $0, k: 0, topK: c.numExpertsPerTok) } } }
+            let choices = {
+                acts.expertLoad.flatMap { $0 }
+                    + (0..<c.numHiddenLayers).flatMap { l in
+                        (0..<(b * t)).map { acts.moeState(layer: l).choice(token: $0, k: 0, topK: c.numExpertsPerTok) }
+                    }
+            }
             let reference = choices()
             let dlogits = Tensor([b * t, v])
-            LogProbs.backward(acts.logits.pointer, targets: targets, dlogp: coef, rows: b * t, vocab: v, dlogits: dlogits.data)
+            LogProbs.backward(
+                acts.logits.pointer, targets: targets, dlogp: coef, rows: b * t, vocab: v, dlogits: dlogits.data)
             model.zeroGradients()
             model.backward(dlogits: dlogits.data, from: acts)
             // Single coordinates: small gradients, so an absolute tolerance above Float32 rounding noise.
             let coordinates = GradientCheck(h: 4e-3, relativeTolerance: 5e-2, absoluteTolerance: 1e-3)
             let directions = GradientCheck(h: 1e-3, relativeTolerance: 2e-2, absoluteTolerance: 1e-3)
-            var skippedDirections = 0, slots = 0
+            var skippedDirections = 0
+            var slots = 0
             for slot in model.layout.slots where slot.kind != .buffer {
                 let idx = sampleIndices(slot.count, 8, rng: &rng).map { $0 + slot.offset }
                 let name = "\(slot.name) [\(scoring), kv \(c.keyValueHeads)]"
-                coordinates.check(name, model.parameters.data, analytic: model.gradients.data, indices: idx,
-                                  loss: loss, stable: { choices() == reference })
-                let checked = directions.checkDirection(name, model.parameters.data,
-                                                        analytic: model.gradients.data, range: slot.range, rng: &rng,
-                                                        loss: loss, stable: { choices() == reference })
+                coordinates.check(
+                    name, model.parameters.data, analytic: model.gradients.data, indices: idx,
+                    loss: loss, stable: { choices() == reference })
+                let checked = directions.checkDirection(
+                    name, model.parameters.data,
+                    analytic: model.gradients.data, range: slot.range, rng: &rng,
+                    loss: loss, stable: { choices() == reference })
                 slots += 1
                 if !checked { skippedDirections += 1 }
             }
             GradientCheck.assertFewSkipped(skippedDirections, of: slots, "random directions [\(scoring)]")
             // The selection bias gets no gradient: it only chooses.
-            for l in model.layout.layers { for i in 0..<c.nRoutedExperts { XCTAssertEqual(model.gradients[l.routerBias + i], 0) } }
+            for l in model.layout.layers {
+                for i in 0..<c.nRoutedExperts { XCTAssertEqual(model.gradients[l.routerBias + i], 0) }
+            }
         }
     }
 

@@ -9,12 +9,19 @@ final class OptimizerTests: XCTestCase {
     func testAdamWMatchesHandComputation() {
         let c = try! ModelConfig.named("toy")
         let layout = ParameterLayout(c)
-        var cfg = OptimizerConfig(); cfg.weightDecay = 0.1; cfg.adamBeta2 = 0.99
+        var cfg = OptimizerConfig()
+        cfg.weightDecay = 0.1
+        cfg.adamBeta2 = 0.99
         let opt = AdamW(layout: layout, config: cfg)
-        let p = Tensor([layout.count]), g = Tensor([layout.count])
+        let p = Tensor([layout.count])
+        let g = Tensor([layout.count])
         var rng = Xoshiro(seed: 3)
-        for i in 0..<layout.count { p[i] = rng.normal(); g[i] = rng.normal() }
-        let p0 = p.array, g0 = g.array
+        for i in 0..<layout.count {
+            p[i] = rng.normal()
+            g[i] = rng.normal()
+        }
+        let p0 = p.array
+        let g0 = g.array
         let lr: Float = 0.01
         opt.update(params: p.data, grads: g.data, lr: lr)
         let matrix = layout.slot(named: "model.layers.0.self_attn.q_proj.weight")!.offset
@@ -22,7 +29,8 @@ final class OptimizerTests: XCTestCase {
         let bias = layout.layers[0].routerBias
         // Step 1: m = (1-b1) g, v = (1-b2) g^2; bias-corrected m/sqrt(v) = sign(g) (up to eps).
         func expected(_ i: Int, decay: Bool) -> Double {
-            let mHat = Double(g0[i]), vHat = Double(g0[i] * g0[i])
+            let mHat = Double(g0[i])
+            let vHat = Double(g0[i] * g0[i])
             let decayed = Double(p0[i]) * (decay ? 1 - Double(lr) * 0.1 : 1)
             return decayed - Double(lr) * mHat / (vHat.squareRoot() + 1e-8)
         }
@@ -34,8 +42,10 @@ final class OptimizerTests: XCTestCase {
         opt.update(params: p.data, grads: g.data, lr: lr)
         let i = matrix + 5
         let gd = Double(g0[i])
-        let m2 = 0.9 * 0.1 * gd + 0.1 * gd, v2 = 0.99 * 0.01 * gd * gd + 0.01 * gd * gd
-        let mHat = m2 / (1 - 0.81), vHat = v2 / (1 - 0.9801)
+        let m2 = 0.9 * 0.1 * gd + 0.1 * gd
+        let v2 = 0.99 * 0.01 * gd * gd + 0.01 * gd * gd
+        let mHat = m2 / (1 - 0.81)
+        let vHat = v2 / (1 - 0.9801)
         let want = Double(pAfter1[i]) * (1 - 0.001) - 0.01 * mHat / (vHat.squareRoot() + 1e-8)
         XCTAssertEqual(Double(p[i]), want, accuracy: 1e-6)
     }
@@ -57,7 +67,10 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testSchedule() {
-        var c = OptimizerConfig(); c.learningRate = 1; c.warmupSteps = 3; c.minLrRatio = 0.1
+        var c = OptimizerConfig()
+        c.learningRate = 1
+        c.warmupSteps = 3
+        c.minLrRatio = 0.1
         XCTAssertEqual(c.learningRate(step: 0, total: 13), 0.25, accuracy: 1e-6)
         XCTAssertEqual(c.learningRate(step: 2, total: 13), 0.75, accuracy: 1e-6)
         XCTAssertEqual(c.learningRate(step: 3, total: 13), 1, accuracy: 1e-6)

@@ -11,7 +11,11 @@ final class SamplerTests: XCTestCase {
     /// kvHeads > 0: grouped-query attention, four query heads of width 4 on that many key/value heads.
     func toyModel(seed: UInt64 = 4, kvHeads: Int = 0) -> Transformer {
         var c = try! ModelConfig.named("toy")
-        if kvHeads > 0 { c.numAttentionHeads = 4; c.headDim = 4; c.numKeyValueHeads = kvHeads }
+        if kvHeads > 0 {
+            c.numAttentionHeads = 4
+            c.headDim = 4
+            c.numKeyValueHeads = kvHeads
+        }
         let m = Transformer(config: c)
         m.initialize(seed: seed)
         // Larger weights than at initialisation: a peaked, input-dependent distribution.
@@ -44,8 +48,9 @@ final class SamplerTests: XCTestCase {
         let sampler = Sampler(model: m)
         let tok = ByteTokenizer(config: m.config)
         // A bigger generation first: the sampler reuses its cache, whose stale rows must not leak in.
-        _ = try sampler.generate(prompts: ["a longer prompt than any below", "x", "y", "z"], completionsPerPrompt: 5,
-                                 params: SamplingParams(temperature: 1, maxNewTokens: 30, seed: 9, ignoreEOS: true))
+        _ = try sampler.generate(
+            prompts: ["a longer prompt than any below", "x", "y", "z"], completionsPerPrompt: 5,
+            params: SamplingParams(temperature: 1, maxNewTokens: 30, seed: 9, ignoreEOS: true))
         let prompts = ["12+7=", "hello", "a"]
         let params = SamplingParams(temperature: 0.8, maxNewTokens: 20, seed: 1, ignoreEOS: true)
         let groups = try sampler.generate(prompts: prompts, completionsPerPrompt: 3, params: params)
@@ -56,7 +61,8 @@ final class SamplerTests: XCTestCase {
             for c in group {
                 XCTAssertEqual(c.tokens.count, 20, file: file, line: line)
                 XCTAssertEqual(c.finishReason, .length, file: file, line: line)
-                let ref = recomputedLogprobs(m, prompt: tok.encode(p, addBOS: true), completion: c.tokens, temperature: 0.8)
+                let ref = recomputedLogprobs(
+                    m, prompt: tok.encode(p, addBOS: true), completion: c.tokens, temperature: 0.8)
                 for (a, b) in zip(c.logprobs, ref) { worst = max(worst, abs(a - b)) }
             }
             // Completions of one prompt differ (independent streams) but share the prompt's cache.
@@ -71,7 +77,8 @@ final class SamplerTests: XCTestCase {
         let a = try sampler.generate(prompts: ["x=1", "y=2"], completionsPerPrompt: 2, params: params)
         let b = try sampler.generate(prompts: ["x=1", "y=2"], completionsPerPrompt: 2, params: params)
         XCTAssertEqual(a, b)
-        var other = params; other.seed = 43
+        var other = params
+        other.seed = 43
         XCTAssertNotEqual(try sampler.generate(prompts: ["x=1", "y=2"], completionsPerPrompt: 2, params: other), a)
         // The first prompt's stream is the same whatever follows it in the batch.
         let alone = try sampler.generate(prompts: ["x=1"], completionsPerPrompt: 2, params: params)
@@ -82,7 +89,9 @@ final class SamplerTests: XCTestCase {
         let m = toyModel()
         let sampler = Sampler(model: m)
         let tok = ByteTokenizer(config: m.config)
-        var greedy = SamplingParams.greedy; greedy.maxNewTokens = 10; greedy.ignoreEOS = true
+        var greedy = SamplingParams.greedy
+        greedy.maxNewTokens = 10
+        greedy.ignoreEOS = true
         let g = try sampler.generate(prompts: ["abc"], completionsPerPrompt: 2, params: greedy)[0]
         XCTAssertEqual(g[0].tokens, g[1].tokens)
         // Argmax of the full forward, token by token.
@@ -94,9 +103,11 @@ final class SamplerTests: XCTestCase {
             seq.append(t)
         }
         let topK1 = SamplingParams(temperature: 1.5, topK: 1, maxNewTokens: 10, seed: 9, ignoreEOS: true)
-        XCTAssertEqual(try sampler.generate(prompts: ["abc"], completionsPerPrompt: 1, params: topK1)[0][0].tokens, g[0].tokens)
+        XCTAssertEqual(
+            try sampler.generate(prompts: ["abc"], completionsPerPrompt: 1, params: topK1)[0][0].tokens, g[0].tokens)
         let tinyP = SamplingParams(temperature: 1.5, topP: 1e-6, maxNewTokens: 10, seed: 9, ignoreEOS: true)
-        XCTAssertEqual(try sampler.generate(prompts: ["abc"], completionsPerPrompt: 1, params: tinyP)[0][0].tokens, g[0].tokens)
+        XCTAssertEqual(
+            try sampler.generate(prompts: ["abc"], completionsPerPrompt: 1, params: tinyP)[0][0].tokens, g[0].tokens)
     }
 
     /// top-p after top-k acts on the k tokens renormalised (Hugging Face's warper order).
@@ -129,13 +140,16 @@ final class SamplerTests: XCTestCase {
     func testFinishReasons() throws {
         let m = toyModel()
         let sampler = Sampler(model: m)
-        var greedy = SamplingParams.greedy; greedy.maxNewTokens = 30; greedy.ignoreEOS = true
+        var greedy = SamplingParams.greedy
+        greedy.maxNewTokens = 30
+        greedy.ignoreEOS = true
         let free = try sampler.generate(prompts: ["q"], completionsPerPrompt: 1, params: greedy)[0][0]
         XCTAssertEqual(free.finishReason, .length)
         XCTAssertEqual(free.tokens.count, 30)
         // Stop string: the first ASCII byte produced; generation ends right after it, and it stays in the text.
         if let i = free.tokens.firstIndex(where: { $0 < 128 && $0 > 0 }) {
-            var stopping = greedy; stopping.stop = [String(UnicodeScalar(UInt8(free.tokens[i])))]
+            var stopping = greedy
+            stopping.stop = [String(UnicodeScalar(UInt8(free.tokens[i])))]
             let c = try sampler.generate(prompts: ["q"], completionsPerPrompt: 1, params: stopping)[0][0]
             XCTAssertEqual(c.finishReason, .stop)
             XCTAssertEqual(c.tokens, Array(free.tokens[...i]))
@@ -143,9 +157,14 @@ final class SamplerTests: XCTestCase {
             XCTFail("the toy model produced no ASCII byte in 30 tokens")
         }
         // eos: make the eos row of lm_head twice the row of the first greedy token, so eos wins.
-        let lm = m.layout.slot(named: "lm_head.weight")!, d = m.config.hiddenSize, eos = m.config.eosTokenId
-        for j in 0..<d { m.parameters[lm.offset + eos * d + j] = 2 * m.parameters[lm.offset + Int(free.tokens[0]) * d + j] }
-        var stopAtEOS = greedy; stopAtEOS.ignoreEOS = false
+        let lm = m.layout.slot(named: "lm_head.weight")!
+        let d = m.config.hiddenSize
+        let eos = m.config.eosTokenId
+        for j in 0..<d {
+            m.parameters[lm.offset + eos * d + j] = 2 * m.parameters[lm.offset + Int(free.tokens[0]) * d + j]
+        }
+        var stopAtEOS = greedy
+        stopAtEOS.ignoreEOS = false
         let e = try sampler.generate(prompts: ["q"], completionsPerPrompt: 1, params: stopAtEOS)[0][0]
         XCTAssertEqual(e.finishReason, .eos)
         XCTAssertEqual(e.tokens, [Int32(eos)])
@@ -159,7 +178,9 @@ final class SamplerTests: XCTestCase {
     func testSamplingDistribution() throws {
         let m = toyModel(seed: 8)
         let sampler = Sampler(model: m)
-        let t: Float = 0.7, draws = 4000, v = m.config.vocabSize
+        let t: Float = 0.7
+        let draws = 4000
+        let v = m.config.vocabSize
         let params = SamplingParams(temperature: t, maxNewTokens: 1, seed: 3, ignoreEOS: true)
         let out = try sampler.generate(prompts: ["z"], completionsPerPrompt: draws, params: params)[0]
         var counts = [Int](repeating: 0, count: v)
@@ -176,8 +197,9 @@ final class SamplerTests: XCTestCase {
         let expected = softmax(Double(t))
         let fit = Self.chiSquare(counts: counts, probabilities: expected)
         XCTAssertGreaterThanOrEqual(fit.bins, 10, "the test needs a spread distribution")
-        XCTAssertLessThan(fit.statistic, fit.critical,
-                          "chi-square \(fit.statistic) with \(fit.bins - 1) degrees of freedom")
+        XCTAssertLessThan(
+            fit.statistic, fit.critical,
+            "chi-square \(fit.statistic) with \(fit.bins - 1) degrees of freedom")
         // The test has power: the wrong distributions are rejected by the same counts.
         let untempered = Self.chiSquare(counts: counts, probabilities: softmax(1))
         XCTAssertGreaterThan(untempered.statistic, untempered.critical, "temperature ignored")
@@ -191,13 +213,23 @@ final class SamplerTests: XCTestCase {
 
     /// Pearson's chi-square of `counts` against `probabilities`, tokens expected fewer than 5 times
     /// pooled into one bin, and its critical value at p = 1e-4 (Wilson-Hilferty).
-    static func chiSquare(counts: [Int], probabilities: [Double])
-        -> (statistic: Double, critical: Double, bins: Int) {
+    static func chiSquare(
+        counts: [Int], probabilities: [Double]
+    )
+        -> (statistic: Double, critical: Double, bins: Int)
+    {
         let n = Double(counts.reduce(0, +))
-        var statistic = 0.0, bins = 0, pooledObserved = 0.0, pooledExpected = 0.0
+        var statistic = 0.0
+        var bins = 0
+        var pooledObserved = 0.0
+        var pooledExpected = 0.0
         for (observed, p) in zip(counts, probabilities) {
             let e = n * p
-            if e < 5 { pooledObserved += Double(observed); pooledExpected += e; continue }
+            if e < 5 {
+                pooledObserved += Double(observed)
+                pooledExpected += e
+                continue
+            }
             statistic += (Double(observed) - e) * (Double(observed) - e) / e
             bins += 1
         }
@@ -205,19 +237,24 @@ final class SamplerTests: XCTestCase {
             statistic += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / pooledExpected
             bins += 1
         }
-        let df = Double(bins - 1), z = 3.719   // the standard normal's 1 - 1e-4 quantile
+        let df = Double(bins - 1)
+        let z = 3.719  // the standard normal's 1 - 1e-4 quantile
         let critical = df * Foundation.pow(1 - 2 / (9 * df) + z * (2 / (9 * df)).squareRoot(), 3)
         return (statistic, critical, bins)
     }
 
     func testRejectsBadRequests() {
         let sampler = Sampler(model: toyModel())
-        for (params, message) in [(SamplingParams(maxNewTokens: 1000), "max_position_embeddings"),
-                                  (SamplingParams(topP: 0), "top_p"),
-                                  (SamplingParams(stop: [""]), "stop strings"), (SamplingParams(topK: -1), "top_k"),
-                                  (SamplingParams(temperature: -1), "temperature")] {
-            XCTAssertThrowsError(try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: params),
-                                 message) {
+        for (params, message) in [
+            (SamplingParams(maxNewTokens: 1000), "max_position_embeddings"),
+            (SamplingParams(topP: 0), "top_p"),
+            (SamplingParams(stop: [""]), "stop strings"), (SamplingParams(topK: -1), "top_k"),
+            (SamplingParams(temperature: -1), "temperature"),
+        ] {
+            XCTAssertThrowsError(
+                try sampler.generate(prompts: ["a"], completionsPerPrompt: 1, params: params),
+                message
+            ) {
                 guard case PolicyError.invalidArgument(let text)? = $0 as? PolicyError else { return XCTFail("\($0)") }
                 XCTAssertTrue(text.contains(message), text)
             }

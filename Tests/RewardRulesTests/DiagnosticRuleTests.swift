@@ -21,11 +21,12 @@ final class DiagnosticRuleTests: XCTestCase {
         """
 
     /// The shipped example's diagnostics, added to the math rules.
-    static let watched = math + """
+    static let watched =
+        math + """
 
-          - {name: used_code, kind: regex, weight: 0, pattern: '```(?:python|py)[ \\t]*\\n'}
-          - {name: worked, kind: regex, weight: 0, pattern: '<think>(?:(?!</think>).){33,}</think>', flags: [dotall]}
-        """
+              - {name: used_code, kind: regex, weight: 0, pattern: '```(?:python|py)[ \\t]*\\n'}
+              - {name: worked, kind: regex, weight: 0, pattern: '<think>(?:(?!</think>).){33,}</think>', flags: [dotall]}
+            """
 
     static let completions = [
         "<think>4</think><answer>4</answer>",
@@ -43,8 +44,9 @@ final class DiagnosticRuleTests: XCTestCase {
             let b = watched.score(completion: completion, task: task)
             XCTAssertEqual(b.reward, a.reward, completion)
             XCTAssertEqual(try accuracy(watched, b), try accuracy(plain, a), completion)
-            XCTAssertEqual(b.score(of: "used_code")?.score, completion.contains("```python") ? 1 : 0,
-                           "a diagnostic is scored: \(completion)")
+            XCTAssertEqual(
+                b.score(of: "used_code")?.score, completion.contains("```python") ? 1 : 0,
+                "a diagnostic is scored: \(completion)")
             XCTAssertEqual(b.rules.first { $0.name == "used_code" }?.counted, false, "and never counted")
         }
         let scored = Self.completions.map { watched.score(completion: $0, task: task) }
@@ -61,7 +63,8 @@ final class DiagnosticRuleTests: XCTestCase {
     /// A diagnostic that applies where no rewarded rule does leaves the completion without a
     /// reward: a 0 would pull a group's mean and change its advantages.
     func testADiagnosticNeverTurnsNoRewardIntoZero() throws {
-        let set = try parse("""
+        let set = try parse(
+            """
             rules:
               - {name: tests, kind: code, weight: 1, applies_to: [code]}
               - {name: long, kind: regex, weight: 0, pattern: '.{10}'}

@@ -12,11 +12,16 @@ import RewardRules
 extension RuleSetTests {
     /// `body`'s result, or nil (and a failure) when it has not returned after `seconds`: a hang
     /// fails the test instead of hanging the suite.
-    func withDeadline<T>(_ seconds: Double, file: StaticString = #filePath, line: UInt = #line,
-                         _ body: @escaping @Sendable () -> T) -> T? {
+    func withDeadline<T>(
+        _ seconds: Double, file: StaticString = #filePath, line: UInt = #line,
+        _ body: @escaping @Sendable () -> T
+    ) -> T? {
         let done = DispatchSemaphore(value: 0)
         let box = ResultBox<T>()
-        Thread { box.value = body(); done.signal() }.start()
+        Thread {
+            box.value = body()
+            done.signal()
+        }.start()
         guard done.wait(timeout: .now() + seconds) == .success else {
             XCTFail("did not return within \(seconds) s", file: file, line: line)
             return nil
@@ -27,7 +32,8 @@ extension RuleSetTests {
     /// Whether host process `pid` is gone (no /proc entry, or a zombie not yet reaped).
     func isGone(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
+            let close = stat.lastIndex(of: ")")
+        else { return true }
         return stat[stat.index(close, offsetBy: 2)] == "Z"
     }
 
@@ -36,8 +42,9 @@ extension RuleSetTests {
         let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 120)
         let score = try XCTUnwrap(withDeadline(30) { rule.score(completion: "a", task: RewardTask(kind: "math")) })
         XCTAssertEqual(score?.reason, "plugin_error")
-        XCTAssertTrue(score?.detail?.hasPrefix("plugin closed its standard input or output before replying") ?? false,
-                      score?.detail ?? "")
+        XCTAssertTrue(
+            score?.detail?.hasPrefix("plugin closed its standard input or output before replying") ?? false,
+            score?.detail ?? "")
     }
 
     /// A plugin that starts a daemon (setsid: out of its process group), which keeps the plugin's
@@ -46,7 +53,8 @@ extension RuleSetTests {
     func testPluginDaemonDiesWithThePlugin() throws {
         let folder = URL(fileURLWithPath: try plugin("")).deletingLastPathComponent()
         let pidFile = folder.appendingPathComponent("daemon.pid").path
-        let path = try plugin("""
+        let path = try plugin(
+            """
             r = json.loads(sys.stdin.readline())
             if os.fork() == 0:
                 os.setsid()
@@ -63,8 +71,9 @@ extension RuleSetTests {
         let daemon = try XCTUnwrap(Int32(String(contentsOfFile: pidFile, encoding: .utf8)))
         guard rule.isolation == .pidNamespace else {
             kill(daemon, SIGKILL)  // our canary: not left behind
-            throw XCTSkip("no PID namespace on this machine (not root, no user namespaces): "
-                          + "only the plugin's process group is killed")
+            throw XCTSkip(
+                "no PID namespace on this machine (not root, no user namespaces): "
+                    + "only the plugin's process group is killed")
         }
         let second = withDeadline(30) { rule.score(completion: "b", task: RewardTask(kind: "math")) }
         XCTAssertEqual(second??.reason, "plugin_error")
@@ -84,7 +93,8 @@ extension RuleSetTests {
 
     /// A debug print on stdout before the reply is skipped, and said so in the detail.
     func testPluginDebugLineOnStdoutIsSkipped() throws {
-        let path = try plugin("""
+        let path = try plugin(
+            """
             for line in sys.stdin:
                 r = json.loads(line)
                 print("debug: got", r["id"], flush=True)
@@ -95,8 +105,10 @@ extension RuleSetTests {
             let score = withDeadline(30) { rule.score(completion: "a", task: RewardTask(kind: "math")) }
             XCTAssertEqual(score??.score, 0.5)
             XCTAssertEqual(score??.reason, "half")
-            XCTAssertEqual(score??.detail, "plugin printed 1 line(s) that are not replies before its reply (debug "
-                           + "output belongs on stderr): debug: got \(request)")
+            XCTAssertEqual(
+                score??.detail,
+                "plugin printed 1 line(s) that are not replies before its reply (debug "
+                    + "output belongs on stderr): debug: got \(request)")
         }
         XCTAssertNil(rule.failureReason())
     }
@@ -108,13 +120,13 @@ extension RuleSetTests {
         let folder = URL(fileURLWithPath: try plugin("")).deletingLastPathComponent()
         let flaky = folder.appendingPathComponent("flaky.py")
         try """
-            #!/usr/bin/env python3
-            import json, sys
-            for line in sys.stdin:
-                r = json.loads(line)
-                if r["completion"] != "ok": raise ValueError("cannot score " + r["completion"])
-                print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
-            """.write(to: flaky, atomically: false, encoding: .utf8)
+        #!/usr/bin/env python3
+        import json, sys
+        for line in sys.stdin:
+            r = json.loads(line)
+            if r["completion"] != "ok": raise ValueError("cannot score " + r["completion"])
+            print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
+        """.write(to: flaky, atomically: false, encoding: .utf8)
         chmod(flaky.path, 0o755)
         let file = folder.appendingPathComponent("flaky.yaml")
         let rule = "{name: judge, kind: command, command: ./flaky.py, max_restarts: 100, max_consecutive_errors: 3}"
@@ -149,33 +161,41 @@ extension RuleSetTests {
         let levels = (1...9).map { level in
             "a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]"
         }
-        let yaml = (["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + levels
-                    + ["rules:", "  - {name: f, kind: regex, pattern: x, flags: *a9}"]).joined(separator: "\n")
+        let yaml =
+            (["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + levels
+            + ["rules:", "  - {name: f, kind: regex, pattern: x, flags: *a9}"]).joined(separator: "\n")
         let message = withDeadline(30) { [self] in error(yaml) }
-        XCTAssertEqual(message, "rules.yaml: the document holds more than 100000 values once its aliases are expanded "
-                       + "(an alias bomb?); refusing it")
+        XCTAssertEqual(
+            message,
+            "rules.yaml: the document holds more than 100000 values once its aliases are expanded "
+                + "(an alias bomb?); refusing it")
         // Aliases within the bound still work.
-        XCTAssertNoThrow(try parse("rules:\n  - {name: f, kind: regex, pattern: x, flags: &f [dotall]}\n"
-                                   + "  - {name: g, kind: regex, pattern: y, flags: *f}"))
+        XCTAssertNoThrow(
+            try parse(
+                "rules:\n  - {name: f, kind: regex, pattern: x, flags: &f [dotall]}\n"
+                    + "  - {name: g, kind: regex, pattern: y, flags: *f}"))
     }
 
     /// A typo in `applies_to` would make the rule silently never apply: refused by name.
     func testUnknownAppliesToKindIsRefused() {
-        XCTAssertEqual(error("rules:\n  - {name: f, kind: regex, pattern: x, applies_to: [math, maths]}"),
-                       "rules.yaml:2: rule \"f\": field \"applies_to\": unknown task kind \"maths\" "
-                       + "(task kinds: math, code)")
+        XCTAssertEqual(
+            error("rules:\n  - {name: f, kind: regex, pattern: x, applies_to: [math, maths]}"),
+            "rules.yaml:2: rule \"f\": field \"applies_to\": unknown task kind \"maths\" "
+                + "(task kinds: math, code)")
         XCTAssertEqual(error("rules:\n  - {name: f, kind: regex, pattern: x, applies_to: code}"), "no error")
     }
 
     /// The interpreter of a code rule is checked when the rule set loads, naming the field.
     func testCodeRuleInterpreterIsCheckedAtLoad() throws {
-        XCTAssertEqual(error("rules:\n  - {name: t, kind: code, python: /bin/true}"),
-                       "rules.yaml:2: rule \"t\": field \"python\": /bin/true: does not run Python 3 programs "
-                       + "(exit status 0)")
+        XCTAssertEqual(
+            error("rules:\n  - {name: t, kind: code, python: /bin/true}"),
+            "rules.yaml:2: rule \"t\": field \"python\": /bin/true: does not run Python 3 programs "
+                + "(exit status 0)")
         let missing = FileManager.default.temporaryDirectory
             .appendingPathComponent("no-such-\(UUID().uuidString)/python3").path
-        XCTAssertEqual(error("rules:\n  - {name: t, kind: program_output, python: \(missing)}"),
-                       "rules.yaml:2: rule \"t\": field \"python\": \(missing): no such file")
+        XCTAssertEqual(
+            error("rules:\n  - {name: t, kind: program_output, python: \(missing)}"),
+            "rules.yaml:2: rule \"t\": field \"python\": \(missing): no such file")
     }
 }
 

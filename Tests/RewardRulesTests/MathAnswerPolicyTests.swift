@@ -16,12 +16,16 @@ final class MathAnswerPolicyTests: XCTestCase {
             let f = line.split(separator: "\t", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
             guard f.count == 4 else { throw CorpusError.badLine(i + 1) }
             let tolerance: Double?
-            if f[1] == "-" { tolerance = nil } else {
+            if f[1] == "-" {
+                tolerance = nil
+            } else {
                 guard let t = Double(f[1]) else { throw CorpusError.badLine(i + 1) }
                 tolerance = t
             }
-            cases.append(Case(line: i + 1, expected: f[0], tolerance: tolerance, gold: f[2],
-                              completion: f[3].replacingOccurrences(of: "⏎", with: "\n")))
+            cases.append(
+                Case(
+                    line: i + 1, expected: f[0], tolerance: tolerance, gold: f[2],
+                    completion: f[3].replacingOccurrences(of: "⏎", with: "\n")))
         }
         return cases
     }
@@ -38,19 +42,25 @@ final class MathAnswerPolicyTests: XCTestCase {
             let s = try XCTUnwrap(rule.score(completion: c.completion, task: task), "line \(c.line)")
             let got = s.reason == "correct" ? "1" : s.reason == "wrong_answer" ? "0" : s.reason
             if got != c.expected {
-                mismatches.append("line \(c.line): gold \(c.gold), answer \(s.detail ?? "-"): "
-                                  + "expected \(c.expected), got \(got)")
+                mismatches.append(
+                    "line \(c.line): gold \(c.gold), answer \(s.detail ?? "-"): "
+                        + "expected \(c.expected), got \(got)")
             }
         }
-        XCTAssert(mismatches.isEmpty,
-                  "\(mismatches.count) of \(cases.count) wrong:\n" + mismatches.joined(separator: "\n"))
+        XCTAssert(
+            mismatches.isEmpty,
+            "\(mismatches.count) of \(cases.count) wrong:\n" + mismatches.joined(separator: "\n"))
     }
 
     /// Each section holds both outcomes, so no section passes by scoring everything alike.
     func testEverySectionHasPositivesAndNegatives() throws {
-        var section = "", outcomes: [String: Set<String>] = [:]
+        var section = ""
+        var outcomes: [String: Set<String>] = [:]
         for line in MathAnswerPolicyCorpus.text.split(separator: "\n") {
-            if line.hasPrefix("# ---") { section = String(line); continue }
+            if line.hasPrefix("# ---") {
+                section = String(line)
+                continue
+            }
             if line.hasPrefix("#") { continue }
             outcomes[section, default: []].insert(line.hasPrefix("1\t") ? "right" : "not right")
         }
@@ -67,8 +77,9 @@ final class MathAnswerPolicyTests: XCTestCase {
         XCTAssertEqual(detail("Final Answer: The final answer is $\\$45$. I hope it is correct."), "\\$45")
         XCTAssertEqual(detail("**Final answer:** 0.25"), "0.25")
         XCTAssertEqual(detail("Adding the three parts, the result is 1,234."), "1,234")
-        XCTAssertEqual(detail("The answer is $\\frac{1}{2}$ or $\\frac{1}{3}$, I'm not sure which."),
-                       "\\frac{1}{2}$ or $\\frac{1}{3}")
+        XCTAssertEqual(
+            detail("The answer is $\\frac{1}{2}$ or $\\frac{1}{3}$, I'm not sure which."),
+            "\\frac{1}{2}$ or $\\frac{1}{3}")
         XCTAssertEqual(detail("So it is \\boxed{2} or \\boxed{3}."), "2, 3")
         XCTAssertEqual(detail("I first thought \\boxed{2}, but it is \\boxed{3}."), "3")
     }

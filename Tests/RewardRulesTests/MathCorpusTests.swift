@@ -15,9 +15,13 @@ final class MathCorpusTests: XCTestCase {
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 3 else { XCTFail("corpus line \(i + 1): expected 3 tab-separated fields"); continue }
+            guard fields.count == 3 else {
+                XCTFail("corpus line \(i + 1): expected 3 tab-separated fields")
+                continue
+            }
             let answer = fields[2]
-            let completion = answer.hasPrefix("raw:")
+            let completion =
+                answer.hasPrefix("raw:")
                 ? String(answer.dropFirst(4)).replacingOccurrences(of: "⏎", with: "\n")
                 : "Let me work through this step by step. After simplifying, the final answer is $\\boxed{\(answer)}$."
             cases.append(Case(line: i + 1, expected: fields[0], gold: fields[1], completion: completion))
@@ -32,7 +36,8 @@ final class MathCorpusTests: XCTestCase {
         var mismatches: [String] = []
         for c in cases {
             guard let s = rule.score(completion: c.completion, task: RewardTask(kind: "math", answer: c.gold)) else {
-                mismatches.append("line \(c.line): not applicable"); continue
+                mismatches.append("line \(c.line): not applicable")
+                continue
             }
             let got: String
             switch s.reason {
@@ -40,26 +45,40 @@ final class MathCorpusTests: XCTestCase {
             case "wrong_answer": got = "0"
             default: got = s.reason
             }
-            if ProcessInfo.processInfo.environment["MATH_DEBUG"] != nil { print("L\(c.line) exp=\(c.expected) got=\(got) gold=\(c.gold) ans=\(s.detail ?? "-")") }
+            if ProcessInfo.processInfo.environment["MATH_DEBUG"] != nil {
+                print("L\(c.line) exp=\(c.expected) got=\(got) gold=\(c.gold) ans=\(s.detail ?? "-")")
+            }
             if got != c.expected {
-                mismatches.append("line \(c.line): gold \(c.gold) answer \(s.detail ?? "-"): expected \(c.expected), got \(got) (\(s.reason))")
+                mismatches.append(
+                    "line \(c.line): gold \(c.gold) answer \(s.detail ?? "-"): expected \(c.expected), got \(got) (\(s.reason))"
+                )
             }
         }
-        XCTAssert(mismatches.isEmpty, "\(mismatches.count) of \(cases.count) corpus cases wrong:\n" + mismatches.joined(separator: "\n"))
+        XCTAssert(
+            mismatches.isEmpty,
+            "\(mismatches.count) of \(cases.count) corpus cases wrong:\n" + mismatches.joined(separator: "\n"))
     }
 
     /// Equivalence is symmetric on the corpus's plain (boxed) pairs, except where exactly one
     /// side is a decimal: the gold decides the tolerance (0.333333333 takes 1/3, not the reverse).
     func testSymmetry() throws {
         let rule = MathRule(name: "math")
-        var asymmetric: [String] = [], checked = 0
-        for c in try Self.loadCorpus() where (c.expected == "1" || c.expected == "0") && c.completion.contains("\\boxed{") {
+        var asymmetric: [String] = []
+        var checked = 0
+        for c in try Self.loadCorpus()
+        where (c.expected == "1" || c.expected == "0") && c.completion.contains("\\boxed{") {
             let answer = String(c.completion.split(separator: "$").dropLast().last ?? "")
-            guard answer.hasPrefix("\\boxed{"), !c.gold.contains("\\boxed"), !c.gold.contains("####"), !c.gold.contains("\t") else { continue }
+            guard answer.hasPrefix("\\boxed{"), !c.gold.contains("\\boxed"), !c.gold.contains("####"),
+                !c.gold.contains("\t")
+            else { continue }
             let inner = String(answer.dropFirst(7).dropLast())
             if Self.hasDecimalPoint(c.gold) != Self.hasDecimalPoint(inner) { continue }
             // Choices are asymmetric by design: the gold letter is strict, the answer may carry its text.
-            if c.gold.count <= 13, c.gold.range(of: #"^\\?(text|textbf)?\{?\(?[A-J]\)?\}?$"#, options: .regularExpression) != nil { continue }
+            if c.gold.count <= 13,
+                c.gold.range(of: #"^\\?(text|textbf)?\{?\(?[A-J]\)?\}?$"#, options: .regularExpression) != nil
+            {
+                continue
+            }
             checked += 1
             let swapped = rule.score(completion: "so $\\boxed{\(c.gold)}$.", task: RewardTask(answer: inner))
             let expected = c.expected == "1" ? "correct" : "wrong_answer"

@@ -12,11 +12,15 @@ final class MathRuleTests: XCTestCase {
     }
 
     func testNotApplicableWithoutAnswer() {
-        XCTAssertNil(MathRule(name: "math").score(completion: "\\boxed{4}", task: RewardTask(kind: "code", tests: "assert True")))
+        XCTAssertNil(
+            MathRule(name: "math").score(completion: "\\boxed{4}", task: RewardTask(kind: "code", tests: "assert True"))
+        )
     }
 
     func testReasonsAndDetail() {
-        XCTAssertEqual(score("so \\boxed{\\frac{1}{2}}", gold: "0.5"), RuleScore(score: 1, reason: "correct", detail: "\\frac{1}{2}"))
+        XCTAssertEqual(
+            score("so \\boxed{\\frac{1}{2}}", gold: "0.5"),
+            RuleScore(score: 1, reason: "correct", detail: "\\frac{1}{2}"))
         XCTAssertEqual(score("so \\boxed{3}", gold: "4"), RuleScore(score: 0, reason: "wrong_answer", detail: "3"))
         XCTAssertEqual(score("no idea", gold: "4"), RuleScore(score: 0, reason: "no_answer"))
         XCTAssertEqual(score("\\boxed{9^{9^{9^9}}}", gold: "1").reason, "too_complex")
@@ -48,7 +52,8 @@ final class MathRuleTests: XCTestCase {
         XCTAssertEqual(score(text, gold: "7", fallback), RuleScore(score: 1, reason: "correct", detail: "7"))
         XCTAssertEqual(score("the total is -1,250.", gold: "-1250", fallback).reason, "correct")
         XCTAssertEqual(score("no numbers", gold: "7", fallback).reason, "no_answer")
-        XCTAssertEqual(score("\\boxed{8} and later 7", gold: "8", fallback).reason, "correct", "markers win over the fallback")
+        XCTAssertEqual(
+            score("\\boxed{8} and later 7", gold: "8", fallback).reason, "correct", "markers win over the fallback")
     }
 
     func testTinyDifferencesAreNotRoundedAway() {
@@ -65,7 +70,8 @@ final class MathRuleTests: XCTestCase {
             XCTAssertEqual(score("\\boxed{\(answer)}", gold: "3").reason, "wrong_answer", answer)
         }
         XCTAssertEqual(score("The answer is 1, 2, 3 or 4.", gold: "3").reason, "wrong_answer")
-        XCTAssertEqual(score("Candidates: \\boxed{1}, \\boxed{2}, \\boxed{3}, \\boxed{4}", gold: "3").reason, "wrong_answer")
+        XCTAssertEqual(
+            score("Candidates: \\boxed{1}, \\boxed{2}, \\boxed{3}, \\boxed{4}", gold: "3").reason, "wrong_answer")
     }
 
     /// The rule's tolerance is for decimal golds; an exact gold needs an exact answer unless the
@@ -93,27 +99,32 @@ final class MathRuleTests: XCTestCase {
     }
 
     func testRuleFileParameters() throws {
-        let set = try RuleSet.parse("""
-        rules:
-          - name: answer
-            kind: math
-            extract: [gsm8k, boxed]
-            fallback_last_number: true
-            relative_tolerance: 0.01
-        """, file: "math.yaml")
+        let set = try RuleSet.parse(
+            """
+            rules:
+              - name: answer
+                kind: math
+                extract: [gsm8k, boxed]
+                fallback_last_number: true
+                relative_tolerance: 0.01
+            """, file: "math.yaml")
         let task = RewardTask(kind: "math", answer: "5")
         XCTAssertEqual(set.score(completion: "\\boxed{4}\n#### 5", task: task).score(of: "answer")?.reason, "correct")
         XCTAssertEqual(set.score(completion: "so it is 5", task: task).score(of: "answer")?.reason, "correct")
-        XCTAssertEqual(set.score(completion: "\\boxed{5.001}", task: task).score(of: "answer")?.reason, "wrong_answer",
-                       "an exact gold")
+        XCTAssertEqual(
+            set.score(completion: "\\boxed{5.001}", task: task).score(of: "answer")?.reason, "wrong_answer",
+            "an exact gold")
         let decimal = RewardTask(kind: "math", answer: "5.0")
         for (answer, reason) in [("5.04", "correct"), ("5.06", "wrong_answer")] {
             let scored = set.score(completion: "\\boxed{\(answer)}", task: decimal)
             XCTAssertEqual(scored.score(of: "answer")?.reason, reason, answer)
         }
-        for (yaml, field) in [("extract: [boxd]", "extract"), ("relative_tolerance: -1", "relative_tolerance"),
-                              ("fallback_last_number: maybe", "fallback_last_number"), ("tolerance: 1", "tolerance")] {
-            XCTAssertThrowsError(try RuleSet.parse("rules:\n  - {name: a, kind: math, \(yaml)}", file: "m.yaml"), yaml) { error in
+        for (yaml, field) in [
+            ("extract: [boxd]", "extract"), ("relative_tolerance: -1", "relative_tolerance"),
+            ("fallback_last_number: maybe", "fallback_last_number"), ("tolerance: 1", "tolerance"),
+        ] {
+            XCTAssertThrowsError(try RuleSet.parse("rules:\n  - {name: a, kind: math, \(yaml)}", file: "m.yaml"), yaml)
+            { error in
                 XCTAssert("\(error)".contains("field \"\(field)\""), "\(error)")
             }
         }
@@ -124,8 +135,10 @@ final class MathRuleTests: XCTestCase {
     // (the bounds are counted, not timed: a shared machine's speed decides nothing here)
 
     func testAstronomicalPowersAreRefused() {
-        for answer in ["9^{9^{9^9}}", "9^{9^{9^{9^{9^{9}}}}}", "10^{10^{10^{10}}}", "2^{2^{2^{2^{2^{2}}}}}", "(10^{100})!",
-                       "x^{10^{12}}", "e^{e^{e^{10}}}", "\\sqrt{10^{10^{10}}}", "1e99999", "9^{9^9}-9^{9^9}"] {
+        for answer in [
+            "9^{9^{9^9}}", "9^{9^{9^{9^{9^{9}}}}}", "10^{10^{10^{10}}}", "2^{2^{2^{2^{2^{2}}}}}", "(10^{100})!",
+            "x^{10^{12}}", "e^{e^{e^{10}}}", "\\sqrt{10^{10^{10}}}", "1e99999", "9^{9^9}-9^{9^9}",
+        ] {
             XCTAssertEqual(score("\\boxed{\(answer)}", gold: "1").reason, "too_complex", answer)
         }
         // Large but bounded values are computed exactly.
@@ -136,7 +149,8 @@ final class MathRuleTests: XCTestCase {
         let braces = String(repeating: "{", count: 100_000) + "1" + String(repeating: "}", count: 100_000)
         let parens = String(repeating: "(", count: 400) + "1" + String(repeating: ")", count: 400)
         let fracs = String(repeating: "\\frac{1}{", count: 300) + "2" + String(repeating: "}", count: 300)
-        let chain = Array(repeating: "1", count: 300).joined(separator: "+"), letters = String(repeating: "x ", count: 300)
+        let chain = Array(repeating: "1", count: 300).joined(separator: "+")
+        let letters = String(repeating: "x ", count: 300)
         for answer in [braces, parens, fracs, chain, letters] {
             XCTAssertEqual(score("\\boxed{\(answer)}", gold: "1").reason, "too_complex", String(answer.prefix(20)))
         }
@@ -148,8 +162,10 @@ final class MathRuleTests: XCTestCase {
 
     func testMegabyteInputsAreBounded() {
         let digits = String(repeating: "9", count: 1 << 20)
-        for (completion, rule) in [("\\boxed{\(digits)}", MathRule(name: "m")), ("#### \(digits)", MathRule(name: "m")),
-                                   ("it is \(digits)", MathRule(name: "m", fallbackLastNumber: true))] {
+        for (completion, rule) in [
+            ("\\boxed{\(digits)}", MathRule(name: "m")), ("#### \(digits)", MathRule(name: "m")),
+            ("it is \(digits)", MathRule(name: "m", fallbackLastNumber: true)),
+        ] {
             XCTAssertEqual(score(completion, gold: "9", rule).reason, "too_complex")
         }
         // A megabyte of reasoning before a normal answer is fine.
@@ -158,8 +174,12 @@ final class MathRuleTests: XCTestCase {
     }
 
     func testMalformedAnswersAreJudgedNotCrashed() {
-        for answer in ["1,,2", ",", "()", "(,)", "\\{\\}", "\\frac{", "\\sqrt[", "^", "1^", "x=", "=3", "((1)", "1)", "|", "\\left(", "1e", "..5",
-                       "\\frac{1}{0}", "0^{-1}", "\\sqrt{-1}", "\\ln 0", "(-8)^{1/3}", "\\binom{-1}{2}", "(-3)!", "1.5!", "\\log_1 5", "{}", "\\{"] {
+        for answer in [
+            "1,,2", ",", "()", "(,)", "\\{\\}", "\\frac{", "\\sqrt[", "^", "1^", "x=", "=3", "((1)", "1)", "|",
+            "\\left(", "1e", "..5",
+            "\\frac{1}{0}", "0^{-1}", "\\sqrt{-1}", "\\ln 0", "(-8)^{1/3}", "\\binom{-1}{2}", "(-3)!", "1.5!",
+            "\\log_1 5", "{}", "\\{",
+        ] {
             let s = score("\\boxed{\(answer)}", gold: "2")
             XCTAssert(["wrong_answer", "too_complex", "no_answer"].contains(s.reason), "\(answer): \(s.reason)")
         }
@@ -170,21 +190,29 @@ final class MathRuleTests: XCTestCase {
 
     func testRationalArithmeticAgainstIntegers() throws {
         var state: UInt64 = 42
-        func next() -> Int { state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407; return Int(truncatingIfNeeded: state >> 34) - (1 << 29) }
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 34) - (1 << 29)
+        }
         for _ in 0..<2000 {
-            let a = next(), b = next() | 1, c = next(), d = next() | 1
+            let a = next()
+            let b = next() | 1
+            let c = next()
+            let d = next() | 1
             let sum = try Rational(a) / Rational(b) + Rational(c) / Rational(d)
             XCTAssertEqual(sum, try Rational(a * d + c * b) / Rational(b * d))
             let product = try (Rational(a) / Rational(b)) * (Rational(c) / Rational(d))
             XCTAssertEqual(product, try Rational(a * c) / Rational(b * d))
-            XCTAssertEqual(product.doubleValue, Double(a * c) / Double(b * d), accuracy: 1e-9 * abs(Double(a * c) / Double(b * d)))
+            XCTAssertEqual(
+                product.doubleValue, Double(a * c) / Double(b * d), accuracy: 1e-9 * abs(Double(a * c) / Double(b * d)))
         }
     }
 
     func testBigIntegers() throws {
         let max64 = BoundedUInt(UInt64.max)
-        let square = try max64 * max64   // (2^64 - 1)^2 = 2^128 - 2^65 + 1
-        XCTAssertEqual(square, try BoundedUInt(decimalDigits: Array("340282366920938463426481119284349108225".utf8)[...]))
+        let square = try max64 * max64  // (2^64 - 1)^2 = 2^128 - 2^65 + 1
+        XCTAssertEqual(
+            square, try BoundedUInt(decimalDigits: Array("340282366920938463426481119284349108225".utf8)[...]))
         let two = Rational(2)
         XCTAssertEqual(try two.power(200), try two.power(100) * two.power(100))
         XCTAssertNotEqual(try two.power(-60), try two.power(-61))

@@ -26,7 +26,8 @@ final class RegexErrorTests: XCTestCase {
 
     func testARegexErrorScoresZeroWhicheverWayScoreOnPoints() throws {
         for scoreOn in ["match", "no_match"] {
-            let set = try RuleSet.parse("""
+            let set = try RuleSet.parse(
+                """
                 rules:
                   - {name: clean, kind: regex, pattern: '\(pattern)', score_on: \(scoreOn)}
                 """, file: "rules.yaml")

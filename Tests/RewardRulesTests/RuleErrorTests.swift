@@ -23,7 +23,8 @@ final class RuleErrorTests: XCTestCase {
         try ("#!/usr/bin/python3\nimport json, sys\n" + script).write(to: plugin, atomically: false, encoding: .utf8)
         chmod(plugin.path, 0o755)
         let file = folder.appendingPathComponent("judge.yaml")
-        let rules = "rules:\n  - {name: judge, kind: command, command: ./judge.py, timeout_seconds: 20, "
+        let rules =
+            "rules:\n  - {name: judge, kind: command, command: ./judge.py, timeout_seconds: 20, "
             + "max_restarts: 1000, max_consecutive_errors: 1000}\n" + extraRules
         try rules.write(to: file, atomically: false, encoding: .utf8)
         return try RuleSet.load(file.path)
@@ -65,8 +66,10 @@ final class RuleErrorTests: XCTestCase {
             XCTAssertEqual([errors, total], [2, 6])
             XCTAssertEqual(share, 0.3)
             XCTAssertEqual(message, first)
-            XCTAssertTrue("\(error)".contains("rule \"judge\" failed to score 2 of its 6 samples, more than "
-                                               + "max_rule_error_share (0.3) allows"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains(
+                    "rule \"judge\" failed to score 2 of its 6 samples, more than "
+                        + "max_rule_error_share (0.3) allows"), "\(error)")
         }
         // A share of 1 stops only when every score is an error.
         XCTAssertNoThrow(try set.checkRulesWork(scored, maxErrorShare: 1))
@@ -79,7 +82,8 @@ final class RuleErrorTests: XCTestCase {
     /// Debug output on stdout before, around and glued to the reply: every reply is still read,
     /// with the score the plugin meant (the completion's length, computed here independently).
     func testPluginPrintingDebugLinesIsStillScoredRight() throws {
-        let set = try pluginSet("""
+        let set = try pluginSet(
+            """
             for line in sys.stdin:
                 r = json.loads(line)
                 print("debug: got a request")
@@ -117,21 +121,28 @@ final class RuleErrorTests: XCTestCase {
     func testAmbiguousAnswerRuleIsAnErrorListingTheCandidates() throws {
         let set = try RuleSet.parse(Self.twoAnswerKinds, file: "two.yaml")
         XCTAssertThrowsError(try AnswerJudge(rules: set)) { error in
-            XCTAssertEqual(error as? RewardError, .answerRule(file: "two.yaml", message:
-                "which rule judges the answer is ambiguous: checker (command), answer (math) could; name one with "
-                + "answer_rule in the task set's task.yaml, `grpo eval --answer_rule NAME` or the training "
-                + "config's answer_rule"))
+            XCTAssertEqual(
+                error as? RewardError,
+                .answerRule(
+                    file: "two.yaml",
+                    message:
+                        "which rule judges the answer is ambiguous: checker (command), answer (math) could; name one with "
+                        + "answer_rule in the task set's task.yaml, `grpo eval --answer_rule NAME` or the training "
+                        + "config's answer_rule"))
         }
         XCTAssertEqual(try AnswerJudge(rules: set, answerRule: "answer").answerRule, "answer")
         XCTAssertThrowsError(try AnswerJudge(rules: set, answerRule: "answr")) {
-            XCTAssertEqual("\($0)", "two.yaml: answer rule \"answr\" is not a rule of two (its rules: format, checker, "
-                           + "answer, watched)")
+            XCTAssertEqual(
+                "\($0)",
+                "two.yaml: answer rule \"answr\" is not a rule of two (its rules: format, checker, "
+                    + "answer, watched)")
         }
     }
 
     /// The named rule alone decides: full marks of another rule do not make a task solved.
     func testNamedAnswerRuleAloneJudges() throws {
-        let set = try RuleSet.parse("""
+        let set = try RuleSet.parse(
+            """
             rules:
               - {name: format, kind: regex, pattern: '<answer>'}
               - {name: answer, kind: math}

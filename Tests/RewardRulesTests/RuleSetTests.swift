@@ -8,7 +8,8 @@ import RewardRules
 import Kernels
 
 final class RuleSetTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let math = RewardTask(kind: "math", answer: "4")
     let code = RewardTask(kind: "code", tests: "assert True")
 
@@ -17,17 +18,21 @@ final class RuleSetTests: XCTestCase {
     }
 
     func error(_ yaml: String) -> String {
-        do { _ = try parse(yaml); return "no error" } catch { return "\(error)" }
+        do {
+            _ = try parse(yaml)
+            return "no error"
+        } catch { return "\(error)" }
     }
 
     func testRegexRule() throws {
-        let set = try parse("""
-        rules:
-          - name: format
-            kind: regex
-            pattern: '^<think>.*?</think>\\s*<answer>.*?</answer>$'
-            flags: [dotall]
-        """)
+        let set = try parse(
+            """
+            rules:
+              - name: format
+                kind: regex
+                pattern: '^<think>.*?</think>\\s*<answer>.*?</answer>$'
+                flags: [dotall]
+            """)
         XCTAssertEqual(set.name, "rules")
         let ok = set.score(completion: "<think>2+2\nis 4</think>\n<answer>4</answer>", task: math)
         XCTAssertEqual(ok.reward, 1)
@@ -37,7 +42,8 @@ final class RuleSetTests: XCTestCase {
         let strict = try parse("rules:\n  - {name: f, kind: regex, pattern: '^<a>.*</a>$'}")
         XCTAssertEqual(strict.score(completion: "<a>x\ny</a>", task: math).reward, 0)
         XCTAssertEqual(strict.score(completion: "<a>é 数</a>", task: math).reward, 1, "UTF-8 subjects")
-        let inverted = try parse("rules:\n  - {name: f, kind: regex, pattern: 'TODO', score_on: no_match, flags: caseless}")
+        let inverted = try parse(
+            "rules:\n  - {name: f, kind: regex, pattern: 'TODO', score_on: no_match, flags: caseless}")
         XCTAssertEqual(inverted.score(completion: "all done", task: math).reward, 1)
         XCTAssertEqual(inverted.score(completion: "todo: later", task: math).reward, 0)
     }
@@ -45,20 +51,25 @@ final class RuleSetTests: XCTestCase {
     /// A rule that wants the completion to start with what the prompt template already wrote
     /// after the prompt (a chat template ending in "<think>"): the trainer warns about it.
     func testLeadInConflicts() throws {
-        let set = try parse("""
-        rules:
-          - {name: anchored, kind: regex, pattern: '^\\s*<think>.*?</think>', flags: [dotall]}
-          - {name: flagged, kind: regex, pattern: '<think>', flags: [anchored]}
-          - {name: anywhere, kind: regex, pattern: '<think>.*?</think>', flags: [dotall]}
-          - {name: answer_first, kind: regex, pattern: '^<answer>'}
-          - {name: open, kind: regex, pattern: '^.*</answer>$'}
-          - {name: inverted, kind: regex, pattern: '^<think>', score_on: no_match}
-          - {name: tags, kind: tag_count}
-          - {name: answer_tags, kind: tag_count, tags: ['<answer>', '</answer>']}
-        """)
-        func conflicts(_ leadIn: String) -> [String] { set.entries.filter { $0.rule.leadInConflict(leadIn) != nil }.map(\.name) }
+        let set = try parse(
+            """
+            rules:
+              - {name: anchored, kind: regex, pattern: '^\\s*<think>.*?</think>', flags: [dotall]}
+              - {name: flagged, kind: regex, pattern: '<think>', flags: [anchored]}
+              - {name: anywhere, kind: regex, pattern: '<think>.*?</think>', flags: [dotall]}
+              - {name: answer_first, kind: regex, pattern: '^<answer>'}
+              - {name: open, kind: regex, pattern: '^.*</answer>$'}
+              - {name: inverted, kind: regex, pattern: '^<think>', score_on: no_match}
+              - {name: tags, kind: tag_count}
+              - {name: answer_tags, kind: tag_count, tags: ['<answer>', '</answer>']}
+            """)
+        func conflicts(_ leadIn: String) -> [String] {
+            set.entries.filter { $0.rule.leadInConflict(leadIn) != nil }.map(\.name)
+        }
         XCTAssertEqual(conflicts("<think>"), ["anchored", "flagged", "tags"])
-        XCTAssertEqual(conflicts("\nSolve it step by step.\n<think>\n"), ["anchored", "flagged", "tags"], "the tag at the end of a longer lead-in")
+        XCTAssertEqual(
+            conflicts("\nSolve it step by step.\n<think>\n"), ["anchored", "flagged", "tags"],
+            "the tag at the end of a longer lead-in")
         XCTAssertEqual(conflicts("<thi"), ["anchored", "flagged"], "a partial tag is the start of a match")
         XCTAssertEqual(conflicts(""), [])
         XCTAssertEqual(conflicts("Answer:"), [])
@@ -67,12 +78,13 @@ final class RuleSetTests: XCTestCase {
     }
 
     func testShapingRules() throws {
-        let set = try parse("""
-        rules:
-          - {name: length, kind: length, max_length: 100, cache: 20}
-          - {name: repetition, kind: repetition, n: 3, max_penalty: -1}
-          - {name: tags, kind: tag_count}
-        """)
+        let set = try parse(
+            """
+            rules:
+              - {name: length, kind: length, max_length: 100, cache: 20}
+              - {name: repetition, kind: repetition, n: 3, max_penalty: -1}
+              - {name: tags, kind: tag_count}
+            """)
         func s(_ c: String, _ rule: String) -> Double { set.score(completion: c, task: math).score(of: rule)!.score }
         XCTAssertEqual(s(String(repeating: "a", count: 70), "length"), 0)
         XCTAssertEqual(s(String(repeating: "a", count: 80), "length"), 0)
@@ -89,11 +101,12 @@ final class RuleSetTests: XCTestCase {
     /// The length rule counts the sampler's tokens (eos included) when it has them, else UTF-8
     /// bytes, and without max_length takes L_max from the generation cap.
     func testLengthRuleCountsTokensAndDefaultsToTheCap() throws {
-        let set = try parse("""
-        rules:
-          - {name: capped, kind: length, cache: 20}
-          - {name: fixed, kind: length, max_length: 100, cache: 20}
-        """)
+        let set = try parse(
+            """
+            rules:
+              - {name: capped, kind: length, cache: 20}
+              - {name: fixed, kind: length, max_length: 100, cache: 20}
+            """)
         func s(_ rule: String, _ bytes: Int, _ length: CompletionLength) -> Double? {
             let text = String(repeating: "a", count: bytes)
             return set.score(completion: text, task: math, length: length).score(of: rule)?.score
@@ -101,7 +114,8 @@ final class RuleSetTests: XCTestCase {
         // 89 bytes and an eos: 90 tokens, (80 - 90) / 20.
         XCTAssertEqual(s("capped", 89, CompletionLength(tokens: 90, limit: 100)), -0.5)
         XCTAssertEqual(s("capped", 89, CompletionLength(limit: 100)), -0.45, "bytes when tokens are unknown")
-        XCTAssertEqual(s("capped", 30, CompletionLength(tokens: 31, limit: 40)), -0.55, "L_max = the cap: (20 - 31) / 20")
+        XCTAssertEqual(
+            s("capped", 30, CompletionLength(tokens: 31, limit: 40)), -0.55, "L_max = the cap: (20 - 31) / 20")
         XCTAssertNil(s("capped", 30, CompletionLength()), "no cap known: does not apply")
         XCTAssertEqual(s("fixed", 89, CompletionLength(tokens: 90, limit: 40)), -0.5, "max_length wins over the cap")
         // A cap below the buffer: the buffer is the whole cap, (0 - 5) / 10.
@@ -111,12 +125,13 @@ final class RuleSetTests: XCTestCase {
     }
 
     func testWeightsGatingAndApplicability() throws {
-        let set = try parse("""
-        rules:
-          - {name: format, kind: regex, pattern: '^<answer>', weight: 0.25}
-          - {name: exact, kind: regex, pattern: '<answer>4</answer>', weight: 2, requires: format}
-          - {name: tags, kind: tag_count, tags: ['<answer>'], weight: 0.5, applies_to: math}
-        """)
+        let set = try parse(
+            """
+            rules:
+              - {name: format, kind: regex, pattern: '^<answer>', weight: 0.25}
+              - {name: exact, kind: regex, pattern: '<answer>4</answer>', weight: 2, requires: format}
+              - {name: tags, kind: tag_count, tags: ['<answer>'], weight: 0.5, applies_to: math}
+            """)
         let good = set.score(completion: "<answer>4</answer>", task: math)
         XCTAssertEqual(good.reward!, 0.25 + 2 + 0.5, accuracy: 1e-12)
         // The gated rule scores 1 but does not count without the format.
@@ -141,17 +156,25 @@ final class RuleSetTests: XCTestCase {
         // The file, line, rule and field are ours; the reason is PCRE2's own words, which vary by version.
         let regex = error("rules:\n  - {name: f, kind: regex, pattern: 'a(b'}")
         XCTAssertTrue(regex.hasPrefix("rules.yaml:2: rule \"f\": field \"pattern\": invalid regex: "), regex)
-        XCTAssertTrue(regex.range(of: #"invalid regex: \S.* at offset \d+$"#, options: .regularExpression) != nil,
-                      regex)
-        XCTAssertEqual(error("rules:\n  - {name: f, kind: regexp, pattern: 'a'}").prefix(60),
-                       "rules.yaml:2: rule \"f\": field \"kind\": unknown kind \"regexp\" (".prefix(60))
-        XCTAssertEqual(error("rules:\n  - name: f\n    kind: regex\n    pattern: a\n    patern: b"),
-                       "rules.yaml:5: rule \"f\": field \"patern\": unknown parameter for kind \"regex\"")
-        XCTAssertEqual(error("rules:\n  - {name: f, kind: regex, pattern: a, weight: heavy}"),
-                       "rules.yaml:2: rule \"f\": field \"weight\": expected a number")
-        XCTAssertTrue(error("rules:\n  - {name: f, kind: regex, pattern: a, requires: g}").contains("field \"requires\": no rule named \"g\""))
+        XCTAssertTrue(
+            regex.range(of: #"invalid regex: \S.* at offset \d+$"#, options: .regularExpression) != nil,
+            regex)
+        XCTAssertEqual(
+            error("rules:\n  - {name: f, kind: regexp, pattern: 'a'}").prefix(60),
+            "rules.yaml:2: rule \"f\": field \"kind\": unknown kind \"regexp\" (".prefix(60))
+        XCTAssertEqual(
+            error("rules:\n  - name: f\n    kind: regex\n    pattern: a\n    patern: b"),
+            "rules.yaml:5: rule \"f\": field \"patern\": unknown parameter for kind \"regex\"")
+        XCTAssertEqual(
+            error("rules:\n  - {name: f, kind: regex, pattern: a, weight: heavy}"),
+            "rules.yaml:2: rule \"f\": field \"weight\": expected a number")
+        XCTAssertTrue(
+            error("rules:\n  - {name: f, kind: regex, pattern: a, requires: g}").contains(
+                "field \"requires\": no rule named \"g\""))
         XCTAssertTrue(error("rules:\n  - {name: f, kind: length, max_length: 10}").contains("field \"cache\""))
-        XCTAssertTrue(error("rules:\n  - {name: f, kind: regex, pattern: a}\n  - {name: f, kind: tag_count}").contains("duplicate rule name"))
+        XCTAssertTrue(
+            error("rules:\n  - {name: f, kind: regex, pattern: a}\n  - {name: f, kind: tag_count}").contains(
+                "duplicate rule name"))
         XCTAssertTrue(error("rules: []").contains("field \"rules\""))
         XCTAssertTrue(error("name: x\nrulez: []").contains("field \"rulez\": unknown key"))
         XCTAssertTrue(error("rules:\n  - {kind: regex}").contains("field \"name\": required"))
@@ -164,12 +187,16 @@ final class RuleSetTests: XCTestCase {
 
     func testKindRegisteredInCode() throws {
         let registry = RuleRegistry(builtIn: true)
-        registry.register(RuleKind(name: "min_length", summary: "at least `min` characters", parameters: ["min": "characters"]) { spec in
-            let min = try spec.int("min", default: 10)
-            return ClosureRule(name: spec.name) { completion, _ in
-                RuleScore(score: completion.count >= min ? 1 : 0, reason: completion.count >= min ? "long_enough" : "too_short")
-            }
-        })
+        registry.register(
+            RuleKind(name: "min_length", summary: "at least `min` characters", parameters: ["min": "characters"]) {
+                spec in
+                let min = try spec.int("min", default: 10)
+                return ClosureRule(name: spec.name) { completion, _ in
+                    RuleScore(
+                        score: completion.count >= min ? 1 : 0,
+                        reason: completion.count >= min ? "long_enough" : "too_short")
+                }
+            })
         let set = try parse("rules:\n  - {name: long, kind: min_length, min: 5}", registry: registry)
         XCTAssertEqual(set.score(completion: "abcdef", task: math).reward, 1)
         XCTAssertEqual(set.score(completion: "abc", task: math).score(of: "long")?.reason, "too_short")
@@ -189,20 +216,24 @@ final class RuleSetTests: XCTestCase {
     override func tearDown() { for d in pluginDirs { try? FileManager.default.removeItem(at: d) } }
 
     func plugin(_ script: String) throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plugin-\(getpid())-\(UUID().uuidString.prefix(6))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "plugin-\(getpid())-\(UUID().uuidString.prefix(6))")
         pluginDirs.append(dir)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let file = dir.appendingPathComponent("plugin.py")
-        try ("#!/usr/bin/env python3\nimport json, sys, time, os\n" + script).write(to: file, atomically: false, encoding: .utf8)
+        try ("#!/usr/bin/env python3\nimport json, sys, time, os\n" + script).write(
+            to: file, atomically: false, encoding: .utf8)
         chmod(file.path, 0o755)
         return file.path
     }
 
     func testShippedExamplePlugin() throws {
         let set = try RuleSet.load("Rewards/plugins/integer-answer.yaml", relativeTo: Self.root.path)
-        XCTAssertEqual(set.score(completion: "<think>x</think><answer>12</answer>", task: math).score(of: "integer"),
-                       RuleScore(score: 1, reason: "integer"))
-        XCTAssertEqual(set.score(completion: "<answer>1.5</answer>", task: math).score(of: "integer")?.reason, "not_integer")
+        XCTAssertEqual(
+            set.score(completion: "<think>x</think><answer>12</answer>", task: math).score(of: "integer"),
+            RuleScore(score: 1, reason: "integer"))
+        XCTAssertEqual(
+            set.score(completion: "<answer>1.5</answer>", task: math).score(of: "integer")?.reason, "not_integer")
         XCTAssertNil(set.score(completion: "x", task: code).score(of: "integer"), "the plugin says: not applicable")
         // Many requests from several threads go through the one running plugin, each with its own id.
         let batch = (0..<100).map { (completion: "<answer>\($0)</answer>", task: math) }
@@ -211,19 +242,22 @@ final class RuleSetTests: XCTestCase {
         let p = Process()
         p.executableURL = try XCTUnwrap(ExecutableSearch.find("python3"), "python3 is not on PATH")
         p.arguments = [Self.root.appendingPathComponent("Rewards/plugins/test_integer_answer.py").path]
-        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
-        try p.run(); p.waitUntilExit()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0)
     }
 
     func testCrashingPluginIsRestarted() throws {
         // Answers one request, then exits; the next request finds it dead.
-        let path = try plugin("""
-        line = sys.stdin.readline()
-        r = json.loads(line)
-        print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
-        sys.stderr.write("bye\\n"); sys.exit(3)
-        """)
+        let path = try plugin(
+            """
+            line = sys.stdin.readline()
+            r = json.loads(line)
+            print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
+            sys.stderr.write("bye\\n"); sys.exit(3)
+            """)
         let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 5, maxRestarts: 2)
         XCTAssertEqual(rule.score(completion: "a", task: math)?.reason, "ok")
         let crashed = rule.score(completion: "b", task: math)!
@@ -239,12 +273,13 @@ final class RuleSetTests: XCTestCase {
     }
 
     func testHangingPluginTimesOut() throws {
-        let path = try plugin("""
-        for line in sys.stdin:
-            r = json.loads(line)
-            if "hang" in r["completion"]: time.sleep(60)
-            print(json.dumps({"id": r["id"], "score": 0.5, "reason": "ok"}), flush=True)
-        """)
+        let path = try plugin(
+            """
+            for line in sys.stdin:
+                r = json.loads(line)
+                if "hang" in r["completion"]: time.sleep(60)
+                print(json.dumps({"id": r["id"], "score": 0.5, "reason": "ok"}), flush=True)
+            """)
         // 5 s: room for the restarted plugin's interpreter to start on a busy machine (a PATH python3 may
         // be a shell shim), yet far below the plugin's 60 s sleep.
         let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 5)
@@ -260,16 +295,17 @@ final class RuleSetTests: XCTestCase {
     /// holds no JSON object with a "score" (bad JSON, a score left out) is the plugin's own output,
     /// so the request times out, and the error shows that output.
     func testMisbehavingRepliesAreErrorsNotZeros() throws {
-        let path = try plugin("""
-        for line in sys.stdin:
-            r = json.loads(line)
-            c = r["completion"]
-            if c == "badjson": print("{not json", flush=True)
-            elif c == "wrongid": print(json.dumps({"id": "999", "score": 1}), flush=True)
-            elif c == "noscore": print(json.dumps({"id": r["id"], "reason": "?"}), flush=True)
-            elif c == "textscore": print(json.dumps({"id": r["id"], "score": "high"}), flush=True)
-            else: print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
-        """)
+        let path = try plugin(
+            """
+            for line in sys.stdin:
+                r = json.loads(line)
+                c = r["completion"]
+                if c == "badjson": print("{not json", flush=True)
+                elif c == "wrongid": print(json.dumps({"id": "999", "score": 1}), flush=True)
+                elif c == "noscore": print(json.dumps({"id": r["id"], "reason": "?"}), flush=True)
+                elif c == "textscore": print(json.dumps({"id": r["id"], "score": "high"}), flush=True)
+                else: print(json.dumps({"id": r["id"], "score": 1, "reason": "ok"}), flush=True)
+            """)
         let rule = CommandRule(name: "p", executable: URL(fileURLWithPath: path), timeout: 1, maxRestarts: 10)
         let wrongID = rule.score(completion: "wrongid", task: math)!
         XCTAssertTrue(wrongID.detail!.contains("id 999"), wrongID.detail!)
@@ -290,7 +326,9 @@ final class RuleSetTests: XCTestCase {
     }
 
     func testMissingPluginIsALoadError() {
-        XCTAssertTrue(error("rules:\n  - {name: p, kind: command, command: ./nope.sh}").contains("field \"command\": ./nope.sh: no such executable"))
+        XCTAssertTrue(
+            error("rules:\n  - {name: p, kind: command, command: ./nope.sh}").contains(
+                "field \"command\": ./nope.sh: no such executable"))
     }
 }
 
@@ -298,8 +336,9 @@ final class SHA256Tests: XCTestCase {
     func testKnownVectorsAndSha256sum() throws {
         XCTAssertEqual(SHA256.hex("abc".utf8), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8),
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(
+            SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         // The rule set's hash is what sha256sum prints for its file.
         let file = RuleSetTests.root.appendingPathComponent("Rewards/plugins/integer-answer.yaml")
         let set = try RuleSet.load(file.path)
@@ -309,8 +348,10 @@ final class SHA256Tests: XCTestCase {
         let p = Process()
         p.executableURL = sha256sum
         p.arguments = [file.path]
-        let out = Pipe(); p.standardOutput = out
-        try p.run(); p.waitUntilExit()
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
         let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertEqual(set.contentHash, String(printed.prefix(64)))
     }

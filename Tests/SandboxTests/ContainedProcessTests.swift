@@ -105,7 +105,9 @@ final class ContainedProcessTests: XCTestCase {
     /// exits: stopping it kills the daemon too, where a PID namespace can be made.
     func testStopKillsADaemonThatLeftTheProcessGroup() throws {
         let pidFile = folder.appendingPathComponent("daemon.pid").path
-        let path = try script("daemonize.py", """
+        let path = try script(
+            "daemonize.py",
+            """
             #!\(try python())
             import os, sys, time
             if os.fork() == 0:
@@ -136,8 +138,9 @@ final class ContainedProcessTests: XCTestCase {
 
     func testInterpreterCheckNamesWhatIsWrong() throws {
         XCTAssertNil(InterpreterCheck.problem(with: try python()))
-        XCTAssertEqual(InterpreterCheck.problem(with: "/bin/true"),
-                       "/bin/true: does not run Python 3 programs (exit status 0)")
+        XCTAssertEqual(
+            InterpreterCheck.problem(with: "/bin/true"),
+            "/bin/true: does not run Python 3 programs (exit status 0)")
         let missing = folder.appendingPathComponent("nope/python3").path
         XCTAssertEqual(InterpreterCheck.problem(with: missing), "\(missing): no such file")
         XCTAssertEqual(InterpreterCheck.problem(with: folder.path), "\(folder.path): not an executable file")

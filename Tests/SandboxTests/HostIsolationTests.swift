@@ -10,8 +10,10 @@ import Sandbox
 
 final class HostIsolationTests: SandboxTestCase {
     /// The program's output lines, after checking it ended normally.
-    func lines(_ program: String, in sandbox: Sandbox? = nil, file: StaticString = #filePath,
-               line: UInt = #line) -> [String] {
+    func lines(
+        _ program: String, in sandbox: Sandbox? = nil, file: StaticString = #filePath,
+        line: UInt = #line
+    ) -> [String] {
         let r = (sandbox ?? self.sandbox).runProgram(program)
         XCTAssertEqual(r.ending, .exited, r.output, file: file, line: line)
         XCTAssertEqual(r.exitStatus, 0, r.output, file: file, line: line)
@@ -30,18 +32,20 @@ final class HostIsolationTests: SandboxTestCase {
                 _fields_ = [("mtype", ctypes.c_long), ("mtext", ctypes.c_char * 16)]
 
             """
-        let first = lines(ipc + """
-            shm = libc.shmget(\(key), 64 << 20, IPC_CREAT | 0o666)
-            queue = libc.msgget(\(key), IPC_CREAT | 0o666)
-            sent = libc.msgsnd(queue, ctypes.byref(Message(1, b"earlier run")), 16, IPC_NOWAIT)
-            print("created", shm >= 0, queue >= 0, sent == 0)
-            """)
+        let first = lines(
+            ipc + """
+                shm = libc.shmget(\(key), 64 << 20, IPC_CREAT | 0o666)
+                queue = libc.msgget(\(key), IPC_CREAT | 0o666)
+                sent = libc.msgsnd(queue, ctypes.byref(Message(1, b"earlier run")), 16, IPC_NOWAIT)
+                print("created", shm >= 0, queue >= 0, sent == 0)
+                """)
         XCTAssertEqual(first, ["created True True True"], "the run could not make the objects: the test proves nothing")
         XCTAssertFalse(HostState.ipcExists(key: key), "an IPC object of the run is on the host")
-        let second = lines(ipc + """
-            print("queue", libc.msgget(\(key), 0), ctypes.get_errno())
-            print("shm", libc.shmget(\(key), 0, 0), ctypes.get_errno())
-            """)
+        let second = lines(
+            ipc + """
+                print("queue", libc.msgget(\(key), 0), ctypes.get_errno())
+                print("shm", libc.shmget(\(key), 0, 0), ctypes.get_errno())
+                """)
         XCTAssertEqual(second, ["queue -1 2", "shm -1 2"], "a later run found the earlier run's objects")
     }
 
@@ -52,7 +56,8 @@ final class HostIsolationTests: SandboxTestCase {
                 try? FileManager.default.removeItem(atPath: folder + "/" + marker)
             }
         }
-        let out = lines("""
+        let out = lines(
+            """
             import os
             writable = []
             for line in open("/proc/self/mountinfo"):
@@ -72,15 +77,17 @@ final class HostIsolationTests: SandboxTestCase {
         XCTAssertEqual(out.first, "writable mounts /dev/shm /proc /tmp /var/tmp")
         // EROFS (30), or ENOENT (2) where the host has no such folder.
         for folder in ["/run/lock", "/var/lock", "/dev/mqueue", canary.path] {
-            XCTAssertTrue(out.contains("refused \(folder) 30") || out.contains("refused \(folder) 2"),
-                          "\(folder): \(out)")
+            XCTAssertTrue(
+                out.contains("refused \(folder) 30") || out.contains("refused \(folder) 2"),
+                "\(folder): \(out)")
         }
         for folder in ["/tmp", "/var/tmp", "/dev/shm"] {
             XCTAssertTrue(out.contains("wrote \(folder)"), "\(folder): \(out)")
         }
         for folder in ["/run/lock", "/var/lock", "/tmp", "/var/tmp", "/dev/shm"] {
-            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/" + marker),
-                           "left in the host's \(folder)")
+            XCTAssertFalse(
+                FileManager.default.fileExists(atPath: folder + "/" + marker),
+                "left in the host's \(folder)")
         }
         assertCanaryIntact()
         // The scratch space is the run's own: a later run does not see the file.
@@ -94,8 +101,9 @@ final class HostIsolationTests: SandboxTestCase {
         XCTAssertTrue(lines("print(open('/proc/self/cgroup').read())").contains { $0.contains("grpo-sandbox-") })
         // Five processes of 100 MB each at once: each is under the 256 MB a process may have,
         // their sum is not under what the run may have.
-        let program = try String(contentsOf: hostileFolder.appendingPathComponent("many_forks_memory.py"),
-                                 encoding: .utf8)
+        let program = try String(
+            contentsOf: hostileFolder.appendingPathComponent("many_forks_memory.py"),
+            encoding: .utf8)
         // The same limits but more time: allocating 500 MB on a busy machine is slow.
         var limits = SandboxTestCase.limits
         limits.wallSeconds = 30
@@ -104,7 +112,8 @@ final class HostIsolationTests: SandboxTestCase {
         let held = lines(program + "\nprint('held', held)\n", in: patient).last
         XCTAssertNotEqual(held, "held 5", "five processes held 500 MB in a 256 MB run")
         XCTAssertNotEqual(held, "held 0", "not even one process could hold 100 MB: the test proves nothing")
-        let processes = lines("""
+        let processes = lines(
+            """
             import os, time
             n = 0
             for _ in range(100):
@@ -122,7 +131,8 @@ final class HostIsolationTests: SandboxTestCase {
     }
 
     func testNoUserNamespacesNoKeyringsButThreadsAndSubprocessesWork() {
-        let out = lines("""
+        let out = lines(
+            """
             import ctypes, os, subprocess, sys, threading
             libc = ctypes.CDLL(None, use_errno=True)
             def call(*args):
@@ -160,7 +170,8 @@ final class HostIsolationTests: SandboxTestCase {
         usleep(100_000)
         XCTAssertEqual(listener.acceptedConnections(), 1)
         // The sandbox does not.
-        let out = lines("""
+        let out = lines(
+            """
             import errno, socket
             try:
                 socket.create_connection(("127.0.0.1", \(listener.port)), timeout=2).close()
@@ -176,7 +187,8 @@ final class HostIsolationTests: SandboxTestCase {
     func testTheEnvironmentIsCleanAndTheParentsIsOutOfReach() {
         setenv("GRPO_TEST_SECRET", "hunter2", 1)
         defer { unsetenv("GRPO_TEST_SECRET") }
-        let out = lines("""
+        let out = lines(
+            """
             import os
             print(sorted(os.environ))
             for pid in [p for p in os.listdir("/proc") if p.isdigit()] + [str(os.getppid())]:

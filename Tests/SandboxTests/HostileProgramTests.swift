@@ -36,8 +36,9 @@ final class HostileProgramTests: SandboxTestCase {
         results.withUnsafeMutableBufferPointer { out in
             DispatchQueue.concurrentPerform(iterations: runnable.count) { i in
                 let p = runnable[i]
-                let source = p.instantiated(canary: canary.path, canaryPID: canaryProcess.processIdentifier,
-                                            port: listener.port, ipcKey: ipcKey, marker: marker)
+                let source = p.instantiated(
+                    canary: canary.path, canaryPID: canaryProcess.processIdentifier,
+                    port: listener.port, ipcKey: ipcKey, marker: marker)
                 let r = sandbox.run(solution: source, tests: p.tests, entryPoint: "f")
                 var task = RewardTask(kind: "code", tests: p.tests, entryPoint: "f")
                 task.rawCompletion = true
@@ -61,8 +62,9 @@ final class HostileProgramTests: SandboxTestCase {
         XCTAssertEqual(listener.acceptedConnections(), 0, "a program reached the host's loopback")
         XCTAssertFalse(HostState.ipcExists(key: ipcKey), "an IPC object outlived its run")
         for folder in ["/run/lock", "/var/lock", "/tmp", "/var/tmp", "/dev/shm", "/"] {
-            XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/" + marker),
-                           "a file was left in \(folder)")
+            XCTAssertFalse(
+                FileManager.default.fileExists(atPath: folder + "/" + marker),
+                "a file was left in \(folder)")
             try? FileManager.default.removeItem(atPath: folder + "/" + marker)
         }
     }

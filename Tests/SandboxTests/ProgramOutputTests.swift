@@ -61,11 +61,15 @@ final class ProgramOutputTests: SandboxTestCase {
             ("import time\nprint(2847, flush=True)\ntime.sleep(60)", ["timeout"]),
             // Loops and forks bounded by themselves too (60 s, 200 processes): a broken sandbox must
             // not leave them running on the machine.
-            ("import time\nprint(2847, flush=True)\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass",
-             ["timeout"]),
+            (
+                "import time\nprint(2847, flush=True)\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass",
+                ["timeout"]
+            ),
             ("print(2847, flush=True)\nprint('x' * 10**7)", ["output_limit"]),
-            ("import os, time\nprint(2847, flush=True)\nfor _ in range(200):\n    if os.fork() == 0:\n"
-             + "        time.sleep(60)\n        os._exit(0)", ["error"]),
+            (
+                "import os, time\nprint(2847, flush=True)\nfor _ in range(200):\n    if os.fork() == 0:\n"
+                    + "        time.sleep(60)\n        os._exit(0)", ["error"]
+            ),
             // Printing something other than the answer last, whatever came before.
             ("print(2847)\nprint('PASSED')", ["wrong_answer"]),
         ]
@@ -79,18 +83,22 @@ final class ProgramOutputTests: SandboxTestCase {
     }
 
     func testTheKindLoadsFromARuleFile() throws {
-        let set = try RuleSet.parse("""
+        let set = try RuleSet.parse(
+            """
             name: pal
             rules:
               - {name: answer, kind: program_output, wall_seconds: 3, answer_in_words: false}
             """, file: "pal.yaml")
         let scored = set.score(completion: block("print(73*39)"), task: task)
         XCTAssertEqual(scored.reward, 1)
-        XCTAssertThrowsError(try RuleSet.parse("""
-            name: pal
-            rules:
-              - {name: answer, kind: program_output, wall_seconds: -1}
-            """, file: "pal.yaml")) { error in
+        XCTAssertThrowsError(
+            try RuleSet.parse(
+                """
+                name: pal
+                rules:
+                  - {name: answer, kind: program_output, wall_seconds: -1}
+                """, file: "pal.yaml")
+        ) { error in
             XCTAssertTrue("\(error)".contains("wall_seconds"), "\(error)")
         }
     }

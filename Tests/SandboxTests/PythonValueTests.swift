@@ -25,8 +25,10 @@ final class PythonValueTests: XCTestCase {
     }
 
     func testMalformedInputIsRefusedNotTrusted() {
-        for bad in ["", "x", "i;", "i12", "ig;", "f1e;", "fnan1;", "s6;", "sZZ;", "l3:N", "l99999999999:", "l-1:",
-                    "d1:N", "NN", "T ", "f" + String(repeating: "1", count: 50) + ";"] {
+        for bad in [
+            "", "x", "i;", "i12", "ig;", "f1e;", "fnan1;", "s6;", "sZZ;", "l3:N", "l99999999999:", "l-1:",
+            "d1:N", "NN", "T ", "f" + String(repeating: "1", count: 50) + ";",
+        ] {
             XCTAssertThrowsError(try parse(bad), bad) { XCTAssertTrue($0 is PythonValue.FormatError, "\(bad): \($0)") }
         }
         // Nesting is bounded (the encoder marks deeper values unsupported).
@@ -58,9 +60,11 @@ final class PythonValueTests: XCTestCase {
     }
 
     func testTruthAsPythonHasIt() throws {
-        for (wire, truth) in [("N", false), ("F", false), ("T", true), ("i0;", false), ("i-1;", true), ("f0.0;", false),
-                              ("s;", false), ("s61;", true), ("l0:", false), ("l1:N", true), ("d0:", false),
-                              ("?41;", false)] {
+        for (wire, truth) in [
+            ("N", false), ("F", false), ("T", true), ("i0;", false), ("i-1;", true), ("f0.0;", false),
+            ("s;", false), ("s61;", true), ("l0:", false), ("l1:N", true), ("d0:", false),
+            ("?41;", false),
+        ] {
             XCTAssertEqual(try parse(wire).isTruthy, truth, wire)
         }
     }

@@ -14,7 +14,11 @@ import RewardRules
 class SandboxTestCase: XCTestCase {
     static var limits: SandboxLimits {
         var l = SandboxLimits()
-        l.cpuSeconds = 2; l.wallSeconds = 4; l.memoryMB = 256; l.maxOutputBytes = 64 << 10; l.maxFileMB = 4
+        l.cpuSeconds = 2
+        l.wallSeconds = 4
+        l.memoryMB = 256
+        l.maxOutputBytes = 64 << 10
+        l.maxFileMB = 4
         return l
     }
     /// The task every hostile program pretends to solve: f(x) = 3x + 2.
@@ -41,7 +45,8 @@ class SandboxTestCase: XCTestCase {
         chmod(folder.path, 0o777)
         chmod(folder.appendingPathComponent("sentinel").path, 0o666)
         canary = folder
-        let name = self.name, seconds = deadlineSeconds
+        let name = self.name
+        let seconds = deadlineSeconds
         let item = DispatchWorkItem {
             fputs("\(name) ran past its \(Int(seconds)) s deadline: stopping the tests\n", stderr)
             exit(1)
@@ -61,23 +66,28 @@ class SandboxTestCase: XCTestCase {
     func assertCanaryIntact(file: StaticString = #filePath, line: UInt = #line) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: canary.path)) ?? []
         XCTAssertEqual(names, ["sentinel"], "the canary folder changed", file: file, line: line)
-        XCTAssertEqual(try? String(contentsOf: canary.appendingPathComponent("sentinel"), encoding: .utf8), "canary\n",
-                       file: file, line: line)
+        XCTAssertEqual(
+            try? String(contentsOf: canary.appendingPathComponent("sentinel"), encoding: .utf8), "canary\n",
+            file: file, line: line)
     }
 
     /// Runs a hostile solution and requires exactly the `expect`ed outcome (so a sandbox that
     /// never started fails too), score 0, an end within the limits, no process left in the
     /// run's namespace, and the canary intact.
     @discardableResult
-    func hostile(_ solution: String, tests: String = SandboxTestCase.tests, expect: SandboxResult.Outcome,
-                 file: StaticString = #filePath, line: UInt = #line) -> SandboxResult {
+    func hostile(
+        _ solution: String, tests: String = SandboxTestCase.tests, expect: SandboxResult.Outcome,
+        file: StaticString = #filePath, line: UInt = #line
+    ) -> SandboxResult {
         let r = sandbox.run(solution: solution, tests: tests, entryPoint: "f")
         checkHostile(r, expect: expect, file: file, line: line)
         return r
     }
 
-    func checkHostile(_ r: SandboxResult, expect: SandboxResult.Outcome, what: String = "",
-                      file: StaticString = #filePath, line: UInt = #line) {
+    func checkHostile(
+        _ r: SandboxResult, expect: SandboxResult.Outcome, what: String = "",
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(r.outcome, expect, "\(what) \(r)", file: file, line: line)
         XCTAssertNotEqual(r.outcome, .passed, "\(what) a hostile program passed", file: file, line: line)
         XCTAssertLessThan(r.passed, r.total == 0 ? 1 : r.total, what, file: file, line: line)
@@ -92,7 +102,12 @@ class SandboxTestCase: XCTestCase {
         p.executableURL = URL(fileURLWithPath: sandbox.python)
         p.arguments = ["-c", "import time; time.sleep(120)"]
         try p.run()
-        addTeardownBlock { if p.isRunning { p.terminate(); p.waitUntilExit() } }
+        addTeardownBlock {
+            if p.isRunning {
+                p.terminate()
+                p.waitUntilExit()
+            }
+        }
         return p
     }
 }

@@ -12,10 +12,13 @@ final class SandboxTests: SandboxTestCase {
     func testHonestProgramsPass() {
         let tests = "assert f(2) == 4\nassert f(-1) == -2\nassert f(0) == 0"
         let r = sandbox.run(solution: "def f(x):\n    return x * 2\n", tests: tests, entryPoint: "f")
-        XCTAssertEqual(r.outcome, .passed, "\(r)"); XCTAssertEqual(r.passed, 3); XCTAssertEqual(r.total, 3)
+        XCTAssertEqual(r.outcome, .passed, "\(r)")
+        XCTAssertEqual(r.passed, 3)
+        XCTAssertEqual(r.total, 3)
         XCTAssertEqual(r.leftoverProcesses, 0)
         let wrong = sandbox.run(solution: "def f(x):\n    return x + 2\n", tests: tests, entryPoint: "f")
-        XCTAssertEqual(wrong.outcome, .assertionFailed); XCTAssertEqual(wrong.passed, 1)
+        XCTAssertEqual(wrong.outcome, .assertionFailed)
+        XCTAssertEqual(wrong.passed, 1)
         XCTAssertEqual(wrong.failure, "line 2: assert f(-1) == -2: got 1")
         XCTAssertEqual(sandbox.run(solution: "def f(x) return 1", tests: "assert f(1) == 1").outcome, .syntaxError)
         let raised = sandbox.run(solution: "def f(x):\n    return 1 / 0\n", tests: "assert f(1) == 1")
@@ -63,8 +66,10 @@ final class SandboxTests: SandboxTestCase {
     /// an int and a float compare by value.
     func testComparisonsAreTypeStrict() {
         func outcome(_ value: String, _ expected: String) -> SandboxResult.Outcome {
-            sandbox.run(solution: "class I(int):\n    pass\ndef f():\n    return \(value)\n",
-                        tests: "assert f() == \(expected)", entryPoint: "f").outcome
+            sandbox.run(
+                solution: "class I(int):\n    pass\ndef f():\n    return \(value)\n",
+                tests: "assert f() == \(expected)", entryPoint: "f"
+            ).outcome
         }
         XCTAssertEqual(outcome("True", "1"), .assertionFailed)
         XCTAssertEqual(outcome("1", "True"), .assertionFailed)
@@ -95,8 +100,9 @@ final class SandboxTests: SandboxTestCase {
         XCTAssertEqual(allowed.outcome, .passed, "\(allowed)")
         XCTAssertEqual(allowed.passed, 2)
         XCTAssertEqual(allowed.inProcessChecks, 1)
-        let wrong = sandbox.run(solution: "def f(x):\n    return 2\n", tests: tests, entryPoint: "f",
-                                allowInProcessChecks: true)
+        let wrong = sandbox.run(
+            solution: "def f(x):\n    return 2\n", tests: tests, entryPoint: "f",
+            allowInProcessChecks: true)
         XCTAssertEqual(wrong.outcome, .assertionFailed)
         XCTAssertEqual(wrong.passed, 1)
     }
@@ -107,8 +113,11 @@ final class SandboxTests: SandboxTestCase {
         XCTAssertEqual(plan.checks.count, 3)
         XCTAssertEqual(plan.inProcessChecks, 0)
         XCTAssertEqual(plan.steps.map(\.source), ["f(0)", "f(-4)", "f(7)"])
-        XCTAssertEqual(sandbox.run(solution: "def f(x):\n    return 3 * x + 2\n", tests: SandboxTestCase.humanEvalTests,
-                                   entryPoint: "f").outcome, .passed)
+        XCTAssertEqual(
+            sandbox.run(
+                solution: "def f(x):\n    return 3 * x + 2\n", tests: SandboxTestCase.humanEvalTests,
+                entryPoint: "f"
+            ).outcome, .passed)
         // A check that loops stays in-process.
         let looping = """
             def check(candidate):
@@ -145,33 +154,39 @@ final class SandboxTests: SandboxTestCase {
     /// is not Python's max.
     func testTheEntryPointShadowsBuiltins() {
         let tests = "assert max([1, 5, 2]) == 5"
-        XCTAssertEqual(sandbox.run(solution: "def max(xs):\n    return 0\n", tests: tests, entryPoint: "max").outcome,
-                       .assertionFailed)
+        XCTAssertEqual(
+            sandbox.run(solution: "def max(xs):\n    return 0\n", tests: tests, entryPoint: "max").outcome,
+            .assertionFailed)
         let right = "def max(xs):\n    return sorted(xs)[-1]\n"
         XCTAssertEqual(sandbox.run(solution: right, tests: tests, entryPoint: "max").outcome, .passed)
     }
 
     func testCodeRuleExtractsAndScores() throws {
-        let set = try RuleSet.parse("rules:\n  - {name: tests, kind: code, partial_credit: true, wall_seconds: 4}",
-                                    file: "r.yaml")
+        let set = try RuleSet.parse(
+            "rules:\n  - {name: tests, kind: code, partial_credit: true, wall_seconds: 4}",
+            file: "r.yaml")
         let tests = "assert f(1) == 2\nassert f(2) == 4\nassert f(3) == 7\nassert f(4) == 8"
         let task = RewardTask(kind: "code", tests: tests, entryPoint: "f")
         let c = "Here:\n```python\ndef f(x):\n    return 0\n```\nbetter:\n```python\ndef f(x):\n    return 2 * x\n```\n"
         let s = try XCTUnwrap(set.score(completion: c, task: task).score(of: "tests"))
-        XCTAssertEqual(s.score, 0.75); XCTAssertEqual(s.reason, "assertion_failed")
+        XCTAssertEqual(s.score, 0.75)
+        XCTAssertEqual(s.reason, "assertion_failed")
         XCTAssertEqual(s.detail, "3/4 passed; line 3: assert f(3) == 7: got 6")
         XCTAssertEqual(set.score(completion: "no code here", task: task).score(of: "tests")?.reason, "no_code")
-        XCTAssertNil(set.score(completion: c, task: RewardTask(kind: "math", answer: "1")).score(of: "tests"),
-                     "no tests: not applicable")
-        var raw = RewardTask(kind: "code", tests: "assert f(2) == 4"); raw.rawCompletion = true
+        XCTAssertNil(
+            set.score(completion: c, task: RewardTask(kind: "math", answer: "1")).score(of: "tests"),
+            "no tests: not applicable")
+        var raw = RewardTask(kind: "code", tests: "assert f(2) == 4")
+        raw.rawCompletion = true
         XCTAssertEqual(set.score(completion: "def f(x):\n    return 2 * x\n", task: raw).reward, 1)
         XCTAssertThrowsError(try RuleSet.parse("rules:\n  - {name: t, kind: code, memory_mb: 0}", file: "r.yaml")) {
             XCTAssertEqual("\($0)", "r.yaml:2: rule \"t\": field \"memory_mb\": must be positive")
         }
         let missing = "rules:\n  - {name: t, kind: code, python: /no/such/python3}"
         XCTAssertThrowsError(try RuleSet.parse(missing, file: "r.yaml")) {
-            XCTAssertEqual("\($0)",
-                           "r.yaml:2: rule \"t\": field \"python\": /no/such/python3: no such file")
+            XCTAssertEqual(
+                "\($0)",
+                "r.yaml:2: rule \"t\": field \"python\": /no/such/python3: no such file")
         }
     }
 
@@ -181,8 +196,9 @@ final class SandboxTests: SandboxTestCase {
         var results = [SandboxResult?](repeating: nil, count: 16)
         results.withUnsafeMutableBufferPointer { out in
             DispatchQueue.concurrentPerform(iterations: 16) { i in
-                out[i] = sandbox.run(solution: i % 4 == 0 ? spin : good, tests: SandboxTestCase.tests,
-                                     entryPoint: "f")
+                out[i] = sandbox.run(
+                    solution: i % 4 == 0 ? spin : good, tests: SandboxTestCase.tests,
+                    entryPoint: "f")
             }
         }
         for (i, r) in results.enumerated() {

@@ -35,7 +35,9 @@ final class ImportedCodeTasksTests: XCTestCase {
         """
 
     func testHumanEvalAssertsAreCheckedOutsideTheProgram() throws {
-        let path = try write("he.jsonl", """
+        let path = try write(
+            "he.jsonl",
+            """
             {"task_id": "HumanEval/0", "prompt": "def add(a, b):\\n", "canonical_solution": "    return a + b\\n", \
             "test": "METADATA = {}\\n\\ndef check(candidate):\\n    assert candidate(1, 2) == 3\\n\
                 assert candidate(-1, 1) == 0\\n", \
@@ -63,14 +65,17 @@ final class ImportedCodeTasksTests: XCTestCase {
         let add = try XCTUnwrap(set.train.first { $0.id == "HumanEval/0" }).rewardTask(kind: "code")
         let right = rule.score(completion: "```python\ndef add(a, b):\n    return a + b\n```", task: add)
         XCTAssertEqual(right?.score, 1, "\(String(describing: right))")
-        let hack = rule.score(completion: "```python\n\(alwaysEqual)\ndef add(a, b):\n    return Anything()\n```",
-                              task: add)
+        let hack = rule.score(
+            completion: "```python\n\(alwaysEqual)\ndef add(a, b):\n    return Anything()\n```",
+            task: add)
         XCTAssertEqual(hack?.score, 0)
         XCTAssertEqual(hack?.reason, "assertion_failed")
     }
 
     func testMBPPAssertsAreCheckedOutsideTheProgram() throws {
-        let path = try write("mbpp.jsonl", """
+        let path = try write(
+            "mbpp.jsonl",
+            """
             {"task_id": 2, "text": "Write a function to square.", "code": "def square(x):\\n    return x * x", \
             "test_list": ["assert square(2) == 4", "assert square(-3) == 9", \
             "assert math.isclose(square(1.5), 2.25)"], \
@@ -88,22 +93,26 @@ final class ImportedCodeTasksTests: XCTestCase {
         XCTAssertEqual(plan.computedChecks, 1, "math.isclose is evaluated by the clean verifier")
         let rule = CodeRule(name: "tests", sandbox: sandbox)
         XCTAssertEqual(rule.score(completion: "```python\ndef square(x):\n    return x * x\n```", task: task)?.score, 1)
-        let hack = rule.score(completion: "```python\n\(alwaysEqual)\ndef square(x):\n    return Anything()\n```",
-                              task: task)
+        let hack = rule.score(
+            completion: "```python\n\(alwaysEqual)\ndef square(x):\n    return Anything()\n```",
+            task: task)
         XCTAssertEqual(hack?.score, 0)
         // math.isclose on a patched math module in the program changes nothing outside it.
-        let patched = rule.score(completion: "```python\nimport math\nmath.isclose = lambda *a, **k: True\n"
-                                 + "def square(x):\n    return 0\n```", task: task)
+        let patched = rule.score(
+            completion: "```python\nimport math\nmath.isclose = lambda *a, **k: True\n"
+                + "def square(x):\n    return 0\n```", task: task)
         XCTAssertEqual(patched?.score, 0)
         XCTAssertEqual(patched?.detail?.hasPrefix("0/3 passed"), true, "\(String(describing: patched))")
     }
 
     func testASetThatDoesNotAllowInProcessChecksIsToldWhichTasksNeedThem() throws {
         let folder = tmp.appendingPathComponent("loops")
-        let loop = TaskRecord(id: "loop", prompt: "double", tests: "assert all(f(x) == 2 * x for x in range(3))",
-                              entryPoint: "f", solution: "def f(x):\n    return 2 * x\n")
-        try TaskSet.write(to: folder, manifest: TaskManifest(name: "loops", kind: "code", rules: "code"),
-                          train: [loop], test: [], sft: [])
+        let loop = TaskRecord(
+            id: "loop", prompt: "double", tests: "assert all(f(x) == 2 * x for x in range(3))",
+            entryPoint: "f", solution: "def f(x):\n    return 2 * x\n")
+        try TaskSet.write(
+            to: folder, manifest: TaskManifest(name: "loops", kind: "code", rules: "code"),
+            train: [loop], test: [], sft: [])
         let report = try TaskSet.load(folder.path).validate(sandbox: Sandbox(concurrency: 1))
         XCTAssertEqual(report.inProcessChecks, 1)
         XCTAssertEqual(report.failures.count, 1)
@@ -112,8 +121,9 @@ final class ImportedCodeTasksTests: XCTestCase {
         // Declared, the same set passes.
         let declared = TaskManifest(name: "loops", kind: "code", rules: "code", inProcessChecks: true)
         try TaskSet.write(to: folder, manifest: declared, train: [loop], test: [], sft: [])
-        XCTAssertTrue(try String(contentsOf: folder.appendingPathComponent("task.yaml"), encoding: .utf8)
-            .contains("in_process_checks: true"))
+        XCTAssertTrue(
+            try String(contentsOf: folder.appendingPathComponent("task.yaml"), encoding: .utf8)
+                .contains("in_process_checks: true"))
         XCTAssertEqual(try TaskSet.load(folder.path).validate(sandbox: Sandbox(concurrency: 1)).failures, [])
     }
 }

@@ -25,9 +25,12 @@ final class ImporterTests: XCTestCase {
 
     /// A JSONL file of these objects, one a line.
     func write(_ name: String, objects: [[String: Any]]) throws -> String {
-        try write(name, objects.map { object in
-            String(decoding: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), as: UTF8.self)
-        })
+        try write(
+            name,
+            objects.map { object in
+                String(
+                    decoding: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), as: UTF8.self)
+            })
     }
 
     func options(_ format: String, test: Int? = 0) -> Importers.Options {
@@ -37,14 +40,21 @@ final class ImporterTests: XCTestCase {
     }
 
     func testMATHImportSucceeds() throws {
-        let path = try write("math.jsonl", objects: [
-            ["problem": "Find $x$ if $2x = 1$.", "solution": #"Divide: $x = \boxed{\frac{1}{2}}$."#, "level": "Level 1",
-             "type": "Algebra", "unique_id": "test/algebra/1.json"],
-            ["problem": #"What is $\{1,2\}\cup\{3\}$?"#,
-             "solution": #"First \boxed{2}, no: it is $\boxed{\{1,2,3\}}$."#, "subject": "Prealgebra"],
-            ["problem": #"Evaluate $\sqrt{8}$."#, "solution": #"$\sqrt{8} = \boxed{2\sqrt{2}}$"#],
-            ["problem": "Compute $3!$.", "solution": #"$3! = \fbox{6}$"#],
-        ])
+        let path = try write(
+            "math.jsonl",
+            objects: [
+                [
+                    "problem": "Find $x$ if $2x = 1$.", "solution": #"Divide: $x = \boxed{\frac{1}{2}}$."#,
+                    "level": "Level 1",
+                    "type": "Algebra", "unique_id": "test/algebra/1.json",
+                ],
+                [
+                    "problem": #"What is $\{1,2\}\cup\{3\}$?"#,
+                    "solution": #"First \boxed{2}, no: it is $\boxed{\{1,2,3\}}$."#, "subject": "Prealgebra",
+                ],
+                ["problem": #"Evaluate $\sqrt{8}$."#, "solution": #"$\sqrt{8} = \boxed{2\sqrt{2}}$"#],
+                ["problem": "Compute $3!$.", "solution": #"$3! = \fbox{6}$"#],
+            ])
         let set = try Importers.load(path, options: options("math", test: 1))
         XCTAssertEqual(set.manifest.kind, "math")
         XCTAssertEqual(set.manifest.rules, "math")
@@ -52,8 +62,9 @@ final class ImporterTests: XCTestCase {
         XCTAssertEqual(set.train.count, 3)
         XCTAssertEqual(set.test.count, 1)
         let all = Dictionary(uniqueKeysWithValues: (set.train + set.test).map { ($0.id, $0) })
-        XCTAssertEqual(Set(all.keys), ["test/algebra/1.json", "math-2", "math-3", "math-4"],
-                       "unique_id, else name-line")
+        XCTAssertEqual(
+            Set(all.keys), ["test/algebra/1.json", "math-2", "math-3", "math-4"],
+            "unique_id, else name-line")
         XCTAssertEqual(all["test/algebra/1.json"]?.answer, "\\frac{1}{2}")
         XCTAssertEqual(all["test/algebra/1.json"]?.meta, ["level": .string("Level 1"), "type": .string("Algebra")])
         XCTAssertEqual(all["math-2"]?.answer, "\\{1,2,3\\}", "the last box, nested braces whole")
@@ -68,8 +79,9 @@ final class ImporterTests: XCTestCase {
             XCTAssertEqual(demo.prompt, task.prompt)
             XCTAssertTrue(demo.completion.hasPrefix("<think>"), demo.completion)
             XCTAssertTrue(demo.completion.hasSuffix("</answer>"), demo.completion)
-            XCTAssertEqual(rule.score(completion: demo.completion, task: set.manifest.rewardTask(for: task))?.reason,
-                           "correct", demo.completion)
+            XCTAssertEqual(
+                rule.score(completion: demo.completion, task: set.manifest.rewardTask(for: task))?.reason,
+                "correct", demo.completion)
         }
         // Written and read back as a task set.
         let folder = tmp.appendingPathComponent("imported")
@@ -83,31 +95,43 @@ final class ImporterTests: XCTestCase {
 
     /// Every user error names the file, the line and the field, as a typed error.
     func testImporterErrorsNameFileLineAndField() throws {
-        func badLine(_ format: String, _ lines: [String], line: Int, field: String?, _ message: String,
-                     file: StaticString = #filePath, at: UInt = #line) throws {
+        func badLine(
+            _ format: String, _ lines: [String], line: Int, field: String?, _ message: String,
+            file: StaticString = #filePath, at: UInt = #line
+        ) throws {
             let path = try write("\(format)-\(UUID().uuidString.prefix(4)).jsonl", lines)
             XCTAssertThrowsError(try Importers.load(path, options: options(format)), file: file, line: at) { error in
-                XCTAssertEqual(error as? TaskSetError, .badLine(file: path, line: line, field: field, message: message),
-                               file: file, line: at)
+                XCTAssertEqual(
+                    error as? TaskSetError, .badLine(file: path, line: line, field: field, message: message),
+                    file: file, line: at)
             }
         }
         func line(_ object: [String: Any]) throws -> String {
             String(decoding: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), as: UTF8.self)
         }
-        let he = try line(["task_id": "a", "prompt": "def f():\n", "canonical_solution": "    return 1\n",
-                           "test": "def check(c):\n    assert c() == 1\n", "entry_point": "f"])
+        let he = try line([
+            "task_id": "a", "prompt": "def f():\n", "canonical_solution": "    return 1\n",
+            "test": "def check(c):\n    assert c() == 1\n", "entry_point": "f",
+        ])
         let noEntry = try line(["task_id": "b", "prompt": "def g():\n", "canonical_solution": "x", "test": "t"])
         try badLine("humaneval", [he, noEntry], line: 2, field: "entry_point", "missing")
-        let listPrompt = try line(["task_id": "b", "prompt": ["def g():"], "canonical_solution": "x", "test": "t",
-                                   "entry_point": "g"])
+        let listPrompt = try line([
+            "task_id": "b", "prompt": ["def g():"], "canonical_solution": "x", "test": "t",
+            "entry_point": "g",
+        ])
         try badLine("humaneval", [listPrompt], line: 1, field: "prompt", "expected a string")
         let noTests = try line(["task_id": 1, "text": "Square.", "code": "def sq(x): return x*x", "test_list": []])
         try badLine("mbpp", [noTests], line: 1, field: "test_list", "expected a non-empty list of asserts")
-        try badLine("mbpp", [try line(["task_id": 1, "text": "Square.", "test_list": ["assert sq(2) == 4"]])],
-                    line: 1, field: "code", "missing")
-        try badLine("gsm8k", [try line(["question": "How many?", "answer": "#### 3"]),
-                              try line(["question": "And now?", "answer": "4"])],
-                    line: 2, field: "answer", "no \"#### <number>\" at the end")
+        try badLine(
+            "mbpp", [try line(["task_id": 1, "text": "Square.", "test_list": ["assert sq(2) == 4"]])],
+            line: 1, field: "code", "missing")
+        try badLine(
+            "gsm8k",
+            [
+                try line(["question": "How many?", "answer": "#### 3"]),
+                try line(["question": "And now?", "answer": "4"]),
+            ],
+            line: 2, field: "answer", "no \"#### <number>\" at the end")
         try badLine("math", [try line(["problem": "p"])], line: 1, field: "solution", "missing")
         let sum = try line(["prompt": "2+2", "answer": "4"])
         try badLine("jsonl", [sum, "{\"prompt\": \"3+3\","], line: 2, field: nil, "not valid JSON")
@@ -142,24 +166,38 @@ final class ImporterTests: XCTestCase {
         guard geteuid() == 0 else {
             throw XCTSkip("the sandbox needs root (namespaces and its own uids); run the tests as root to check this")
         }
-        let he = try write("he.jsonl", objects: [
-            ["task_id": "HumanEval/0", "prompt": "def add(a, b):\n    \"\"\"Add.\"\"\"\n",
-             "canonical_solution": "    return a + b\n",
-             "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-1, 1) == 0\n",
-             "entry_point": "add"],
-            ["task_id": "HumanEval/1", "prompt": "def rev(s):\n", "canonical_solution": "    return s[::-1]\n",
-             "test": "def check(candidate):\n    assert candidate('ab') == 'ba'\n", "entry_point": "rev"],
-        ])
-        let mbpp = try write("mbpp.jsonl", objects: [
-            ["task_id": 2, "text": "Write a function to square.", "code": "def square(x):\n    return x * x",
-             "test_list": ["assert square(2) == 4", "assert square(-3) == 9"]],
-            ["task_id": 3, "text": "Write a function to add one.", "code": "def inc(x):\n    return x + 1",
-             "test_setup_code": "BASE = 41", "test_list": ["assert inc(BASE) == 42"]],
-        ])
+        let he = try write(
+            "he.jsonl",
+            objects: [
+                [
+                    "task_id": "HumanEval/0", "prompt": "def add(a, b):\n    \"\"\"Add.\"\"\"\n",
+                    "canonical_solution": "    return a + b\n",
+                    "test":
+                        "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-1, 1) == 0\n",
+                    "entry_point": "add",
+                ],
+                [
+                    "task_id": "HumanEval/1", "prompt": "def rev(s):\n", "canonical_solution": "    return s[::-1]\n",
+                    "test": "def check(candidate):\n    assert candidate('ab') == 'ba'\n", "entry_point": "rev",
+                ],
+            ])
+        let mbpp = try write(
+            "mbpp.jsonl",
+            objects: [
+                [
+                    "task_id": 2, "text": "Write a function to square.", "code": "def square(x):\n    return x * x",
+                    "test_list": ["assert square(2) == 4", "assert square(-3) == 9"],
+                ],
+                [
+                    "task_id": 3, "text": "Write a function to add one.", "code": "def inc(x):\n    return x + 1",
+                    "test_setup_code": "BASE = 41", "test_list": ["assert inc(BASE) == 42"],
+                ],
+            ])
         for (path, format) in [(he, "humaneval"), (mbpp, "mbpp")] {
             let imported = try Importers.load(path, options: options(format, test: 1))
-            let set = TaskSet(folder: tmp, manifest: imported.manifest, train: imported.train, test: imported.test,
-                              sft: [])
+            let set = TaskSet(
+                folder: tmp, manifest: imported.manifest, train: imported.train, test: imported.test,
+                sft: [])
             let report = try set.validate()
             XCTAssertEqual(report.solutionsChecked, 2, format)
             XCTAssertEqual(report.failures, [], format)

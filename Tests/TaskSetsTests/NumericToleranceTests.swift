@@ -20,8 +20,9 @@ final class NumericToleranceTests: XCTestCase {
     func set(_ extra: String) throws -> String {
         let folder = tmp.appendingPathComponent("s-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try ("name: s\nkind: math\nrules: math\n" + extra).write(to: folder.appendingPathComponent("task.yaml"),
-                                                               atomically: false, encoding: .utf8)
+        try ("name: s\nkind: math\nrules: math\n" + extra).write(
+            to: folder.appendingPathComponent("task.yaml"),
+            atomically: false, encoding: .utf8)
         try "{\"id\": \"a\", \"prompt\": \"1/7=\", \"answer\": \"\\\\frac{1}{7}\"}\n"
             .write(to: folder.appendingPathComponent("train.jsonl"), atomically: false, encoding: .utf8)
         try "{\"id\": \"b\", \"prompt\": \"1/3=\", \"answer\": \"\\\\frac{1}{3}\"}\n"
@@ -56,15 +57,18 @@ final class NumericToleranceTests: XCTestCase {
         try TaskSet.write(to: copy, manifest: loaded.manifest, train: loaded.train, test: loaded.test, sft: [])
         XCTAssertEqual(try TaskSet.load(copy.path).manifest.numericTolerance, 0.001)
         let none = tmp.appendingPathComponent("none")
-        try TaskSet.write(to: none, manifest: TaskManifest(name: "n", kind: "math", rules: "math"), train: loaded.train,
-                          test: loaded.test, sft: [])
+        try TaskSet.write(
+            to: none, manifest: TaskManifest(name: "n", kind: "math", rules: "math"), train: loaded.train,
+            test: loaded.test, sft: [])
         let yaml = try String(contentsOf: none.appendingPathComponent("task.yaml"), encoding: .utf8)
         XCTAssertFalse(yaml.contains("numeric_tolerance"), yaml)
     }
 
     func testBadTolerancesNameTheField() throws {
-        for (value, message) in [("-0.1", "must be at least 0 and below 1"), ("1", "must be at least 0 and below 1"),
-                                 (".nan", "must be at least 0 and below 1"), ("lots", "wrong type")] {
+        for (value, message) in [
+            ("-0.1", "must be at least 0 and below 1"), ("1", "must be at least 0 and below 1"),
+            (".nan", "must be at least 0 and below 1"), ("lots", "wrong type"),
+        ] {
             let path = try set("numeric_tolerance: \(value)\n")
             XCTAssertThrowsError(try TaskSet.load(path), value) { error in
                 guard case let TaskSetError.badManifest(file, field, text)? = error as? TaskSetError else {

@@ -11,7 +11,8 @@ import TaskSets
 final class TaskSetsTests: XCTestCase {
     var tmp: URL!
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("tasksets-\(getpid())-\(UUID().uuidString.prefix(6))")
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tasksets-\(getpid())-\(UUID().uuidString.prefix(6))")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     }
     override func tearDown() { try? FileManager.default.removeItem(at: tmp) }
@@ -23,7 +24,10 @@ final class TaskSetsTests: XCTestCase {
         return url
     }
 
-    func makeSet(manifest: String = "name: s\nkind: math\nrules: math\n", train: String, test: String = "{\"id\": \"t1\", \"prompt\": \"1+1=\", \"answer\": \"2\"}\n") throws -> String {
+    func makeSet(
+        manifest: String = "name: s\nkind: math\nrules: math\n", train: String,
+        test: String = "{\"id\": \"t1\", \"prompt\": \"1+1=\", \"answer\": \"2\"}\n"
+    ) throws -> String {
         _ = try write("s/task.yaml", manifest)
         _ = try write("s/train.jsonl", train)
         _ = try write("s/test.jsonl", test)
@@ -31,26 +35,37 @@ final class TaskSetsTests: XCTestCase {
     }
 
     func error(_ body: () throws -> Any) -> String {
-        do { _ = try body(); return "no error" } catch { return "\(error)" }
+        do {
+            _ = try body()
+            return "no error"
+        } catch { return "\(error)" }
     }
 
     func testFormatAndErrors() throws {
-        let path = try makeSet(train: "{\"id\": \"a\", \"prompt\": \"2+2=\", \"answer\": \"4\", \"meta\": {\"level\": 1}}\n\n")
+        let path = try makeSet(
+            train: "{\"id\": \"a\", \"prompt\": \"2+2=\", \"answer\": \"4\", \"meta\": {\"level\": 1}}\n\n")
         let set = try TaskSet.load(path)
         XCTAssertEqual(set.train.map(\.id), ["a"])
         XCTAssertEqual(set.manifest.promptTemplate, "{prompt}")
         XCTAssertEqual(set.train[0].rewardTask(kind: "math").answer, "4")
 
-        let bad = try makeSet(train: "{\"id\": \"a\", \"prompt\": \"x\", \"answer\": \"1\"}\n{\"id\": \"b\", \"prompt\": 3, \"answer\": \"1\"}\n")
+        let bad = try makeSet(
+            train:
+                "{\"id\": \"a\", \"prompt\": \"x\", \"answer\": \"1\"}\n{\"id\": \"b\", \"prompt\": 3, \"answer\": \"1\"}\n"
+        )
         XCTAssertEqual(error { try TaskSet.load(bad) }, "\(bad)/train.jsonl:2: field \"prompt\": expected a string")
         let missing = try makeSet(train: "{\"id\": \"a\", \"prompt\": \"x\"}\n")
         XCTAssertEqual(error { try TaskSet.load(missing) }, "\(missing)/train.jsonl:1: field \"answer\": missing")
         let dup = try makeSet(train: "{\"id\": \"t1\", \"prompt\": \"x\", \"answer\": \"1\"}\n")
-        XCTAssertEqual(error { try TaskSet.load(dup) }, "\(dup)/test.jsonl:1: field \"id\": duplicate id \"t1\" (first at train.jsonl:1)")
+        XCTAssertEqual(
+            error { try TaskSet.load(dup) },
+            "\(dup)/test.jsonl:1: field \"id\": duplicate id \"t1\" (first at train.jsonl:1)")
         let json = try makeSet(train: "{\"id\": \"a\",\n")
         XCTAssertEqual(error { try TaskSet.load(json) }, "\(json)/train.jsonl:1: not valid JSON")
-        let code = try makeSet(manifest: "name: s\nkind: code\nrules: code\n", train: "{\"id\": \"a\", \"prompt\": \"x\", \"tests\": \"assert 1\"}\n",
-                               test: "{\"id\": \"b\", \"prompt\": \"x\", \"tests\": \"assert 1\", \"entry_point\": \"f\"}\n")
+        let code = try makeSet(
+            manifest: "name: s\nkind: code\nrules: code\n",
+            train: "{\"id\": \"a\", \"prompt\": \"x\", \"tests\": \"assert 1\"}\n",
+            test: "{\"id\": \"b\", \"prompt\": \"x\", \"tests\": \"assert 1\", \"entry_point\": \"f\"}\n")
         XCTAssertEqual(error { try TaskSet.load(code) }, "\(code)/train.jsonl:1: field \"entry_point\": missing")
         let manifest = try makeSet(manifest: "name: s\nkind: math\nrules: math\nprompt_templat: x\n", train: "")
         XCTAssertTrue(error { try TaskSet.load(manifest) }.contains("task.yaml: field \"prompt_templat\": unknown key"))
@@ -62,11 +77,17 @@ final class TaskSetsTests: XCTestCase {
     func testGeneratorsAreDeterministicAndDisjoint() throws {
         for name in Generators.names {
             let o = GeneratorOptions(train: 150, test: 40, sft: 60, seed: 7)
-            let a = try Generators.generate(name, options: o), b = try Generators.generate(name, options: o)
-            XCTAssertEqual(a.train, b.train, name); XCTAssertEqual(a.test, b.test, name); XCTAssertEqual(a.sft, b.sft, name)
-            var other = o; other.seed = 8
+            let a = try Generators.generate(name, options: o)
+            let b = try Generators.generate(name, options: o)
+            XCTAssertEqual(a.train, b.train, name)
+            XCTAssertEqual(a.test, b.test, name)
+            XCTAssertEqual(a.sft, b.sft, name)
+            var other = o
+            other.seed = 8
             XCTAssertNotEqual(try Generators.generate(name, options: other).train, a.train, name)
-            XCTAssertEqual(a.train.count, 150); XCTAssertEqual(a.test.count, 40); XCTAssertEqual(a.sft.count, 60)
+            XCTAssertEqual(a.train.count, 150)
+            XCTAssertEqual(a.test.count, 40)
+            XCTAssertEqual(a.sft.count, 60)
             // No test problem appears in train or among the demonstrations.
             let testPrompts = Set(a.test.map(\.prompt))
             XCTAssertTrue(a.train.allSatisfy { !testPrompts.contains($0.prompt) }, name)
@@ -76,12 +97,14 @@ final class TaskSetsTests: XCTestCase {
             let folder = tmp.appendingPathComponent(name)
             try TaskSet.write(to: folder, manifest: a.manifest, train: a.train, test: a.test, sft: a.sft)
             let loaded = try TaskSet.load(folder.path)
-            XCTAssertEqual(loaded.train, a.train); XCTAssertEqual(loaded.sft, a.sft)
+            XCTAssertEqual(loaded.train, a.train)
+            XCTAssertEqual(loaded.sft, a.sft)
         }
     }
 
     func testArithmeticWorkingIsRight() throws {
-        let set = try Generators.generate("arith", options: GeneratorOptions(train: 10, test: 10, sft: 300, seed: 1, knobs: ["digits": "3"]))
+        let set = try Generators.generate(
+            "arith", options: GeneratorOptions(train: 10, test: 10, sft: 300, seed: 1, knobs: ["digits": "3"]))
         for d in set.sft {
             // The answer in the demonstration is the true result of the prompt.
             let prompt = d.prompt.dropLast()
@@ -108,8 +131,9 @@ final class TaskSetsTests: XCTestCase {
         var direct = 0
         for (d, w) in zip(set.sft, worked.sft) {
             XCTAssertEqual(d.prompt, w.prompt, "the same problems whatever the share")
-            let answer = try XCTUnwrap(w.completion.components(separatedBy: "<think>\n").last?
-                .components(separatedBy: "\n</think>").last)
+            let answer = try XCTUnwrap(
+                w.completion.components(separatedBy: "<think>\n").last?
+                    .components(separatedBy: "\n</think>").last)
             XCTAssertTrue(w.completion.hasPrefix("<think>\n"), w.completion)
             if d.completion.hasPrefix("<think></think>") {
                 direct += 1
@@ -154,106 +178,164 @@ final class TaskSetsTests: XCTestCase {
     }
 
     func testCountdownRuleAndSolver() throws {
-        let task = RewardTask(kind: "math", answer: "31", json: ["meta": .object(["numbers": .array([3, 7, 25, 2].map { .number($0) }), "target": .number(31)])])
+        let task = RewardTask(
+            kind: "math", answer: "31",
+            json: ["meta": .object(["numbers": .array([3, 7, 25, 2].map { .number($0) }), "target": .number(31)])])
         let rule = CountdownRule(name: "c")
         XCTAssertEqual(rule.score(completion: "<answer>25+7-3+2</answer>", task: task)?.reason, "correct")
         XCTAssertEqual(rule.score(completion: "<answer>(25 + 7) - (3 - 2)</answer>", task: task)?.reason, "correct")
         XCTAssertEqual(rule.score(completion: "<answer>25+7</answer>", task: task)?.reason, "wrong_value")
-        XCTAssertEqual(rule.score(completion: "<answer>25+3+3</answer>", task: task)?.reason, "bad_numbers", "3 used twice")
+        XCTAssertEqual(
+            rule.score(completion: "<answer>25+3+3</answer>", task: task)?.reason, "bad_numbers", "3 used twice")
         XCTAssertEqual(rule.score(completion: "<answer>31</answer>", task: task)?.reason, "bad_numbers")
         XCTAssertEqual(rule.score(completion: "<answer>25+7-(3/0)</answer>", task: task)?.reason, "not_an_expression")
         XCTAssertEqual(rule.score(completion: "no answer", task: task)?.reason, "no_answer")
-        XCTAssertEqual(CountdownRule.check("7/2*2", numbers: [7, 2, 2], target: 7), "correct", "exact rationals, no truncation")
+        XCTAssertEqual(
+            CountdownRule.check("7/2*2", numbers: [7, 2, 2], target: 7), "correct", "exact rationals, no truncation")
         XCTAssertEqual(CountdownRule.check("7/2", numbers: [7, 2], target: 3), "wrong_value")
-        XCTAssertNil(rule.score(completion: "<answer>1</answer>", task: RewardTask(kind: "math", answer: "1")), "not a countdown task")
+        XCTAssertNil(
+            rule.score(completion: "<answer>1</answer>", task: RewardTask(kind: "math", answer: "1")),
+            "not a countdown task")
         // Every generated demonstration is accepted by the rule.
         let set = try Generators.generate("countdown", options: GeneratorOptions(train: 5, test: 5, sft: 50, seed: 3))
         for t in set.train + set.test {
-            guard case .array(let ns)? = t.meta["numbers"], let target = t.meta["target"]?.number else { return XCTFail("meta") }
+            guard case .array(let ns)? = t.meta["numbers"], let target = t.meta["target"]?.number else {
+                return XCTFail("meta")
+            }
             let solved = try XCTUnwrap(Countdown.solve(ns.map { Int($0.number!) }, Int(target)))
-            XCTAssertEqual(rule.score(completion: "<answer>\(solved.expression)</answer>", task: t.rewardTask(kind: "math"))?.reason, "correct")
+            XCTAssertEqual(
+                rule.score(completion: "<answer>\(solved.expression)</answer>", task: t.rewardTask(kind: "math"))?
+                    .reason, "correct")
         }
         for d in set.sft {
             let numbersText = d.prompt.components(separatedBy: "numbers ")[1].components(separatedBy: ", make ")
             let numbers = numbersText[0].split(separator: ",").map { Int64($0.trimmingCharacters(in: .whitespaces))! }
             let target = Int64(numbersText[1].prefix { $0.isNumber })!
-            let answer = d.completion.components(separatedBy: "<answer>")[1].replacingOccurrences(of: "</answer>", with: "")
+            let answer = d.completion.components(separatedBy: "<answer>")[1].replacingOccurrences(
+                of: "</answer>", with: "")
             XCTAssertEqual(CountdownRule.check(answer, numbers: numbers, target: target), "correct", d.completion)
         }
     }
 
     func testImporters() throws {
-        let he = try write("he.jsonl", """
-        {"task_id": "HumanEval/0", "prompt": "def add(a, b):\\n    \\"\\"\\"Add.\\"\\"\\"\\n", "canonical_solution": "    return a + b\\n", "test": "def check(candidate):\\n    assert candidate(1, 2) == 3\\n", "entry_point": "add"}
-        {"task_id": "HumanEval/1", "prompt": "def neg(a):\\n", "canonical_solution": "    return -a\\n", "test": "def check(candidate):\\n    assert candidate(1) == -1\\n", "entry_point": "neg"}
-        """)
-        let h = try Importers.load(he.path, options: { var o = Importers.Options(format: "humaneval", name: "he"); o.testCount = 1; return o }())
+        let he = try write(
+            "he.jsonl",
+            """
+            {"task_id": "HumanEval/0", "prompt": "def add(a, b):\\n    \\"\\"\\"Add.\\"\\"\\"\\n", "canonical_solution": "    return a + b\\n", "test": "def check(candidate):\\n    assert candidate(1, 2) == 3\\n", "entry_point": "add"}
+            {"task_id": "HumanEval/1", "prompt": "def neg(a):\\n", "canonical_solution": "    return -a\\n", "test": "def check(candidate):\\n    assert candidate(1) == -1\\n", "entry_point": "neg"}
+            """)
+        let h = try Importers.load(
+            he.path,
+            options: {
+                var o = Importers.Options(format: "humaneval", name: "he")
+                o.testCount = 1
+                return o
+            }())
         XCTAssertEqual(h.manifest.kind, "code")
         let all = h.train + h.test
-        XCTAssertEqual(all.count, 2); XCTAssertEqual(h.test.count, 1)
+        XCTAssertEqual(all.count, 2)
+        XCTAssertEqual(h.test.count, 1)
         let add = all.first { $0.id == "HumanEval/0" }!
         XCTAssertTrue(add.tests!.hasSuffix("check(add)\n"))
         XCTAssertEqual(add.solution, "def add(a, b):\n    \"\"\"Add.\"\"\"\n    return a + b\n")
 
-        let gsm = try write("gsm.jsonl", """
-        {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3 + 4 = <<3+4=7>>7\\n#### 7"}
-        {"question": "A farm has 1,200 cows. Half leave.", "answer": "1200 / 2 = 600\\n#### 600"}
-        {"question": "Big?", "answer": "#### 1,000"}
-        """)
+        let gsm = try write(
+            "gsm.jsonl",
+            """
+            {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3 + 4 = <<3+4=7>>7\\n#### 7"}
+            {"question": "A farm has 1,200 cows. Half leave.", "answer": "1200 / 2 = 600\\n#### 600"}
+            {"question": "Big?", "answer": "#### 1,000"}
+            """)
         // Gzip input is accepted (where a gzip program is on PATH to make and read it).
         var paths = [gsm.path]
         if let gzip = ExecutableSearch.find("gzip") {
-            let p = Process(); p.executableURL = gzip; p.arguments = ["-kf", gsm.path]; try p.run(); p.waitUntilExit()
+            let p = Process()
+            p.executableURL = gzip
+            p.arguments = ["-kf", gsm.path]
+            try p.run()
+            p.waitUntilExit()
             XCTAssertEqual(p.terminationStatus, 0)
             paths.append(gsm.path + ".gz")
         } else {
             print("skipped the gzip import: no gzip on PATH")
         }
         for path in paths {
-            let g = try Importers.load(path, options: { var o = Importers.Options(format: "gsm8k", name: "g"); o.testCount = 0; return o }())
+            let g = try Importers.load(
+                path,
+                options: {
+                    var o = Importers.Options(format: "gsm8k", name: "g")
+                    o.testCount = 0
+                    return o
+                }())
             XCTAssertEqual(Set(g.train.map { $0.answer! }), ["7", "600", "1000"])
             XCTAssertEqual(g.sft.count, 3)
             XCTAssertTrue(g.sft.contains { $0.completion == "<think>3 + 4 = <<3+4=7>>7</think><answer>7</answer>" })
         }
-        let math = try write("math.jsonl", """
-        {"problem": "Find x.", "solution": "So $x = \\\\boxed{\\\\frac{1}{2}}$.", "level": "Level 2", "type": "Algebra"}
-        {"problem": "No box", "solution": "It is 3."}
-        """)
-        XCTAssertEqual(error { try Importers.load(math.path, options: Importers.Options(format: "math", name: "m")) },
-                       "\(math.path):2: field \"solution\": no \\boxed{...} answer")
+        let math = try write(
+            "math.jsonl",
+            """
+            {"problem": "Find x.", "solution": "So $x = \\\\boxed{\\\\frac{1}{2}}$.", "level": "Level 2", "type": "Algebra"}
+            {"problem": "No box", "solution": "It is 3."}
+            """)
+        XCTAssertEqual(
+            error { try Importers.load(math.path, options: Importers.Options(format: "math", name: "m")) },
+            "\(math.path):2: field \"solution\": no \\boxed{...} answer")
         XCTAssertEqual(Importers.lastBoxed("a \\boxed{1} b \\boxed{\\frac{1}{2}}"), "\\frac{1}{2}")
-        let mbpp = try write("mbpp.jsonl", """
-        {"task_id": 2, "text": "Write a function to square.", "code": "def square(x):\\n    return x * x", "test_list": ["assert square(2) == 4", "assert square(-3) == 9"]}
-        """)
-        let m = try Importers.load(mbpp.path, options: { var o = Importers.Options(format: "mbpp", name: "m"); o.testCount = 0; return o }())
-        XCTAssertEqual(m.train[0].entryPoint, "square"); XCTAssertEqual(m.train[0].id, "2")
+        let mbpp = try write(
+            "mbpp.jsonl",
+            """
+            {"task_id": 2, "text": "Write a function to square.", "code": "def square(x):\\n    return x * x", "test_list": ["assert square(2) == 4", "assert square(-3) == 9"]}
+            """)
+        let m = try Importers.load(
+            mbpp.path,
+            options: {
+                var o = Importers.Options(format: "mbpp", name: "m")
+                o.testCount = 0
+                return o
+            }())
+        XCTAssertEqual(m.train[0].entryPoint, "square")
+        XCTAssertEqual(m.train[0].id, "2")
         XCTAssertEqual(m.train[0].tests, "assert square(2) == 4\nassert square(-3) == 9")
-        let generic = try write("g.jsonl", "{\"q\": \"2+3\", \"label\": 5, \"uid\": \"x1\"}\n{\"q\": \"1+1\", \"uid\": \"x2\"}\n")
-        var o = Importers.Options(format: "jsonl", name: "g"); o.mapping = ["prompt": "q", "answer": "label", "id": "uid"]
-        XCTAssertEqual(error { try Importers.load(generic.path, options: o) }, "\(generic.path):2: field \"label\": missing")
+        let generic = try write(
+            "g.jsonl", "{\"q\": \"2+3\", \"label\": 5, \"uid\": \"x1\"}\n{\"q\": \"1+1\", \"uid\": \"x2\"}\n")
+        var o = Importers.Options(format: "jsonl", name: "g")
+        o.mapping = ["prompt": "q", "answer": "label", "id": "uid"]
+        XCTAssertEqual(
+            error { try Importers.load(generic.path, options: o) }, "\(generic.path):2: field \"label\": missing")
         try "{\"q\": \"2+3\", \"label\": 5, \"uid\": \"x1\"}\n".write(to: generic, atomically: false, encoding: .utf8)
         o.testCount = 0
-        XCTAssertEqual(try Importers.load(generic.path, options: o).train, [TaskRecord(id: "x1", prompt: "2+3", answer: "5")])
+        XCTAssertEqual(
+            try Importers.load(generic.path, options: o).train, [TaskRecord(id: "x1", prompt: "2+3", answer: "5")])
     }
 
     /// The task sets shipped under Tasks/ load, and their demonstrations are right.
     func testShippedSets() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let names = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("Tasks").path)
-            .filter { FileManager.default.fileExists(atPath: root.appendingPathComponent("Tasks/\($0)/task.yaml").path) }
+            .filter {
+                FileManager.default.fileExists(atPath: root.appendingPathComponent("Tasks/\($0)/task.yaml").path)
+            }
         XCTAssertTrue(Set(names).isSuperset(of: ["arith", "countdown", "linear-code", "python-basics"]), "\(names)")
         for name in names {
             let set = try TaskSet.load(name, relativeTo: root.path)
-            XCTAssertFalse(set.train.isEmpty, name); XCTAssertFalse(set.test.isEmpty, name)
-            XCTAssertTrue(Set(set.test.map(\.prompt)).isDisjoint(with: set.train.map(\.prompt)), "\(name): test overlaps train")
-            XCTAssertNoThrow(try RuleSet.load(set.manifest.rules, relativeTo: root.path).name, "\(name): its rule set \(set.manifest.rules)")
+            XCTAssertFalse(set.train.isEmpty, name)
+            XCTAssertFalse(set.test.isEmpty, name)
+            XCTAssertTrue(
+                Set(set.test.map(\.prompt)).isDisjoint(with: set.train.map(\.prompt)), "\(name): test overlaps train")
+            XCTAssertNoThrow(
+                try RuleSet.load(set.manifest.rules, relativeTo: root.path).name,
+                "\(name): its rule set \(set.manifest.rules)")
         }
         let countdown = try TaskSet.load("countdown", relativeTo: root.path)
         for d in countdown.sft.prefix(200) {
             let parts = d.prompt.components(separatedBy: "numbers ")[1].components(separatedBy: ", make ")
             let numbers = parts[0].split(separator: ",").map { Int64($0.trimmingCharacters(in: .whitespaces))! }
-            let answer = d.completion.components(separatedBy: "<answer>")[1].replacingOccurrences(of: "</answer>", with: "")
-            XCTAssertEqual(CountdownRule.check(answer, numbers: numbers, target: Int64(parts[1].prefix { $0.isNumber })!), "correct")
+            let answer = d.completion.components(separatedBy: "<answer>")[1].replacingOccurrences(
+                of: "</answer>", with: "")
+            XCTAssertEqual(
+                CountdownRule.check(answer, numbers: numbers, target: Int64(parts[1].prefix { $0.isNumber })!),
+                "correct")
         }
     }
 
@@ -261,14 +343,17 @@ final class TaskSetsTests: XCTestCase {
     /// (linear-code: its test split and a slice of train, to keep the suite quick).
     func testShippedCodeSetsAreSolvable() throws {
         if case .failure(let e) = Sandbox.availability { throw XCTSkip("needs the sandbox: \(e.reason)") }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let lc = try TaskSet.load("linear-code", relativeTo: root.path)
-        let sample = TaskSet(folder: lc.folder, manifest: lc.manifest, train: Array(lc.train.prefix(50)), test: lc.test, sft: [])
+        let sample = TaskSet(
+            folder: lc.folder, manifest: lc.manifest, train: Array(lc.train.prefix(50)), test: lc.test, sft: [])
         let report = try sample.validate()
         XCTAssertEqual(report.solutionsChecked, 250)
         XCTAssertEqual(report.failures, [])
         // A wrong solution is caught: the check is not vacuous.
-        var broken = lc.test[0]; broken.solution = "def f(x):\n    return x\n"
+        var broken = lc.test[0]
+        broken.solution = "def f(x):\n    return x\n"
         let bad = try TaskSet(folder: lc.folder, manifest: lc.manifest, train: [], test: [broken], sft: []).validate()
         XCTAssertEqual(bad.failures.count, 1)
         XCTAssertTrue(bad.failures[0].contains("assertion_failed"), bad.failures[0])

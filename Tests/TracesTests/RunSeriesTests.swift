@@ -20,9 +20,11 @@ final class RunSeriesTests: XCTestCase {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    static let rules = [RuleInfo(name: "format", kind: "regex", weight: 0.2),
-                        RuleInfo(name: "answer", kind: "math", weight: 1),
-                        RuleInfo(name: "used_code", kind: "regex", weight: 0)]
+    static let rules = [
+        RuleInfo(name: "format", kind: "regex", weight: 0.2),
+        RuleInfo(name: "answer", kind: "math", weight: 1),
+        RuleInfo(name: "used_code", kind: "regex", weight: 0),
+    ]
 
     /// Step s has four samples: all with the format right, s of them with the answer right
     /// (capped at 4), and one that used code from step 2 on. Evaluations at steps 2 and 4.
@@ -33,10 +35,13 @@ final class RunSeriesTests: XCTestCase {
             let samples = (0..<4).map { i in
                 let answer = i < step ? 1.0 : 0.0
                 let code = step >= 2 && i == 0 ? 1.0 : 0.0
-                return SampleRecord(completion: "sample \(i)", finishReason: "stop", reward: 0.2 + answer, advantage: 0,
-                                    scores: [RuleScoreRecord(rule: "format", score: 1, reason: "format_ok"),
-                                             RuleScoreRecord(rule: "answer", score: answer, reason: "checked"),
-                                             RuleScoreRecord(rule: "used_code", score: code, reason: "checked")])
+                return SampleRecord(
+                    completion: "sample \(i)", finishReason: "stop", reward: 0.2 + answer, advantage: 0,
+                    scores: [
+                        RuleScoreRecord(rule: "format", score: 1, reason: "format_ok"),
+                        RuleScoreRecord(rule: "answer", score: answer, reason: "checked"),
+                        RuleScoreRecord(rule: "used_code", score: code, reason: "checked"),
+                    ])
             }
             var metrics = StepMetrics()
             metrics.rewardMean = 0.2 + Double(min(step, 4)) / 4
@@ -97,8 +102,9 @@ final class RunSeriesTests: XCTestCase {
         let charts = RunPlots.charts(series, title: "watched")
         XCTAssertEqual(charts.map { $0.file }, ["reward.svg", "pass_rates.svg", "completion_length.svg"])
         let rates = charts[1].chart
-        XCTAssertEqual(rates.series.map(\.name),
-                       ["format", "answer", "used_code (diagnostic)", "accuracy, arith test"])
+        XCTAssertEqual(
+            rates.series.map(\.name),
+            ["format", "answer", "used_code (diagnostic)", "accuracy, arith test"])
         XCTAssertEqual(rates.series.map(\.points.count), [5, 5, 5, 2])
         XCTAssertEqual(rates.series.map(\.dashed), [false, false, true, false])
         XCTAssertEqual(rates.series.map(\.markersOnly), [false, false, false, true])

@@ -27,7 +27,8 @@ extension TraceStoreTests {
     /// Run A's checkpoint resumed with run B's database (both runs have id 1): refused, and B's
     /// steps are all still there. The same name with another uid is another run too.
     func testResumingIntoAnotherRunsDatabaseIsRefusedUntouched() throws {
-        let a = folder.appendingPathComponent("a.sqlite").path, b = folder.appendingPathComponent("b.sqlite").path
+        let a = folder.appendingPathComponent("a.sqlite").path
+        let b = folder.appendingPathComponent("b.sqlite").path
         let runA = try makeRun(a, name: "a", steps: 2)
         let identityA = try XCTUnwrap(runA.runIdentity)
         XCTAssertEqual(identityA.name, "a")
@@ -41,7 +42,8 @@ extension TraceStoreTests {
         XCTAssertThrowsError(try intoB.resumeRun(runA.runID!, identity: identityA, afterStep: 1)) { error in
             guard case let .runMismatch(path, message)? = error as? TraceError else { return XCTFail("\(error)") }
             XCTAssertEqual(path, b)
-            let expected = "run 1 here is \"b\" (uid \(runB.runIdentity!.uid!)), "
+            let expected =
+                "run 1 here is \"b\" (uid \(runB.runIdentity!.uid!)), "
                 + "not the checkpoint's run \"a\" (uid \(identityA.uid!)); refusing"
             XCTAssertTrue(message.hasPrefix(expected), message)
         }
@@ -82,7 +84,8 @@ extension TraceStoreTests {
         }
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try TraceWriter(path: path)) { error in
-            let message = "no grdb_migrations, runs, rules, steps, groups, samples, rule_scores table; it holds users: "
+            let message =
+                "no grdb_migrations, runs, rules, steps, groups, samples, rule_scores table; it holds users: "
                 + "another program's database? grpo never writes into one"
             XCTAssertEqual(error as? TraceError, .notATraceDatabase(path: path, message: message))
         }
@@ -139,8 +142,9 @@ extension TraceStoreTests {
         try FileManager.default.createDirectory(at: shelf, withIntermediateDirectories: true)
         let copy = shelf.appendingPathComponent("traces.sqlite").path
         try FileManager.default.copyItem(atPath: original, toPath: copy)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("w").path),
-                       ["traces.sqlite"], "the writer folded its WAL back on closing")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("w").path),
+            ["traces.sqlite"], "the writer folded its WAL back on closing")
         // Where the folder is writable, the reader still cannot change the database.
         XCTAssertThrowsError(try TraceReader(path: copy).sql("DELETE FROM samples")) {
             XCTAssertTrue("\($0)".contains("readonly"), "\($0)")
@@ -149,12 +153,14 @@ extension TraceStoreTests {
         chmod(shelf.path, 0o555)
         defer { chmod(shelf.path, 0o755) }  // or the folder could not be removed after the test
         guard access(shelf.path, W_OK) != 0 else {
-            throw XCTSkip("as root a read-only folder is writable all the same; CLITests."
-                          + "testTracesReadsADatabaseInAFolderTheUserCannotWrite reads one as another user")
+            throw XCTSkip(
+                "as root a read-only folder is writable all the same; CLITests."
+                    + "testTracesReadsADatabaseInAFolderTheUserCannotWrite reads one as another user")
         }
         XCTAssertEqual(try TraceReader(path: copy).runs().rows.count, 1)
         XCTAssertEqual(try TraceReader(path: copy).sql("SELECT count(*) FROM samples").rows, [[.integer(8)]])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: shelf.path), ["traces.sqlite"],
-                       "nothing created")
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: shelf.path), ["traces.sqlite"],
+            "nothing created")
     }
 }

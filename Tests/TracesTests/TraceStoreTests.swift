@@ -19,7 +19,9 @@ final class TraceStoreTests: XCTestCase {
         try? FileManager.default.removeItem(at: folder)
     }
 
-    static let rules = [RuleInfo(name: "format", kind: "regex", weight: 0.2), RuleInfo(name: "answer", kind: "math", weight: 1)]
+    static let rules = [
+        RuleInfo(name: "format", kind: "regex", weight: 0.2), RuleInfo(name: "answer", kind: "math", weight: 1),
+    ]
 
     /// A group of four samples: rewards 1.2, 0.2, 0 and no reward, with rule scores to match.
     static func group(task: String, step: Int) -> GroupRecord {
@@ -30,24 +32,38 @@ final class TraceStoreTests: XCTestCase {
                 tokenIDs: [Int32(i), 7, -1, Int32.max], tokenLogprobs: [-0.5, -0.25, -1.5, 0],
                 finishReason: i == 3 ? "length" : "stop", truncated: i == 3, reward: reward,
                 advantage: Double(i) - 1.5,
-                scores: [RuleScoreRecord(rule: "format", score: format, reason: format == nil ? "not_applicable" : format! >= 1 ? "format_ok" : "format_bad"),
-                         RuleScoreRecord(rule: "answer", score: answer, reason: reason, detail: answer == 0 ? "got \(i)" : nil)])
+                scores: [
+                    RuleScoreRecord(
+                        rule: "format", score: format,
+                        reason: format == nil ? "not_applicable" : format! >= 1 ? "format_ok" : "format_bad"),
+                    RuleScoreRecord(
+                        rule: "answer", score: answer, reason: reason, detail: answer == 0 ? "got \(i)" : nil),
+                ])
         }
-        return GroupRecord(taskID: task, prompt: "What is \(task)?", samples: [
-            sample(0, format: 1, answer: 1, reason: "correct"),
-            sample(1, format: 1, answer: 0, reason: "wrong_answer"),
-            sample(2, format: 0, answer: 0, reason: "no_answer"),
-            sample(3, format: nil, answer: nil, reason: "not_applicable"),
-        ])
+        return GroupRecord(
+            taskID: task, prompt: "What is \(task)?",
+            samples: [
+                sample(0, format: 1, answer: 1, reason: "correct"),
+                sample(1, format: 1, answer: 0, reason: "wrong_answer"),
+                sample(2, format: 0, answer: 0, reason: "no_answer"),
+                sample(3, format: nil, answer: nil, reason: "not_applicable"),
+            ])
     }
 
     func makeRun(_ path: String, steps: Int = 2) throws -> TraceWriter {
         let w = try TraceWriter(path: path)
-        try w.startRun(RunInfo(name: "test", seed: 7, config: "{\"beta\":0}", rulesName: "math", rulesText: "abc", rules: Self.rules))
+        try w.startRun(
+            RunInfo(
+                name: "test", seed: 7, config: "{\"beta\":0}", rulesName: "math", rulesText: "abc", rules: Self.rules))
         for step in 1...steps {
             var m = StepMetrics(extra: ["reward/answer": 0.25])
-            m.rewardMean = 0.35; m.loss = -0.1; m.kl = .nan
-            try w.record(StepRecord(step: step, metrics: m, groups: [Self.group(task: "t1", step: step), Self.group(task: "t2", step: step)]))
+            m.rewardMean = 0.35
+            m.loss = -0.1
+            m.kl = .nan
+            try w.record(
+                StepRecord(
+                    step: step, metrics: m,
+                    groups: [Self.group(task: "t1", step: step), Self.group(task: "t2", step: step)]))
         }
         return w
     }
@@ -84,9 +100,13 @@ final class TraceStoreTests: XCTestCase {
         let info = Dictionary(uniqueKeysWithValues: zip(group.info.columns, group.info.rows[0]))
         XCTAssertEqual(info["reward_mean"]!.double!, 1.4 / 3, accuracy: 1e-12)
         let m = 1.4 / 3
-        XCTAssertEqual(info["reward_std"]!.double!, (((1.2 - m) * (1.2 - m) + (0.2 - m) * (0.2 - m) + m * m) / 2).squareRoot(), accuracy: 1e-12,
-                       "sample std, n - 1")
-        XCTAssertEqual(group.samples.columns, ["id", "idx", "reward", "advantage", "tokens", "finish", "format", "answer", "completion"])
+        XCTAssertEqual(
+            info["reward_std"]!.double!, (((1.2 - m) * (1.2 - m) + (0.2 - m) * (0.2 - m) + m * m) / 2).squareRoot(),
+            accuracy: 1e-12,
+            "sample std, n - 1")
+        XCTAssertEqual(
+            group.samples.columns,
+            ["id", "idx", "reward", "advantage", "tokens", "finish", "format", "answer", "completion"])
         XCTAssertEqual(group.samples.rows.map { $0[2] }, [.real(1.2), .real(0.2), .real(0), .null])
         XCTAssertEqual(group.samples.rows.map { $0[7] }, [.real(1), .real(0), .real(0), .null])
 
@@ -121,7 +141,8 @@ final class TraceStoreTests: XCTestCase {
         let evals = try r.sql("SELECT metric, value FROM evals")
         XCTAssertEqual(evals.rows, [[.text("accuracy"), .real(0.5)]])
         XCTAssertEqual(try r.sql("SELECT path FROM checkpoints").rows, [[.text("runs/x/checkpoint-2")]])
-        XCTAssertEqual(try r.sql("PRAGMA foreign_key_check").rows.count, 0, "every id the writer wrote points at its row")
+        XCTAssertEqual(
+            try r.sql("PRAGMA foreign_key_check").rows.count, 0, "every id the writer wrote points at its row")
     }
 
     func testSampleFilters() throws {
@@ -130,29 +151,103 @@ final class TraceStoreTests: XCTestCase {
         let r = try TraceReader(path: path)
         let run = try r.resolveRun(nil)
         func ids(_ configure: (inout SampleFilter) -> Void) throws -> [Int64] {
-            var f = SampleFilter(); f.limit = 100; configure(&f)
-            return try r.samples(run: run, filter: f).rows.map { if case .integer(let i) = $0[0] { return i } else { return -1 } }
+            var f = SampleFilter()
+            f.limit = 100
+            configure(&f)
+            return try r.samples(run: run, filter: f).rows.map {
+                if case .integer(let i) = $0[0] { return i } else { return -1 }
+            }
         }
         // Sample ids: step s, group g (0/1), index i -> 8 (s - 1) + 4 g + i + 1.
         func id(_ s: Int, _ g: Int, _ i: Int) -> Int64 { Int64(8 * (s - 1) + 4 * g + i + 1) }
-        XCTAssertEqual(try ids { $0.order = .id; $0.descending = false }.count, 24)
-        XCTAssertEqual(try ids { $0.step = 2; $0.descending = false }, (0..<2).flatMap { g in (0..<4).map { id(2, g, $0) } })
-        XCTAssertEqual(try ids { $0.taskID = "t2"; $0.step = 3; $0.descending = false }, (0..<4).map { id(3, 1, $0) })
-        XCTAssertEqual(try ids { $0.rule = "answer"; $0.above = 0.5; $0.descending = false },
-                       (1...3).flatMap { s in [id(s, 0, 0), id(s, 1, 0)] })
-        XCTAssertEqual(try ids { $0.rule = "format"; $0.below = 1; $0.step = 1; $0.descending = false }, [id(1, 0, 2), id(1, 1, 2)])
-        XCTAssertEqual(try ids { $0.reason = "no_answer"; $0.step = 1; $0.descending = false }, [id(1, 0, 2), id(1, 1, 2)])
-        XCTAssertEqual(try ids { $0.reason = "not_applicable"; $0.step = 1; $0.descending = false }, [id(1, 0, 3), id(1, 1, 3)],
-                       "a sample with two matching rules is listed once")
-        XCTAssertEqual(try ids { $0.rule = "answer"; $0.reason = "correct"; $0.step = 3 }, [id(3, 1, 0), id(3, 0, 0)])
+        XCTAssertEqual(
+            try ids {
+                $0.order = .id
+                $0.descending = false
+            }.count, 24)
+        XCTAssertEqual(
+            try ids {
+                $0.step = 2
+                $0.descending = false
+            }, (0..<2).flatMap { g in (0..<4).map { id(2, g, $0) } })
+        XCTAssertEqual(
+            try ids {
+                $0.taskID = "t2"
+                $0.step = 3
+                $0.descending = false
+            }, (0..<4).map { id(3, 1, $0) })
+        XCTAssertEqual(
+            try ids {
+                $0.rule = "answer"
+                $0.above = 0.5
+                $0.descending = false
+            },
+            (1...3).flatMap { s in [id(s, 0, 0), id(s, 1, 0)] })
+        XCTAssertEqual(
+            try ids {
+                $0.rule = "format"
+                $0.below = 1
+                $0.step = 1
+                $0.descending = false
+            }, [id(1, 0, 2), id(1, 1, 2)])
+        XCTAssertEqual(
+            try ids {
+                $0.reason = "no_answer"
+                $0.step = 1
+                $0.descending = false
+            }, [id(1, 0, 2), id(1, 1, 2)])
+        XCTAssertEqual(
+            try ids {
+                $0.reason = "not_applicable"
+                $0.step = 1
+                $0.descending = false
+            }, [id(1, 0, 3), id(1, 1, 3)],
+            "a sample with two matching rules is listed once")
+        XCTAssertEqual(
+            try ids {
+                $0.rule = "answer"
+                $0.reason = "correct"
+                $0.step = 3
+            }, [id(3, 1, 0), id(3, 0, 0)])
         // Orders: reward descending puts the 1.2s first and NULL rewards last; ties go to the newest.
-        XCTAssertEqual(try ids { $0.order = .reward; $0.step = 1; $0.limit = 3 }, [id(1, 1, 0), id(1, 0, 0), id(1, 1, 1)])
-        XCTAssertEqual(try ids { $0.order = .reward; $0.step = 1; $0.descending = false; $0.limit = 3 }, [id(1, 1, 3), id(1, 0, 3), id(1, 1, 2)])
-        XCTAssertEqual(try ids { $0.order = .advantage; $0.descending = false; $0.step = 1; $0.limit = 2 }, [id(1, 1, 0), id(1, 0, 0)])
-        XCTAssertEqual(try ids { $0.order = .length; $0.step = 1; $0.limit = 1 }, [id(1, 1, 3)])
-        XCTAssertEqual(try ids { $0.order = .reward; $0.limit = 3 }, [id(3, 1, 0), id(3, 0, 0), id(2, 1, 0)])
+        XCTAssertEqual(
+            try ids {
+                $0.order = .reward
+                $0.step = 1
+                $0.limit = 3
+            }, [id(1, 1, 0), id(1, 0, 0), id(1, 1, 1)])
+        XCTAssertEqual(
+            try ids {
+                $0.order = .reward
+                $0.step = 1
+                $0.descending = false
+                $0.limit = 3
+            }, [id(1, 1, 3), id(1, 0, 3), id(1, 1, 2)])
+        XCTAssertEqual(
+            try ids {
+                $0.order = .advantage
+                $0.descending = false
+                $0.step = 1
+                $0.limit = 2
+            }, [id(1, 1, 0), id(1, 0, 0)])
+        XCTAssertEqual(
+            try ids {
+                $0.order = .length
+                $0.step = 1
+                $0.limit = 1
+            }, [id(1, 1, 3)])
+        XCTAssertEqual(
+            try ids {
+                $0.order = .reward
+                $0.limit = 3
+            }, [id(3, 1, 0), id(3, 0, 0), id(2, 1, 0)])
         XCTAssertEqual(try ids { $0.limit = 5 }.count, 5)
-        XCTAssertThrowsError(try ids { $0.rule = "style"; $0.below = 1 }) { XCTAssertEqual($0 as? TraceError, .unknownRule("style")) }
+        XCTAssertThrowsError(
+            try ids {
+                $0.rule = "style"
+                $0.below = 1
+            }
+        ) { XCTAssertEqual($0 as? TraceError, .unknownRule("style")) }
         XCTAssertThrowsError(try ids { $0.below = 1 }) { XCTAssertTrue("\($0)".contains("--rule"), "\($0)") }
     }
 
@@ -160,22 +255,29 @@ final class TraceStoreTests: XCTestCase {
         let path = folder.appendingPathComponent("traces.sqlite").path
         let w = try makeRun(path, steps: 1)
         // A flat group: every reward 1.
-        let ok = SampleRecord(completion: "x", finishReason: "stop", reward: 1, advantage: 0,
-                              scores: [RuleScoreRecord(rule: "format", score: 1, reason: "format_ok"),
-                                       RuleScoreRecord(rule: "answer", score: 1, reason: "correct")])
+        let ok = SampleRecord(
+            completion: "x", finishReason: "stop", reward: 1, advantage: 0,
+            scores: [
+                RuleScoreRecord(rule: "format", score: 1, reason: "format_ok"),
+                RuleScoreRecord(rule: "answer", score: 1, reason: "correct"),
+            ])
         try w.record(StepRecord(step: 2, groups: [GroupRecord(taskID: "flat", prompt: "p", samples: [ok, ok, ok])]))
         let r = try TraceReader(path: path)
-        XCTAssertEqual(try r.sql("SELECT task_id, samples, reward FROM flat_groups").rows, [[.text("flat"), .integer(3), .real(1)]])
+        XCTAssertEqual(
+            try r.sql("SELECT task_id, samples, reward FROM flat_groups").rows,
+            [[.text("flat"), .integer(3), .real(1)]])
         // Step 1, per group: format scored 1, 1, 0 (and once not applicable); answer 1, 0, 0.
-        let pass = try r.sql("SELECT rule, scored, mean_score, pass_rate FROM rule_pass_rate WHERE step = 1 ORDER BY rule")
+        let pass = try r.sql(
+            "SELECT rule, scored, mean_score, pass_rate FROM rule_pass_rate WHERE step = 1 ORDER BY rule")
         XCTAssertEqual(pass.rows[0][0], .text("answer"))
         XCTAssertEqual(pass.rows[0][1], .integer(6))
         XCTAssertEqual(pass.rows[0][3].double!, 1.0 / 3, accuracy: 1e-12)
         XCTAssertEqual(pass.rows[1][0], .text("format"))
         XCTAssertEqual(pass.rows[1][3].double!, 2.0 / 3, accuracy: 1e-12)
         // Format right, answer wrong: index 1 of each group of step 1, nothing of step 2.
-        XCTAssertEqual(try r.sql("SELECT step, idx FROM format_ok_answer_wrong ORDER BY id").rows,
-                       [[.integer(1), .integer(1)], [.integer(1), .integer(1)]])
+        XCTAssertEqual(
+            try r.sql("SELECT step, idx FROM format_ok_answer_wrong ORDER BY id").rows,
+            [[.integer(1), .integer(1)], [.integer(1), .integer(1)]])
     }
 
     func testReadOnlySQLAndErrors() throws {
@@ -190,26 +292,37 @@ final class TraceStoreTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("none.sqlite"), "\($0)")
         }
         let text = folder.appendingPathComponent("text.sqlite")
-        try "hello, not sqlite at all, but long enough to be read as a header........".write(to: text, atomically: false, encoding: .utf8)
-        XCTAssertThrowsError(try TraceReader(path: text.path)) { XCTAssertTrue("\($0)".contains("not a trace database"), "\($0)") }
-        XCTAssertThrowsError(try TraceWriter(path: text.path)) { XCTAssertTrue("\($0)".contains("not a trace database"), "\($0)") }
+        try "hello, not sqlite at all, but long enough to be read as a header........".write(
+            to: text, atomically: false, encoding: .utf8)
+        XCTAssertThrowsError(try TraceReader(path: text.path)) {
+            XCTAssertTrue("\($0)".contains("not a trace database"), "\($0)")
+        }
+        XCTAssertThrowsError(try TraceWriter(path: text.path)) {
+            XCTAssertTrue("\($0)".contains("not a trace database"), "\($0)")
+        }
         let other = folder.appendingPathComponent("other.sqlite").path
         try DatabaseQueue(path: other).write { try $0.execute(sql: "CREATE TABLE t (x)") }
         XCTAssertThrowsError(try TraceReader(path: other)) {
-            XCTAssertEqual("\($0)", "\(other): not a trace database (no grdb_migrations, runs, rules, steps, groups, "
-                + "samples, rule_scores table; it holds t: another program's database? grpo never writes into one)")
+            XCTAssertEqual(
+                "\($0)",
+                "\(other): not a trace database (no grdb_migrations, runs, rules, steps, groups, "
+                    + "samples, rule_scores table; it holds t: another program's database? grpo never writes into one)")
         }
 
         // A database from a newer grpo is refused, not altered.
         let newer = folder.appendingPathComponent("newer.sqlite").path
         try DatabaseQueue(path: newer).write { try $0.execute(sql: "PRAGMA user_version = 99") }
-        XCTAssertThrowsError(try TraceWriter(path: newer)) { XCTAssertTrue("\($0)".contains("schema version 99"), "\($0)") }
+        XCTAssertThrowsError(try TraceWriter(path: newer)) {
+            XCTAssertTrue("\($0)".contains("schema version 99"), "\($0)")
+        }
     }
 
     func testBadRecordsAreRefusedAndLeaveNothing() throws {
         let path = folder.appendingPathComponent("traces.sqlite").path
         let w = try TraceWriter(path: path)
-        XCTAssertThrowsError(try w.record(StepRecord(step: 1, groups: []))) { XCTAssertEqual($0 as? TraceError, .noRun) }
+        XCTAssertThrowsError(try w.record(StepRecord(step: 1, groups: []))) {
+            XCTAssertEqual($0 as? TraceError, .noRun)
+        }
         try w.startRun(RunInfo(name: "r", rules: Self.rules))
         try w.record(StepRecord(step: 1, groups: [Self.group(task: "a", step: 1)]))
         XCTAssertThrowsError(try w.record(StepRecord(step: 1, groups: [Self.group(task: "a", step: 1)]))) {
@@ -262,7 +375,7 @@ final class TraceStoreTests: XCTestCase {
         let path = folder.appendingPathComponent("traces.sqlite").path
         let w = try TraceWriter(path: path)
         try w.startRun(RunInfo(name: "other", rules: Self.rules))
-        try w.record(StepRecord(step: 1, groups: [Self.group(task: "t1", step: 1)]))   // another run in the same file
+        try w.record(StepRecord(step: 1, groups: [Self.group(task: "t1", step: 1)]))  // another run in the same file
         try w.startRun(RunInfo(name: "r", rules: Self.rules))
         var rng = Xoshiro(seed: 23)
         let reasons = ["correct", "wrong_answer", "no_answer", "timeout"]
@@ -272,16 +385,25 @@ final class TraceStoreTests: XCTestCase {
                 var samples: [SampleRecord] = []
                 for _ in 0..<6 {
                     let answer = [0.0, 1.0].randomElement(using: &rng)!
-                    let format: Double? = Int.random(in: 0..<10, using: &rng) == 0 ? nil : [0.0, 1.0].randomElement(using: &rng)!
-                    let reason = Int.random(in: 0..<40, using: &rng) == 0 ? "timeout" : reasons[Int.random(in: 0..<3, using: &rng)]
+                    let format: Double? =
+                        Int.random(in: 0..<10, using: &rng) == 0 ? nil : [0.0, 1.0].randomElement(using: &rng)!
+                    let reason =
+                        Int.random(in: 0..<40, using: &rng) == 0
+                        ? "timeout" : reasons[Int.random(in: 0..<3, using: &rng)]
                     let reward: Double? = format == nil ? nil : 0.2 * format! + answer
-                    samples.append(SampleRecord(
-                        completion: "c", tokenIDs: Array(repeating: 1, count: Int.random(in: 1...5, using: &rng)), finishReason: "stop",
-                        reward: reward, advantage: Double(Int.random(in: -3...3, using: &rng)) / 2,
-                        scores: [RuleScoreRecord(rule: "format", score: format, reason: format == nil ? "not_applicable" : "f"),
-                                 RuleScoreRecord(rule: "answer", score: answer, reason: reason)]))
+                    samples.append(
+                        SampleRecord(
+                            completion: "c", tokenIDs: Array(repeating: 1, count: Int.random(in: 1...5, using: &rng)),
+                            finishReason: "stop",
+                            reward: reward, advantage: Double(Int.random(in: -3...3, using: &rng)) / 2,
+                            scores: [
+                                RuleScoreRecord(
+                                    rule: "format", score: format, reason: format == nil ? "not_applicable" : "f"),
+                                RuleScoreRecord(rule: "answer", score: answer, reason: reason),
+                            ]))
                 }
-                groups.append(GroupRecord(taskID: "t\(Int.random(in: 0..<8, using: &rng))", prompt: "p", samples: samples))
+                groups.append(
+                    GroupRecord(taskID: "t\(Int.random(in: 0..<8, using: &rng))", prompt: "p", samples: samples))
             }
             try w.record(StepRecord(step: step, groups: groups))
         }
@@ -295,10 +417,16 @@ final class TraceStoreTests: XCTestCase {
             if Int.random(in: 0..<3, using: &rng) == 0 { f.step = Int.random(in: 1...30, using: &rng) }
             if Int.random(in: 0..<5, using: &rng) == 0 { f.taskID = "t\(Int.random(in: 0..<8, using: &rng))" }
             switch Int.random(in: 0..<5, using: &rng) {
-            case 0: f.rule = "answer"; f.below = 0.5
-            case 1: f.rule = "format"; f.above = 0.5
+            case 0:
+                f.rule = "answer"
+                f.below = 0.5
+            case 1:
+                f.rule = "format"
+                f.above = 0.5
             case 2: f.reason = reasons.randomElement(using: &rng)!
-            case 3: f.rule = "answer"; f.reason = "timeout"
+            case 3:
+                f.rule = "answer"
+                f.reason = "timeout"
             default: break
             }
             let got = try r.samples(run: run, filter: f).rows.map { $0[0].integer! }
@@ -307,18 +435,27 @@ final class TraceStoreTests: XCTestCase {
             if let step = f.step { conditions.append("s.step = \(step)") }
             if let task = f.taskID { conditions.append("g.task_id = '\(task)'") }
             var rs: [String] = []
-            if let rule = f.rule { rs.append("rs.rule_id = (SELECT id FROM rules WHERE run_id = \(run) AND name = '\(rule)')") }
+            if let rule = f.rule {
+                rs.append("rs.rule_id = (SELECT id FROM rules WHERE run_id = \(run) AND name = '\(rule)')")
+            }
             if let below = f.below { rs.append("rs.score < \(below)") }
             if let above = f.above { rs.append("rs.score > \(above)") }
             if let reason = f.reason { rs.append("rs.reason = '\(reason)'") }
-            if !rs.isEmpty { conditions.append("EXISTS (SELECT 1 FROM rule_scores rs WHERE rs.sample_id = s.id AND \(rs.joined(separator: " AND ")))") }
-            let key = ["id": "s.id", "reward": "s.reward", "advantage": "s.advantage", "length": "s.num_tokens"][f.order.rawValue]!
+            if !rs.isEmpty {
+                conditions.append(
+                    "EXISTS (SELECT 1 FROM rule_scores rs WHERE rs.sample_id = s.id AND \(rs.joined(separator: " AND ")))"
+                )
+            }
+            let key = ["id": "s.id", "reward": "s.reward", "advantage": "s.advantage", "length": "s.num_tokens"][
+                f.order.rawValue]!
             let dir = f.descending ? "DESC" : "ASC"
             let order = f.order == .id ? "s.id \(dir)" : "coalesce(\(key), -1e999) \(dir), s.id DESC"
-            let expected = try r.sql("""
+            let expected = try r.sql(
+                """
                 SELECT s.id FROM samples s JOIN groups g ON g.id = s.group_id WHERE \(conditions.joined(separator: " AND "))
                 ORDER BY \(order) LIMIT \(f.limit)
-                """).rows.map { $0[0].integer! }
+                """
+            ).rows.map { $0[0].integer! }
             XCTAssertEqual(got, expected, "trial \(trial): \(f)")
             if got != expected { break }
         }

@@ -21,13 +21,20 @@ final class CheckpointPruningTests: XCTestCase {
         try (0..<6).map { "{\"prompt\": \"\($0)+\($0)=\", \"completion\": \"\(2 * $0)\"}" }.joined(separator: "\n")
             .write(to: data, atomically: false, encoding: .utf8)
         var c = SFTConfig()
-        c.taskSet = data.path; c.outputDir = output.path; c.maxSteps = steps; c.saveSteps = saveEvery
-        c.saveTotalLimit = keep; c.perDeviceTrainBatchSize = 2; c.loggingSteps = 100
-        let model = try resume.map { try Checkpoint.loadModel(from: $0) } ?? {
-            let m = Transformer(config: try ModelConfig.named("toy"))
-            m.initialize(seed: 1)
-            return m
-        }()
+        c.taskSet = data.path
+        c.outputDir = output.path
+        c.maxSteps = steps
+        c.saveSteps = saveEvery
+        c.saveTotalLimit = keep
+        c.perDeviceTrainBatchSize = 2
+        c.loggingSteps = 100
+        let model =
+            try resume.map { try Checkpoint.loadModel(from: $0) }
+            ?? {
+                let m = Transformer(config: try ModelConfig.named("toy"))
+                m.initialize(seed: 1)
+                return m
+            }()
         try SFTRunner(config: c, model: model, resume: resume).run { _ in }
         return try FileManager.default.contentsOfDirectory(atPath: output.path)
             .filter { $0.hasPrefix("checkpoint-") }.sorted()
@@ -41,8 +48,9 @@ final class CheckpointPruningTests: XCTestCase {
         XCTAssertEqual(SFTRunner.latestCheckpoint(in: out)?.lastPathComponent, "checkpoint-12")
 
         // Resuming from the newest continues at step 12, and pruning still counts by number.
-        let resumed = try run(steps: 14, saveEvery: 1, keep: 2, output: out,
-                              resume: try XCTUnwrap(SFTRunner.latestCheckpoint(in: out)))
+        let resumed = try run(
+            steps: 14, saveEvery: 1, keep: 2, output: out,
+            resume: try XCTUnwrap(SFTRunner.latestCheckpoint(in: out)))
         XCTAssertEqual(resumed, ["checkpoint-13", "checkpoint-14"])
         let state = try XCTUnwrap(try Checkpoint.loadState(from: out.appendingPathComponent("checkpoint-14")))
         XCTAssertEqual(state.step, 14)
@@ -55,8 +63,9 @@ final class CheckpointPruningTests: XCTestCase {
 
     func testLatestCheckpointOrdersByNumber() throws {
         for name in ["checkpoint-9", "checkpoint-10", "checkpoint-x", "other-99"] {
-            try FileManager.default.createDirectory(at: folder.appendingPathComponent(name),
-                                                    withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: folder.appendingPathComponent(name),
+                withIntermediateDirectories: true)
         }
         XCTAssertEqual(SFTRunner.latestCheckpoint(in: folder)?.lastPathComponent, "checkpoint-10")
         XCTAssertNil(SFTRunner.latestCheckpoint(in: folder.appendingPathComponent("none")))

@@ -11,7 +11,8 @@ import Training
 extension GRPOTrainerTests {
     /// The toy rules plus two diagnostics: a digit anywhere (fires often on a random byte
     /// policy) and a string it never writes.
-    static let watchedRules = try! RuleSet.parse("""
+    static let watchedRules = try! RuleSet.parse(
+        """
         name: toy-watched
         rules:
           - {name: has, kind: regex, pattern: '[a7]', weight: 1}
@@ -64,7 +65,8 @@ extension GRPOTrainerTests {
 
         let reader = try TraceReader(path: db)
         let run = try reader.resolveRun(nil)
-        let scored = try reader.sql("""
+        let scored = try reader.sql(
+            """
             SELECT count(rs.score) FROM rule_scores rs JOIN rules r ON r.id = rs.rule_id WHERE r.name = 'digit'
             """)
         XCTAssertEqual(scored.rows, [[.integer(36)]])

@@ -12,10 +12,12 @@ final class DynamicSamplingTests: XCTestCase {
 
     func testKeepsSamplingUntilTheBatchIsFullThenTrims() {
         var rounds: [Int] = []
-        let outcome = DynamicSampling.fill(batchSize: 3, maxExtraRounds: 5, sample: { round -> [Int] in
-            rounds.append(round)
-            return sampleRound(round)
-        }, keeps: { $0 % 2 == 0 })
+        let outcome = DynamicSampling.fill(
+            batchSize: 3, maxExtraRounds: 5,
+            sample: { round -> [Int] in
+                rounds.append(round)
+                return sampleRound(round)
+            }, keeps: { $0 % 2 == 0 })
         XCTAssertEqual(rounds, [0, 1], "each round a fresh round number")
         XCTAssertEqual(outcome.kept, [0, 2, 4], "exactly the batch size, in sampling order")
         XCTAssertEqual(outcome.dropped, 4)
@@ -46,7 +48,8 @@ final class DynamicSamplingTests: XCTestCase {
     /// Format differs, the answer is wrong in both: the reward varies (0.2 against 0), the
     /// accuracy does not, so DAPO's metric drops the group and "reward" keeps it.
     func testAccuracyMetricIgnoresFormatAndShaping() throws {
-        let rules = try RuleSet.parse("""
+        let rules = try RuleSet.parse(
+            """
             name: r1
             rules:
               - {name: format, kind: regex, weight: 0.2, pattern: '^<think>.*?</think><answer>.*?</answer>$'}
@@ -56,20 +59,25 @@ final class DynamicSamplingTests: XCTestCase {
         let task = RewardTask(kind: "math", answer: "4")
         let judge = try AnswerJudge(rules: rules)
         XCTAssertEqual(judge.answerRule, "answer")
-        let wrong = rules.score([(completion: "<think>so</think><answer>5</answer>", task: task),
-                                 (completion: "<answer>5</answer>", task: task)])
+        let wrong = rules.score([
+            (completion: "<think>so</think><answer>5</answer>", task: task),
+            (completion: "<answer>5</answer>", task: task),
+        ])
         XCTAssertEqual(wrong.map(\.reward), [0.2, 0])
         XCTAssertEqual(DynamicSampling.values(wrong, metric: .accuracy, judge: judge), [0, 0])
         XCTAssertFalse(DynamicSampling.varies(DynamicSampling.values(wrong, metric: .accuracy, judge: judge)))
         XCTAssertTrue(DynamicSampling.varies(DynamicSampling.values(wrong, metric: .reward, judge: judge)))
-        let mixed = rules.score([(completion: "<answer>4</answer>", task: task),
-                                 (completion: "<answer>5</answer>", task: task)])
+        let mixed = rules.score([
+            (completion: "<answer>4</answer>", task: task),
+            (completion: "<answer>5</answer>", task: task),
+        ])
         XCTAssertEqual(DynamicSampling.values(mixed, metric: .accuracy, judge: judge), [1, 0], "format does not count")
     }
 
     /// A rule set without an answer rule judges by all its rules; one that does not apply is left out.
     func testAccuracyWithoutAnswerRulesAndWithRulesThatDoNotApply() throws {
-        let shaped = try RuleSet.parse("""
+        let shaped = try RuleSet.parse(
+            """
             name: s
             rules:
               - {name: a, kind: regex, pattern: 'a'}
@@ -80,7 +88,8 @@ final class DynamicSamplingTests: XCTestCase {
         XCTAssertNil(all.answerRule)
         XCTAssertEqual(all.accuracy(of: shaped.score(completion: "ab", task: task)), 1)
         XCTAssertEqual(all.accuracy(of: shaped.score(completion: "a", task: task)), 0)
-        let mixed = try RuleSet.parse("""
+        let mixed = try RuleSet.parse(
+            """
             name: m
             rules:
               - {name: answer, kind: math, applies_to: math}

@@ -21,9 +21,10 @@ final class GRPOLossTests: XCTestCase {
         XCTAssertEqual(GRPOLoss.compute(batch, options: o).loss, -(1 + 1.2 - 1) / 3, accuracy: 1e-12)
         o.lossType = .bnpo
         XCTAssertEqual(GRPOLoss.compute(batch, options: o).loss, -(1 + 1.2 - 1) / 3, accuracy: 1e-12)
-        o.lossType = .grpo   // mean over sequences of per-sequence means: ((1 + 1.2) / 2 + (-1) / 1) / 2
+        o.lossType = .grpo  // mean over sequences of per-sequence means: ((1 + 1.2) / 2 + (-1) / 1) / 2
         XCTAssertEqual(GRPOLoss.compute(batch, options: o).loss, -((2.2 / 2) + -1) / 2, accuracy: 1e-12)
-        o.lossType = .drGRPO; o.maxCompletionLength = 4   // sum / (2 sequences * 4)
+        o.lossType = .drGRPO
+        o.maxCompletionLength = 4  // sum / (2 sequences * 4)
         let r = GRPOLoss.compute(batch, options: o)
         XCTAssertEqual(r.loss, -(1 + 1.2 - 1) / 8, accuracy: 1e-12)
         // The clipped token passes no gradient; the others pass -w * A * rho = -w * A.
@@ -37,11 +38,15 @@ final class GRPOLossTests: XCTestCase {
 
     func testClipHigherAndKL() {
         var o = LossOptions()
-        o.epsilonHigh = 0.28   // DAPO clip-higher: the 1.6487 token is still clipped, at 1.28
+        o.epsilonHigh = 0.28  // DAPO clip-higher: the 1.6487 token is still clipped, at 1.28
         XCTAssertEqual(GRPOLoss.compute(batch, options: o).loss, -(1 + 1.28 - 1) / 3, accuracy: 1e-12)
         // k3 KL with ref = logp - 0.1 on every token: e^-0.1 + 0.1 - 1 = 0.0048374.
         o.beta = 0.5
-        let withRef = batch.map { s in LossSequence(logp: s.logp, oldLogp: s.oldLogp, refLogp: s.logp.map { $0 - 0.1 }, advantage: s.advantage, mask: s.mask) }
+        let withRef = batch.map { s in
+            LossSequence(
+                logp: s.logp, oldLogp: s.oldLogp, refLogp: s.logp.map { $0 - 0.1 }, advantage: s.advantage, mask: s.mask
+            )
+        }
         let r = GRPOLoss.compute(withRef, options: o)
         let kl = exp(-0.1) + 0.1 - 1
         XCTAssertEqual(r.kl, kl, accuracy: 1e-12)
@@ -77,19 +82,22 @@ final class GRPOLossTests: XCTestCase {
         o.beta = 0.5
         o.useBiasCorrectionKL = true
         let withRef = batch.map { s in
-            LossSequence(logp: s.logp, oldLogp: s.oldLogp, refLogp: s.logp.map { $0 - 0.1 }, advantage: s.advantage,
-                         mask: s.mask)
+            LossSequence(
+                logp: s.logp, oldLogp: s.oldLogp, refLogp: s.logp.map { $0 - 0.1 }, advantage: s.advantage,
+                mask: s.mask)
         }
         let r = GRPOLoss.compute(withRef, options: o)
         let k3 = exp(-0.1) + 0.1 - 1
-        let ratios = 1 + exp(0.5) + 1   // the three counted tokens
+        let ratios = 1 + exp(0.5) + 1  // the three counted tokens
         XCTAssertEqual(r.kl, k3 * ratios / 3, accuracy: 1e-12)
         XCTAssertEqual(r.loss, -(1 + 1.28 - 1 - 0.5 * k3 * ratios) / 3, accuracy: 1e-12)
     }
 
     func testGSPOSequenceRatioByHand() {
         var o = LossOptions()
-        o.level = .sequence; o.epsilonLow = 3e-4; o.epsilonHigh = 4e-4
+        o.level = .sequence
+        o.epsilonLow = 3e-4
+        o.epsilonHigh = 4e-4
         // Sequence 0: s = exp((0 + 0.5) / 2) = 1.284, clipped at 1.0004 for A = 1: l = 1.0004 on both tokens.
         // Sequence 1: s = 1, l = -1.
         let r = GRPOLoss.compute(batch, options: o)
@@ -109,14 +117,21 @@ final class GRPOLossTests: XCTestCase {
     /// loss has a kink and a central difference straddles it.
     func testGradientMatchesFiniteDifferences() {
         var rng = Xoshiro(seed: 11)
-        var clippedChecked = 0, unclippedChecked = 0
+        var clippedChecked = 0
+        var unclippedChecked = 0
         for lossType in LossType.allCases {
             for level in ImportanceSamplingLevel.allCases {
                 for (beta, corrected) in [(0.0, false), (0.04, false), (0.04, true)] {
                     var o = LossOptions()
-                    o.lossType = lossType; o.level = level; o.beta = beta; o.maxCompletionLength = 6
+                    o.lossType = lossType
+                    o.level = level
+                    o.beta = beta
+                    o.maxCompletionLength = 6
                     o.useBiasCorrectionKL = corrected
-                    if level == .sequence { o.epsilonLow = 0.05; o.epsilonHigh = 0.05 }
+                    if level == .sequence {
+                        o.epsilonLow = 0.05
+                        o.epsilonHigh = 0.05
+                    }
                     let edges = [Foundation.log(1 - o.epsilonLow), Foundation.log(1 + o.epsilonHigh)]
                     func nearAnEdge(_ logRatio: Double) -> Bool { edges.contains { abs(logRatio - $0) < 1e-3 } }
                     func sequence() -> LossSequence {
@@ -127,12 +142,15 @@ final class GRPOLossTests: XCTestCase {
                             let mask = (0..<n).map { $0 == 0 || Bool.random(using: &rng) }
                             let logp = zip(old, shifts).map { $0 + $1 }
                             let counted = zip(shifts, mask).filter(\.1).map(\.0)
-                            let tooClose = level == .token ? counted.contains(where: nearAnEdge)
+                            let tooClose =
+                                level == .token
+                                ? counted.contains(where: nearAnEdge)
                                 : nearAnEdge(counted.reduce(0, +) / Double(counted.count))
                             if tooClose { continue }
-                            return LossSequence(logp: logp, oldLogp: old,
-                                                refLogp: logp.map { $0 + Double.random(in: -0.3...0.3, using: &rng) },
-                                                advantage: Double.random(in: -2...2, using: &rng), mask: mask)
+                            return LossSequence(
+                                logp: logp, oldLogp: old,
+                                refLogp: logp.map { $0 + Double.random(in: -0.3...0.3, using: &rng) },
+                                advantage: Double.random(in: -2...2, using: &rng), mask: mask)
                         }
                     }
                     var seqs = (0..<4).map { _ in sequence() }
@@ -141,15 +159,19 @@ final class GRPOLossTests: XCTestCase {
                     for i in seqs.indices {
                         let s = seqs[i]
                         let counted = s.mask.indices.filter { s.mask[$0] }
-                        let sequenceLogRatio = counted.reduce(0.0) { $0 + s.logp[$1] - s.oldLogp[$1] }
+                        let sequenceLogRatio =
+                            counted.reduce(0.0) { $0 + s.logp[$1] - s.oldLogp[$1] }
                             / Double(counted.count)
                         for t in s.logp.indices {
                             let logRatio = level == .token ? s.logp[t] - s.oldLogp[t] : sequenceLogRatio
-                            let clipped = s.mask[t]
+                            let clipped =
+                                s.mask[t]
                                 && (s.advantage > 0 && logRatio > edges[1] || s.advantage < 0 && logRatio < edges[0])
                             let x = s.logp[t]
-                            seqs[i].logp[t] = x + h; let up = GRPOLoss.compute(seqs, options: o).loss
-                            seqs[i].logp[t] = x - h; let down = GRPOLoss.compute(seqs, options: o).loss
+                            seqs[i].logp[t] = x + h
+                            let up = GRPOLoss.compute(seqs, options: o).loss
+                            seqs[i].logp[t] = x - h
+                            let down = GRPOLoss.compute(seqs, options: o).loss
                             seqs[i].logp[t] = x
                             let label = "\(lossType) \(level) beta \(beta) corrected \(corrected) seq \(i) token \(t)"
                             XCTAssertEqual(r.dlogp[i][t], (up - down) / (2 * h), accuracy: 1e-6, label)
@@ -171,8 +193,10 @@ final class GRPOLossTests: XCTestCase {
     /// With one update per batch (logp = oldLogp) the loss of advantages that sum to zero
     /// per group is zero, yet its gradient is the policy gradient, -A / tokens for each token.
     func testOneUpdatePerBatchHasZeroLossButAGradient() {
-        let seqs = [LossSequence(logp: [-1, -2], oldLogp: [-1, -2], advantage: 1),
-                    LossSequence(logp: [-3, -1], oldLogp: [-3, -1], advantage: -1)]
+        let seqs = [
+            LossSequence(logp: [-1, -2], oldLogp: [-1, -2], advantage: 1),
+            LossSequence(logp: [-3, -1], oldLogp: [-3, -1], advantage: -1),
+        ]
         let r = GRPOLoss.compute(seqs, options: LossOptions())
         XCTAssertEqual(r.loss, 0, accuracy: 1e-15)
         XCTAssertEqual(r.dlogp, [[-0.25, -0.25], [0.25, 0.25]])

@@ -18,10 +18,11 @@ extension GRPOTrainerTests {
 
     /// One step of a trainer with a constant learning rate (so updates compare across schedules).
     func oneStep(_ configure: (inout GRPOConfig) -> Void) throws -> (GRPOTrainer, GRPOStepReport) {
-        let trainer = try GRPOTrainer(config: config {
-            $0.lrSchedulerType = "constant"
-            configure(&$0)
-        }, model: model(), tasks: Self.tasks, rules: Self.rules)
+        let trainer = try GRPOTrainer(
+            config: config {
+                $0.lrSchedulerType = "constant"
+                configure(&$0)
+            }, model: model(), tasks: Self.tasks, rules: Self.rules)
         return (trainer, try trainer.trainStep().0)
     }
 
@@ -49,8 +50,14 @@ extension GRPOTrainerTests {
     /// the gradient are 0 and the weights stay; unmasked, the same batch moves them.
     func testMaskTruncatedCompletionsPassNoGradient() throws {
         let before = weights(try GRPOTrainer(config: config(), model: model(), tasks: Self.tasks, rules: Self.rules))
-        let (masked, maskedReport) = try oneStep { $0.maxCompletionLength = 1; $0.maskTruncatedCompletions = true }
-        let (plain, plainReport) = try oneStep { $0.maxCompletionLength = 1; $0.maskTruncatedCompletions = false }
+        let (masked, maskedReport) = try oneStep {
+            $0.maxCompletionLength = 1
+            $0.maskTruncatedCompletions = true
+        }
+        let (plain, plainReport) = try oneStep {
+            $0.maxCompletionLength = 1
+            $0.maskTruncatedCompletions = false
+        }
         XCTAssertEqual(plainReport.metrics.truncatedFrac, 1, "the premise: every completion hit the cap")
         XCTAssertEqual(maskedReport.metrics.truncatedFrac, 1)
         XCTAssertEqual(maskedReport.metrics.loss, 0)
@@ -66,7 +73,11 @@ extension GRPOTrainerTests {
     /// and the sequence level clips whole sequences.
     func testImportanceSamplingLevelMattersOffPolicy() throws {
         func run(_ level: ImportanceSamplingLevel, iterations: Int) throws -> (GRPOTrainer, GRPOStepReport) {
-            try oneStep { $0.importanceSamplingLevel = level; $0.numIterations = iterations; $0.epsilon = 0.03 }
+            try oneStep {
+                $0.importanceSamplingLevel = level
+                $0.numIterations = iterations
+                $0.epsilon = 0.03
+            }
         }
         let start = weights(try GRPOTrainer(config: config(), model: model(), tasks: Self.tasks, rules: Self.rules))
         let (token1, _) = try run(.token, iterations: 1)
@@ -77,8 +88,9 @@ extension GRPOTrainerTests {
 
         let (token2, _) = try run(.token, iterations: 2)
         let (sequence2, report) = try run(.sequence, iterations: 2)
-        XCTAssertGreaterThan(largestDifference(weights(token2), weights(sequence2)), step * 1e-2,
-                             "off-policy: they differ")
+        XCTAssertGreaterThan(
+            largestDifference(weights(token2), weights(sequence2)), step * 1e-2,
+            "off-policy: they differ")
         // 3 prompts x 4 completions: a sequence-level clip fraction counts whole sequences.
         let clipped = (report.metrics.clipFracLow ?? 0) + (report.metrics.clipFracHigh ?? 0)
         XCTAssertEqual(clipped * 12, (clipped * 12).rounded(), accuracy: 1e-9, "\(clipped)")
@@ -91,8 +103,9 @@ extension GRPOTrainerTests {
     func testScaleRewardsGivesTheRecordedAdvantages() throws {
         var spreads: [ScaleRewards: [Double]] = [:]
         for scale in ScaleRewards.allCases {
-            let trainer = try GRPOTrainer(config: config { $0.scaleRewards = scale }, model: model(), tasks: Self.tasks,
-                                          rules: Self.rules)
+            let trainer = try GRPOTrainer(
+                config: config { $0.scaleRewards = scale }, model: model(), tasks: Self.tasks,
+                rules: Self.rules)
             let record = try trainer.trainStep().1
             let all = record.groups.flatMap { $0.samples.compactMap(\.reward) }
             for g in record.groups {

@@ -22,22 +22,29 @@ final class GRPOTrainerTests: XCTestCase {
 
     /// Rewards a random byte-level policy earns often enough to spread within a group:
     /// 1 for any "a" or "7" in the completion, 0.5 more for one at the start.
-    static let rules = try! RuleSet.parse("""
+    static let rules = try! RuleSet.parse(
+        """
         name: toy
         rules:
           - {name: has, kind: regex, pattern: '[a7]', weight: 1}
           - {name: starts, kind: regex, pattern: '^[a-m]', weight: 0.5}
         """, file: "toy.yaml")
 
-    static let tasks = TaskSet(folder: URL(fileURLWithPath: "/nonexistent"),
-                               manifest: TaskManifest(name: "toy", kind: "math", rules: "toy", maxCompletionLength: 12),
-                               train: (0..<10).map { TaskRecord(id: "t\($0)", prompt: "\($0)+\($0)=", answer: "\(2 * $0)") },
-                               test: [TaskRecord(id: "x", prompt: "1+1=", answer: "2")], sft: [])
+    static let tasks = TaskSet(
+        folder: URL(fileURLWithPath: "/nonexistent"),
+        manifest: TaskManifest(name: "toy", kind: "math", rules: "toy", maxCompletionLength: 12),
+        train: (0..<10).map { TaskRecord(id: "t\($0)", prompt: "\($0)+\($0)=", answer: "\(2 * $0)") },
+        test: [TaskRecord(id: "x", prompt: "1+1=", answer: "2")], sft: [])
 
     func config(_ configure: (inout GRPOConfig) -> Void = { _ in }) -> GRPOConfig {
         var c = GRPOConfig()
-        c.model = "toy"; c.taskSet = "toy"; c.numGenerations = 4; c.promptsPerStep = 3; c.learningRate = 1e-3
-        c.maxSteps = 4; c.seed = 5
+        c.model = "toy"
+        c.taskSet = "toy"
+        c.numGenerations = 4
+        c.promptsPerStep = 3
+        c.learningRate = 1e-3
+        c.maxSteps = 4
+        c.seed = 5
         configure(&c)
         return c
     }
@@ -51,7 +58,8 @@ final class GRPOTrainerTests: XCTestCase {
     func testStepsRecordEverythingAndAgreeWithTheSampler() throws {
         let policy = model()
         let before = Array(UnsafeBufferPointer(start: policy.parameters.data, count: policy.layout.count))
-        let trainer = try GRPOTrainer(config: config { $0.beta = 0.04 }, model: policy, tasks: Self.tasks, rules: Self.rules)
+        let trainer = try GRPOTrainer(
+            config: config { $0.beta = 0.04 }, model: policy, tasks: Self.tasks, rules: Self.rules)
         let db = folder.appendingPathComponent("t.sqlite").path
         let traces = try TraceWriter(path: db)
         try traces.startRun(trainer.runInfo)
@@ -60,11 +68,13 @@ final class GRPOTrainerTests: XCTestCase {
             let (report, record) = try trainer.trainStep()
             try traces.record(record)
             XCTAssertLessThan(report.metrics.logprobMismatchMax!, 1e-4, "sampler and trainer log-probs")
-            XCTAssertNotNil(report.metrics.extra["routing_flips"], "router replay is on by default and counts its flips")
+            XCTAssertNotNil(
+                report.metrics.extra["routing_flips"], "router replay is on by default and counts its flips")
             XCTAssertEqual(record.groups.count, 3)
             for g in record.groups {
                 XCTAssertEqual(g.samples.count, 4)
-                XCTAssertEqual(g.samples.reduce(0) { $0 + $1.advantage }, 0, accuracy: 1e-9, "advantages sum to 0 in a group")
+                XCTAssertEqual(
+                    g.samples.reduce(0) { $0 + $1.advantage }, 0, accuracy: 1e-9, "advantages sum to 0 in a group")
                 for s in g.samples {
                     XCTAssertEqual(s.tokenIDs.count, s.tokenLogprobs.count)
                     XCTAssertLessThanOrEqual(s.tokenIDs.count, 12)
@@ -76,8 +86,9 @@ final class GRPOTrainerTests: XCTestCase {
             let kl = try XCTUnwrap(report.metrics.kl)
             if step == 1 { XCTAssertEqual(kl, 0, accuracy: 1e-9) } else { XCTAssertGreaterThan(kl, 0) }
             let has = record.groups.flatMap(\.samples).map { $0.scores[0].score ?? 0 }
-            XCTAssertEqual(try XCTUnwrap(report.metrics.extra["reward/has"]), has.reduce(0, +) / Double(has.count),
-                           accuracy: 1e-12)
+            XCTAssertEqual(
+                try XCTUnwrap(report.metrics.extra["reward/has"]), has.reduce(0, +) / Double(has.count),
+                accuracy: 1e-12)
             for layer in 0..<policy.config.numHiddenLayers {
                 let load = try (0..<policy.config.nRoutedExperts).map {
                     try XCTUnwrap(report.metrics.extra["expert_load/\(layer)/\($0)"])
@@ -90,9 +101,12 @@ final class GRPOTrainerTests: XCTestCase {
         let after = Array(UnsafeBufferPointer(start: policy.parameters.data, count: policy.layout.count))
         XCTAssertNotEqual(before, after, "the policy changed")
         let r = try TraceReader(path: db)
-        XCTAssertEqual(try r.sql("SELECT count(*), count(DISTINCT step) FROM samples").rows, [[.integer(36), .integer(3)]])
+        XCTAssertEqual(
+            try r.sql("SELECT count(*), count(DISTINCT step) FROM samples").rows, [[.integer(36), .integer(3)]])
         XCTAssertEqual(try r.sql("SELECT count(*) FROM rule_scores").rows, [[.integer(72)]])
-        XCTAssertEqual(try r.sql("SELECT count(*) FROM steps WHERE logprob_mismatch_max < 1e-4 AND kl IS NOT NULL").rows, [[.integer(3)]])
+        XCTAssertEqual(
+            try r.sql("SELECT count(*) FROM steps WHERE logprob_mismatch_max < 1e-4 AND kl IS NOT NULL").rows,
+            [[.integer(3)]])
     }
 
     /// Stop after 2 steps, checkpoint, load everything back into new objects, run 2 more: the
@@ -100,21 +114,32 @@ final class GRPOTrainerTests: XCTestCase {
     func testResumeContinuesExactly() throws {
         let straight = try GRPOTrainer(config: config(), model: model(), tasks: Self.tasks, rules: Self.rules)
         var expected: [(Double?, Double?)] = []
-        for _ in 0..<4 { let m = try straight.trainStep().0.metrics; expected.append((m.rewardMean, m.gradNorm)) }
+        for _ in 0..<4 {
+            let m = try straight.trainStep().0.metrics
+            expected.append((m.rewardMean, m.gradNorm))
+        }
 
         let first = try GRPOTrainer(config: config(), model: model(), tasks: Self.tasks, rules: Self.rules)
         var got: [(Double?, Double?)] = []
-        for _ in 0..<2 { let m = try first.trainStep().0.metrics; got.append((m.rewardMean, m.gradNorm)) }
+        for _ in 0..<2 {
+            let m = try first.trainStep().0.metrics
+            got.append((m.rewardMean, m.gradNorm))
+        }
         let checkpoint = folder.appendingPathComponent("checkpoint-2")
         try first.save(to: checkpoint)
-        let second = try GRPOTrainer(config: config(), model: try Checkpoint.loadModel(from: checkpoint), tasks: Self.tasks, rules: Self.rules)
+        let second = try GRPOTrainer(
+            config: config(), model: try Checkpoint.loadModel(from: checkpoint), tasks: Self.tasks, rules: Self.rules)
         _ = try second.restore(from: checkpoint)
         XCTAssertEqual(second.step, 2)
-        for _ in 0..<2 { let m = try second.trainStep().0.metrics; got.append((m.rewardMean, m.gradNorm)) }
+        for _ in 0..<2 {
+            let m = try second.trainStep().0.metrics
+            got.append((m.rewardMean, m.gradNorm))
+        }
         XCTAssertEqual(got.map { $0.0 }, expected.map { $0.0 })
         XCTAssertEqual(got.map { $0.1 }, expected.map { $0.1 })
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: second.model.parameters.data, count: second.model.layout.count)),
-                       Array(UnsafeBufferPointer(start: straight.model.parameters.data, count: straight.model.layout.count)))
+        XCTAssertEqual(
+            Array(UnsafeBufferPointer(start: second.model.parameters.data, count: second.model.layout.count)),
+            Array(UnsafeBufferPointer(start: straight.model.parameters.data, count: straight.model.layout.count)))
     }
 
     /// Rows cut into micro-batches by length (each padded to its own longest row, gradients
@@ -122,15 +147,24 @@ final class GRPOTrainerTests: XCTestCase {
     func testMicroBatchesGiveTheOneBatchUpdate() throws {
         // Prompts of very different lengths, so micro-batches differ in padded length.
         let prompts = ["1=", "12+3=", "123+456+7=", "9*8*7*6*5*4*3="]
-        let tasks = TaskSet(folder: Self.tasks.folder, manifest: Self.tasks.manifest,
-                            train: prompts.enumerated().map { TaskRecord(id: "p\($0.offset)", prompt: $0.element, answer: "1") },
-                            test: Self.tasks.test, sft: [])
+        let tasks = TaskSet(
+            folder: Self.tasks.folder, manifest: Self.tasks.manifest,
+            train: prompts.enumerated().map { TaskRecord(id: "p\($0.offset)", prompt: $0.element, answer: "1") },
+            test: Self.tasks.test, sft: [])
         func firstStep(_ microBatches: Int?) throws -> (GRPOStepReport, [Float]) {
-            let trainer = try GRPOTrainer(config: config { $0.beta = 0.04; $0.maxCompletionLength = 12; $0.promptsPerStep = 4 }, model: model(),
-                                          tasks: tasks, rules: Self.rules)
+            let trainer = try GRPOTrainer(
+                config: config {
+                    $0.beta = 0.04
+                    $0.maxCompletionLength = 12
+                    $0.promptsPerStep = 4
+                }, model: model(),
+                tasks: tasks, rules: Self.rules)
             trainer.microBatches = microBatches
             let report = try trainer.trainStep().0
-            return (report, Array(UnsafeBufferPointer(start: trainer.model.gradients.data, count: trainer.model.layout.count)))
+            return (
+                report,
+                Array(UnsafeBufferPointer(start: trainer.model.gradients.data, count: trainer.model.layout.count))
+            )
         }
         let (one, g1) = try firstStep(1)
         for k in [2, 3, 12] {
@@ -150,30 +184,37 @@ final class GRPOTrainerTests: XCTestCase {
     /// then each step moves every bias by exactly gamma (or 0 for an expert at the mean load).
     func testRouterBiasFrozenUnlessAsked() throws {
         func biases(_ t: GRPOTrainer) -> [Float] {
-            t.model.layout.layers.flatMap { l in (0..<t.model.config.nRoutedExperts).map { t.model.parameters[l.routerBias + $0] } }
+            t.model.layout.layers.flatMap { l in
+                (0..<t.model.config.nRoutedExperts).map { t.model.parameters[l.routerBias + $0] }
+            }
         }
         let frozen = try GRPOTrainer(config: config(), model: model(), tasks: Self.tasks, rules: Self.rules)
         let start = biases(frozen)
         _ = try frozen.trainStep()
         XCTAssertEqual(biases(frozen), start)
-        let moving = try GRPOTrainer(config: config { $0.routerBiasUpdateSpeed = 0.01 }, model: model(), tasks: Self.tasks, rules: Self.rules)
+        let moving = try GRPOTrainer(
+            config: config { $0.routerBiasUpdateSpeed = 0.01 }, model: model(), tasks: Self.tasks, rules: Self.rules)
         _ = try moving.trainStep()
         let moved = zip(biases(moving), start).map { abs($0 - $1) }
         XCTAssertTrue(moved.allSatisfy { abs($0 - 0.01) < 1e-6 || $0 == 0 }, "\(moved)")
         XCTAssertTrue(moved.contains { $0 > 0 })
-        XCTAssertEqual(try GRPOConfig.load(file: nil, overrides: [("model", "m"), ("task_set", "t"), ("router_bias_update_speed", "1e-3")]).routerBiasUpdateSpeed, 1e-3)
+        XCTAssertEqual(
+            try GRPOConfig.load(
+                file: nil, overrides: [("model", "m"), ("task_set", "t"), ("router_bias_update_speed", "1e-3")]
+            ).routerBiasUpdateSpeed, 1e-3)
     }
 
     /// DAPO dynamic sampling on the reward: the groups trained on all vary, exactly
     /// prompts_per_step of them unless the extra rounds ran out, dropped ones are counted, and a
     /// batch std is taken over the kept groups alone.
     func testDynamicSamplingKeepsExactlyTheBatchOfGroupsThatVary() throws {
-        let trainer = try GRPOTrainer(config: config {
-            $0.dynamicSampling = true
-            $0.dynamicSamplingMetric = .reward
-            $0.maxResampleRounds = 4
-            $0.scaleRewards = .batch
-        }, model: model(), tasks: Self.tasks, rules: Self.rules)
+        let trainer = try GRPOTrainer(
+            config: config {
+                $0.dynamicSampling = true
+                $0.dynamicSamplingMetric = .reward
+                $0.maxResampleRounds = 4
+                $0.scaleRewards = .batch
+            }, model: model(), tasks: Self.tasks, rules: Self.rules)
         var droppedAny = false
         for _ in 0..<3 {
             let (report, record) = try trainer.trainStep()
@@ -226,8 +267,9 @@ final class GRPOTrainerTests: XCTestCase {
         func seed(_ step: Int, _ round: Int) -> UInt64 { GRPOTrainer.samplingSeed(seed: 5, step: step, round: round) }
         XCTAssertNotEqual(seed(0, 0), seed(0, 1))
         XCTAssertNotEqual(seed(0, 1), seed(1, 0))
-        let one = TaskSet(folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: [Self.tasks.train[0]],
-                          test: Self.tasks.test, sft: [])
+        let one = TaskSet(
+            folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: [Self.tasks.train[0]],
+            test: Self.tasks.test, sft: [])
         func firstStep(seed: Int, rounds: Int) throws -> StepMetrics {
             let c = config {
                 $0.seed = seed
@@ -250,12 +292,17 @@ final class GRPOTrainerTests: XCTestCase {
 
     /// dr_grpo divides by the cap generation ran with: max_completion_length, else the task set's.
     func testDrGRPODividesByTheCapGenerationUsed() throws {
-        let fromTasks = try GRPOTrainer(config: config { $0.lossType = .drGRPO }, model: model(), tasks: Self.tasks,
-                                        rules: Self.rules)
+        let fromTasks = try GRPOTrainer(
+            config: config { $0.lossType = .drGRPO }, model: model(), tasks: Self.tasks,
+            rules: Self.rules)
         XCTAssertEqual(fromTasks.maxCompletionLength, 12)
         XCTAssertEqual(fromTasks.lossOptions.maxCompletionLength, 12)
-        let set = try GRPOTrainer(config: config { $0.lossType = .drGRPO; $0.maxCompletionLength = 7 }, model: model(),
-                                  tasks: Self.tasks, rules: Self.rules)
+        let set = try GRPOTrainer(
+            config: config {
+                $0.lossType = .drGRPO
+                $0.maxCompletionLength = 7
+            }, model: model(),
+            tasks: Self.tasks, rules: Self.rules)
         XCTAssertEqual(set.lossOptions.maxCompletionLength, 7)
         let (_, record) = try set.trainStep()
         XCTAssertTrue(record.groups.allSatisfy { $0.samples.allSatisfy { $0.tokenIDs.count <= 7 } })
@@ -264,8 +311,12 @@ final class GRPOTrainerTests: XCTestCase {
     /// With num_iterations 2 each update is a step of the schedule: linear decay over
     /// max_steps x 2 = 4 updates, 1, 0.75, 0.5, 0.25 of the peak; a step reports its last.
     func testEachUpdateOfABatchIsAScheduleStep() throws {
-        let trainer = try GRPOTrainer(config: config { $0.numIterations = 2; $0.maxSteps = 2 }, model: model(),
-                                      tasks: Self.tasks, rules: Self.rules)
+        let trainer = try GRPOTrainer(
+            config: config {
+                $0.numIterations = 2
+                $0.maxSteps = 2
+            }, model: model(),
+            tasks: Self.tasks, rules: Self.rules)
         for (update, fraction) in [1.0, 0.75, 0.5, 0.25].enumerated() {
             XCTAssertEqual(Double(trainer.learningRate(update: update)), 1e-3 * fraction, accuracy: 1e-10)
         }
@@ -277,7 +328,10 @@ final class GRPOTrainerTests: XCTestCase {
     /// cap of one token every completion is truncated, so no token counts.
     func testEntropyLeavesOutMaskedTruncatedCompletions() throws {
         func entropy(masked: Bool) throws -> StepMetrics {
-            let c = config { $0.maxCompletionLength = 1; $0.maskTruncatedCompletions = masked }
+            let c = config {
+                $0.maxCompletionLength = 1
+                $0.maskTruncatedCompletions = masked
+            }
             let trainer = try GRPOTrainer(config: c, model: model(), tasks: Self.tasks, rules: Self.rules)
             return try trainer.trainStep().0.metrics
         }
@@ -290,14 +344,18 @@ final class GRPOTrainerTests: XCTestCase {
 
     func testConfigErrorsNameTheKey() throws {
         func error(_ overrides: [(String, String)]) -> String {
-            do { _ = try GRPOConfig.load(file: nil, overrides: [("model", "m"), ("task_set", "arith")] + overrides); return "" } catch { return "\(error)" }
+            do {
+                _ = try GRPOConfig.load(file: nil, overrides: [("model", "m"), ("task_set", "arith")] + overrides)
+                return ""
+            } catch { return "\(error)" }
         }
         XCTAssertTrue(error([("num_generations", "1")]).contains("num_generations"))
         XCTAssertTrue(error([("learning_rat", "1e-5")]).contains("learning_rat"))
         XCTAssertTrue(error([("learning_rat", "1e-5")]).contains("learning_rate"), "suggests the near name")
         XCTAssertTrue(error([("loss_type", "ppo")]).contains("loss_type"))
         XCTAssertTrue(error([("epsilon", "1.5")]).contains("epsilon"))
-        let ok = try GRPOConfig.load(file: nil, overrides: [("model", "m"), ("task-set", "arith"), ("loss-type", "dr_grpo"), ("beta", "0.04")])
+        let ok = try GRPOConfig.load(
+            file: nil, overrides: [("model", "m"), ("task-set", "arith"), ("loss-type", "dr_grpo"), ("beta", "0.04")])
         XCTAssertEqual(ok.lossType, .drGRPO)
         XCTAssertEqual(ok.beta, 0.04)
         XCTAssertEqual(ok.numGenerations, 8, "TRL's default")
@@ -307,8 +365,10 @@ final class GRPOTrainerTests: XCTestCase {
         XCTAssertEqual(GRPOConfig().lrSchedulerType, "linear")
         XCTAssertTrue(GRPOConfig().useBiasCorrectionKl, "on in TRL too")
         XCTAssertEqual(GRPOConfig().dynamicSamplingMetric, .accuracy)
-        let overrides = [("model", "m"), ("task_set", "t"), ("lr_scheduler_type", "constant"),
-                         ("use_bias_correction_kl", "false"), ("dynamic_sampling_metric", "reward")]
+        let overrides = [
+            ("model", "m"), ("task_set", "t"), ("lr_scheduler_type", "constant"),
+            ("use_bias_correction_kl", "false"), ("dynamic_sampling_metric", "reward"),
+        ]
         let chosen = try GRPOConfig.load(file: nil, overrides: overrides)
         XCTAssertEqual(chosen.lrSchedulerType, "constant")
         XCTAssertFalse(chosen.useBiasCorrectionKl)
@@ -319,7 +379,8 @@ final class GRPOTrainerTests: XCTestCase {
     }
 
     func testWarnsWhenTheTemplateAlreadyWritesWhatARuleExpects() throws {
-        let rules = try RuleSet.parse("""
+        let rules = try RuleSet.parse(
+            """
             name: r1
             rules:
               - {name: answer, kind: math, requires: format}
@@ -330,14 +391,16 @@ final class GRPOTrainerTests: XCTestCase {
         func warnings(template: String) throws -> [String] {
             var manifest = Self.tasks.manifest
             manifest.promptTemplate = template
-            let tasks = TaskSet(folder: Self.tasks.folder, manifest: manifest, train: Self.tasks.train, test: Self.tasks.test, sft: [])
+            let tasks = TaskSet(
+                folder: Self.tasks.folder, manifest: manifest, train: Self.tasks.train, test: Self.tasks.test, sft: [])
             return try GRPOTrainer(config: config(), model: model(), tasks: tasks, rules: rules).warnings
         }
         let w = try warnings(template: "User: {prompt}\nAssistant: <think>")
         XCTAssertEqual(w.count, 3, "\(w)")
         XCTAssertTrue(w[0].contains("\"format\"") && w[0].contains("<think>"), w[0])
         XCTAssertTrue(w.contains { $0.contains("\"answer\" requires \"format\"") }, "\(w)")
-        XCTAssertTrue(w.contains { $0.contains("\"bonus\" requires \"answer\"") }, "a requires chain, in any file order: \(w)")
+        XCTAssertTrue(
+            w.contains { $0.contains("\"bonus\" requires \"answer\"") }, "a requires chain, in any file order: \(w)")
         XCTAssertEqual(try warnings(template: "User: {prompt}\nAssistant:"), [])
     }
 
@@ -351,16 +414,19 @@ final class GRPOTrainerTests: XCTestCase {
 
     /// A prefix forces the start of every completion: the rules see it, and the policy continues it.
     func testEvaluationPrefixForcesTheStyle() throws {
-        let rules = try RuleSet.parse("""
+        let rules = try RuleSet.parse(
+            """
             name: style
             rules:
               - {name: program, kind: regex, pattern: '^```python\\n', weight: 1}
             """, file: "style.yaml")
-        let tasks = TaskSet(folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: [],
-                            test: Self.tasks.train, sft: [])
+        let tasks = TaskSet(
+            folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: [],
+            test: Self.tasks.train, sft: [])
         let plain = try Evaluation.run(model: model(), tasks: tasks, rules: rules, k: 2, samples: 2)
-        let forced = try Evaluation.run(model: model(), tasks: tasks, rules: rules, k: 2, samples: 2,
-                                        keepSamples: true, prefix: "```python\n")
+        let forced = try Evaluation.run(
+            model: model(), tasks: tasks, rules: rules, k: 2, samples: 2,
+            keepSamples: true, prefix: "```python\n")
         XCTAssertEqual(plain.accuracy, 0, "a random policy does not write the fence by itself")
         XCTAssertEqual(forced.accuracy, 1)
         XCTAssertEqual(forced.passAtK, 1)

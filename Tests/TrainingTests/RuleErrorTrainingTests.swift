@@ -27,17 +27,24 @@ final class RuleErrorTrainingTests: XCTestCase {
     }
 
     func tasks(answerRule: String? = nil) -> TaskSet {
-        let manifest = TaskManifest(name: "toy", kind: "math", rules: "toy", maxCompletionLength: 8,
-                                    answerRule: answerRule)
-        return TaskSet(folder: folder, manifest: manifest,
-                       train: (0..<6).map { TaskRecord(id: "t\($0)", prompt: "\($0)+\($0)=", answer: "\(2 * $0)") },
-                       test: (0..<4).map { TaskRecord(id: "x\($0)", prompt: "\($0)+1=", answer: "\($0 + 1)") }, sft: [])
+        let manifest = TaskManifest(
+            name: "toy", kind: "math", rules: "toy", maxCompletionLength: 8,
+            answerRule: answerRule)
+        return TaskSet(
+            folder: folder, manifest: manifest,
+            train: (0..<6).map { TaskRecord(id: "t\($0)", prompt: "\($0)+\($0)=", answer: "\(2 * $0)") },
+            test: (0..<4).map { TaskRecord(id: "x\($0)", prompt: "\($0)+1=", answer: "\($0 + 1)") }, sft: [])
     }
 
     func config(_ configure: (inout GRPOConfig) -> Void = { _ in }) -> GRPOConfig {
         var c = GRPOConfig()
-        c.model = "toy"; c.taskSet = "toy"; c.numGenerations = 4; c.promptsPerStep = 3; c.learningRate = 1e-3
-        c.maxSteps = 4; c.seed = 5
+        c.model = "toy"
+        c.taskSet = "toy"
+        c.numGenerations = 4
+        c.promptsPerStep = 3
+        c.learningRate = 1e-3
+        c.maxSteps = 4
+        c.seed = 5
         configure(&c)
         return c
     }
@@ -54,26 +61,29 @@ final class RuleErrorTrainingTests: XCTestCase {
     /// A rule set whose `judge` is a plugin raising on completions of an even length (in
     /// characters, as Python counts them), beside a regex rule.
     func raisingRules() throws -> RuleSet {
-        try writePlugin("judge.py", """
+        try writePlugin(
+            "judge.py",
+            """
             if len(r["completion"]) % 2 == 0:
                 raise RuntimeError("even length " + str(len(r["completion"])))
             print(json.dumps({"id": r["id"], "score": 1, "reason": "odd"}), flush=True)
             """)
         let file = folder.appendingPathComponent("toy.yaml")
         try """
-            name: toy
-            rules:
-              - {name: has, kind: regex, pattern: '[a7]', weight: 1}
-              - {name: judge, kind: command, command: ./judge.py, weight: 0.5, max_restarts: 10000,
-                 max_consecutive_errors: 10000}
-            """.write(to: file, atomically: false, encoding: .utf8)
+        name: toy
+        rules:
+          - {name: has, kind: regex, pattern: '[a7]', weight: 1}
+          - {name: judge, kind: command, command: ./judge.py, weight: 0.5, max_restarts: 10000,
+             max_consecutive_errors: 10000}
+        """.write(to: file, atomically: false, encoding: .utf8)
         return try RuleSet.load(file.path)
     }
 
     func testRaisingPluginIsCountedInMetricsTracesAndReportThenStopsTheRun() throws {
         let rules = try raisingRules()
-        let trainer = try GRPOTrainer(config: config { $0.maxRuleErrorShare = 1 }, model: try model(),
-                                      tasks: tasks(), rules: rules)
+        let trainer = try GRPOTrainer(
+            config: config { $0.maxRuleErrorShare = 1 }, model: try model(),
+            tasks: tasks(), rules: rules)
         let db = folder.appendingPathComponent("t.sqlite").path
         let traces = try TraceWriter(path: db)
         try traces.startRun(trainer.runInfo)
@@ -111,8 +121,9 @@ final class RuleErrorTrainingTests: XCTestCase {
         XCTAssertFalse(table.columns.contains("has errors"), "a rule that never erred gets no column")
 
         // Past the share the step stops, naming the rule and its first message.
-        let strict = try GRPOTrainer(config: config { $0.maxRuleErrorShare = 0 }, model: try model(),
-                                     tasks: tasks(), rules: try raisingRules())
+        let strict = try GRPOTrainer(
+            config: config { $0.maxRuleErrorShare = 0 }, model: try model(),
+            tasks: tasks(), rules: try raisingRules())
         XCTAssertThrowsError(try strict.trainStep()) { error in
             guard case let .erring(rule, _, errors, scored, share, first)? = error as? RewardError else {
                 return XCTFail("\(error)")
@@ -129,8 +140,9 @@ final class RuleErrorTrainingTests: XCTestCase {
     func testMaxRuleErrorShareIsAConfigKeyInItsRange() throws {
         let flags = [("model", "m"), ("task_set", "t")]
         XCTAssertEqual(try GRPOConfig.load(file: nil, overrides: flags).maxRuleErrorShare, 0.5)
-        XCTAssertEqual(try GRPOConfig.load(file: nil, overrides: flags + [("max_rule_error_share", "0.1")])
-            .maxRuleErrorShare, 0.1)
+        XCTAssertEqual(
+            try GRPOConfig.load(file: nil, overrides: flags + [("max_rule_error_share", "0.1")])
+                .maxRuleErrorShare, 0.1)
         XCTAssertThrowsError(try GRPOConfig.load(file: nil, overrides: flags + [("max_rule_error_share", "1.5")])) {
             XCTAssertEqual("\($0)", "flags: key \"max_rule_error_share\": must be in [0, 1]")
         }
@@ -141,16 +153,18 @@ final class RuleErrorTrainingTests: XCTestCase {
     /// `format` (kind command, a plugin that always gives 1) beside `answer` (math): the
     /// reproduction of an accuracy of 0 while every format was right.
     func ambiguousRules() throws -> RuleSet {
-        try writePlugin("format.py", """
+        try writePlugin(
+            "format.py",
+            """
             print(json.dumps({"id": r["id"], "score": 1, "reason": "fine"}), flush=True)
             """)
         let file = folder.appendingPathComponent("two.yaml")
         try """
-            name: two
-            rules:
-              - {name: format, kind: command, command: ./format.py, weight: 0.2}
-              - {name: answer, kind: math}
-            """.write(to: file, atomically: false, encoding: .utf8)
+        name: two
+        rules:
+          - {name: format, kind: command, command: ./format.py, weight: 0.2}
+          - {name: answer, kind: math}
+        """.write(to: file, atomically: false, encoding: .utf8)
         return try RuleSet.load(file.path)
     }
 
@@ -163,23 +177,28 @@ final class RuleErrorTrainingTests: XCTestCase {
         XCTAssertEqual(byManifest.rulePassRates["format"], 1)
         XCTAssertEqual(byManifest.accuracy, 1)
         // The caller's name (`grpo eval --answer_rule`) wins over the manifest's.
-        let byFlag = try Evaluation.run(model: policy, tasks: tasks(answerRule: "format"), rules: rules,
-                                        answerRule: "answer")
+        let byFlag = try Evaluation.run(
+            model: policy, tasks: tasks(answerRule: "format"), rules: rules,
+            answerRule: "answer")
         XCTAssertEqual(byFlag.answerRule, "answer")
         XCTAssertEqual(byFlag.accuracy, try XCTUnwrap(byFlag.rulePassRates["answer"]), accuracy: 1e-12)
         XCTAssertLessThan(byFlag.accuracy, 1, "a random policy does not add numbers")
         // Neither: an error listing the candidates, before anything is sampled; the trainer too.
-        let expected = RewardError.answerRule(file: rules.file, message:
-            "which rule judges the answer is ambiguous: format (command), answer (math) could; name one with "
-            + "answer_rule in the task set's task.yaml, `grpo eval --answer_rule NAME` or the training config's "
-            + "answer_rule")
+        let expected = RewardError.answerRule(
+            file: rules.file,
+            message:
+                "which rule judges the answer is ambiguous: format (command), answer (math) could; name one with "
+                + "answer_rule in the task set's task.yaml, `grpo eval --answer_rule NAME` or the training config's "
+                + "answer_rule")
         XCTAssertThrowsError(try Evaluation.run(model: policy, tasks: tasks(), rules: rules)) {
             XCTAssertEqual($0 as? RewardError, expected)
         }
         XCTAssertThrowsError(try GRPOTrainer(config: config(), model: policy, tasks: tasks(), rules: rules)) {
             XCTAssertEqual($0 as? RewardError, expected)
         }
-        XCTAssertNoThrow(try GRPOTrainer(config: config { $0.answerRule = "answer" }, model: policy, tasks: tasks(),
-                                         rules: rules))
+        XCTAssertNoThrow(
+            try GRPOTrainer(
+                config: config { $0.answerRule = "answer" }, model: policy, tasks: tasks(),
+                rules: rules))
     }
 }

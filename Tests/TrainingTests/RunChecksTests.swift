@@ -20,23 +20,30 @@ final class RunChecksTests: XCTestCase {
 
     /// Non-finite numbers, fractions, text and out-of-range integers: the key and the problem.
     func testConfigValuesNameTheKeyAndTheProblem() {
-        XCTAssertEqual(error([("learning_rate", ".nan")]),
-                       "flags: key \"learning_rate\": must be a finite number, not nan")
+        XCTAssertEqual(
+            error([("learning_rate", ".nan")]),
+            "flags: key \"learning_rate\": must be a finite number, not nan")
         XCTAssertEqual(error([("beta", ".inf")]), "flags: key \"beta\": must be a finite number, not inf")
-        XCTAssertEqual(error([("epsilon_high", "-.inf")]),
-                       "flags: key \"epsilon_high\": must be a finite number, not -inf")
+        XCTAssertEqual(
+            error([("epsilon_high", "-.inf")]),
+            "flags: key \"epsilon_high\": must be a finite number, not -inf")
         let wholeNumber = "a whole number (within \(Int.min)...\(Int.max))"
-        XCTAssertEqual(error([("num_generations", "2.5")]),
-                       "flags: key \"num_generations\": expected \(wholeNumber), found \"2.5\"")
-        XCTAssertEqual(error([("num_generations", "100000000000000000000000")]),
-                       "flags: key \"num_generations\": expected \(wholeNumber), found \"100000000000000000000000\"")
+        XCTAssertEqual(
+            error([("num_generations", "2.5")]),
+            "flags: key \"num_generations\": expected \(wholeNumber), found \"2.5\"")
+        XCTAssertEqual(
+            error([("num_generations", "100000000000000000000000")]),
+            "flags: key \"num_generations\": expected \(wholeNumber), found \"100000000000000000000000\"")
         XCTAssertEqual(error([("temperature", "hot")]), "flags: key \"temperature\": expected a number, found \"hot\"")
-        XCTAssertEqual(error([("dynamic_sampling", "[1, 2]")]),
-                       "flags: key \"dynamic_sampling\": expected true or false, found a list")
-        XCTAssertEqual(error([("num_generations", "1000000000000")]),
-                       "flags: key \"num_generations\": 1000000000000 is beyond the largest this trainer takes (65536)")
-        XCTAssertEqual(error([("loss_type", "ppo")]),
-                       "flags: key \"loss_type\": \"ppo\" is not one of grpo, bnpo, dapo, dr_grpo")
+        XCTAssertEqual(
+            error([("dynamic_sampling", "[1, 2]")]),
+            "flags: key \"dynamic_sampling\": expected true or false, found a list")
+        XCTAssertEqual(
+            error([("num_generations", "1000000000000")]),
+            "flags: key \"num_generations\": 1000000000000 is beyond the largest this trainer takes (65536)")
+        XCTAssertEqual(
+            error([("loss_type", "ppo")]),
+            "flags: key \"loss_type\": \"ppo\" is not one of grpo, bnpo, dapo, dr_grpo")
         XCTAssertEqual(error([("learning_rate", "2e-5"), ("num_generations", "4")]), "no error")
     }
 
@@ -47,8 +54,9 @@ final class RunChecksTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("grpo.yaml")
         try "learning_rate: .nan\nbeta: 0.0\n".write(to: file, atomically: false, encoding: .utf8)
-        XCTAssertEqual(error([], file: file.path),
-                       "\(file.path): key \"learning_rate\": must be a finite number, not nan")
+        XCTAssertEqual(
+            error([], file: file.path),
+            "\(file.path): key \"learning_rate\": must be a finite number, not nan")
         // A flag wins over the file.
         XCTAssertEqual(error([("learning_rate", "1e-5")], file: file.path), "no error")
         let levels = (1...9).map { level in
@@ -56,8 +64,10 @@ final class RunChecksTests: XCTestCase {
         }
         let bomb = (["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + levels + ["run_name: *a9"]).joined(separator: "\n")
         try bomb.write(to: file, atomically: false, encoding: .utf8)
-        XCTAssertEqual(error([], file: file.path), "\(file.path): the document holds more than 100000 values once its "
-                       + "aliases are expanded (an alias bomb?); refusing it")
+        XCTAssertEqual(
+            error([], file: file.path),
+            "\(file.path): the document holds more than 100000 values once its "
+                + "aliases are expanded (an alias bomb?); refusing it")
     }
 
     /// Ten short math tasks and one test task, the completion cap 12.
@@ -65,7 +75,11 @@ final class RunChecksTests: XCTestCase {
 
     func config(_ configure: (inout GRPOConfig) -> Void = { _ in }) -> GRPOConfig {
         var c = GRPOConfig()
-        c.model = "toy"; c.taskSet = "toy"; c.numGenerations = 2; c.promptsPerStep = 2; c.maxSteps = 2
+        c.model = "toy"
+        c.taskSet = "toy"
+        c.numGenerations = 2
+        c.promptsPerStep = 2
+        c.maxSteps = 2
         configure(&c)
         return c
     }
@@ -84,25 +98,32 @@ final class RunChecksTests: XCTestCase {
         // bos and context - 11 prompt bytes: 10 tokens left over, fewer than the cap of 12.
         var train = Self.tasks.train
         train.append(TaskRecord(id: "long-one", prompt: "q" + String(repeating: "9", count: context - 12), answer: "1"))
-        let tasks = TaskSet(folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: train,
-                            test: Self.tasks.test, sft: [])
+        let tasks = TaskSet(
+            folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: train,
+            test: Self.tasks.test, sft: [])
         let rules = GRPOTrainerTests.rules
         XCTAssertThrowsError(try GRPOTrainer(config: config(), model: model, tasks: tasks, rules: rules)) {
-            let overflow = ContextOverflow(taskID: "long-one", split: "train", promptTokens: context - 10,
-                                           completionCap: 12, context: context)
+            let overflow = ContextOverflow(
+                taskID: "long-one", split: "train", promptTokens: context - 10,
+                completionCap: 12, context: context)
             XCTAssertEqual($0 as? ContextFitError, ContextFitError(taskSet: "toy", overflows: [overflow]))
-            XCTAssertEqual("\($0)", "toy: task \"long-one\" (train): its prompt is \(context - 10) tokens, and with a "
-                           + "completion cap of 12 it needs \(context + 2), past the model's context of \(context) "
-                           + "(max_position_embeddings): lower max_completion_length to at most 10, shorten the "
-                           + "prompt, or leave the task out; `grpo tasks validate toy --model DIR` lists every one")
+            XCTAssertEqual(
+                "\($0)",
+                "toy: task \"long-one\" (train): its prompt is \(context - 10) tokens, and with a "
+                    + "completion cap of 12 it needs \(context + 2), past the model's context of \(context) "
+                    + "(max_position_embeddings): lower max_completion_length to at most 10, shorten the "
+                    + "prompt, or leave the task out; `grpo tasks validate toy --model DIR` lists every one")
         }
         // With the cap lowered as it says, the run starts.
-        XCTAssertNoThrow(try GRPOTrainer(config: config { $0.maxCompletionLength = 10 }, model: model, tasks: tasks,
-                                         rules: rules))
+        XCTAssertNoThrow(
+            try GRPOTrainer(
+                config: config { $0.maxCompletionLength = 10 }, model: model, tasks: tasks,
+                rules: rules))
         // Evaluation names it too (it shortens the cap to fit, but a prompt must leave room for a token).
         let filling = TaskRecord(id: "full", prompt: String(repeating: "9", count: context), answer: "1")
-        let full = TaskSet(folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: [], test: [filling],
-                           sft: [])
+        let full = TaskSet(
+            folder: Self.tasks.folder, manifest: Self.tasks.manifest, train: [], test: [filling],
+            sft: [])
         XCTAssertThrowsError(try Evaluation.run(model: model, tasks: full, rules: rules)) {
             XCTAssertEqual(($0 as? ContextFitError)?.overflows.map(\.taskID), ["full"])
         }
@@ -112,7 +133,10 @@ final class RunChecksTests: XCTestCase {
     /// naming the key and both figures.
     func testBatchBeyondTheMemoryIsRefusedByKey() throws {
         let model = try toy()
-        let huge = config { $0.numGenerations = 65536; $0.promptsPerStep = 65536 }
+        let huge = config {
+            $0.numGenerations = 65536
+            $0.promptsPerStep = 65536
+        }
         let estimate = MemoryEstimate.grpo(huge, model: model.config, longestPrompt: 5, completionCap: 12)
         XCTAssertGreaterThan(estimate.total, 1e14, "2^32 rows of 17 tokens: far beyond any machine")
         let rules = GRPOTrainerTests.rules
@@ -125,10 +149,12 @@ final class RunChecksTests: XCTestCase {
         }
         // The estimate grows with the batch, exactly as rows for what is per row.
         func withGenerations(_ generations: Int) -> MemoryEstimate {
-            MemoryEstimate.grpo(config { $0.numGenerations = generations }, model: model.config, longestPrompt: 5,
-                                completionCap: 12)
+            MemoryEstimate.grpo(
+                config { $0.numGenerations = generations }, model: model.config, longestPrompt: 5,
+                completionCap: 12)
         }
-        let small = withGenerations(2), double = withGenerations(4)
+        let small = withGenerations(2)
+        let double = withGenerations(4)
         XCTAssertEqual(double.parts[0].bytes, small.parts[0].bytes, "the weights do not grow with the batch")
         for i in 1..<small.parts.count {
             XCTAssertEqual(double.parts[i].bytes, 2 * small.parts[i].bytes, accuracy: 1e-6)
@@ -141,14 +167,16 @@ final class RunChecksTests: XCTestCase {
         let broken = BrokenRule(name: "judge")
         let registry = RuleRegistry(builtIn: false)
         registry.register(RuleKind(name: "breakable", summary: "scores until told to fail") { _ in broken })
-        let rules = try RuleSet.parse("rules:\n  - {name: judge, kind: breakable}\n", file: "r.yaml",
-                                      registry: registry)
+        let rules = try RuleSet.parse(
+            "rules:\n  - {name: judge, kind: breakable}\n", file: "r.yaml",
+            registry: registry)
         let trainer = try GRPOTrainer(config: config(), model: try toy(), tasks: Self.tasks, rules: rules)
         XCTAssertNoThrow(try trainer.trainStep(), "healthy: the step runs")
         broken.fails = true
         XCTAssertThrowsError(try trainer.trainStep()) {
-            XCTAssertEqual($0 as? RewardError,
-                           .broken(rule: "judge", file: "r.yaml", message: "judge has failed for good"))
+            XCTAssertEqual(
+                $0 as? RewardError,
+                .broken(rule: "judge", file: "r.yaml", message: "judge has failed for good"))
         }
         XCTAssertEqual(trainer.step, 1, "the failed step counts for nothing")
     }

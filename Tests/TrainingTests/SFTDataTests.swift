@@ -28,8 +28,10 @@ final class SFTDataTests: XCTestCase {
         return path
     }
 
-    private func assertError(_ expected: String, file: StaticString = #filePath, line: UInt = #line,
-                             _ body: () throws -> Void) {
+    private func assertError(
+        _ expected: String, file: StaticString = #filePath, line: UInt = #line,
+        _ body: () throws -> Void
+    ) {
         XCTAssertThrowsError(try body(), file: file, line: line) { error in
             XCTAssertTrue(error is SFTDataError, "\(type(of: error)): \(error)", file: file, line: line)
             XCTAssertEqual("\(error)", expected, file: file, line: line)
@@ -39,18 +41,22 @@ final class SFTDataTests: XCTestCase {
     // MARK: loading
 
     func testLoadsJSONLSkippingBlankLinesAndExtraFields() throws {
-        let path = try write("demo.jsonl", """
+        let path = try write(
+            "demo.jsonl",
+            """
             {"prompt": "1+1=", "completion": "2", "id": "a", "meta": {"source": "hand"}}
 
             {"prompt": "2+2=", "completion": "4", "id": null}\r
               \t
             {"completion": "é", "prompt": "\\u00e9?"}
             """)
-        XCTAssertEqual(try SFTData.load(path), [
-            SFTExample(prompt: "1+1=", completion: "2", id: "a"),
-            SFTExample(prompt: "2+2=", completion: "4"),
-            SFTExample(prompt: "é?", completion: "é"),
-        ])
+        XCTAssertEqual(
+            try SFTData.load(path),
+            [
+                SFTExample(prompt: "1+1=", completion: "2", id: "a"),
+                SFTExample(prompt: "2+2=", completion: "4"),
+                SFTExample(prompt: "é?", completion: "é"),
+            ])
     }
 
     func testLoadsTaskSetByFolderAndByName() throws {
@@ -73,10 +79,14 @@ final class SFTDataTests: XCTestCase {
         assertError("no task set \"x\" (looked for a folder x in \(searched))") {
             _ = try SFTData.load("x", relativeTo: root)
         }
-        assertError("\(root!)/Tasks/bare: the task set has no demonstrations (looked for \(root!)/Tasks/bare/sft.jsonl)") {
+        assertError(
+            "\(root!)/Tasks/bare: the task set has no demonstrations (looked for \(root!)/Tasks/bare/sft.jsonl)"
+        ) {
             _ = try SFTData.load("bare", relativeTo: root)
         }
-        assertError("\(root!)/Tasks/bare: the task set has no demonstrations (looked for \(root!)/Tasks/bare/sft.jsonl)") {
+        assertError(
+            "\(root!)/Tasks/bare: the task set has no demonstrations (looked for \(root!)/Tasks/bare/sft.jsonl)"
+        ) {
             _ = try SFTData.load(root + "/Tasks/bare")
         }
     }
@@ -110,7 +120,9 @@ final class SFTDataTests: XCTestCase {
 
     // MARK: batches
 
-    private func batcher(_ examples: [SFTExample], maxLength: Int = 64, batchSize: Int, seed: UInt64 = 1) throws -> SFTBatcher {
+    private func batcher(
+        _ examples: [SFTExample], maxLength: Int = 64, batchSize: Int, seed: UInt64 = 1
+    ) throws -> SFTBatcher {
         try SFTBatcher(examples: examples, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize, seed: seed)
     }
 
@@ -121,15 +133,19 @@ final class SFTDataTests: XCTestCase {
     }
 
     func testTinyBatchLayoutByHand() throws {
-        let bos: Int32 = 257, eos: Int32 = 258, pad: Int32 = 256
-        var batcher = try batcher([SFTExample(prompt: "ab", completion: "c"), SFTExample(prompt: "d", completion: "e")],
-                                  batchSize: 2)
+        let bos: Int32 = 257
+        let eos: Int32 = 258
+        let pad: Int32 = 256
+        var batcher = try batcher(
+            [SFTExample(prompt: "ab", completion: "c"), SFTExample(prompt: "d", completion: "e")],
+            batchSize: 2)
         let batch = batcher.next()
         XCTAssertEqual(batch.batch, 2)
         XCTAssertEqual(batch.length, 5)
         XCTAssertEqual(batch.targetCount, 4)
         XCTAssertEqual(Set(batch.exampleIndices), [0, 1])
-        let first = batch.exampleIndices.firstIndex(of: 0)!, second = batch.exampleIndices.firstIndex(of: 1)!
+        let first = batch.exampleIndices.firstIndex(of: 0)!
+        let second = batch.exampleIndices.firstIndex(of: 1)!
         XCTAssertEqual(batch.lengths[first], 5)
         XCTAssertEqual(batch.lengths[second], 4)
         XCTAssertEqual(row(batch, first).tokens, [bos, 97, 98, 99, eos])
@@ -142,9 +158,9 @@ final class SFTDataTests: XCTestCase {
     func testTruncatesCompletionsAndDropsLongPrompts() throws {
         let examples = [
             SFTExample(prompt: "ab", completion: "cdef"),  // 8 tokens: cut to 5, loses the eos
-            SFTExample(prompt: "abcd", completion: "x"),   // bos + prompt + 1 = 6 > 5: dropped
-            SFTExample(prompt: "abc", completion: "x"),    // 6 tokens: only the eos goes
-            SFTExample(prompt: "a", completion: "b"),      // fits whole
+            SFTExample(prompt: "abcd", completion: "x"),  // bos + prompt + 1 = 6 > 5: dropped
+            SFTExample(prompt: "abc", completion: "x"),  // 6 tokens: only the eos goes
+            SFTExample(prompt: "a", completion: "b"),  // fits whole
         ]
         var batcher = try batcher(examples, maxLength: 5, batchSize: 3)
         XCTAssertEqual(batcher.examplesCount, 3)
@@ -166,7 +182,9 @@ final class SFTDataTests: XCTestCase {
             _ = try self.batcher([examples[1]], maxLength: 5, batchSize: 1)
         }
         assertError("batchSize 0: must be at least 1") { _ = try self.batcher(examples, batchSize: 0) }
-        assertError("maxLength 1: must be at least 2 (bos and one token)") { _ = try self.batcher(examples, maxLength: 1, batchSize: 1) }
+        assertError("maxLength 1: must be at least 2 (bos and one token)") {
+            _ = try self.batcher(examples, maxLength: 1, batchSize: 1)
+        }
     }
 
     private func numbered(_ count: Int) -> [SFTExample] {
@@ -215,7 +233,9 @@ final class SFTDataTests: XCTestCase {
         XCTAssertEqual(resumed.epoch, original.epoch)
 
         var shorter = try batcher(Array(examples.prefix(2)), batchSize: 1)
-        assertError("SFT batcher state: epoch 2, position 2 does not fit 2 examples; was it saved with other data or max length?") {
+        assertError(
+            "SFT batcher state: epoch 2, position 2 does not fit 2 examples; was it saved with other data or max length?"
+        ) {
             try shorter.restore(saved)
         }
     }

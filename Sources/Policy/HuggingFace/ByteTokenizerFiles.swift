@@ -19,11 +19,15 @@ public enum ByteTokenizerFiles {
         var vocab: [String: Int] = [:]
         for b in 0..<256 { vocab[String(ByteLevelAlphabet.characters[b])] = b }
         let added: [[String: Any]] = zip(ids, specialTokens).sorted { $0.0 < $1.0 }.map { id, content in
-            ["id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
-             "normalized": false, "special": true]
+            [
+                "id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": false, "special": true,
+            ]
         }
-        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true,
-                                        "use_regex": false]
+        let byteLevel: [String: Any] = [
+            "type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true,
+            "use_regex": false,
+        ]
         func piece(_ kind: String, _ id: String) -> [String: Any] { [kind: ["id": id, "type_id": 0]] }
         let template: [String: Any] = [
             "type": "TemplateProcessing",
@@ -34,9 +38,11 @@ public enum ByteTokenizerFiles {
         let tokenizer: [String: Any] = [
             "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": added,
             "normalizer": NSNull(), "pre_tokenizer": byteLevel, "post_processor": template, "decoder": byteLevel,
-            "model": ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
-                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                      "vocab": vocab, "merges": [String]()] as [String: Any],
+            "model": [
+                "type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
+                "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                "vocab": vocab, "merges": [String](),
+            ] as [String: Any],
         ]
         let map = ["pad_token": pad, "bos_token": bos, "eos_token": eos]
         var settings: [String: Any] = map
@@ -44,8 +50,10 @@ public enum ByteTokenizerFiles {
         settings["model_max_length"] = config.maxPositionEmbeddings
         settings["split_special_tokens"] = true
         settings["clean_up_tokenization_spaces"] = false
-        return ["tokenizer.json": HuggingFaceConfig.json(tokenizer),
-                "tokenizer_config.json": HuggingFaceConfig.json(settings),
-                "special_tokens_map.json": HuggingFaceConfig.json(map)]
+        return [
+            "tokenizer.json": HuggingFaceConfig.json(tokenizer),
+            "tokenizer_config.json": HuggingFaceConfig.json(settings),
+            "special_tokens_map.json": HuggingFaceConfig.json(map),
+        ]
     }
 }

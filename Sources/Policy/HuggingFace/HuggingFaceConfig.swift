@@ -25,8 +25,10 @@ public enum HuggingFaceConfig {
         // Glm4Moe sums each group's two best scores, so it needs two routed experts at least.
         guard c.nRoutedExperts >= 2 else { throw fail(.nRoutedExperts, "Glm4Moe needs at least 2 routed experts") }
         guard c.nSharedExperts >= 1 else { throw fail(.nSharedExperts, "Glm4Moe always has a shared expert") }
-        let rope: [String: Any] = ["rope_type": "default", "rope_theta": decimal(c.ropeTheta),
-                                   "partial_rotary_factor": 1.0]
+        let rope: [String: Any] = [
+            "rope_type": "default", "rope_theta": decimal(c.ropeTheta),
+            "partial_rotary_factor": 1.0,
+        ]
         let torchType = dtype == .bf16 ? "bfloat16" : dtype == .f16 ? "float16" : "float32"
         return [
             "architectures": ["Glm4MoeForCausalLM"], "model_type": "glm4_moe",
@@ -68,7 +70,10 @@ public enum HuggingFaceConfig {
             case let i as Int where type(of: v) == Int.self: out += String(i)
             case let d as Double: out += d.isFinite ? "\(d)" : "null"
             case let list as [Any]:
-                guard !list.isEmpty else { out += "[]"; return }
+                guard !list.isEmpty else {
+                    out += "[]"
+                    return
+                }
                 out += "[\n"
                 for (k, item) in list.enumerated() {
                     out += inner
@@ -77,7 +82,10 @@ public enum HuggingFaceConfig {
                 }
                 out += indent + "]"
             case let map as [String: Any]:
-                guard !map.isEmpty else { out += "{}"; return }
+                guard !map.isEmpty else {
+                    out += "{}"
+                    return
+                }
                 out += "{\n"
                 for (k, key) in map.keys.sorted().enumerated() {
                     out += inner
@@ -121,8 +129,9 @@ public enum HuggingFaceConfig {
         var reader = KeyReader(object: o, source: source)
         let type: String = try reader.value("model_type", default: "")
         guard importableTypes.contains(type) else {
-            throw reader.fail("model_type",
-                              "\"\(type)\" is not supported (glm4_moe, or deepseek_v3 with standard attention)")
+            throw reader.fail(
+                "model_type",
+                "\"\(type)\" is not supported (glm4_moe, or deepseek_v3 with standard attention)")
         }
         var notes: [String] = []
         var c = ModelConfig()
@@ -134,13 +143,16 @@ public enum HuggingFaceConfig {
         c.nRoutedExperts = try reader.required("n_routed_experts")
         c.numExpertsPerTok = try reader.required("num_experts_per_tok")
         // transformers' Glm4MoeConfig defaults to 8 key/value heads.
-        let kvHeads: Int = try reader.value("num_key_value_heads",
-                                            default: type == "glm4_moe" ? 8 : c.numAttentionHeads)
+        let kvHeads: Int = try reader.value(
+            "num_key_value_heads",
+            default: type == "glm4_moe" ? 8 : c.numAttentionHeads)
         c.numKeyValueHeads = kvHeads == c.numAttentionHeads ? nil : kvHeads
         c.headDim = try reader.value("head_dim", default: c.hiddenSize / max(1, c.numAttentionHeads))
         guard c.headDim * c.numAttentionHeads == c.hiddenSize else {
-            throw reader.fail("head_dim", "num_attention_heads * head_dim (\(c.numAttentionHeads) * \(c.headDim)) "
-                              + "differs from hidden_size \(c.hiddenSize) (the policy's attention output is that wide)")
+            throw reader.fail(
+                "head_dim",
+                "num_attention_heads * head_dim (\(c.numAttentionHeads) * \(c.headDim)) "
+                    + "differs from hidden_size \(c.hiddenSize) (the policy's attention output is that wide)")
         }
         c.nSharedExperts = try reader.value("n_shared_experts", default: 1)
         c.routedScalingFactor = Float(try reader.value("routed_scaling_factor", default: 1.0))
@@ -152,24 +164,29 @@ public enum HuggingFaceConfig {
         c.biasUpdateSpeed = Float(try reader.value("bias_update_speed", default: Double(ModelConfig().biasUpdateSpeed)))
 
         // Settings the policy cannot honour, each refused by its key.
-        try reader.require("scoring_func", default: "sigmoid", equals: "sigmoid",
-                           "transformers routes with sigmoid scores")
+        try reader.require(
+            "scoring_func", default: "sigmoid", equals: "sigmoid",
+            "transformers routes with sigmoid scores")
         // DeepSeek-V3's attention is multi-head latent attention unless kv_lora_rank is stated null.
         let latentKeys = ["kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"]
         let latent = latentKeys.filter { reader.isSet($0) }
         if let key = type == "deepseek_v3" && o["kv_lora_rank"] == nil ? "kv_lora_rank" : latent.first {
-            throw reader.fail(key, "multi-head latent attention (MLA) is not supported; "
-                              + "the policy has q/k/v/o projections")
+            throw reader.fail(
+                key,
+                "multi-head latent attention (MLA) is not supported; "
+                    + "the policy has q/k/v/o projections")
         }
         try reader.require("use_qk_norm", default: false, equals: false, "QK-norm is not supported")
         try reader.require("attention_bias", default: false, equals: false, "q/k/v biases are not supported")
         try reader.require("hidden_act", default: "silu", equals: "silu", "the experts are SwiGLU (silu)")
         try reader.require("tie_word_embeddings", default: false, equals: false, "tied embeddings are not supported")
-        try reader.require("first_k_dense_replace", default: 1, equals: 0,
-                           "dense first layers are not supported; every layer of the policy is MoE")
+        try reader.require(
+            "first_k_dense_replace", default: 1, equals: 0,
+            "dense first layers are not supported; every layer of the policy is MoE")
         try reader.require("moe_layer_freq", default: 1, equals: 1, "dense layers between MoE layers are not supported")
-        try reader.require("decoder_sparse_step", default: 1, equals: 1,
-                           "dense layers between MoE layers are not supported")
+        try reader.require(
+            "decoder_sparse_step", default: 1, equals: 1,
+            "dense layers between MoE layers are not supported")
         try reader.require("pretraining_tp", default: 1, equals: 1, "tensor-parallel slicing is not supported")
         let dropout: Double = try reader.value("attention_dropout", default: 0.0)
         guard dropout == 0 else { throw reader.fail("attention_dropout", "dropout is not supported") }
@@ -213,12 +230,16 @@ public enum HuggingFaceConfig {
         if interleaved { notes.append("rope_interleave: q and k rows permuted to the rotate-half layout") }
         let partial = try ropeSetting("partial_rotary_factor", default: type == "glm4_moe" ? 0.5 : 1.0)
         guard partial == 1 else {
-            throw reader.fail("partial_rotary_factor", "\(partial): partial rotary embedding is not supported "
-                              + "(Glm4Moe's default is 0.5; the policy rotates whole heads)")
+            throw reader.fail(
+                "partial_rotary_factor",
+                "\(partial): partial rotary embedding is not supported "
+                    + "(Glm4Moe's default is 0.5; the policy rotates whole heads)")
         }
         // Special ids.
         let eosIds: [Int]
-        if let list: [Int] = try? reader.value("eos_token_id", default: [Int]()) { eosIds = list } else {
+        if let list: [Int] = try? reader.value("eos_token_id", default: [Int]()) {
+            eosIds = list
+        } else {
             eosIds = [try reader.required("eos_token_id") as Int]
         }
         guard let eos = eosIds.first else {
@@ -232,7 +253,9 @@ public enum HuggingFaceConfig {
             throw reader.fail("bos_token_id", "missing; the policy puts bos before every prompt")
         }
         c.bosTokenId = bos
-        if let pad: Int = try reader.optional("pad_token_id") { c.padTokenId = pad } else {
+        if let pad: Int = try reader.optional("pad_token_id") {
+            c.padTokenId = pad
+        } else {
             c.padTokenId = eos
             notes.append("pad_token_id absent: eos (\(eos)) pads batches")
         }
@@ -244,9 +267,11 @@ public enum HuggingFaceConfig {
         }
 
         // Keys with no effect on the policy's computation.
-        reader.ignore(["architectures", "transformers_version", "torch_dtype", "dtype", "use_cache", "_name_or_path",
-                       "output_router_logits", "router_aux_loss_coef", "topk_method", "seq_aux", "ep_size",
-                       "intermediate_size", "num_experts", "output_attentions", "output_hidden_states", "return_dict"])
+        reader.ignore([
+            "architectures", "transformers_version", "torch_dtype", "dtype", "use_cache", "_name_or_path",
+            "output_router_logits", "router_aux_loss_coef", "topk_method", "seq_aux", "ep_size",
+            "intermediate_size", "num_experts", "output_attentions", "output_hidden_states", "return_dict",
+        ])
         if let unknown = reader.unread.first {
             throw reader.fail(unknown, "unknown setting; refusing rather than guessing what it changes")
         }
@@ -261,7 +286,10 @@ private struct KeyReader {
     let source: String
     private(set) var read = Set<String>()
 
-    init(object: [String: Any], source: String) { self.object = object; self.source = source }
+    init(object: [String: Any], source: String) {
+        self.object = object
+        self.source = source
+    }
 
     var unread: [String] { object.keys.filter { !read.contains($0) }.sorted() }
 
@@ -270,7 +298,10 @@ private struct KeyReader {
     mutating func ignore(_ keys: [String]) { read.formUnion(keys) }
 
     /// Present with a value other than null.
-    mutating func isSet(_ key: String) -> Bool { read.insert(key); return !isNull(key) }
+    mutating func isSet(_ key: String) -> Bool {
+        read.insert(key)
+        return !isNull(key)
+    }
 
     func isNull(_ key: String) -> Bool { object[key] == nil || object[key] is NSNull }
 

@@ -26,8 +26,10 @@ public enum HuggingFaceExport {
         public var tokenizer: String
     }
 
-    public static func export(_ model: Transformer, to directory: URL, dtype: SafetensorsDType = .f32,
-                              maxShardBytes: Int = defaultMaxShardBytes) throws -> Summary {
+    public static func export(
+        _ model: Transformer, to directory: URL, dtype: SafetensorsDType = .f32,
+        maxShardBytes: Int = defaultMaxShardBytes
+    ) throws -> Summary {
         guard dtype != .f16 else { throw PolicyError.invalidArgument("--dtype: float32 or bfloat16") }
         guard maxShardBytes > 0 else { throw PolicyError.invalidArgument("the shard size limit must be positive") }
         let c = model.config
@@ -39,11 +41,16 @@ public enum HuggingFaceExport {
         var size = 0
         for slot in model.layout.slots {
             let bytes = slot.count * storage(slot).width
-            if !shards[shards.count - 1].isEmpty && size + bytes > maxShardBytes { shards.append([]); size = 0 }
+            if !shards[shards.count - 1].isEmpty && size + bytes > maxShardBytes {
+                shards.append([])
+                size = 0
+            }
             shards[shards.count - 1].append(slot)
             size += bytes
         }
-        let names = shards.count == 1 ? ["model.safetensors"]
+        let names =
+            shards.count == 1
+            ? ["model.safetensors"]
             : (1...shards.count).map { String(format: "model-%05d-of-%05d.safetensors", $0, shards.count) }
         var text: [String: Data] = [
             "config.json": HuggingFaceConfig.json(config),
@@ -64,12 +71,14 @@ public enum HuggingFaceExport {
                 try writeFile(folder.appendingPathComponent(name)) { try $0.write(contentsOf: data) }
             }
             for (name, shard) in zip(names, shards) {
-                try Safetensors.write(shard.map { ($0.name, $0.shape, storage($0), weights + $0.offset) },
-                                      metadata: ["format": "pt"], to: folder.appendingPathComponent(name))
+                try Safetensors.write(
+                    shard.map { ($0.name, $0.shape, storage($0), weights + $0.offset) },
+                    metadata: ["format": "pt"], to: folder.appendingPathComponent(name))
             }
         }
-        return Summary(files: (Array(text.keys) + names).sorted(), shards: shards.count, tensorBytes: total,
-                       dtype: dtype,
-                       tokenizer: bpe.isEmpty ? "byte tokenizer" : "tokenizer.json (byte-level BPE)")
+        return Summary(
+            files: (Array(text.keys) + names).sorted(), shards: shards.count, tensorBytes: total,
+            dtype: dtype,
+            tokenizer: bpe.isEmpty ? "byte tokenizer" : "tokenizer.json (byte-level BPE)")
     }
 }

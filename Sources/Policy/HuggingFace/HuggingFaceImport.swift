@@ -33,7 +33,8 @@ public enum HuggingFaceImport {
             throw PolicyError.missingFile(configURL.path)
         }
         guard let data = try? Data(contentsOf: configURL),
-              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else {
             throw PolicyError.badConfig(file: configURL.path, key: nil, message: "not a JSON object")
         }
         let imported = try HuggingFaceConfig.imported(object, source: configURL.path)
@@ -41,7 +42,8 @@ public enum HuggingFaceImport {
         var notes = imported.notes
         let model = Transformer(config: config)
         let weights = try WeightFiles(directory: directory)
-        var used = Set<String>(), zeroed = 0
+        var used = Set<String>()
+        var zeroed = 0
         let p = model.parameters.data
         for slot in model.layout.slots {
             if try weights.read(slot.name, shape: slot.shape, into: p + slot.offset) {
@@ -58,22 +60,27 @@ public enum HuggingFaceImport {
         }
         if zeroed > 0 { notes.append("e_score_correction_bias absent in \(zeroed) layer(s): zeros") }
         let leftover = weights.names.filter { name in
-            let extraLayer = imported.extraLayers > 0
+            let extraLayer =
+                imported.extraLayers > 0
                 && layerIndex(of: name).map { $0 >= config.numHiddenLayers } == true
-            let emptyShared = config.nSharedExperts == 0 && name.contains(".mlp.shared_experts.")
+            let emptyShared =
+                config.nSharedExperts == 0 && name.contains(".mlp.shared_experts.")
                 && weights.count(of: name) == 0
             return !used.contains(name) && !name.hasSuffix("rotary_emb.inv_freq") && !extraLayer && !emptyShared
         }
         if let extra = leftover.sorted().first {
-            throw PolicyError.badCheckpoint(file: weights.file(of: extra), tensor: extra,
-                                            message: "not part of the policy (a setting config.json does not state?)")
+            throw PolicyError.badCheckpoint(
+                file: weights.file(of: extra), tensor: extra,
+                message: "not part of the policy (a setting config.json does not state?)")
         }
         if imported.ropeInterleaved { permuteInterleavedRows(model) }
         model.tokenizer = try tokenizer(in: directory, config: config)
-        let kind = (model.tokenizer as? BPETokenizer).map { "byte-level BPE from tokenizer.json (\($0.vocabSize) ids)" }
+        let kind =
+            (model.tokenizer as? BPETokenizer).map { "byte-level BPE from tokenizer.json (\($0.vocabSize) ids)" }
             ?? "byte tokenizer"
-        let summary = Summary(config: config, tensors: used.count, files: weights.fileCount, dtypes: weights.dtypes,
-                              tokenizer: kind, notes: notes)
+        let summary = Summary(
+            config: config, tensors: used.count, files: weights.fileCount, dtypes: weights.dtypes,
+            tokenizer: kind, notes: notes)
         return (model, summary)
     }
 
@@ -91,8 +98,9 @@ public enum HuggingFaceImport {
         guard FileManager.default.fileExists(atPath: json.path) else {
             let source = directory.appendingPathComponent("config.json").path
             do { try ByteTokenizer.validate(config, source: source) } catch {
-                throw PolicyError.badConfig(file: json.path, key: nil,
-                                            message: "missing, and the byte tokenizer does not fit: \(error)")
+                throw PolicyError.badConfig(
+                    file: json.path, key: nil,
+                    message: "missing, and the byte tokenizer does not fit: \(error)")
             }
             return ByteTokenizer(config: config)
         }
@@ -111,15 +119,19 @@ public enum HuggingFaceImport {
     }
 
     /// Reads an expert's matrix from the fused tensors of its layer; the fused name, or nil where absent.
-    private static func readFused(_ slot: ParameterSlot, weights: WeightFiles,
-                                  into destination: UnsafeMutablePointer<Float>) throws -> String? {
+    private static func readFused(
+        _ slot: ParameterSlot, weights: WeightFiles,
+        into destination: UnsafeMutablePointer<Float>
+    ) throws -> String? {
         // model.layers.N.mlp.experts.M.{gate_proj,up_proj,down_proj}.weight
         let parts = slot.name.split(separator: ".")
         guard parts.count == 8, parts[3] == "mlp", parts[4] == "experts", let expert = Int(parts[5]) else { return nil }
-        let prefix = parts[0..<5].joined(separator: "."), matrix = parts[6]
+        let prefix = parts[0..<5].joined(separator: ".")
+        let matrix = parts[6]
         let fused = matrix == "down_proj" ? "\(prefix).down_proj" : "\(prefix).gate_up_proj"
         guard let entry = weights.entry(fused) else { return nil }
-        let rows = slot.shape[0], columns = slot.shape[1]
+        let rows = slot.shape[0]
+        let columns = slot.shape[1]
         let perExpert = matrix == "down_proj" ? rows : 2 * rows
         guard entry.shape.count == 3, entry.shape[0] > expert, entry.shape[1] == perExpert, entry.shape[2] == columns
         else {
@@ -135,7 +147,10 @@ public enum HuggingFaceImport {
     /// Within each q and k head, rows (2i, 2i+1) become (i, i + hd/2): an interleaved RoPE
     /// layout turned into rotate-half. q.k is unchanged, as both get the same permutation.
     static func permuteInterleavedRows(_ model: Transformer) {
-        let c = model.config, d = c.hiddenSize, hd = c.headDim, p = model.parameters.data
+        let c = model.config
+        let d = c.hiddenSize
+        let hd = c.headDim
+        let p = model.parameters.data
         var head = [Float](repeating: 0, count: hd * d)
         for slots in model.layout.layers {
             for h in 0..<(c.numAttentionHeads + c.keyValueHeads) {
@@ -164,10 +179,12 @@ struct WeightFiles {
         var expected: [String: String] = [:]
         if FileManager.default.fileExists(atPath: index.path) {
             guard let data = try? Data(contentsOf: index),
-                  let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-                  let map = object["weight_map"] as? [String: String] else {
-                throw PolicyError.badConfig(file: index.path, key: "weight_map",
-                                            message: "must map tensor names to files")
+                let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+                let map = object["weight_map"] as? [String: String]
+            else {
+                throw PolicyError.badConfig(
+                    file: index.path, key: "weight_map",
+                    message: "must map tensor names to files")
             }
             expected = map
             shardNames = Array(Set(map.values)).sorted()
@@ -178,14 +195,16 @@ struct WeightFiles {
         }
         for name in shardNames {
             guard !name.contains("/") else {
-                throw PolicyError.badConfig(file: index.path, key: "weight_map",
-                                            message: "\"\(name)\" is not a file of the folder")
+                throw PolicyError.badConfig(
+                    file: index.path, key: "weight_map",
+                    message: "\"\(name)\" is not a file of the folder")
             }
             let file = try Safetensors.read(directory.appendingPathComponent(name), dtypes: [.f32, .bf16, .f16])
             for e in file.entries {
                 if let other = location[e.name] {
-                    throw PolicyError.badCheckpoint(file: file.url.path, tensor: e.name,
-                                                    message: "also in \(files[other.file].url.lastPathComponent)")
+                    throw PolicyError.badCheckpoint(
+                        file: file.url.path, tensor: e.name,
+                        message: "also in \(files[other.file].url.lastPathComponent)")
                 }
                 location[e.name] = (files.count, e)
             }
@@ -193,8 +212,9 @@ struct WeightFiles {
         }
         for (tensor, file) in expected.sorted(by: { $0.key < $1.key })
         where location[tensor].map({ files[$0.file].url.lastPathComponent }) != file {
-            throw PolicyError.badCheckpoint(file: directory.appendingPathComponent(file).path, tensor: tensor,
-                                            message: "listed in model.safetensors.index.json but not in this file")
+            throw PolicyError.badCheckpoint(
+                file: directory.appendingPathComponent(file).path, tensor: tensor,
+                message: "listed in model.safetensors.index.json but not in this file")
         }
     }
 
@@ -209,8 +229,9 @@ struct WeightFiles {
     func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws -> Bool {
         guard let e = entry(name) else { return false }
         guard e.shape == shape else {
-            throw PolicyError.badCheckpoint(file: file(of: name), tensor: name,
-                                            message: "shape \(e.shape), expected \(shape)")
+            throw PolicyError.badCheckpoint(
+                file: file(of: name), tensor: name,
+                message: "shape \(e.shape), expected \(shape)")
         }
         try read(name, elements: 0..<e.count, into: destination)
         return true
@@ -220,17 +241,22 @@ struct WeightFiles {
     /// infinity (as a checkpoint's weights are: see `SafetensorsFile.copyFinite`).
     func read(_ name: String, elements: Range<Int>, into destination: UnsafeMutablePointer<Float>) throws {
         guard let (f, e) = location[name], elements.upperBound <= e.count else {
-            throw PolicyError.badCheckpoint(file: file(of: name), tensor: name,
-                                            message: "fewer elements than the policy needs")
+            throw PolicyError.badCheckpoint(
+                file: file(of: name), tensor: name,
+                message: "fewer elements than the policy needs")
         }
         guard !elements.isEmpty else { return }
         files[f].withBytes(of: e) { raw in
-            e.dtype.decode(raw.baseAddress! + elements.lowerBound * e.dtype.width, count: elements.count,
-                           into: destination)
+            e.dtype.decode(
+                raw.baseAddress! + elements.lowerBound * e.dtype.width, count: elements.count,
+                into: destination)
         }
         if let bad = (0..<elements.count).first(where: { !destination[$0].isFinite }) {
-            throw PolicyError.badCheckpoint(file: file(of: name), tensor: name, message:
-                "value \(destination[bad]) at index \(elements.lowerBound + bad) is not finite; refusing damaged weights")
+            throw PolicyError.badCheckpoint(
+                file: file(of: name), tensor: name,
+                message:
+                    "value \(destination[bad]) at index \(elements.lowerBound + bad) is not finite; refusing damaged weights"
+            )
         }
     }
 }

@@ -19,14 +19,22 @@ import Foundation
 import Kernels
 
 public enum Attention {
-    public static func forward(qkv: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
-                               batch b: Int, length t: Int, heads: Int, kvHeads: Int, headDim hd: Int) {
-        let d = heads * hd, dkv = kvHeads * hd, ld = d + 2 * dkv, group = heads / kvHeads
+    public static func forward(
+        qkv: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+        batch b: Int, length t: Int, heads: Int, kvHeads: Int, headDim hd: Int
+    ) {
+        let d = heads * hd
+        let dkv = kvHeads * hd
+        let ld = d + 2 * dkv
+        let group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
         Parallel.forEach(b * heads) { bh in
-            let s = bh / heads, h = bh % heads
-            let row0 = qkv + s * t * ld, q = row0 + h * hd
-            let k = row0 + d + (h / group) * hd, v = k + dkv
+            let s = bh / heads
+            let h = bh % heads
+            let row0 = qkv + s * t * ld
+            let q = row0 + h * hd
+            let k = row0 + d + (h / group) * hd
+            let v = k + dkv
             let p = probs + bh * t * t
             gemm(transB: true, m: t, n: t, k: hd, alpha: scale, a: q, lda: ld, b: k, ldb: ld, c: p, ldc: t)
             for i in 0..<t { softmaxCausalRow(p + i * t, valid: i + 1, width: t) }
@@ -35,35 +43,46 @@ public enum Attention {
     }
 
     /// Writes dqkv [B*T, W] (gradients w.r.t. the rotated q and k, and v).
-    public static func backward(dy: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
-                                dqkv: UnsafeMutablePointer<Float>, batch b: Int, length t: Int, heads: Int,
-                                kvHeads: Int, headDim hd: Int) {
-        let d = heads * hd, dkv = kvHeads * hd, ld = d + 2 * dkv, group = heads / kvHeads
+    public static func backward(
+        dy: UnsafePointer<Float>, qkv: UnsafePointer<Float>, probs: UnsafePointer<Float>,
+        dqkv: UnsafeMutablePointer<Float>, batch b: Int, length t: Int, heads: Int,
+        kvHeads: Int, headDim hd: Int
+    ) {
+        let d = heads * hd
+        let dkv = kvHeads * hd
+        let ld = d + 2 * dkv
+        let group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
         Parallel.forRanges(b * kvHeads, minPerThread: 1) { range in
             let dp = UnsafeMutablePointer<Float>.allocate(capacity: t * t)
             defer { dp.deallocate() }
             for bk in range {
-                let s = bk / kvHeads, kh = bk % kvHeads
-                let k = qkv + s * t * ld + d + kh * hd, v = k + dkv
-                let dk = dqkv + s * t * ld + d + kh * hd, dv = dk + dkv
+                let s = bk / kvHeads
+                let kh = bk % kvHeads
+                let k = qkv + s * t * ld + d + kh * hd
+                let v = k + dkv
+                let dk = dqkv + s * t * ld + d + kh * hd
+                let dv = dk + dkv
                 for h in (kh * group)..<((kh + 1) * group) {
                     // The group's first head writes dK and dV, the others add to them.
                     let beta: Float = h == kh * group ? 0 : 1
-                    let q = qkv + s * t * ld + h * hd, dq = dqkv + s * t * ld + h * hd
+                    let q = qkv + s * t * ld + h * hd
+                    let dq = dqkv + s * t * ld + h * hd
                     let p = probs + (s * heads + h) * t * t
                     let dyh = dy + s * t * d + h * hd
                     gemm(transB: true, m: t, n: t, k: hd, a: dyh, lda: d, b: v, ldb: ld, c: dp, ldc: t)
                     gemm(transA: true, m: t, n: hd, k: t, a: p, lda: t, b: dyh, ldb: d, beta: beta, c: dv, ldc: ld)
                     for i in 0..<t {
-                        let pr = p + i * t, dpr = dp + i * t
+                        let pr = p + i * t
+                        let dpr = dp + i * t
                         let dot = Vector.dot(pr, dpr, i + 1)
                         for j in 0...i { dpr[j] = pr[j] * (dpr[j] - dot) }
                         for j in (i + 1)..<t { dpr[j] = 0 }
                     }
                     gemm(m: t, n: hd, k: t, alpha: scale, a: dp, lda: t, b: k, ldb: ld, c: dq, ldc: ld)
-                    gemm(transA: true, m: t, n: hd, k: t, alpha: scale, a: dp, lda: t, b: q, ldb: ld, beta: beta,
-                         c: dk, ldc: ld)
+                    gemm(
+                        transA: true, m: t, n: hd, k: t, alpha: scale, a: dp, lda: t, b: q, ldb: ld, beta: beta,
+                        c: dk, ldc: ld)
                 }
             }
         }
@@ -98,14 +117,22 @@ extension Attention {
         public var rows: Range<Int>
         public var keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int
         public init(rows: Range<Int>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int) {
-            self.rows = rows; self.keys = keys; self.values = values; self.count = count
+            self.rows = rows
+            self.keys = keys
+            self.values = values
+            self.count = count
         }
     }
 
-    public static func decode(q: UnsafePointer<Float>, ldq: Int, y: UnsafeMutablePointer<Float>, heads: Int,
-                              kvHeads: Int, headDim hd: Int, groups: [Group],
-                              own: (Int) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int)) {
-        let d = heads * hd, dkv = kvHeads * hd, g = heads / kvHeads, gw = g * hd
+    public static func decode(
+        q: UnsafePointer<Float>, ldq: Int, y: UnsafeMutablePointer<Float>, heads: Int,
+        kvHeads: Int, headDim hd: Int, groups: [Group],
+        own: (Int) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int)
+    ) {
+        let d = heads * hd
+        let dkv = kvHeads * hd
+        let g = heads / kvHeads
+        let gw = g * hd
         let scale = 1 / Float(hd).squareRoot()
         let maxRows = groups.map(\.rows.count).max() ?? 0
         let maxOwn = groups.flatMap { $0.rows }.map { own($0).count }.max() ?? 0
@@ -115,20 +142,30 @@ extension Attention {
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * g * width))
             let qs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * gw))
             let ys = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * gw))
-            defer { scores.deallocate(); qs.deallocate(); ys.deallocate() }
+            defer {
+                scores.deallocate()
+                qs.deallocate()
+                ys.deallocate()
+            }
             for gk in range {
-                let grp = groups[gk / kvHeads], kh = gk % kvHeads, p = grp.count, rows = grp.rows.count
+                let grp = groups[gk / kvHeads]
+                let kh = gk % kvHeads
+                let p = grp.count
+                let rows = grp.rows.count
                 // Row (r, j) of qs and ys: query head kh * G + j of the group's r-th row.
                 for (i, r) in grp.rows.enumerated() { (qs + i * gw).update(from: q + r * ldq + kh * gw, count: gw) }
-                gemm(transB: true, m: rows * g, n: p, k: hd, alpha: scale, a: qs, lda: hd, b: grp.keys + kh * hd,
-                     ldb: dkv, c: scores, ldc: width)
+                gemm(
+                    transB: true, m: rows * g, n: p, k: hd, alpha: scale, a: qs, lda: hd, b: grp.keys + kh * hd,
+                    ldb: dkv, c: scores, ldc: width)
                 for (i, r) in grp.rows.enumerated() {
-                    let o = own(r), block = scores + i * g * width + p
+                    let o = own(r)
+                    let block = scores + i * g * width + p
                     if g == 1 {
                         gemv(m: o.count, n: hd, alpha: scale, a: o.keys + kh * hd, lda: dkv, x: qs + i * hd, y: block)
                     } else {
-                        gemm(transB: true, m: g, n: o.count, k: hd, alpha: scale, a: qs + i * gw, lda: hd,
-                             b: o.keys + kh * hd, ldb: dkv, c: block, ldc: width)
+                        gemm(
+                            transB: true, m: g, n: o.count, k: hd, alpha: scale, a: qs + i * gw, lda: hd,
+                            b: o.keys + kh * hd, ldb: dkv, c: block, ldc: width)
                     }
                     for j in 0..<g {
                         softmaxCausalRow(scores + (i * g + j) * width, valid: p + o.count, width: p + o.count)
@@ -136,13 +173,16 @@ extension Attention {
                 }
                 gemm(m: rows * g, n: hd, k: p, a: scores, lda: width, b: grp.values + kh * hd, ldb: dkv, c: ys, ldc: hd)
                 for (i, r) in grp.rows.enumerated() {
-                    let o = own(r), block = scores + i * g * width + p
+                    let o = own(r)
+                    let block = scores + i * g * width + p
                     if g == 1 {
-                        gemv(transA: true, m: o.count, n: hd, a: o.values + kh * hd, lda: dkv, x: block, beta: 1,
-                             y: ys + i * hd)
+                        gemv(
+                            transA: true, m: o.count, n: hd, a: o.values + kh * hd, lda: dkv, x: block, beta: 1,
+                            y: ys + i * hd)
                     } else {
-                        gemm(m: g, n: hd, k: o.count, a: block, lda: width, b: o.values + kh * hd, ldb: dkv, beta: 1,
-                             c: ys + i * gw, ldc: hd)
+                        gemm(
+                            m: g, n: hd, k: o.count, a: block, lda: width, b: o.values + kh * hd, ldb: dkv, beta: 1,
+                            c: ys + i * gw, ldc: hd)
                     }
                     (y + r * d + kh * gw).update(from: ys + i * gw, count: gw)
                 }

@@ -9,26 +9,33 @@ import Kernels
 
 public enum Linear {
     @inline(__always)
-    public static func forward(_ x: UnsafePointer<Float>, ldx: Int? = nil, _ w: UnsafePointer<Float>,
-                               _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
-                               rows n: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false) {
-        gemm(transB: true, m: n, n: outFeatures, k: inFeatures,
-             a: x, lda: ldx ?? inFeatures, b: w, ldb: inFeatures,
-             beta: accumulate ? 1 : 0, c: y, ldc: ldy ?? outFeatures)
+    public static func forward(
+        _ x: UnsafePointer<Float>, ldx: Int? = nil, _ w: UnsafePointer<Float>,
+        _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+        rows n: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false
+    ) {
+        gemm(
+            transB: true, m: n, n: outFeatures, k: inFeatures,
+            a: x, lda: ldx ?? inFeatures, b: w, ldb: inFeatures,
+            beta: accumulate ? 1 : 0, c: y, ldc: ldy ?? outFeatures)
     }
 
     /// dx = dy W (or dx += dy W when `accumulate`), and dW += dy^T x.
     @inline(__always)
-    public static func backward(_ dy: UnsafePointer<Float>, ldy: Int? = nil,
-                                _ x: UnsafePointer<Float>, ldx: Int? = nil,
-                                _ w: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
-                                _ dx: UnsafeMutablePointer<Float>?, ldDx: Int? = nil,
-                                rows n: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false) {
+    public static func backward(
+        _ dy: UnsafePointer<Float>, ldy: Int? = nil,
+        _ x: UnsafePointer<Float>, ldx: Int? = nil,
+        _ w: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+        _ dx: UnsafeMutablePointer<Float>?, ldDx: Int? = nil,
+        rows n: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false
+    ) {
         if let dx {
-            gemm(m: n, n: inFeatures, k: outFeatures, a: dy, lda: ldy ?? outFeatures,
-                 b: w, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: ldDx ?? inFeatures)
+            gemm(
+                m: n, n: inFeatures, k: outFeatures, a: dy, lda: ldy ?? outFeatures,
+                b: w, ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: ldDx ?? inFeatures)
         }
-        gemm(transA: true, m: outFeatures, n: inFeatures, k: n, a: dy, lda: ldy ?? outFeatures,
-             b: x, ldb: ldx ?? inFeatures, beta: 1, c: dw, ldc: inFeatures)
+        gemm(
+            transA: true, m: outFeatures, n: inFeatures, k: n, a: dy, lda: ldy ?? outFeatures,
+            b: x, ldb: ldx ?? inFeatures, beta: 1, c: dw, ldc: inFeatures)
     }
 }

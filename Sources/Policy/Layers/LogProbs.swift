@@ -12,14 +12,19 @@ import Kernels
 
 public enum LogProbs {
     /// Writes logp [N] (0 where the target is negative) and, if asked, the entropy of each row.
-    public static func forward(_ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows n: Int, vocab v: Int,
-                               temperature: Float = 1, logp: UnsafeMutablePointer<Float>,
-                               entropy: UnsafeMutablePointer<Float>? = nil) {
+    public static func forward(
+        _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, rows n: Int, vocab v: Int,
+        temperature: Float = 1, logp: UnsafeMutablePointer<Float>,
+        entropy: UnsafeMutablePointer<Float>? = nil
+    ) {
         let invT = 1 / temperature
         Parallel.forRanges(n, minPerThread: 64) { r in
             for t in r {
                 let y = targets[t]
-                if y < 0 && entropy == nil { logp[t] = 0; continue }
+                if y < 0 && entropy == nil {
+                    logp[t] = 0
+                    continue
+                }
                 let z = logits + t * v
                 let mx = Vector.max(z, v) * invT  // temperature > 0
                 let (sum, ez) = Vector.sumExp(z, v, scale: invT, shift: mx)
@@ -32,14 +37,21 @@ public enum LogProbs {
     }
 
     /// Writes dlogits [N, V] (rows with a negative target or zero dlogp get zeros).
-    public static func backward(_ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, dlogp: UnsafePointer<Float>,
-                                rows n: Int, vocab v: Int, temperature: Float = 1, dlogits: UnsafeMutablePointer<Float>) {
+    public static func backward(
+        _ logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, dlogp: UnsafePointer<Float>,
+        rows n: Int, vocab v: Int, temperature: Float = 1, dlogits: UnsafeMutablePointer<Float>
+    ) {
         let invT = 1 / temperature
         Parallel.forRanges(n, minPerThread: 64) { r in
             for t in r {
-                let z = logits + t * v, dz = dlogits + t * v
-                let y = targets[t], g = dlogp[t]
-                if y < 0 || g == 0 { dz.update(repeating: 0, count: v); continue }
+                let z = logits + t * v
+                let dz = dlogits + t * v
+                let y = targets[t]
+                let g = dlogp[t]
+                if y < 0 || g == 0 {
+                    dz.update(repeating: 0, count: v)
+                    continue
+                }
                 let mx = Vector.max(z, v) * invT
                 dz.update(from: z, count: v)
                 let sum = Vector.expShifted(dz, v, scale: invT, shift: mx)

@@ -50,8 +50,12 @@ public struct MoEShape: Sendable {
     public let router: RouterConfig
     public let auxAlpha: Float
     public init(_ c: ModelConfig) {
-        width = c.hiddenSize; experts = c.nRoutedExperts; topK = c.numExpertsPerTok
-        intermediate = c.moeIntermediateSize; router = RouterConfig(c); auxAlpha = c.auxLossAlpha
+        width = c.hiddenSize
+        experts = c.nRoutedExperts
+        topK = c.numExpertsPerTok
+        intermediate = c.moeIntermediateSize
+        router = RouterConfig(c)
+        auxAlpha = c.auxLossAlpha
     }
 }
 
@@ -61,7 +65,8 @@ public enum MoE {
 
     /// Experts split into `parts` groups of about equal cost (largest first).
     static func balancedGroups(start: [Int], parts: Int) -> [[Int]] {
-        let e = start.count - 1, parts = max(1, parts)
+        let e = start.count - 1
+        let parts = max(1, parts)
         let rows: [Int] = (0..<e).map { start[$0 + 1] - start[$0] }
         var groups = [[Int]](repeating: [], count: parts)
         var load = [Int](repeating: 0, count: parts)
@@ -78,17 +83,23 @@ public enum MoE {
 
     /// `sequences` (row ranges of real tokens) limits load counting to them and enables the
     /// balance loss when alpha > 0; `replay` [N, K] replays expert choices (see Router).
-    public static func forward(_ shape: MoEShape, params w: UnsafePointer<Float>, slots: LayerSlots,
-                               x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
-                               state st: MoEState, sequences: [Range<Int>]? = nil, replay: UnsafePointer<Int32>? = nil) {
-        let d = shape.width, e = shape.experts, k = shape.topK, i = shape.intermediate
+    public static func forward(
+        _ shape: MoEShape, params w: UnsafePointer<Float>, slots: LayerSlots,
+        x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, rows n: Int,
+        state st: MoEState, sequences: [Range<Int>]? = nil, replay: UnsafePointer<Int32>? = nil
+    ) {
+        let d = shape.width
+        let e = shape.experts
+        let k = shape.topK
+        let i = shape.intermediate
         st.rows = n
         st.flips = 0
 
         // Shared experts write `out` first; routed experts add to it.
         if let sh = slots.sharedExpert {
             let iw = sh.intermediate
-            let hs = st.hs.reserve(n * 2 * iw), act = st.sharedAct.reserve(n * iw)
+            let hs = st.hs.reserve(n * 2 * iw)
+            let act = st.sharedAct.reserve(n * iw)
             Linear.forward(x, w + sh.gateUp, hs, rows: n, inFeatures: d, outFeatures: 2 * iw)
             SwiGLU.forward(hs, act, rows: n, width: iw)
             Linear.forward(act, w + sh.down, out, rows: n, inFeatures: iw, outFeatures: d)
@@ -97,11 +108,14 @@ public enum MoE {
         }
         guard e > 0 else { return }
 
-        let scores = st.scores.reserve(n * e), chosen = st.chosen.reserve(n * k), gates = st.gates.reserve(n * k)
+        let scores = st.scores.reserve(n * e)
+        let chosen = st.chosen.reserve(n * k)
+        let gates = st.gates.reserve(n * k)
         Linear.forward(x, w + slots.router, scores, rows: n, inFeatures: d, outFeatures: e)
         let flipped = replay == nil ? nil : st.flipped.reserve(n)
-        Router.forward(shape.router, scores: scores, bias: w + slots.routerBias, chosen: chosen, gates: gates, rows: n,
-                       replay: replay, flipped: flipped)
+        Router.forward(
+            shape.router, scores: scores, bias: w + slots.routerBias, chosen: chosen, gates: gates, rows: n,
+            replay: replay, flipped: flipped)
         if let flipped { for t in 0..<n { st.flips += Int(flipped[t]) } }
 
         // Dispatch: count, then place each (token, choice) at its expert's next row.
@@ -109,28 +123,35 @@ public enum MoE {
         for p in 0..<(n * k) { start[Int(chosen[p]) + 1] += 1 }
         for x in 0..<e { start[x + 1] += start[x] }
         st.expertStart = start
-        let rowOf = st.rowOf.reserve(n * k), tokenOf = st.tokenOf.reserve(n * k)
+        let rowOf = st.rowOf.reserve(n * k)
+        let tokenOf = st.tokenOf.reserve(n * k)
         var cursor = start
         for p in 0..<(n * k) {
             let x = Int(chosen[p])
-            rowOf[p] = Int32(cursor[x]); tokenOf[cursor[x]] = Int32(p / k)
+            rowOf[p] = Int32(cursor[x])
+            tokenOf[cursor[x]] = Int32(p / k)
             cursor[x] += 1
         }
         let m = n * k
-        let xe = st.xe.reserve(m * d), he = st.he.reserve(m * 2 * i)
-        let ae = st.ae.reserve(m * i), ye = st.ye.reserve(m * d)
+        let xe = st.xe.reserve(m * d)
+        let he = st.he.reserve(m * 2 * i)
+        let ae = st.ae.reserve(m * i)
+        let ye = st.ye.reserve(m * d)
         Parallel.forRanges(m, minPerThread: 256) { r in
             for row in r { (xe + row * d).update(from: x + Int(tokenOf[row]) * d, count: d) }
         }
         // One expert's MLP on its contiguous block of rows.
         func runExpert(_ x: Int) {
-            let r0 = start[x], ne = start[x + 1] - r0
+            let r0 = start[x]
+            let ne = start[x + 1] - r0
             guard ne > 0 else { return }
-            Linear.forward(xe + r0 * d, w + slots.routedExperts[x].gateUp, he + r0 * 2 * i,
-                           rows: ne, inFeatures: d, outFeatures: 2 * i)
+            Linear.forward(
+                xe + r0 * d, w + slots.routedExperts[x].gateUp, he + r0 * 2 * i,
+                rows: ne, inFeatures: d, outFeatures: 2 * i)
             SwiGLU.forward(he + r0 * 2 * i, ae + r0 * i, rows: ne, width: i)
-            Linear.forward(ae + r0 * i, w + slots.routedExperts[x].down, ye + r0 * d,
-                           rows: ne, inFeatures: i, outFeatures: d)
+            Linear.forward(
+                ae + r0 * i, w + slots.routedExperts[x].down, ye + r0 * d,
+                rows: ne, inFeatures: i, outFeatures: d)
         }
         if m / max(1, e) < expertParallelRows {
             // Few rows per expert (decoding): whole experts per core, one hand-off in all,
@@ -159,20 +180,29 @@ public enum MoE {
         if shape.auxAlpha > 0, let sequences {
             st.sequences = sequences
             let coef = st.auxCoefficients.reserve(sequences.count * e)
-            st.auxLoss = Router.balanceLoss(shape.router, alpha: shape.auxAlpha, scores: scores, chosen: chosen,
-                                            sequences: sequences, coefficients: coef)
+            st.auxLoss = Router.balanceLoss(
+                shape.router, alpha: shape.auxAlpha, scores: scores, chosen: chosen,
+                sequences: sequences, coefficients: coef)
         }
     }
 
     /// dx [N, D] is written; parameter gradients are accumulated into `g`.
-    public static func backward(_ shape: MoEShape, params w: UnsafePointer<Float>, grads g: UnsafeMutablePointer<Float>,
-                                slots: LayerSlots, x: UnsafePointer<Float>, dout: UnsafePointer<Float>,
-                                dx: UnsafeMutablePointer<Float>, state st: MoEState, scratch sc: MoEGradScratch) {
-        let n = st.rows, d = shape.width, e = shape.experts, k = shape.topK, i = shape.intermediate
+    public static func backward(
+        _ shape: MoEShape, params w: UnsafePointer<Float>, grads g: UnsafeMutablePointer<Float>,
+        slots: LayerSlots, x: UnsafePointer<Float>, dout: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>, state st: MoEState, scratch sc: MoEGradScratch
+    ) {
+        let n = st.rows
+        let d = shape.width
+        let e = shape.experts
+        let k = shape.topK
+        let i = shape.intermediate
         if let sh = slots.sharedExpert {
             let iw = sh.intermediate
-            let dAs = sc.dAs.reserve(n * iw), dHs = sc.dHs.reserve(n * 2 * iw)
-            Linear.backward(dout, st.sharedAct.pointer, w + sh.down, g + sh.down, dAs, rows: n, inFeatures: iw, outFeatures: d)
+            let dAs = sc.dAs.reserve(n * iw)
+            let dHs = sc.dHs.reserve(n * 2 * iw)
+            Linear.backward(
+                dout, st.sharedAct.pointer, w + sh.down, g + sh.down, dAs, rows: n, inFeatures: iw, outFeatures: d)
             SwiGLU.backward(dAs, st.hs.pointer, dHs, rows: n, width: iw)
             Linear.backward(dHs, x, w + sh.gateUp, g + sh.gateUp, dx, rows: n, inFeatures: d, outFeatures: 2 * iw)
         } else {
@@ -180,31 +210,44 @@ public enum MoE {
         }
         guard e > 0 else { return }
 
-        let m = n * k, start = st.expertStart
-        let gates = st.gates.pointer, rowOf = st.rowOf.pointer, ye = st.ye.pointer
-        let dye = sc.dye.reserve(m * d), dgates = sc.dgates.reserve(m)
+        let m = n * k
+        let start = st.expertStart
+        let gates = st.gates.pointer
+        let rowOf = st.rowOf.pointer
+        let ye = st.ye.pointer
+        let dye = sc.dye.reserve(m * d)
+        let dgates = sc.dgates.reserve(m)
         Parallel.forRanges(n, minPerThread: 128) { r in
             for t in r {
                 let dor = dout + t * d
                 for j in 0..<k {
-                    let row = Int(rowOf[t * k + j]), gv = gates[t * k + j]
+                    let row = Int(rowOf[t * k + j])
+                    let gv = gates[t * k + j]
                     let dy = dye + row * d
                     for c in 0..<d { dy[c] = gv * dor[c] }
                     dgates[t * k + j] = Vector.dot(dor, ye + row * d, d)
                 }
             }
         }
-        let dae = sc.dae.reserve(m * i), dhe = sc.dhe.reserve(m * 2 * i), dxe = sc.dxe.reserve(m * d)
+        let dae = sc.dae.reserve(m * i)
+        let dhe = sc.dhe.reserve(m * 2 * i)
+        let dxe = sc.dxe.reserve(m * d)
         for x in 0..<e where start[x + 1] > start[x] {
-            let r0 = start[x], ne = start[x + 1] - r0, ex = slots.routedExperts[x]
-            Linear.backward(dye + r0 * d, st.ae.pointer + r0 * i, w + ex.down, g + ex.down, dae + r0 * i,
-                            rows: ne, inFeatures: i, outFeatures: d)
+            let r0 = start[x]
+            let ne = start[x + 1] - r0
+            let ex = slots.routedExperts[x]
+            Linear.backward(
+                dye + r0 * d, st.ae.pointer + r0 * i, w + ex.down, g + ex.down, dae + r0 * i,
+                rows: ne, inFeatures: i, outFeatures: d)
         }
         SwiGLU.backward(dae, st.he.pointer, dhe, rows: m, width: i)
         for x in 0..<e where start[x + 1] > start[x] {
-            let r0 = start[x], ne = start[x + 1] - r0, ex = slots.routedExperts[x]
-            Linear.backward(dhe + r0 * 2 * i, st.xe.pointer + r0 * d, w + ex.gateUp, g + ex.gateUp, dxe + r0 * d,
-                            rows: ne, inFeatures: d, outFeatures: 2 * i)
+            let r0 = start[x]
+            let ne = start[x + 1] - r0
+            let ex = slots.routedExperts[x]
+            Linear.backward(
+                dhe + r0 * 2 * i, st.xe.pointer + r0 * d, w + ex.gateUp, g + ex.gateUp, dxe + r0 * d,
+                rows: ne, inFeatures: d, outFeatures: 2 * i)
         }
         Parallel.forRanges(n, minPerThread: 128) { r in
             for t in r {
@@ -222,9 +265,11 @@ public enum MoE {
             let coef = st.auxCoefficients.pointer
             coefOf = { t in seqOf[t] >= 0 ? UnsafePointer(coef + seqOf[t] * e) : nil }
         }
-        Router.backward(shape.router, dgates: dgates, scores: st.scores.pointer, chosen: st.chosen.pointer,
-                        dlogits: dlogits, rows: n, auxCoefficient: coefOf)
-        Linear.backward(dlogits, x, w + slots.router, g + slots.router, dx, rows: n, inFeatures: d, outFeatures: e,
-                        accumulate: true)
+        Router.backward(
+            shape.router, dgates: dgates, scores: st.scores.pointer, chosen: st.chosen.pointer,
+            dlogits: dlogits, rows: n, auxCoefficient: coefOf)
+        Linear.backward(
+            dlogits, x, w + slots.router, g + slots.router, dx, rows: n, inFeatures: d, outFeatures: e,
+            accumulate: true)
     }
 }

@@ -8,12 +8,15 @@
 import Kernels
 
 public enum RMSNorm {
-    public static func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                               _ y: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>?,
-                               rows n: Int, width d: Int, eps: Float) {
+    public static func forward(
+        _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+        _ y: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>?,
+        rows n: Int, width d: Int, eps: Float
+    ) {
         Parallel.forRanges(n, minPerThread: 64) { range in
             for r in range {
-                let xr = x + r * d, yr = y + r * d
+                let xr = x + r * d
+                let yr = y + r * d
                 let ss = Vector.dot(xr, xr, d)
                 let s = 1 / (ss / Float(d) + eps).squareRoot()
                 rstd?[r] = s
@@ -23,9 +26,11 @@ public enum RMSNorm {
     }
 
     /// dx is written (not accumulated); dw is accumulated.
-    public static func backward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                rstd: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                _ dw: UnsafeMutablePointer<Float>, rows n: Int, width d: Int) {
+    public static func backward(
+        _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+        rstd: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+        _ dw: UnsafeMutablePointer<Float>, rows n: Int, width d: Int
+    ) {
         // Each thread sums its rows' dw into its own partial, then the partials are added:
         // no two threads write the same dw element.
         let parts = min(Parallel.cores, max(1, n / 64))
@@ -35,7 +40,9 @@ public enum RMSNorm {
         Parallel.forEach(parts) { p in
             let pw = partial + p * d
             for r in (n * p / parts)..<(n * (p + 1) / parts) {
-                let xr = x + r * d, dyr = dy + r * d, dxr = dx + r * d
+                let xr = x + r * d
+                let dyr = dy + r * d
+                let dxr = dx + r * d
                 let s = rstd[r]
                 let dot = Vector.dot(w, dyr, xr, d)
                 let c = dot * s * s * s / Float(d)

@@ -33,22 +33,30 @@ public final class RoPE: @unchecked Sendable {
         }
     }
 
-    deinit { cosTable.deallocate(); sinTable.deallocate() }
+    deinit {
+        cosTable.deallocate()
+        sinTable.deallocate()
+    }
 
     /// Rotates `heads` heads of each row r at position positions(r). `inverse` applies backward.
     @inline(__always)
-    public func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, rows n: Int, heads: Int,
-                      inverse: Bool = false, position: (Int) -> Int) {
+    public func apply(
+        _ x: UnsafeMutablePointer<Float>, ld: Int, rows n: Int, heads: Int,
+        inverse: Bool = false, position: (Int) -> Int
+    ) {
         let half = headDim / 2
         let sign: Float = inverse ? -1 : 1
         for r in 0..<n {
             let p = position(r)
             precondition(p < maxPositions, "position \(p) beyond max_position_embeddings \(maxPositions)")
-            let c = cosTable + p * half, s = sinTable + p * half
+            let c = cosTable + p * half
+            let s = sinTable + p * half
             for h in 0..<heads {
                 let v = x + r * ld + h * headDim
                 for i in 0..<half {
-                    let x1 = v[i], x2 = v[i + half], sn = sign * s[i]
+                    let x1 = v[i]
+                    let x2 = v[i + half]
+                    let sn = sign * s[i]
                     v[i] = x1 * c[i] - x2 * sn
                     v[i + half] = x2 * c[i] + x1 * sn
                 }

@@ -36,8 +36,11 @@ public struct RouterConfig: Sendable {
     public var scaling: Float
 
     public init(_ c: ModelConfig) {
-        experts = c.nRoutedExperts; topK = c.numExpertsPerTok; sigmoid = c.isSigmoid
-        normalize = c.normTopkProb; scaling = c.routedScalingFactor
+        experts = c.nRoutedExperts
+        topK = c.numExpertsPerTok
+        sigmoid = c.isSigmoid
+        normalize = c.normTopkProb
+        scaling = c.routedScalingFactor
     }
 }
 
@@ -45,10 +48,13 @@ public enum Router {
     /// Turns `scores` (holding logits on entry) into gate scores, and fills chosen/gates.
     /// With `replay`, its rows that do not start with -1 replace the choice (indices must be
     /// distinct experts); `flipped[t]` is then 1 where row t's own top-k was another set.
-    public static func forward(_ cfg: RouterConfig, scores: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>,
-                               chosen: UnsafeMutablePointer<Int32>, gates: UnsafeMutablePointer<Float>, rows n: Int,
-                               replay: UnsafePointer<Int32>? = nil, flipped: UnsafeMutablePointer<Int32>? = nil) {
-        let e = cfg.experts, k = cfg.topK
+    public static func forward(
+        _ cfg: RouterConfig, scores: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>,
+        chosen: UnsafeMutablePointer<Int32>, gates: UnsafeMutablePointer<Float>, rows n: Int,
+        replay: UnsafePointer<Int32>? = nil, flipped: UnsafeMutablePointer<Int32>? = nil
+    ) {
+        let e = cfg.experts
+        let k = cfg.topK
         Parallel.forRanges(n, minPerThread: 256) { range in
             for t in range {
                 let s = scores + t * e
@@ -58,7 +64,10 @@ public enum Router {
                     var mx = -Float.infinity
                     for i in 0..<e { mx = max(mx, s[i]) }
                     var sum: Float = 0
-                    for i in 0..<e { s[i] = exp(s[i] - mx); sum += s[i] }
+                    for i in 0..<e {
+                        s[i] = exp(s[i] - mx)
+                        sum += s[i]
+                    }
                     for i in 0..<e { s[i] /= sum }
                 }
                 // Top-k of selectionScores = s + bias; ties go to the lower index. A score that is
@@ -71,7 +80,8 @@ public enum Router {
                     for i in 0..<e where !(0..<j).contains(where: { ch[$0] == Int32(i) }) {
                         let selectionScore = s[i] + bias[i]
                         if best < 0 || selectionScore > bestScore {
-                            best = i; bestScore = selectionScore.isNaN ? -.infinity : selectionScore
+                            best = i
+                            bestScore = selectionScore.isNaN ? -.infinity : selectionScore
                         }
                     }
                     ch[j] = Int32(best)
@@ -100,17 +110,27 @@ public enum Router {
 
     /// Writes dlogits [N, E] from dgates [N, K], plus the balance-loss gradient
     /// when `auxCoefficient(t)` gives the per-expert d loss / d s' of token t's sequence.
-    public static func backward(_ cfg: RouterConfig, dgates: UnsafePointer<Float>, scores: UnsafePointer<Float>,
-                                chosen: UnsafePointer<Int32>, dlogits: UnsafeMutablePointer<Float>, rows n: Int,
-                                auxCoefficient: ((Int) -> UnsafePointer<Float>?)? = nil) {
-        let e = cfg.experts, k = cfg.topK
+    public static func backward(
+        _ cfg: RouterConfig, dgates: UnsafePointer<Float>, scores: UnsafePointer<Float>,
+        chosen: UnsafePointer<Int32>, dlogits: UnsafeMutablePointer<Float>, rows n: Int,
+        auxCoefficient: ((Int) -> UnsafePointer<Float>?)? = nil
+    ) {
+        let e = cfg.experts
+        let k = cfg.topK
         Parallel.forRanges(n, minPerThread: 256) { range in
             for t in range {
-                let s = scores + t * e, ch = chosen + t * k, dg = dgates + t * k
+                let s = scores + t * e
+                let ch = chosen + t * k
+                let dg = dgates + t * k
                 let ds = dlogits + t * e
                 for i in 0..<e { ds[i] = 0 }
-                var z: Float = 0, dot: Float = 0
-                for j in 0..<k { let sj = s[Int(ch[j])]; z += sj; dot += dg[j] * sj }
+                var z: Float = 0
+                var dot: Float = 0
+                for j in 0..<k {
+                    let sj = s[Int(ch[j])]
+                    z += sj
+                    dot += dg[j] * sj
+                }
                 for j in 0..<k {
                     let i = Int(ch[j])
                     ds[i] += cfg.normalize ? cfg.scaling * (dg[j] / z - dot / (z * z)) : cfg.scaling * dg[j]
@@ -136,10 +156,13 @@ public enum Router {
 
     /// The balance loss of sequences [start, start + length) of a batch, and per
     /// sequence the coefficients alpha f_i / (L B) its backward needs ([B, E]).
-    public static func balanceLoss(_ cfg: RouterConfig, alpha: Float, scores: UnsafePointer<Float>,
-                                   chosen: UnsafePointer<Int32>, sequences: [Range<Int>],
-                                   coefficients: UnsafeMutablePointer<Float>) -> Float {
-        let e = cfg.experts, k = cfg.topK
+    public static func balanceLoss(
+        _ cfg: RouterConfig, alpha: Float, scores: UnsafePointer<Float>,
+        chosen: UnsafePointer<Int32>, sequences: [Range<Int>],
+        coefficients: UnsafeMutablePointer<Float>
+    ) -> Float {
+        let e = cfg.experts
+        let k = cfg.topK
         var loss: Float = 0
         let b = Float(max(1, sequences.count))
         for (si, rows) in sequences.enumerated() {

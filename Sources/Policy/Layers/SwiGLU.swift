@@ -16,8 +16,10 @@ public enum SwiGLU {
     }
 
     /// Writes dh [N, 2I] from da [N, I].
-    public static func backward(_ da: UnsafePointer<Float>, _ h: UnsafePointer<Float>,
-                                _ dh: UnsafeMutablePointer<Float>, rows n: Int, width i: Int) {
+    public static func backward(
+        _ da: UnsafePointer<Float>, _ h: UnsafePointer<Float>,
+        _ dh: UnsafeMutablePointer<Float>, rows n: Int, width i: Int
+    ) {
         Parallel.forRanges(n, minPerThread: 32) { r in
             ck_swiglu_backward(da + r.lowerBound * i, h + r.lowerBound * 2 * i, dh + r.lowerBound * 2 * i, r.count, i)
         }

@@ -47,18 +47,30 @@ public struct BPETokenizer: Tokenizer {
         let normalizesNFC: Bool
         let preTokenizers: [PreTokenizer]
 
-        init(tokenBytes: [[UInt8]], isSpecial: [Bool], byteIds: [Int32], merges: [UInt64: (rank: Int32, id: Int32)],
-             ignoreMerges: Bool, idsByBytes: [[UInt8]: Int32], addedTokens: [AddedToken], splitSpecialTokens: Bool,
-             normalizesNFC: Bool, preTokenizers: [PreTokenizer]) {
-            self.tokenBytes = tokenBytes; self.isSpecial = isSpecial; self.byteIds = byteIds; self.merges = merges
-            self.ignoreMerges = ignoreMerges; self.idsByBytes = idsByBytes; self.addedTokens = addedTokens
-            self.splitSpecialTokens = splitSpecialTokens; self.normalizesNFC = normalizesNFC
+        init(
+            tokenBytes: [[UInt8]], isSpecial: [Bool], byteIds: [Int32], merges: [UInt64: (rank: Int32, id: Int32)],
+            ignoreMerges: Bool, idsByBytes: [[UInt8]: Int32], addedTokens: [AddedToken], splitSpecialTokens: Bool,
+            normalizesNFC: Bool, preTokenizers: [PreTokenizer]
+        ) {
+            self.tokenBytes = tokenBytes
+            self.isSpecial = isSpecial
+            self.byteIds = byteIds
+            self.merges = merges
+            self.ignoreMerges = ignoreMerges
+            self.idsByBytes = idsByBytes
+            self.addedTokens = addedTokens
+            self.splitSpecialTokens = splitSpecialTokens
+            self.normalizesNFC = normalizesNFC
             self.preTokenizers = preTokenizers
         }
     }
 
     init(pad: Int32, bos: Int32, eos: Int32, files: [String: Data], vocabulary: Vocabulary) {
-        self.pad = pad; self.bos = bos; self.eos = eos; self.files = files; self.vocabulary = vocabulary
+        self.pad = pad
+        self.bos = bos
+        self.eos = eos
+        self.files = files
+        self.vocabulary = vocabulary
     }
 
     /// Ids the file defines: one past the largest.
@@ -78,8 +90,12 @@ public struct BPETokenizer: Tokenizer {
         let v = vocabulary
         var ids: [Int32] = addBOS ? [bos] : []
         for part in cutAddedTokens(Array(text.utf8), normalized: false) {
-            guard case .text(let raw) = part else { if case .token(let id) = part { ids.append(id) }; continue }
-            let normal = v.normalizesNFC
+            guard case .text(let raw) = part else {
+                if case .token(let id) = part { ids.append(id) }
+                continue
+            }
+            let normal =
+                v.normalizesNFC
                 ? Array(String(decoding: raw, as: UTF8.self).precomposedStringWithCanonicalMapping.utf8) : raw
             for inner in cutAddedTokens(normal, normalized: true) {
                 switch inner {
@@ -110,15 +126,24 @@ public struct BPETokenizer: Tokenizer {
         var i = 0
         while i < text.count {
             var best: Vocabulary.AddedToken?
-            for t in tokens where t.content.count > (best?.content.count ?? 0) && i + t.content.count <= text.count
-                && text[i..<(i + t.content.count)].elementsEqual(t.content) {
+            for t in tokens
+            where t.content.count > (best?.content.count ?? 0) && i + t.content.count <= text.count
+                && text[i..<(i + t.content.count)].elementsEqual(t.content)
+            {
                 best = t
             }
-            if let best { found.append((i..<(i + best.content.count), best)); i += best.content.count } else { i += 1 }
+            if let best {
+                found.append((i..<(i + best.content.count), best))
+                i += best.content.count
+            } else {
+                i += 1
+            }
         }
-        var parts: [Part] = [], done = 0
+        var parts: [Part] = []
+        var done = 0
         for (range, token) in found {
-            var start = range.lowerBound, stop = range.upperBound
+            var start = range.lowerBound
+            var stop = range.upperBound
             // Whitespace already taken by the previous token's rstrip stays with it.
             if token.lstrip { start = max(done, start - Self.whitespaceSuffixLength(text[done..<start])) }
             if token.rstrip { stop += Self.whitespacePrefixLength(text[stop...]) }
@@ -158,11 +183,14 @@ public struct BPETokenizer: Tokenizer {
                 let base = piece.startIndex
                 let found = piece.withUnsafeBufferPointer { pattern.matches(in: $0) }
                     .map { ($0.lowerBound + base)..<($0.upperBound + base) }
-                var done = base, carried: Int?  // carried: start of a match that joins the next gap
+                var done = base
+                var carried: Int?  // carried: start of a match that joins the next gap
                 func emit(_ r: Range<Int>) { if !r.isEmpty { next.append(piece[r]) } }
                 for m in found {
                     switch behavior {
-                    case .isolated: emit(done..<m.lowerBound); emit(m)
+                    case .isolated:
+                        emit(done..<m.lowerBound)
+                        emit(m)
                     case .removed: emit(done..<m.lowerBound)
                     case .mergedWithPrevious: emit(done..<m.upperBound)
                     case .mergedWithNext:
@@ -181,14 +209,21 @@ public struct BPETokenizer: Tokenizer {
     /// BPE on one piece: merge the lowest-ranked adjacent pair, leftmost on ties, until none has a merge.
     private func merge(_ piece: ArraySlice<UInt8>, into ids: inout [Int32]) {
         let v = vocabulary
-        if v.ignoreMerges, let id = v.idsByBytes[Array(piece)] { ids.append(id); return }
+        if v.ignoreMerges, let id = v.idsByBytes[Array(piece)] {
+            ids.append(id)
+            return
+        }
         var symbols = piece.map { v.byteIds[Int($0)] }
         while symbols.count > 1 {
-            var best = Int32.max, at = -1, merged: Int32 = 0
+            var best = Int32.max
+            var at = -1
+            var merged: Int32 = 0
             for i in 0..<(symbols.count - 1) {
                 let pair = UInt64(UInt32(bitPattern: symbols[i])) << 32 | UInt64(UInt32(bitPattern: symbols[i + 1]))
                 if let m = v.merges[pair], m.rank < best {
-                    best = m.rank; at = i; merged = m.id
+                    best = m.rank
+                    at = i
+                    merged = m.id
                 }
             }
             guard at >= 0 else { break }

@@ -6,7 +6,9 @@ public struct ByteTokenizer: Tokenizer {
     public let vocabSize: Int
 
     public init(config: ModelConfig = ModelConfig()) {
-        pad = Int32(config.padTokenId); bos = Int32(config.bosTokenId); eos = Int32(config.eosTokenId)
+        pad = Int32(config.padTokenId)
+        bos = Int32(config.bosTokenId)
+        eos = Int32(config.eosTokenId)
         vocabSize = config.vocabSize
     }
 
@@ -17,8 +19,10 @@ public struct ByteTokenizer: Tokenizer {
         guard config.vocabSize >= 259 else {
             throw fail(.vocabSize, "must be at least 259 (256 bytes + pad, bos, eos)")
         }
-        let specials = [(Key.padTokenId, config.padTokenId), (.bosTokenId, config.bosTokenId),
-                        (.eosTokenId, config.eosTokenId)]
+        let specials = [
+            (Key.padTokenId, config.padTokenId), (.bosTokenId, config.bosTokenId),
+            (.eosTokenId, config.eosTokenId),
+        ]
         for (k, v) in specials {
             guard (256..<config.vocabSize).contains(v) else {
                 throw fail(k, "must be a special id in 256..<vocab_size (the byte tokenizer's ids 0...255 are bytes)")

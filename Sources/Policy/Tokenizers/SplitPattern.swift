@@ -19,7 +19,8 @@ final class SplitPattern: @unchecked Sendable {
         self.pattern = pattern
         // PCRE2 refuses Unicode properties with a literal pattern (which has no classes anyway).
         let options = cpcre2_utf() | (literal ? cpcre2_literal() : cpcre2_ucp())
-        var error: Int32 = 0, offset = 0
+        var error: Int32 = 0
+        var offset = 0
         let bytes = Array(pattern.utf8)
         let compiled = bytes.withUnsafeBufferPointer {
             pcre2_compile_8($0.baseAddress, $0.count, options, &error, &offset, nil)
@@ -30,7 +31,7 @@ final class SplitPattern: @unchecked Sendable {
             throw CompileError(message: String(decoding: buffer.prefix(max(0, Int(n))), as: UTF8.self), offset: offset)
         }
         code = compiled
-        _ = pcre2_jit_compile_8(compiled, cpcre2_jit_complete()) // the interpreter runs where JIT cannot
+        _ = pcre2_jit_compile_8(compiled, cpcre2_jit_complete())  // the interpreter runs where JIT cannot
     }
 
     deinit { pcre2_code_free_8(code) }
@@ -47,14 +48,15 @@ final class SplitPattern: @unchecked Sendable {
             let rc = pcre2_match_8(code, subject, text.count, start, cpcre2_no_utf_check(), data, nil)
             guard rc >= 0 else { break }
             let ovector = pcre2_get_ovector_pointer_8(data)!
-            let lo = Int(ovector[0]), hi = Int(ovector[1])
+            let lo = Int(ovector[0])
+            let hi = Int(ovector[1])
             if hi > lo {
                 found.append(lo..<hi)
                 start = hi
             } else {
                 guard lo < text.count else { break }
                 start = lo + 1
-                while start < text.count && text[start] & 0xC0 == 0x80 { start += 1 } // to the next character
+                while start < text.count && text[start] & 0xC0 == 0x80 { start += 1 }  // to the next character
             }
         }
         return found

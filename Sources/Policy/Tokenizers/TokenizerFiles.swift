@@ -20,8 +20,9 @@ public enum TokenizerFiles {
 
     /// A BPE tokenizer from the contents of `names`, its ids checked against `config`.
     public static func bpe(files: [String: Data], source: String, config: ModelConfig) throws -> BPETokenizer {
-        let tokenizer = try TokenizerJSON.read(files: files, source: source, pad: Int32(config.padTokenId),
-                                               bos: Int32(config.bosTokenId), eos: Int32(config.eosTokenId))
+        let tokenizer = try TokenizerJSON.read(
+            files: files, source: source, pad: Int32(config.padTokenId),
+            bos: Int32(config.bosTokenId), eos: Int32(config.eosTokenId))
         guard tokenizer.vocabSize <= config.vocabSize else {
             let message = "ids up to \(tokenizer.vocabSize - 1), beyond the model's vocab_size \(config.vocabSize)"
             throw PolicyError.badConfig(file: source, key: "model.vocab", message: message)

@@ -17,7 +17,8 @@ enum TokenizerJSON {
             .badConfig(file: source, key: key, message: message)
         }
         guard let data = files["tokenizer.json"],
-              let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else {
             throw fail(nil, "not a JSON object")
         }
         guard let model = root["model"] as? [String: Any] else { throw fail("model", "missing") }
@@ -44,8 +45,10 @@ enum TokenizerJSON {
             }
             if item["single_word"] as? Bool == true { throw fail("\(key).single_word", "single_word is not supported") }
             func flag(_ key: String) -> Bool { item[key] as? Bool ?? false }
-            added.append(.init(id: Int32(id), content: Array(content.utf8), special: flag("special"),
-                               normalized: flag("normalized"), lstrip: flag("lstrip"), rstrip: flag("rstrip")))
+            added.append(
+                .init(
+                    id: Int32(id), content: Array(content.utf8), special: flag("special"),
+                    normalized: flag("normalized"), lstrip: flag("lstrip"), rstrip: flag("rstrip")))
             addedContent[id] = content
         }
 
@@ -83,7 +86,8 @@ enum TokenizerJSON {
                 pair = item as? [String] ?? []
             }
             guard pair.count == 2, let a = vocab[pair[0]], let b = vocab[pair[1]],
-                  let m = vocab[pair[0] + pair[1]] else {
+                let m = vocab[pair[0] + pair[1]]
+            else {
                 throw fail("model.merges[\(rank)]", "\"\(item)\" is not a pair of vocabulary tokens whose join is one")
             }
             let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
@@ -122,8 +126,11 @@ enum TokenizerJSON {
         }
     }
 
-    private static func preTokenizers(_ value: Any?, _ fail: (String?, String) -> PolicyError) throws
-        -> [BPETokenizer.Vocabulary.PreTokenizer] {
+    private static func preTokenizers(
+        _ value: Any?, _ fail: (String?, String) -> PolicyError
+    ) throws
+        -> [BPETokenizer.Vocabulary.PreTokenizer]
+    {
         guard let root = value as? [String: Any] else {
             throw fail("pre_tokenizer", "missing; only byte-level BPE (a ByteLevel pre-tokenizer) is supported")
         }
@@ -157,7 +164,8 @@ enum TokenizerJSON {
                 }
                 let behaviors: [String: BPETokenizer.Vocabulary.SplitBehavior] = [
                     "Isolated": .isolated, "Removed": .removed, "MergedWithPrevious": .mergedWithPrevious,
-                    "MergedWithNext": .mergedWithNext]
+                    "MergedWithNext": .mergedWithNext,
+                ]
                 let name = step["behavior"] as? String ?? "?"
                 guard let behavior = behaviors[name] else {
                     throw fail("\(key).behavior", "\"\(name)\" is not supported")
@@ -171,8 +179,10 @@ enum TokenizerJSON {
         return out
     }
 
-    private static func compile(_ pattern: String, literal: Bool, _ key: String,
-                                _ fail: (String?, String) -> PolicyError) throws -> SplitPattern {
+    private static func compile(
+        _ pattern: String, literal: Bool, _ key: String,
+        _ fail: (String?, String) -> PolicyError
+    ) throws -> SplitPattern {
         do { return try SplitPattern(pattern, literal: literal) } catch {
             throw fail("\(key).pattern", "does not compile: \(error)")
         }

@@ -2,7 +2,9 @@
 
 enum BuiltInKinds {
     static var all: [RuleKind] {
-        [MathRule.kind, CodeRule.kind, ProgramOutputRule.kind, CountdownRule.kind, RegexRule.kind, LengthRule.kind,
-         RepetitionRule.kind, TagCountRule.kind, CommandRule.kind]
+        [
+            MathRule.kind, CodeRule.kind, ProgramOutputRule.kind, CountdownRule.kind, RegexRule.kind, LengthRule.kind,
+            RepetitionRule.kind, TagCountRule.kind, CommandRule.kind,
+        ]
     }
 }

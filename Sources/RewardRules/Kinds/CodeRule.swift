@@ -32,9 +32,11 @@ public struct CodeRule: RewardRule {
     public static let kind = RuleKind(
         name: "code", summary: "the task's tests pass against the last fenced code block, run in the sandbox",
         parameters: sandboxParameters.merging(
-            ["partial_credit": "score the fraction of asserts passed (default false)"]) { $1 }) { spec in
-        CodeRule(name: spec.name, sandbox: try sandbox(from: spec),
-                 partialCredit: try spec.bool("partial_credit", default: false))
+            ["partial_credit": "score the fraction of asserts passed (default false)"]) { $1 }
+    ) { spec in
+        CodeRule(
+            name: spec.name, sandbox: try sandbox(from: spec),
+            partialCredit: try spec.bool("partial_credit", default: false))
     }
 
     /// A sandbox with the limits a rule's parameters set (`sandboxParameters`).
@@ -61,7 +63,9 @@ public struct CodeRule: RewardRule {
     }
 
     public init(name: String, sandbox: Sandbox = Sandbox(), partialCredit: Bool = false) {
-        self.name = name; self.sandbox = sandbox; self.partialCredit = partialCredit
+        self.name = name
+        self.sandbox = sandbox
+        self.partialCredit = partialCredit
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {
@@ -69,8 +73,9 @@ public struct CodeRule: RewardRule {
         guard let code = task.rawCompletion ? completion : Self.lastCodeBlock(completion) else {
             return RuleScore(score: 0, reason: "no_code")
         }
-        let r = sandbox.run(solution: code, tests: tests, entryPoint: task.entryPoint,
-                            allowInProcessChecks: task.allowsInProcessChecks)
+        let r = sandbox.run(
+            solution: code, tests: tests, entryPoint: task.entryPoint,
+            allowInProcessChecks: task.allowsInProcessChecks)
         var detail = "\(r.passed)/\(r.total) passed"
         if r.inProcessChecks > 0 { detail += " (\(r.inProcessChecks) in-process)" }
         if let failure = r.failure { detail += "; " + failure }
@@ -92,7 +97,9 @@ public struct CodeRule: RewardRule {
         var body = parts[i]
         if let nl = body.firstIndex(of: "\n") {
             let tag = body[..<nl].trimmingCharacters(in: .whitespaces)
-            if tag.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" }) { body = String(body[body.index(after: nl)...]) }
+            if tag.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" }) {
+                body = String(body[body.index(after: nl)...])
+            }
         }
         return body
     }

@@ -50,11 +50,14 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
 
     public static let kind = RuleKind(
         name: "command", summary: "a plugin executable speaking JSON lines on stdin/stdout (any language)",
-        parameters: ["command": "executable, relative to the rule file's folder or on PATH (required)",
-                     "args": "list of arguments", "timeout_seconds": "per request (default 10)",
-                     "max_restarts": "restarts after crashes before giving up (default 5)",
-                     "max_consecutive_errors":
-                        "failed requests in a row that stop scoring with an error (default 10)"]) { spec in
+        parameters: [
+            "command": "executable, relative to the rule file's folder or on PATH (required)",
+            "args": "list of arguments", "timeout_seconds": "per request (default 10)",
+            "max_restarts": "restarts after crashes before giving up (default 5)",
+            "max_consecutive_errors":
+                "failed requests in a row that stop scoring with an error (default 10)",
+        ]
+    ) { spec in
         let command = try spec.requiredString("command")
         let base = URL(fileURLWithPath: spec.file).deletingLastPathComponent()
         guard let exe = CommandRule.resolve(command, relativeTo: base) else {
@@ -66,17 +69,28 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         guard maxRestarts >= 0 else { throw spec.error("max_restarts", "must be >= 0") }
         let maxErrors = try spec.int("max_consecutive_errors", default: 10)
         guard maxErrors >= 1 else { throw spec.error("max_consecutive_errors", "must be at least 1") }
-        return CommandRule(name: spec.name, executable: exe, arguments: try spec.strings("args") ?? [],
-                           timeout: timeout, maxRestarts: maxRestarts, maxConsecutiveErrors: maxErrors)
+        return CommandRule(
+            name: spec.name, executable: exe, arguments: try spec.strings("args") ?? [],
+            timeout: timeout, maxRestarts: maxRestarts, maxConsecutiveErrors: maxErrors)
     }
 
-    public init(name: String, executable: URL, arguments: [String] = [], timeout: Double = 10, maxRestarts: Int = 5,
-                maxConsecutiveErrors: Int = 10) {
-        self.name = name; self.executable = executable; self.arguments = arguments
-        self.timeout = timeout; self.maxRestarts = maxRestarts; self.maxConsecutiveErrors = maxConsecutiveErrors
+    public init(
+        name: String, executable: URL, arguments: [String] = [], timeout: Double = 10, maxRestarts: Int = 5,
+        maxConsecutiveErrors: Int = 10
+    ) {
+        self.name = name
+        self.executable = executable
+        self.arguments = arguments
+        self.timeout = timeout
+        self.maxRestarts = maxRestarts
+        self.maxConsecutiveErrors = maxConsecutiveErrors
     }
 
-    deinit { lock.lock(); stop(); lock.unlock() }
+    deinit {
+        lock.lock()
+        stop()
+        lock.unlock()
+    }
 
     static func resolve(_ command: String, relativeTo base: URL) -> URL? {
         let fm = FileManager.default
@@ -90,7 +104,8 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         do {
             let score = try request(completion: completion, task: task)
             consecutiveErrors = 0
@@ -113,23 +128,29 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
 
     /// Broken after `maxConsecutiveErrors` failed requests in a row.
     public func failureReason() -> String? {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         guard consecutiveErrors >= maxConsecutiveErrors else { return nil }
         return "\(executable.path) failed \(consecutiveErrors) requests in a row; the last: \(lastError)"
     }
 
     /// How the running plugin is contained (nil when none is running), for tests and reports.
     public var isolation: ContainedProcess.Isolation? {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return plugin?.isolation
     }
 
-    struct Failure: Error { let reason: String; let message: String }
+    struct Failure: Error {
+        let reason: String
+        let message: String
+    }
 
     private func request(completion: String, task: RewardTask) throws -> RuleScore? {
         if plugin == nil {
             guard starts <= maxRestarts else {
-                throw Failure(reason: "plugin_error", message: "\(executable.path) crashed \(starts) times; not restarted")
+                throw Failure(
+                    reason: "plugin_error", message: "\(executable.path) crashed \(starts) times; not restarted")
             }
             starts += 1
             do {
@@ -143,10 +164,14 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         let id = String(nextID)
         var taskJSON = task.json
         if taskJSON.isEmpty {
-            for (k, v) in [("id", task.id), ("kind", task.kind), ("prompt", task.prompt), ("answer", task.answer),
-                           ("tests", task.tests), ("entry_point", task.entryPoint)] { if let v { taskJSON[k] = .string(v) } }
+            for (k, v) in [
+                ("id", task.id), ("kind", task.kind), ("prompt", task.prompt), ("answer", task.answer),
+                ("tests", task.tests), ("entry_point", task.entryPoint),
+            ] { if let v { taskJSON[k] = .string(v) } }
         }
-        let message = JSONValue.object(["id": .string(id), "completion": .string(completion), "task": .object(taskJSON)])
+        let message = JSONValue.object([
+            "id": .string(id), "completion": .string(completion), "task": .object(taskJSON),
+        ])
         var line = [UInt8](try JSONEncoder().encode(message))
         line.append(UInt8(ascii: "\n"))
         let deadline = Date().addingTimeInterval(timeout)
@@ -164,10 +189,13 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         } catch let failure as ContainedProcess.Failure {
             switch failure {
             case .timeout:
-                throw Failure(reason: "plugin_timeout", message: "no reply (a JSON object with \"id\" and \"score\" "
-                              + "on one line) within \(timeout) s; plugin killed")
+                throw Failure(
+                    reason: "plugin_timeout",
+                    message: "no reply (a JSON object with \"id\" and \"score\" "
+                        + "on one line) within \(timeout) s; plugin killed")
             case .closed(let status):
-                let how = status.map { "plugin exited with status \($0)" }
+                let how =
+                    status.map { "plugin exited with status \($0)" }
                     ?? "plugin closed its standard input or output"
                 throw Failure(reason: "plugin_error", message: how + " before replying")
             case .system(let m):
@@ -184,7 +212,8 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         for _ in 0..<8 {
             guard let i = start else { return nil }
             if let object = try? JSONDecoder().decode([String: JSONValue].self, from: Data(line[i...].utf8)),
-               object["score"] != nil {
+                object["score"] != nil
+            {
                 return object
             }
             start = line[line.index(after: i)...].firstIndex(of: "{")
@@ -194,7 +223,8 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
 
     private func decode(_ object: [String: JSONValue], id: String, stray: [String]) throws -> RuleScore? {
         guard object["id"]?.text == id else {
-            throw Failure(reason: "plugin_error", message: "reply has id \(object["id"]?.text ?? "none"), expected \(id)")
+            throw Failure(
+                reason: "plugin_error", message: "reply has id \(object["id"]?.text ?? "none"), expected \(id)")
         }
         if object["score"] == .null { return nil }  // the plugin says the rule does not apply
         guard let score = object["score"]?.number, score.isFinite else {
@@ -202,7 +232,8 @@ public final class CommandRule: RewardRule, @unchecked Sendable {
         }
         var detail = object["detail"]?.text
         if !stray.isEmpty {
-            let note = "plugin printed \(stray.count) line(s) that are not replies before its reply (debug output "
+            let note =
+                "plugin printed \(stray.count) line(s) that are not replies before its reply (debug output "
                 + "belongs on stderr): \(stray.last!)"
             detail = detail.map { $0 + "; " + note } ?? note
         }

@@ -11,12 +11,16 @@ public struct CountdownRule: RewardRule {
     public init(name: String) { self.name = name }
 
     public static let kind = RuleKind(
-        name: "countdown", summary: "the <answer> expression uses the task's numbers at most once each and equals the target") { spec in
+        name: "countdown",
+        summary: "the <answer> expression uses the task's numbers at most once each and equals the target"
+    ) { spec in
         CountdownRule(name: spec.name)
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {
-        guard case .array(let ns)? = metaValue(task, "numbers"), let target = metaValue(task, "target")?.number else { return nil }
+        guard case .array(let ns)? = metaValue(task, "numbers"), let target = metaValue(task, "target")?.number else {
+            return nil
+        }
         let numbers = ns.compactMap { $0.number }.map { Int64($0) }
         guard let expression = Self.lastAnswer(in: completion) else { return RuleScore(score: 0, reason: "no_answer") }
         let outcome = Self.check(expression, numbers: numbers, target: Int64(target))
@@ -78,7 +82,8 @@ struct ExpressionParser {
         while true {
             skip()
             guard i < s.count, s[i] == UInt8(ascii: "+") || s[i] == UInt8(ascii: "-") else { return v }
-            let op = s[i]; i += 1
+            let op = s[i]
+            i += 1
             guard let r = product(), let c = v.combine(op, r) else { return nil }
             v = c
         }
@@ -88,8 +93,13 @@ struct ExpressionParser {
         while true {
             skip()
             var op: UInt8?
-            if i < s.count, s[i] == UInt8(ascii: "*") || s[i] == UInt8(ascii: "/") || s[i] == UInt8(ascii: "x") { op = s[i] == UInt8(ascii: "x") ? UInt8(ascii: "*") : s[i]; i += 1 }
-            else if i + 1 < s.count, s[i] == 0xC3, s[i + 1] == 0x97 { op = UInt8(ascii: "*"); i += 2 }  // ×
+            if i < s.count, s[i] == UInt8(ascii: "*") || s[i] == UInt8(ascii: "/") || s[i] == UInt8(ascii: "x") {
+                op = s[i] == UInt8(ascii: "x") ? UInt8(ascii: "*") : s[i]
+                i += 1
+            } else if i + 1 < s.count, s[i] == 0xC3, s[i + 1] == 0x97 {
+                op = UInt8(ascii: "*")
+                i += 2
+            }  // ×
             guard let o = op else { return v }
             guard let r = factor(), let c = v.combine(o, r) else { return nil }
             v = c
@@ -98,7 +108,10 @@ struct ExpressionParser {
     mutating func factor() -> Rational? {
         skip()
         guard i < s.count else { return nil }
-        if s[i] == UInt8(ascii: "-") { i += 1; return factor().flatMap { Rational(0).combine(UInt8(ascii: "-"), $0) } }
+        if s[i] == UInt8(ascii: "-") {
+            i += 1
+            return factor().flatMap { Rational(0).combine(UInt8(ascii: "-"), $0) }
+        }
         if s[i] == UInt8(ascii: "(") {
             depth += 1
             guard depth < 50 else { return nil }
@@ -106,13 +119,17 @@ struct ExpressionParser {
             let v = sum()
             skip()
             guard i < s.count, s[i] == UInt8(ascii: ")") else { return nil }
-            i += 1; depth -= 1
+            i += 1
+            depth -= 1
             return v
         }
-        var n: Int64 = 0, any = false
+        var n: Int64 = 0
+        var any = false
         while i < s.count, s[i] >= 48, s[i] <= 57 {
             guard n < 100_000_000_000 else { return nil }
-            n = n * 10 + Int64(s[i] - 48); i += 1; any = true
+            n = n * 10 + Int64(s[i] - 48)
+            i += 1
+            any = true
         }
         guard any else { return nil }
         literals.append(n)

@@ -20,42 +20,59 @@ public struct MathRule: RewardRule {
 
     public static let defaultRelativeTolerance = 1e-6
 
-    public init(name: String, extraction: [AnswerExtraction] = AnswerExtraction.allCases, fallbackLastNumber: Bool = false,
-                relativeTolerance: Double = MathRule.defaultRelativeTolerance) {
-        self.name = name; self.extraction = extraction; self.fallbackLastNumber = fallbackLastNumber
+    public init(
+        name: String, extraction: [AnswerExtraction] = AnswerExtraction.allCases, fallbackLastNumber: Bool = false,
+        relativeTolerance: Double = MathRule.defaultRelativeTolerance
+    ) {
+        self.name = name
+        self.extraction = extraction
+        self.fallbackLastNumber = fallbackLastNumber
         self.relativeTolerance = relativeTolerance
     }
 
     public static let kind = RuleKind(
-        name: "math", summary: "1 when the completion's final answer is equivalent to the task's answer (exact rationals, bounded)",
-        parameters: ["extract": "list of boxed, answer_tag, the_answer_is, gsm8k, in order (default: all, in that order)",
-                     "fallback_last_number": "take the last number when no method finds an answer (default false)",
-                     "relative_tolerance": "relative tolerance when the gold answer has a decimal point (default 1e-6; "
-                         + "exact golds need exact answers unless the task set sets numeric_tolerance)"]) { spec in
+        name: "math",
+        summary: "1 when the completion's final answer is equivalent to the task's answer (exact rationals, bounded)",
+        parameters: [
+            "extract": "list of boxed, answer_tag, the_answer_is, gsm8k, in order (default: all, in that order)",
+            "fallback_last_number": "take the last number when no method finds an answer (default false)",
+            "relative_tolerance": "relative tolerance when the gold answer has a decimal point (default 1e-6; "
+                + "exact golds need exact answers unless the task set sets numeric_tolerance)",
+        ]
+    ) { spec in
         var extraction = AnswerExtraction.allCases
         if let names = try spec.strings("extract") {
             guard !names.isEmpty else { throw spec.error("extract", "needs at least one method") }
             extraction = try names.map { n in
                 guard let m = AnswerExtraction(rawValue: n) else {
-                    throw spec.error("extract", "unknown method \"\(n)\" (known: \(AnswerExtraction.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw spec.error(
+                        "extract",
+                        "unknown method \"\(n)\" (known: \(AnswerExtraction.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
                 }
                 return m
             }
         }
         let tolerance = try spec.double("relative_tolerance", default: defaultRelativeTolerance)
-        guard tolerance >= 0, tolerance < 1 else { throw spec.error("relative_tolerance", "must be at least 0 and below 1") }
-        return MathRule(name: spec.name, extraction: extraction,
-                        fallbackLastNumber: try spec.bool("fallback_last_number", default: false), relativeTolerance: tolerance)
+        guard tolerance >= 0, tolerance < 1 else {
+            throw spec.error("relative_tolerance", "must be at least 0 and below 1")
+        }
+        return MathRule(
+            name: spec.name, extraction: extraction,
+            fallbackLastNumber: try spec.bool("fallback_last_number", default: false), relativeTolerance: tolerance)
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {
         guard let gold = task.answer else { return nil }
         let extractor = AnswerExtractor(methods: extraction, fallbackLastNumber: fallbackLastNumber)
-        guard let answer = extractor.extract(Array(completion.utf8)) else { return RuleScore(score: 0, reason: "no_answer") }
+        guard let answer = extractor.extract(Array(completion.utf8)) else {
+            return RuleScore(score: 0, reason: "no_answer")
+        }
         let detail = String(decoding: answer.prefix(200), as: UTF8.self)
         do {
-            let same = try MathEquivalence.equivalent(answer: answer, gold: Array(gold.utf8)[...],
-                                                      tolerance: Self.tolerance(relativeTolerance, for: task))
+            let same = try MathEquivalence.equivalent(
+                answer: answer, gold: Array(gold.utf8)[...],
+                tolerance: Self.tolerance(relativeTolerance, for: task))
             return RuleScore(score: same ? 1 : 0, reason: same ? "correct" : "wrong_answer", detail: detail)
         } catch MathError.tooComplex {
             return RuleScore(score: 0, reason: "too_complex", detail: detail)
@@ -77,20 +94,33 @@ public struct MathRule: RewardRule {
     /// missing answers and a few hostile ones, each with 200-600 bytes of reasoning.
     public static func benchmarkCorpus() -> [(gold: String, completion: String)] {
         let cases: [(String, String)] = [
-            ("72", "#### 72"), ("#### 1,000", "The answer is 1000."), ("18", "<answer>18</answer>"), ("5", "\\boxed{6}"),
-            ("\\frac{1}{2}", "\\boxed{\\dfrac{1}{2}}"), ("\\frac{3}{4}", "\\boxed{0.75}"), ("2\\sqrt{2}", "\\boxed{\\sqrt{8}}"),
+            ("72", "#### 72"), ("#### 1,000", "The answer is 1000."), ("18", "<answer>18</answer>"),
+            ("5", "\\boxed{6}"),
+            ("\\frac{1}{2}", "\\boxed{\\dfrac{1}{2}}"), ("\\frac{3}{4}", "\\boxed{0.75}"),
+            ("2\\sqrt{2}", "\\boxed{\\sqrt{8}}"),
             ("(1,2)", "\\boxed{(1, 2)}"), ("\\{1,2,3\\}", "\\boxed{\\{3,2,1\\}}"), ("[0,1)", "\\boxed{[0,1]}"),
             ("x^2+2x+1", "\\boxed{(x+1)^2}"), ("\\pi", "\\boxed{3.14}"), ("50\\%", "The answer is 50."),
-            ("1000", "\\boxed{1\\times10^{3}}"), ("B", "\\boxed{(B)}"), ("x=3", "\\boxed{3}"), ("5", "\\boxed{5 \\text{ cm}}"),
-            ("90^\\circ", "\\boxed{90}"), ("\\frac{1}{2^{60}}", "\\boxed{\\frac{1}{2^{61}}}"), ("3", "The answer is 1, 2, 3 or 4."),
-            ("42", "I could not solve it."), ("1", "\\boxed{9^{9^{9^9}}}"), ("-7", "so \\boxed{-7}"), ("12", "<answer>\\boxed{12}</answer>"),
-            ("\\sqrt[3]{2}", "\\boxed{2^{1/3}}"), ("\\frac{\\sqrt{3}}{2}", "\\boxed{\\frac{1}{2}\\sqrt{3}}"), ("2x+3", "\\boxed{y = 3 + 2x}"),
+            ("1000", "\\boxed{1\\times10^{3}}"), ("B", "\\boxed{(B)}"), ("x=3", "\\boxed{3}"),
+            ("5", "\\boxed{5 \\text{ cm}}"),
+            ("90^\\circ", "\\boxed{90}"), ("\\frac{1}{2^{60}}", "\\boxed{\\frac{1}{2^{61}}}"),
+            ("3", "The answer is 1, 2, 3 or 4."),
+            ("42", "I could not solve it."), ("1", "\\boxed{9^{9^{9^9}}}"), ("-7", "so \\boxed{-7}"),
+            ("12", "<answer>\\boxed{12}</answer>"),
+            ("\\sqrt[3]{2}", "\\boxed{2^{1/3}}"), ("\\frac{\\sqrt{3}}{2}", "\\boxed{\\frac{1}{2}\\sqrt{3}}"),
+            ("2x+3", "\\boxed{y = 3 + 2x}"),
             ("(-\\infty, 2]", "\\boxed{(-\\infty,2]}"), ("0.125", "\\boxed{\\frac18}"), ("1,234,567", "#### 1234567"),
         ]
-        let filler = ["First", "we", "note", "that", "the", "sum", "of", "the", "two", "numbers", "is", "$a+b$,", "so", "we", "compute",
-                      "$3 \\cdot 4 = 12$", "and", "then", "subtract", "carefully.", "Checking", "again", "gives", "the", "same", "result."]
+        let filler = [
+            "First", "we", "note", "that", "the", "sum", "of", "the", "two", "numbers", "is", "$a+b$,", "so", "we",
+            "compute",
+            "$3 \\cdot 4 = 12$", "and", "then", "subtract", "carefully.", "Checking", "again", "gives", "the", "same",
+            "result.",
+        ]
         var state: UInt64 = 0x2545_F491_4F6C_DD1D
-        func next() -> Int { state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407; return Int(state >> 33) }
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33)
+        }
         return cases.map { gold, tail in
             let reasoning = (0..<(40 + next() % 80)).map { _ in filler[next() % filler.count] }.joined(separator: " ")
             return (gold, reasoning + "\n" + tail)
@@ -102,7 +132,8 @@ public struct MathRule: RewardRule {
     public static func benchmark(seconds: Double = 1) -> Double {
         let rule = MathRule(name: "math")
         let tasks = benchmarkCorpus().map { (RewardTask(kind: "math", answer: $0.gold), $0.completion) }
-        var done = 0, correct = 0
+        var done = 0
+        var correct = 0
         let start = DispatchTime.now().uptimeNanoseconds
         var elapsed = 0.0
         repeat {

@@ -25,10 +25,12 @@ public struct ProgramOutputRule: RewardRule {
         name: "program_output",
         summary: "the last line printed by the last fenced Python block (run in the sandbox) equals the answer",
         parameters: CodeRule.sandboxParameters.merging([
-            "answer_in_words": "without a code block, judge the written answer as `math` does (default true)",
-        ]) { $1 }) { spec in
-        ProgramOutputRule(name: spec.name, sandbox: try CodeRule.sandbox(from: spec),
-                          answerInWords: try spec.bool("answer_in_words", default: true))
+            "answer_in_words": "without a code block, judge the written answer as `math` does (default true)"
+        ]) { $1 }
+    ) { spec in
+        ProgramOutputRule(
+            name: spec.name, sandbox: try CodeRule.sandbox(from: spec),
+            answerInWords: try spec.bool("answer_in_words", default: true))
     }
 
     public init(name: String, sandbox: Sandbox = Sandbox(), answerInWords: Bool = true) {
@@ -58,8 +60,10 @@ public struct ProgramOutputRule: RewardRule {
         }
         guard let printed else { return RuleScore(score: 0, reason: "no_output", detail: detail) }
         let tolerance = MathRule.tolerance(MathRule.defaultRelativeTolerance, for: task)
-        let same = (try? MathEquivalence.equivalent(answer: Array(printed.utf8)[...], gold: Array(gold.utf8)[...],
-                                                    tolerance: tolerance)) ?? false
+        let same =
+            (try? MathEquivalence.equivalent(
+                answer: Array(printed.utf8)[...], gold: Array(gold.utf8)[...],
+                tolerance: tolerance)) ?? false
         return RuleScore(score: same ? 1 : 0, reason: same ? "correct" : "wrong_answer", detail: detail)
     }
 }

@@ -13,23 +13,29 @@ public struct RegexRule: RewardRule {
     let matchReason: String, missReason: String
 
     public static let kind = RuleKind(
-        name: "regex", summary: "1 when a PCRE2 pattern matches the completion (or, with score_on: no_match, when it does not)",
-        parameters: ["pattern": "the PCRE2 pattern (required)",
-                     "flags": "list of dotall, multiline, caseless, extended, ungreedy, anchored",
-                     "score_on": "match (default) or no_match",
-                     "match_reason": "reason when the pattern matches (default format_ok)",
-                     "miss_reason": "reason when it does not (default format_mismatch)"]) { spec in
+        name: "regex",
+        summary: "1 when a PCRE2 pattern matches the completion (or, with score_on: no_match, when it does not)",
+        parameters: [
+            "pattern": "the PCRE2 pattern (required)",
+            "flags": "list of dotall, multiline, caseless, extended, ungreedy, anchored",
+            "score_on": "match (default) or no_match",
+            "match_reason": "reason when the pattern matches (default format_ok)",
+            "miss_reason": "reason when it does not (default format_mismatch)",
+        ]
+    ) { spec in
         let pattern = try spec.requiredString("pattern")
         let flags = try spec.strings("flags") ?? []
         let regex: PCRE2Pattern
         do { regex = try PCRE2Pattern(pattern, flags: flags) } catch let e as PCRE2Pattern.CompileError {
-            throw spec.error(e.offset == 0 && e.message.hasPrefix("unknown flag") ? "flags" : "pattern",
-                             "invalid regex: \(e.message)\(e.message.hasPrefix("unknown flag") ? "" : " at offset \(e.offset)")")
+            throw spec.error(
+                e.offset == 0 && e.message.hasPrefix("unknown flag") ? "flags" : "pattern",
+                "invalid regex: \(e.message)\(e.message.hasPrefix("unknown flag") ? "" : " at offset \(e.offset)")")
         }
-        return RegexRule(name: spec.name, regex: regex,
-                         scoreOnMatch: try spec.choice("score_on", ["match", "no_match"], default: "match") == "match",
-                         matchReason: try spec.string("match_reason", default: "format_ok"),
-                         missReason: try spec.string("miss_reason", default: "format_mismatch"))
+        return RegexRule(
+            name: spec.name, regex: regex,
+            scoreOnMatch: try spec.choice("score_on", ["match", "no_match"], default: "match") == "match",
+            matchReason: try spec.string("match_reason", default: "format_ok"),
+            missReason: try spec.string("miss_reason", default: "format_mismatch"))
     }
 
     /// The pattern wants the completion to begin with (the end of) the lead-in: its matches
@@ -42,7 +48,8 @@ public struct RegexRule: RewardRule {
         // The lead-in itself, or its tail from a word or tag boundary ("Solve:\n<think>" -> "<think>").
         let starts = lead.indices.filter { $0 == 0 || lead[$0] == "<" || lead[$0 - 1].isWhitespace }
         guard let start = starts.first(where: { regex.canStartMatch(with: String(lead[$0...])) }) else { return nil }
-        return "its pattern expects the completion to start with \"\(String(lead[start...]))\", which the prompt template already writes before the completion"
+        return
+            "its pattern expects the completion to start with \"\(String(lead[start...]))\", which the prompt template already writes before the completion"
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {

@@ -13,9 +13,13 @@ public struct LengthRule: RewardRule {
     let cache: Int
 
     public static let kind = RuleKind(
-        name: "length", summary: "DAPO overlong penalty: 0 within max_length - cache, falling linearly to -1 at max_length",
-        parameters: ["max_length": "L_max in tokens (default: the generation cap, max_completion_length)",
-                     "cache": "L_cache, the soft buffer in tokens (required)"]) { spec in
+        name: "length",
+        summary: "DAPO overlong penalty: 0 within max_length - cache, falling linearly to -1 at max_length",
+        parameters: [
+            "max_length": "L_max in tokens (default: the generation cap, max_completion_length)",
+            "cache": "L_cache, the soft buffer in tokens (required)",
+        ]
+    ) { spec in
         let maxLength = try spec.int("max_length", default: -1)
         let cache = try spec.int("cache", default: -1)
         guard maxLength > 0 || !spec.has("max_length") else {
@@ -54,17 +58,23 @@ public struct RepetitionRule: RewardRule {
 
     public static let kind = RuleKind(
         name: "repetition", summary: "max_penalty x the fraction of repeated n-grams (0 when nothing repeats)",
-        parameters: ["n": "n-gram size (default 3)", "unit": "word (default) or char", "max_penalty": "score at full repetition (default -1, must be <= 0)"]) { spec in
+        parameters: [
+            "n": "n-gram size (default 3)", "unit": "word (default) or char",
+            "max_penalty": "score at full repetition (default -1, must be <= 0)",
+        ]
+    ) { spec in
         let n = try spec.int("n", default: 3)
         guard n >= 1 else { throw spec.error("n", "must be at least 1") }
         let maxPenalty = try spec.double("max_penalty", default: -1)
         guard maxPenalty <= 0 else { throw spec.error("max_penalty", "must be <= 0 (a penalty)") }
-        return RepetitionRule(name: spec.name, n: n, onWords: try spec.choice("unit", ["word", "char"], default: "word") == "word",
-                              maxPenalty: maxPenalty)
+        return RepetitionRule(
+            name: spec.name, n: n, onWords: try spec.choice("unit", ["word", "char"], default: "word") == "word",
+            maxPenalty: maxPenalty)
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {
-        let units: [Substring] = onWords
+        let units: [Substring] =
+            onWords
             ? completion.split(whereSeparator: { $0.isWhitespace })
             : completion.map { Substring(String($0)) }
         guard units.count >= n else { return RuleScore(score: 0, reason: "too_short") }
@@ -85,24 +95,29 @@ public struct TagCountRule: RewardRule {
 
     public static let kind = RuleKind(
         name: "tag_count", summary: "fraction of the expected tags that occur exactly once",
-        parameters: ["tags": "list of tags (default <think>, </think>, <answer>, </answer>)"]) { spec in
+        parameters: ["tags": "list of tags (default <think>, </think>, <answer>, </answer>)"]
+    ) { spec in
         let tags = try spec.strings("tags") ?? ["<think>", "</think>", "<answer>", "</answer>"]
-        guard !tags.isEmpty, !tags.contains("") else { throw spec.error("tags", "must be a non-empty list of non-empty tags") }
+        guard !tags.isEmpty, !tags.contains("") else {
+            throw spec.error("tags", "must be a non-empty list of non-empty tags")
+        }
         return TagCountRule(name: spec.name, tags: tags)
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {
         let once = tags.filter { occurrences(of: $0, in: completion) == 1 }.count
         let wrong = tags.filter { occurrences(of: $0, in: completion) != 1 }
-        return RuleScore(score: Double(once) / Double(tags.count), reason: wrong.isEmpty ? "tags_ok" : "tags_wrong",
-                         detail: wrong.isEmpty ? nil : "not exactly once: " + wrong.joined(separator: " "))
+        return RuleScore(
+            score: Double(once) / Double(tags.count), reason: wrong.isEmpty ? "tags_ok" : "tags_wrong",
+            detail: wrong.isEmpty ? nil : "not exactly once: " + wrong.joined(separator: " "))
     }
 
     /// A tag the template already wrote would have to appear once more in the completion.
     public func leadInConflict(_ leadIn: String) -> String? {
         let given = tags.filter { leadIn.contains($0) }
         guard !given.isEmpty else { return nil }
-        return "it expects \(given.joined(separator: " ")) once in the completion, but the prompt template already writes it before the completion"
+        return
+            "it expects \(given.joined(separator: " ")) once in the completion, but the prompt template already writes it before the completion"
     }
 
     private func occurrences(of tag: String, in text: String) -> Int {
@@ -113,7 +128,12 @@ public struct TagCountRule: RewardRule {
             guard buf.count >= t.count else { return }
             var i = 0
             while i + t.count <= buf.count {
-                if buf[i] == t[0] && zip(buf[i..<(i + t.count)], t).allSatisfy({ $0 == $1 }) { count += 1; i += t.count } else { i += 1 }
+                if buf[i] == t[0] && zip(buf[i..<(i + t.count)], t).allSatisfy({ $0 == $1 }) {
+                    count += 1
+                    i += t.count
+                } else {
+                    i += 1
+                }
             }
         }
         return count

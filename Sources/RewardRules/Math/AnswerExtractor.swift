@@ -57,7 +57,8 @@ struct AnswerExtractor: Sendable {
         guard var last = boxed(before: t.count, in: t) else { return nil }
         var contents = [last.content]
         while contents.count < 16, let previous = boxed(before: last.start, in: t),
-              joinsAlternatives(t[previous.end..<last.start]) {
+            joinsAlternatives(t[previous.end..<last.start])
+        {
             contents.append(previous.content)
             last = previous
         }
@@ -70,12 +71,19 @@ struct AnswerExtractor: Sendable {
     /// ends. Tries at most 8 candidates from the end, so a completion full of unclosed
     /// `\boxed{` stays linear.
     private static func boxed(before limit: Int, in t: [UInt8]) -> (content: Range<Int>, start: Int, end: Int)? {
-        var i = limit - 1, tried = 0
+        var i = limit - 1
+        var tried = 0
         while i >= 0 && tried < 8 {
             defer { i -= 1 }
             guard t[i] == UInt8(ascii: "\\") else { continue }
             let word: [UInt8]
-            if has(t, boxedWord, at: i + 1) { word = boxedWord } else if has(t, fboxWord, at: i + 1) { word = fboxWord } else { continue }
+            if has(t, boxedWord, at: i + 1) {
+                word = boxedWord
+            } else if has(t, fboxWord, at: i + 1) {
+                word = fboxWord
+            } else {
+                continue
+            }
             tried += 1
             var j = i + 1 + word.count
             while j < limit, t[j] == UInt8(ascii: " ") { j += 1 }
@@ -84,7 +92,7 @@ struct AnswerExtractor: Sendable {
                 if let end = matchingBrace(t, open: j), end < limit { return ((j + 1)..<end, i, end + 1) }
                 continue
             }
-            guard j > i + 1 + word.count else { continue }   // "\boxedx" is another command
+            guard j > i + 1 + word.count else { continue }  // "\boxedx" is another command
             var k = j
             while k < limit, t[k] != UInt8(ascii: " "), t[k] != UInt8(ascii: "$"), t[k] != UInt8(ascii: "\n") { k += 1 }
             if k > j { return (j..<k, i, k) }
@@ -96,14 +104,27 @@ struct AnswerExtractor: Sendable {
     /// connectives (also as `\text{ or }`), with at least one comma or connective.
     private static func joinsAlternatives(_ gap: ArraySlice<UInt8>) -> Bool {
         guard gap.count <= 40 else { return false }
-        let text = Array(gap), plain: Set<UInt8> = [32, 10, UInt8(ascii: "$"), UInt8(ascii: "{"), UInt8(ascii: "}")]
-        var k = 0, joined = false
+        let text = Array(gap)
+        let plain: Set<UInt8> = [32, 10, UInt8(ascii: "$"), UInt8(ascii: "{"), UInt8(ascii: "}")]
+        var k = 0
+        var joined = false
         while k < text.count {
-            if plain.contains(text[k]) { k += 1; continue }
-            if text[k] == UInt8(ascii: ",") { joined = true; k += 1; continue }
-            if has(text, textWord, at: k) { k += textWord.count; continue }
+            if plain.contains(text[k]) {
+                k += 1
+                continue
+            }
+            if text[k] == UInt8(ascii: ",") {
+                joined = true
+                k += 1
+                continue
+            }
+            if has(text, textWord, at: k) {
+                k += textWord.count
+                continue
+            }
             guard let word = connectives.first(where: { has(text, $0, at: k, caseInsensitive: true) }),
-                  k + word.count == text.count || !MathNormalizer.isLetter(text[k + word.count]) else { return false }
+                k + word.count == text.count || !MathNormalizer.isLetter(text[k + word.count])
+            else { return false }
             joined = true
             k += word.count
         }
@@ -114,7 +135,8 @@ struct AnswerExtractor: Sendable {
 
     /// Index of the `}` closing the `{` at `open` (escaped `\{` `\}` skipped), or nil.
     static func matchingBrace(_ t: [UInt8], open: Int) -> Int? {
-        var depth = 0, k = open
+        var depth = 0
+        var k = open
         while k < t.count {
             switch t[k] {
             case UInt8(ascii: "\\"): k += 1
@@ -152,8 +174,10 @@ struct AnswerExtractor: Sendable {
         if from >= 0 { return value(after: from, in: t).value }
         guard let r = lastIndex(of: resultIs, in: t, caseInsensitive: true) else { return nil }
         let (value, end) = value(after: r + resultIs.count, in: t)
-        guard let first = value.first, isDigit(first) || first == UInt8(ascii: "-") || first == UInt8(ascii: "+")
-                || first == UInt8(ascii: "$") || first == UInt8(ascii: "\\") else { return nil }
+        guard let first = value.first,
+            isDigit(first) || first == UInt8(ascii: "-") || first == UInt8(ascii: "+")
+                || first == UInt8(ascii: "$") || first == UInt8(ascii: "\\")
+        else { return nil }
         var k = end
         while k < t.count, t[k] == UInt8(ascii: ".") || t[k] == UInt8(ascii: "$") || isSpace(t[k]) { k += 1 }
         return k == t.count ? value : nil
@@ -181,18 +205,25 @@ struct AnswerExtractor: Sendable {
     /// list, so a hedge is never mistaken for its first candidate.
     private static func value(after from: Int, in t: [UInt8]) -> (value: ArraySlice<UInt8>, end: Int) {
         var from = from
-        while from < t.count, t[from] == UInt8(ascii: ":") || t[from] == UInt8(ascii: " ") || t[from] == UInt8(ascii: "*") { from += 1 }
+        while from < t.count,
+            t[from] == UInt8(ascii: ":") || t[from] == UInt8(ascii: " ") || t[from] == UInt8(ascii: "*")
+        { from += 1 }
         if let first = mathSpan(t, at: from) {
             var last = first
             while let next = alternative(t, after: last.end) { last = next }
             return (t[first.content.lowerBound..<last.content.upperBound], last.end)
         }
-        var end = from, dollars = 0
+        var end = from
+        var dollars = 0
         while end < t.count {
             let c = t[end]
             if c == UInt8(ascii: "\n") { break }
             if c == UInt8(ascii: "$"), end == 0 || t[end - 1] != UInt8(ascii: "\\") { dollars += 1 }
-            if c == UInt8(ascii: "."), dollars % 2 == 0, end + 1 == t.count || t[end + 1] == UInt8(ascii: " ") || t[end + 1] == UInt8(ascii: "\n") { break }
+            if c == UInt8(ascii: "."), dollars % 2 == 0,
+                end + 1 == t.count || t[end + 1] == UInt8(ascii: " ") || t[end + 1] == UInt8(ascii: "\n")
+            {
+                break
+            }
             end += 1
         }
         return (t[from..<end], end)
@@ -218,13 +249,22 @@ struct AnswerExtractor: Sendable {
 
     /// The next math span when only commas, spaces and connectives separate it from `after`.
     private static func alternative(_ t: [UInt8], after: Int) -> (content: Range<Int>, end: Int)? {
-        var k = after, joined = false
+        var k = after
+        var joined = false
         while k < t.count, k < after + 40 {
-            if t[k] == UInt8(ascii: ",") { joined = true; k += 1; continue }
-            if t[k] == UInt8(ascii: " ") { k += 1; continue }
+            if t[k] == UInt8(ascii: ",") {
+                joined = true
+                k += 1
+                continue
+            }
+            if t[k] == UInt8(ascii: " ") {
+                k += 1
+                continue
+            }
             if t[k] == UInt8(ascii: "$") { return joined ? mathSpan(t, at: k) : nil }
             guard let word = connectives.first(where: { has(t, $0, at: k, caseInsensitive: true) }),
-                  k + word.count < t.count, t[k + word.count] == UInt8(ascii: " ") else { return nil }
+                k + word.count < t.count, t[k + word.count] == UInt8(ascii: " ")
+            else { return nil }
             joined = true
             k += word.count
         }
@@ -247,8 +287,11 @@ struct AnswerExtractor: Sendable {
         while end >= 0, !isDigit(t[end]) { end -= 1 }
         guard end >= 0 else { return nil }
         var start = end
-        while start > 0, isDigit(t[start - 1]) || ((t[start - 1] == UInt8(ascii: ",") || t[start - 1] == UInt8(ascii: "."))
-                                                   && start >= 2 && isDigit(t[start - 2])) { start -= 1 }
+        while start > 0,
+            isDigit(t[start - 1])
+                || ((t[start - 1] == UInt8(ascii: ",") || t[start - 1] == UInt8(ascii: "."))
+                    && start >= 2 && isDigit(t[start - 2]))
+        { start -= 1 }
         if start > 0, t[start - 1] == UInt8(ascii: "-") { start -= 1 }
         return t[start...end]
     }
@@ -267,7 +310,8 @@ struct AnswerExtractor: Sendable {
     }
 
     static func trimmed(_ s: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        var lo = s.startIndex, hi = s.endIndex
+        var lo = s.startIndex
+        var hi = s.endIndex
         while lo < hi, s[lo] == 32 || s[lo] == 10 || s[lo] == 9 || s[lo] == 13 { lo += 1 }
         while hi > lo, s[hi - 1] == 32 || s[hi - 1] == 10 || s[hi - 1] == 9 || s[hi - 1] == 13 { hi -= 1 }
         return s[lo..<hi]

@@ -64,7 +64,8 @@ public struct BoundedUInt: Equatable {
         var out = [UInt64](repeating: 0, count: n + 1)
         var carry: UInt64 = 0
         for i in 0..<n {
-            let x = i < a.limbs.count ? a.limbs[i] : 0, y = i < b.limbs.count ? b.limbs[i] : 0
+            let x = i < a.limbs.count ? a.limbs[i] : 0
+            let y = i < b.limbs.count ? b.limbs[i] : 0
             let (s1, o1) = x.addingReportingOverflow(y)
             let (s2, o2) = s1.addingReportingOverflow(carry)
             out[i] = s2
@@ -110,7 +111,7 @@ public struct BoundedUInt: Equatable {
                 let (s1, o1) = out[i + j].addingReportingOverflow(lo)
                 let (s2, o2) = s1.addingReportingOverflow(carry)
                 out[i + j] = s2
-                carry = hi &+ (o1 ? 1 : 0) &+ (o2 ? 1 : 0)   // cannot overflow: hi <= 2^64 - 2
+                carry = hi &+ (o1 ? 1 : 0) &+ (o2 ? 1 : 0)  // cannot overflow: hi <= 2^64 - 2
             }
             out[i + b.limbs.count] = carry
         }
@@ -124,7 +125,9 @@ public struct BoundedUInt: Equatable {
         if e == 0 { return BoundedUInt(1) }
         if isZero || isOne { return self }
         guard e <= BoundedUInt.maxBits, (bitWidth - 1) * e <= BoundedUInt.maxBits else { throw MathError.tooComplex }
-        var result = BoundedUInt(1), base = self, k = e
+        var result = BoundedUInt(1)
+        var base = self
+        var k = e
         while true {
             if k & 1 == 1 { result = try result * base }
             k >>= 1
@@ -138,13 +141,15 @@ public struct BoundedUInt: Equatable {
     public init(decimalDigits digits: ArraySlice<UInt8>) throws {
         guard digits.count <= 2400 else { throw MathError.tooComplex }
         var r = BoundedUInt(0)
-        var chunk: UInt64 = 0, chunkLen = 0
+        var chunk: UInt64 = 0
+        var chunkLen = 0
         for d in digits {
             chunk = chunk * 10 + UInt64(d &- 48)
             chunkLen += 1
             if chunkLen == 18 {
                 r = try r * BoundedUInt(1_000_000_000_000_000_000) + BoundedUInt(chunk)
-                chunk = 0; chunkLen = 0
+                chunk = 0
+                chunkLen = 0
             }
         }
         if chunkLen > 0 {
@@ -160,14 +165,16 @@ public struct BoundedUInt: Equatable {
         let w = bitWidth
         if w <= 64 { return (Double(small ?? 0), 0) }
         let shift = w - 64
-        let limb = shift / 64, bit = shift % 64
+        let limb = shift / 64
+        let bit = shift % 64
         var top = limbs[limb] >> UInt64(bit)
         if bit > 0, limb + 1 < limbs.count { top |= limbs[limb + 1] << UInt64(64 - bit) }
         return (Double(top), shift)
     }
 
     static func gcd(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        var a = a, b = b
+        var a = a
+        var b = b
         while b != 0 { (a, b) = (b, a % b) }
         return a
     }
@@ -178,13 +185,20 @@ public struct BoundedUInt: Equatable {
         if k == 1 || v < 2 { return self }
         var r = UInt64(Foundation.pow(Double(v), 1 / Double(k)).rounded())
         for candidate in [r &- 1, r, r &+ 1] where candidate < (1 << 32) || k == 1 {
-            var p: UInt64 = 1, overflow = false
+            var p: UInt64 = 1
+            var overflow = false
             for _ in 0..<k {
                 let (m, o) = p.multipliedReportingOverflow(by: candidate)
-                if o { overflow = true; break }
+                if o {
+                    overflow = true
+                    break
+                }
                 p = m
             }
-            if !overflow, p == v { r = candidate; return BoundedUInt(r) }
+            if !overflow, p == v {
+                r = candidate
+                return BoundedUInt(r)
+            }
         }
         return nil
     }
@@ -198,7 +212,8 @@ public struct Rational: Equatable {
 
     init(negative: Bool = false, num: BoundedUInt, den: BoundedUInt = BoundedUInt(1)) {
         self.negative = negative && !num.isZero
-        self.num = num; self.den = den
+        self.num = num
+        self.den = den
         reduceIfSmall()
     }
 
@@ -211,10 +226,16 @@ public struct Rational: Equatable {
 
     private mutating func reduceIfSmall() {
         if den.isOne { return }
-        if num.isZero { den = BoundedUInt(1); return }
+        if num.isZero {
+            den = BoundedUInt(1)
+            return
+        }
         if let n = num.small, let d = den.small {
             let g = BoundedUInt.gcd(n, d)
-            if g > 1 { num = BoundedUInt(n / g); den = BoundedUInt(d / g) }
+            if g > 1 {
+                num = BoundedUInt(n / g)
+                den = BoundedUInt(d / g)
+            }
         }
     }
 
@@ -224,7 +245,8 @@ public struct Rational: Equatable {
         // Unreduced big values: cross-multiply (operands are bounded, so the products are).
         let limit = 2 * BoundedUInt.maxBits + 64
         guard let l = try? BoundedUInt.multiply(a.num, b.den, limit: limit),
-              let r = try? BoundedUInt.multiply(b.num, a.den, limit: limit) else { return false }
+            let r = try? BoundedUInt.multiply(b.num, a.den, limit: limit)
+        else { return false }
         return l == r
     }
 
@@ -236,13 +258,16 @@ public struct Rational: Equatable {
 
     public static func + (a: Rational, b: Rational) throws -> Rational {
         let (x, y, d): (BoundedUInt, BoundedUInt, BoundedUInt)
-        if a.den == b.den { (x, y, d) = (a.num, b.num, a.den) } else {
+        if a.den == b.den {
+            (x, y, d) = (a.num, b.num, a.den)
+        } else {
             (x, y, d) = (try a.num * b.den, try b.num * a.den, try a.den * b.den)
         }
         if a.negative == b.negative { return Rational(negative: a.negative, num: try x + y, den: d) }
         let c = BoundedUInt.compare(x, y)
         if c == 0 { return .zero }
-        return c > 0 ? Rational(negative: a.negative, num: x - y, den: d) : Rational(negative: b.negative, num: y - x, den: d)
+        return c > 0
+            ? Rational(negative: a.negative, num: x - y, den: d) : Rational(negative: b.negative, num: y - x, den: d)
     }
 
     public static func - (a: Rational, b: Rational) throws -> Rational { try a + (-b) }
@@ -278,7 +303,8 @@ public struct Rational: Equatable {
     }
 
     public var doubleValue: Double {
-        let (nm, ne) = num.doubleParts, (dm, de) = den.doubleParts
+        let (nm, ne) = num.doubleParts
+        let (dm, de) = den.doubleParts
         let v = Foundation.scalbn(nm / dm, ne - de)
         return negative ? -v : v
     }

@@ -84,7 +84,8 @@ enum MathEquivalence {
             return choiceLetter(answerText, strict: false) == letter
         }
         if goldText == answerText { return true }
-        let g = try MathParser.parse(goldText), a = try MathParser.parse(answerText)
+        let g = try MathParser.parse(goldText)
+        let a = try MathParser.parse(answerText)
         return try equal(a, g, tolerance: tolerance)
     }
 
@@ -94,9 +95,18 @@ enum MathEquivalence {
         if t.first == UInt8(ascii: "(") { t = t.dropFirst() }
         guard let c = t.first, c >= 65, c <= 74 else { return nil }
         t = t.dropFirst()
-        if t.first == UInt8(ascii: ")") { t = t.dropFirst() } else if !strict, t.first == UInt8(ascii: ".") || t.first == UInt8(ascii: ":") { t = t.dropFirst() }
+        if t.first == UInt8(ascii: ")") {
+            t = t.dropFirst()
+        } else if !strict, t.first == UInt8(ascii: ".") || t.first == UInt8(ascii: ":") {
+            t = t.dropFirst()
+        }
         if t.isEmpty { return c }
-        if !strict, t.first == 32, s.first == UInt8(ascii: "(") || s.dropFirst().first == UInt8(ascii: ")") || s.dropFirst().first == UInt8(ascii: ".") { return c }
+        if !strict, t.first == 32,
+            s.first == UInt8(ascii: "(") || s.dropFirst().first == UInt8(ascii: ")")
+                || s.dropFirst().first == UInt8(ascii: ".")
+        {
+            return c
+        }
         return nil
     }
 
@@ -133,7 +143,10 @@ enum MathEquivalence {
         var used = [Bool](repeating: false, count: ys.count)
         outer: for x in xs {
             for (j, y) in ys.enumerated() where !used[j] {
-                if try equal(x, y, tolerance: tolerance) { used[j] = true; continue outer }
+                if try equal(x, y, tolerance: tolerance) {
+                    used[j] = true
+                    continue outer
+                }
             }
             return false
         }
@@ -144,7 +157,9 @@ enum MathEquivalence {
 
     /// Fixed evaluation coordinates: rational, non-integer, mostly positive (so that
     /// roots and logs are defined), different for each variable at one point.
-    private static let coordinates: [(Int, Int)] = [(7, 3), (11, 5), (-5, 7), (13, 4), (17, 9), (3, 11), (-9, 4), (19, 6), (23, 10), (5, 13)]
+    private static let coordinates: [(Int, Int)] = [
+        (7, 3), (11, 5), (-5, 7), (13, 4), (17, 9), (3, 11), (-9, 4), (19, 6), (23, 10), (5, 13),
+    ]
 
     static func scalarsEqual(_ x: MathExpr, _ y: MathExpr, _ closeness: Closeness) throws -> Bool {
         // "50%" equals 50 and 0.5.
@@ -158,7 +173,8 @@ enum MathEquivalence {
         collectVariables(x, into: &names)
         collectVariables(y, into: &names)
         if names.isEmpty {
-            let vx = try evaluate(x, [:]), vy = try evaluate(y, [:])
+            let vx = try evaluate(x, [:])
+            let vy = try evaluate(y, [:])
             return try close(vx, vy, closeness)
         }
         guard names.count <= 6 else { throw MathError.tooComplex }
@@ -168,9 +184,11 @@ enum MathEquivalence {
             var env: [String: MathValue] = [:]
             for (j, name) in sorted.enumerated() {
                 let (n, d) = coordinates[(point * 3 + j) % coordinates.count]
-                env[name] = .exact(Rational(negative: n < 0, num: BoundedUInt(UInt64(abs(n))), den: BoundedUInt(UInt64(d))))
+                env[name] = .exact(
+                    Rational(negative: n < 0, num: BoundedUInt(UInt64(abs(n))), den: BoundedUInt(UInt64(d))))
             }
-            let vx: MathValue?, vy: MathValue?
+            let vx: MathValue?
+            let vy: MathValue?
             do { vx = try evaluate(x, env) } catch MathError.undefined { vx = nil }
             do { vy = try evaluate(y, env) } catch MathError.undefined { vy = nil }
             switch (vx, vy) {
@@ -190,7 +208,8 @@ enum MathEquivalence {
             guard case .relative(let tolerance) = closeness else { return false }
             return relativelyClose(p.doubleValue, q.doubleValue, tolerance)
         }
-        let da = try a.double(), db = try b.double()
+        let da = try a.double()
+        let db = try b.double()
         if da.isNaN || db.isNaN { return false }
         if da.isInfinite || db.isInfinite { return da == db }
         switch closeness {
@@ -210,9 +229,11 @@ enum MathEquivalence {
         case .number, .constant, .infinity: break
         case .negate(let a), .function(_, let a), .factorial(let a), .percent(let a), .absolute(let a):
             collectVariables(a, into: &names)
-        case .add(let a, let b), .subtract(let a, let b), .multiply(let a, let b), .divide(let a, let b), .power(let a, let b),
-             .root(let a, let b), .log(let a, let b), .binomial(let a, let b):
-            collectVariables(a, into: &names); collectVariables(b, into: &names)
+        case .add(let a, let b), .subtract(let a, let b), .multiply(let a, let b), .divide(let a, let b),
+            .power(let a, let b),
+            .root(let a, let b), .log(let a, let b), .binomial(let a, let b):
+            collectVariables(a, into: &names)
+            collectVariables(b, into: &names)
         }
     }
 
@@ -239,13 +260,16 @@ enum MathEquivalence {
         case .subtract(let a, let b): return try arithmetic(a, b, env, { try $0 - $1 }, { $0 - $1 })
         case .multiply(let a, let b): return try arithmetic(a, b, env, { try $0 * $1 }, { $0 * $1 })
         case .divide(let a, let b):
-            return try arithmetic(a, b, env, { try $0 / $1 }, { x, y in
-                guard y != 0 else { throw MathError.undefined }
-                return x / y
-            })
+            return try arithmetic(
+                a, b, env, { try $0 / $1 },
+                { x, y in
+                    guard y != 0 else { throw MathError.undefined }
+                    return x / y
+                })
         case .power(let a, let b): return try power(try evaluate(a, env), try evaluate(b, env))
         case .root(let a, let index):
-            let x = try evaluate(a, env), k = try evaluate(index, env)
+            let x = try evaluate(a, env)
+            let k = try evaluate(index, env)
             guard case .exact(let kr) = k, let n = kr.intValue, n >= 1, n <= 64 else {
                 return try power(x, .approx(1 / k.double()))
             }
@@ -272,7 +296,8 @@ enum MathEquivalence {
             default: throw MathError.undefined
             }
         case .log(let a, let base):
-            let x = try evaluate(a, env).double(), b = try evaluate(base, env).double()
+            let x = try evaluate(a, env).double()
+            let b = try evaluate(base, env).double()
             guard x > 0, b > 0, b != 1 else { throw MathError.undefined }
             return .approx(Foundation.log(x) / Foundation.log(b))
         case .factorial(let a):
@@ -282,7 +307,8 @@ enum MathEquivalence {
             return .exact(try factorial(n))
         case .binomial(let a, let b):
             guard case .exact(let rn) = try evaluate(a, env), case .exact(let rk) = try evaluate(b, env),
-                  rn.isInteger, rk.isInteger else { throw MathError.undefined }
+                rn.isInteger, rk.isInteger
+            else { throw MathError.undefined }
             guard let n = rn.intValue, let k = rk.intValue else { throw MathError.tooComplex }
             guard n >= 0, k >= 0, k <= n else { return .exact(.zero) }
             guard n <= 300 else { throw MathError.tooComplex }
@@ -291,7 +317,10 @@ enum MathEquivalence {
             return try arithmetic(a, .number(Rational(100)), env, { try $0 / $1 }, { $0 / $1 })
         case .absolute(let a):
             switch try evaluate(a, env) {
-            case .exact(let r): var m = r; m.negative = false; return .exact(m)
+            case .exact(let r):
+                var m = r
+                m.negative = false
+                return .exact(m)
             case .approx(let d): return .approx(abs(d))
             }
         }
@@ -303,15 +332,19 @@ enum MathEquivalence {
         return r
     }
 
-    private static func arithmetic(_ a: MathExpr, _ b: MathExpr, _ env: [String: MathValue],
-                                   _ exact: (Rational, Rational) throws -> Rational,
-                                   _ inexact: (Double, Double) throws -> Double) throws -> MathValue {
-        let x = try evaluate(a, env), y = try evaluate(b, env)
+    private static func arithmetic(
+        _ a: MathExpr, _ b: MathExpr, _ env: [String: MathValue],
+        _ exact: (Rational, Rational) throws -> Rational,
+        _ inexact: (Double, Double) throws -> Double
+    ) throws -> MathValue {
+        let x = try evaluate(a, env)
+        let y = try evaluate(b, env)
         if case .exact(let p) = x, case .exact(let q) = y { return .exact(try exact(p, q)) }
-        let dx = try x.double(), dy = try y.double()
+        let dx = try x.double()
+        let dy = try y.double()
         let d = try inexact(dx, dy)
         if d.isNaN { throw MathError.undefined }
-        if d.isInfinite, dx.isFinite, dy.isFinite { throw MathError.tooComplex }   // overflow, not \infty
+        if d.isInfinite, dx.isFinite, dy.isFinite { throw MathError.tooComplex }  // overflow, not \infty
         return .approx(d)
     }
 
@@ -342,7 +375,8 @@ enum MathEquivalence {
                 }
             }
         }
-        let b = try x.double(), e = try y.double()
+        let b = try x.double()
+        let e = try y.double()
         if b < 0 && e != e.rounded() { throw MathError.undefined }
         return try finite(Foundation.pow(b, e))
     }

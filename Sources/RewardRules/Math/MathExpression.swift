@@ -59,7 +59,7 @@ struct MathParser {
     enum Kind: Equatable { case number, letter, word, command, symbol }
     struct Token {
         var kind: Kind
-        var text: String = ""      // letter / word / command name
+        var text: String = ""  // letter / word / command name
         var symbol: UInt8 = 0
         var range: Range<Int> = 0..<0  // number digits in the source
     }
@@ -76,8 +76,10 @@ struct MathParser {
     var plusMinusSign = 1
     var sawPlusMinus = false
 
-    static let functions: Set<String> = ["sin", "cos", "tan", "sec", "csc", "cot", "ln", "log", "exp", "arcsin", "arccos", "arctan",
-                                         "sinh", "cosh", "tanh", "sqrt"]
+    static let functions: Set<String> = [
+        "sin", "cos", "tan", "sec", "csc", "cot", "ln", "log", "exp", "arcsin", "arccos", "arctan",
+        "sinh", "cosh", "tanh", "sqrt",
+    ]
 
     /// The answer for normalised text; `.text` when it is not math.
     static func parse(_ text: [UInt8]) throws -> MathAnswer {
@@ -100,15 +102,22 @@ struct MathParser {
         while i < s.count {
             guard tokens.count < MathParser.maxTokens else { throw MathError.tooComplex }
             let c = s[i]
-            if c == 32 { i += 1; continue }
-            if AnswerExtractor.isDigit(c) || (c == UInt8(ascii: ".") && i + 1 < s.count && AnswerExtractor.isDigit(s[i + 1])) {
+            if c == 32 {
+                i += 1
+                continue
+            }
+            if AnswerExtractor.isDigit(c)
+                || (c == UInt8(ascii: ".") && i + 1 < s.count && AnswerExtractor.isDigit(s[i + 1]))
+            {
                 let start = i
                 while i < s.count, AnswerExtractor.isDigit(s[i]) { i += 1 }
                 if i + 1 < s.count, s[i] == UInt8(ascii: "."), AnswerExtractor.isDigit(s[i + 1]) {
                     i += 1
                     while i < s.count, AnswerExtractor.isDigit(s[i]) { i += 1 }
-                } else if i < s.count, s[i] == UInt8(ascii: "."), start < i, !(i + 1 < s.count && MathNormalizer.isLetter(s[i + 1])) {
-                    i += 1   // "5." is 5
+                } else if i < s.count, s[i] == UInt8(ascii: "."), start < i,
+                    !(i + 1 < s.count && MathNormalizer.isLetter(s[i + 1]))
+                {
+                    i += 1  // "5." is 5
                 }
                 // scientific notation: 1e3, 2.5E-4 (a digit must follow)
                 if i < s.count, s[i] == UInt8(ascii: "e") || s[i] == UInt8(ascii: "E") {
@@ -128,7 +137,9 @@ struct MathParser {
                 let run = String(decoding: s[i..<j], as: UTF8.self)
                 if run == "or" || run == "and" {
                     tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: ",")))
-                } else if run == "pi" || run == "infty" || run == "inf" || run == "infinity" || MathParser.functions.contains(run) {
+                } else if run == "pi" || run == "infty" || run == "inf" || run == "infinity"
+                    || MathParser.functions.contains(run)
+                {
                     tokens.append(Token(kind: .word, text: run))
                 } else if run.utf8.count >= 4 {
                     throw MathError.invalid
@@ -140,37 +151,53 @@ struct MathParser {
             }
             if c == UInt8(ascii: "\\") {
                 var j = i + 1
-                if j < s.count, s[j] == UInt8(ascii: "{") { tokens.append(Token(kind: .symbol, symbol: MathParser.setOpen)); i = j + 1; continue }
-                if j < s.count, s[j] == UInt8(ascii: "}") { tokens.append(Token(kind: .symbol, symbol: MathParser.setClose)); i = j + 1; continue }
-                if j < s.count, s[j] == UInt8(ascii: "|") { tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "|"))); i = j + 1; continue }
+                if j < s.count, s[j] == UInt8(ascii: "{") {
+                    tokens.append(Token(kind: .symbol, symbol: MathParser.setOpen))
+                    i = j + 1
+                    continue
+                }
+                if j < s.count, s[j] == UInt8(ascii: "}") {
+                    tokens.append(Token(kind: .symbol, symbol: MathParser.setClose))
+                    i = j + 1
+                    continue
+                }
+                if j < s.count, s[j] == UInt8(ascii: "|") {
+                    tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "|")))
+                    i = j + 1
+                    continue
+                }
                 while j < s.count, MathNormalizer.isLetter(s[j]) { j += 1 }
                 guard j > i + 1 else { throw MathError.invalid }
                 let name = String(decoding: s[(i + 1)..<j], as: UTF8.self)
                 i = j
                 switch name {
                 case "pm", "mp": tokens.append(Token(kind: .symbol, symbol: MathParser.plusMinus))
-                case "in", "approx": tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "=")))   // "x \in [0,1]", "x \approx 2"
+                case "in", "approx": tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "=")))  // "x \in [0,1]", "x \approx 2"
                 case "cup": tokens.append(Token(kind: .symbol, symbol: MathParser.cup))
                 case "cdot", "times", "ast": tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "*")))
                 case "div": tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "/")))
                 case "pi", "infty": tokens.append(Token(kind: .word, text: name))
-                case "frac", "sqrt", "binom", "log", "ln", "exp", "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan",
-                     "sinh", "cosh", "tanh", "lvert", "rvert", "vert", "mid":
+                case "frac", "sqrt", "binom", "log", "ln", "exp", "sin", "cos", "tan", "sec", "csc", "cot", "arcsin",
+                    "arccos", "arctan",
+                    "sinh", "cosh", "tanh", "lvert", "rvert", "vert", "mid":
                     if name == "lvert" || name == "rvert" || name == "vert" || name == "mid" {
                         tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "|")))
                     } else {
                         tokens.append(Token(kind: .command, text: name))
                     }
-                case "alpha", "beta", "gamma", "delta", "theta", "lambda", "mu", "phi", "omega", "sigma", "tau", "rho", "epsilon":
+                case "alpha", "beta", "gamma", "delta", "theta", "lambda", "mu", "phi", "omega", "sigma", "tau", "rho",
+                    "epsilon":
                     tokens.append(Token(kind: .letter, text: name))
                 default: throw MathError.invalid
                 }
                 continue
             }
             switch c {
-            case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "*"), UInt8(ascii: "/"), UInt8(ascii: "^"), UInt8(ascii: "_"),
-                 UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "{"), UInt8(ascii: "}"),
-                 UInt8(ascii: ","), UInt8(ascii: "!"), UInt8(ascii: "%"), UInt8(ascii: "|"), UInt8(ascii: "="):
+            case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "*"), UInt8(ascii: "/"), UInt8(ascii: "^"),
+                UInt8(ascii: "_"),
+                UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "{"),
+                UInt8(ascii: "}"),
+                UInt8(ascii: ","), UInt8(ascii: "!"), UInt8(ascii: "%"), UInt8(ascii: "|"), UInt8(ascii: "="):
                 tokens.append(Token(kind: .symbol, symbol: c))
                 i += 1
             default:
@@ -181,25 +208,36 @@ struct MathParser {
 
     // MARK: - answers
 
-    private func isSymbol(_ i: Int, _ s: UInt8) -> Bool { i < end && tokens[i].kind == .symbol && tokens[i].symbol == s }
+    private func isSymbol(_ i: Int, _ s: UInt8) -> Bool {
+        i < end && tokens[i].kind == .symbol && tokens[i].symbol == s
+    }
 
     private static func isOpen(_ t: Token) -> Bool {
-        t.kind == .symbol && (t.symbol == UInt8(ascii: "(") || t.symbol == UInt8(ascii: "[") || t.symbol == UInt8(ascii: "{") || t.symbol == setOpen)
+        t.kind == .symbol
+            && (t.symbol == UInt8(ascii: "(") || t.symbol == UInt8(ascii: "[") || t.symbol == UInt8(ascii: "{")
+                || t.symbol == setOpen)
     }
     private static func isClose(_ t: Token) -> Bool {
-        t.kind == .symbol && (t.symbol == UInt8(ascii: ")") || t.symbol == UInt8(ascii: "]") || t.symbol == UInt8(ascii: "}") || t.symbol == setClose)
+        t.kind == .symbol
+            && (t.symbol == UInt8(ascii: ")") || t.symbol == UInt8(ascii: "]") || t.symbol == UInt8(ascii: "}")
+                || t.symbol == setClose)
     }
 
     /// Ranges of [lo, hi) split at top-level `separator` symbols.
     private func split(_ lo: Int, _ hi: Int, at separator: UInt8) throws -> [Range<Int>] {
-        var parts: [Range<Int>] = [], level = 0, start = lo
+        var parts: [Range<Int>] = []
+        var level = 0
+        var start = lo
         for i in lo..<hi {
             let t = tokens[i]
-            if MathParser.isOpen(t) { level += 1 } else if MathParser.isClose(t) {
+            if MathParser.isOpen(t) {
+                level += 1
+            } else if MathParser.isClose(t) {
                 level -= 1
                 guard level >= 0 else { throw MathError.invalid }
             } else if level == 0, t.kind == .symbol, t.symbol == separator {
-                parts.append(start..<i); start = i + 1
+                parts.append(start..<i)
+                start = i + 1
             }
         }
         guard level == 0 else { throw MathError.invalid }
@@ -211,7 +249,9 @@ struct MathParser {
     private func closing(_ open: Int, _ hi: Int) -> Int? {
         var level = 0
         for i in open..<hi {
-            if MathParser.isOpen(tokens[i]) { level += 1 } else if MathParser.isClose(tokens[i]) {
+            if MathParser.isOpen(tokens[i]) {
+                level += 1
+            } else if MathParser.isClose(tokens[i]) {
                 level -= 1
                 if level == 0 { return i }
             }
@@ -240,14 +280,16 @@ struct MathParser {
         guard first.kind == .symbol, closing(lo, hi) == hi - 1 else { return nil }
         if first.symbol == MathParser.setOpen || first.symbol == UInt8(ascii: "{") {
             let inner = try split(lo + 1, hi - 1, at: UInt8(ascii: ","))
-            if first.symbol == UInt8(ascii: "{"), inner.count < 2 { return nil }   // a plain group
+            if first.symbol == UInt8(ascii: "{"), inner.count < 2 { return nil }  // a plain group
             guard hi - lo > 2 else { return .set([]) }
             return .set(try inner.map { try item($0.lowerBound, $0.upperBound) })
         }
         if first.symbol == UInt8(ascii: "(") || first.symbol == UInt8(ascii: "[") {
             let inner = try split(lo + 1, hi - 1, at: UInt8(ascii: ","))
             if inner.count > 1 {
-                return .bracketed(open: first.symbol, close: tokens[hi - 1].symbol, try inner.map { try item($0.lowerBound, $0.upperBound) })
+                return .bracketed(
+                    open: first.symbol, close: tokens[hi - 1].symbol,
+                    try inner.map { try item($0.lowerBound, $0.upperBound) })
             }
         }
         return nil
@@ -256,10 +298,10 @@ struct MathParser {
     /// One value: "x = 3" is 3; a `\pm` gives the set of both signs.
     private mutating func item(_ lo: Int, _ hi: Int) throws -> MathAnswer {
         var lo = lo
-        guard lo < hi else { throw MathError.invalid }   // "1,,2"
-        if hi - lo > 1, isSymbol(lo, UInt8(ascii: "=")) { lo += 1 }   // "= 3"
+        guard lo < hi else { throw MathError.invalid }  // "1,,2"
+        if hi - lo > 1, isSymbol(lo, UInt8(ascii: "=")) { lo += 1 }  // "= 3"
         if hi - lo > 2, tokens[lo].kind == .letter, isSymbol(lo + 1, UInt8(ascii: "=")) { lo += 2 }
-        if let s = try structured(lo, hi) { return s }   // a nested tuple or set
+        if let s = try structured(lo, hi) { return s }  // a nested tuple or set
         sawDecimal = false
         sawPlusMinus = false
         plusMinusSign = 1
@@ -277,7 +319,8 @@ struct MathParser {
 
     private mutating func expression(_ lo: Int, _ hi: Int) throws -> MathExpr {
         let saved = (pos, end)
-        pos = lo; end = hi
+        pos = lo
+        end = hi
         defer { (pos, end) = saved }
         let e = try sum()
         guard pos == hi else { throw MathError.invalid }
@@ -296,13 +339,23 @@ struct MathParser {
         defer { depth -= levels }
         var e = try unary()
         while pos < end, tokens[pos].kind == .symbol {
-            try enter(); levels += 1
+            try enter()
+            levels += 1
             let s = tokens[pos].symbol
-            if s == UInt8(ascii: "+") { pos += 1; e = .add(e, try unary()) } else if s == UInt8(ascii: "-") { pos += 1; e = .subtract(e, try unary()) } else if s == MathParser.plusMinus {
-                pos += 1; sawPlusMinus = true
+            if s == UInt8(ascii: "+") {
+                pos += 1
+                e = .add(e, try unary())
+            } else if s == UInt8(ascii: "-") {
+                pos += 1
+                e = .subtract(e, try unary())
+            } else if s == MathParser.plusMinus {
+                pos += 1
+                sawPlusMinus = true
                 let t = try term()
                 e = plusMinusSign > 0 ? .add(e, t) : .subtract(e, t)
-            } else { break }
+            } else {
+                break
+            }
         }
         return e
     }
@@ -312,14 +365,24 @@ struct MathParser {
         var levels = 0
         defer { depth -= levels }
         while pos < end {
-            try enter(); levels += 1
+            try enter()
+            levels += 1
             let t = tokens[pos]
-            if t.kind == .symbol, t.symbol == UInt8(ascii: "*") { pos += 1; e = .multiply(e, try power()); continue }
-            if t.kind == .symbol, t.symbol == UInt8(ascii: "/") { pos += 1; e = .divide(e, try power()); continue }
+            if t.kind == .symbol, t.symbol == UInt8(ascii: "*") {
+                pos += 1
+                e = .multiply(e, try power())
+                continue
+            }
+            if t.kind == .symbol, t.symbol == UInt8(ascii: "/") {
+                pos += 1
+                e = .divide(e, try power())
+                continue
+            }
             if startsAtom(t) {
                 // "2\frac{1}{3}" is the mixed number 7/3, not 2/3.
                 if case .number(let whole) = e, whole.isInteger, t.kind == .command, t.text == "frac",
-                   let (n, d) = simpleFraction(at: pos) {
+                    let (n, d) = simpleFraction(at: pos)
+                {
                     pos += 7
                     e = .add(e, .divide(.number(n), .number(d)))
                     continue
@@ -334,9 +397,11 @@ struct MathParser {
 
     /// `\frac{n}{d}` with plain integers at `i`: the 7 tokens of a mixed number's fraction.
     private mutating func simpleFraction(at i: Int) -> (Rational, Rational)? {
-        guard i + 6 < end, isSymbol(i + 1, UInt8(ascii: "{")), tokens[i + 2].kind == .number, isSymbol(i + 3, UInt8(ascii: "}")),
-              isSymbol(i + 4, UInt8(ascii: "{")), tokens[i + 5].kind == .number, isSymbol(i + 6, UInt8(ascii: "}")),
-              let n = try? number(tokens[i + 2].range), let d = try? number(tokens[i + 5].range), n.isInteger, d.isInteger, !d.isZero
+        guard i + 6 < end, isSymbol(i + 1, UInt8(ascii: "{")), tokens[i + 2].kind == .number,
+            isSymbol(i + 3, UInt8(ascii: "}")),
+            isSymbol(i + 4, UInt8(ascii: "{")), tokens[i + 5].kind == .number, isSymbol(i + 6, UInt8(ascii: "}")),
+            let n = try? number(tokens[i + 2].range), let d = try? number(tokens[i + 5].range), n.isInteger,
+            d.isInteger, !d.isZero
         else { return nil }
         return (n, d)
     }
@@ -344,17 +409,26 @@ struct MathParser {
     private func startsAtom(_ t: Token) -> Bool {
         switch t.kind {
         case .number, .letter, .word, .command: return true
-        case .symbol: return t.symbol == UInt8(ascii: "(") || t.symbol == UInt8(ascii: "[") || t.symbol == UInt8(ascii: "{")
+        case .symbol:
+            return t.symbol == UInt8(ascii: "(") || t.symbol == UInt8(ascii: "[") || t.symbol == UInt8(ascii: "{")
         }
     }
 
     /// A leading sign, then a term ("-x^2" is -(x^2)).
     private mutating func unary() throws -> MathExpr {
-        try enter(); defer { depth -= 1 }
-        if isSymbol(pos, UInt8(ascii: "-")) { pos += 1; return .negate(try unaryTerm()) }
-        if isSymbol(pos, UInt8(ascii: "+")) { pos += 1; return try unaryTerm() }
+        try enter()
+        defer { depth -= 1 }
+        if isSymbol(pos, UInt8(ascii: "-")) {
+            pos += 1
+            return .negate(try unaryTerm())
+        }
+        if isSymbol(pos, UInt8(ascii: "+")) {
+            pos += 1
+            return try unaryTerm()
+        }
         if isSymbol(pos, MathParser.plusMinus) {
-            pos += 1; sawPlusMinus = true
+            pos += 1
+            sawPlusMinus = true
             let t = try unaryTerm()
             return plusMinusSign > 0 ? t : .negate(t)
         }
@@ -367,12 +441,18 @@ struct MathParser {
     }
 
     private mutating func power() throws -> MathExpr {
-        try enter(); defer { depth -= 1 }
+        try enter()
+        defer { depth -= 1 }
         let base = try postfix()
         guard isSymbol(pos, UInt8(ascii: "^")) else { return base }
         pos += 1
         var exponent: MathExpr
-        if isSymbol(pos, UInt8(ascii: "-")) { pos += 1; exponent = .negate(try power()) } else { exponent = try power() }
+        if isSymbol(pos, UInt8(ascii: "-")) {
+            pos += 1
+            exponent = .negate(try power())
+        } else {
+            exponent = try power()
+        }
         exponent = try postfixOperators(exponent)
         return .power(base, exponent)
     }
@@ -382,7 +462,15 @@ struct MathParser {
     private mutating func postfixOperators(_ e: MathExpr) throws -> MathExpr {
         var e = e
         while pos < end, tokens[pos].kind == .symbol {
-            if tokens[pos].symbol == UInt8(ascii: "!") { pos += 1; e = .factorial(e) } else if tokens[pos].symbol == UInt8(ascii: "%") { pos += 1; e = .percent(e) } else { break }
+            if tokens[pos].symbol == UInt8(ascii: "!") {
+                pos += 1
+                e = .factorial(e)
+            } else if tokens[pos].symbol == UInt8(ascii: "%") {
+                pos += 1
+                e = .percent(e)
+            } else {
+                break
+            }
         }
         return e
     }
@@ -402,7 +490,8 @@ struct MathParser {
     }
 
     private mutating func atom() throws -> MathExpr {
-        try enter(); defer { depth -= 1 }
+        try enter()
+        defer { depth -= 1 }
         guard pos < end else { throw MathError.invalid }
         let t = tokens[pos]
         switch t.kind {
@@ -449,9 +538,15 @@ struct MathParser {
     private mutating func functionCall(_ name: String) throws -> MathExpr {
         if name == "sqrt" { return .root(try argument(), index: .number(Rational(2))) }
         var base: MathExpr?
-        if isSymbol(pos, UInt8(ascii: "_")) { pos += 1; base = try argument() }
+        if isSymbol(pos, UInt8(ascii: "_")) {
+            pos += 1
+            base = try argument()
+        }
         var exponent: MathExpr?
-        if isSymbol(pos, UInt8(ascii: "^")) { pos += 1; exponent = try argument() }
+        if isSymbol(pos, UInt8(ascii: "^")) {
+            pos += 1
+            exponent = try argument()
+        }
         let arg = try power()
         var e: MathExpr = base.map { .log(arg, base: $0) } ?? .function(name, arg)
         if let exponent { e = .power(e, exponent) }
@@ -461,9 +556,14 @@ struct MathParser {
     /// A decimal literal as an exact rational: "2.50" is 5/2, "1e-3" is 1/1000.
     private mutating func number(_ r: Range<Int>) throws -> Rational {
         let s = source[r]
-        var digits: [UInt8] = [], fractionDigits = 0, inFraction = false, k = s.startIndex
+        var digits: [UInt8] = []
+        var fractionDigits = 0
+        var inFraction = false
+        var k = s.startIndex
         while k < s.endIndex, s[k] != UInt8(ascii: "e"), s[k] != UInt8(ascii: "E") {
-            if s[k] == UInt8(ascii: ".") { inFraction = true } else {
+            if s[k] == UInt8(ascii: ".") {
+                inFraction = true
+            } else {
                 digits.append(s[k])
                 if inFraction { fractionDigits += 1 }
             }
@@ -474,7 +574,12 @@ struct MathParser {
         if k < s.endIndex {
             k += 1
             var negative = false
-            if s[k] == UInt8(ascii: "-") { negative = true; k += 1 } else if s[k] == UInt8(ascii: "+") { k += 1 }
+            if s[k] == UInt8(ascii: "-") {
+                negative = true
+                k += 1
+            } else if s[k] == UInt8(ascii: "+") {
+                k += 1
+            }
             guard s.endIndex - k <= 5 else { throw MathError.tooComplex }
             for d in s[k..<s.endIndex] { exponent = exponent * 10 + Int(d - 48) }
             if negative { exponent = -exponent }

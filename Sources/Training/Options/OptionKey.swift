@@ -38,8 +38,10 @@ public struct OptionKey<Root: OptionRoot> {
 
     /// `defaultText`: what to show for the default when the field's initial value does not say it
     /// (`runs/<run_name>` for an absent output_dir).
-    public init<V: OptionValue>(_ name: String, _ path: WritableKeyPath<Root, V>, _ help: String,
-                                aliases: [String] = [], default defaultText: String? = nil, saved: Bool = true) {
+    public init<V: OptionValue>(
+        _ name: String, _ path: WritableKeyPath<Root, V>, _ help: String,
+        aliases: [String] = [], default defaultText: String? = nil, saved: Bool = true
+    ) {
         self.name = name
         self.aliases = aliases
         self.help = help

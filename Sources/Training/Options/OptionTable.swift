@@ -25,7 +25,9 @@ public struct OptionTable<Root: OptionRoot> {
     public let refused: [(name: String, reason: String)]
 
     public init(command: String, keys: [OptionKey<Root>], refused: [(name: String, reason: String)] = []) {
-        self.command = command; self.keys = keys; self.refused = refused
+        self.command = command
+        self.keys = keys
+        self.refused = refused
     }
 
     public func key(_ spelling: String) -> OptionKey<Root>? { keys.first { $0.isNamed(spelling) } }
@@ -38,8 +40,9 @@ public struct OptionTable<Root: OptionRoot> {
         }
         let near = NearNames.suggest(snake, among: keys.map(\.name) + ["config"])
         let hint = near.isEmpty ? "" : " (did you mean \(near.map { prefix + $0 }.joined(separator: ", "))?)"
-        return .badConfig(file: source, key: spelling,
-                          message: "unknown option\(hint); `grpo \(command) --help` lists them all")
+        return .badConfig(
+            file: source, key: spelling,
+            message: "unknown option\(hint); `grpo \(command) --help` lists them all")
     }
 
     // MARK: reading
@@ -55,19 +58,24 @@ public struct OptionTable<Root: OptionRoot> {
         while i < args.count {
             let arg = args[i]
             i += 1
-            if arg == "--help" || arg == "-h" { out.wantsHelp = true; continue }
+            if arg == "--help" || arg == "-h" {
+                out.wantsHelp = true
+                continue
+            }
             let body: Substring
             if arg.hasPrefix("--"), arg.count > 2 {
                 body = arg.dropFirst(2)
             } else if arg.hasPrefix("-"), arg.count == 2, let letter = arg.last, !letter.isNumber {
                 body = Substring(String(letter))
             } else {
-                throw PolicyError.invalidArgument("unexpected argument \"\(arg)\": options are --name value "
-                                                  + "(`grpo \(command) --help` lists them)")
+                throw PolicyError.invalidArgument(
+                    "unexpected argument \"\(arg)\": options are --name value "
+                        + "(`grpo \(command) --help` lists them)")
             }
-            let (name, inline): (String, String?) = body.firstIndex(of: "=").map {
-                (String(body[..<$0]), String(body[body.index(after: $0)...]))
-            } ?? (String(body), nil)
+            let (name, inline): (String, String?) =
+                body.firstIndex(of: "=").map {
+                    (String(body[..<$0]), String(body[body.index(after: $0)...]))
+                } ?? (String(body), nil)
             if name == "config" {
                 guard let file = inline ?? (i < args.count ? args[i] : nil) else {
                     throw fail(name, "needs a value (a YAML file)")
@@ -103,14 +111,18 @@ public struct OptionTable<Root: OptionRoot> {
 
     /// The config from a YAML file (may be nil) and then the flags; `given` holds every key set.
     /// Values are checked for type here; the config's own `validate` checks ranges.
-    public func read(file: String?, flags: [(key: String, value: String, flag: String)]) throws
-        -> (config: Root, given: Set<String>) {
+    public func read(
+        file: String?, flags: [(key: String, value: String, flag: String)]
+    ) throws
+        -> (config: Root, given: Set<String>)
+    {
         var root = Root()
         var given: [String: String] = [:]
         func set(_ key: OptionKey<Root>, _ node: Node, source: String, as spelling: String) throws {
             if let earlier = given[key.name] {
-                throw PolicyError.badConfig(file: source, key: key.name,
-                                            message: "given twice (as \(earlier) and \(spelling))")
+                throw PolicyError.badConfig(
+                    file: source, key: key.name,
+                    message: "given twice (as \(earlier) and \(spelling))")
             }
             given[key.name] = spelling
             do { try key.assign(&root, node) } catch let e as OptionValueError {
@@ -182,7 +194,8 @@ public struct OptionTable<Root: OptionRoot> {
         let rows = keys.map { key -> (String, String, String) in
             ("--\(key.name) " + key.placeholder, key.defaultText.isEmpty ? "\"\"" : key.defaultText, key.help)
         }
-        let first = max(30, rows.map(\.0.count).max() ?? 0) + 2, second = max(12, rows.map(\.1.count).max() ?? 0) + 2
+        let first = max(30, rows.map(\.0.count).max() ?? 0) + 2
+        let second = max(12, rows.map(\.1.count).max() ?? 0) + 2
         func pad(_ s: String, _ n: Int) -> String {
             s.padding(toLength: max(n, s.count + 1), withPad: " ", startingAt: 0)
         }
@@ -208,8 +221,10 @@ public struct OptionTable<Root: OptionRoot> {
     /// The same table in Markdown, for the README (`grpo help-options COMMAND --markdown`).
     public func markdown() -> String {
         func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
-        var lines = ["| option | value | default | meaning |", "|---|---|---|---|",
-                     "| `--config` | FILE | none | YAML file of these options; flags win |"]
+        var lines = [
+            "| option | value | default | meaning |", "|---|---|---|---|",
+            "| `--config` | FILE | none | YAML file of these options; flags win |",
+        ]
         lines += keys.map { key in
             let shown = key.defaultText.isEmpty ? "\"\"" : key.defaultText
             return "| `--\(key.name)` | \(cell(key.placeholder)) | `\(cell(shown))` | \(cell(key.help)) |"
