@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.14.0"),
     ],
     targets: [
         // System libraries from Debian (`make deps` installs them).
@@ -53,10 +55,18 @@ let package = Package(
                 "Policy", "Kernels", "RewardRules", "TaskSets", "Traces",
                 .product(name: "Yams", package: "Yams"),
             ], swiftSettings: optimized),
+        // The rules and the sandbox as an HTTP reward service (OpenRLHF, Sandbox Fusion and native protocols).
+        .target(
+            name: "Serve",
+            dependencies: [
+                "RewardRules", "Sandbox", "TaskSets", "Traces", "Kernels", "Training",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: optimized),
         .executableTarget(
             name: "grpo",
             dependencies: [
-                "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces",
+                "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces", "Serve",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: optimized),
 
@@ -72,6 +82,7 @@ let package = Package(
             dependencies: ["Traces", "Charts", "Kernels", .product(name: "GRDB", package: "GRDB.swift")]),
         // Hostile/ (the hostile programs) is read by path, not bundled.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"], exclude: ["Hostile"]),
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "RewardRules"]),
         .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules", "Sandbox"]),
         // Runs the built binary (`make test` builds it first); Training for the option tables it checks --help against.
         .testTarget(name: "CLITests", dependencies: ["Training"]),

@@ -36,6 +36,17 @@ public struct RuleSet: Sendable {
         public var name: String { rule.name }
         /// Weight 0: scored and recorded, never part of the reward.
         public var isDiagnostic: Bool { weight == 0 }
+
+        public init(
+            rule: any RewardRule, kind: String, weight: Double = 1, requires: String? = nil,
+            appliesTo: Set<String>? = nil
+        ) {
+            self.rule = rule
+            self.kind = kind
+            self.weight = weight
+            self.requires = requires
+            self.appliesTo = appliesTo
+        }
     }
 
     public let name: String

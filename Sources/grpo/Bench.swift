@@ -10,8 +10,10 @@ import TaskSets
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks: the policy (default), the reward rules and the trace database.",
-        subcommands: [BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchSandbox.self, BenchTraces.self],
+        abstract: "Benchmarks: the policy (default), the reward rules, the trace database and the reward server.",
+        subcommands: [
+            BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchSandbox.self, BenchTraces.self, BenchServe.self,
+        ],
         defaultSubcommand: BenchPolicy.self)
 }
 

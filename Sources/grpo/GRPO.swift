@@ -11,7 +11,7 @@ struct GRPO: ParsableCommand {
         abstract: "GRPO with rule-based rewards on a DeepSeek-style MoE policy, on one CPU machine.",
         subcommands: [
             InitModel.self, SFT.self, Train.self, Eval.self, Sample.self, Tasks.self, Rewards.self,
-            TracesCommand.self, Bench.self, BLASCommand.self, ExportCommand.self, ImportCommand.self,
+            TracesCommand.self, ServeCommand.self, Bench.self, BLASCommand.self, ExportCommand.self, ImportCommand.self,
             LogitsCommand.self, TokenizeCommand.self, HelpOptions.self,
         ])
 }

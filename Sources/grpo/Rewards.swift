@@ -120,29 +120,10 @@ struct Rewards: ParsableCommand {
             RunInfo(
                 name: name, rulesName: set.name, rulesText: set.text,
                 rules: set.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) }))
-        var order: [String] = []
-        var members: [String: [Int]] = [:]
-        for (i, item) in items.enumerated() {
-            let key = item.task.id ?? item.task.prompt ?? "line \(item.line)"
-            if members[key] == nil { order.append(key) }
-            members[key, default: []].append(i)
-        }
-        let advantages = Advantages.compute(order.map { members[$0]!.map { scored[$0].reward } }, scale: .group)
-        let groups = order.enumerated().map { g, key in
-            GroupRecord(
-                taskID: key, prompt: items[members[key]![0]].task.prompt ?? "",
-                samples: members[key]!.enumerated().map { j, i in
-                    SampleRecord(
-                        completion: items[i].completion, finishReason: "unknown", reward: scored[i].reward,
-                        advantage: advantages[g][j],
-                        scores: scored[i].rules.map { r in
-                            RuleScoreRecord(
-                                rule: r.name, score: r.score?.score, reason: r.score?.reason ?? "not_applicable",
-                                detail: r.score?.detail)
-                        })
-                })
-        }
-        try writer.record(StepRecord(step: 0, groups: groups))
+        let step = StepRecord(
+            step: 0, keys: items.map { $0.task.id ?? $0.task.prompt ?? "line \($0.line)" },
+            prompts: items.map { $0.task.prompt ?? "" }, completions: items.map(\.completion), scored: scored)
+        try writer.record(step)
         try writer.finish(.finished)
         return run
     }
@@ -258,22 +239,10 @@ struct RewardInput {
         guard case .object(let t)? = object["task"] else {
             throw fail("task", object["task"] == nil ? "missing" : "expected an object")
         }
-        for key in ["kind", "prompt", "answer", "tests", "entry_point", "id"] where t[key] != nil && t[key]!.text == nil
-        {
-            throw fail("task.\(key)", "expected a string")
+        let task: RewardTask
+        do { task = try RewardTask(object: t) } catch let e as RewardTask.FieldError {
+            throw fail("task.\(e.field)", e.message)
         }
-        var tolerance: Double?
-        if let v = t["numeric_tolerance"], v != .null {
-            guard let n = v.number, n >= 0, n < 1 else {
-                throw fail("task.numeric_tolerance", "expected a number at least 0 and below 1")
-            }
-            tolerance = n
-        }
-        let task = RewardTask(
-            id: t["id"]?.text, kind: t["kind"]?.text, prompt: t["prompt"]?.text, answer: t["answer"]?.text,
-            tests: t["tests"]?.text, entryPoint: t["entry_point"]?.text,
-            rawCompletion: t["raw_completion"]?.bool ?? false, numericTolerance: tolerance,
-            allowsInProcessChecks: t["in_process_checks"]?.bool ?? false, json: t)
         var item = RewardInput(
             id: object["id"] ?? .number(Double(line)), completion: completion, task: task, line: line)
         if let e = object["expect"] {
