@@ -249,10 +249,12 @@ public enum SandboxLoad {
         return total
     }
 
-    final class NextIndex: @unchecked Sendable {
+    /// Indices handed out to concurrent workers, each once.
+    public final class NextIndex: @unchecked Sendable {
         private let lock = NSLock()
         private var value = 0
-        func take(below limit: Int) -> Int? {
+        public init() {}
+        public func take(below limit: Int) -> Int? {
             lock.lock()
             defer { lock.unlock() }
             guard value < limit else { return nil }

@@ -47,16 +47,3 @@ final class LoadClient: @unchecked Sendable {
 
     func close() { session.finishTasksAndInvalidate() }
 }
-
-/// Request indices handed out to concurrent clients, each once.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    func take(below limit: Int) -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard next < limit else { return nil }
-        next += 1
-        return next - 1
-    }
-}

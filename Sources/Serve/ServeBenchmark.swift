@@ -100,7 +100,7 @@ public enum ServeBenchmark {
         progress("code: \(o.codePrograms) honest programs in process")
         let batches = o.codePrograms / 8
         let start = Date()
-        let done = Counter()
+        let done = SandboxLoad.NextIndex()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<o.codeCallers {
                 group.addTask {
@@ -176,7 +176,7 @@ public enum ServeBenchmark {
         _ client: LoadClient, requests: Int, clients: Int, seconds: Double,
         make: @escaping @Sendable (Int) -> (Data, [Double])
     ) async -> Latency {
-        let next = Counter()
+        let next = SandboxLoad.NextIndex()
         let stopAt = Date().addingTimeInterval(seconds)
         let start = Date()
         let results = await withTaskGroup(of: [(Double, Bool, Int)].self) { group in

@@ -86,23 +86,15 @@ final class ServeTests: XCTestCase {
 
     /// Runs the check script's `test` class against `url`; fails the test with its output unless it passes.
     func runChecks(_ test: String, url: String, token: String, rules: URL, marker: String = "none") throws {
-        let p = Process()
-        p.executableURL = try XCTUnwrap(CLITests.python3, "python3 is not on PATH")
-        p.arguments = [Self.root.appendingPathComponent("clients/python/test_grpo_reward.py").path, test]
-        p.environment = ProcessInfo.processInfo.environment.merging([
-            "GRPO_SERVE_URL": url, "GRPO_SERVE_TOKEN": token, "GRPO_RULES_FILE": rules.path,
-            "GRPO_TEST_MARKER": marker,
-        ]) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let deadline = Deadline(p, seconds: 90)
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        deadline.cancel()
-        XCTAssertFalse(deadline.fired, "\(test): killed after 90 s")
-        XCTAssertEqual(p.terminationStatus, 0, "\(test) checks failed:\n\(text)")
+        let script = Self.root.appendingPathComponent("clients/python/test_grpo_reward.py").path
+        let run = try CLIProbe.python3(
+            [script, test], seconds: 90,
+            environment: [
+                "GRPO_SERVE_URL": url, "GRPO_SERVE_TOKEN": token, "GRPO_RULES_FILE": rules.path,
+                "GRPO_TEST_MARKER": marker,
+            ])
+        XCTAssertFalse(run.killed, "\(test): killed after 90 s")
+        XCTAssertEqual(run.status, 0, "\(test) checks failed:\n\(run.output)")
     }
 
     func testEndpointsClientsAndGracefulShutdownAgainstALiveServer() throws {
@@ -119,9 +111,9 @@ final class ServeTests: XCTestCase {
         try runChecks("Endpoints", url: local, token: token, rules: rules)
         try runChecks("Clients", url: local, token: token, rules: rules)
 
-        // SIGTERM while a one-second program runs: it is answered, then the server exits 0.
+        // SIGTERM while a two-second program runs: it is answered, then the server exits 0.
         let inFlight = try inFlightRequest(url: local, token: token)
-        usleep(400_000)
+        XCTAssertTrue(inFlight.waitUntilQueued(), "the request never reached the queue")
         kill(server.processIdentifier, SIGTERM)
         let answer = inFlight.wait()
         XCTAssertTrue(answer.contains("\"stdout\":\"done\\n\""), "the request in flight was not answered: \(answer)")
@@ -182,36 +174,58 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(text.contains("refusing to bind 0.0.0.0 without a token"), text)
     }
 
-    /// A /run_code request of a program that takes a second, posted by python3 in the background.
+    /// A /run_code request of a program that takes two seconds, posted by python3, which says
+    /// "queued" once /metrics shows it in the queue, then prints the answer.
     func inFlightRequest(url: String, token: String) throws -> InFlight {
+        let script = tmp.appendingPathComponent("in_flight.py")
+        try #"""
+        import json, sys, threading, time, urllib.request
+        url, headers, answer = sys.argv[1], {"Authorization": "Bearer " + sys.argv[2]}, {}
+        def post():
+            body = json.dumps({"code": "import time\ntime.sleep(2)\nprint('done')"}).encode()
+            request = urllib.request.Request(url + "/run_code", data=body, headers=headers, method="POST")
+            answer["text"] = urllib.request.urlopen(request, timeout=60).read().decode()
+        thread = threading.Thread(target=post)
+        thread.start()
+        while "grpo_serve_queue_depth 1" not in urllib.request.urlopen(
+                urllib.request.Request(url + "/metrics", headers=headers), timeout=10).read().decode():
+            time.sleep(0.02)
+        print("queued", flush=True)
+        thread.join()
+        print(answer.get("text"))
+        """#.write(to: script, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = try XCTUnwrap(CLITests.python3, "python3 is not on PATH")
-        p.arguments = [
-            "-c",
-            "import sys, urllib.request; r = urllib.request.Request(sys.argv[1] + '/run_code', "
-                + "data=b'{\"code\": \"import time\\\\ntime.sleep(1)\\\\nprint(\\\\\"done\\\\\")\"}', "
-                + "headers={'Authorization': 'Bearer ' + sys.argv[2]}, method='POST'); "
-                + "print(urllib.request.urlopen(r, timeout=30).read().decode())",
-            url, token,
-        ]
+        p.arguments = [script.path, url, token]
         return try InFlight(p)
     }
 
     final class InFlight {
         let process: Process
         let out = Pipe()
+        let deadline: Deadline
+        private var text = Data()
         init(_ p: Process) throws {
             process = p
             p.standardOutput = out
             p.standardError = out
             try p.run()
+            deadline = Deadline(p, seconds: 60)
+        }
+        /// Whether the script said the request is queued (false: it ended first).
+        func waitUntilQueued() -> Bool {
+            while !String(decoding: text, as: UTF8.self).contains("queued\n") {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { return false }
+                text += chunk
+            }
+            return true
         }
         func wait() -> String {
-            let deadline = Deadline(process, seconds: 30)
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            text += out.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             deadline.cancel()
-            return text
+            return String(decoding: text, as: UTF8.self)
         }
     }
 
@@ -220,19 +234,31 @@ final class ServeTests: XCTestCase {
     }
 }
 
-/// Small python3 one-liners the CLI tests use as independent readers.
+/// python3 run by the CLI tests (checks against a live server, independent readers), with a deadline.
 enum CLIProbe {
-    static func python(_ code: String, _ args: String...) throws -> String {
+    /// Runs python3 with `arguments` (its environment: this process's plus `environment`); its
+    /// status, standard output and error together, and whether the deadline killed it.
+    static func python3(
+        _ arguments: [String], seconds: Double, environment: [String: String] = [:]
+    ) throws
+        -> (status: Int32, output: String, killed: Bool)
+    {
         let p = Process()
         p.executableURL = try XCTUnwrap(CLITests.python3, "python3 is not on PATH")
-        p.arguments = ["-c", code] + args
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         p.standardOutput = out
+        p.standardError = out
         try p.run()
-        let deadline = Deadline(p, seconds: 30)
+        let deadline = Deadline(p, seconds: seconds)
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         deadline.cancel()
-        return text
+        return (p.terminationStatus, text, deadline.fired)
+    }
+
+    static func python(_ code: String, _ args: String...) throws -> String {
+        try python3(["-c", code] + args, seconds: 30).output
     }
 }
