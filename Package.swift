@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // System libraries from Debian (`make deps` installs them).
@@ -46,6 +47,11 @@ let package = Package(
             name: "Traces",
             dependencies: ["Kernels", "Charts", "CSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: optimized),
+        // `grpo traces serve`: the trace database in a browser (JSON endpoints and the pages that read them).
+        .target(
+            name: "TraceViewer",
+            dependencies: ["Traces", .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [.copy("Pages")]),
         // SFT and the GRPO loop: the policy, the rules, the task sets and the traces meet here.
         .target(
             name: "Training",
@@ -56,7 +62,7 @@ let package = Package(
         .executableTarget(
             name: "grpo",
             dependencies: [
-                "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces",
+                "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces", "TraceViewer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: optimized),
 
@@ -70,6 +76,9 @@ let package = Package(
         .testTarget(
             name: "TracesTests",
             dependencies: ["Traces", "Charts", "Kernels", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "TraceViewerTests",
+            dependencies: ["TraceViewer", "Traces", .product(name: "GRDB", package: "GRDB.swift")]),
         // Hostile/ (the hostile programs) is read by path, not bundled.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"], exclude: ["Hostile"]),
         .testTarget(name: "TaskSetsTests", dependencies: ["TaskSets", "RewardRules", "Sandbox"]),

@@ -96,6 +96,7 @@ public final class TraceWriter {
                     "DELETE FROM rule_scores WHERE sample_id IN (SELECT id FROM samples WHERE run_id = ? AND step > ?)",
                 arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM step_reasons WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
+            try db.execute(sql: "DELETE FROM group_rules WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM samples WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM groups WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM steps WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
@@ -221,6 +222,8 @@ public final class TraceWriter {
                         }
                     }
                     try r.run()
+                    try recordGroupRules(
+                        group, run: run, step: step.step, groupID: groupID, connection: connection)
                 }
                 nextSample += Int64(group.samples.count)
             }
@@ -257,7 +260,39 @@ public final class TraceWriter {
         }
     }
 
-    private enum Target: String { case group, sample, score }
+    /// One `group_rules` row per rule that scored some sample of the group, in one insert.
+    private func recordGroupRules(
+        _ group: GroupRecord, run: Int64, step: Int, groupID: Int64, connection: OpaquePointer
+    ) throws {
+        var summaries: [(rule: Int64, summary: GroupRuleSummary)] = []
+        for sample in group.samples {
+            for score in sample.scores {
+                let rule = ruleIDs[score.rule]!
+                if let i = summaries.firstIndex(where: { $0.rule == rule }) {
+                    summaries[i].summary.add(score.score)
+                } else {
+                    var summary = GroupRuleSummary()
+                    summary.add(score.score)
+                    summaries.append((rule, summary))
+                }
+            }
+        }
+        let g = try inserter(.groupRule, rows: summaries.count, connection)
+        for (rule, summary) in summaries {
+            g.bind(run)
+            g.bind(step)
+            g.bind(groupID)
+            g.bind(rule)
+            g.bind(summary.scored)
+            g.bind(summary.passed)
+            g.bind(summary.minScore)
+            g.bind(summary.maxScore)
+            g.bind(summary.scored > 0 ? summary.scoreSum : nil)
+        }
+        try g.run()
+    }
+
+    private enum Target: String { case group, sample, score, groupRule }
 
     /// Prepared multi-row inserts on the writer's connection, one per table and row count.
     private var inserters: [String: RowInserter] = [:]
@@ -283,6 +318,14 @@ public final class TraceWriter {
                     ]
                 )
             case .score: ("rule_scores", ["sample_id", "rule_id", "score", "reason", "detail"])
+            case .groupRule:
+                (
+                    "group_rules",
+                    [
+                        "run_id", "step", "group_id", "rule_id", "scored", "passed", "min_score", "max_score",
+                        "score_sum",
+                    ]
+                )
             }
         let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
         let made = try RowInserter(
@@ -354,6 +397,24 @@ private struct ReasonZone {
     mutating func add(_ score: Double?) {
         samples += 1
         guard let score, score.isFinite else { return }
+        minScore = min(minScore ?? score, score)
+        maxScore = max(maxScore ?? score, score)
+    }
+}
+
+/// A rule's verdicts on one group's samples, as `group_rules` keeps them (the same pass test
+/// as Schema.passed).
+private struct GroupRuleSummary {
+    var scored = 0
+    var passed = 0
+    var minScore: Double?, maxScore: Double?
+    var scoreSum = 0.0
+    mutating func add(_ score: Double?) {
+        // NaN is stored as NULL: not scored.
+        guard let score, !score.isNaN else { return }
+        scored += 1
+        if score >= PassThreshold.fullMarks { passed += 1 }
+        scoreSum += score
         minScore = min(minScore ?? score, score)
         maxScore = max(maxScore ?? score, score)
     }
