@@ -6,8 +6,8 @@
 //   - the `steps` columns (reward, KL, entropy, clip fractions, lengths, ...);
 //   - the step's `metrics` JSON (expert load per layer and expert, dynamic
 //     sampling, rule errors, per-rule reward means, anything a trainer adds);
-//   - each rule's pass rate, from `group_rules` (read from the rule scores on a
-//     database older than it): runs whose metrics lack them show them too;
+//   - each rule's pass rate, from `step_rules` (Summaries; from the rule scores
+//     on an older database): runs whose metrics lack them show them too;
 // and each evaluation metric (accuracy, pass@k) as points at its steps.
 
 import Foundation
@@ -166,17 +166,16 @@ extension TraceReader {
         return evals
     }
 
-    /// Every rule's pass rate at `steps`, from the per-group summaries (or, on a database
-    /// older than them, the same summary computed from the rule scores).
+    /// Every rule's pass rate at `steps`, from the per-step summaries (Summaries).
     func groupPassRates(run: Int64, steps: [Int]) throws -> [RunSeries.RuleCurve] {
         let rows = try db.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
-                    \(try groupRulesSource(db))
-                    SELECT r.name, gr.step, CAST(sum(gr.passed) AS REAL) / nullif(sum(gr.scored), 0)
-                    FROM group_rules gr JOIN rules r ON r.id = gr.rule_id
-                    WHERE gr.run_id = ? GROUP BY gr.step, gr.rule_id
+                    \(try Summaries.source(db))
+                    SELECT r.name, sr.step, CAST(sr.passed AS REAL) / nullif(sr.scored, 0)
+                    FROM step_rules sr JOIN rules r ON r.id = sr.rule_id
+                    WHERE sr.run_id = ?
                     """, arguments: [run])
         }
         var byRule: [String: [Int: Double]] = [:]
@@ -187,16 +186,6 @@ extension TraceReader {
             let rates = byRule[rule.name] ?? [:]
             return RunSeries.RuleCurve(rule: rule, passRates: steps.map { rates[$0] })
         }
-    }
-
-    /// "" where the database has `group_rules`; else a WITH clause that defines it from the rule
-    /// scores (slower: every score is read), for databases written before it existed.
-    func groupRulesSource(_ db: Database) throws -> String {
-        if try db.tableExists("group_rules") { return "" }
-        return """
-            WITH group_rules (run_id, step, group_id, rule_id, scored, passed, min_score, max_score, score_sum) AS (
-            \(Schema.groupRulesSelect))
-            """
     }
 }
 

@@ -3,14 +3,17 @@
 //
 //   never solved              tasks no sample got full marks on, by an answer
 //                             rule (math, code, program_output, countdown; not
-//                             a diagnostic of weight 0): from `group_rules`
+//                             a diagnostic of weight 0): from `task_rules`, or
+//                             `group_rules` for some steps
 //   format right, answer wrong  samples that pass every format rule and fail an
 //                             answer rule (the format_ok_answer_wrong view),
 //                             newest first, looking only into groups whose
 //                             summaries allow one
 //   highest-reward wrong      samples failing the answer rule, highest reward
-//                             first: reward hacking suspects (`grpo traces
-//                             samples --rule ANSWER --below 1 --order reward`)
+//                             first: reward hacking suspects (as `grpo traces
+//                             samples --rule ANSWER --below 1 --order reward`,
+//                             from the groups whose best failing reward is
+//                             highest)
 //   flat groups               groups whose rewards are all equal (a std below
 //                             1e-9, rounding, or no reward at all): advantage
 //                             0, nothing learnt
@@ -44,19 +47,30 @@ extension TraceReader {
 
     public func neverSolved(run: Int64, steps: StepRange = StepRange(), limit: Int = 50) throws -> Table {
         let kinds = Schema.answerKinds.map { "'\($0)'" }.joined(separator: ", ")
+        // A task's rows per rule: the whole run's from task_rules; for some steps, from their groups.
+        let perRule =
+            steps == StepRange()
+            ? "SELECT * FROM task_rules WHERE run_id = ?"
+            : """
+            SELECT g.task_id, gr.rule_id, count(*) AS groups, sum(gr.scored) AS scored, sum(gr.passed) AS passed,
+                   max(gr.max_score) AS best_score, min(g.step) AS first_step, max(g.step) AS last_step,
+                   max(g.id) AS last_group
+            FROM group_rules gr CROSS JOIN groups g ON g.id = gr.group_id
+            WHERE gr.run_id = ?\(steps.condition("gr.step"))
+            GROUP BY g.task_id, gr.rule_id
+            """
         return try db.read { db in
             let statement = try db.makeStatement(
                 sql: """
-                    \(try groupRulesSource(db))
+                    \(try Summaries.source(db))
                     SELECT n.*, replace(replace(substr(p.prompt, 1, 120), char(10), ' '), char(13), ' ') AS prompt
-                    FROM (SELECT g.task_id, count(DISTINCT g.id) AS groups, sum(gr.scored) AS samples,
-                                 min(g.step) AS first_step, max(g.step) AS last_step, max(gr.max_score) AS best_score,
-                                 max(g.id) AS last_group
-                          FROM group_rules gr JOIN rules r ON r.id = gr.rule_id
-                          CROSS JOIN groups g ON g.id = gr.group_id
-                          WHERE gr.run_id = ?\(steps.condition("gr.step")) AND r.kind IN (\(kinds)) AND r.weight <> 0
-                          GROUP BY g.task_id HAVING sum(gr.passed) = 0
-                          ORDER BY samples DESC, g.task_id LIMIT ?) n
+                    FROM (SELECT t.task_id, max(t.groups) AS groups, max(t.scored) AS samples,
+                                 min(t.first_step) AS first_step, max(t.last_step) AS last_step,
+                                 max(t.best_score) AS best_score, max(t.last_group) AS last_group
+                          FROM (\(perRule)) t JOIN rules r ON r.id = t.rule_id
+                          WHERE r.kind IN (\(kinds)) AND r.weight <> 0
+                          GROUP BY t.task_id HAVING sum(t.passed) = 0
+                          ORDER BY samples DESC, t.task_id LIMIT ?) n
                     JOIN groups p ON p.id = n.last_group
                     ORDER BY n.samples DESC, n.task_id
                     """)
@@ -83,7 +97,7 @@ extension TraceReader {
         return try db.read { db in
             let statement = try db.makeStatement(
                 sql: """
-                    \(try groupRulesSource(db))
+                    \(try Summaries.source(db))
                     SELECT s.id, s.step, g.task_id, g.id AS "group", s.idx, s.reward, s.advantage,
                            s.num_tokens AS tokens, s.finish_reason AS finish,
                            replace(replace(substr(s.completion, 1, 120), char(10), ' '), char(13), ' ') AS completion
@@ -101,21 +115,38 @@ extension TraceReader {
         }
     }
 
-    /// Samples failing the first answer rule, highest reward first; no rows when the run has none.
+    /// Samples (with a reward) below full marks on the first answer rule, highest reward first, the
+    /// newest first among equals. The groups whose best such reward is highest hold them: take
+    /// the top `limit` groups by (that reward, id), each has a sample at least as good as any
+    /// sample of a group left out, then order their samples.
     public func highestRewardWrong(run: Int64, steps: StepRange = StepRange(), limit: Int = 50) throws -> Table {
-        guard let answer = try answerRules(run: run).first else {
-            var none = SampleFilter()
-            none.limit = 0
-            return try samples(run: run, filter: none)
+        let rule = try db.read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT id FROM rules WHERE run_id = ? AND kind IN (\(Schema.answerKinds.map { "'\($0)'" }
+                        .joined(separator: ", "))) AND weight <> 0 ORDER BY id LIMIT 1
+                    """, arguments: [run])
         }
-        var filter = SampleFilter()
-        filter.limit = limit
-        filter.rule = answer.name
-        filter.below = PassThreshold.fullMarks
-        filter.order = .reward
-        filter.steps = steps
-        filter.preview = 120
-        return try samples(run: run, filter: filter)
+        return try db.read { db in
+            let statement = try db.makeStatement(
+                sql: """
+                    \(try Summaries.source(db))
+                    SELECT s.id, s.step, g.task_id, g.id AS "group", s.idx, s.reward, s.advantage,
+                           s.num_tokens AS tokens, s.finish_reason AS finish,
+                           replace(replace(substr(s.completion, 1, 120), char(10), ' '), char(13), ' ') AS completion
+                    FROM (SELECT gr.group_id FROM group_rules gr
+                          WHERE gr.run_id = ?\(steps.condition("gr.step")) AND gr.rule_id = ?
+                            AND gr.max_failed_reward IS NOT NULL
+                          ORDER BY gr.max_failed_reward DESC, gr.group_id DESC LIMIT ?) top
+                    CROSS JOIN groups g ON g.id = top.group_id
+                    CROSS JOIN samples s ON s.id BETWEEN g.first_sample AND g.last_sample
+                    JOIN rule_scores rs ON rs.sample_id = s.id AND rs.rule_id = ?
+                    WHERE rs.score < \(PassThreshold.fullMarks) AND s.reward IS NOT NULL
+                    ORDER BY s.reward DESC, s.id DESC LIMIT ?
+                    """)
+            return try collect(statement, [run, rule ?? -1, limit, rule ?? -1, limit])
+        }
     }
 
     public func flatGroups(run: Int64, steps: StepRange = StepRange(), limit: Int = 50) throws -> Table {

@@ -17,9 +17,9 @@
 //   rule_scores  (sample, rule): score (NULL when the rule did not apply),
 //                reason, detail
 //   step_reasons per step, rule and reason: how many samples, their score range
-//   group_rules  per group and rule (v5): samples scored, how many had full marks,
-//                score range and sum: a summary the trace viewer's curves and
-//                lists ("never solved") read instead of every rule score
+//   group_rules, step_rules, task_rules  (v5) per group, step or task and rule:
+//                samples scored, how many had full marks, ...: summaries the
+//                trace viewer reads instead of every rule score (Summaries)
 //   evals        (run, step, task set, split, metric, value)
 //   checkpoints  (run, step, path)
 //
@@ -104,11 +104,12 @@ enum Schema {
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN uid TEXT")
             try db.execute(sql: "PRAGMA user_version = 4")
         }
-        // v5: a summary per group and rule, so pass-rate curves and "never solved" read a
-        // group's row instead of its samples' rule scores (filled in for the steps already there).
+        // v5: summaries per group, step and task for each rule (Summaries), so that the
+        // viewer's curves and lists read them instead of every rule score; filled in for the steps
+        // already there.
         m.registerMigration("v5") { db in
-            try db.execute(sql: groupRulesTable)
-            try db.execute(sql: "INSERT INTO group_rules \(groupRulesSelect)")
+            try db.execute(sql: Summaries.tables)
+            try Summaries.fill(db)
             try db.execute(sql: "PRAGMA user_version = 5")
         }
         return m
@@ -118,31 +119,6 @@ enum Schema {
     /// format_ok_answer_wrong view counts them).
     static let answerKinds = ["math", "code", "program_output", "countdown"]
     static let formatKinds = ["regex", "tag_count"]
-
-    private static let groupRulesTable = """
-        CREATE TABLE group_rules (
-            run_id     INTEGER NOT NULL,
-            step       INTEGER NOT NULL,
-            group_id   INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
-            rule_id    INTEGER NOT NULL REFERENCES rules(id) ON DELETE CASCADE,
-            scored     INTEGER NOT NULL,           -- samples the rule applied to
-            passed     INTEGER NOT NULL,           -- of those, with full marks
-            min_score  REAL,
-            max_score  REAL,
-            score_sum  REAL,
-            PRIMARY KEY (run_id, step, group_id, rule_id)
-        ) WITHOUT ROWID;
-        """
-
-    /// `group_rules` computed from the rule scores: how v5 fills it in, and what a reader uses
-    /// in its place on a database of an older version (which it must not change).
-    static let groupRulesSelect = """
-        SELECT g.run_id, g.step, g.id, rs.rule_id, count(rs.score), coalesce(sum(\(passed)), 0),
-               min(rs.score), max(rs.score), sum(rs.score)
-        FROM groups g CROSS JOIN samples s ON s.id BETWEEN g.first_sample AND g.last_sample
-        JOIN rule_scores rs ON rs.sample_id = s.id
-        GROUP BY g.id, rs.rule_id
-        """
 
     /// SQL that is 1.0 when `rs.score` has full marks, 0.0 when it is lower, NULL when the rule
     /// did not apply: its average is the pass rate. Full marks allow for rounding in scores

@@ -245,37 +245,65 @@ final class ViewerTests: XCTestCase {
         XCTAssertEqual(groups.count, 2)
     }
 
-    /// A database written before `group_rules` (schema 4): the reader, which cannot migrate
-    /// it, computes the same summaries from the rule scores; the writer's migration fills them in.
+    /// A database written before the summaries (schema 4): the reader, which cannot migrate it,
+    /// computes them from the rule scores with the same answers; the writer's migration fills
+    /// them in exactly as the writer itself writes them step by step.
     func testADatabaseOfTheVersionBeforeSummariesReadsTheSame() throws {
         _ = try ViewerFixture.write(database)
         let current = try TraceReader(path: database)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let curves = try encoder.encode(current.curves(run: 1))
-        let never = try current.neverSolved(run: 1)
-        let formatOK = try current.formatOkAnswerWrong(run: 1)
-        let summaries = try DatabaseQueue(path: database).read {
-            try Row.fetchAll($0, sql: "SELECT * FROM group_rules ORDER BY group_id, rule_id")
+        let lists = try [
+            current.neverSolved(run: 1), current.neverSolved(run: 1, steps: StepRange(first: 2)),
+            current.formatOkAnswerWrong(run: 1), current.highestRewardWrong(run: 1, limit: 4),
+        ].map(\.rows)
+        let tables = ["group_rules", "step_rules", "task_rules"]
+        func summaries(_ path: String) throws -> [[Row]] {
+            try DatabaseQueue(path: path).read { db in
+                try tables.map { try Row.fetchAll(db, sql: "SELECT * FROM \($0)") }
+            }
         }
-        XCTAssertEqual(summaries.count, 18)
+        let written = try summaries(database)
+        XCTAssertEqual(written.map(\.count), [18, 9, 6])
 
         let older = folder.appendingPathComponent("older.sqlite").path
         try FileManager.default.copyItem(atPath: database, toPath: older)
         try DatabaseQueue(path: older).write { db in
-            try db.execute(sql: "DROP TABLE group_rules")
+            for table in tables { try db.execute(sql: "DROP TABLE \(table)") }
             try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5'")
             try db.execute(sql: "PRAGMA user_version = 4")
         }
         let reader = try TraceReader(path: older)
         XCTAssertEqual(try encoder.encode(reader.curves(run: 1)), curves)
-        XCTAssertEqual(try reader.neverSolved(run: 1).rows, never.rows)
-        XCTAssertEqual(try reader.formatOkAnswerWrong(run: 1).rows, formatOK.rows)
+        XCTAssertEqual(
+            try [
+                reader.neverSolved(run: 1), reader.neverSolved(run: 1, steps: StepRange(first: 2)),
+                reader.formatOkAnswerWrong(run: 1), reader.highestRewardWrong(run: 1, limit: 4),
+            ].map(\.rows), lists)
 
         _ = try TraceWriter(path: older)
-        let migrated = try DatabaseQueue(path: older).read {
-            try Row.fetchAll($0, sql: "SELECT * FROM group_rules ORDER BY group_id, rule_id")
-        }
-        XCTAssertEqual(migrated, summaries)
+        XCTAssertEqual(try summaries(older), written)
+    }
+
+    /// Resuming after step 1 leaves each summary as if the run had stopped there.
+    func testResumingDropsTheLaterStepsFromTheSummaries() throws {
+        let writer = try ViewerFixture.write(database)
+        try writer.resumeRun(1, identity: writer.runIdentity!, afterStep: 1)
+        let reader = try TraceReader(path: database)
+        let tasks = try reader.sql(
+            """
+            SELECT t.task_id, t.groups, t.scored, t.passed, t.last_step FROM task_rules t JOIN rules r ON r.id = t.rule_id
+            WHERE r.name = 'answer' ORDER BY t.task_id
+            """)
+        XCTAssertEqual(
+            tasks.rows,
+            [
+                [.text("t-never"), .integer(1), .integer(3), .integer(0), .integer(1)],
+                [.text("t-solved"), .integer(1), .integer(3), .integer(3), .integer(1)],
+            ])
+        XCTAssertEqual(try reader.sql("SELECT DISTINCT step FROM step_rules").rows, [[.integer(1)]])
+        XCTAssertEqual(try reader.sql("SELECT DISTINCT step FROM group_rules").rows, [[.integer(1)]])
+        XCTAssertEqual(try reader.neverSolved(run: 1).rows.map { $0[0] }, [.text("t-never")])
     }
 }
