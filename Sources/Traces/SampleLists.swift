@@ -118,7 +118,8 @@ extension TraceReader {
     /// Samples (with a reward) below full marks on the first answer rule, highest reward first, the
     /// newest first among equals. The groups whose best such reward is highest hold them: take
     /// the top `limit` groups by (that reward, id), each has a sample at least as good as any
-    /// sample of a group left out, then order their samples.
+    /// sample of a group left out, then order their samples. (The scores are probed per sample:
+    /// a join lets SQLite build a Bloom filter over every rule score first.)
     public func highestRewardWrong(run: Int64, steps: StepRange = StepRange(), limit: Int = 50) throws -> Table {
         let rule = try db.read { db in
             try Int64.fetchOne(
@@ -141,8 +142,10 @@ extension TraceReader {
                           ORDER BY gr.max_failed_reward DESC, gr.group_id DESC LIMIT ?) top
                     CROSS JOIN groups g ON g.id = top.group_id
                     CROSS JOIN samples s ON s.id BETWEEN g.first_sample AND g.last_sample
-                    JOIN rule_scores rs ON rs.sample_id = s.id AND rs.rule_id = ?
-                    WHERE rs.score < \(PassThreshold.fullMarks) AND s.reward IS NOT NULL
+                    WHERE s.reward IS NOT NULL
+                      AND EXISTS (SELECT 1 FROM rule_scores rs
+                                  WHERE rs.sample_id = s.id AND rs.rule_id = ?
+                                    AND rs.score < \(PassThreshold.fullMarks))
                     ORDER BY s.reward DESC, s.id DESC LIMIT ?
                     """)
             return try collect(statement, [run, rule ?? -1, limit, rule ?? -1, limit])

@@ -11,7 +11,9 @@ import TaskSets
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: the policy (default), the reward rules and the trace database.",
-        subcommands: [BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchSandbox.self, BenchTraces.self],
+        subcommands: [
+            BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchSandbox.self, BenchTraces.self, BenchViewer.self,
+        ],
         defaultSubcommand: BenchPolicy.self)
 }
 

@@ -293,7 +293,8 @@ final class ViewerTests: XCTestCase {
         let reader = try TraceReader(path: database)
         let tasks = try reader.sql(
             """
-            SELECT t.task_id, t.groups, t.scored, t.passed, t.last_step FROM task_rules t JOIN rules r ON r.id = t.rule_id
+            SELECT t.task_id, t.groups, t.scored, t.passed, t.last_step
+            FROM task_rules t JOIN rules r ON r.id = t.rule_id
             WHERE r.name = 'answer' ORDER BY t.task_id
             """)
         XCTAssertEqual(
