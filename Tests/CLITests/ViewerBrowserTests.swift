@@ -94,6 +94,25 @@ extension CLITests {
             let page = try browser.render(server.url + "#/lists/1/\(list)")
             XCTAssertEqual(page["list"] as? String, list)
         }
+        server.stop()
+
+        // Two runs overlaid on the runs page: one chart, a line for each, a point a step.
+        let two = tmp.appendingPathComponent("two.sqlite").path
+        for _ in 0..<2 {
+            try grpo([
+                "rewards", "score", "--rules", "math", "--input", "Rewards/examples/math-completions.jsonl",
+                "--output", tmp.appendingPathComponent("scored.jsonl").path, "--traces", two, "--quiet",
+            ])
+        }
+        let both = try ViewerServer(try binary(), db: two, seconds: 120)
+        defer { both.stop() }
+        let overlaid = try browser.render(both.url + "#/runs?compare=1,2&metric=pass_rate/answer")
+        let overlay = (overlaid["charts"] as! [[String: Any]]).map { $0["datasets"] as! [[String: Any]] }
+        XCTAssertEqual(overlay.count, 1)
+        XCTAssertEqual(
+            overlay.first?.map { $0["label"] as? String },
+            ["math-completions.jsonl (run 1)", "math-completions.jsonl (run 2)"])
+        XCTAssertEqual(overlay.first?.map { $0["points"] as? Int }, [1, 1])
         print("viewer screenshots: \(shots.path)")
         for shot in ["curves.png", "group.png"] {
             let size = (try FileManager.default.attributesOfItem(atPath: shots.appendingPathComponent(shot).path))[
@@ -131,8 +150,9 @@ final class ViewerServer {
         url = String(seen[range])
     }
 
+    /// Ends the server (once: a second call does nothing).
     func stop() {
-        process.terminate()
+        if process.isRunning { process.terminate() }
         process.waitUntilExit()
         deadline.cancel()
     }
