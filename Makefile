@@ -2,12 +2,15 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release/grpo
-DEB_PACKAGES := libopenblas-dev libsqlite3-dev libpcre2-dev pkg-config python3
+# libjs-chart.js: the charts of `grpo traces serve`, read from its files at run time.
+DEB_PACKAGES := libopenblas-dev libsqlite3-dev libpcre2-dev pkg-config python3 libjs-chart.js
+# What only the tests need: the browser that loads the trace viewer's pages.
+TEST_DEB_PACKAGES := chromium
 
 PREFIX ?= /usr/local
 SHARE := $(PREFIX)/share/swift-grpo
 
-.PHONY: deps build install demo demo-code test bench clean
+.PHONY: deps test-deps build install demo demo-code test bench clean
 
 # Installs the Debian packages only when one is missing (needs root or sudo).
 deps:
@@ -18,18 +21,22 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing </dev/null; \
 	fi
 
+test-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(TEST_DEB_PACKAGES)"
+
 build: deps
 	$(SWIFT) build -c release --product grpo
 
 # PREFIX=/usr/local (default): the release binary as $(PREFIX)/bin/grpo, beside it the
-# resource bundle SwiftPM looks for next to the executable (the model shapes), and the
-# shipped rule and task sets under $(SHARE), where grpo finds them from any folder
-# (after ./Rewards, ./Tasks and $$GRPO_HOME; see README).
+# resource bundles SwiftPM looks for next to the executable (the model shapes, the trace
+# viewer's pages), and the shipped rule and task sets under $(SHARE), where grpo finds them
+# from any folder (after ./Rewards, ./Tasks and $$GRPO_HOME; see README).
 install: build
 	install -d $(PREFIX)/bin $(SHARE)
 	install -m 755 $(BIN) $(PREFIX)/bin/grpo
-	rm -rf $(PREFIX)/bin/swift-grpo_Policy.resources $(SHARE)/Rewards $(SHARE)/Tasks
-	cp -R $(dir $(BIN))swift-grpo_Policy.resources $(PREFIX)/bin/
+	rm -rf $(PREFIX)/bin/swift-grpo_Policy.resources $(PREFIX)/bin/swift-grpo_TraceViewer.resources \
+	  $(SHARE)/Rewards $(SHARE)/Tasks
+	cp -R $(dir $(BIN))swift-grpo_Policy.resources $(dir $(BIN))swift-grpo_TraceViewer.resources $(PREFIX)/bin/
 	cp -R Rewards Tasks $(SHARE)/
 	@echo "installed $(PREFIX)/bin/grpo; rule and task sets in $(SHARE)"
 
@@ -91,7 +98,7 @@ demo-code: build
 	  --max_steps $(CODE_GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 2e-5 --temperature 1.0 \
 	  --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99 --seed $(SEED))
 
-test: deps
+test: deps test-deps
 	$(SWIFT) build -c release --product grpo
 	$(SWIFT) test -c release --disable-swift-testing
 

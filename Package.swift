@@ -16,7 +16,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.14.0"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
         // System libraries from Debian (`make deps` installs them).
@@ -48,6 +48,11 @@ let package = Package(
             name: "Traces",
             dependencies: ["Kernels", "Charts", "CSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: optimized),
+        // `grpo traces serve`: the trace database in a browser (JSON endpoints and the pages that read them).
+        .target(
+            name: "TraceViewer",
+            dependencies: ["Traces", .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [.copy("Pages")]),
         // SFT and the GRPO loop: the policy, the rules, the task sets and the traces meet here.
         .target(
             name: "Training",
@@ -67,6 +72,7 @@ let package = Package(
             name: "grpo",
             dependencies: [
                 "Policy", "Training", "Kernels", "RewardRules", "TaskSets", "Sandbox", "Traces", "Serve",
+                "TraceViewer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: optimized),
 
@@ -80,6 +86,9 @@ let package = Package(
         .testTarget(
             name: "TracesTests",
             dependencies: ["Traces", "Charts", "Kernels", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "TraceViewerTests",
+            dependencies: ["TraceViewer", "Traces", .product(name: "GRDB", package: "GRDB.swift")]),
         // Hostile/ (the hostile programs) is read by path, not bundled.
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "RewardRules"], exclude: ["Hostile"]),
         .testTarget(name: "ServeTests", dependencies: ["Serve", "RewardRules"]),

@@ -62,7 +62,7 @@ public struct RunIdentity: Sendable, Equatable {
     }
 }
 
-public struct RuleInfo: Sendable, Equatable {
+public struct RuleInfo: Sendable, Equatable, Codable {
     public var name: String
     public var kind: String
     public var weight: Double

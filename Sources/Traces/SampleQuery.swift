@@ -106,7 +106,8 @@ struct SampleQuery {
             sql: """
                 SELECT st.step, coalesce(st.\(f.descending ? zone.1 : zone.0), -1e999), st.first_sample, st.last_sample, \(matches) AS matches
                 FROM steps st
-                WHERE st.run_id = ?\(f.step.map { " AND st.step = \($0)" } ?? "") AND st.first_sample IS NOT NULL AND matches > 0
+                WHERE st.run_id = ?\(f.step.map { " AND st.step = \($0)" } ?? "")\(f.steps.condition("st.step"))
+                  AND st.first_sample IS NOT NULL AND matches > 0
                 ORDER BY \(best)
                 """, arguments: StatementArguments((hasPredicate ? arguments : []) + [run])
         )
@@ -117,7 +118,7 @@ struct SampleQuery {
     func sampleIDs(_ db: Database) throws -> [Int64] {
         let f = filter
         if let task = f.taskID {
-            let stepCondition = f.step == nil ? "" : " AND g.step = \(f.step!)"
+            let stepCondition = (f.step == nil ? "" : " AND g.step = \(f.step!)") + f.steps.condition("g.step")
             return try Int64.fetchAll(
                 db,
                 sql: """

@@ -17,6 +17,9 @@
 //   rule_scores  (sample, rule): score (NULL when the rule did not apply),
 //                reason, detail
 //   step_reasons per step, rule and reason: how many samples, their score range
+//   group_rules, step_rules, task_rules  (v5) per group, step or task and rule:
+//                samples scored, how many had full marks, ...: summaries the
+//                trace viewer reads instead of every rule score (Summaries)
 //   evals        (run, step, task set, split, metric, value)
 //   checkpoints  (run, step, path)
 //
@@ -49,7 +52,7 @@ import Kernels
 
 enum Schema {
     /// The version this build writes; `PRAGMA user_version` holds it.
-    static let version = 4
+    static let version = 5
 
     /// The tables every trace database has (and GRDB's record of its migrations).
     static let tables = ["grdb_migrations", "runs", "rules", "steps", "groups", "samples", "rule_scores"]
@@ -101,8 +104,21 @@ enum Schema {
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN uid TEXT")
             try db.execute(sql: "PRAGMA user_version = 4")
         }
+        // v5: summaries per group, step and task for each rule (Summaries), so that the
+        // viewer's curves and lists read them instead of every rule score; filled in for the steps
+        // already there.
+        m.registerMigration("v5") { db in
+            try db.execute(sql: Summaries.tables)
+            try Summaries.fill(db)
+            try db.execute(sql: "PRAGMA user_version = 5")
+        }
         return m
     }
+
+    /// Rule kinds that judge the answer, and those that judge the format (as the
+    /// format_ok_answer_wrong view counts them).
+    static let answerKinds = ["math", "code", "program_output", "countdown"]
+    static let formatKinds = ["regex", "tag_count"]
 
     /// SQL that is 1.0 when `rs.score` has full marks, 0.0 when it is lower, NULL when the rule
     /// did not apply: its average is the pass rate. Full marks allow for rounding in scores
@@ -127,10 +143,8 @@ enum Schema {
     /// v3 also counts program_output (program-aided answers) as an answer kind.
     private static func formatOkAnswerWrong(excludingDiagnostics: Bool) -> String {
         let judging = excludingDiagnostics ? " AND r.weight <> 0" : ""
-        let answerKinds =
-            excludingDiagnostics
-            ? "'math', 'code', 'program_output', 'countdown'"
-            : "'math', 'code', 'countdown'"
+        let answerKinds = (excludingDiagnostics ? Schema.answerKinds : ["math", "code", "countdown"])
+            .map { "'\($0)'" }.joined(separator: ", ")
         return """
             CREATE VIEW format_ok_answer_wrong AS
                 SELECT s.* FROM samples s

@@ -50,6 +50,8 @@ public enum TraceValue: Sendable, Equatable {
 public struct SampleFilter: Sendable {
     public enum Order: String, Sendable, CaseIterable { case id, reward, advantage, length }
     public var step: Int?
+    /// Steps from `first` to `last` (with `step`, both apply).
+    public var steps = StepRange()
     public var taskID: String?
     /// With `below`/`above`: the rule's score must be < below / > above.
     public var rule: String?
@@ -65,7 +67,8 @@ public struct SampleFilter: Sendable {
     public init() {}
 }
 
-public final class TraceReader {
+/// Sendable: its state never changes after init, and the queue serialises every read.
+public final class TraceReader: @unchecked Sendable {
     public let path: String
     let db: DatabaseQueue
 

@@ -96,6 +96,14 @@ public final class TraceWriter {
                     "DELETE FROM rule_scores WHERE sample_id IN (SELECT id FROM samples WHERE run_id = ? AND step > ?)",
                 arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM step_reasons WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
+            try db.execute(sql: "DELETE FROM group_rules WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
+            try db.execute(sql: "DELETE FROM step_rules WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
+            try db.execute(sql: "DELETE FROM task_rules WHERE run_id = ?", arguments: [id])
+            try db.execute(
+                sql: """
+                    INSERT INTO task_rules (\(Summaries.taskRulesColumns))
+                    \(Summaries.taskRulesSelect(where: "g.run_id = ?"))
+                    """, arguments: [id])
             try db.execute(sql: "DELETE FROM samples WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM groups WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
             try db.execute(sql: "DELETE FROM steps WHERE run_id = ? AND step > ?", arguments: [id, afterStep])
@@ -169,6 +177,7 @@ public final class TraceWriter {
             var nextSample = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) + 1 FROM samples")!
             let firstSample = nextSample
             var reasons: [ReasonKey: ReasonZone] = [:]
+            var stepSummaries: [Int64: GroupRuleSummary] = [:]
             for (g, group) in step.groups.enumerated() {
                 let stats = group.rewardStats
                 let i = try inserter(.group, rows: 1, connection)
@@ -221,6 +230,11 @@ public final class TraceWriter {
                         }
                     }
                     try r.run()
+                    for (rule, summary) in try recordGroupRules(
+                        group, run: run, step: step.step, groupID: groupID, connection: connection)
+                    {
+                        stepSummaries[rule, default: GroupRuleSummary()].merge(summary)
+                    }
                 }
                 nextSample += Int64(group.samples.count)
             }
@@ -247,6 +261,15 @@ public final class TraceWriter {
                         tokens.min, tokens.max, run, step.step,
                     ])
             }
+            let stepRule = try db.cachedStatement(
+                sql: "INSERT INTO step_rules (\(Summaries.stepRulesColumns)) VALUES (?, ?, ?, ?, ?, ?)")
+            for (rule, summary) in stepSummaries.sorted(by: { $0.key < $1.key }) {
+                try stepRule.execute(
+                    arguments: [
+                        run, step.step, rule, summary.scored, summary.passed,
+                        summary.scored > 0 ? summary.scoreSum : nil,
+                    ])
+            }
             let zone = try db.cachedStatement(
                 sql: """
                     INSERT INTO step_reasons (run_id, step, rule_id, reason, samples, min_score, max_score) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -257,7 +280,80 @@ public final class TraceWriter {
         }
     }
 
-    private enum Target: String { case group, sample, score }
+    /// One `group_rules` row per rule that scored some sample of the group, in one insert, and the
+    /// group added to its task's `task_rules` rows; returns the group's summaries by rule id.
+    private func recordGroupRules(
+        _ group: GroupRecord, run: Int64, step: Int, groupID: Int64, connection: OpaquePointer
+    ) throws -> [(rule: Int64, summary: GroupRuleSummary)] {
+        var summaries: [(rule: Int64, summary: GroupRuleSummary)] = []
+        for sample in group.samples {
+            for score in sample.scores {
+                let rule = ruleIDs[score.rule]!
+                if let i = summaries.firstIndex(where: { $0.rule == rule }) {
+                    summaries[i].summary.add(score.score, reward: sample.reward)
+                } else {
+                    var summary = GroupRuleSummary()
+                    summary.add(score.score, reward: sample.reward)
+                    summaries.append((rule, summary))
+                }
+            }
+        }
+        let g = try inserter(.groupRule, rows: summaries.count, connection)
+        for (rule, summary) in summaries {
+            g.bind(run)
+            g.bind(step)
+            g.bind(groupID)
+            g.bind(rule)
+            g.bind(summary.scored)
+            g.bind(summary.passed)
+            g.bind(summary.minScore)
+            g.bind(summary.maxScore)
+            g.bind(summary.scored > 0 ? summary.scoreSum : nil)
+            g.bind(summary.maxFailedReward)
+        }
+        try g.run()
+        for (rule, summary) in summaries {
+            try addToTask(group.taskID, run: run, rule: rule, step: step, groupID: groupID, summary, connection)
+        }
+        return summaries
+    }
+
+    /// Adds a group's summary for `rule` to its task's `task_rules` row (made on its first group).
+    private func addToTask(
+        _ task: String, run: Int64, rule: Int64, step: Int, groupID: Int64, _ summary: GroupRuleSummary,
+        _ connection: OpaquePointer
+    ) throws {
+        if taskUpsert == nil {
+            taskUpsert = try RowInserter(
+                connection: connection,
+                sql: """
+                    INSERT INTO task_rules (\(Summaries.taskRulesColumns)) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (run_id, task_id, rule_id) DO UPDATE SET
+                        groups = groups + 1, scored = scored + excluded.scored, passed = passed + excluded.passed,
+                        best_score = CASE WHEN best_score IS NULL OR excluded.best_score > best_score
+                                          THEN excluded.best_score ELSE best_score END,
+                        first_step = min(first_step, excluded.first_step),
+                        last_step = max(last_step, excluded.last_step),
+                        last_group = max(last_group, excluded.last_group)
+                    """)
+        }
+        let u = taskUpsert!
+        u.bind(run)
+        u.bind(task)
+        u.bind(rule)
+        u.bind(summary.scored)
+        u.bind(summary.passed)
+        u.bind(summary.maxScore)
+        u.bind(step)
+        u.bind(step)
+        u.bind(groupID)
+        try u.run()
+    }
+
+    /// The prepared upsert into `task_rules` (on the writer's connection).
+    private var taskUpsert: RowInserter?
+
+    private enum Target: String { case group, sample, score, groupRule }
 
     /// Prepared multi-row inserts on the writer's connection, one per table and row count.
     private var inserters: [String: RowInserter] = [:]
@@ -283,6 +379,7 @@ public final class TraceWriter {
                     ]
                 )
             case .score: ("rule_scores", ["sample_id", "rule_id", "score", "reason", "detail"])
+            case .groupRule: ("group_rules", Summaries.groupRulesColumns.components(separatedBy: ", "))
             }
         let tuple = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
         let made = try RowInserter(
@@ -356,5 +453,39 @@ private struct ReasonZone {
         guard let score, score.isFinite else { return }
         minScore = min(minScore ?? score, score)
         maxScore = max(maxScore ?? score, score)
+    }
+}
+
+/// A rule's verdicts on a group's (or a step's) samples, as `group_rules` keeps them (the same
+/// pass test as Schema.passed).
+struct GroupRuleSummary {
+    var scored = 0
+    var passed = 0
+    var minScore: Double?, maxScore: Double?
+    var scoreSum = 0.0
+    /// The highest reward among the samples below full marks.
+    var maxFailedReward: Double?
+
+    mutating func add(_ score: Double?, reward: Double?) {
+        // NaN is stored as NULL: not scored.
+        guard let score, !score.isNaN else { return }
+        scored += 1
+        if score >= PassThreshold.fullMarks {
+            passed += 1
+        } else if let reward, !reward.isNaN {
+            maxFailedReward = max(maxFailedReward ?? reward, reward)
+        }
+        scoreSum += score
+        minScore = min(minScore ?? score, score)
+        maxScore = max(maxScore ?? score, score)
+    }
+
+    mutating func merge(_ other: GroupRuleSummary) {
+        scored += other.scored
+        passed += other.passed
+        scoreSum += other.scoreSum
+        minScore = [minScore, other.minScore].compactMap { $0 }.min()
+        maxScore = [maxScore, other.maxScore].compactMap { $0 }.max()
+        maxFailedReward = [maxFailedReward, other.maxFailedReward].compactMap { $0 }.max()
     }
 }

@@ -10,9 +10,10 @@ import TaskSets
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks: the policy (default), the reward rules, the trace database and the reward server.",
+        abstract: "Benchmarks: the policy (default), the rules, the trace database, the reward server, the viewer.",
         subcommands: [
             BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchSandbox.self, BenchTraces.self, BenchServe.self,
+            BenchViewer.self,
         ],
         defaultSubcommand: BenchPolicy.self)
 }

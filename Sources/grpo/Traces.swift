@@ -9,7 +9,9 @@ struct TracesCommand: ParsableCommand {
         abstract: "Inspect sampled completions, rule scores and step metrics in a trace database.",
         discussion:
             "Every subcommand reads --db PATH (default: the most recently written *.sqlite under runs/), read-only.",
-        subcommands: [Runs.self, Steps.self, Samples.self, Show.self, Group.self, Export.self, Plot.self, SQL.self])
+        subcommands: [
+            Runs.self, Steps.self, Samples.self, Show.self, Group.self, Export.self, Plot.self, SQL.self, Serve.self,
+        ])
 
     struct Database: ParsableArguments {
         @Option(help: "Trace database (default: the most recently written *.sqlite under runs/).") var db: String?
