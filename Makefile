@@ -10,7 +10,7 @@ TEST_DEB_PACKAGES := chromium
 PREFIX ?= /usr/local
 SHARE := $(PREFIX)/share/swift-grpo
 
-.PHONY: deps test-deps build install demo demo-code test bench clean
+.PHONY: deps test-deps build install demo demo-code test lint format bench clean
 
 # Installs the Debian packages only when one is missing (needs root or sudo).
 deps:
@@ -98,9 +98,21 @@ demo-code: build
 	  --max_steps $(CODE_GRPO_STEPS) --prompts_per_step 8 --num_generations 8 --learning_rate 2e-5 --temperature 1.0 \
 	  --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99 --seed $(SEED))
 
-test: deps test-deps
+# The suite twice: in release (what users run) and in a debug build, where every precondition
+# and overflow check is on (Kernels and Policy still optimized, see Package.swift). The CLI
+# tests run the release binary once; the debug pass runs every library test. First, no line
+# over 120 columns in Sources/ or Tests/.
+test: deps test-deps lint
 	$(SWIFT) build -c release --product grpo
 	$(SWIFT) test -c release --disable-swift-testing
+	$(SWIFT) test --disable-swift-testing --skip CLITests
+
+lint:
+	@python3 .ci/long_lines.py Sources Tests
+
+# Formats in place with the repository's .swift-format (120 columns, one statement a line).
+format:
+	$(SWIFT) format -i -r Sources Tests Package.swift
 
 bench: build
 	$(BIN) bench --json

@@ -44,7 +44,12 @@ CLONES float ck_sum_exp(const float *a, long n, float scale, float shift, float 
     float acc[16] = {0}, wacc[16] = {0};
     long i = 0;
     for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) { float z = a[i + j] * scale - shift; float e = exp_poly(z); acc[j] += e; wacc[j] += e * z; }
+        for (int j = 0; j < 16; j++) {
+            float z = a[i + j] * scale - shift;
+            float e = exp_poly(z);
+            acc[j] += e;
+            wacc[j] += e * z;
+        }
     float s = 0, w = 0;
     for (int j = 0; j < 16; j++) { s += acc[j]; w += wacc[j]; }
     for (; i < n; i++) { float z = a[i] * scale - shift; float e = exp_poly(z); s += e; w += e * z; }

@@ -4,6 +4,8 @@
 // kernel that computes wrong values fails it; one that crashes kills the
 // child process it runs in (BLASStartup), which counts as a failure too.
 
+import Support
+
 public enum BLASSelfCheck {
     /// A matrix product with `gemm`'s signature, so tests can hand in a faulty one.
     public typealias Product = (

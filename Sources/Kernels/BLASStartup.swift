@@ -13,6 +13,7 @@
 
 import COpenBLAS
 import Foundation
+import Support
 
 /// The kernel in use and how it came to be, for reports, run records and traces.
 public struct BLASState: Codable, Equatable, Sendable {
@@ -35,9 +36,7 @@ public struct BLASState: Codable, Equatable, Sendable {
 
     /// As one line of JSON (sorted keys), for run records and traces.
     public var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        (try? JSONEncoder.sortedKeys.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
     /// One line for the terminal: `blas: Cooperlake (OpenBLAS picked Prescott)`.
@@ -95,7 +94,7 @@ public enum BLASStartup {
             if case .keep(let reason) = decision { set(observed(reason: reason, rejected: [])) }
             return
         }
-        guard let exe = executablePath() else {
+        guard let exe = RunningProgram.path() else {
             return report(
                 observed(reason: "cannot find this program's file to run it again", rejected: []),
                 quiet: quiet)
@@ -193,13 +192,5 @@ public enum BLASStartup {
         }
         // Exited normally (not by a signal) with status 0.
         return status & 0x7f == 0 && (status >> 8) & 0xff == 0
-    }
-
-    /// This program's own file (Linux: /proc/self/exe), to probe and re-execute.
-    public static func executablePath() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

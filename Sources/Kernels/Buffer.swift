@@ -1,6 +1,8 @@
 // A growable scratch buffer of plain values: allocated once, reused every
 // step, grown only when a batch is bigger than any before it.
 
+import Support
+
 public final class Buffer<Element>: @unchecked Sendable {
     public private(set) var pointer: UnsafeMutablePointer<Element>
     public private(set) var capacity: Int

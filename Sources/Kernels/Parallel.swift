@@ -1,9 +1,9 @@
 // Work split over the cores. OpenBLAS runs single-threaded (its idle threads
-// spin in sched_yield for ~0.1 s after each call and would fight ours for the
-// two cores); we split large products and elementwise loops ourselves over a
-// small pool whose workers spin briefly between jobs, so a hand-off costs about
-// a microsecond instead of a futex wake-up (~20 us), which matters in decoding
-// where a step is ~100 parallel sections of a few microseconds each.
+// spin in sched_yield long after each call and would fight ours for the
+// cores); we split large products and elementwise loops ourselves over a
+// small pool whose workers spin briefly between jobs, so a hand-off is far
+// cheaper than a futex wake-up, which matters in decoding, where a step is
+// many short parallel sections (docs/measurements.md has the figures).
 
 import Foundation
 import Synchronization

@@ -2,6 +2,8 @@
 // so that buffers are never copied on write. Layers work on the raw pointer;
 // the shape is for checks, views and tests.
 
+import Support
+
 public final class Tensor: @unchecked Sendable {
     public private(set) var shape: [Int]
     public private(set) var capacity: Int

@@ -17,6 +17,7 @@
 
 import Foundation
 import Kernels
+import Support
 
 #if _endian(big)
 #error("safetensors data is little-endian, and this file copies tensor bytes as they are")

@@ -4,6 +4,7 @@
 
 import Foundation
 import Kernels
+import Support
 
 public struct ModelConfig: Codable, Equatable, Sendable {
     /// Always "swift_grpo_moe": DeepSeek-style MoE with standard multi-head attention.
@@ -189,7 +190,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                 file: source, key: culprit,
                 message: culprit == nil
                     ? "\(error)"
-                    : "\(given) is not a valid value here (a whole number, a number, true/false or text, as the key says)"
+                    : "\(given) is not a valid value here "
+                        + "(a whole number, a number, true/false or text, as the key says)"
             )
         }
         try config.validate(source: source)
@@ -226,7 +228,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard numAttentionHeads * headDim == hiddenSize else {
             throw fail(
                 .numAttentionHeads,
-                "num_attention_heads * head_dim (\(numAttentionHeads) * \(headDim)) must equal hidden_size \(hiddenSize)"
+                "num_attention_heads * head_dim (\(numAttentionHeads) * \(headDim)) must equal hidden_size "
+                    + "\(hiddenSize)"
             )
         }
         if let kv = numKeyValueHeads, kv <= 0 || numAttentionHeads % kv != 0 {

@@ -9,6 +9,7 @@
 
 import Foundation
 import Kernels
+import Support
 
 public struct SamplingParams: Codable, Equatable, Sendable {
     /// 0 means greedy decoding (log-probabilities then at temperature 1).
@@ -111,7 +112,8 @@ public final class Sampler: @unchecked Sendable {
             guard !p.isEmpty else { throw PolicyError.invalidArgument("prompt \(i) is empty") }
             guard p.count + params.maxNewTokens <= c.maxPositionEmbeddings else {
                 throw PolicyError.invalidArgument(
-                    "prompt \(i): \(p.count) tokens + max_new_tokens \(params.maxNewTokens) exceed max_position_embeddings \(c.maxPositionEmbeddings)"
+                    "prompt \(i): \(p.count) tokens + max_new_tokens \(params.maxNewTokens) exceed "
+                        + "max_position_embeddings \(c.maxPositionEmbeddings)"
                 )
             }
             guard p.allSatisfy({ $0 >= 0 && Int($0) < v }) else {

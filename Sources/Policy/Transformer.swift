@@ -9,6 +9,7 @@
 
 import Foundation
 import Kernels
+import Support
 
 public final class Transformer: @unchecked Sendable {
     public let config: ModelConfig

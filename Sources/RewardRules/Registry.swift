@@ -5,7 +5,8 @@
 //       parameters: ["min": "characters (default 10)"]) { spec in
 //       let min = try spec.int("min", default: 10)
 //       return ClosureRule(name: spec.name) { completion, _ in
-//           RuleScore(score: completion.count >= min ? 1 : 0, reason: completion.count >= min ? "long_enough" : "too_short")
+//           let long = completion.count >= min
+//           return RuleScore(score: long ? 1 : 0, reason: long ? "long_enough" : "too_short")
 //       }
 //   })
 //

@@ -5,6 +5,7 @@
 //   {"tests": ["x"]}                  ->  FieldError(field: "tests", message: "expected a string")
 
 import Foundation
+import Support
 
 extension RewardTask {
     /// A field of a task object with the wrong type or value.

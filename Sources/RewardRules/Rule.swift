@@ -7,7 +7,7 @@
 //     -> RuleScore(score: 1, reason: "format_ok")
 
 import Foundation
-import Kernels
+import Support
 
 /// A task as the task-set format describes it (math: prompt + answer; code:
 /// prompt + tests + entry point). Unknown fields are kept in `extra`.

@@ -23,7 +23,7 @@
 //       weight: 1.0
 
 import Foundation
-import Kernels
+import Support
 import Yams
 
 public struct RuleSet: Sendable {

@@ -3,6 +3,7 @@
 // a parameter no kind reads is an error (a typo never falls back to a default).
 
 import Foundation
+import Support
 
 public final class RuleSpec: @unchecked Sendable {
     public let file: String

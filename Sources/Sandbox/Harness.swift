@@ -107,7 +107,8 @@ enum Harness {
     static let strict = #"""
         def _grpo_strict_equality(_type=type, _int=int, _float=float, _str=str, _bool=bool, _bytes=bytes,
                                   _complex=complex, _none=type(None), _list=list, _tuple=tuple, _dict=dict,
-                                  _set=set, _frozenset=frozenset, _len=len, _all=all, _zip=zip, _id=id, _items=dict.items):
+                                  _set=set, _frozenset=frozenset, _len=len, _all=all, _zip=zip, _id=id,
+                                  _items=dict.items):
             def key(x):
                 t = _type(x)
                 if t is _bool: return ("b", x)
@@ -143,7 +144,8 @@ enum Harness {
     /// The candidate's side. Imports nothing (an import would slow every run).
     static let runner =
         encoder + "\n" + strict + "\n" + reader + "\n" + #"""
-            def _grpo_run(_open=open, _type=type, _compile=compile, _exec=exec, _eval=eval, _BaseException=BaseException,
+            def _grpo_run(_open=open, _type=type, _compile=compile, _exec=exec, _eval=eval,
+                          _BaseException=BaseException,
                           _AssertionError=AssertionError, _strict=_grpo_strict_equality()):
                 encode, name = _grpo_encoder()
                 items = _grpo_read()
@@ -226,7 +228,8 @@ enum Harness {
                     def visit_Compare(self, node):
                         self.generic_visit(node)
                         if len(node.ops) != 1 or not isinstance(node.ops[0], (ast.Eq, ast.NotEq)): return node
-                        call = ast.Call(func=ast.Name(id="_grpo_strict", ctx=ast.Load()), args=[node.left, node.comparators[0]],
+                        call = ast.Call(func=ast.Name(id="_grpo_strict", ctx=ast.Load()),
+                                        args=[node.left, node.comparators[0]],
                                         keywords=[])
                         new = call if isinstance(node.ops[0], ast.Eq) else ast.UnaryOp(op=ast.Not(), operand=call)
                         return ast.fix_missing_locations(ast.copy_location(new, node))
@@ -247,7 +250,8 @@ enum Harness {
                     d = next((s for s in body if isinstance(s, ast.FunctionDef) and s.name == "check"), None)
                     if d is None: return body
                     a = d.args
-                    if len(a.args) != 1 or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs or d.decorator_list: return body
+                    if (len(a.args) != 1 or a.vararg or a.kwarg or a.kwonlyargs or a.posonlyargs
+                            or d.decorator_list): return body
                     if any(isinstance(n, (ast.Return, ast.Yield, ast.YieldFrom, ast.Global, ast.Nonlocal))
                            for s in d.body for n in ast.walk(s)): return body
                     param, out, inlined = a.args[0].arg, [], False
@@ -285,12 +289,14 @@ enum Harness {
                                               % (line, what, type(e).__name__, e))
                     def value(node, line):
                         try:
-                            return eval(compile(ast.fix_missing_locations(ast.Expression(body=node)), "<tests>", "eval"), env)
+                            tree = ast.fix_missing_locations(ast.Expression(body=node))
+                            return eval(compile(tree, "<tests>", "eval"), env)
                         except BaseException as e:
                             raise _TestsError("line %d: the expected value fails: %s: %s" % (line, type(e).__name__, e))
                     def in_process(stmt, line):
                         steps.append({"kind": "in_process", "source": _strictified(stmt), "line": line})
-                        checks.append({"line": line, "source": text(stmt), "mode": "in_process", "step": len(steps) - 1})
+                        checks.append({"line": line, "source": text(stmt), "mode": "in_process",
+                                       "step": len(steps) - 1})
                     for stmt in _inline_check(tree.body):
                         line = getattr(stmt, "lineno", 0)
                         if not isinstance(stmt, ast.Assert):
@@ -299,7 +305,8 @@ enum Harness {
                                        if n in candidate or n in tainted or (n not in local and not free(n))}
                             if not unknown:
                                 run(stmt, line, "a statement")
-                                steps.append({"kind": "setup", "source": ast.unparse(stmt), "line": line, "bound": local,
+                                steps.append({"kind": "setup", "source": ast.unparse(stmt), "line": line,
+                                              "bound": local,
                                               "uses": _loads(stmt)})
                                 verify.append({"exec": ast.unparse(stmt)})
                             elif any(isinstance(n, ast.Assert) for n in ast.walk(stmt)):
@@ -313,7 +320,8 @@ enum Harness {
                         local = _bound(test)
                         if all(free(n) for n in _loads(test) if n not in local):
                             if not value(test, line):
-                                raise _TestsError("line %d: the assert fails whatever the solution: %s" % (line, text(stmt)))
+                                raise _TestsError("line %d: the assert fails whatever the solution: %s"
+                                                  % (line, text(stmt)))
                             checks.append({"line": line, "source": text(stmt), "mode": "constant", "value": True})
                             continue
                         first, made = len(steps), []
@@ -324,7 +332,8 @@ enum Harness {
                                     self.generic_visit(node)
                                     return node
                                 if _loads(node) & local: raise _Unsplittable()
-                                steps.append({"kind": "probe", "source": ast.unparse(node), "line": line, "probe": probes[0]})
+                                steps.append({"kind": "probe", "source": ast.unparse(node), "line": line,
+                                              "probe": probes[0]})
                                 made.append(probes[0])
                                 probes[0] += 1
                                 return ast.copy_location(ast.Name(id="_grpo_v%d" % made[-1], ctx=ast.Load()), node)
@@ -344,7 +353,8 @@ enum Harness {
                         check = {"line": line, "source": text(stmt)}
                         if placeholder(new) is not None:
                             check.update(mode="truthy", probe=placeholder(new), negate=False)
-                        elif isinstance(new, ast.UnaryOp) and isinstance(new.op, ast.Not) and placeholder(new.operand) is not None:
+                        elif (isinstance(new, ast.UnaryOp) and isinstance(new.op, ast.Not)
+                                and placeholder(new.operand) is not None):
                             check.update(mode="truthy", probe=placeholder(new.operand), negate=True)
                         elif (isinstance(new, ast.Compare) and len(new.ops) == 1
                               and isinstance(new.ops[0], (ast.Eq, ast.NotEq, ast.Is, ast.IsNot))):
@@ -357,7 +367,8 @@ enum Harness {
                             if probe is not None:
                                 expected = value(other, line)
                                 wire = encode(expected)
-                                if not wire.startswith("?") and (op in ("==", "!=") or expected is None or expected is True
+                                if not wire.startswith("?") and (op in ("==", "!=") or expected is None
+                                                                 or expected is True
                                                                    or expected is False):
                                     check.update(mode="direct", probe=probe, op=op, expected=wire)
                         if "mode" not in check:
@@ -434,7 +445,8 @@ enum Harness {
                 return v
 
             def _grpo_verify():
-                env = {"__name__": "__grpo_tests__", "__builtins__": __builtins__, "_grpo_strict": _grpo_strict_equality()}
+                env = {"__name__": "__grpo_tests__", "__builtins__": __builtins__,
+                       "_grpo_strict": _grpo_strict_equality()}
                 out = []
                 for kind, text in _grpo_read():
                     if kind == b"V":

@@ -3,7 +3,7 @@
 // guess was right, nor of the token's length.
 
 import Foundation
-import Kernels
+import Support
 
 public struct BearerToken: Sendable {
     private let digest: [UInt8]

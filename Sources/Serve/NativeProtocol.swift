@@ -6,6 +6,7 @@
 
 import Foundation
 import RewardRules
+import Support
 
 struct ScoreRequest: Decodable {
     var completions: [String]

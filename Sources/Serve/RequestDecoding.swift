@@ -4,6 +4,7 @@
 
 import Foundation
 import RewardRules
+import Support
 
 /// A request the server will not score, and why (answered 400).
 public struct BadRequest: Error, Equatable {

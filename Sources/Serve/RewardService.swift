@@ -7,6 +7,7 @@ import Foundation
 import RewardRules
 import Sandbox
 import TaskSets
+import Support
 
 public final class RewardService: @unchecked Sendable {
     public let rules: RuleSet

@@ -15,6 +15,7 @@
 import Foundation
 import RewardRules
 import Sandbox
+import Support
 
 public enum ServeBenchmark {
     public struct Options: Sendable {

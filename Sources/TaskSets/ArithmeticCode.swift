@@ -12,7 +12,7 @@
 // the demonstrations that answer from memory, 0-100, default 50).
 
 import Foundation
-import Kernels
+import Support
 
 public enum ArithmeticCode {
     public static func generate(_ o: GeneratorOptions) throws -> GeneratedSet {

@@ -4,7 +4,7 @@
 // random subset with + - * / (exact, positive intermediates); demonstrations
 // come from a solver.
 
-import Kernels
+import Support
 
 public enum Countdown {
     public static func generate(_ o: GeneratorOptions) throws -> GeneratedSet {
@@ -20,7 +20,8 @@ public enum Countdown {
             }
         }
         func prompt(_ p: ([Int], Int)) -> String {
-            "Using the numbers \(p.0.map(String.init).joined(separator: ", ")), make \(p.1). Use + - * / and parentheses; each number at most once."
+            "Using the numbers \(p.0.map(String.init).joined(separator: ", ")), make \(p.1). Use + - * / and "
+                + "parentheses; each number at most once."
         }
         func task(_ p: ([Int], Int), _ split: String, _ i: Int) -> TaskRecord {
             TaskRecord(

@@ -2,7 +2,7 @@
 // test problems never in train (problems are drawn by key, test first).
 
 import Foundation
-import Kernels
+import Support
 import RewardRules
 
 public struct GeneratedSet {
@@ -58,7 +58,8 @@ public enum Generators {
         let wanted = options.test + options.train + options.sft
         guard wanted <= capacity / 2 else {
             throw TaskSetError.invalid(
-                "\(wanted) problems asked for, but only about \(capacity) distinct ones exist with these knobs: raise the difficulty or ask for fewer"
+                "\(wanted) problems asked for, but only about \(capacity) distinct ones exist with these knobs: raise "
+                    + "the difficulty or ask for fewer"
             )
         }
         var rng = Xoshiro(seed: options.seed)

@@ -5,7 +5,7 @@
 // training tasks.
 
 import Foundation
-import Kernels
+import Support
 import RewardRules
 
 public enum Importers {

@@ -3,7 +3,7 @@
 // linear, quadratic, modulo, piecewise; default linear). E.g. f(1)=5, f(2)=8,
 // f(3)=11 -> `def f(x): return 3*x + 2`. Small enough for a tiny model.
 
-import Kernels
+import Support
 
 public enum LinearCode {
     struct Function {

@@ -7,7 +7,7 @@
 // appear only once across the splits.
 
 import Foundation
-import Kernels
+import Support
 import RewardRules
 import Yams
 
@@ -24,6 +24,10 @@ public struct TaskManifest: Codable, Equatable, Sendable {
     public var stop: [String] = []
     /// Suggested max_completion_length for GRPO, in tokens.
     public var maxCompletionLength: Int = 256
+
+    /// The one completion cap: what a command asks for (max_completion_length), else this task
+    /// set's. Generation, dr_grpo's divisor, the length rule and the evaluations all take it here.
+    public func completionCap(asked: Int?) -> Int { asked ?? maxCompletionLength }
     /// Relative tolerance for numeric answers, exact golds included (0.142857 for 1/7 passes
     /// at 1e-5); nil: an exact gold needs an exact answer, a decimal gold allows the rule's.
     public var numericTolerance: Double?
@@ -194,6 +198,10 @@ public struct TaskSet: Sendable {
         self.sft = sft
     }
 
+    /// The splits a task set has, by name: every `split` key and argument is one of these.
+    public static let splitNames = ["train", "test"]
+
+    /// The one place a split is chosen by name.
     public func split(_ name: String) throws -> [TaskRecord] {
         switch name {
         case "train": return train
@@ -390,9 +398,8 @@ public struct TaskSet: Sendable {
         let yaml = try YAMLEncoder().encode(manifest)
         try AtomicFile.write(yaml, to: folder.appendingPathComponent("task.yaml"))
         func lines(_ objects: [[String: JSONValue]]) throws -> String {
-            let e = JSONEncoder()
-            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            return try objects.map { String(decoding: try e.encode($0), as: UTF8.self) }.joined(separator: "\n")
+            try objects.map { String(decoding: try JSONEncoder.sortedKeys.encode($0), as: UTF8.self) }.joined(
+                separator: "\n")
                 + (objects.isEmpty ? "" : "\n")
         }
         try AtomicFile.write(lines(train.map(\.json)), to: folder.appendingPathComponent("train.jsonl"))

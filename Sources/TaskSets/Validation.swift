@@ -70,7 +70,8 @@ extension TaskSet {
         for (i, r) in results.enumerated() where r?.score != 1 && r?.reason != "tests_error" {
             let (split, t) = withSolution[i]
             report.failures.append(
-                "\(split)/\(t.id): \(r?.reason ?? "rule did not apply")\(r?.detail.map { " (" + $0.prefix(200) + ")" } ?? "")"
+                "\(split)/\(t.id): "
+                    + "\(r?.reason ?? "rule did not apply")\(r?.detail.map { " (" + $0.prefix(200) + ")" } ?? "")"
             )
         }
         return report

@@ -16,7 +16,8 @@ public struct RunInfo: Sendable {
     public var rulesName: String?
     public var rulesText: String?
     public var rules: [RuleInfo]
-    /// The machine as JSON (`BLASState`: kernel, how it was chosen, CPU); this process's when nil.
+    /// The machine as JSON (`BLASState`: kernel, how it was chosen, CPU), given by the caller,
+    /// which knows the kernels; "{}" when nil.
     public var system: String?
     /// The run's identity besides its name: random, kept in its checkpoints, matched on resume.
     public var uid: String

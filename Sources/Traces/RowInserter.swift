@@ -39,7 +39,8 @@ final class RowInserter {
     }
     func bind(_ v: Int) { bind(Int64(v)) }
     func bind(_ v: Bool) { bind(Int64(v ? 1 : 0)) }
-    /// NULL for nil and for NaN and infinities (SQLite would store NaN as NULL anyway; infinities do not round-trip through JSON).
+    /// NULL for nil and for NaN and infinities (SQLite would store NaN as NULL anyway; infinities do
+    /// not round-trip through JSON).
     func bind(_ v: Double?) {
         index += 1
         if let v, v.isFinite { sqlite3_bind_double(statement, index, v) } else { sqlite3_bind_null(statement, index) }

@@ -12,7 +12,7 @@
 
 import Charts
 import Foundation
-import Kernels
+import Support
 
 public enum RunPlots {
     /// The charts of a run, with their file names.

@@ -22,7 +22,7 @@
 
 import Foundation
 import GRDB
-import Kernels
+import Support
 
 /// Which steps a list looks at (both ends included; nil: unbounded).
 public struct StepRange: Sendable, Equatable {

@@ -56,7 +56,8 @@ struct SampleQuery {
         if let above = f.above { add("score", ">", above, zone: "z.max_score > ?") }
         if hasPredicate {
             probe =
-                "EXISTS (SELECT 1 FROM rule_scores rs WHERE rs.sample_id = s.id AND \(scoreConditions.joined(separator: " AND ")))"
+                "EXISTS (SELECT 1 FROM rule_scores rs WHERE rs.sample_id = s.id AND "
+                + "\(scoreConditions.joined(separator: " AND ")))"
         }
     }
 
@@ -99,12 +100,14 @@ struct SampleQuery {
             ? "st.step \(direction)" : "\(f.descending ? "st.\(zone.1) DESC" : "st.\(zone.0) ASC"), st.step DESC"
         let matches =
             hasPredicate
-            ? "(SELECT sum(z.samples) FROM step_reasons z WHERE z.run_id = st.run_id AND z.step = st.step AND \(zoneConditions.joined(separator: " AND ")))"
+            ? "(SELECT sum(z.samples) FROM step_reasons z WHERE z.run_id = st.run_id AND z.step = st.step AND "
+                + "\(zoneConditions.joined(separator: " AND ")))"
             : "st.last_sample - st.first_sample + 1"
         return try Row.fetchAll(
             db,
             sql: """
-                SELECT st.step, coalesce(st.\(f.descending ? zone.1 : zone.0), -1e999), st.first_sample, st.last_sample, \(matches) AS matches
+                SELECT st.step, coalesce(st.\(f.descending ? zone.1 : zone.0), -1e999), st.first_sample,
+                       st.last_sample, \(matches) AS matches
                 FROM steps st
                 WHERE st.run_id = ?\(f.step.map { " AND st.step = \($0)" } ?? "")\(f.steps.condition("st.step"))
                   AND st.first_sample IS NOT NULL AND matches > 0
@@ -139,7 +142,8 @@ struct SampleQuery {
         let lookup = try db.makeStatement(
             sql: """
                 SELECT s.id, \(k) FROM (SELECT DISTINCT rs.sample_id FROM rule_scores rs
-                                        WHERE rs.sample_id BETWEEN ? AND ? AND \(scoreConditions.joined(separator: " AND "))) m
+                                        WHERE rs.sample_id BETWEEN ? AND ?
+                                              AND \(scoreConditions.joined(separator: " AND "))) m
                 CROSS JOIN samples s ON s.id = m.sample_id WHERE s.run_id = ? AND s.step = ? AND \(bound) \(tail)
                 """)
         typealias Candidate = (id: Int64, key: Double)

@@ -48,7 +48,7 @@
 // only speak SQL. A database from a newer swift-grpo is refused, not altered.
 
 import GRDB
-import Kernels
+import Support
 
 enum Schema {
     /// The version this build writes; `PRAGMA user_version` holds it.
@@ -165,7 +165,8 @@ enum Schema {
             name        TEXT NOT NULL,
             created     TEXT NOT NULL,             -- ISO 8601, UTC
             finished    TEXT,
-            status      TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
+            status      TEXT NOT NULL DEFAULT 'running'
+                        CHECK (status IN ('running', 'finished', 'failed', 'interrupted')),
             error       TEXT,
             seed        INTEGER,
             config      TEXT NOT NULL DEFAULT '{}', -- JSON, TRL's GRPOConfig names

@@ -16,7 +16,7 @@
 // not change) uses it in their place, slower but with the same answers.
 
 import GRDB
-import Kernels
+import Support
 
 enum Summaries {
     static let tables = """

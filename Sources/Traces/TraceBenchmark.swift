@@ -7,7 +7,7 @@
 // answer 35% of those, overlong 2%). Generating a step is not timed; writing it is.
 
 import Foundation
-import Kernels
+import Support
 
 public struct TraceBenchmarkReport: Codable, Sendable {
     public var samples: Int

@@ -49,7 +49,7 @@ enum TraceDatabase {
         var config = Configuration()
         config.readonly = readonly
         // The keys are declared for every reader and tool; the writer does not have SQLite
-        // re-check them on each of its inserts (7 to 30% of its time in `grpo bench traces`): it takes
+        // re-check them on each of its inserts (a large share of its time, docs/measurements.md): it takes
         // every id it writes from the row it inserted just before, in the same transaction,
         // and the tests run `PRAGMA foreign_key_check` on what it wrote.
         config.foreignKeysEnabled = readonly
@@ -59,8 +59,8 @@ enum TraceDatabase {
             try db.execute(sql: "PRAGMA cache_size = -65536")
             if !db.configuration.readonly {
                 // 16 KiB pages (for a new file only) hold several completions with their token
-                // blobs: a smaller file and about 10% faster writes than 4 KiB in `grpo bench
-                // traces`. The WAL is folded back into the file every 4,096 pages (64 MB).
+                // blobs: a smaller file and faster writes than 4 KiB (docs/measurements.md). The
+                // WAL is folded back into the file every 4,096 pages (64 MB).
                 try db.execute(sql: "PRAGMA page_size = 16384")
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 4096")
                 // In WAL mode NORMAL never corrupts the file; a power cut (not a kill) may lose

@@ -251,7 +251,8 @@ public final class TraceReader: @unchecked Sendable {
             """, [id])
         guard let run = info.rows.first?[1], case .integer(let runID) = run else { throw TraceError.unknownGroup(id) }
         let perRule = try rules(run: runID).map { rule in
-            "(SELECT score FROM rule_scores WHERE sample_id = s.id AND rule_id = \(rule.0)) AS \(quoteIdentifier(rule.1))"
+            "(SELECT score FROM rule_scores WHERE sample_id = s.id AND rule_id = \(rule.0)) AS "
+                + "\(quoteIdentifier(rule.1))"
         }
         let samples = try table(
             """
@@ -273,8 +274,8 @@ public final class TraceReader: @unchecked Sendable {
             let cursor = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT s.id, s.step, g.id, g.task_id, g.prompt, s.idx, s.completion, s.reward, s.advantage, s.num_tokens,
-                           s.finish_reason, s.truncated, s.logprob_sum, s.token_ids, s.token_logprobs
+                    SELECT s.id, s.step, g.id, g.task_id, g.prompt, s.idx, s.completion, s.reward, s.advantage,
+                           s.num_tokens, s.finish_reason, s.truncated, s.logprob_sum, s.token_ids, s.token_logprobs
                     FROM samples s JOIN groups g ON g.id = s.group_id WHERE s.run_id = ? ORDER BY s.id
                     """, arguments: [run])
             while let row = try cursor.next() {

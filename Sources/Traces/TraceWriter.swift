@@ -15,7 +15,7 @@
 
 import Foundation
 import GRDB
-import Kernels
+import Support
 
 public final class TraceWriter {
     public let path: String
@@ -53,7 +53,7 @@ public final class TraceWriter {
                 arguments: [
                     info.name, timestamp(), info.seed, info.config, info.model, info.taskSet,
                     info.rulesName, info.rulesText, info.rulesText.map { SHA256.hex($0.utf8) },
-                    info.system ?? BLASStartup.state.json, info.uid,
+                    info.system ?? "{}", info.uid,
                 ])
             let run = db.lastInsertedRowID
             for rule in info.rules {
@@ -142,12 +142,14 @@ public final class TraceWriter {
             for sample in group.samples {
                 for s in sample.scores where ruleIDs[s.rule] == nil {
                     throw TraceError.badRecord(
-                        "step \(step.step): rule \"\(s.rule)\" is not a rule of this run (\(ruleIDs.keys.sorted().joined(separator: ", ")))"
+                        "step \(step.step): rule \"\(s.rule)\" is not a rule of this run "
+                            + "(\(ruleIDs.keys.sorted().joined(separator: ", ")))"
                     )
                 }
                 if !sample.tokenLogprobs.isEmpty && sample.tokenLogprobs.count != sample.tokenIDs.count {
                     throw TraceError.badRecord(
-                        "step \(step.step): \(sample.tokenIDs.count) token ids but \(sample.tokenLogprobs.count) log-probs"
+                        "step \(step.step): \(sample.tokenIDs.count) token ids but \(sample.tokenLogprobs.count) "
+                            + "log-probs"
                     )
                 }
             }
@@ -252,8 +254,8 @@ public final class TraceWriter {
             if nextSample > firstSample {
                 try db.execute(
                     sql: """
-                        UPDATE steps SET first_sample = ?, last_sample = ?, min_reward = ?, max_reward = ?, min_advantage = ?,
-                                         max_advantage = ?, min_tokens = ?, max_tokens = ?
+                        UPDATE steps SET first_sample = ?, last_sample = ?, min_reward = ?, max_reward = ?,
+                                         min_advantage = ?, max_advantage = ?, min_tokens = ?, max_tokens = ?
                         WHERE run_id = ? AND step = ?
                         """,
                     arguments: [
@@ -272,7 +274,8 @@ public final class TraceWriter {
             }
             let zone = try db.cachedStatement(
                 sql: """
-                    INSERT INTO step_reasons (run_id, step, rule_id, reason, samples, min_score, max_score) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO step_reasons (run_id, step, rule_id, reason, samples, min_score, max_score)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """)
             for (key, z) in reasons {
                 try zone.execute(arguments: [run, step.step, key.rule, key.reason, z.samples, z.minScore, z.maxScore])
@@ -385,7 +388,8 @@ public final class TraceWriter {
         let made = try RowInserter(
             connection: connection,
             sql: """
-                INSERT INTO \(name) (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: tuple, count: rows).joined(separator: ", "))
+                INSERT INTO \(name) (\(columns.joined(separator: ", ")))
+                VALUES \(Array(repeating: tuple, count: rows).joined(separator: ", "))
                 """)
         inserters[key] = made
         return made
@@ -404,7 +408,8 @@ public final class TraceWriter {
             for (metric, value) in metrics.sorted(by: { $0.key < $1.key }) {
                 try db.execute(
                     sql:
-                        "INSERT OR REPLACE INTO evals (run_id, step, task_set, split, metric, value, time) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT OR REPLACE INTO evals (run_id, step, task_set, split, metric, value, time) "
+                        + "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     arguments: [run, step, taskSet, split, metric, value, time])
             }
         }

@@ -13,6 +13,7 @@
 import Foundation
 import Kernels
 import Policy
+import Support
 
 public struct BenchmarkReport: Codable, Sendable {
     public var shape: String

@@ -3,6 +3,8 @@
 // for what they share (num_generations, temperature, eval_limit).
 
 import Policy
+import TaskSets
+import Support
 
 public struct EvalConfig: Codable, Equatable, Sendable, OptionRoot {
     public var model = ""
@@ -69,9 +71,12 @@ public struct EvalConfig: Codable, Equatable, Sendable, OptionRoot {
         ])
 
     public func validate(file: String = "flags") throws {
-        func fail(_ key: String, _ m: String) -> PolicyError { .badConfig(file: file, key: key, message: m) }
+        func fail(_ key: String, _ m: String) -> ConfigError { ConfigError(file: file, key: key, message: m) }
         guard !model.isEmpty else { throw fail("model", "required: the checkpoint folder to evaluate") }
         guard !taskSet.isEmpty else { throw fail("task_set", "required: a task set under Tasks/ or a folder") }
+        guard TaskSet.splitNames.contains(split) else {
+            throw fail("split", "\"\(split)\" is not one of \(TaskSet.splitNames.joined(separator: ", "))")
+        }
         guard evalLimit >= 0 else { throw fail("eval_limit", "must be >= 0") }
         guard k >= 0, k <= 1 << 16 else { throw fail("k", "must be in 0...\(1 << 16)") }
         guard numGenerations >= 0, numGenerations <= 1 << 16 else {

@@ -63,7 +63,7 @@ public enum Evaluation {
         keepSamples: Bool = false, prefix: String = "", answerRule: String? = nil,
         maxRuleErrorShare: Double = RuleSet.defaultMaxErrorShare
     ) throws -> EvalReport {
-        var records = split == "train" ? tasks.train : tasks.test
+        var records = try tasks.split(split)
         if limit > 0 { records = Array(records.prefix(limit)) }
         let sampler = Sampler(model: model)
         let m = tasks.manifest
@@ -81,7 +81,7 @@ public enum Evaluation {
         // As long as the task set allows, and the model's context leaves room for after the longest prompt.
         let longestPrompt = prompts.map { sampler.tokenizer.encode($0, addBOS: true).count }.max() ?? 0
         let length = max(
-            1, min(maxNewTokens ?? m.maxCompletionLength, model.config.maxPositionEmbeddings - longestPrompt))
+            1, min(m.completionCap(asked: maxNewTokens), model.config.maxPositionEmbeddings - longestPrompt))
         func solved(_ s: ScoredCompletion) -> Bool { judge.accuracy(of: s) == 1 }
         func lengths(_ completions: [Completion]) -> [CompletionLength] {
             completions.map { CompletionLength(tokens: $0.tokens.count, limit: length) }

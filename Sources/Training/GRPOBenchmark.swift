@@ -49,7 +49,8 @@ public enum GRPOBenchmark {
                 walls.append(Date().timeIntervalSince(start))
             }
             progress(
-                "step \(i == 0 ? "warmup" : "\(i)/\(repeats)"): \(String(format: "%.3f", Date().timeIntervalSince(start))) s"
+                "step \(i == 0 ? "warmup" : "\(i)/\(repeats)"): "
+                    + "\(String(format: "%.3f", Date().timeIntervalSince(start))) s"
             )
         }
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }

@@ -72,13 +72,15 @@ extension GRPOConfig {
             Key("dynamic_sampling_metric", \.dynamicSamplingMetric, "What a kept group must vary in."),
             Key("max_resample_rounds", \.maxResampleRounds, "Extra sampling batches a step may take."),
             Key(
-                "router_bias_update_speed", \.routerBiasUpdateSpeed, "MoE router balancing speed (0 freezes the bias)."),
+                "router_bias_update_speed", \.routerBiasUpdateSpeed,
+                "MoE router balancing speed (0 freezes the bias)."),
             Key("router_replay", \.routerReplay, "Train each token through the experts the sampler chose."),
             Key(
                 "answer_rule", \.answerRule, "The rule that decides a task solved (eval's accuracy).",
                 default: "the task set's"),
             Key(
-                "max_rule_error_share", \.maxRuleErrorShare, "Stop when a rule errs on more than this share of a step."),
+                "max_rule_error_share", \.maxRuleErrorShare,
+                "Stop when a rule errs on more than this share of a step."),
 
             Key("seed", \.seed, "Seed of the prompt order and the samples."),
             Key("max_steps", \.maxSteps, "Sampled batches to train on."),

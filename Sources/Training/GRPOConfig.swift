@@ -8,7 +8,9 @@
 import Foundation
 import Policy
 import RewardRules
+import TaskSets
 import Yams
+import Support
 
 public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
     /// Checkpoint folder of the policy to start from (an SFT output's `final`, or `init-model`'s).
@@ -144,11 +146,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
         return o
     }
 
-    /// The completion cap: max_completion_length, else the task set's. Generation, dr_grpo's
-    /// divisor and the length rule's default all take it from here.
-    public func completionCap(taskSetDefault: Int) -> Int { maxCompletionLength ?? taskSetDefault }
-
-    /// `completionCap`: the cap generation runs with (see `completionCap(taskSetDefault:)`).
+    /// `completionCap`: the cap generation runs with (TaskManifest.completionCap).
     public func lossOptions(completionCap: Int) -> LossOptions {
         var o = LossOptions()
         o.lossType = lossType
@@ -175,7 +173,10 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
 
     /// Every invariant, each error naming its key.
     public func validate(file: String = "config") throws {
-        func fail(_ key: String, _ m: String) -> PolicyError { .badConfig(file: file, key: key, message: m) }
+        func fail(_ key: String, _ m: String) -> ConfigError { ConfigError(file: file, key: key, message: m) }
+        guard TaskSet.splitNames.contains(split) else {
+            throw fail("split", "\"\(split)\" is not one of \(TaskSet.splitNames.joined(separator: ", "))")
+        }
         // NaN passes no comparison and infinity passes many: refused first, by name.
         let reals: [(String, Double?)] = [
             ("temperature", Double(temperature)), ("top_p", Double(topP)), ("learning_rate", Double(learningRate)),
@@ -227,7 +228,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
             throw fail("max_rule_error_share", "must be in [0, 1]")
         }
         do { try optimizer.validate() } catch let PolicyError.badConfig(_, key, message) {
-            throw PolicyError.badConfig(file: file, key: key, message: message)
+            throw ConfigError(file: file, key: key, message: message)
         }
     }
 

@@ -20,6 +20,7 @@ import Policy
 import RewardRules
 import TaskSets
 import Traces
+import Support
 
 /// One sampled prompt: its task, tokens and completions with their scores.
 public struct Rollout: Sendable {
@@ -77,6 +78,8 @@ public final class GRPOTrainer: @unchecked Sendable {
     public private(set) var step = 0
     /// Draws the prompt order; saved in checkpoints so a resumed run picks the same prompts.
     var rng: Xoshiro
+    /// The split trained on (config.split).
+    let split: [TaskRecord]
     var order: [Int] = []
     var cursor = 0
     /// The completion cap: generation, dr_grpo's divisor and the length rule all use it.
@@ -104,10 +107,11 @@ public final class GRPOTrainer: @unchecked Sendable {
         optimizer = AdamW(layout: model.layout, config: config.optimizer)
         balancer = ExpertBalancer(model: model, speed: config.routerBiasUpdateSpeed)
         rng = Xoshiro(seed: UInt64(config.seed))
-        maxCompletionLength = config.completionCap(taskSetDefault: tasks.manifest.maxCompletionLength)
+        split = try tasks.split(config.split)
+        maxCompletionLength = tasks.manifest.completionCap(asked: config.maxCompletionLength)
         lossOptions = config.lossOptions(completionCap: maxCompletionLength)
         guard !split.isEmpty else {
-            throw PolicyError.badConfig(
+            throw ConfigError(
                 file: "config", key: "split", message: "split \"\(config.split)\" of \(tasks.manifest.name) is empty")
         }
         // Before step 1: every task it may draw fits the context with the completion cap (the
@@ -131,7 +135,7 @@ public final class GRPOTrainer: @unchecked Sendable {
         for record in split {
             let length = tokenizer.encode(m.prompt(for: record), addBOS: true).count
             guard length <= cap else {
-                throw PolicyError.badConfig(
+                throw ConfigError(
                     file: "config", key: "max_prompt_length",
                     message:
                         "task \"\(record.id)\" (\(config.split)) has a prompt of \(length) tokens, more than \(cap); "
@@ -139,8 +143,6 @@ public final class GRPOTrainer: @unchecked Sendable {
             }
         }
     }
-
-    var split: [TaskRecord] { config.split == "test" ? tasks.test : tasks.train }
 
     /// Set-ups that make a rule useless, explained before the first step: a rule that wants
     /// the completion to start with what the prompt template already wrote after the prompt
@@ -354,132 +356,166 @@ public final class GRPOTrainer: @unchecked Sendable {
 
     /// num_iterations optimizer updates on one batch of rollouts; pi_old is the first pass.
     func update(_ rollouts: [Rollout]) throws -> UpdateResult {
-        // One row per completion: prompt + completion. Row i's log-prob of its token k sits at
-        // flat index first[i] + k (the position before the token predicts it).
-        let rows = rollouts.flatMap { r in r.completions.enumerated().map { (r, $0.offset) } }
-        let sequences = rows.map { $0.0.promptTokens + $0.0.completions[$0.1].tokens }
-        let promptLengths = rows.map { $0.0.promptTokens.count }
-        // The balance loss is per forward: with it on, micro-batches would change the loss.
-        let batches = MicroBatch.plan(
-            lengths: sequences.map(\.count), fixed: model.config.auxLossAlpha > 0 ? 1 : microBatches)
-        while microActivations.count < batches.count { microActivations.append(Activations()) }
-        let n = rows.count
-        let v = model.config.vocabSize
-        let total = batches.reduce(0) { $0 + $1.size }
-        var first = [Int](repeating: 0, count: n)
-        for b in batches {
-            for (r, i) in b.rows.enumerated() { first[i] = b.offset + r * b.length + promptLengths[i] - 1 }
-        }
-        let inputs = batches.map { $0.inputs(sequences, promptLengths: promptLengths, pad: tokenizer.pad) }
-        let routes =
-            config.routerReplay
-            ? batches.map {
-                $0.routes(rows.map { $0.0.completions[$0.1].routes }, sequences: sequences, config: model.config)
-            }
-            : nil
-
-        let logp = logpBuffer.reserve(total)
-        let entropy = entropyBuffer.reserve(total)
-        let temperature = config.temperature
-        var reference: [Float] = []
+        let rows = UpdateRows(
+            rollouts, microBatches: microBatches, routerReplay: config.routerReplay, pad: tokenizer.pad,
+            config: model.config)
+        while microActivations.count < rows.batches.count { microActivations.append(Activations()) }
         let referenceStart = Date()
-        if let ref = self.reference {
-            for (b, input) in zip(batches, inputs) {
-                let logits = ref.forward(
-                    tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
-                    into: referenceActivations, saving: false)
-                LogProbs.forward(
-                    logits, targets: input.targets, rows: b.size, vocab: v, temperature: temperature,
-                    logp: logp + b.offset)
-            }
-            reference = Array(UnsafeBufferPointer(start: logp, count: total))
-        }
+        let reference = referenceLogProbs(rows)
         let referenceSeconds = Date().timeIntervalSince(referenceStart)
         var old: [Float] = []
-        var result = LossResult(loss: 0, dlogp: [], clipFracLow: 0, clipFracHigh: 0, ratioMean: 1, kl: 0, tokens: 0)
+        var check = SamplerCheck(mismatch: 0, entropy: 0, routingFlips: 0)
+        var loss = LossResult(loss: 0, dlogp: [], clipFracLow: 0, clipFracHigh: 0, ratioMean: 1, kl: 0, tokens: 0)
         var gradNorm: Float = 0
-        var mismatch = 0.0
-        var entropyMean = 0.0
-        var routingFlips = 0
         var lr: Float = 0
         var load: [[Int]] = []
         for iteration in 0..<config.numIterations {
             lr = learningRate(update: step * config.numIterations + iteration)
-            var logits: [UnsafeMutablePointer<Float>] = []
-            for (c, (b, input)) in zip(batches, inputs).enumerated() {
-                logits.append(
-                    Self.withPointers(routes?[c]) { replay in
-                        model.forward(
-                            tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
-                            into: microActivations[c], routes: replay)
-                    })
-                if iteration == 0 { routingFlips += microActivations[c].routingFlips }
-                LogProbs.forward(
-                    logits[c], targets: input.targets, rows: b.size, vocab: v, temperature: temperature,
-                    logp: logp + b.offset,
-                    entropy: iteration == 0 ? entropy + b.offset : nil)
-            }
+            let (logits, routingFlips) = policyLogProbs(rows, withEntropy: iteration == 0)
             if iteration == 0 {
-                old = Array(UnsafeBufferPointer(start: logp, count: total))
-                // The sampler and the trainer run the same code: their log-probs must agree.
-                // Entropy is over the tokens the loss counts (TRL's masked mean).
-                var entropySum = 0.0
-                var counted = 0
-                for (i, (r, c)) in rows.enumerated() {
-                    let isMasked = isMaskedOut(r.completions[c])
-                    for (k, lp) in r.completions[c].logprobs.enumerated() {
-                        mismatch = max(mismatch, Double(abs(lp - old[first[i] + k])))
-                        guard !isMasked else { continue }
-                        entropySum += Double(entropy[first[i] + k])
-                        counted += 1
-                    }
-                }
-                entropyMean = entropySum / Double(max(counted, 1))
+                old = Array(UnsafeBufferPointer(start: logpBuffer.pointer, count: rows.total))
+                check = checkAgainstSampler(rows, old: old, routingFlips: routingFlips)
             }
-            let batch: [LossSequence] = rows.enumerated().map { i, rc in
-                let (r, c) = rc
-                let range = first[i]..<(first[i] + r.completions[c].tokens.count)
-                let masked = isMaskedOut(r.completions[c])
-                return LossSequence(
-                    logp: range.map { Double(logp[$0]) }, oldLogp: range.map { Double(old[$0]) },
-                    refLogp: reference.isEmpty ? [] : range.map { Double(reference[$0]) },
-                    advantage: r.advantages[c], mask: Array(repeating: !masked, count: range.count))
-            }
-            result = GRPOLoss.compute(batch, options: lossOptions)
-            guard result.loss.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: Float(result.loss)) }
-            let dlogp = dlogpBuffer.reserve(total)
-            dlogp.update(repeating: 0, count: total)
-            for i in rows.indices { for (k, g) in result.dlogp[i].enumerated() { dlogp[first[i] + k] = Float(g) } }
-            // Gradients accumulate over the micro-batches: one optimizer step for the whole batch.
-            model.zeroGradients()
-            for (c, (b, input)) in zip(batches, inputs).enumerated() {
-                let dlogits = dlogitsBuffer.reserve(b.size * v)
-                LogProbs.backward(
-                    logits[c], targets: input.targets, dlogp: dlogp + b.offset, rows: b.size, vocab: v,
-                    temperature: temperature, dlogits: dlogits)
-                model.backward(dlogits: dlogits, from: microActivations[c])
-            }
-            gradNorm = GradientClipping.clip(
-                model.gradients.data, layout: model.layout, maxNorm: optimizer.config.maxGradNorm)
-            guard gradNorm.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: gradNorm) }
-            optimizer.update(params: model.parameters.data, grads: model.gradients.data, lr: lr)
-            load = microActivations.prefix(batches.count).map(\.expertLoad).reduce(into: []) { sum, l in
-                sum = sum.isEmpty ? l : zip(sum, l).map { zip($0, $1).map(+) }
-            }
+            loss = try surrogateLoss(rows, old: old, reference: reference)
+            backward(rows, logits: logits, loss: loss)
+            gradNorm = try clipAndStep(lr: lr)
+            load = expertLoad(microBatches: rows.batches.count)
             balancer.update(load: load)
         }
         var m = metrics(
-            rollouts, result, gradNorm: gradNorm, lr: lr, mismatch: mismatch, entropy: entropyMean, load: load)
+            rollouts, loss, gradNorm: gradNorm, lr: lr, mismatch: check.mismatch, entropy: check.entropy, load: load)
         if self.reference != nil { m.extra["reference_logprob_s"] = referenceSeconds }
-        if routes != nil { m.extra["routing_flips"] = Double(routingFlips) }
-        // Per rule, diagnostics (weight 0) included: the mean score and the pass rate go to the
-        // metrics, the pass rate to the progress line too.
+        if rows.routes != nil { m.extra["routing_flips"] = Double(check.routingFlips) }
+        let passRates = recordRuleStats(rollouts, into: &m)
+        return UpdateResult(metrics: m, passRates: passRates)
+    }
+
+    /// The frozen reference's log-probs of every completion token (empty when beta is 0).
+    func referenceLogProbs(_ rows: UpdateRows) -> [Float] {
+        guard let reference else { return [] }
+        let logp = logpBuffer.reserve(rows.total)
+        for (b, input) in zip(rows.batches, rows.inputs) {
+            let logits = reference.forward(
+                tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
+                into: referenceActivations, saving: false)
+            LogProbs.forward(
+                logits, targets: input.targets, rows: b.size, vocab: model.config.vocabSize,
+                temperature: config.temperature, logp: logp + b.offset)
+        }
+        return Array(UnsafeBufferPointer(start: logp, count: rows.total))
+    }
+
+    /// The policy's forward over every micro-batch (activations kept for backward): log-probs
+    /// into logpBuffer, entropies into entropyBuffer when asked. Returns each micro-batch's
+    /// logits and the tokens whose replayed route the router would not have chosen.
+    func policyLogProbs(_ rows: UpdateRows, withEntropy: Bool) -> ([UnsafeMutablePointer<Float>], Int) {
+        let logp = logpBuffer.reserve(rows.total)
+        let entropy = entropyBuffer.reserve(rows.total)
+        var logits: [UnsafeMutablePointer<Float>] = []
+        var routingFlips = 0
+        for (c, (b, input)) in zip(rows.batches, rows.inputs).enumerated() {
+            logits.append(
+                Self.withPointers(rows.routes?[c]) { replay in
+                    model.forward(
+                        tokens: input.tokens, batch: b.rows.count, length: b.length, lengths: input.lengths,
+                        into: microActivations[c], routes: replay)
+                })
+            routingFlips += microActivations[c].routingFlips
+            LogProbs.forward(
+                logits[c], targets: input.targets, rows: b.size, vocab: model.config.vocabSize,
+                temperature: config.temperature, logp: logp + b.offset, entropy: withEntropy ? entropy + b.offset : nil)
+        }
+        return (logits, routingFlips)
+    }
+
+    /// What the first pass (pi_old) tells beside the loss.
+    struct SamplerCheck {
+        /// The largest gap between a sampler and a trainer log-prob of the same token.
+        var mismatch: Double
+        /// The mean entropy over the tokens the loss counts (TRL's masked mean).
+        var entropy: Double
+        var routingFlips: Int
+    }
+
+    /// The sampler and the trainer run the same code: their log-probs must agree.
+    func checkAgainstSampler(_ rows: UpdateRows, old: [Float], routingFlips: Int) -> SamplerCheck {
+        let entropy = entropyBuffer.pointer
+        var mismatch = 0.0
+        var entropySum = 0.0
+        var counted = 0
+        for i in rows.rows.indices {
+            let completion = rows.completion(i)
+            let isMasked = isMaskedOut(completion)
+            for (k, lp) in completion.logprobs.enumerated() {
+                mismatch = max(mismatch, Double(abs(lp - old[rows.first[i] + k])))
+                guard !isMasked else { continue }
+                entropySum += Double(entropy[rows.first[i] + k])
+                counted += 1
+            }
+        }
+        return SamplerCheck(
+            mismatch: mismatch, entropy: entropySum / Double(max(counted, 1)), routingFlips: routingFlips)
+    }
+
+    /// The clipped surrogate (GRPOLoss) over every row, from the log-probs in logpBuffer.
+    func surrogateLoss(_ rows: UpdateRows, old: [Float], reference: [Float]) throws -> LossResult {
+        let logp = logpBuffer.pointer
+        let batch: [LossSequence] = rows.rows.indices.map { i in
+            let range = rows.range(ofRow: i)
+            let row = rows.rows[i]
+            return LossSequence(
+                logp: range.map { Double(logp[$0]) }, oldLogp: range.map { Double(old[$0]) },
+                refLogp: reference.isEmpty ? [] : range.map { Double(reference[$0]) },
+                advantage: row.rollout.advantages[row.completion],
+                mask: Array(repeating: !isMaskedOut(rows.completion(i)), count: range.count))
+        }
+        let result = GRPOLoss.compute(batch, options: lossOptions)
+        guard result.loss.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: Float(result.loss)) }
+        return result
+    }
+
+    /// The loss's gradient back through the log-probs and the model, accumulated over the
+    /// micro-batches (one optimizer step for the whole batch).
+    func backward(_ rows: UpdateRows, logits: [UnsafeMutablePointer<Float>], loss: LossResult) {
+        let v = model.config.vocabSize
+        let dlogp = dlogpBuffer.reserve(rows.total)
+        dlogp.update(repeating: 0, count: rows.total)
+        for i in rows.rows.indices { for (k, g) in loss.dlogp[i].enumerated() { dlogp[rows.first[i] + k] = Float(g) } }
+        model.zeroGradients()
+        for (c, (b, input)) in zip(rows.batches, rows.inputs).enumerated() {
+            let dlogits = dlogitsBuffer.reserve(b.size * v)
+            LogProbs.backward(
+                logits[c], targets: input.targets, dlogp: dlogp + b.offset, rows: b.size, vocab: v,
+                temperature: config.temperature, dlogits: dlogits)
+            model.backward(dlogits: dlogits, from: microActivations[c])
+        }
+    }
+
+    /// Clips the gradients to max_grad_norm, then one AdamW step; returns the norm before clipping.
+    func clipAndStep(lr: Float) throws -> Float {
+        let gradNorm = GradientClipping.clip(
+            model.gradients.data, layout: model.layout, maxNorm: optimizer.config.maxGradNorm)
+        guard gradNorm.isFinite else { throw PolicyError.nonFiniteLoss(step: step, value: gradNorm) }
+        optimizer.update(params: model.parameters.data, grads: model.gradients.data, lr: lr)
+        return gradNorm
+    }
+
+    /// Tokens each routed expert took per layer, summed over the micro-batches.
+    func expertLoad(microBatches count: Int) -> [[Int]] {
+        microActivations.prefix(count).map(\.expertLoad).reduce(into: []) { sum, l in
+            sum = sum.isEmpty ? l : zip(sum, l).map { zip($0, $1).map(+) }
+        }
+    }
+
+    /// Per rule, diagnostics (weight 0) included: the mean score and the pass rate go to the
+    /// metrics; the pass rates are returned for the progress line.
+    func recordRuleStats(_ rollouts: [Rollout], into m: inout StepMetrics) -> [(rule: String, rate: Double)] {
         let stats = rules.ruleStats(rollouts.flatMap(\.scores))
         for s in stats {
             m.extra["reward/\(s.rule)"] = s.meanScore
             m.extra["pass_rate/\(s.rule)"] = s.passRate
         }
-        return UpdateResult(metrics: m, passRates: stats.map { ($0.rule, $0.passRate) })
+        return stats.map { ($0.rule, $0.passRate) }
     }
 
     /// mask_truncated_completions: a completion cut at the cap counts in no loss term nor in the entropy.
@@ -546,16 +582,9 @@ public final class GRPOTrainer: @unchecked Sendable {
             name: config.runName ?? "\(tasks.manifest.name)-grpo", seed: config.seed, config: configJSON,
             model: modelJSON,
             taskSet: tasks.manifest.name, rulesName: rules.name, rulesText: rules.text,
-            rules: rules.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) })
+            rules: rules.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) },
+            system: BLASStartup.state.json)
     }
 }
 
 private func mean(_ x: [Double]) -> Double? { x.isEmpty ? nil : x.reduce(0, +) / Double(x.count) }
-
-extension JSONEncoder {
-    static var sortedKeys: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }
-}

@@ -13,6 +13,7 @@
 import Foundation
 import Kernels
 import Policy
+import Support
 
 public struct MemoryEstimate: Sendable {
     public struct Part: Sendable {
@@ -59,7 +60,7 @@ public struct MemoryEstimate: Sendable {
             key = config.promptsPerStep > config.numGenerations ? "prompts_per_step" : "num_generations"
         }
         let breakdown = parts.map { "\($0.what) \(AvailableMemory.describe($0.bytes))" }.joined(separator: ", ")
-        throw PolicyError.badConfig(
+        throw ConfigError(
             file: file, key: key,
             message: "this run needs \(shortfall) (\(breakdown)); "
                 + "lower num_generations or prompts_per_step (a batch is their product), or use a smaller model")

@@ -1,6 +1,6 @@
 // The rows of a GRPO batch cut into micro-batches by length, each padded only
-// to its own longest row. Completions vary in length: in the demo one padded
-// batch was 22% padding, two micro-batches of sorted rows 9%. The trainer
+// to its own longest row. Completions vary in length, so one padded batch is
+// much padding (docs/measurements.md) and sorted micro-batches far less. The trainer
 // accumulates gradients over them (one optimizer step), so the update is the
 // one-batch update up to summation order.
 //   flat layout: micro-batch c is a [rows_c, length_c] block at offset_c

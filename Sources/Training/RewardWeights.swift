@@ -7,6 +7,7 @@ import Foundation
 import Policy
 import RewardRules
 import Yams
+import Support
 
 public enum RewardWeights: OptionValue, Equatable {
     case inOrder([Double])
@@ -88,8 +89,8 @@ public enum RewardWeights: OptionValue, Equatable {
     /// length, is refused naming the set's rules.
     public func applied(to rules: RuleSet, file: String) throws -> RuleSet {
         let names = rules.entries.map(\.name)
-        func fail(_ m: String) -> PolicyError {
-            .badConfig(
+        func fail(_ m: String) -> ConfigError {
+            ConfigError(
                 file: file, key: "reward_weights",
                 message: m + " (rule set \(rules.name): "
                     + names.joined(separator: ", ") + ")")

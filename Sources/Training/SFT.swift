@@ -7,6 +7,7 @@ import Foundation
 import Kernels
 import Policy
 import RewardRules
+import Support
 
 public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
     /// A checkpoint folder to start from; none: a fresh model of `shape`.
@@ -54,7 +55,7 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
     }
 
     public func validate(file: String = "sft") throws {
-        func fail(_ key: String, _ m: String) -> PolicyError { .badConfig(file: file, key: key, message: m) }
+        func fail(_ key: String, _ m: String) -> ConfigError { ConfigError(file: file, key: key, message: m) }
         guard !taskSet.isEmpty else {
             throw fail("task_set", "required: a JSONL file, a task-set folder or a task-set name")
         }
@@ -66,7 +67,7 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
         guard saveTotalLimit >= 0 else { throw fail("save_total_limit", "must be >= 0") }
         guard loggingSteps > 0 else { throw fail("logging_steps", "must be positive") }
         do { try optimizer.validate() } catch let PolicyError.badConfig(_, key, message) {
-            throw PolicyError.badConfig(file: file, key: key, message: message)
+            throw ConfigError(file: file, key: key, message: message)
         }
     }
 
@@ -74,7 +75,7 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
     public static func load(file: String?, flags: [(key: String, value: String, flag: String)]) throws -> SFTConfig {
         let (config, given) = try options.read(file: file, flags: flags)
         if given.contains("max_steps") && given.contains("num_train_epochs") {
-            throw PolicyError.badConfig(
+            throw ConfigError(
                 file: file ?? "flags", key: "num_train_epochs",
                 message: "give max_steps or num_train_epochs, not both")
         }

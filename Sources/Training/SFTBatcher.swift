@@ -13,6 +13,7 @@
 
 import Kernels
 import Policy
+import Support
 
 public struct SFTBatch: Equatable, Sendable {
     public let batch: Int
@@ -109,7 +110,8 @@ public struct SFTBatcher: Sendable {
     public mutating func restore(_ state: SFTBatcherState) throws {
         guard state.epoch >= 0, (0..<sequences.count).contains(state.position) else {
             throw SFTDataError.invalidState(
-                "SFT batcher state: epoch \(state.epoch), position \(state.position) does not fit \(sequences.count) examples; was it saved with other data or max length?"
+                "SFT batcher state: epoch \(state.epoch), position \(state.position) does not fit \(sequences.count) "
+                    + "examples; was it saved with other data or max length?"
             )
         }
         epoch = state.epoch

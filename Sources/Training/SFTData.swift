@@ -5,6 +5,7 @@
 
 import Foundation
 import Kernels
+import Support
 
 public struct SFTExample: Equatable, Sendable {
     public var prompt: String
@@ -53,7 +54,8 @@ public enum SFTDataError: Error, CustomStringConvertible, Equatable {
         case let .invalidSetting(name, value, requirement): return "\(name) \(value): \(requirement)"
         case let .nothingFits(examples, maxLength):
             return
-                "none of the \(examples) examples fits max length \(maxLength) (bos, the prompt and one completion token must fit)"
+                "none of the \(examples) examples fits max length \(maxLength) (bos, the prompt and one completion "
+                + "token must fit)"
         case .invalidState(let message): return message
         }
     }

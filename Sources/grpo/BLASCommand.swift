@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Kernels
 import RewardRules
+import Support
 
 struct BLASCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,9 +23,10 @@ struct BLASCommand: ParsableCommand {
         let state = BLASStartup.state
         let failure = check ? BLASSelfCheck.run() : nil
         if json {
-            var object = try JSONDecoder().decode([String: JSONValue].self, from: try JSONEncoder.sorted.encode(state))
+            let encoded = try JSONEncoder.sortedKeys.encode(state)
+            var object = try JSONDecoder().decode([String: JSONValue].self, from: encoded)
             if check { object["self_check"] = .string(failure ?? "passed") }
-            print(String(decoding: try JSONEncoder.sorted.encode(object), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(object), as: UTF8.self))
         } else {
             print(state.summary)
             let cpu = state.cpu

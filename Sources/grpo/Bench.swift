@@ -7,6 +7,7 @@ import RewardRules
 import Sandbox
 import Traces
 import TaskSets
+import Support
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,7 +61,7 @@ struct BenchPolicy: ParsableCommand {
             terminal.note("bench: \($0)")
         }
         if json {
-            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(report), as: UTF8.self))
             return
         }
         func f(_ v: Double?, _ fmt: String = "%.0f") -> String { v.map { String(format: fmt, $0) } ?? "-" }
@@ -84,7 +85,7 @@ struct BenchPolicy: ParsableCommand {
     /// Each configuration in a child process of this binary, so that peak memory is its own.
     func runScaling() throws {
         let terminal = Terminal(quiet: quiet)
-        guard let exe = BLASStartup.executablePath() else { throw ValidationError("cannot find this program's file") }
+        guard let exe = RunningProgram.path() else { throw ValidationError("cannot find this program's file") }
         let configurations: [(shape: String, context: Int?)] = [
             ("toy", nil), ("tiny", nil), ("small", nil), ("tiny", 128), ("tiny", 512), ("tiny", 2048),
         ]
@@ -114,7 +115,7 @@ struct BenchPolicy: ParsableCommand {
         terminal.note("bench scaling: \(configurations.count) configurations")
         if json {
             struct Scaling: Encodable { var scaling: [BenchmarkReport] }
-            print(String(decoding: try JSONEncoder.sorted.encode(Scaling(scaling: reports)), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(Scaling(scaling: reports)), as: UTF8.self))
             return
         }
         func f(_ v: Double?, _ fmt: String = "%.0f") -> String { v.map { String(format: fmt, $0) } ?? "-" }
@@ -159,7 +160,7 @@ struct BenchRewards: ParsableCommand {
             "code_per_s_beside_trainer": beside, "resident_mb": Benchmark.residentMegabytes(),
         ]
         if json {
-            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(report), as: UTF8.self))
         } else {
             for (k, v) in report.sorted(by: { $0.key < $1.key }) { print(String(format: "%-14@ %12.0f", k, v)) }
         }
@@ -263,7 +264,7 @@ struct BenchSandbox: ParsableCommand {
             }
             print(
                 String(
-                    decoding: try JSONEncoder.sorted.encode(Out(rounds: reports, medianSeconds: median, cpu: cpu)),
+                    decoding: try JSONEncoder.sortedKeys.encode(Out(rounds: reports, medianSeconds: median, cpu: cpu)),
                     as: UTF8.self))
             return
         }
@@ -289,9 +290,11 @@ struct BenchTraces: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "traces",
         abstract:
-            "Measure trace writing (samples/s, 3 rule scores each) and the `grpo traces samples` filters on a large database.",
+            "Measure trace writing (samples/s, 3 rule scores each) and the `grpo traces samples` filters on a large "
+            + "database.",
         discussion:
-            "Writes --samples synthetic samples (steps of 64 groups x 16) into --db, then times each filter (median of --repeats). query_ms_1m is the slowest filter's median."
+            "Writes --samples synthetic samples (steps of 64 groups x 16) into --db, then times each filter (median "
+            + "of --repeats). query_ms_1m is the slowest filter's median."
     )
     @Option(help: "Samples to write.") var samples = 1_000_000
     @Option(help: "Database to (re)create; deleted afterwards unless --keep.") var db = "runs/bench-traces.sqlite"
@@ -318,7 +321,7 @@ struct BenchTraces: ParsableCommand {
                 Date().timeIntervalSince(start), report.databaseMB))
         if !keep { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
         if json {
-            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(report), as: UTF8.self))
             return
         }
         print(String(format: "write_samples_per_s   %10.0f", report.writeSamplesPerS))
@@ -335,9 +338,11 @@ struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract:
-            "Time one GRPO step: 8 prompts x 8 completions, up to 64 new tokens, beta 0.04, one update, exact-match reward.",
+            "Time one GRPO step: 8 prompts x 8 completions, up to 64 new tokens, beta 0.04, one update, exact-match "
+            + "reward.",
         discussion:
-            "A random policy of --shape on arith's prompts with the math-answer rule set; medians of --repeats steps after a warmup. logprob_s is the reference model's forward; train_s the rest of the update."
+            "A random policy of --shape on arith's prompts with the math-answer rule set; medians of --repeats steps "
+            + "after a warmup. logprob_s is the reference model's forward; train_s the rest of the update."
     )
     @Option var shape = "tiny"
     @Option(help: "Timed steps.") var repeats = 5
@@ -351,13 +356,14 @@ struct BenchTrain: ParsableCommand {
             repeats: repeats
         ) { terminal.note("bench train: \($0)") }
         if json {
-            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(report), as: UTF8.self))
             return
         }
         print(
             String(
                 format:
-                    "GRPO step (%@): %.3f s = sampling %.3f + scoring %.3f + reference log-probs %.3f + training %.3f; max log-prob mismatch %.2g; peak RSS %.0f MB",
+                    "GRPO step (%@): %.3f s = sampling %.3f + scoring %.3f + reference log-probs %.3f + training "
+                    + "%.3f; max log-prob mismatch %.2g; peak RSS %.0f MB",
                 report.shape, report.stepS, report.sampleS, report.scoreS, report.logprobS, report.trainS,
                 report.logprobMismatchMax, report.peakRssMb))
     }

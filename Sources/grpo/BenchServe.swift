@@ -47,7 +47,7 @@ struct BenchServe: ParsableCommand {
         terminal.note("")
         guard let r = box.report else { return }
         if json {
-            print(String(decoding: try JSONEncoder.sorted.encode(r), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(r), as: UTF8.self))
             return
         }
         func ms(_ l: ServeBenchmark.Latency) -> String {

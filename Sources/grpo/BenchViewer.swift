@@ -63,7 +63,7 @@ struct BenchViewer: ParsableCommand {
                 var training: TrainingUnderViewerReport?
             }
             print(
-                String(decoding: try JSONEncoder.sorted.encode(Both(viewer: report, training: training)), as: UTF8.self)
+                String(decoding: try JSONEncoder.sortedKeys.encode(Both(viewer: report, training: training)), as: UTF8.self)
             )
             return
         }

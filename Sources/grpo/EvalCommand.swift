@@ -4,7 +4,9 @@ import Policy
 import RewardRules
 import TaskSets
 import Traces
+import Kernels
 import Training
+import Support
 
 struct Eval: ParsableCommand {
     static let abstract = "Held-out accuracy: greedy pass@1, sampled pass@k, per-rule pass rates, mean length."
@@ -31,7 +33,8 @@ struct Eval: ParsableCommand {
                 RunInfo(
                     name: cfg.runName ?? "eval \(cfg.model)", taskSet: set.manifest.name,
                     rulesName: ruleSet.name, rulesText: ruleSet.text,
-                    rules: ruleSet.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) }))
+                    rules: ruleSet.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) },
+                    system: BLASStartup.state.json))
             try traces.record(StepRecord(step: 0, groups: report.greedyGroups))
             if !report.sampledGroups.isEmpty { try traces.record(StepRecord(step: 1, groups: report.sampledGroups)) }
             try traces.recordEval(step: 0, taskSet: set.manifest.name, split: cfg.split, metrics: report.metrics)
@@ -39,7 +42,7 @@ struct Eval: ParsableCommand {
             Terminal(quiet: cfg.quiet).note("recorded in \(db)")
         }
         if cfg.json {
-            print(String(decoding: try JSONEncoder.sorted.encode(report), as: UTF8.self))
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(report), as: UTF8.self))
             return
         }
         print(

@@ -5,6 +5,7 @@ import RewardRules
 import Training
 import Traces
 import Sandbox
+import Support
 
 struct Rewards: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,7 +52,8 @@ struct Rewards: ParsableCommand {
     struct Score: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Score completions: JSONL {\"id\", \"completion\", \"task\"} in, {\"id\", \"reward\", \"rules\", \"reasons\"} out."
+                "Score completions: JSONL {\"id\", \"completion\", \"task\"} in, {\"id\", \"reward\", \"rules\", "
+                + "\"reasons\"} out."
         )
         @Option(help: "Rule set: a file or a name (see `grpo rewards list`).") var rules: String
         @Option(help: "Input JSONL.") var input: String
@@ -60,8 +62,9 @@ struct Rewards: ParsableCommand {
             name: .customLong("skip-bad-lines"), help: "Report bad input lines and go on (default: stop at the first).")
         var skipBadLines = false
         @Option(
-            help:
-                "Also record the scored completions in this trace database (step 0, one group per task id) for `grpo traces`."
+            help: ArgumentHelp(
+                "Also record the scored completions in this trace database (step 0, one group per task id) "
+                    + "for `grpo traces`.")
         )
         var traces: String?
         @Option(help: "The run's name in --traces (default: the input file's name).") var runName: String?
@@ -87,7 +90,7 @@ struct Rewards: ParsableCommand {
                     "id": item.id, "reward": s.reward.map { .number($0) } ?? .null,
                     "rules": .object(rules), "reasons": .object(reasons),
                 ])
-                out += String(decoding: try JSONEncoder.sorted.encode(line), as: UTF8.self) + "\n"
+                out += String(decoding: try JSONEncoder.sortedKeys.encode(line), as: UTF8.self) + "\n"
             }
             if let output {
                 try AtomicFile.write(out, to: URL(fileURLWithPath: output))
@@ -119,7 +122,8 @@ struct Rewards: ParsableCommand {
         let run = try writer.startRun(
             RunInfo(
                 name: name, rulesName: set.name, rulesText: set.text,
-                rules: set.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) }))
+                rules: set.entries.map { RuleInfo(name: $0.name, kind: $0.kind, weight: $0.weight) },
+                system: BLASStartup.state.json))
         let step = StepRecord(
             step: 0, keys: items.map { $0.task.id ?? $0.task.prompt ?? "line \($0.line)" },
             prompts: items.map { $0.task.prompt ?? "" }, completions: items.map(\.completion), scored: scored)
@@ -131,7 +135,8 @@ struct Rewards: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Unit tests for a rule set: each case {\"completion\", \"task\", \"expect\": {rule: score}, \"expect_reward\"?}.",
+                "Unit tests for a rule set: each case {\"completion\", \"task\", \"expect\": {rule: score}, "
+                + "\"expect_reward\"?}.",
             discussion: "Prints every mismatch; exits non-zero if there is any. A rule expected as null must not apply."
         )
         @Option(help: "Rule set: a file or a name (see `grpo rewards list`).") var rules: String
@@ -159,7 +164,8 @@ struct Rewards: ParsableCommand {
                     case (let w?, let got?):
                         if abs(w - got.score) > tolerance {
                             problems.append(
-                                "\(rule): expected \(w), got \(got.score) (\(got.reason)\(got.detail.map { ": " + $0 } ?? ""))"
+                                "\(rule): expected \(w), got \(got.score) "
+                                    + "(\(got.reason)\(got.detail.map { ": " + $0 } ?? ""))"
                             )
                         }
                     }
@@ -261,13 +267,5 @@ struct RewardInput {
             item.expectReward = n
         }
         return item
-    }
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Policy
+import Support
 import Training
 
 struct SFT: ParsableCommand {
@@ -14,43 +15,17 @@ struct SFT: ParsableCommand {
         guard let line = try readCommandLine(SFTConfig.options, arguments, abstract: Self.abstract) else { return }
         let cfg = try SFTConfig.load(file: line.configFile, flags: line.flags)
         let terminal = Terminal(quiet: cfg.quiet)
-        var resumeFrom: URL?
-        if let resume = cfg.resumeFromCheckpoint {
-            guard !cfg.overwriteOutputDir else {
-                throw ValidationError(
-                    "--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: "
-                        + "give one")
-            }
-            let url = URL(fileURLWithPath: resume)
-            resumeFrom =
-                FileManager.default.fileExists(atPath: url.appendingPathComponent(Checkpoint.stateFile).path)
-                ? url : SFTRunner.latestCheckpoint(in: url)
-            guard resumeFrom != nil else {
-                throw PolicyError.missingFile(url.appendingPathComponent("checkpoint-*").path)
-            }
-        }
-        let policy: Transformer
-        if let from = resumeFrom ?? cfg.model.map({ URL(fileURLWithPath: $0) }) {
-            policy = try Checkpoint.loadModel(from: from)
-        } else {
-            policy = Transformer(config: try ModelConfig.named(cfg.shape))
-            policy.initialize(seed: cfg.seed)
-        }
-        let runner = try SFTRunner(config: cfg, model: policy, resume: resumeFrom)
-        if resumeFrom == nil {
-            // Never over an earlier run: refused, or (overwrite_output_dir) removed first.
-            try RunFolder.claim(folder: cfg.outputFolder, overwrite: cfg.overwriteOutputDir, command: "sft")
-        }
+        let runner: SFTRunner
+        do { runner = try SFTRunner.start(cfg) } catch let e as RunError { throw ValidationError(e.message) }
         Interrupt.shared.install(terminal)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         var finished = false
         var last = (path: "", step: 0)
         try runner.run(shouldStop: { Interrupt.shared.requested }) { event in
             switch event {
             case let .started(examples, dropped, truncated, startStep, maxSteps):
                 terminal.note(
-                    "sft: \(examples) examples (\(dropped) too long, dropped; \(truncated) truncated), steps \(startStep + 1)...\(maxSteps)"
+                    "sft: \(examples) examples (\(dropped) too long, dropped; \(truncated) truncated), steps "
+                        + "\(startStep + 1)...\(maxSteps)"
                 )
             case .step(let r):
                 terminal.progress(
@@ -58,7 +33,9 @@ struct SFT: ParsableCommand {
                         format: "step %d/%d  loss %.4f  grad %.2f  lr %.2e  %.0f tok/s  %.2f s/step  ETA %@  epoch %d",
                         r.step, r.maxSteps, r.loss, r.gradNorm, r.learningRate, r.tokensPerSecond,
                         r.secondsPerStep, formatDuration(r.etaSeconds), r.epoch))
-                if cfg.json, let data = try? encoder.encode(r) { print(String(data: data, encoding: .utf8)!) }
+                if cfg.json, let data = try? JSONEncoder.sortedKeys.encode(r) {
+                    print(String(data: data, encoding: .utf8)!)
+                }
             case let .checkpoint(path, step):
                 last = (path, step)
                 terminal.note("checkpoint: \(path) (step \(step))")

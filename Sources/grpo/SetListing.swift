@@ -3,6 +3,7 @@
 // and an empty search says where it looked.
 
 import Kernels
+import Support
 
 enum SetListing {
     /// `what`: "task sets" or "rule sets"; `describe`: a set's line (an error loading it is shown instead).

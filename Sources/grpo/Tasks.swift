@@ -5,6 +5,7 @@ import Policy
 import RewardRules
 import TaskSets
 import Training
+import Support
 
 struct Tasks: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,7 +35,7 @@ struct Tasks: ParsableCommand {
             let set = try TaskSet.load(name)
             for t in try set.split(split).prefix(limit) {
                 if json {
-                    print(String(decoding: try JSONEncoder.sorted.encode(JSONValue.object(t.json)), as: UTF8.self))
+                    print(String(decoding: try JSONEncoder.sortedKeys.encode(JSONValue.object(t.json)), as: UTF8.self))
                 } else {
                     print("--- \(t.id)")
                     print(set.manifest.prompt(for: t))
@@ -82,7 +83,8 @@ struct Tasks: ParsableCommand {
             try TaskSet.write(
                 to: URL(fileURLWithPath: out), manifest: set.manifest, train: set.train, test: set.test, sft: set.sft)
             print(
-                "wrote \(out): train \(set.train.count), test \(set.test.count), sft \(set.sft.count) (\(generator), seed \(seed))"
+                "wrote \(out): train \(set.train.count), test \(set.test.count), sft \(set.sft.count) (\(generator), "
+                    + "seed \(seed))"
             )
         }
     }
@@ -144,7 +146,7 @@ struct Tasks: ParsableCommand {
             if let model {
                 let checkpoint = URL(fileURLWithPath: model)
                 let config = try ModelConfig.load(checkpoint.appendingPathComponent(Checkpoint.configFile))
-                let cap = maxCompletionLength ?? set.manifest.maxCompletionLength
+                let cap = set.manifest.completionCap(asked: maxCompletionLength)
                 do {
                     let longest = try ContextFit.check(set, splits: [("train", cap), ("test", cap)], model: config)
                     print(
@@ -157,7 +159,9 @@ struct Tasks: ParsableCommand {
             }
             if set.manifest.kind == "code" {
                 print(
-                    "reference solutions: \(report.solutionsChecked - report.failures.count)/\(report.solutionsChecked) pass their tests"
+                    "reference solutions: "
+                        + "\(report.solutionsChecked - report.failures.count)/\(report.solutionsChecked) pass their "
+                        + "tests"
                         + (report.missingSolutions > 0 ? " (\(report.missingSolutions) tasks have none)" : ""))
                 print(
                     "checks: \(report.strictChecks) decided outside the program, "

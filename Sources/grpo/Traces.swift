@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Kernels
 import Traces
+import Support
 
 struct TracesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -103,7 +104,8 @@ struct TracesCommand: ParsableCommand {
         func validate() throws {
             if SampleFilter.Order(rawValue: order) == nil {
                 throw ValidationError(
-                    "--order: \"\(order)\" is not one of \(SampleFilter.Order.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "--order: \"\(order)\" is not one of "
+                        + "\(SampleFilter.Order.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
             if (below != nil || above != nil) && rule == nil {
@@ -198,7 +200,8 @@ struct TracesCommand: ParsableCommand {
             if full {
                 for row in samples.rows {
                     print(
-                        "\n── sample \(format(row[0])) (index \(format(row[1])), reward \(format(row[2])), advantage \(format(row[3]))) ──"
+                        "\n── sample \(format(row[0])) (index \(format(row[1])), reward \(format(row[2])), advantage "
+                            + "\(format(row[3]))) ──"
                     )
                     print(TerminalText.safe(row[c].string ?? "", keepLines: true))
                 }
@@ -258,7 +261,8 @@ struct TracesCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "sql",
             abstract:
-                "Run one read-only SQL query (tables: runs, rules, steps, groups, samples, rule_scores, evals, checkpoints; views: rule_pass_rate, flat_groups, format_ok_answer_wrong)."
+                "Run one read-only SQL query (tables: runs, rules, steps, groups, samples, rule_scores, evals, "
+                + "checkpoints; views: rule_pass_rate, flat_groups, format_ok_answer_wrong)."
         )
         @OptionGroup var database: Database
         @Argument(help: "A SELECT statement.") var query: String

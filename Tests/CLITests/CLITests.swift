@@ -218,7 +218,8 @@ final class CLITests: XCTestCase {
 
         let cases = tmp.appendingPathComponent("cases.jsonl")
         try """
-        {"completion": "<answer>3</answer>", "task": {"kind": "math"}, "expect": {"format": 1, "tags": 1}, "expect_reward": 1.5}
+        {"completion": "<answer>3</answer>", "task": {"kind": "math"}, "expect": {"format": 1, "tags": 1}, \
+        "expect_reward": 1.5}
         {"completion": "3", "task": {"kind": "code"}, "expect": {"format": 0, "tags": null}}
         """.write(to: cases, atomically: false, encoding: .utf8)
         let passing = try grpo(["rewards", "check", "--rules", rules.path, "--cases", cases.path])

@@ -133,8 +133,8 @@ extension CLITests {
         while seen < 4 && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.1)
             let counts = try python(
-                "print(*db.execute('SELECT count(*), coalesce(sum(last_sample - first_sample + 1), 0) FROM steps WHERE first_sample IS NOT NULL').fetchone())"
-            )
+                "print(*db.execute('SELECT count(*), coalesce(sum(last_sample - first_sample + 1), 0) "
+                    + "FROM steps WHERE first_sample IS NOT NULL').fetchone())")
             let parts = counts.split(separator: " ").compactMap { Int($0) }
             guard parts.count == 2 else { continue }
             XCTAssertEqual(parts[1], parts[0] * 1024, "a reader sees whole steps only")

@@ -87,11 +87,13 @@ extension CLITests {
         XCTAssertEqual(passAt2.count, 3)
         XCTAssertEqual(try XCTUnwrap(eval["pass_at_k"] as? Double), passAt2.reduce(0, +) / 3, accuracy: 1e-9)
         XCTAssertNil(eval["greedy_groups"], "samples go to the database, not the JSON")
-        // The database holds every greedy completion (step 0) and the pass@k samples (step 1), each with its rule scores.
+        // The database holds every greedy completion (step 0) and the pass@k samples (step 1), each
+        // with its rule scores.
         let counts = try json(
             grpo([
                 "traces", "sql", "--db", evalDB, "--json",
-                "SELECT step, count(*) AS n, count(DISTINCT group_id) AS g, sum(advantage) AS a FROM samples GROUP BY step ORDER BY step",
+                "SELECT step, count(*) AS n, count(DISTINCT group_id) AS g, sum(advantage) AS a FROM samples "
+                    + "GROUP BY step ORDER BY step",
             ]).out)
         XCTAssertEqual(counts.map { $0["step"] as? Int }, [0, 1])
         XCTAssertEqual(counts.map { $0["n"] as? Int }, [3, 12])

@@ -5,6 +5,7 @@
 import XCTest
 import Foundation
 import Kernels
+import Support
 
 final class KernelTests: XCTestCase {
     /// Float32's unit roundoff, 2^-24.

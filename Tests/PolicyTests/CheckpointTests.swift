@@ -6,6 +6,7 @@ import Foundation
 import Kernels
 import Policy
 import XCTest
+import Support
 
 final class CheckpointTests: XCTestCase {
     private var root: URL!

@@ -4,6 +4,7 @@ import XCTest
 import Foundation
 import Kernels
 import Policy
+import Support
 
 final class ConfigAndTokenizerTests: XCTestCase {
     func testTokenizerRoundTripsAnyUTF8() {

@@ -4,6 +4,7 @@
 
 import XCTest
 import Kernels
+import Support
 
 struct GradientCheck {
     var h: Float = 2e-3

@@ -4,6 +4,7 @@
 import XCTest
 import Kernels
 import Policy
+import Support
 
 final class LayerGradientTests: XCTestCase {
     var rng = Xoshiro(seed: 7)

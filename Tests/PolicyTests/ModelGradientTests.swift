@@ -5,6 +5,7 @@
 import XCTest
 import Kernels
 import Policy
+import Support
 
 final class ModelGradientTests: XCTestCase {
     func makeBatch(_ model: Transformer, b: Int, t: Int, rng: inout Xoshiro) -> [Int32] {

@@ -4,6 +4,7 @@
 import XCTest
 import Kernels
 import Policy
+import Support
 
 final class OptimizerTests: XCTestCase {
     func testAdamWMatchesHandComputation() {

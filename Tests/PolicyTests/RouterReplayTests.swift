@@ -6,6 +6,7 @@
 import XCTest
 import Kernels
 import Policy
+import Support
 
 final class RouterReplayTests: XCTestCase {
     var rng = Xoshiro(seed: 23)

@@ -5,6 +5,7 @@
 import XCTest
 import Kernels
 import Policy
+import Support
 
 final class RouterTests: XCTestCase {
     var rng = Xoshiro(seed: 11)

@@ -25,7 +25,8 @@ final class DiagnosticRuleTests: XCTestCase {
         math + """
 
               - {name: used_code, kind: regex, weight: 0, pattern: '```(?:python|py)[ \\t]*\\n'}
-              - {name: worked, kind: regex, weight: 0, pattern: '<think>(?:(?!</think>).){33,}</think>', flags: [dotall]}
+              - {name: worked, kind: regex, weight: 0, flags: [dotall],
+                 pattern: '<think>(?:(?!</think>).){33,}</think>'}
             """
 
     static let completions = [

@@ -50,8 +50,8 @@ final class MathCorpusTests: XCTestCase {
             }
             if got != c.expected {
                 mismatches.append(
-                    "line \(c.line): gold \(c.gold) answer \(s.detail ?? "-"): expected \(c.expected), got \(got) (\(s.reason))"
-                )
+                    "line \(c.line): gold \(c.gold) answer \(s.detail ?? "-"): "
+                        + "expected \(c.expected), got \(got) (\(s.reason))")
             }
         }
         XCTAssert(

@@ -126,9 +126,9 @@ final class RuleErrorTests: XCTestCase {
                 .answerRule(
                     file: "two.yaml",
                     message:
-                        "which rule judges the answer is ambiguous: checker (command), answer (math) could; name one with "
-                        + "answer_rule in the task set's task.yaml, `grpo eval --answer_rule NAME` or the training "
-                        + "config's answer_rule"))
+                        "which rule judges the answer is ambiguous: checker (command), answer (math) could; "
+                        + "name one with answer_rule in the task set's task.yaml, `grpo eval --answer_rule NAME` "
+                        + "or the training config's answer_rule"))
         }
         XCTAssertEqual(try AnswerJudge(rules: set, answerRule: "answer").answerRule, "answer")
         XCTAssertThrowsError(try AnswerJudge(rules: set, answerRule: "answr")) {

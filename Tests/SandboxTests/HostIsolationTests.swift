@@ -22,7 +22,7 @@ final class HostIsolationTests: SandboxTestCase {
     }
 
     func testIPCObjectsDieWithTheirRun() {
-        let key = Int32.random(in: 0x4000_0000...0x7fff_fff0)
+        let key = Self.ipcKey(slot: 0)
         defer { HostState.removeIPC(key: key) }
         let ipc = """
             import ctypes

@@ -21,7 +21,7 @@ final class HostileProgramTests: SandboxTestCase {
         XCTAssertGreaterThanOrEqual(programs.count, 45, "the hostile corpus is missing files")
         let canaryProcess = try startCanaryProcess()
         let listener = try LoopbackListener()
-        let ipcKey = Int32.random(in: 0x4000_0000...0x7fff_fff0)
+        let ipcKey = Self.ipcKey(slot: 1)
         let marker = "grpo-hostile-\(UUID().uuidString)"
         setenv("GRPO_TEST_SECRET", "hunter2", 1)
         defer { unsetenv("GRPO_TEST_SECRET") }

@@ -21,6 +21,10 @@ class SandboxTestCase: XCTestCase {
         l.maxFileMB = 4
         return l
     }
+    /// A System V IPC key of this test process's own (`slot` tells a process's keys apart): from
+    /// the pid, so concurrent test runs never share one and a failure reproduces with its key.
+    static func ipcKey(slot: Int32) -> Int32 { 0x4000_0000 + (getpid() % 0x0fff_ffff) * 2 + slot }
+
     /// The task every hostile program pretends to solve: f(x) = 3x + 2.
     static let tests = SandboxLoad.hostileTests
     static let humanEvalTests = SandboxLoad.humanEvalTests

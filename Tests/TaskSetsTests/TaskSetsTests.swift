@@ -51,8 +51,8 @@ final class TaskSetsTests: XCTestCase {
 
         let bad = try makeSet(
             train:
-                "{\"id\": \"a\", \"prompt\": \"x\", \"answer\": \"1\"}\n{\"id\": \"b\", \"prompt\": 3, \"answer\": \"1\"}\n"
-        )
+                "{\"id\": \"a\", \"prompt\": \"x\", \"answer\": \"1\"}\n"
+                + "{\"id\": \"b\", \"prompt\": 3, \"answer\": \"1\"}\n")
         XCTAssertEqual(error { try TaskSet.load(bad) }, "\(bad)/train.jsonl:2: field \"prompt\": expected a string")
         let missing = try makeSet(train: "{\"id\": \"a\", \"prompt\": \"x\"}\n")
         XCTAssertEqual(error { try TaskSet.load(missing) }, "\(missing)/train.jsonl:1: field \"answer\": missing")
@@ -221,8 +221,11 @@ final class TaskSetsTests: XCTestCase {
         let he = try write(
             "he.jsonl",
             """
-            {"task_id": "HumanEval/0", "prompt": "def add(a, b):\\n    \\"\\"\\"Add.\\"\\"\\"\\n", "canonical_solution": "    return a + b\\n", "test": "def check(candidate):\\n    assert candidate(1, 2) == 3\\n", "entry_point": "add"}
-            {"task_id": "HumanEval/1", "prompt": "def neg(a):\\n", "canonical_solution": "    return -a\\n", "test": "def check(candidate):\\n    assert candidate(1) == -1\\n", "entry_point": "neg"}
+            {"task_id": "HumanEval/0", "prompt": "def add(a, b):\\n    \\"\\"\\"Add.\\"\\"\\"\\n", \
+            "canonical_solution": "    return a + b\\n", \
+            "test": "def check(candidate):\\n    assert candidate(1, 2) == 3\\n", "entry_point": "add"}
+            {"task_id": "HumanEval/1", "prompt": "def neg(a):\\n", "canonical_solution": "    return -a\\n", \
+            "test": "def check(candidate):\\n    assert candidate(1) == -1\\n", "entry_point": "neg"}
             """)
         let h = try Importers.load(
             he.path,
@@ -274,7 +277,8 @@ final class TaskSetsTests: XCTestCase {
         let math = try write(
             "math.jsonl",
             """
-            {"problem": "Find x.", "solution": "So $x = \\\\boxed{\\\\frac{1}{2}}$.", "level": "Level 2", "type": "Algebra"}
+            {"problem": "Find x.", "solution": "So $x = \\\\boxed{\\\\frac{1}{2}}$.", "level": "Level 2", \
+            "type": "Algebra"}
             {"problem": "No box", "solution": "It is 3."}
             """)
         XCTAssertEqual(
@@ -284,7 +288,8 @@ final class TaskSetsTests: XCTestCase {
         let mbpp = try write(
             "mbpp.jsonl",
             """
-            {"task_id": 2, "text": "Write a function to square.", "code": "def square(x):\\n    return x * x", "test_list": ["assert square(2) == 4", "assert square(-3) == 9"]}
+            {"task_id": 2, "text": "Write a function to square.", "code": "def square(x):\\n    return x * x", \
+            "test_list": ["assert square(2) == 4", "assert square(-3) == 9"]}
             """)
         let m = try Importers.load(
             mbpp.path,

@@ -4,7 +4,7 @@
 import XCTest
 import Foundation
 import GRDB
-import Kernels
+import Support
 import Traces
 
 final class TraceStoreTests: XCTestCase {
@@ -442,9 +442,9 @@ final class TraceStoreTests: XCTestCase {
             if let above = f.above { rs.append("rs.score > \(above)") }
             if let reason = f.reason { rs.append("rs.reason = '\(reason)'") }
             if !rs.isEmpty {
+                let scoreConditions = rs.joined(separator: " AND ")
                 conditions.append(
-                    "EXISTS (SELECT 1 FROM rule_scores rs WHERE rs.sample_id = s.id AND \(rs.joined(separator: " AND ")))"
-                )
+                    "EXISTS (SELECT 1 FROM rule_scores rs WHERE rs.sample_id = s.id AND \(scoreConditions))")
             }
             let key = ["id": "s.id", "reward": "s.reward", "advantage": "s.advantage", "length": "s.num_tokens"][
                 f.order.rawValue]!
@@ -452,7 +452,8 @@ final class TraceStoreTests: XCTestCase {
             let order = f.order == .id ? "s.id \(dir)" : "coalesce(\(key), -1e999) \(dir), s.id DESC"
             let expected = try r.sql(
                 """
-                SELECT s.id FROM samples s JOIN groups g ON g.id = s.group_id WHERE \(conditions.joined(separator: " AND "))
+                SELECT s.id FROM samples s JOIN groups g ON g.id = s.group_id
+                WHERE \(conditions.joined(separator: " AND "))
                 ORDER BY \(order) LIMIT \(f.limit)
                 """
             ).rows.map { $0[0].integer! }

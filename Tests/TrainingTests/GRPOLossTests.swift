@@ -5,6 +5,7 @@ import XCTest
 import Foundation
 import Kernels
 import Training
+import Support
 
 final class GRPOLossTests: XCTestCase {
     /// Two sequences: A = +1 with 2 tokens, A = -1 with 1 token (and a masked one).

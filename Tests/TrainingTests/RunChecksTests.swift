@@ -8,6 +8,7 @@ import Foundation
 import Policy
 import RewardRules
 import TaskSets
+import Support
 import Training
 
 final class RunChecksTests: XCTestCase {
@@ -141,9 +142,10 @@ final class RunChecksTests: XCTestCase {
         XCTAssertGreaterThan(estimate.total, 1e14, "2^32 rows of 17 tokens: far beyond any machine")
         let rules = GRPOTrainerTests.rules
         XCTAssertThrowsError(try GRPOTrainer(config: huge, model: model, tasks: Self.tasks, rules: rules)) { error in
-            guard case let .badConfig(file, key, message)? = error as? PolicyError else { return XCTFail("\(error)") }
-            XCTAssertEqual(file, "config")
-            XCTAssertEqual(key, "num_generations")
+            guard let error = error as? ConfigError else { return XCTFail("\(error)") }
+            XCTAssertEqual(error.file, "config")
+            XCTAssertEqual(error.key, "num_generations")
+            let message = error.message
             XCTAssertTrue(message.hasPrefix("this run needs about "), message)
             XCTAssertTrue(message.contains(" available (weights, gradients"), message)
         }

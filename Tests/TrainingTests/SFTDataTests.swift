@@ -7,6 +7,7 @@ import Kernels
 import Policy
 import Training
 import XCTest
+import Support
 
 final class SFTDataTests: XCTestCase {
     private var root: String!
@@ -234,7 +235,8 @@ final class SFTDataTests: XCTestCase {
 
         var shorter = try batcher(Array(examples.prefix(2)), batchSize: 1)
         assertError(
-            "SFT batcher state: epoch 2, position 2 does not fit 2 examples; was it saved with other data or max length?"
+            "SFT batcher state: epoch 2, position 2 does not fit 2 examples; "
+                + "was it saved with other data or max length?"
         ) {
             try shorter.restore(saved)
         }

@@ -255,7 +255,8 @@ struct WeightFiles {
             throw PolicyError.badCheckpoint(
                 file: file(of: name), tensor: name,
                 message:
-                    "value \(destination[bad]) at index \(elements.lowerBound + bad) is not finite; refusing damaged weights"
+                    "value \(destination[bad]) at index \(elements.lowerBound + bad) is not finite; refusing damaged "
+                    + "weights"
             )
         }
     }

@@ -30,6 +30,7 @@
 
 import Foundation
 import Sandbox
+import Support
 
 public final class CommandRule: RewardRule, @unchecked Sendable {
     public let name: String

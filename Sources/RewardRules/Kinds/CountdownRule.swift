@@ -5,6 +5,7 @@
 //   "<answer>25+7</answer>" -> 0 "wrong_value"; "<answer>25+25-19</answer>" -> 0 "bad_numbers"
 
 import Foundation
+import Support
 
 public struct CountdownRule: RewardRule {
     public let name: String
@@ -34,9 +35,9 @@ public struct CountdownRule: RewardRule {
 
     /// The text of the last <answer>...</answer>.
     static func lastAnswer(in text: String) -> String? {
-        guard let open = text.range(of: "<answer>", options: .backwards) else { return nil }
-        guard let close = text.range(of: "</answer>", range: open.upperBound..<text.endIndex) else { return nil }
-        return String(text[open.upperBound..<close.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
+        AnswerExtractor.lastAnswerTag(Array(text.utf8), closedOnly: true).map {
+            String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
     }
 
     /// "correct", "wrong_value", "bad_numbers" or "not_an_expression".

@@ -47,7 +47,8 @@ public struct MathRule: RewardRule {
                 guard let m = AnswerExtraction(rawValue: n) else {
                     throw spec.error(
                         "extract",
-                        "unknown method \"\(n)\" (known: \(AnswerExtraction.allCases.map(\.rawValue).joined(separator: ", ")))"
+                        "unknown method \"\(n)\" (known: "
+                            + "\(AnswerExtraction.allCases.map(\.rawValue).joined(separator: ", ")))"
                     )
                 }
                 return m

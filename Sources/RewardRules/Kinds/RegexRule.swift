@@ -49,7 +49,8 @@ public struct RegexRule: RewardRule {
         let starts = lead.indices.filter { $0 == 0 || lead[$0] == "<" || lead[$0 - 1].isWhitespace }
         guard let start = starts.first(where: { regex.canStartMatch(with: String(lead[$0...])) }) else { return nil }
         return
-            "its pattern expects the completion to start with \"\(String(lead[start...]))\", which the prompt template already writes before the completion"
+            "its pattern expects the completion to start with \"\(String(lead[start...]))\", which the prompt "
+            + "template already writes before the completion"
     }
 
     public func score(completion: String, task: RewardTask) -> RuleScore? {

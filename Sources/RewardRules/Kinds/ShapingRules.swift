@@ -117,7 +117,8 @@ public struct TagCountRule: RewardRule {
         let given = tags.filter { leadIn.contains($0) }
         guard !given.isEmpty else { return nil }
         return
-            "it expects \(given.joined(separator: " ")) once in the completion, but the prompt template already writes it before the completion"
+            "it expects \(given.joined(separator: " ")) once in the completion, but the prompt template already "
+            + "writes it before the completion"
     }
 
     private func occurrences(of tag: String, in text: String) -> Int {

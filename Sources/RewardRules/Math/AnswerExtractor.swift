@@ -134,10 +134,11 @@ struct AnswerExtractor: Sendable {
     private static let textWord = Array("\\text".utf8)
 
     /// Index of the `}` closing the `{` at `open` (escaped `\{` `\}` skipped), or nil.
-    static func matchingBrace(_ t: [UInt8], open: Int) -> Int? {
+    static func matchingBrace<Bytes: RandomAccessCollection>(_ t: Bytes, open: Int) -> Int?
+    where Bytes.Element == UInt8, Bytes.Index == Int {
         var depth = 0
         var k = open
-        while k < t.count {
+        while k < t.endIndex {
             switch t[k] {
             case UInt8(ascii: "\\"): k += 1
             case UInt8(ascii: "{"): depth += 1
@@ -153,10 +154,14 @@ struct AnswerExtractor: Sendable {
 
     private static let openTag = Array("<answer>".utf8), closeTag = Array("</answer>".utf8)
 
-    static func lastAnswerTag(_ t: [UInt8]) -> ArraySlice<UInt8>? {
+    /// The text inside the last <answer>, up to its </answer>; an unclosed tag runs to the end
+    /// of the text, or gives nil when `closedOnly` (the countdown rule's expression must be closed).
+    static func lastAnswerTag(_ t: [UInt8], closedOnly: Bool = false) -> ArraySlice<UInt8>? {
         guard let start = lastIndex(of: openTag, in: t) else { return nil }
         let from = start + openTag.count
-        let end = firstIndex(of: closeTag, in: t, from: from) ?? t.count
+        guard let end = firstIndex(of: closeTag, in: t, from: from) ?? (closedOnly ? nil : t.count) else {
+            return nil
+        }
         return t[from..<end]
     }
 

@@ -172,7 +172,8 @@ struct MathParser {
                 i = j
                 switch name {
                 case "pm", "mp": tokens.append(Token(kind: .symbol, symbol: MathParser.plusMinus))
-                case "in", "approx": tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "=")))  // "x \in [0,1]", "x \approx 2"
+                // "x \in [0,1]", "x \approx 2"
+                case "in", "approx": tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "=")))
                 case "cup": tokens.append(Token(kind: .symbol, symbol: MathParser.cup))
                 case "cdot", "times", "ast": tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "*")))
                 case "div": tokens.append(Token(kind: .symbol, symbol: UInt8(ascii: "/")))

@@ -108,7 +108,8 @@ enum MathNormalizer {
                 if textual.contains(name) || unwrapped.contains(name) {
                     var k = i
                     while k < end, s[k] == 32 { k += 1 }
-                    guard k < end, s[k] == UInt8(ascii: "{"), let close = matchingBrace(s, k) else { continue }
+                    guard k < end, s[k] == UInt8(ascii: "{"), let close = AnswerExtractor.matchingBrace(s, open: k)
+                    else { continue }
                     let content = s[(k + 1)..<close]
                     i = close + 1
                     let hasContentBefore = out.contains { $0 != 32 }
@@ -123,7 +124,8 @@ enum MathNormalizer {
                         if p + 1 < end, s[p] == UInt8(ascii: "^") {
                             if AnswerExtractor.isDigit(s[p + 1]) {
                                 i = p + 2
-                            } else if s[p + 1] == UInt8(ascii: "{"), let c = matchingBrace(s, p + 1),
+                            } else if s[p + 1] == UInt8(ascii: "{"),
+                                let c = AnswerExtractor.matchingBrace(s, open: p + 1),
                                 s[(p + 2)..<c].allSatisfy(AnswerExtractor.isDigit)
                             {
                                 i = c + 1
@@ -183,23 +185,6 @@ enum MathNormalizer {
         let p = word.utf8Start
         for k in 0..<n where s[at + k] != p[k] { return false }
         return true
-    }
-
-    private static func matchingBrace(_ s: ArraySlice<UInt8>, _ open: Int) -> Int? {
-        var depth = 0
-        var k = open
-        while k < s.endIndex {
-            switch s[k] {
-            case UInt8(ascii: "\\"): k += 1
-            case UInt8(ascii: "{"): depth += 1
-            case UInt8(ascii: "}"):
-                depth -= 1
-                if depth == 0 { return k }
-            default: break
-            }
-            k += 1
-        }
-        return nil
     }
 
     /// Letters, spaces, dots, `/` and `^2`-style powers: "cm", " square units", "m/s", "cm^2".

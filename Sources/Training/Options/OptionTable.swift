@@ -1,4 +1,4 @@
-// A command's options as one table: read from a YAML file (`--config FILE`) and
+// A command's options as one table: read from a YAML or TOML file (`--config FILE`) and
 // from flags (which win), with the same checks and the same errors for both:
 // an unknown key gets the nearest names, a refused TRL key the reason, a value
 // of the wrong type what the key expects. `--help` and the README's Markdown
@@ -8,6 +8,7 @@ import Foundation
 import Policy
 import RewardRules
 import Yams
+import Support
 
 /// What the command line held: the config file, the options in order, whether help was asked for.
 public struct CommandLineOptions {
@@ -33,14 +34,14 @@ public struct OptionTable<Root: OptionRoot> {
     public func key(_ spelling: String) -> OptionKey<Root>? { keys.first { $0.isNamed(spelling) } }
 
     /// The error for a name that is no key: refused with its reason, or unknown with the nearest names.
-    func unknown(_ spelling: String, source: String, prefix: String) -> PolicyError {
+    func unknown(_ spelling: String, source: String, prefix: String) -> ConfigError {
         let snake = spelling.replacingOccurrences(of: "-", with: "_")
         if let reason = refused.first(where: { $0.name == snake })?.reason {
-            return .badConfig(file: source, key: spelling, message: "not taken by grpo \(command): \(reason)")
+            return ConfigError(file: source, key: spelling, message: "not taken by grpo \(command): \(reason)")
         }
         let near = NearNames.suggest(snake, among: keys.map(\.name) + ["config"])
         let hint = near.isEmpty ? "" : " (did you mean \(near.map { prefix + $0 }.joined(separator: ", "))?)"
-        return .badConfig(
+        return ConfigError(
             file: source, key: spelling,
             message: "unknown option\(hint); `grpo \(command) --help` lists them all")
     }
@@ -52,8 +53,8 @@ public struct OptionTable<Root: OptionRoot> {
     public func parseCommandLine(_ args: [String]) throws -> CommandLineOptions {
         var out = CommandLineOptions()
         var i = 0
-        func fail(_ flag: String, _ message: String) -> PolicyError {
-            .badConfig(file: "flags", key: flag, message: message)
+        func fail(_ flag: String, _ message: String) -> ConfigError {
+            ConfigError(file: "flags", key: flag, message: message)
         }
         while i < args.count {
             let arg = args[i]
@@ -78,7 +79,7 @@ public struct OptionTable<Root: OptionRoot> {
                 } ?? (String(body), nil)
             if name == "config" {
                 guard let file = inline ?? (i < args.count ? args[i] : nil) else {
-                    throw fail(name, "needs a value (a YAML file)")
+                    throw fail(name, "needs a value (a YAML or TOML file)")
                 }
                 if inline == nil { i += 1 }
                 out.configFile = file
@@ -109,7 +110,7 @@ public struct OptionTable<Root: OptionRoot> {
         return out
     }
 
-    /// The config from a YAML file (may be nil) and then the flags; `given` holds every key set.
+    /// The config from a YAML or TOML file (may be nil) and then the flags; `given` holds every key set.
     /// Values are checked for type here; the config's own `validate` checks ranges.
     public func read(
         file: String?, flags: [(key: String, value: String, flag: String)]
@@ -120,13 +121,13 @@ public struct OptionTable<Root: OptionRoot> {
         var given: [String: String] = [:]
         func set(_ key: OptionKey<Root>, _ node: Node, source: String, as spelling: String) throws {
             if let earlier = given[key.name] {
-                throw PolicyError.badConfig(
+                throw ConfigError(
                     file: source, key: key.name,
                     message: "given twice (as \(earlier) and \(spelling))")
             }
             given[key.name] = spelling
             do { try key.assign(&root, node) } catch let e as OptionValueError {
-                throw PolicyError.badConfig(file: source, key: key.name, message: e.message)
+                throw ConfigError(file: source, key: key.name, message: e.message)
             }
         }
         if let file {
@@ -146,18 +147,19 @@ public struct OptionTable<Root: OptionRoot> {
         return (root, Set(fromFile.keys).union(given.keys))
     }
 
-    /// A YAML file's option: value pairs, in order.
+    /// A YAML or TOML file's option: value pairs, in order.
     static func mapping(file: String) throws -> [(String, Node)] {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-            throw PolicyError.badConfig(file: file, key: nil, message: "cannot read the file")
+            throw ConfigError(file: file, key: nil, message: "cannot read the file")
         }
+        if file.lowercased().hasSuffix(".toml") { return try TOMLOptions.mapping(file: file, text: text) }
         guard let root = try yaml(text, source: file) else { return [] }
         guard let pairs = root.mapping else {
-            throw PolicyError.badConfig(file: file, key: nil, message: "must be a mapping of option: value")
+            throw ConfigError(file: file, key: nil, message: "must be a mapping of option: value")
         }
         return try pairs.map { k, v in
             guard let name = k.string else {
-                throw PolicyError.badConfig(file: file, key: nil, message: "keys must be option names")
+                throw ConfigError(file: file, key: nil, message: "keys must be option names")
             }
             return (name, v)
         }
@@ -165,9 +167,9 @@ public struct OptionTable<Root: OptionRoot> {
 
     static func yaml(_ text: String, source: String) throws -> Node? {
         do { return try BoundedYAML.compose(text) } catch let e as BoundedYAML.TooLarge {
-            throw PolicyError.badConfig(file: source, key: nil, message: e.description)
+            throw ConfigError(file: source, key: nil, message: e.description)
         } catch {
-            throw PolicyError.badConfig(file: source, key: nil, message: "not YAML: \(error)")
+            throw ConfigError(file: source, key: nil, message: "not YAML: \(error)")
         }
     }
 
@@ -202,11 +204,11 @@ public struct OptionTable<Root: OptionRoot> {
         var lines = [
             "OVERVIEW: \(abstract)", "",
             "USAGE: grpo \(command) [--config FILE] [--OPTION VALUE ...]", "",
-            "Options are read from --config FILE (YAML, the same keys) and then from flags, which win.",
+            "Options are read from --config FILE (YAML or TOML, the same keys) and then from flags, which win.",
             "Keys are Hugging Face / TRL names; --snake_case and --kebab-case are the same flag.", "",
             "OPTIONS:",
             "  " + pad("OPTION VALUE", first) + pad("DEFAULT", second) + "MEANING",
-            "  " + pad("--config FILE", first) + pad("none", second) + "YAML file of these options.",
+            "  " + pad("--config FILE", first) + pad("none", second) + "YAML or TOML file of these options.",
         ]
         lines += rows.map { "  " + pad($0.0, first) + pad($0.1, second) + $0.2 }
         lines.append("  " + pad("-h, --help", first) + pad("", second) + "Show this help.")
@@ -223,7 +225,7 @@ public struct OptionTable<Root: OptionRoot> {
         func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }
         var lines = [
             "| option | value | default | meaning |", "|---|---|---|---|",
-            "| `--config` | FILE | none | YAML file of these options; flags win |",
+            "| `--config` | FILE | none | YAML or TOML file of these options; flags win |",
         ]
         lines += keys.map { key in
             let shown = key.defaultText.isEmpty ? "\"\"" : key.defaultText

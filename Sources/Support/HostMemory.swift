@@ -1,9 +1,9 @@
 // Large buffers (parameters, gradients, Adam moments, activations, the KV
 // cache) are mapped on their own and marked MADV_DONTFORK. The reward sandbox
 // forks the trainer three times for every program it runs, and fork copies the
-// page tables of everything mapped: with a GRPO step's 1.2 GB resident, one
-// fork pair took 127 ms on our 2-core VM, 4.8 ms with the big buffers left out
-// (none of the children touches them: they only set up namespaces and exec).
+// page tables of everything mapped, which for a training step's buffers costs
+// far more than the fork itself (docs/measurements.md); none of the children
+// touches them: they only set up namespaces and exec.
 // Small buffers come from malloc as usual.
 
 import Foundation

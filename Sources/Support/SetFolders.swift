@@ -35,7 +35,7 @@ public enum SetFolders {
         _ kind: String,
         currentDirectory: String = FileManager.default.currentDirectoryPath,
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        executable: String? = BLASStartup.executablePath()
+        executable: String? = RunningProgram.path()
     ) -> [SetFolder] {
         var folders = [SetFolder(origin: .current, path: join(currentDirectory, kind))]
         if let home = environment["GRPO_HOME"], !home.isEmpty {
