@@ -5,10 +5,8 @@ import PackageDescription
 // in them in release builds. A debug build keeps every check but still optimizes these two (-O),
 // so the numerics tests run at speed there too. Every other target is plain release or debug:
 // their preconditions guard user input.
-let hotLoops: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-    .unsafeFlags(["-O"], .when(configuration: .debug)),
-]
+let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+let hotLoops: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))] + optimizedInDebug
 
 let package = Package(
     name: "swift-grpo",
@@ -85,9 +83,13 @@ let package = Package(
             ]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Support"]),
+        // The numerics tests' naive references (triple-loop gemm, finite differences) are -O in
+        // debug too: checks stay on, and the debug pass of `make test` takes seconds, not minutes.
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Support"], swiftSettings: optimizedInDebug),
         // Fixtures/ is read by path (ModelGoldenTests), not bundled.
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Kernels", "Support"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "PolicyTests", dependencies: ["Policy", "Kernels", "Support"], exclude: ["Fixtures"],
+            swiftSettings: optimizedInDebug),
         .testTarget(
             name: "TrainingTests",
             dependencies: ["Training", "Policy", "Kernels", "Support", "RewardRules", "TaskSets", "Traces"]),
