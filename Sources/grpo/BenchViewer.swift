@@ -62,9 +62,8 @@ struct BenchViewer: ParsableCommand {
                 var viewer: ViewerBenchmarkReport
                 var training: TrainingUnderViewerReport?
             }
-            print(
-                String(decoding: try JSONEncoder.sortedKeys.encode(Both(viewer: report, training: training)), as: UTF8.self)
-            )
+            let both = try JSONEncoder.sortedKeys.encode(Both(viewer: report, training: training))
+            print(String(decoding: both, as: UTF8.self))
             return
         }
         for (name, ms) in report.endpointMs.sorted(by: { $0.key < $1.key }) {
