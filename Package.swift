@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         // The numerics tests' naive references (triple-loop gemm, finite differences) are -O in
         // debug too: checks stay on, and the debug pass of `make test` takes seconds, not minutes.
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Support"], swiftSettings: optimizedInDebug),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "Support"], swiftSettings: optimizedInDebug),
         // Fixtures/ is read by path (ModelGoldenTests), not bundled.
         .testTarget(
             name: "PolicyTests", dependencies: ["Policy", "Kernels", "Support"], exclude: ["Fixtures"],

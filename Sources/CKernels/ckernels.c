@@ -1,4 +1,6 @@
 #include "ckernels.h"
+#include <math.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -90,4 +92,210 @@ CLONES void ck_swiglu_backward(const float *da, const float *h, float *dh, long 
             dg[j] = dar[j] * u[j] * s * (1.0f + g[j] * (1.0f - s));
         }
     }
+}
+
+// Attention's two products, written so that each result has one defined
+// rounding: a chain of fused multiply-adds in index order. The batched
+// forward and the cached decode call these on the same rows, so the sampler
+// and the trainer compute bit-identical scores and outputs, whatever the CPU
+// or the number of rows (a BLAS kernel's summation order can change with
+// the matrix's shape). fmaf is exact on every clone: an instruction where
+// the CPU has FMA, glibc's exact fmaf otherwise.
+#if defined(__x86_64__)
+#define FMA_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
+#else
+#define FMA_CLONES
+#endif
+
+FMA_CLONES void ck_attn_scores(const float *restrict q, const float *restrict k, long ldk, long n, long hd,
+                               float scale, float *restrict out) {
+    long j = 0;
+    // Sixteen keys at a time: independent chains, so the multiply-adds overlap.
+    for (; j + 16 <= n; j += 16) {
+        float acc[16] = {0};
+        for (long d = 0; d < hd; d++) {
+            const float qd = q[d];
+            for (int u = 0; u < 16; u++) acc[u] = fmaf(qd, k[(j + u) * ldk + d], acc[u]);
+        }
+        for (int u = 0; u < 16; u++) out[j + u] = acc[u] * scale;
+    }
+    for (; j < n; j++) {
+        float acc = 0;
+        for (long d = 0; d < hd; d++) acc = fmaf(q[d], k[j * ldk + d], acc);
+        out[j] = acc * scale;
+    }
+}
+
+FMA_CLONES void ck_attn_values(const float *restrict p, const float *restrict v, long ldv, long n, long hd,
+                               float *restrict acc) {
+    long d0 = 0;
+    for (; d0 + 16 <= hd; d0 += 16) {
+        float a[16];
+        for (int u = 0; u < 16; u++) a[u] = acc[d0 + u];
+        for (long j = 0; j < n; j++) {
+            const float pj = p[j];
+            const float *vj = v + j * ldv + d0;
+            for (int u = 0; u < 16; u++) a[u] = fmaf(pj, vj[u], a[u]);
+        }
+        for (int u = 0; u < 16; u++) acc[d0 + u] = a[u];
+    }
+    for (; d0 < hd; d0++) {
+        float a = acc[d0];
+        for (long j = 0; j < n; j++) a = fmaf(p[j], v[j * ldv + d0], a);
+        acc[d0] = a;
+    }
+}
+
+// The forward's products, y = x W^T, with one defined rounding per output: a
+// chain of fused multiply-adds over k = 0..<K in order, from zero. A BLAS
+// kernel's order can change with the number of rows (and does, for W stored
+// transposed), so a decode step over 8 rows and a training forward over 8,000
+// would round differently; these do not, on any CPU. W [N, K] is packed
+// transposed, 16-column panels padded with zeros (once for a whole generation
+// when the caller keeps the packing, else per call into a buffer each thread
+// keeps), and an outer-product kernel broadcasts x[i][k] against W^T rows.
+// Backward products stay in BLAS: only the forward must agree with the sampler.
+
+typedef float v16 __attribute__((vector_size(64)));
+// v16 is passed by value only between always-inline helpers, so the ABI warning
+// for a 64-byte vector outside an AVX-512 function does not apply.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+static inline __attribute__((always_inline)) v16 load16(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
+static inline __attribute__((always_inline)) void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+void ck_pack_linear(const float *restrict w, long ldw, long n, long k, float *restrict wt) {
+    // Panel p holds columns 16p..16p+15 as [K][16], contiguous, so that the kernel streams it
+    // (rows of a plain W^T lie N floats apart and share a handful of cache sets).
+    for (long j0 = 0; j0 < n; j0 += 16) {
+        float *panel = wt + j0 * k;
+        if (n - j0 >= 16) {
+            for (long kk = 0; kk < k; kk++)
+                for (long u = 0; u < 16; u++) panel[kk * 16 + u] = w[(j0 + u) * ldw + kk];
+        } else {
+            for (long kk = 0; kk < k; kk++)
+                for (long u = 0; u < 16; u++) panel[kk * 16 + u] = j0 + u < n ? w[(j0 + u) * ldw + kk] : 0;
+        }
+    }
+}
+
+static _Thread_local float *panel_buffer;
+static _Thread_local long panel_capacity;
+
+// ROWS rows x COLS16 * 16 columns of the output, starting at row i and column j.
+#define TILE(NAME, ROWS, COLS16)                                                                               \
+    static inline __attribute__((always_inline)) void NAME(                                                    \
+        const float *a, long lda, const float *wt, long k, float *c, long ldc, long i,                         \
+        long j, long n, int accumulate) {                                                                      \
+        v16 acc[ROWS][COLS16];                                                                                 \
+        for (int r = 0; r < ROWS; r++)                                                                         \
+            for (int u = 0; u < COLS16; u++) acc[r][u] = (v16){0};                                             \
+        for (long kk = 0; kk < k; kk++) {                                                                      \
+            v16 b[COLS16];                                                                                     \
+            for (int u = 0; u < COLS16; u++) b[u] = load16(wt + (j + 16 * u) * k + kk * 16);                   \
+            for (int r = 0; r < ROWS; r++) {                                                                   \
+                /* A splat (x - 0 is x, so it folds to a broadcast). */                                        \
+                v16 x = a[(i + r) * lda + kk] - (v16){0};                                                      \
+                for (int u = 0; u < COLS16; u++)                                                               \
+                    acc[r][u] = __builtin_elementwise_fma(x, b[u], acc[r][u]);                                 \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int r = 0; r < ROWS; r++)                                                                         \
+            for (int u = 0; u < COLS16; u++) {                                                                 \
+                float *out = c + (i + r) * ldc + j + 16 * u;                                                   \
+                long valid = n - (j + 16 * u);                                                                 \
+                if (valid >= 16) {                                                                             \
+                    store16(out, accumulate ? load16(out) + acc[r][u] : acc[r][u]);                            \
+                } else {                                                                                       \
+                    for (long e = 0; e < valid; e++)                                                           \
+                        out[e] = accumulate ? out[e] + acc[r][u][e] : acc[r][u][e];                            \
+                }                                                                                              \
+            }                                                                                                  \
+    }
+
+// Rows in blocks that stay in cache while every column panel passes over them.
+#define LINEAR(NAME, TARGET, ROWS, COLS16)                                                                     \
+    TILE(NAME##_tile, ROWS, COLS16)                                                                            \
+    TILE(NAME##_four, 4, COLS16)                                                                               \
+    TILE(NAME##_row, 1, COLS16)                                                                                \
+    TILE(NAME##_narrow, ROWS, 1)                                                                               \
+    TILE(NAME##_one, 1, 1)                                                                                     \
+    TARGET static void NAME(const float *a, long lda, const float *wt, long n, long k,                         \
+                            float *c, long ldc, long m, int accumulate) {                                      \
+        const long block = 128, npad = (n + 15) / 16 * 16;                                                     \
+        for (long i0 = 0; i0 < m; i0 += block) {                                                               \
+            long i1 = i0 + block < m ? i0 + block : m;                                                         \
+            long j = 0;                                                                                        \
+            for (; j + 16 * COLS16 <= npad; j += 16 * COLS16) {                                                \
+                long i = i0;                                                                                   \
+                for (; i + ROWS <= i1; i += ROWS)                                                              \
+                    NAME##_tile(a, lda, wt, k, c, ldc, i, j, n, accumulate);                                   \
+                for (; i + 4 <= i1; i += 4) NAME##_four(a, lda, wt, k, c, ldc, i, j, n, accumulate);           \
+                for (; i < i1; i++) NAME##_row(a, lda, wt, k, c, ldc, i, j, n, accumulate);                    \
+            }                                                                                                  \
+            for (; j < npad; j += 16) {                                                                        \
+                long i = i0;                                                                                   \
+                for (; i + ROWS <= i1; i += ROWS)                                                              \
+                    NAME##_narrow(a, lda, wt, k, c, ldc, i, j, n, accumulate);                                 \
+                for (; i < i1; i++) NAME##_one(a, lda, wt, k, c, ldc, i, j, n, accumulate);                    \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+
+// Tile sizes per instruction set (they change the speed, never the result):
+// 12 x 32 keeps 24 of AVX-512's 32 registers accumulating, 4 x 16 eight of AVX2's 16.
+#if defined(__x86_64__)
+LINEAR(linear_avx512, __attribute__((target("avx512f"))), 12, 2)
+LINEAR(linear_fma, __attribute__((target("fma"))), 4, 1)
+#endif
+LINEAR(linear_generic, , 4, 1)
+
+int ck_linear_packed_on(int isa, const float *x, long ldx, const float *wt, float *y, long ldy, long m, long n,
+                        long k, int accumulate) {
+    if (m <= 0 || n <= 0) return 0;
+    switch (isa) {
+#if defined(__x86_64__)
+    case 2:
+        if (!__builtin_cpu_supports("avx512f")) return -1;
+        linear_avx512(x, ldx, wt, n, k, y, ldy, m, accumulate);
+        return 0;
+    case 1:
+        if (!__builtin_cpu_supports("fma")) return -1;
+        linear_fma(x, ldx, wt, n, k, y, ldy, m, accumulate);
+        return 0;
+#endif
+    case 0:
+        linear_generic(x, ldx, wt, n, k, y, ldy, m, accumulate);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+void ck_linear_packed(const float *x, long ldx, const float *wt, float *y, long ldy, long m, long n, long k,
+                      int accumulate) {
+    // The widest path the CPU has; every path gives the same bits.
+    for (int isa = 2; isa >= 0; isa--)
+        if (ck_linear_packed_on(isa, x, ldx, wt, y, ldy, m, n, k, accumulate) == 0) return;
+}
+
+const float *ck_pack_linear_scratch(const float *w, long ldw, long n, long k) {
+    const long size = k * ((n + 15) / 16 * 16);
+    if (panel_capacity < size) {
+        free(panel_buffer);
+        panel_buffer = malloc(sizeof(float) * (size > 0 ? size : 1));
+        panel_capacity = panel_buffer ? size : 0;
+        if (!panel_buffer) return NULL;
+    }
+    ck_pack_linear(w, ldw, n, k, panel_buffer);
+    return panel_buffer;
+}
+
+int ck_linear(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, long k,
+              int accumulate) {
+    if (m <= 0 || n <= 0) return 0;
+    const float *wt = ck_pack_linear_scratch(w, ldw, n, k);
+    if (!wt) return -1;
+    ck_linear_packed(x, ldx, wt, y, ldy, m, n, k, accumulate);
+    return 0;
 }

@@ -105,6 +105,15 @@ public final class Sampler: @unchecked Sendable {
     public func generate(
         promptTokens: [[Int32]], completionsPerPrompt g: Int, params: SamplingParams
     ) throws -> [[Completion]] {
+        // The weights do not change during a generation: pack each once, not once per token.
+        try PackedWeights.using(model.parameters.data, count: model.parameters.count) {
+            try generateWithPackedWeights(promptTokens: promptTokens, completionsPerPrompt: g, params: params)
+        }
+    }
+
+    private func generateWithPackedWeights(
+        promptTokens: [[Int32]], completionsPerPrompt g: Int, params: SamplingParams
+    ) throws -> [[Completion]] {
         try params.validate()
         let c = model.config
         let v = c.vocabSize

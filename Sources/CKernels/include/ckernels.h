@@ -1,4 +1,4 @@
-// Elementwise kernels that need exp: written in C because Swift's SIMD types
+// Elementwise kernels that need exp, and attention's products: written in C because Swift's SIMD types
 // lower lane by lane for min/max and integer bit tricks, and libm's expf does
 // not vectorise. Each is a plain loop that clang vectorises; exp is one
 // polynomial (Cephes-style, relative error < 2e-7) used everywhere, so every
@@ -18,5 +18,30 @@ float ck_max(const float *a, long n);
 void ck_swiglu_forward(const float *h, float *a, long rows, long width);
 /// Gradient of SwiGLU: dh = [dg | du] from da.
 void ck_swiglu_backward(const float *da, const float *h, float *dh, long rows, long width);
+/// out[j] = scale * (q . k_j) for the n keys k_j = k + j * ldk, each dot product one fused
+/// multiply-add chain over d = 0..<hd in order (the same rounding on every path).
+void ck_attn_scores(const float *q, const float *k, long ldk, long n, long hd, float scale, float *out);
+/// acc[d] += sum over j of p[j] * v_j[d] for the n rows v_j = v + j * ldv, one fused multiply-add
+/// chain per d over j in order: two calls over consecutive segments equal one call over both.
+void ck_attn_values(const float *p, const float *v, long ldv, long n, long hd, float *acc);
+/// y[i][j] = sum over k of x[i][k] * w[j][k] (y += that when `accumulate`), each output one fused
+/// multiply-add chain over k = 0..<K in order from zero, so a row's result does not depend on the
+/// other rows, the column range or the CPU. x [M, K] (row stride ldx), w [N, K] (ldw), y [M, N] (ldy).
+/// W is packed (ck_pack_linear) into the thread's scratch: returns -1 if that could not be allocated, else 0.
+int ck_linear(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, long k,
+              int accumulate);
+/// W for ck_linear_packed: panels of 16 columns, each [K][16] (W^T's rows), columns past N zero:
+/// K * (N rounded up to 16) floats.
+void ck_pack_linear(const float *w, long ldw, long n, long k, float *wt);
+/// ck_linear over weights packed by ck_pack_linear (wt may start at any panel of a wider packing, for
+/// the columns from there): the same bits, without the copy.
+void ck_linear_packed(const float *x, long ldx, const float *wt, float *y, long ldy, long m, long n, long k,
+                      int accumulate);
+/// ck_linear_packed on one path: 2 AVX-512, 1 AVX2 with FMA, 0 plain C. Returns -1 (computing nothing)
+/// where the CPU lacks it. The paths differ in speed only; the tests compare their bits.
+int ck_linear_packed_on(int isa, const float *x, long ldx, const float *wt, float *y, long ldy, long m, long n,
+                        long k, int accumulate);
+/// Packs W into this thread's scratch (reused by its next ck_linear or pack): NULL if out of memory.
+const float *ck_pack_linear_scratch(const float *w, long ldw, long n, long k);
 
 #endif

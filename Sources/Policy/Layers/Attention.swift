@@ -10,11 +10,13 @@
 // Backward reads qkv and P:
 //   dP = dY V^T;  dV = sum over the G heads of P^T dY;  dS = P * (dP - rowsum(P * dP))
 //   dQ = dS K / sqrt(hd);  dK = sum over the G heads of dS^T Q / sqrt(hd)
-// Forward runs (b, h) in parallel; backward runs (b, key/value head) in
-// parallel, so the G heads that add into one dK and dV do so in turn on one
-// thread. Each head's products are small enough that OpenBLAS runs them on
-// the calling thread.
+// Forward runs (b, h) in parallel, a query row at a time through `row`, the
+// one place that turns a query and its keys into an output (the decode uses it
+// too). Backward runs (b, key/value head) in parallel, so the G heads that add
+// into one dK and dV do so in turn on one thread; its products are small
+// enough that OpenBLAS runs them on the calling thread.
 
+import CKernels
 import Foundation
 import Kernels
 
@@ -32,14 +34,38 @@ public enum Attention {
             let s = bh / heads
             let h = bh % heads
             let row0 = qkv + s * t * ld
-            let q = row0 + h * hd
             let k = row0 + d + (h / group) * hd
             let v = k + dkv
             let p = probs + bh * t * t
-            gemm(transB: true, m: t, n: t, k: hd, alpha: scale, a: q, lda: ld, b: k, ldb: ld, c: p, ldc: t)
-            for i in 0..<t { softmaxCausalRow(p + i * t, valid: i + 1, width: t) }
-            gemm(m: t, n: hd, k: t, a: p, lda: t, b: v, ldb: ld, c: y + s * t * d + h * hd, ldc: d)
+            for i in 0..<t {
+                row(
+                    q: row0 + i * ld + h * hd, headDim: hd, scale: scale, stride: ld, scores: p + i * t, width: t,
+                    y: y + (s * t + i) * d + h * hd, Segment(keys: k, values: v, count: i + 1))
+            }
         }
+    }
+
+    /// Keys and values of consecutive positions, rows `stride` apart.
+    struct Segment {
+        var keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int
+    }
+
+    /// One query row over the keys of `first` then `second`: the scores, softmax, the
+    /// probabilities in scores[0..<width] (0 past the keys), and y = P V. The forward
+    /// and the decode both go through here, with CKernels' fixed-order products, so a
+    /// cached decode computes exactly what the batched forward does: the same keys
+    /// give the same bits, whether the keys sit in one segment or in two.
+    @inline(__always)
+    static func row(
+        q: UnsafePointer<Float>, headDim hd: Int, scale: Float, stride: Int, scores: UnsafeMutablePointer<Float>,
+        width: Int, y: UnsafeMutablePointer<Float>, _ first: Segment, _ second: Segment? = nil
+    ) {
+        ck_attn_scores(q, first.keys, stride, first.count, hd, scale, scores)
+        if let second { ck_attn_scores(q, second.keys, stride, second.count, hd, scale, scores + first.count) }
+        softmaxCausalRow(scores, valid: first.count + (second?.count ?? 0), width: width)
+        y.update(repeating: 0, count: hd)
+        ck_attn_values(scores, first.values, stride, first.count, hd, y)
+        if let second { ck_attn_values(scores + first.count, second.values, stride, second.count, hd, y) }
     }
 
     /// Writes dqkv [B*T, W] (gradients w.r.t. the rotated q and k, and v).
@@ -104,15 +130,13 @@ extension Attention {
     /// (decoding). A sequence's keys come in two segments: its prompt's,
     /// shared by all completions of that prompt (a "group"), and its own.
     /// Legend: R rows (one per sequence, a group's rows contiguous), P prompt
-    /// length, n_r own keys of row r (including the new token's), G query
-    /// heads per key/value head.
+    /// length, n_r own keys of row r (including the new token's).
     ///   q [R, D] (row stride ldq, rotated), y [R, D]
     ///   prefix K, V [P, Dkv] per group; own K, V [n_r, Dkv] per row
-    /// Per (group, key/value head), the G query heads of every row of the
-    /// group are gathered into one [rows * G, hd] matrix, so the prompt
-    /// segment is one product (scores [rows * G, P] = Q K^T, outputs P V) and
-    /// each row's own segment one product of its G heads: a key/value head is
-    /// read once for the G query heads it serves.
+    /// Each (row, query head) goes through `row` with the two segments, the
+    /// same arithmetic as the forward over the whole sequence; a thread takes
+    /// (group, key/value head) pairs, so it reads a head's keys for all G query
+    /// heads and all rows of the group while they are in cache.
     public struct Group {
         public var rows: Range<Int>
         public var keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int
@@ -132,59 +156,24 @@ extension Attention {
         let d = heads * hd
         let dkv = kvHeads * hd
         let g = heads / kvHeads
-        let gw = g * hd
         let scale = 1 / Float(hd).squareRoot()
-        let maxRows = groups.map(\.rows.count).max() ?? 0
         let maxOwn = groups.flatMap { $0.rows }.map { own($0).count }.max() ?? 0
-        let maxPrefix = groups.map(\.count).max() ?? 0
-        let width = maxPrefix + maxOwn
+        let width = (groups.map(\.count).max() ?? 0) + maxOwn
         Parallel.forRanges(groups.count * kvHeads, minPerThread: 2) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * g * width))
-            let qs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * gw))
-            let ys = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * gw))
-            defer {
-                scores.deallocate()
-                qs.deallocate()
-                ys.deallocate()
-            }
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, width))
+            defer { scores.deallocate() }
             for gk in range {
                 let grp = groups[gk / kvHeads]
                 let kh = gk % kvHeads
-                let p = grp.count
-                let rows = grp.rows.count
-                // Row (r, j) of qs and ys: query head kh * G + j of the group's r-th row.
-                for (i, r) in grp.rows.enumerated() { (qs + i * gw).update(from: q + r * ldq + kh * gw, count: gw) }
-                gemm(
-                    transB: true, m: rows * g, n: p, k: hd, alpha: scale, a: qs, lda: hd, b: grp.keys + kh * hd,
-                    ldb: dkv, c: scores, ldc: width)
-                for (i, r) in grp.rows.enumerated() {
+                let prefix = Segment(keys: grp.keys + kh * hd, values: grp.values + kh * hd, count: grp.count)
+                for r in grp.rows {
                     let o = own(r)
-                    let block = scores + i * g * width + p
-                    if g == 1 {
-                        gemv(m: o.count, n: hd, alpha: scale, a: o.keys + kh * hd, lda: dkv, x: qs + i * hd, y: block)
-                    } else {
-                        gemm(
-                            transB: true, m: g, n: o.count, k: hd, alpha: scale, a: qs + i * gw, lda: hd,
-                            b: o.keys + kh * hd, ldb: dkv, c: block, ldc: width)
+                    let mine = Segment(keys: o.keys + kh * hd, values: o.values + kh * hd, count: o.count)
+                    for h in (kh * g)..<((kh + 1) * g) {
+                        row(
+                            q: q + r * ldq + h * hd, headDim: hd, scale: scale, stride: dkv, scores: scores,
+                            width: prefix.count + mine.count, y: y + r * d + h * hd, prefix, mine)
                     }
-                    for j in 0..<g {
-                        softmaxCausalRow(scores + (i * g + j) * width, valid: p + o.count, width: p + o.count)
-                    }
-                }
-                gemm(m: rows * g, n: hd, k: p, a: scores, lda: width, b: grp.values + kh * hd, ldb: dkv, c: ys, ldc: hd)
-                for (i, r) in grp.rows.enumerated() {
-                    let o = own(r)
-                    let block = scores + i * g * width + p
-                    if g == 1 {
-                        gemv(
-                            transA: true, m: o.count, n: hd, a: o.values + kh * hd, lda: dkv, x: block, beta: 1,
-                            y: ys + i * hd)
-                    } else {
-                        gemm(
-                            m: g, n: hd, k: o.count, a: block, lda: width, b: o.values + kh * hd, ldb: dkv, beta: 1,
-                            c: ys + i * gw, ldc: hd)
-                    }
-                    (y + r * d + kh * gw).update(from: ys + i * gw, count: gw)
                 }
             }
         }

@@ -2,6 +2,8 @@
 //   x  [N, In]   (row stride ldx)
 //   W  [Out, In] (Hugging Face layout: out_features x in_features)
 //   y  [N, Out]  y = x W^T
+// The forward goes through orderedLinear (one rounding per output whatever the
+// batch, so decoding and training agree bit for bit); backward through BLAS.
 // Backward reads x saved by the caller:
 //   dx (+)= dy W        dW += dy^T x
 
@@ -14,10 +16,9 @@ public enum Linear {
         _ y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
         rows n: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false
     ) {
-        gemm(
-            transB: true, m: n, n: outFeatures, k: inFeatures,
-            a: x, lda: ldx ?? inFeatures, b: w, ldb: inFeatures,
-            beta: accumulate ? 1 : 0, c: y, ldc: ldy ?? outFeatures)
+        orderedLinear(
+            m: n, n: outFeatures, k: inFeatures, x: x, ldx: ldx ?? inFeatures, w: w, ldw: inFeatures,
+            y: y, ldy: ldy ?? outFeatures, accumulate: accumulate)
     }
 
     /// dx = dy W (or dx += dy W when `accumulate`), and dW += dy^T x.

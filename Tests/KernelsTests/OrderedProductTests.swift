@@ -1,0 +1,133 @@
+// orderedLinear against its definition: every output is the fused multiply-add
+// chain over k in order from zero (Swift's addingProduct, one rounding per
+// step), bit for bit, for any number of rows, strides, splits over the cores,
+// and widths that are not a multiple of the kernel's panels; and against
+// naiveGemm, the definition of every product.
+
+import CKernels
+import XCTest
+import Kernels
+import Support
+
+final class OrderedProductTests: XCTestCase {
+    /// y[i][j] (+)= the in-order FMA chain of x[i][:] and w[j][:], computed one scalar at a time.
+    func chain(
+        m: Int, n: Int, k: Int, x: [Float], ldx: Int, w: [Float], ldw: Int, y: inout [Float], ldy: Int,
+        accumulate: Bool
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var acc: Float = 0
+                for p in 0..<k { acc = acc.addingProduct(x[i * ldx + p], w[j * ldw + p]) }
+                y[i * ldy + j] = accumulate ? y[i * ldy + j] + acc : acc
+            }
+        }
+    }
+
+    func testEveryOutputIsTheInOrderFusedChain() {
+        var rng = Xoshiro(seed: 7)
+        // Tails in every direction, the shapes of the tiny model, and sizes past the split threshold.
+        let shapes = [(1, 1, 1), (3, 5, 7), (9, 8, 256), (17, 33, 16), (13, 259, 256), (64, 768, 256), (700, 96, 40)]
+        for (m, n, k) in shapes {
+            for accumulate in [false, true] {
+                let ldx = k + 3
+                let ldy = n + 2
+                let x = (0..<(m * ldx)).map { _ in rng.normal() }
+                let w = (0..<(n * k)).map { _ in rng.normal() }
+                let y0 = (0..<(m * ldy)).map { _ in rng.normal() }
+                var fast = y0
+                var slow = y0
+                orderedLinear(
+                    m: m, n: n, k: k, x: x, ldx: ldx, w: w, ldw: k, y: &fast, ldy: ldy, accumulate: accumulate)
+                chain(m: m, n: n, k: k, x: x, ldx: ldx, w: w, ldw: k, y: &slow, ldy: ldy, accumulate: accumulate)
+                XCTAssertEqual(fast, slow, "m \(m) n \(n) k \(k) accumulate \(accumulate)")
+                // Within float rounding of the exact product (naiveGemm, in Double).
+                var naive = y0
+                naiveGemm(
+                    transB: true, m: m, n: n, k: k, a: x, lda: ldx, b: w, ldb: k, beta: accumulate ? 1 : 0,
+                    c: &naive, ldc: ldy)
+                for i in 0..<m {
+                    for j in 0..<n {
+                        let magnitude = (0..<k).reduce(0.0) { $0 + abs(Double(x[i * ldx + $1] * w[j * k + $1])) }
+                        let bound = KernelTests.productErrorBound(
+                            k: k, magnitude: magnitude, prior: accumulate ? abs(Double(y0[i * ldy + j])) : 0,
+                            reference: Double(naive[i * ldy + j]))
+                        XCTAssertLessThanOrEqual(abs(Double(fast[i * ldy + j]) - Double(naive[i * ldy + j])), bound)
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the sampler relies on: a row computed among 1,000 (split over the cores by rows)
+    /// equals the same row computed alone or among 7 (split by columns), bit for bit.
+    func testARowDoesNotDependOnTheBatch() {
+        var rng = Xoshiro(seed: 8)
+        let (k, n) = (256, 768)
+        let x = (0..<(1000 * k)).map { _ in rng.normal() }
+        let w = (0..<(n * k)).map { _ in rng.normal() }
+        var all = [Float](repeating: 0, count: 1000 * n)
+        orderedLinear(m: 1000, n: n, k: k, x: x, ldx: k, w: w, ldw: k, y: &all, ldy: n)
+        for (start, rows) in [(0, 1), (501, 7), (993, 7), (130, 64)] {
+            var part = [Float](repeating: 0, count: rows * n)
+            x.withUnsafeBufferPointer { xs in
+                orderedLinear(
+                    m: rows, n: n, k: k, x: xs.baseAddress! + start * k, ldx: k, w: w, ldw: k, y: &part, ldy: n)
+            }
+            XCTAssertEqual(part, Array(all[(start * n)..<((start + rows) * n)]), "rows \(start)..<\(start + rows)")
+        }
+    }
+
+    /// Weights packed once for a generation give the same bits as packing per call, for every
+    /// weight of a buffer (offsets, strides, widths that are not a multiple of 16, row and column splits).
+    func testPackedWeightsGiveTheSameBits() {
+        var rng = Xoshiro(seed: 9)
+        let parameters = (0..<40_000).map { _ in rng.normal() }
+        // (offset into the buffer, n, k, ldw, m): small decode-like products and ones that split.
+        let products = [
+            (0, 16, 24, 24, 3), (500, 33, 40, 41, 9), (3_000, 259, 64, 64, 1), (8_000, 300, 100, 100, 10),
+            (20_000, 96, 120, 120, 40),
+        ]
+        func run() -> [[Float]] {
+            products.enumerated().map { (index, product) in
+                let (offset, n, k, ldw, m) = product
+                let x = (0..<(m * k)).map { Float($0 % 13) * 0.25 - 1.5 }
+                var y = [Float](repeating: 0.5, count: m * n)
+                parameters.withUnsafeBufferPointer { p in
+                    orderedLinear(
+                        m: m, n: n, k: k, x: x, ldx: k, w: p.baseAddress! + offset, ldw: ldw, y: &y, ldy: n,
+                        accumulate: index % 2 == 1)
+                }
+                return y
+            }
+        }
+        let perCall = run()
+        let packed = parameters.withUnsafeBufferPointer { p in
+            PackedWeights.using(p.baseAddress!, count: p.count) { [run(), run()] }
+        }
+        XCTAssertEqual(packed[0], perCall)
+        XCTAssertEqual(packed[1], perCall, "the second pass reads the kept packing")
+        XCTAssertEqual(run(), perCall)
+    }
+
+    /// The AVX-512, AVX2 and plain C kernels differ in tile sizes, never in order: the same bits,
+    /// on every path this CPU has (the plain one always).
+    func testEveryInstructionSetGivesTheSameBits() {
+        var rng = Xoshiro(seed: 10)
+        let (m, n, k) = (37, 131, 75)
+        let x = (0..<(m * k)).map { _ in rng.normal() }
+        let w = (0..<(n * k)).map { _ in rng.normal() }
+        var packed = [Float](repeating: 0, count: k * ((n + 15) / 16 * 16))
+        ck_pack_linear(w, k, n, k, &packed)
+        var results: [[Float]] = []
+        for isa in [0, 1, 2] as [Int32] {
+            var y = [Float](repeating: 0, count: m * n)
+            if ck_linear_packed_on(isa, x, k, packed, &y, n, m, n, k, 0) == 0 { results.append(y) }
+        }
+        XCTAssertGreaterThanOrEqual(results.count, 1)
+        for y in results.dropFirst() { XCTAssertEqual(y, results[0]) }
+        var reference = [Float](repeating: 0, count: m * n)
+        chain(m: m, n: n, k: k, x: x, ldx: k, w: w, ldw: k, y: &reference, ldy: n, accumulate: false)
+        XCTAssertEqual(results[0], reference)
+    }
+}
