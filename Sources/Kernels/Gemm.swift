@@ -157,7 +157,7 @@ public enum GemmRecorder {
         return calls
     }
 
-    static func record(_ shape: GemmShape) {
+    public static func record(_ shape: GemmShape) {
         lock.lock()
         calls[shape, default: 0] += 1
         lock.unlock()

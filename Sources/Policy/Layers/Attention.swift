@@ -37,6 +37,11 @@ public enum Attention {
             let k = row0 + d + (h / group) * hd
             let v = k + dkv
             let p = probs + bh * t * t
+            if GemmRecorder.isRecording {
+                // The two products this row-wise pass computes: Q K^T and P V.
+                GemmRecorder.record(GemmShape(transB: true, m: t, n: t, k: hd))
+                GemmRecorder.record(GemmShape(m: t, n: hd, k: t))
+            }
             for i in 0..<t {
                 row(
                     q: row0 + i * ld + h * hd, headDim: hd, scale: scale, stride: ld, scores: p + i * t, width: t,
