@@ -89,8 +89,8 @@ public struct EvalConfig: Codable, Equatable, Sendable, OptionRoot {
     }
 
     public static func load(file: String?, flags: [(key: String, value: String, flag: String)]) throws -> EvalConfig {
-        let config = try options.read(file: file, flags: flags).config
-        try config.validate(file: file ?? "flags")
+        let (config, _, places) = try options.read(file: file, flags: flags)
+        try places.checking { try config.validate(file: file ?? "flags") }
         return config
     }
 }

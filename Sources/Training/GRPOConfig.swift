@@ -240,8 +240,8 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
 
     /// The same, from a parsed command line's flags.
     public static func load(file: String?, flags: [(key: String, value: String, flag: String)]) throws -> GRPOConfig {
-        let config = try options.read(file: file, flags: flags).config
-        try config.validate(file: file ?? "flags")
+        let (config, _, places) = try options.read(file: file, flags: flags)
+        try places.checking { try config.validate(file: file ?? "flags") }
         return config
     }
 }

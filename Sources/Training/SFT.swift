@@ -73,13 +73,13 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
 
     /// A YAML file (may be nil), then flags; max_steps and num_train_epochs together are refused.
     public static func load(file: String?, flags: [(key: String, value: String, flag: String)]) throws -> SFTConfig {
-        let (config, given) = try options.read(file: file, flags: flags)
+        let (config, given, places) = try options.read(file: file, flags: flags)
         if given.contains("max_steps") && given.contains("num_train_epochs") {
             throw ConfigError(
                 file: file ?? "flags", key: "num_train_epochs",
                 message: "give max_steps or num_train_epochs, not both")
         }
-        try config.validate(file: file ?? "flags")
+        try places.checking { try config.validate(file: file ?? "flags") }
         return config
     }
 }

@@ -96,7 +96,7 @@ extension CLITests {
         let fromFile = try grpo(["train", "--config", file.path], expect: 1, timeout: 60).err
         XCTAssertTrue(
             fromFile.contains(
-                "\(file.path): key \"num_generation\": unknown option "
+                "\(file.path):3: key \"num_generation\": unknown option "
                     + "(did you mean num_generations"), fromFile)
         let eval = try grpo(
             ["eval", "--model", model, "--task_set", "arith", "--temperature", "warm"], expect: 1,

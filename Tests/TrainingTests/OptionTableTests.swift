@@ -104,17 +104,48 @@ final class OptionTableTests: XCTestCase {
         try "task_set: arith\nmax_stpes: 3\n".write(to: file, atomically: false, encoding: .utf8)
         XCTAssertTrue(
             message { try SFTConfig.load(file: file.path, flags: []) }
-                .hasPrefix("\(file.path): key \"max_stpes\": unknown option (did you mean max_steps"))
+                .hasPrefix("\(file.path):2: key \"max_stpes\": unknown option (did you mean max_steps"))
         try "model: m\ntask_set: arith\nlearning_rate: fast\n".write(to: file, atomically: false, encoding: .utf8)
         XCTAssertEqual(
             message { try GRPOConfig.load(file: file.path) },
-            "\(file.path): key \"learning_rate\": expected a number, found \"fast\"")
+            "\(file.path):3: key \"learning_rate\": expected a number, found \"fast\"")
         // A flag wins over the file's value of the same key.
         try "model: m\ntask_set: arith\nlearning_rate: 1.0e-3\n".write(to: file, atomically: false, encoding: .utf8)
         XCTAssertEqual(try GRPOConfig.load(file: file.path, overrides: [("learning_rate", "2e-5")]).learningRate, 2e-5)
         XCTAssertEqual(
             message { try GRPOConfig.options.parseCommandLine(["--learning_rate"]) },
             "flags: key \"learning_rate\": needs a value (NUMBER)")
+    }
+
+    func testErrorsAboutAFileKeyNameItsLineAndAFlagThatOverrodeItNamesTheFlags() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("options-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let yaml = folder.appendingPathComponent("run.yaml")
+        // Out of range, found by the config's own checks after reading: still the file's line.
+        try "# a run\nmodel: m\ntask_set: arith\n\nnum_generations: 1\n".write(
+            to: yaml, atomically: false, encoding: .utf8)
+        let range = message { try GRPOConfig.load(file: yaml.path) }
+        XCTAssertTrue(range.hasPrefix("\(yaml.path):5: key \"num_generations\": "), range)
+        // The same value from a flag is the flag's fault, not the file's.
+        try "model: m\ntask_set: arith\nnum_generations: 8\n".write(to: yaml, atomically: false, encoding: .utf8)
+        let flag = message { try GRPOConfig.load(file: yaml.path, overrides: [("num_generations", "1")]) }
+        XCTAssertTrue(flag.hasPrefix("flags: key \"num_generations\": "), flag)
+        try "task_set: arith\nmax_steps: 3\nnum_train_epochs: 2\nlearning_rate: -1\n".write(
+            to: yaml, atomically: false, encoding: .utf8)
+        let sft = message { try SFTConfig.load(file: yaml.path, flags: []) }
+        XCTAssertTrue(sft.hasPrefix("\(yaml.path)"), sft)
+        // TOML: keys before any [table] and the table's own header line.
+        let toml = folder.appendingPathComponent("run.toml")
+        try "model = \"m\"\n\ntask_set = \"arith\"\nlearning_rat = 1e-5\n[reward_weights]\nformat = 1\n".write(
+            to: toml, atomically: false, encoding: .utf8)
+        XCTAssertTrue(
+            message { try GRPOConfig.load(file: toml.path) }.hasPrefix(
+                "\(toml.path):4: key \"learning_rat\": unknown option (did you mean learning_rate"))
+        try "model = \"m\"\ntask_set = \"arith\"\n[reward_weights]\nformat = \"heavy\"\n".write(
+            to: toml, atomically: false, encoding: .utf8)
+        let table = message { try GRPOConfig.load(file: toml.path) }
+        XCTAssertTrue(table.hasPrefix("\(toml.path):3: key \"reward_weights\": "), table)
     }
 
     func testTRLNamesWithoutAMeaningHereAreRefusedWithTheReason() {

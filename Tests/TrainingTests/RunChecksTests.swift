@@ -57,7 +57,7 @@ final class RunChecksTests: XCTestCase {
         try "learning_rate: .nan\nbeta: 0.0\n".write(to: file, atomically: false, encoding: .utf8)
         XCTAssertEqual(
             error([], file: file.path),
-            "\(file.path): key \"learning_rate\": must be a finite number, not nan")
+            "\(file.path):1: key \"learning_rate\": must be a finite number, not nan")
         // A flag wins over the file.
         XCTAssertEqual(error([("learning_rate", "1e-5")], file: file.path), "no error")
         let levels = (1...9).map { level in

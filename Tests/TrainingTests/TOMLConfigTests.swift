@@ -76,26 +76,26 @@ final class TOMLConfigTests: XCTestCase {
         let misspelt = try write("a.toml", "model = \"m\"\ntask_set = \"t\"\nmax_stpes = 3\n")
         XCTAssertTrue(
             message { try GRPOConfig.load(file: misspelt) }
-                .hasPrefix("\(misspelt): key \"max_stpes\": unknown option (did you mean max_steps"),
+                .hasPrefix("\(misspelt):3: key \"max_stpes\": unknown option (did you mean max_steps"),
             message { try GRPOConfig.load(file: misspelt) })
         let wrongType = try write("b.toml", "model = \"m\"\ntask_set = \"t\"\nlearning_rate = \"fast\"\n")
         XCTAssertEqual(
             message { try GRPOConfig.load(file: wrongType) },
-            "\(wrongType): key \"learning_rate\": expected a number, found \"fast\"")
+            "\(wrongType):3: key \"learning_rate\": expected a number, found \"fast\"")
         let notANumber = try write("c.toml", "model = \"m\"\ntask_set = \"t\"\nlearning_rate = nan\n")
         XCTAssertEqual(
             message { try GRPOConfig.load(file: notANumber) },
-            "\(notANumber): key \"learning_rate\": must be a finite number, not nan")
+            "\(notANumber):3: key \"learning_rate\": must be a finite number, not nan")
         let badValue = try write("d.toml", "model = \"m\"\ntask_set = \"t\"\nloss_type = \"ppo\"\n")
         XCTAssertEqual(
             message { try GRPOConfig.load(file: badValue) },
-            "\(badValue): key \"loss_type\": \"ppo\" is not one of grpo, bnpo, dapo, dr_grpo")
+            "\(badValue):3: key \"loss_type\": \"ppo\" is not one of grpo, bnpo, dapo, dr_grpo")
         let date = try write("e.toml", "model = \"m\"\ntask_set = \"t\"\nseed = 2024-01-01\n")
         XCTAssertEqual(
-            message { try GRPOConfig.load(file: date) }, "\(date): key \"seed\": a TOML date is no option value")
+            message { try GRPOConfig.load(file: date) }, "\(date):3: key \"seed\": a TOML date is no option value")
         let refused = try write("f.toml", "model = \"m\"\ntask_set = \"t\"\nreport_to = \"wandb\"\n")
         XCTAssertTrue(
-            message { try GRPOConfig.load(file: refused) }.hasPrefix("\(refused): key \"report_to\": not taken"),
+            message { try GRPOConfig.load(file: refused) }.hasPrefix("\(refused):3: key \"report_to\": not taken"),
             message { try GRPOConfig.load(file: refused) })
     }
 

@@ -34,15 +34,16 @@ public struct OptionTable<Root: OptionRoot> {
     public func key(_ spelling: String) -> OptionKey<Root>? { keys.first { $0.isNamed(spelling) } }
 
     /// The error for a name that is no key: refused with its reason, or unknown with the nearest names.
-    func unknown(_ spelling: String, source: String, prefix: String) -> ConfigError {
+    func unknown(_ spelling: String, source: String, line: Int? = nil, prefix: String) -> ConfigError {
         let snake = spelling.replacingOccurrences(of: "-", with: "_")
         if let reason = refused.first(where: { $0.name == snake })?.reason {
-            return ConfigError(file: source, key: spelling, message: "not taken by grpo \(command): \(reason)")
+            return ConfigError(
+                file: source, line: line, key: spelling, message: "not taken by grpo \(command): \(reason)")
         }
         let near = NearNames.suggest(snake, among: keys.map(\.name) + ["config"])
         let hint = near.isEmpty ? "" : " (did you mean \(near.map { prefix + $0 }.joined(separator: ", "))?)"
         return ConfigError(
-            file: source, key: spelling,
+            file: source, line: line, key: spelling,
             message: "unknown option\(hint); `grpo \(command) --help` lists them all")
     }
 
@@ -110,30 +111,33 @@ public struct OptionTable<Root: OptionRoot> {
         return out
     }
 
-    /// The config from a YAML or TOML file (may be nil) and then the flags; `given` holds every key set.
-    /// Values are checked for type here; the config's own `validate` checks ranges.
+    /// The config from a YAML or TOML file (may be nil) and then the flags; `given` holds every key set,
+    /// `places` where each was set. Values are checked for type here; the config's own `validate`
+    /// checks ranges (run it through `places.checking` so its errors name the line).
     public func read(
         file: String?, flags: [(key: String, value: String, flag: String)]
     ) throws
-        -> (config: Root, given: Set<String>)
+        -> (config: Root, given: Set<String>, places: OptionPlaces)
     {
         var root = Root()
         var given: [String: String] = [:]
-        func set(_ key: OptionKey<Root>, _ node: Node, source: String, as spelling: String) throws {
+        var places = OptionPlaces(file: file)
+        func set(_ key: OptionKey<Root>, _ node: Node, source: String, line: Int?, as spelling: String) throws {
             if let earlier = given[key.name] {
                 throw ConfigError(
-                    file: source, key: key.name,
+                    file: source, line: line, key: key.name,
                     message: "given twice (as \(earlier) and \(spelling))")
             }
             given[key.name] = spelling
             do { try key.assign(&root, node) } catch let e as OptionValueError {
-                throw ConfigError(file: source, key: key.name, message: e.message)
+                throw ConfigError(file: source, line: line, key: key.name, message: e.message)
             }
         }
         if let file {
-            for (name, node) in try Self.mapping(file: file) {
-                guard let key = key(name) else { throw unknown(name, source: file, prefix: "") }
-                try set(key, node, source: file, as: name)
+            for (name, node, line) in try Self.mapping(file: file) {
+                guard let key = key(name) else { throw unknown(name, source: file, line: line, prefix: "") }
+                try set(key, node, source: file, line: line, as: name)
+                if let line { places.lines[key.name] = line }
             }
         }
         // A flag wins over the file: the file's keys are forgotten, duplicates among flags are not.
@@ -142,13 +146,14 @@ public struct OptionTable<Root: OptionRoot> {
         for (name, text, flag) in flags {
             guard let key = key(name) else { throw unknown(name, source: "flags", prefix: "--") }
             let node = try key.isPlainText ? Node(text) : (Self.yaml(text, source: flag) ?? Node("~"))
-            try set(key, node, source: "flags", as: flag)
+            try set(key, node, source: "flags", line: nil, as: flag)
+            places.flags.insert(key.name)
         }
-        return (root, Set(fromFile.keys).union(given.keys))
+        return (root, Set(fromFile.keys).union(given.keys), places)
     }
 
-    /// A YAML or TOML file's option: value pairs, in order.
-    static func mapping(file: String) throws -> [(String, Node)] {
+    /// A YAML or TOML file's option: value pairs, in order, each with the line of its key.
+    static func mapping(file: String) throws -> [(String, Node, line: Int?)] {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             throw ConfigError(file: file, key: nil, message: "cannot read the file")
         }
@@ -159,9 +164,9 @@ public struct OptionTable<Root: OptionRoot> {
         }
         return try pairs.map { k, v in
             guard let name = k.string else {
-                throw ConfigError(file: file, key: nil, message: "keys must be option names")
+                throw ConfigError(file: file, line: k.mark?.line, key: nil, message: "keys must be option names")
             }
-            return (name, v)
+            return (name, v, k.mark?.line)
         }
     }
 
@@ -235,5 +240,29 @@ public struct OptionTable<Root: OptionRoot> {
             lines += ["", "Not taken: " + refused.map { "`\($0.name)` (\($0.reason))" }.joined(separator: "; ") + "."]
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// Where each key of a reading was set: a line of the config file, or a flag (which wins).
+public struct OptionPlaces: Sendable {
+    var file: String?
+    var lines: [String: Int] = [:]
+    var flags: Set<String> = []
+
+    /// Runs `body` (a config's range checks): a `ConfigError` about a key names the file and line
+    /// that set it, or "flags".
+    public func checking(_ body: () throws -> Void) throws {
+        do { try body() } catch var e as ConfigError {
+            if let key = e.key {
+                if flags.contains(key) {
+                    e.file = "flags"
+                    e.line = nil
+                } else if let file, let line = lines[key] {
+                    e.file = file
+                    e.line = line
+                }
+            }
+            throw e
+        }
     }
 }
