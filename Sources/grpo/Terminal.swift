@@ -44,7 +44,11 @@ final class Interrupt: @unchecked Sendable {
         s.setEventHandler { [unowned self] in
             if self.requested {
                 beforeExit()
-                exit(130)
+                // _exit, not exit: exit would run the libraries' exit handlers (OpenBLAS frees its
+                // buffers) while another thread may be inside a product, and crash. The sandbox's
+                // cgroups left behind are removed by the next grpo that looks.
+                fflush(nil)
+                _exit(130)
             }
             self.requested = true
             terminal.note("interrupted: finishing the current step and writing a checkpoint (Ctrl-C again to quit now)")
