@@ -82,8 +82,8 @@ static _Noreturn void wait_and_exit(pid_t child) {
     _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
-pid_t csb_spawn_contained(const char *const argv[], const char *cwd, int in_fd, int out_fd, int err_fd,
-                          int *in_namespace) {
+pid_t csb_spawn_contained(const char *const argv[], const char *const envp[], const char *cwd, int in_fd,
+                          int out_fd, int err_fd, int *in_namespace) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return -1;
     pid_t outer = fork();
@@ -128,6 +128,6 @@ pid_t csb_spawn_contained(const char *const argv[], const char *cwd, int in_fd, 
         if (program < 0) _exit(121);
         if (program > 0) wait_and_exit(program);
     }
-    execve(argv[0], (char *const *)argv, environ);
+    execve(argv[0], (char *const *)argv, envp ? (char *const *)envp : environ);
     _exit(127);
 }

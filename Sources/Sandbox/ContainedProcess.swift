@@ -58,7 +58,7 @@ public final class ContainedProcess {
         let argv = [executable] + arguments
         let spawned = withCStrings(argv) { a in
             withOptionalCString(directory) {
-                csb_spawn_contained(a, $0, toChild[0], fromChild[1], errorsFromChild[1], &inNamespace)
+                csb_spawn_contained(a, nil, $0, toChild[0], fromChild[1], errorsFromChild[1], &inNamespace)
             }
         }
         let spawnError = errno

@@ -1,8 +1,9 @@
-// One interpreter run in a fresh sandbox slot: spawn (Sources/CSandbox), feed
-// standard input, collect standard output and error (and the result channel,
-// fd 3) within the limits, kill at the wall-clock limit, reap, and read the
-// report channel: why the run could not start, if it could not, and its PID
-// namespace, through which anything of the run still alive can be found.
+// One run in a fresh sandbox slot: start it through the fork server
+// (ForkServer.swift), feed standard input, collect standard output and error
+// (and the result channel, fd 3) within the limits, kill at the wall-clock
+// limit, and read the report channel to its end: why the run could not start,
+// if it could not, its exit status, and its PID namespace, through which
+// anything of the run still alive can be found.
 
 import CSandbox
 import Foundation
@@ -22,9 +23,11 @@ struct Execution {
 }
 
 extension Sandbox {
-    /// Runs the interpreter with `arguments` in a fresh slot, `input` on its standard input, within
-    /// `limits` (default: the sandbox's).
-    func execute(arguments: [String], input: [UInt8], resultChannel: Bool, limits: SandboxLimits? = nil) -> Execution {
+    /// Runs `program` in a fresh slot (through the fork server), `input` on its standard input,
+    /// within `limits` (default: the sandbox's).
+    func execute(_ program: ForkServer.Program, input: [UInt8], resultChannel: Bool, limits: SandboxLimits? = nil)
+        -> Execution
+    {
         guard !python.isEmpty else {
             return Execution(
                 failure: "no Python 3 interpreter found (looked for python3 in /usr/bin, /usr/local/bin "
@@ -46,32 +49,26 @@ extension Sandbox {
             return Execution(failure: "cannot make pipes: \(String(cString: strerror(errno)))")
         }
         let l = limits ?? self.limits
-        let cgroupPaths = procs.compactMap { strdup($0) }
-        defer { cgroupPaths.forEach { free($0) } }
-        var cl = csb_limits(
-            uid: Int32(uid), cpu_seconds: l.cpuSeconds, address_space_bytes: l.memoryMB << 20,
-            max_processes: l.maxProcesses, max_file_bytes: l.maxFileMB << 20, max_open_files: 64,
-            tmp_bytes: (l.maxFileMB * 2) << 20,
-            cgroup_procs: (
-                cgroupPaths.first.map { UnsafePointer($0) },
-                cgroupPaths.dropFirst().first.map { UnsafePointer($0) }
-            ))
-        let argv = [python] + arguments
-        let envp = ["PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"]
-        let pid = withCStrings(argv) { a in
-            withCStrings(envp) { e in
-                csb_spawn(a, e, toChild[0], fromChild[1], resultPipe[1], reportPipe[1], &cl)
-            }
-        }
+        let request = ForkServer.Request(
+            program: program, uid: uid, cpuSeconds: l.cpuSeconds, addressSpaceBytes: l.memoryMB << 20,
+            maxProcesses: l.maxProcesses, maxFileBytes: l.maxFileMB << 20, maxOpenFiles: 64,
+            tmpBytes: (l.maxFileMB * 2) << 20, cgroups: procs)
+        let pidfd: Int32
+        do {
+            pidfd = try server.start(
+                request, input: toChild[0], output: fromChild[1], report: reportPipe[1],
+                result: resultChannel ? resultPipe[1] : nil)
+        } catch { return Execution(failure: "cannot start the sandbox: \(error)") }
         // Our copies of the child's ends: closed now, so end of file means the run's are closed.
         for fd in [toChild[0], fromChild[1], reportPipe[1], resultPipe[1]] where fd >= 0 { close(fd) }
         toChild[0] = -1
         fromChild[1] = -1
         reportPipe[1] = -1
         resultPipe[1] = -1
-        guard pid > 0 else {
-            return Execution(failure: "cannot start the sandbox: \(String(cString: strerror(errno)))")
-        }
+        // Killing the outer process tears the namespace down; once the run is over the pidfd is
+        // closed, and no timer may use its number after that.
+        let killer = RunKiller(pidfd: pidfd)
+        defer { killer.finish() }
 
         // Feed the input from another thread: a program that never reads stdin must not block us.
         let writeFD = toChild[1]
@@ -88,12 +85,8 @@ extension Sandbox {
             }
             close(writeFD)
         }
-        // The wall-clock limit: killing the outer process tears the namespace down.
-        let killed = Atomic()
-        let timer = DispatchWorkItem {
-            killed.set(1)
-            kill(pid, SIGKILL)
-        }
+        // The wall-clock limit.
+        let timer = DispatchWorkItem { killer.kill(.timeout) }
         DispatchQueue.global().asyncAfter(deadline: .now() + l.wallSeconds, execute: timer)
         var streams = [
             pollfd(fd: fromChild[0], events: Int16(POLLIN), revents: 0),
@@ -115,33 +108,34 @@ extension Sandbox {
                 }
                 captured[i].append(contentsOf: chunk[..<n])
                 if captured[0].count + captured[1].count > l.maxOutputBytes {
-                    killed.set(2)
-                    kill(pid, SIGKILL)
+                    killer.kill(.outputLimit)
                     break reading
                 }
             }
         }
-        var waitStatus: Int32 = 0
-        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+        // The report channel ends when the outer process has exited, after the namespace's init
+        // and with it every process of the run.
+        let reports = readReports(reportPipe[0])
         timer.cancel()
-        // The outer process exits with the program's status, or 128 + the signal that ended it.
-        let status = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
+        let killed = killer.finish()
+        // The outer process reports the program's status, or 128 + the signal that ended it;
+        // killed, it reports nothing.
+        let status = reports.status ?? (128 + SIGKILL)
         var run = Execution(
             output: captured[0], results: captured[1], exitStatus: status,
             seconds: Date().timeIntervalSince(start))
-        if killed.value == 2 {
+        if killed == .outputLimit {
             run.ending = .outputLimit
-        } else if killed.value == 1 || status == 128 + SIGXCPU || status == 128 + SIGKILL {
+        } else if killed == .timeout || status == 128 + SIGXCPU || status == 128 + SIGKILL {
             run.ending = .timeout
         } else {
             run.ending = .exited
         }
-        let (namespace, failure) = readReports(reportPipe[0])
-        if let failure {
+        if let failure = reports.failure {
             run.failure = failure
             run.ending = .crashed
         }
-        if let namespace {
+        if let namespace = reports.namespace {
             switch audit {
             case .none: break
             case .eachRun:
@@ -154,10 +148,11 @@ extension Sandbox {
         return run
     }
 
-    /// The run's PID namespace and its set-up failure, if any, from the report channel
-    /// (written only by the sandbox's own processes: the program's end is closed at exec).
-    private func readReports(_ fd: Int32) -> (namespace: UInt64?, failure: String?) {
+    /// The run's PID namespace, exit status and set-up failure, if any, from the report channel
+    /// (written only by the sandbox's own processes: the program never holds it).
+    private func readReports(_ fd: Int32) -> (namespace: UInt64?, status: Int32?, failure: String?) {
         var namespace: UInt64?
+        var status: Int32?
         var failure: String?
         var record = csb_report()
         let size = MemoryLayout<csb_report>.size
@@ -165,31 +160,19 @@ extension Sandbox {
             let n = withUnsafeMutableBytes(of: &record) { read(fd, $0.baseAddress, size) }
             if n < 0 && errno == EINTR { continue }
             guard n == size else { break }
-            if record.stage == 0 {
-                namespace = record.value
-            } else if failure == nil {
-                failure =
-                    "the sandbox could not start: \(Sandbox.stageName(record.stage)): "
-                    + String(cString: strerror(Int32(truncatingIfNeeded: record.value)))
+            switch SetupStage(rawValue: record.stage) {
+            case .namespace: namespace = record.value
+            case .status: status = Int32(truncatingIfNeeded: record.value)
+            default:
+                if failure == nil {
+                    let stage = SetupStage(rawValue: record.stage)?.description ?? "stage \(record.stage)"
+                    failure =
+                        "the sandbox could not start: \(stage): "
+                        + String(cString: strerror(Int32(truncatingIfNeeded: record.value)))
+                }
             }
         }
-        return (namespace, failure)
-    }
-
-    static func stageName(_ stage: Int32) -> String {
-        switch stage {
-        case Int32(CSB_STAGE_CGROUP): return "joining the run's cgroup"
-        case Int32(CSB_STAGE_NAMESPACES): return "creating namespaces (needs root and namespace support)"
-        case Int32(CSB_STAGE_FORK): return "fork"
-        case Int32(CSB_STAGE_MOUNTS): return "mounting the scratch file systems"
-        case Int32(CSB_STAGE_READ_ONLY): return "making the file system read-only (mount_setattr, Linux 5.12 or later)"
-        case Int32(CSB_STAGE_PROC): return "mounting /proc"
-        case Int32(CSB_STAGE_LIMITS): return "setting rlimits"
-        case Int32(CSB_STAGE_IDENTITY): return "switching to the sandbox uid"
-        case Int32(CSB_STAGE_SECCOMP): return "installing the seccomp filter"
-        case Int32(CSB_STAGE_EXEC): return "starting the interpreter"
-        default: return "stage \(stage)"
-        }
+        return (namespace, status, failure)
     }
 
     /// Processes alive in these PID namespaces (inode -> when the run ended, in clock ticks
@@ -251,6 +234,35 @@ final class NamespaceRecord: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return runs
+    }
+}
+
+/// Kills a run's outer process through its pidfd until the run is over; says why it killed.
+final class RunKiller: @unchecked Sendable {
+    enum Reason { case timeout, outputLimit }
+    private let lock = NSLock()
+    private var pidfd: Int32
+    private var reason: Reason?
+    init(pidfd: Int32) { self.pidfd = pidfd }
+
+    func kill(_ why: Reason) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard pidfd >= 0 else { return }
+        if reason == nil { reason = why }
+        _ = csb_pidfd_kill(pidfd, SIGKILL)
+    }
+
+    /// The run is over: the pidfd is closed (once); returns why the run was killed, if it was.
+    @discardableResult
+    func finish() -> Reason? {
+        lock.lock()
+        defer { lock.unlock() }
+        if pidfd >= 0 {
+            close(pidfd)
+            pidfd = -1
+        }
+        return reason
     }
 }
 

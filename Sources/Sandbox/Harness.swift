@@ -17,7 +17,8 @@
 // Requests to the runner and the verifier are framed items "<kind><bytes>\n<text>"
 // (sizes in bytes of UTF-8, no newline translation); neither imports a module,
 // since every run pays for its imports. The planner, run once per tests text,
-// speaks JSON.
+// speaks JSON. All of them run in a fork of the fork server (ForkServer.swift),
+// which has compiled them once.
 
 enum Harness {
     /// Framed items, each "<kind><bytes>\n<text>".
@@ -185,6 +186,12 @@ enum Harness {
                 finish()
             _grpo_run()
             """#
+
+    /// A whole program, all of standard input, run as `python -` would run it.
+    static let program = """
+        exec(compile(__import__("sys").stdin.buffer.read(), "<stdin>", "exec"),
+             {"__name__": "__main__", "__builtins__": __builtins__})
+        """
 
     /// Plans a task's tests (TestPlan.swift). Never given candidate code.
     static let planner =

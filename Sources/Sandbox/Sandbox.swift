@@ -14,8 +14,9 @@
 // be forged: a task set must allow them (`in_process_checks`).
 //
 // Covered, per run:
-// - new PID, network, mount, IPC and UTS namespaces (Sources/CSandbox: fork,
-//   unshare, fork; the namespace's init is our C code, never the program): no
+// - new PID, network, mount, IPC and UTS namespaces (ForkServer.swift: a fork
+//   of an interpreter that never ran candidate code, unshare, fork; the
+//   namespace's init is the sandbox's code, never the program): no
 //   network but a downed loopback; /proc shows only the run's own processes;
 //   System V and POSIX IPC objects are the run's own and die with it; when the
 //   run ends, or the trainer kills it, init dies and the kernel kills every
@@ -99,7 +100,7 @@ public final class Sandbox: @unchecked Sendable {
     let slots: SlotPool
     let groups: RunGroups
     private let plans = PlanCache()
-    let programs = CompiledPrograms()
+    let server: ForkServer
 
     /// First uid of the sandbox slots (one uid per concurrent run).
     public static let baseUID = 61_000
@@ -114,12 +115,15 @@ public final class Sandbox: @unchecked Sendable {
         self.audit = audit
         slots = SlotPool(count: max(1, concurrency), baseUID: Sandbox.baseUID)
         groups = RunGroups(memoryBytes: limits.memoryMB << 20, maxProcesses: limits.maxProcesses)
-        programs.sandbox = self
+        server = ForkServer(python: self.python)
         ProcessSignals.ignoreBrokenPipes()
     }
 
     /// How this machine bounds a run's memory and processes as a whole.
     public static var runLimitMode: RunLimitMode { RunGroups.mode }
+
+    /// The environment of every run: nothing of the trainer's.
+    static let environment = ["PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"]
 
     /// The first real Python 3 binary among /usr/bin/python3, /usr/local/bin/python3 and python3
     /// on PATH (an executable ELF file: a pyenv shim is a script that needs its environment).
@@ -186,10 +190,14 @@ public final class Sandbox: @unchecked Sendable {
                     + "program's interpreter, and the task does not allow in-process checks")
         }
         let run = execute(
-            arguments: programs.arguments(for: .runner),
+            .runner,
             input: Harness.runnerRequest(solution: solution, steps: plan.steps), resultChannel: true)
         return Verdict.judge(plan: plan, run: run) { program, values in self.verify(program, values) }
     }
+
+    /// CPU seconds (user and system) of every run that has ended, and of the fork server that
+    /// started them.
+    public func runsCPUSeconds() -> Double { server.cpuSeconds() }
 
     /// The plan of `tests` (cached: a task's tests are planned once, even when a group of
     /// completions of the task asks for it at the same time).
@@ -205,7 +213,7 @@ public final class Sandbox: @unchecked Sendable {
             return (.failure(TestPlan.Failure(message: "cannot encode the tests")), false)
         }
         let run = execute(
-            arguments: programs.arguments(for: .planner), input: Array(input), resultChannel: true,
+            .planner, input: Array(input), resultChannel: true,
             limits: plannerLimits)
         guard run.failure == nil, run.ending == .exited, run.exitStatus == 0 else {
             let tail = String(decoding: run.output.suffix(400), as: UTF8.self)
@@ -237,7 +245,7 @@ public final class Sandbox: @unchecked Sendable {
         -> [Int: Verdict.CheckOutcome]?
     {
         let run = execute(
-            arguments: programs.arguments(for: .verifier),
+            .verifier,
             input: Harness.verifierRequest(program: program, values: values), resultChannel: true)
         guard run.failure == nil, run.ending == .exited, run.exitStatus == 0,
             let lines = Verdict.channelLines(run.results)
@@ -255,7 +263,7 @@ public final class Sandbox: @unchecked Sendable {
     /// not bound by the command line) and returns what it printed. Nothing the program prints
     /// is believed but its output: the caller decides what the output is worth.
     public func runProgram(_ source: String) -> ProgramResult {
-        let run = execute(arguments: ["-I", "-S", "-"], input: Array(source.utf8), resultChannel: false)
+        let run = execute(.program, input: Array(source.utf8), resultChannel: false)
         if let failure = run.failure {
             return ProgramResult(
                 ending: .crashed, exitStatus: -1, output: failure, seconds: run.seconds,

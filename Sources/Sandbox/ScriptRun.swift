@@ -1,6 +1,6 @@
 // A whole program with its own standard input, its standard output and error
 // kept apart (what a code-execution API such as Sandbox Fusion answers). The
-// interpreter starts a small bootstrap that moves stderr to the result pipe
+// sandbox runs a small bootstrap that moves stderr to the result pipe
 // (fd 3), reads the program (length-prefixed) from stdin and executes it as
 // __main__; what follows on stdin is the program's input. Nothing it prints is
 // judged here: the caller decides what the output is worth.
@@ -42,8 +42,7 @@ extension Sandbox {
         l.cpuSeconds = max(1, min(l.cpuSeconds, Int(l.wallSeconds.rounded(.up))))
         let program = Array(source.utf8)
         let input = Array("\(program.count)\n".utf8) + program + Array(stdin.utf8)
-        let run = execute(
-            arguments: ["-I", "-S", "-c", Sandbox.scriptBootstrap], input: input, resultChannel: true, limits: l)
+        let run = execute(.script, input: input, resultChannel: true, limits: l)
         if let failure = run.failure {
             return ScriptResult(ending: .crashed, exitStatus: -1, stdout: "", stderr: failure, seconds: run.seconds)
         }
