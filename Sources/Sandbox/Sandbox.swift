@@ -36,6 +36,10 @@
 //   size, open files, processes per uid; and a wall-clock limit (SIGKILL);
 // - a clean environment (PATH, HOME=/tmp, LANG only);
 // - stdout, stderr and the result channel capped together at `maxOutputBytes`.
+// The program's process is a fork of the fork server: it holds the harness's
+// code and the standard modules the server imported, nothing of the trainer
+// and nothing of another run (requests carry limits and descriptors; the
+// solution comes on the run's own stdin).
 // Not covered: the program can read world-readable files of the host (the
 // root file system is not hidden; task files readable there could tell it the
 // expected values); the setup statements a call needs (`xs = [3, 1]` for

@@ -33,27 +33,46 @@ func formatDuration(_ seconds: Double) -> String {
 /// Ctrl-C sets a flag the long jobs check between steps (finish the step,
 /// write a checkpoint, exit cleanly); a second Ctrl-C runs `beforeExit` (which
 /// records the run as interrupted) and exits at once.
+///
+/// A plain signal handler that writes a byte to a pipe, read by a thread of its own:
+/// a dispatch signal source only sees the signal when every thread blocks it, and the
+/// BLAS and worker threads started before it do not, so a Ctrl-C could be lost.
 final class Interrupt: @unchecked Sendable {
     static let shared = Interrupt()
     private(set) var requested = false
-    private var source: DispatchSourceSignal?
 
     func install(_ terminal: Terminal, beforeExit: @escaping () -> Void = {}) {
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        s.setEventHandler { [unowned self] in
-            if self.requested {
-                beforeExit()
-                // _exit, not exit: exit would run the libraries' exit handlers (OpenBLAS frees its
-                // buffers) while another thread may be inside a product, and crash. The sandbox's
-                // cgroups left behind are removed by the next grpo that looks.
-                fflush(nil)
-                _exit(130)
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        interruptPipe = fds[1]
+        let reader = fds[0]
+        let thread = Thread { [unowned self] in
+            var byte: UInt8 = 0
+            while true {
+                let n = read(reader, &byte, 1)
+                if n < 0 && errno == EINTR { continue }
+                guard n == 1 else { return }
+                if self.requested {
+                    beforeExit()
+                    // _exit, not exit: exit would run the libraries' exit handlers (OpenBLAS frees
+                    // its buffers) while another thread may be inside a product, and crash. The
+                    // sandbox's cgroups left behind are removed by the next grpo that looks.
+                    fflush(nil)
+                    _exit(130)
+                }
+                self.requested = true
+                terminal.note(
+                    "interrupted: finishing the current step and writing a checkpoint (Ctrl-C again to quit now)")
             }
-            self.requested = true
-            terminal.note("interrupted: finishing the current step and writing a checkpoint (Ctrl-C again to quit now)")
         }
-        s.resume()
-        source = s
+        thread.start()
+        signal(SIGINT) { _ in
+            var byte: UInt8 = 1
+            _ = write(interruptPipe, &byte, 1)
+        }
     }
 }
+
+/// The interrupt pipe's write end, for the signal handler (set before the handler is installed).
+nonisolated(unsafe) private var interruptPipe: Int32 = -1

@@ -25,6 +25,31 @@ final class ForkServerTests: SandboxTestCase {
         XCTAssertEqual(r.output, "[0, 1, 2]\n")
     }
 
+    func testAProgramLeavesNothingForTheNextOneInItsSlot() {
+        // One slot: the second program runs as the same uid, in a fork of the same server.
+        let single = Sandbox(limits: Self.limits, concurrency: 1)
+        let first = single.runProgram(
+            """
+            import builtins, os, sys, types
+            builtins.LEFT = 1
+            os.environ["LEFT"] = "1"
+            sys.modules["left"] = types.ModuleType("left")
+            sys.path.insert(0, "/tmp")
+            open("/tmp/left.py", "w").write("x = 1")
+            open("/dev/shm/left", "w").write("x")
+            print("left")
+            """)
+        XCTAssertEqual(first.output, "left\n")
+        let second = single.runProgram(
+            """
+            import builtins, os, sys
+            print(hasattr(builtins, "LEFT"), "LEFT" in os.environ, "left" in sys.modules, "/tmp" in sys.path,
+                  os.listdir("/tmp"), os.listdir("/dev/shm"))
+            """)
+        XCTAssertEqual(second.exitStatus, 0, second.output)
+        XCTAssertEqual(second.output, "False False False False [] []\n")
+    }
+
     func testARunEndsAsAProgramRunByPythonEnds() {
         func run(_ source: String) -> ProgramResult { sandbox.runProgram(source) }
         let message = run("import sys\nsys.exit('stopped: bad input')")

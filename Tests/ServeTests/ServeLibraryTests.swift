@@ -12,19 +12,38 @@ final class ServeLibraryTests: XCTestCase {
     func testAFullQueueRefusesAtOnceAndAcceptsAgainWhenFree() async throws {
         let queue = WorkQueue(capacity: 2, workers: 1)
         let release = DispatchSemaphore(value: 0)
+        let started = DispatchSemaphore(value: 0)
         let far = Date().addingTimeInterval(30)
-        async let first = queue.submit(deadline: far) { () -> Int in
-            release.wait()
-            return 1
+        // The blocking job first, and running, before the second is submitted: tasks start in no
+        // fixed order, and a second job run first would leave the depth at 1 for good.
+        let first = Task {
+            await queue.submit(deadline: far) { () -> Int in
+                started.signal()
+                release.wait()
+                return 1
+            }
         }
-        async let second = queue.submit(deadline: far) { 2 }
-        while queue.depth < 2 { try await Task.sleep(nanoseconds: 5_000_000) }
+        let running = Date().addingTimeInterval(20)
+        var ran = false
+        while !ran && Date() < running {
+            ran = started.wait(timeout: .now()) == .success
+            if !ran { await Task.yield() }
+        }
+        XCTAssertTrue(ran, "the first job never ran")
+        let second = Task { await queue.submit(deadline: far) { 2 } }
+        // Bounded: a queue that never reports both jobs fails the test instead of hanging the suite.
+        let enqueued = Date().addingTimeInterval(20)
+        while queue.depth < 2 && Date() < enqueued { await Task.yield() }
+        guard queue.depth == 2 else {
+            release.signal()
+            return XCTFail("the two jobs never showed in the queue's depth (\(queue.depth))")
+        }
         let start = Date()
         let third = await queue.submit(deadline: far) { 3 }
         XCTAssertEqual(third, .failure(.full))
         XCTAssertLessThan(Date().timeIntervalSince(start), 0.5, "a full queue must answer at once")
         release.signal()
-        let (a, b) = await (first, second)
+        let (a, b) = (await first.value, await second.value)
         XCTAssertEqual(a, .success(1))
         XCTAssertEqual(b, .success(2))
         let again = await queue.submit(deadline: far) { 4 }
