@@ -106,7 +106,11 @@ final class ForkServer: @unchecked Sendable {
     private func exchange(_ message: Data, _ fds: [Int32]) -> Int32? {
         let sent = message.withUnsafeBytes { csb_send_fds(control, $0.baseAddress, $0.count, fds, Int32(fds.count)) }
         guard sent == 0 else { return nil }
-        guard let (reply, fd) = receive(seconds: 10), reply == "ok" || reply == "gone" else { return nil }
+        guard let (reply, fd) = receive(seconds: 10) else { return nil }
+        guard reply == "ok" || reply == "gone" else {
+            if fd >= 0 { close(fd) }
+            return nil
+        }
         return fd
     }
 
@@ -138,8 +142,9 @@ final class ForkServer: @unchecked Sendable {
         defer { lock.unlock() }
         guard control >= 0 else { return 0 }
         let message = Array(#"{"usage": true}"#.utf8)
-        guard csb_send_fds(control, message, message.count, nil, 0) == 0, let (reply, _) = receive(seconds: 10)
+        guard csb_send_fds(control, message, message.count, nil, 0) == 0, let (reply, fd) = receive(seconds: 10)
         else { return 0 }
+        if fd >= 0 { close(fd) }
         return Double(reply) ?? 0
     }
 
@@ -186,7 +191,9 @@ final class ForkServer: @unchecked Sendable {
         ]
         let message = try JSONEncoder().encode(setup)
         let sent = message.withUnsafeBytes { csb_send_fds(control, $0.baseAddress, $0.count, nil, 0) }
-        guard sent == 0, let (reply, _) = receive(seconds: 30), reply == "ready" else {
+        let answer = sent == 0 ? receive(seconds: 30) : nil
+        if let fd = answer?.1, fd >= 0 { close(fd) }
+        guard let (reply, _) = answer, reply == "ready" else {
             let why = stderrTail()
             stop()
             throw Failure(description: "the sandbox's fork server did not start" + (why.isEmpty ? "" : ": \(why)"))
@@ -292,8 +299,13 @@ final class ForkServer: @unchecked Sendable {
                 os.dup2(moved[0], 0)
                 os.dup2(moved[1], 1)
                 os.dup2(moved[1], 2)
-                if len(moved) > 3: os.dup2(moved[3], 3)
-                else: os.close(3)
+                if len(moved) > 3:
+                    os.dup2(moved[3], 3)
+                else:
+                    try:
+                        os.close(3)
+                    except OSError:
+                        pass
                 os.closerange(5, max_fd)
                 for path in request["cgroups"]:
                     try:
