@@ -156,6 +156,9 @@ final class ForkServer: @unchecked Sendable {
             for fd in pair + errorPipe where fd >= 0 { close(fd) }
             throw Failure(description: "cannot make the fork server's socket: \(String(cString: strerror(errno)))")
         }
+        // The server's stderr never blocks it: once the pipe is full, what it writes is lost, not waited on
+        // (the trainer reads it only when the server fails).
+        _ = fcntl(errorPipe[1], F_SETFL, fcntl(errorPipe[1], F_GETFL) | O_NONBLOCK)
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer {
             close(pair[1])
