@@ -68,7 +68,6 @@ extension Sandbox {
         // Killing the outer process tears the namespace down; once the run is over the pidfd is
         // closed, and no timer may use its number after that.
         let killer = RunKiller(pidfd: pidfd)
-        defer { killer.finish() }
 
         // Feed the input from another thread: a program that never reads stdin must not block us.
         let writeFD = toChild[1]
@@ -253,8 +252,7 @@ final class RunKiller: @unchecked Sendable {
         _ = csb_pidfd_kill(pidfd, SIGKILL)
     }
 
-    /// The run is over: the pidfd is closed (once); returns why the run was killed, if it was.
-    @discardableResult
+    /// The run is over: the pidfd is closed; returns why the run was killed, if it was.
     func finish() -> Reason? {
         lock.lock()
         defer { lock.unlock() }

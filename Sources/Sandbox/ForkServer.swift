@@ -88,25 +88,22 @@ final class ForkServer: @unchecked Sendable {
         let fds = [input, output, report] + (result.map { [$0] } ?? [])
         lock.lock()
         defer { lock.unlock() }
+        if control < 0 { try launch() }
+        if let pidfd = exchange(message, fds) { return pidfd }
         // A server that died (killed, out of memory) is replaced once.
-        for attempt in 0..<2 {
-            if control < 0 { try launch() }
-            if let pidfd = exchange(message, fds) { return pidfd }
-            let why = stderrTail()
-            stop()
-            if attempt == 1 {
-                throw Failure(
-                    description: "the sandbox's fork server stopped answering" + (why.isEmpty ? "" : ": \(why)"))
-            }
-        }
-        throw Failure(description: "unreachable")
+        stop()
+        try launch()
+        if let pidfd = exchange(message, fds) { return pidfd }
+        let why = stderrTail()
+        stop()
+        throw Failure(description: "the sandbox's fork server stopped answering" + (why.isEmpty ? "" : ": \(why)"))
     }
 
     /// Sends one request; the answer carries the pidfd. nil when the server is gone or silent.
     private func exchange(_ message: Data, _ fds: [Int32]) -> Int32? {
         let sent = message.withUnsafeBytes { csb_send_fds(control, $0.baseAddress, $0.count, fds, Int32(fds.count)) }
         guard sent == 0 else { return nil }
-        guard let (reply, fd) = receive(seconds: 10) else { return nil }
+        guard let (reply, fd) = receive(seconds: 10, keepingDescriptor: true) else { return nil }
         guard reply == "ok" || reply == "gone" else {
             if fd >= 0 { close(fd) }
             return nil
@@ -114,8 +111,9 @@ final class ForkServer: @unchecked Sendable {
         return fd
     }
 
-    /// The next message from the server (and the descriptor that came with it), within `seconds`.
-    private func receive(seconds: Double) -> (String, Int32)? {
+    /// The next message from the server within `seconds`, with the descriptor that came with it
+    /// when `keepingDescriptor` (else any is closed, and -1 returned).
+    private func receive(seconds: Double, keepingDescriptor: Bool = false) -> (String, Int32)? {
         var p = pollfd(fd: control, events: Int16(POLLIN), revents: 0)
         let deadline = Date().addingTimeInterval(seconds)
         while true {
@@ -128,10 +126,11 @@ final class ForkServer: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var fd: Int32 = -1
         let n = csb_recv_fd(control, &buffer, buffer.count, &fd)
-        guard n > 0 else {
-            if fd >= 0 { close(fd) }
-            return nil
+        if fd >= 0 && (n <= 0 || !keepingDescriptor) {
+            close(fd)
+            fd = -1
         }
+        guard n > 0 else { return nil }
         return (String(decoding: buffer[..<n], as: UTF8.self), fd)
     }
 
@@ -142,9 +141,8 @@ final class ForkServer: @unchecked Sendable {
         defer { lock.unlock() }
         guard control >= 0 else { return 0 }
         let message = Array(#"{"usage": true}"#.utf8)
-        guard csb_send_fds(control, message, message.count, nil, 0) == 0, let (reply, fd) = receive(seconds: 10)
+        guard csb_send_fds(control, message, message.count, nil, 0) == 0, let (reply, _) = receive(seconds: 10)
         else { return 0 }
-        if fd >= 0 { close(fd) }
         return Double(reply) ?? 0
     }
 
@@ -194,9 +192,7 @@ final class ForkServer: @unchecked Sendable {
         ]
         let message = try JSONEncoder().encode(setup)
         let sent = message.withUnsafeBytes { csb_send_fds(control, $0.baseAddress, $0.count, nil, 0) }
-        let answer = sent == 0 ? receive(seconds: 30) : nil
-        if let fd = answer?.1, fd >= 0 { close(fd) }
-        guard let (reply, _) = answer, reply == "ready" else {
+        guard sent == 0, let (reply, _) = receive(seconds: 30), reply == "ready" else {
             let why = stderrTail()
             stop()
             throw Failure(description: "the sandbox's fork server did not start" + (why.isEmpty ? "" : ": \(why)"))

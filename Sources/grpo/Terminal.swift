@@ -34,9 +34,9 @@ func formatDuration(_ seconds: Double) -> String {
 /// write a checkpoint, exit cleanly); a second Ctrl-C runs `beforeExit` (which
 /// records the run as interrupted) and exits at once.
 ///
-/// A plain signal handler that writes a byte to a pipe, read by a thread of its own:
-/// a dispatch signal source only sees the signal when every thread blocks it, and the
-/// BLAS and worker threads started before it do not, so a Ctrl-C could be lost.
+/// A plain signal handler that writes a byte to a pipe, read by a thread of its own: it runs on
+/// whichever thread the kernel picks. A dispatch signal source with SIGINT ignored once lost a
+/// Ctrl-C (an SFT run went on to its last step), most likely taken by a BLAS or worker thread.
 final class Interrupt: @unchecked Sendable {
     static let shared = Interrupt()
     private(set) var requested = false
