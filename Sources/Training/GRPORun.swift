@@ -72,6 +72,11 @@ public final class GRPORun {
             throw RunError(
                 message: "--resume_from_checkpoint continues a run, --overwrite_output_dir replaces it: give one")
         }
+        if let resumeURL, let done = try Checkpoint.loadState(from: resumeURL)?.step, done >= cfg.maxSteps {
+            throw RunError(
+                message: "\(resumeURL.path) is at step \(done) and the run's max_steps is \(cfg.maxSteps): "
+                    + "nothing to train (give a larger --max_steps to go on)")
+        }
         config = cfg
         self.configFile = file
         resumeFrom = resumeURL

@@ -74,11 +74,7 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
     /// A YAML file (may be nil), then flags; max_steps and num_train_epochs together are refused.
     public static func load(file: String?, flags: [(key: String, value: String, flag: String)]) throws -> SFTConfig {
         let (config, given, places) = try options.read(file: file, flags: flags)
-        if given.contains("max_steps") && given.contains("num_train_epochs") {
-            throw ConfigError(
-                file: file ?? "flags", key: "num_train_epochs",
-                message: "give max_steps or num_train_epochs, not both")
-        }
+        try checkSteps(given: given, file: file ?? "flags")
         try places.checking { try config.validate(file: file ?? "flags") }
         return config
     }
@@ -106,7 +102,7 @@ public final class SFTRunner {
     public let model: Transformer
     let trainer: NextTokenTrainer
     var batcher: SFTBatcher
-    var step = 0
+    public private(set) var step = 0
 
     /// Starts from `model` (a fresh init or a checkpoint); with `resume`, from a
     /// checkpoint folder saved by SFT, restoring optimizer, data order and step.
@@ -142,6 +138,9 @@ public final class SFTRunner {
         }
     }
 
+    /// Steps the run goes to: max_steps, or num_train_epochs passes over the examples.
+    public var maxSteps: Int { config.steps(examples: batcher.examplesCount) }
+
     /// The last checkpoint-<step> folder under `dir`, for `--resume DIR`.
     public static func latestCheckpoint(in dir: URL) -> URL? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
@@ -156,7 +155,6 @@ public final class SFTRunner {
     @discardableResult
     public func run(shouldStop: () -> Bool = { false }, progress: (SFTProgress) -> Void) throws -> URL {
         let c = config
-        let maxSteps = c.steps(examples: batcher.examplesCount)
         try recordSystem(in: URL(fileURLWithPath: c.outputFolder))
         progress(
             .started(
@@ -220,6 +218,9 @@ public final class SFTRunner {
                 UnsafePointer(trainer.optimizer.m.data),
                 UnsafePointer(trainer.optimizer.v.data)
             ), state: state)
+        try AtomicFile.write(
+            String(decoding: try JSONEncoder.sortedKeys.encode(config), as: UTF8.self),
+            to: url.appendingPathComponent(SFTConfig.savedFile))
         if config.saveTotalLimit > 0 { RunFolder.pruneCheckpoints(in: dir, keeping: config.saveTotalLimit) }
         return url
     }

@@ -19,12 +19,15 @@ extension SFTConfig {
             Key(
                 "output_dir", \.outputDir, "Checkpoints go to DIR/checkpoint-STEP, the model to DIR/final.",
                 default: "runs/<run_name>"),
-            Key("overwrite_output_dir", \.overwriteOutputDir, "Remove an earlier run's output folder first."),
+            Key(
+                "overwrite_output_dir", \.overwriteOutputDir, "Remove an earlier run's output folder first.",
+                saved: false),
             Key(
                 "resume_from_checkpoint", \.resumeFromCheckpoint,
-                "Continue from a checkpoint-STEP folder, or the latest one in an output folder.", aliases: ["resume"]),
-            Key("json", \.json, "Print a JSON object a logged step on standard output."),
-            Key("quiet", \.quiet, "No progress on standard error."),
+                "Continue from a checkpoint-STEP folder, or the latest one in an output folder (its options are "
+                    + "read first).", aliases: ["resume"], saved: false),
+            Key("json", \.json, "Print a JSON object a logged step on standard output.", saved: false),
+            Key("quiet", \.quiet, "No progress on standard error.", saved: false),
 
             Key("max_steps", \.maxSteps, "Optimizer steps."),
             Key(

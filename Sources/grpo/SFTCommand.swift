@@ -13,7 +13,7 @@ struct SFT: ParsableCommand {
 
     func run() throws {
         guard let line = try readCommandLine(SFTConfig.options, arguments, abstract: Self.abstract) else { return }
-        let cfg = try SFTConfig.load(file: line.configFile, flags: line.flags)
+        let cfg = try SFTConfig.resolve(configFile: line.configFile, flags: line.flags)
         let terminal = Terminal(quiet: cfg.quiet)
         let runner: SFTRunner
         do { runner = try SFTRunner.start(cfg) } catch let e as RunError { throw ValidationError(e.message) }
@@ -51,7 +51,7 @@ struct SFT: ParsableCommand {
         if !finished {
             terminal.note(
                 "interrupted at step \(last.step); checkpoint: \(last.path); continue with: grpo sft "
-                    + "--task_set \(cfg.taskSet) --resume_from_checkpoint \(cfg.outputFolder)")
+                    + "--resume_from_checkpoint \(cfg.outputFolder)")
             throw ExitCode(130)
         }
     }

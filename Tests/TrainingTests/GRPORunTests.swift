@@ -124,6 +124,18 @@ final class GRPORunTests: XCTestCase {
         let reader = try TraceReader(path: folder.appendingPathComponent("part.sqlite").path)
         let run = try reader.resolveRun("part")
         XCTAssertEqual(try reader.stepMetrics(run: run).map(\.step), [1, 2, 3])
+
+        // Resuming the finished run again is refused before anything is written.
+        let last = folder.appendingPathComponent("part/checkpoint-3").path
+        XCTAssertThrowsError(
+            try GRPORun(configFile: nil, flags: [(key: "resume_from_checkpoint", value: last, flag: "--resume")])
+        ) { error in
+            XCTAssertEqual(
+                error as? RunError,
+                RunError(
+                    message: "\(last) is at step 3 and the run's max_steps is 3: nothing to train "
+                        + "(give a larger --max_steps to go on)"))
+        }
     }
 
     func testAResumeNeedsTheSavedConfigAndCannotAlsoOverwrite() throws {

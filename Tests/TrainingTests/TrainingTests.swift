@@ -104,4 +104,52 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(
             FileManager.default.fileExists(atPath: dir.appendingPathComponent("b/final/model.safetensors").path))
     }
+
+    /// `grpo sft --resume_from_checkpoint DIR` with no other option continues with the options the run
+    /// was started with (saved in each checkpoint), not the defaults; a flag still wins; a finished
+    /// run is refused instead of "resumed" for no step.
+    func testSFTResumeReadsTheRunsSavedOptions() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sft-resume-options-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let data = dir.appendingPathComponent("sft.jsonl")
+        let lines = (0..<20).map { "{\"prompt\": \"\($0)+2=\", \"completion\": \"\($0 + 2)\"}" }
+        try lines.joined(separator: "\n").write(to: data, atomically: false, encoding: .utf8)
+        let flags = [
+            "--task_set", data.path, "--shape", "toy", "--seed", "3", "--max_steps", "7",
+            "--per_device_train_batch_size", "3", "--save_steps", "2", "--save_total_limit", "0",
+            "--learning_rate", "4e-3", "--warmup_steps", "1", "--lr_scheduler_type", "linear", "--logging_steps", "1",
+            "--quiet",
+        ]
+        func parse(_ args: [String]) throws -> [(key: String, value: String, flag: String)] {
+            try SFTConfig.options.parseCommandLine(args).flags
+        }
+        let straightConfig = try SFTConfig.resolve(
+            configFile: nil, flags: parse(flags + ["--output_dir", dir.appendingPathComponent("a").path]))
+        let straight = try SFTRunner.start(straightConfig)
+        try straight.run { _ in }
+
+        let out = dir.appendingPathComponent("b").path
+        var steps = 0
+        try SFTRunner.start(SFTConfig.resolve(configFile: nil, flags: parse(flags + ["--output_dir", out])))
+            .run(shouldStop: { steps >= 3 }) { if case .step = $0 { steps += 1 } }
+        let resumedConfig = try SFTConfig.resolve(configFile: nil, flags: parse(["--resume_from_checkpoint", out]))
+        XCTAssertEqual(resumedConfig.maxSteps, 7)
+        XCTAssertEqual(resumedConfig.perDeviceTrainBatchSize, 3)
+        XCTAssertEqual(resumedConfig.optimizer.learningRate, 4e-3)
+        XCTAssertEqual(resumedConfig.outputDir, out)
+        XCTAssertFalse(resumedConfig.quiet, "how one invocation behaves is not saved")
+        let resumed = try SFTRunner.start(resumedConfig)
+        XCTAssertEqual(resumed.step, 3)
+        try resumed.run { _ in }
+        XCTAssertEqual(resumed.model.parameters.array, straight.model.parameters.array, "continued exactly")
+
+        let more = try SFTConfig.resolve(
+            configFile: nil, flags: parse(["--resume_from_checkpoint", out, "--max_steps", "9"]))
+        XCTAssertEqual(more.maxSteps, 9, "a flag wins over the saved options")
+        XCTAssertEqual(more.perDeviceTrainBatchSize, 3)
+        XCTAssertThrowsError(try SFTRunner.start(resumedConfig)) {
+            XCTAssertTrue("\($0)".contains("is at step 7 and the run's max_steps is 7: nothing to train"), "\($0)")
+        }
+    }
 }
