@@ -1,7 +1,10 @@
 // How `grpo traces samples` finds its rows fast on a million samples.
 //
 // The indexes lead with the step and the zone maps are per step (Schema says
-// why), so a filter over a whole run is answered step by step:
+// why), so a filter over a whole run is answered step by step (a filter on the
+// rule scores bounds a step's key by the range of the reasons that can match,
+// not of all its samples: "answer wrong, highest reward first" then stops after
+// the first steps instead of visiting every step whose best sample is right):
 //   - id order (newest first): steps newest first, until `limit` samples match;
 //   - reward, advantage or length: steps best first by their key range (kept in
 //     `steps`); once `limit` candidates are in hand the worst of them bounds
@@ -91,28 +94,33 @@ struct SampleQuery {
         var matches: Int
     }
 
-    /// The steps worth visiting, in the order to visit them, each with an upper bound on
-    /// its matching samples (from `step_reasons`; the step's size without a predicate).
+    /// The steps worth visiting, in the order to visit them, each with the best key any of its
+    /// matching samples can have and an upper bound on how many match (both from `step_reasons`
+    /// when a rule or reason is asked: the reasons that can match, their samples' key range; else
+    /// from `steps`: every sample of the step).
     private func steps(_ db: Database) throws -> [Step] {
         let f = filter
-        let best =
-            f.order == .id
-            ? "st.step \(direction)" : "\(f.descending ? "st.\(zone.1) DESC" : "st.\(zone.0) ASC"), st.step DESC"
-        let matches =
-            hasPredicate
-            ? "(SELECT sum(z.samples) FROM step_reasons z WHERE z.run_id = st.run_id AND z.step = st.step AND "
-                + "\(zoneConditions.joined(separator: " AND ")))"
-            : "st.last_sample - st.first_sample + 1"
+        let best = f.order == .id ? "st.step \(direction)" : "bound \(direction), st.step DESC"
+        let reasons = "FROM step_reasons z WHERE z.run_id = st.run_id AND z.step = st.step AND "
+            + zoneConditions.joined(separator: " AND ")
+        let matches = hasPredicate ? "(SELECT sum(z.samples) \(reasons))" : "st.last_sample - st.first_sample + 1"
+        let column = f.descending ? zone.1 : zone.0
+        // Databases written before v6 have no key ranges per reason: the step's range bounds them.
+        let ranged = try db.columns(in: "step_reasons").contains { $0.name == column }
+        let perReason = hasPredicate && f.order != .id && ranged
+        let bound =
+            perReason
+            ? "(SELECT \(f.descending ? "max" : "min")(z.\(column)) \(reasons))" : "coalesce(st.\(column), -1e999)"
+        let boundArguments = perReason ? arguments : []
         return try Row.fetchAll(
             db,
             sql: """
-                SELECT st.step, coalesce(st.\(f.descending ? zone.1 : zone.0), -1e999), st.first_sample,
-                       st.last_sample, \(matches) AS matches
+                SELECT st.step, \(bound) AS bound, st.first_sample, st.last_sample, \(matches) AS matches
                 FROM steps st
                 WHERE st.run_id = ?\(f.step.map { " AND st.step = \($0)" } ?? "")\(f.steps.condition("st.step"))
                   AND st.first_sample IS NOT NULL AND matches > 0
                 ORDER BY \(best)
-                """, arguments: StatementArguments((hasPredicate ? arguments : []) + [run])
+                """, arguments: StatementArguments(boundArguments + (hasPredicate ? arguments : []) + [run])
         )
         .map { Step(step: $0[0], zone: $0[1], first: $0[2], last: $0[3], matches: $0[4]) }
     }

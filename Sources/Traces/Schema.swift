@@ -16,7 +16,8 @@
 //                are copied from the group so filters need no join.
 //   rule_scores  (sample, rule): score (NULL when the rule did not apply),
 //                reason, detail
-//   step_reasons per step, rule and reason: how many samples, their score range
+//   step_reasons per step, rule and reason: how many samples, their score range,
+//                and (v6) the range of their reward, advantage and length
 //   group_rules, step_rules, task_rules  (v5) per group, step or task and rule:
 //                samples scored, how many had full marks, ...: summaries the
 //                trace viewer reads instead of every rule score (Summaries)
@@ -52,7 +53,13 @@ import Support
 
 enum Schema {
     /// The version this build writes; `PRAGMA user_version` holds it.
-    static let version = 5
+    static let version = 6
+
+    /// The key ranges (v6) a `step_reasons` row keeps of the samples that got its reason, named as
+    /// in `steps`; a missing reward counts as -infinity there too.
+    static let reasonKeyColumns = [
+        "min_reward", "max_reward", "min_advantage", "max_advantage", "min_tokens", "max_tokens",
+    ]
 
     /// The tables every trace database has (and GRDB's record of its migrations).
     static let tables = ["grdb_migrations", "runs", "rules", "steps", "groups", "samples", "rule_scores"]
@@ -111,6 +118,29 @@ enum Schema {
             try db.execute(sql: Summaries.tables)
             try Summaries.fill(db)
             try db.execute(sql: "PRAGMA user_version = 5")
+        }
+        // v6: the key ranges of each reason's samples in step_reasons, so that a list filtered on
+        // a rule and ordered by reward (or advantage, or length) skips a step whose matching
+        // samples cannot beat the ones it holds, even when other samples of the step could
+        // (SampleQuery); filled in for the steps already there.
+        m.registerMigration("v6") { db in
+            for column in reasonKeyColumns {
+                try db.execute(sql: "ALTER TABLE step_reasons ADD COLUMN \(column) REAL")
+            }
+            let assignments = reasonKeyColumns.map { "\($0) = k.\($0)" }.joined(separator: ", ")
+            try db.execute(
+                sql: """
+                    UPDATE step_reasons AS z SET \(assignments)
+                    FROM (SELECT s.run_id, s.step, rs.rule_id, rs.reason,
+                                 min(coalesce(s.reward, -1e999)) AS min_reward,
+                                 max(coalesce(s.reward, -1e999)) AS max_reward,
+                                 min(s.advantage) AS min_advantage, max(s.advantage) AS max_advantage,
+                                 min(s.num_tokens) AS min_tokens, max(s.num_tokens) AS max_tokens
+                          FROM rule_scores rs JOIN samples s ON s.id = rs.sample_id
+                          GROUP BY s.run_id, s.step, rs.rule_id, rs.reason) AS k
+                    WHERE z.run_id = k.run_id AND z.step = k.step AND z.rule_id = k.rule_id AND z.reason = k.reason
+                    """)
+            try db.execute(sql: "PRAGMA user_version = 6")
         }
         return m
     }

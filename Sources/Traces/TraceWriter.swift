@@ -228,7 +228,8 @@ public final class TraceWriter {
                             r.bind(score.score)
                             r.bind(score.reason)
                             r.bind(score.detail)
-                            reasons[ReasonKey(rule: rule, reason: score.reason), default: ReasonZone()].add(score.score)
+                            reasons[ReasonKey(rule: rule, reason: score.reason), default: ReasonZone()].add(
+                                score.score, of: sample)
                         }
                     }
                     try r.run()
@@ -274,11 +275,16 @@ public final class TraceWriter {
             }
             let zone = try db.cachedStatement(
                 sql: """
-                    INSERT INTO step_reasons (run_id, step, rule_id, reason, samples, min_score, max_score)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO step_reasons (run_id, step, rule_id, reason, samples, min_score, max_score,
+                                              \(Schema.reasonKeyColumns.joined(separator: ", ")))
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for (key, z) in reasons {
-                try zone.execute(arguments: [run, step.step, key.rule, key.reason, z.samples, z.minScore, z.maxScore])
+                try zone.execute(
+                    arguments: [
+                        run, step.step, key.rule, key.reason, z.samples, z.minScore, z.maxScore, z.rewards.min,
+                        z.rewards.max, z.advantages.min, z.advantages.max, z.tokens.min, z.tokens.max,
+                    ])
             }
         }
     }
@@ -453,8 +459,16 @@ private struct ReasonKey: Hashable {
 private struct ReasonZone {
     var samples = 0
     var minScore: Double?, maxScore: Double?
-    mutating func add(_ score: Double?) {
+    /// The order keys of the samples that got the reason (a missing reward counts as -infinity).
+    var rewards = (min: Double.infinity, max: -Double.infinity)
+    var advantages = (min: Double.infinity, max: -Double.infinity)
+    var tokens = (min: Int.max, max: Int.min)
+    mutating func add(_ score: Double?, of sample: SampleRecord) {
         samples += 1
+        let reward = sample.reward ?? -.infinity
+        rewards = (min(rewards.min, reward), max(rewards.max, reward))
+        advantages = (min(advantages.min, sample.advantage), max(advantages.max, sample.advantage))
+        tokens = (min(tokens.min, sample.tokenIDs.count), max(tokens.max, sample.tokenIDs.count))
         guard let score, score.isFinite else { return }
         minScore = min(minScore ?? score, score)
         maxScore = max(maxScore ?? score, score)

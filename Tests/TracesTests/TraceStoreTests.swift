@@ -407,6 +407,28 @@ final class TraceStoreTests: XCTestCase {
             }
             try w.record(StepRecord(step: step, groups: groups))
         }
+        try agreeWithAFullScan(path, rng: &rng, reasons: reasons, label: "as written")
+        // A database written before step_reasons kept each reason's key ranges: the reader bounds
+        // a step by its whole range; opened for writing, the migration fills the ranges in.
+        let columns = ["min_reward", "max_reward", "min_advantage", "max_advantage", "min_tokens", "max_tokens"]
+        let ranges =
+            "SELECT \(columns.joined(separator: ", ")) FROM step_reasons ORDER BY run_id, step, rule_id, reason"
+        let written = try TraceReader(path: path).sql(ranges).rows
+        XCTAssertFalse(written.contains { $0.contains(.null) }, "every row has its ranges")
+        try DatabaseQueue(path: path).write { db in
+            for column in columns { try db.execute(sql: "ALTER TABLE step_reasons DROP COLUMN \(column)") }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v6'")
+            try db.execute(sql: "PRAGMA user_version = 5")
+        }
+        try agreeWithAFullScan(path, rng: &rng, reasons: reasons, label: "v5")
+        _ = try TraceWriter(path: path)
+        XCTAssertEqual(try TraceReader(path: path).sql(ranges).rows, written, "the migration's ranges are the writer's")
+        try agreeWithAFullScan(path, rng: &rng, reasons: reasons, label: "migrated")
+    }
+
+    private func agreeWithAFullScan(
+        _ path: String, rng: inout Xoshiro, reasons: [String], label: String
+    ) throws {
         let r = try TraceReader(path: path)
         let run = try r.resolveRun("r")
         for trial in 0..<400 {
@@ -457,7 +479,7 @@ final class TraceStoreTests: XCTestCase {
                 ORDER BY \(order) LIMIT \(f.limit)
                 """
             ).rows.map { $0[0].integer! }
-            XCTAssertEqual(got, expected, "trial \(trial): \(f)")
+            XCTAssertEqual(got, expected, "\(label), trial \(trial): \(f)")
             if got != expected { break }
         }
     }
