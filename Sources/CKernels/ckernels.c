@@ -126,6 +126,40 @@ FMA_CLONES void ck_attn_scores(const float *restrict q, const float *restrict k,
     }
 }
 
+// Keys in blocks of 16 copied into a [hd][16] tile, so each query's products run down contiguous
+// rows of 16 (vector fused multiply-adds) with the chain of ck_attn_scores: acc[u] over d in order.
+FMA_CLONES void ck_attn_scores_multi(const float *restrict q, long ldq, long nq, const float *restrict k, long ldk,
+                                     long n, long hd, float scale, float *restrict out, long ldout) {
+    enum { max_hd = 256 };
+    // One query reads each key once anyway: the copy into a tile would only add work.
+    if (hd > max_hd || nq == 1) {
+        for (long i = 0; i < nq; i++) ck_attn_scores(q + i * ldq, k, ldk, n, hd, scale, out + i * ldout);
+        return;
+    }
+    float tile[max_hd * 16];
+    for (long j = 0; j < n; j += 16) {
+        // A last block of fewer keys has zeros in its other lanes, which no stored score reads.
+        const long keys = n - j < 16 ? n - j : 16;
+        for (int u = 0; u < 16; u++) {
+            if (u < keys) {
+                const float *kr = k + (j + u) * ldk;
+                for (long d = 0; d < hd; d++) tile[d * 16 + u] = kr[d];
+            } else {
+                for (long d = 0; d < hd; d++) tile[d * 16 + u] = 0;
+            }
+        }
+        for (long i = 0; i < nq; i++) {
+            const float *qi = q + i * ldq;
+            float acc[16] = {0};
+            for (long d = 0; d < hd; d++) {
+                const float qd = qi[d];
+                for (int u = 0; u < 16; u++) acc[u] = fmaf(qd, tile[d * 16 + u], acc[u]);
+            }
+            for (long u = 0; u < keys; u++) out[i * ldout + j + u] = acc[u] * scale;
+        }
+    }
+}
+
 FMA_CLONES void ck_attn_values(const float *restrict p, const float *restrict v, long ldv, long n, long hd,
                                float *restrict acc) {
     long d0 = 0;

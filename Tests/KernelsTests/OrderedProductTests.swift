@@ -130,4 +130,31 @@ final class OrderedProductTests: XCTestCase {
         chain(m: m, n: n, k: k, x: x, ldx: k, w: w, ldw: k, y: &reference, ldy: n, accumulate: false)
         XCTAssertEqual(results[0], reference)
     }
+
+    /// Attention scores of many queries over one set of keys (the decode's prompt keys, read once for
+    /// every query of a group): each score is the query's in-order fused chain times the scale, bit for
+    /// bit what the one-query kernel gives, past 16-key blocks, in tails and beyond the tile's widest head.
+    func testAttentionScoresOfManyQueriesAreEachQuerysInOrderChain() {
+        var rng = Xoshiro(seed: 11)
+        for (nq, n, hd) in [(1, 1, 1), (5, 15, 32), (8, 16, 32), (32, 80, 32), (3, 47, 64), (2, 20, 300)] {
+            let (ldq, ldk, ldout) = (hd + 5, hd * 3, n + 4)
+            let q = (0..<(nq * ldq)).map { _ in rng.normal() }
+            let k = (0..<(n * ldk)).map { _ in rng.normal() }
+            let scale = 1 / Float(hd).squareRoot()
+            var many = [Float](repeating: .nan, count: nq * ldout)
+            ck_attn_scores_multi(q, ldq, nq, k, ldk, n, hd, scale, &many, ldout)
+            for i in 0..<nq {
+                var one = [Float](repeating: .nan, count: n)
+                q.withUnsafeBufferPointer { ck_attn_scores($0.baseAddress! + i * ldq, k, ldk, n, hd, scale, &one) }
+                for j in 0..<n {
+                    var acc: Float = 0
+                    for d in 0..<hd { acc = acc.addingProduct(q[i * ldq + d], k[j * ldk + d]) }
+                    XCTAssertEqual(many[i * ldout + j].bitPattern, (acc * scale).bitPattern, "\((nq, n, hd)) \(i) \(j)")
+                    XCTAssertEqual(many[i * ldout + j].bitPattern, one[j].bitPattern)
+                }
+                // Nothing is written past the keys.
+                for j in n..<ldout { XCTAssertTrue(many[i * ldout + j].isNaN) }
+            }
+        }
+    }
 }

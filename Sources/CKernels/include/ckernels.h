@@ -21,6 +21,11 @@ void ck_swiglu_backward(const float *da, const float *h, float *dh, long rows, l
 /// out[j] = scale * (q . k_j) for the n keys k_j = k + j * ldk, each dot product one fused
 /// multiply-add chain over d = 0..<hd in order (the same rounding on every path).
 void ck_attn_scores(const float *q, const float *k, long ldk, long n, long hd, float scale, float *out);
+/// The same scores for nq queries (query i at q + i * ldq, its scores at out + i * ldout) over one
+/// set of keys, each bit for bit what ck_attn_scores gives it: every block of 16 keys is read from
+/// its strided rows once, not once per query.
+void ck_attn_scores_multi(const float *q, long ldq, long nq, const float *k, long ldk, long n, long hd, float scale,
+                          float *out, long ldout);
 /// acc[d] += sum over j of p[j] * v_j[d] for the n rows v_j = v + j * ldv, one fused multiply-add
 /// chain per d over j in order: two calls over consecutive segments equal one call over both.
 void ck_attn_values(const float *p, const float *v, long ldv, long n, long hd, float *acc);

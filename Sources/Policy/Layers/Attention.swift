@@ -138,10 +138,11 @@ extension Attention {
     /// length, n_r own keys of row r (including the new token's).
     ///   q [R, D] (row stride ldq, rotated), y [R, D]
     ///   prefix K, V [P, Dkv] per group; own K, V [n_r, Dkv] per row
-    /// Each (row, query head) goes through `row` with the two segments, the
-    /// same arithmetic as the forward over the whole sequence; a thread takes
-    /// (group, key/value head) pairs, so it reads a head's keys for all G query
-    /// heads and all rows of the group while they are in cache.
+    /// Each (row, query head) gets the arithmetic of `row` over the two segments,
+    /// the same as the forward over the whole sequence. A thread takes (group,
+    /// key/value head) pairs and computes the scores of all the group's queries
+    /// of that head at once: the prompt's keys are read once for its rows x G
+    /// queries, a row's own keys once for its G (ck_attn_scores_multi).
     public struct Group {
         public var rows: Range<Int>
         public var keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int
@@ -164,20 +165,40 @@ extension Attention {
         let scale = 1 / Float(hd).squareRoot()
         let maxOwn = groups.flatMap { $0.rows }.map { own($0).count }.max() ?? 0
         let width = (groups.map(\.count).max() ?? 0) + maxOwn
+        let maxRows = groups.map(\.rows.count).max() ?? 0
         Parallel.forRanges(groups.count * kvHeads, minPerThread: 2) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, width))
-            defer { scores.deallocate() }
+            // The group's queries of this key/value head, [rows * G, hd] (row-major by row, then head),
+            // and their scores [rows * G, width].
+            let queries = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * g * hd))
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * g * width))
+            defer {
+                queries.deallocate()
+                scores.deallocate()
+            }
             for gk in range {
                 let grp = groups[gk / kvHeads]
                 let kh = gk % kvHeads
-                let prefix = Segment(keys: grp.keys + kh * hd, values: grp.values + kh * hd, count: grp.count)
-                for r in grp.rows {
+                for (i, r) in grp.rows.enumerated() {
+                    (queries + i * g * hd).update(from: q + r * ldq + kh * g * hd, count: g * hd)
+                }
+                // The prompt's keys once for every query of the group, then each row's own keys
+                // for its G heads: the scores `row` would compute, bit for bit.
+                let p = grp.count
+                ck_attn_scores_multi(
+                    queries, hd, grp.rows.count * g, grp.keys + kh * hd, dkv, p, hd, scale, scores, width)
+                for (i, r) in grp.rows.enumerated() {
                     let o = own(r)
                     let mine = Segment(keys: o.keys + kh * hd, values: o.values + kh * hd, count: o.count)
-                    for h in (kh * g)..<((kh + 1) * g) {
-                        row(
-                            q: q + r * ldq + h * hd, headDim: hd, scale: scale, stride: dkv, scores: scores,
-                            width: prefix.count + mine.count, y: y + r * d + h * hd, prefix, mine)
+                    let rowScores = scores + i * g * width
+                    ck_attn_scores_multi(
+                        queries + i * g * hd, hd, g, mine.keys, dkv, mine.count, hd, scale, rowScores + p, width)
+                    for j in 0..<g {
+                        let s = rowScores + j * width
+                        let out = y + r * d + (kh * g + j) * hd
+                        softmaxCausalRow(s, valid: p + mine.count, width: p + mine.count)
+                        out.update(repeating: 0, count: hd)
+                        ck_attn_values(s, grp.values + kh * hd, dkv, p, hd, out)
+                        ck_attn_values(s + p, mine.values, dkv, mine.count, hd, out)
                     }
                 }
             }
