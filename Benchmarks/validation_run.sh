@@ -26,7 +26,7 @@ sed -i "s/^name: .*/name: $NAME/" "$out/tasks/task.yaml"
 tasks=$out/tasks start=$(date +%s)
 
 evaluate() {  # CHECKPOINT LABEL [eval flags]
-  $BIN eval --checkpoint "$1" --tasks "$tasks" --json "${@:3}" 2>/dev/null | python3 -c '
+  $BIN eval --model "$1" --task_set "$tasks" --json "${@:3}" 2>/dev/null | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
 rates = " ".join("%s %.3f" % kv for kv in sorted(r["rule_pass_rates"].items()))
@@ -41,10 +41,11 @@ each_prefix() {  # CHECKPOINT STAGE
 
 $BIN init-model --shape tiny --out "$out/init" --seed "$SEED" > /dev/null 2>&1
 # shellcheck disable=SC2086
-$BIN sft --data "$tasks" --model "$out/init" --output-dir "$out/sft" --save-steps 100000 --logging-steps 100 \
-  --max-steps "$SFT_STEPS" --batch-size 32 --learning-rate 2e-3 --warmup-steps 10 --seed "$SEED" $SFT_FLAGS \
+$BIN sft --task_set "$tasks" --model "$out/init" --output_dir "$out/sft" --save_steps 100000 --logging_steps 100 \
+  --max_steps "$SFT_STEPS" --per_device_train_batch_size 32 --learning_rate 2e-3 --warmup_steps 10 --seed "$SEED" \
+  $SFT_FLAGS \
   > "$out/sft.log" 2>&1
-evaluate "$out/sft/final" "SFT" -k 8
+evaluate "$out/sft/final" "SFT" --k 8
 each_prefix "$out/sft/final" "SFT"
 if [ "$GRPO_STEPS" -gt 0 ]; then
   # shellcheck disable=SC2086
@@ -52,7 +53,7 @@ if [ "$GRPO_STEPS" -gt 0 ]; then
     --db "$out.sqlite" --save_steps 100000 --max_steps "$GRPO_STEPS" --prompts_per_step 8 --num_generations 8 \
     --learning_rate 2e-5 --temperature 1.0 --eval_limit 50 --lr_scheduler_type constant --adam_beta2 0.99 \
     --seed "$SEED" --quiet $GRPO_FLAGS > "$out/grpo.log" 2>&1
-  evaluate "$out/grpo/final" "GRPO" -k 8
+  evaluate "$out/grpo/final" "GRPO" --k 8
   each_prefix "$out/grpo/final" "GRPO"
 fi
 echo "$NAME: $(( $(date +%s) - start )) s"
