@@ -106,8 +106,8 @@ struct SampleQuery {
         let matches = hasPredicate ? "(SELECT sum(z.samples) \(reasons))" : "st.last_sample - st.first_sample + 1"
         let column = f.descending ? zone.1 : zone.0
         // Databases written before v6 have no key ranges per reason: the step's range bounds them.
-        let ranged = try db.columns(in: "step_reasons").contains { $0.name == column }
-        let perReason = hasPredicate && f.order != .id && ranged
+        let perReason =
+            try hasPredicate && f.order != .id ? db.columns(in: "step_reasons").contains { $0.name == column } : false
         let bound =
             perReason
             ? "(SELECT \(f.descending ? "max" : "min")(z.\(column)) \(reasons))" : "coalesce(st.\(column), -1e999)"

@@ -241,17 +241,8 @@ public final class TraceWriter {
                 }
                 nextSample += Int64(group.samples.count)
             }
-            var rewards = (min: Double.infinity, max: -Double.infinity)
-            var advantages = rewards
-            var tokens = (min: Int.max, max: Int.min)
-            for group in step.groups {
-                for sample in group.samples {
-                    let reward = sample.reward ?? -.infinity
-                    rewards = (min(rewards.min, reward), max(rewards.max, reward))
-                    advantages = (min(advantages.min, sample.advantage), max(advantages.max, sample.advantage))
-                    tokens = (min(tokens.min, sample.tokenIDs.count), max(tokens.max, sample.tokenIDs.count))
-                }
-            }
+            var keys = KeyRanges()
+            for group in step.groups { for sample in group.samples { keys.add(sample) } }
             if nextSample > firstSample {
                 try db.execute(
                     sql: """
@@ -259,10 +250,7 @@ public final class TraceWriter {
                                          min_advantage = ?, max_advantage = ?, min_tokens = ?, max_tokens = ?
                         WHERE run_id = ? AND step = ?
                         """,
-                    arguments: [
-                        firstSample, nextSample - 1, rewards.min, rewards.max, advantages.min, advantages.max,
-                        tokens.min, tokens.max, run, step.step,
-                    ])
+                    arguments: StatementArguments([firstSample, nextSample - 1] + keys.columns + [run, step.step]))
             }
             let stepRule = try db.cachedStatement(
                 sql: "INSERT INTO step_rules (\(Summaries.stepRulesColumns)) VALUES (?, ?, ?, ?, ?, ?)")
@@ -281,10 +269,8 @@ public final class TraceWriter {
                     """)
             for (key, z) in reasons {
                 try zone.execute(
-                    arguments: [
-                        run, step.step, key.rule, key.reason, z.samples, z.minScore, z.maxScore, z.rewards.min,
-                        z.rewards.max, z.advantages.min, z.advantages.max, z.tokens.min, z.tokens.max,
-                    ])
+                    arguments: StatementArguments(
+                        [run, step.step, key.rule, key.reason, z.samples, z.minScore, z.maxScore] + z.keys.columns))
             }
         }
     }
@@ -456,19 +442,31 @@ private struct ReasonKey: Hashable {
     var rule: Int64
     var reason: String
 }
-private struct ReasonZone {
-    var samples = 0
-    var minScore: Double?, maxScore: Double?
-    /// The order keys of the samples that got the reason (a missing reward counts as -infinity).
+/// The range of each order key over some samples (a missing reward counts as -infinity): the zone
+/// maps of a step (`steps`) and of a reason in a step (`step_reasons`).
+private struct KeyRanges {
     var rewards = (min: Double.infinity, max: -Double.infinity)
     var advantages = (min: Double.infinity, max: -Double.infinity)
     var tokens = (min: Int.max, max: Int.min)
-    mutating func add(_ score: Double?, of sample: SampleRecord) {
-        samples += 1
+    mutating func add(_ sample: SampleRecord) {
         let reward = sample.reward ?? -.infinity
         rewards = (min(rewards.min, reward), max(rewards.max, reward))
         advantages = (min(advantages.min, sample.advantage), max(advantages.max, sample.advantage))
         tokens = (min(tokens.min, sample.tokenIDs.count), max(tokens.max, sample.tokenIDs.count))
+    }
+    /// min_reward, max_reward, min_advantage, max_advantage, min_tokens, max_tokens.
+    var columns: [any DatabaseValueConvertible] {
+        [rewards.min, rewards.max, advantages.min, advantages.max, tokens.min, tokens.max]
+    }
+}
+private struct ReasonZone {
+    var samples = 0
+    var minScore: Double?, maxScore: Double?
+    /// The order keys of the samples that got the reason.
+    var keys = KeyRanges()
+    mutating func add(_ score: Double?, of sample: SampleRecord) {
+        samples += 1
+        keys.add(sample)
         guard let score, score.isFinite else { return }
         minScore = min(minScore ?? score, score)
         maxScore = max(maxScore ?? score, score)

@@ -59,13 +59,19 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(zip(before, after).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "weights untouched")
     }
 
-    func testSFTResumesExactly() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sft-resume-\(getpid())")
-        defer { try? FileManager.default.removeItem(at: dir) }
+    /// A temporary folder holding sft.jsonl: 20 examples "i+n=" -> "i+n".
+    private func additionFolder(_ name: String, adding n: Int) throws -> (folder: URL, data: URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let data = dir.appendingPathComponent("sft.jsonl")
-        let lines = (0..<20).map { "{\"prompt\": \"\($0)+1=\", \"completion\": \"\($0 + 1)\"}" }
+        let lines = (0..<20).map { "{\"prompt\": \"\($0)+\(n)=\", \"completion\": \"\($0 + n)\"}" }
         try lines.joined(separator: "\n").write(to: data, atomically: false, encoding: .utf8)
+        return (dir, data)
+    }
+
+    func testSFTResumesExactly() throws {
+        let (dir, data) = try additionFolder("sft-resume", adding: 1)
+        defer { try? FileManager.default.removeItem(at: dir) }
         func config(_ out: String) -> SFTConfig {
             var c = SFTConfig()
             c.taskSet = data.path
@@ -109,12 +115,8 @@ final class TrainingTests: XCTestCase {
     /// was started with (saved in each checkpoint), not the defaults; a flag still wins; a finished
     /// run is refused instead of "resumed" for no step.
     func testSFTResumeReadsTheRunsSavedOptions() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sft-resume-options-\(getpid())")
+        let (dir, data) = try additionFolder("sft-resume-options", adding: 2)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let data = dir.appendingPathComponent("sft.jsonl")
-        let lines = (0..<20).map { "{\"prompt\": \"\($0)+2=\", \"completion\": \"\($0 + 2)\"}" }
-        try lines.joined(separator: "\n").write(to: data, atomically: false, encoding: .utf8)
         let flags = [
             "--task_set", data.path, "--shape", "toy", "--seed", "3", "--max_steps", "7",
             "--per_device_train_batch_size", "3", "--save_steps", "2", "--save_total_limit", "0",
