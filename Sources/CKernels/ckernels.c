@@ -216,15 +216,20 @@ void ck_pack_linear(const float *restrict w, long ldw, long n, long k, float *re
 static _Thread_local float *panel_buffer;
 static _Thread_local long panel_capacity;
 
-// ROWS rows x COLS16 * 16 columns of the output, starting at row i and column j.
-#define TILE(NAME, ROWS, COLS16)                                                                               \
+// ROWS rows x COLS16 * 16 columns of the output, starting at row i and column j. With PREFETCH it asks
+// for the next panels (into L2) as it reads its own: a decode step streams 33 MB of weights, more than
+// the L3 holds, through products of a dozen rows, and without it each panel's first pass waits on memory.
+#define TILE(NAME, ROWS, COLS16, PREFETCH)                                                                     \
     static inline __attribute__((always_inline)) void NAME(                                                    \
         const float *a, long lda, const float *wt, long k, float *c, long ldc, long i,                         \
         long j, long n, int accumulate) {                                                                      \
         v16 acc[ROWS][COLS16];                                                                                 \
         for (int r = 0; r < ROWS; r++)                                                                         \
             for (int u = 0; u < COLS16; u++) acc[r][u] = (v16){0};                                             \
+        const long next = j + 16 * COLS16 < n ? j + 16 * COLS16 : j;                                           \
         for (long kk = 0; kk < k; kk++) {                                                                      \
+            if (PREFETCH)                                                                                      \
+                for (int u = 0; u < COLS16; u++) __builtin_prefetch(wt + (next + 16 * u) * k + kk * 16, 0, 2); \
             v16 b[COLS16];                                                                                     \
             for (int u = 0; u < COLS16; u++) b[u] = load16(wt + (j + 16 * u) * k + kk * 16);                   \
             for (int r = 0; r < ROWS; r++) {                                                                   \
@@ -247,42 +252,59 @@ static _Thread_local long panel_capacity;
             }                                                                                                  \
     }
 
-// Rows in blocks that stay in cache while every column panel passes over them.
-#define LINEAR(NAME, TARGET, ROWS, COLS16)                                                                     \
-    TILE(NAME##_tile, ROWS, COLS16)                                                                            \
-    TILE(NAME##_four, 4, COLS16)                                                                               \
-    TILE(NAME##_row, 1, COLS16)                                                                                \
-    TILE(NAME##_narrow, ROWS, 1)                                                                               \
-    TILE(NAME##_one, 1, 1)                                                                                     \
+// One group of rows (a TILE's height) over all the columns: tiles C16 panels wide, then single panels.
+#define ROWSPAN(NAME, ROWS, C16)                                                                               \
+    TILE(NAME##_wide, ROWS, C16, 0)                                                                            \
+    TILE(NAME##_narrow, ROWS, 1, 0)                                                                            \
+    static inline __attribute__((always_inline)) void NAME(                                                    \
+        const float *a, long lda, const float *wt, long k, float *c, long ldc, long i, long n, int accumulate) { \
+        const long npad = (n + 15) / 16 * 16;                                                                  \
+        long j = 0;                                                                                            \
+        for (; j + 16 * C16 <= npad; j += 16 * C16) NAME##_wide(a, lda, wt, k, c, ldc, i, j, n, accumulate);   \
+        for (; j < npad; j += 16) NAME##_narrow(a, lda, wt, k, c, ldc, i, j, n, accumulate);                   \
+    }
+
+// Rows in blocks that stay in cache while every column panel passes over them, ROWS at a time; the
+// block's last rows (fewer than ROWS) in groups of 4, 2 and 1, each group with a tile wide enough to keep
+// as many sums in flight as a fused multiply-add's latency needs: a 1 x 16 tile alone is two chains,
+// a fifth of what the two FMA units can take.
+#define LINEAR(NAME, TARGET, ROWS, COLS16, C4, C2, C1)                                                         \
+    TILE(NAME##_tile, ROWS, COLS16, 1)                                                                         \
+    TILE(NAME##_narrow, ROWS, 1, 1)                                                                            \
+    ROWSPAN(NAME##_four, 4, C4)                                                                                \
+    ROWSPAN(NAME##_two, 2, C2)                                                                                 \
+    ROWSPAN(NAME##_one, 1, C1)                                                                                 \
     TARGET static void NAME(const float *a, long lda, const float *wt, long n, long k,                         \
                             float *c, long ldc, long m, int accumulate) {                                      \
         const long block = 128, npad = (n + 15) / 16 * 16;                                                     \
         for (long i0 = 0; i0 < m; i0 += block) {                                                               \
             long i1 = i0 + block < m ? i0 + block : m;                                                         \
-            long j = 0;                                                                                        \
-            for (; j + 16 * COLS16 <= npad; j += 16 * COLS16) {                                                \
-                long i = i0;                                                                                   \
-                for (; i + ROWS <= i1; i += ROWS)                                                              \
-                    NAME##_tile(a, lda, wt, k, c, ldc, i, j, n, accumulate);                                   \
-                for (; i + 4 <= i1; i += 4) NAME##_four(a, lda, wt, k, c, ldc, i, j, n, accumulate);           \
-                for (; i < i1; i++) NAME##_row(a, lda, wt, k, c, ldc, i, j, n, accumulate);                    \
+            long rest = i0 + (i1 - i0) / ROWS * ROWS;                                                          \
+            if (rest > i0) {                                                                                   \
+                long j = 0;                                                                                    \
+                for (; j + 16 * COLS16 <= npad; j += 16 * COLS16)                                              \
+                    for (long i = i0; i < rest; i += ROWS)                                                     \
+                        NAME##_tile(a, lda, wt, k, c, ldc, i, j, n, accumulate);                               \
+                for (; j < npad; j += 16)                                                                      \
+                    for (long i = i0; i < rest; i += ROWS)                                                     \
+                        NAME##_narrow(a, lda, wt, k, c, ldc, i, j, n, accumulate);                             \
             }                                                                                                  \
-            for (; j < npad; j += 16) {                                                                        \
-                long i = i0;                                                                                   \
-                for (; i + ROWS <= i1; i += ROWS)                                                              \
-                    NAME##_narrow(a, lda, wt, k, c, ldc, i, j, n, accumulate);                                 \
-                for (; i < i1; i++) NAME##_one(a, lda, wt, k, c, ldc, i, j, n, accumulate);                    \
-            }                                                                                                  \
+            long i = rest;                                                                                     \
+            for (; i + 4 <= i1; i += 4) NAME##_four(a, lda, wt, k, c, ldc, i, n, accumulate);                  \
+            for (; i + 2 <= i1; i += 2) NAME##_two(a, lda, wt, k, c, ldc, i, n, accumulate);                   \
+            for (; i < i1; i++) NAME##_one(a, lda, wt, k, c, ldc, i, n, accumulate);                           \
         }                                                                                                      \
     }
 
-// Tile sizes per instruction set (they change the speed, never the result):
-// 12 x 32 keeps 24 of AVX-512's 32 registers accumulating, 4 x 16 eight of AVX2's 16.
+// Tile sizes per instruction set (they change the speed, never the result). AVX2 has 16 registers of
+// 8 floats and two FMA units of latency 4-5: 6 x 16 keeps 12 sums in flight (the classic Haswell shape),
+// and the last rows take 4 x 16, 2 x 32 and 1 x 64, 8 sums each (wider ones spill and measured slower).
+// AVX-512's 32 registers of 16 floats take 12 x 32 (24 sums), then 4 x 64, 2 x 64 and 1 x 128.
 #if defined(__x86_64__)
-LINEAR(linear_avx512, __attribute__((target("avx512f"))), 12, 2)
-LINEAR(linear_fma, __attribute__((target("fma"))), 4, 1)
+LINEAR(linear_avx512, __attribute__((target("avx512f"))), 12, 2, 4, 4, 8)
+LINEAR(linear_fma, __attribute__((target("fma"))), 6, 1, 1, 2, 4)
 #endif
-LINEAR(linear_generic, , 4, 1)
+LINEAR(linear_generic, , 6, 1, 1, 2, 4)
 
 int ck_linear_packed_on(int isa, const float *x, long ldx, const float *wt, float *y, long ldy, long m, long n,
                         long k, int accumulate) {
