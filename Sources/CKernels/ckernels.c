@@ -94,90 +94,161 @@ CLONES void ck_swiglu_backward(const float *da, const float *h, float *dh, long 
     }
 }
 
+// Sixteen floats: one AVX-512 register, two of AVX2, four of SSE; the compiler splits it per target.
+typedef float v16 __attribute__((vector_size(64)));
+// v16 is passed by value only between always-inline helpers, so the ABI warning
+// for a 64-byte vector outside an AVX-512 function does not apply.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+static inline __attribute__((always_inline)) v16 load16(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
+static inline __attribute__((always_inline)) void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
 // Attention's two products, written so that each result has one defined
 // rounding: a chain of fused multiply-adds in index order. The batched
 // forward and the cached decode call these on the same rows, so the sampler
 // and the trainer compute bit-identical scores and outputs, whatever the CPU
 // or the number of rows (a BLAS kernel's summation order can change with
-// the matrix's shape). fmaf is exact on every clone: an instruction where
-// the CPU has FMA, glibc's exact fmaf otherwise.
+// the matrix's shape). The fused multiply-add is exact on every clone: an
+// instruction where the CPU has FMA, glibc's exact fmaf otherwise.
 #if defined(__x86_64__)
 #define FMA_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
 #else
 #define FMA_CLONES
 #endif
 
-FMA_CLONES void ck_attn_scores(const float *restrict q, const float *restrict k, long ldk, long n, long hd,
-                               float scale, float *restrict out) {
-    long j = 0;
-    // Sixteen keys at a time: independent chains, so the multiply-adds overlap.
-    for (; j + 16 <= n; j += 16) {
-        float acc[16] = {0};
-        for (long d = 0; d < hd; d++) {
-            const float qd = q[d];
-            for (int u = 0; u < 16; u++) acc[u] = fmaf(qd, k[(j + u) * ldk + d], acc[u]);
-        }
-        for (int u = 0; u < 16; u++) out[j + u] = acc[u] * scale;
-    }
-    for (; j < n; j++) {
-        float acc = 0;
-        for (long d = 0; d < hd; d++) acc = fmaf(q[d], k[j * ldk + d], acc);
-        out[j] = acc * scale;
+// Keys are kept in tiles: the chain of one score runs over d, so 16 keys at once are 16 lanes, and
+// each lane must read its own key's d-th value. Rows of K would make that a strided gather; a tile
+// holds 16 positions transposed, [width][16], and each step of the chain is one contiguous load.
+void ck_attn_tile_keys(const float *restrict k, long ldk, long n, long width, float *restrict kt, long first) {
+    for (long r = 0; r < n; r++) {
+        const long t = first + r;
+        float *block = kt + (t / 16) * width * 16;
+        // A new block starts from zeros: its unused lanes are computed (never stored), and must not be
+        // garbage that could be denormal and slow every multiply-add of the block.
+        if (t % 16 == 0) memset(block, 0, sizeof(float) * width * 16);
+        for (long c = 0; c < width; c++) block[c * 16 + t % 16] = k[r * ldk + c];
     }
 }
 
-// Keys in blocks of 16 copied into a [hd][16] tile, so each query's products run down contiguous
-// rows of 16 (vector fused multiply-adds) with the chain of ck_attn_scores: acc[u] over d in order.
-FMA_CLONES void ck_attn_scores_multi(const float *restrict q, long ldq, long nq, const float *restrict k, long ldk,
-                                     long n, long hd, float scale, float *restrict out, long ldout) {
-    enum { max_hd = 256 };
-    // One query reads each key once anyway: the copy into a tile would only add work.
-    if (hd > max_hd || nq == 1) {
-        for (long i = 0; i < nq; i++) ck_attn_scores(q + i * ldq, k, ldk, n, hd, scale, out + i * ldout);
-        return;
+// QR queries x KB blocks of 16 keys: QR * KB sums in flight, each block row loaded once for the QR queries.
+#define SCORES_TILE(NAME, QR, KB)                                                                              \
+    static inline __attribute__((always_inline)) void NAME(                                                    \
+        const float *q, long ldq, const float *kt, long ldblock, long b0, long hd, float scale, float *out,    \
+        long ldout, const long *count) {                                                                       \
+        v16 acc[QR][KB];                                                                                       \
+        for (int r = 0; r < QR; r++)                                                                           \
+            for (int b = 0; b < KB; b++) acc[r][b] = (v16){0};                                                 \
+        for (long d = 0; d < hd; d++) {                                                                        \
+            v16 key[KB];                                                                                       \
+            for (int b = 0; b < KB; b++) key[b] = load16(kt + (b0 + b) * ldblock + d * 16);                    \
+            for (int r = 0; r < QR; r++) {                                                                     \
+                v16 x = q[r * ldq + d] - (v16){0};                                                             \
+                for (int b = 0; b < KB; b++) acc[r][b] = __builtin_elementwise_fma(x, key[b], acc[r][b]);      \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int r = 0; r < QR; r++)                                                                           \
+            for (int b = 0; b < KB; b++) {                                                                     \
+                const long base = (b0 + b) * 16, valid = count[r] - base;                                      \
+                v16 scaled = acc[r][b] * scale;                                                                \
+                if (valid >= 16) {                                                                             \
+                    store16(out + r * ldout + base, scaled);                                                   \
+                } else {                                                                                       \
+                    for (long e = 0; e < valid; e++) out[r * ldout + base + e] = scaled[e];                    \
+                }                                                                                              \
+            }                                                                                                  \
     }
-    float tile[max_hd * 16];
-    for (long j = 0; j < n; j += 16) {
-        // A last block of fewer keys has zeros in its other lanes, which no stored score reads.
-        const long keys = n - j < 16 ? n - j : 16;
-        for (int u = 0; u < 16; u++) {
-            if (u < keys) {
-                const float *kr = k + (j + u) * ldk;
-                for (long d = 0; d < hd; d++) tile[d * 16 + u] = kr[d];
-            } else {
-                for (long d = 0; d < hd; d++) tile[d * 16 + u] = 0;
-            }
-        }
-        for (long i = 0; i < nq; i++) {
-            const float *qi = q + i * ldq;
-            float acc[16] = {0};
-            for (long d = 0; d < hd; d++) {
-                const float qd = qi[d];
-                for (int u = 0; u < 16; u++) acc[u] = fmaf(qd, tile[d * 16 + u], acc[u]);
-            }
-            for (long u = 0; u < keys; u++) out[i * ldout + j + u] = acc[u] * scale;
-        }
+
+SCORES_TILE(scores_3x2, 3, 2)
+SCORES_TILE(scores_3x1, 3, 1)
+SCORES_TILE(scores_1x4, 1, 4)
+SCORES_TILE(scores_1x2, 1, 2)
+SCORES_TILE(scores_1x1, 1, 1)
+
+FMA_CLONES void ck_attn_scores_tiled(const float *restrict q, long ldq, long nq, const float *restrict kt,
+                                     long ldblock, long n, long dn, long hd, float scale, float *restrict out,
+                                     long ldout) {
+    long i = 0;
+    for (; i + 3 <= nq; i += 3) {
+        const long count[3] = {n + i * dn, n + (i + 1) * dn, n + (i + 2) * dn};
+        const long blocks = (count[2] + 15) / 16;
+        long b = 0;
+        const float *qi = q + i * ldq;
+        float *oi = out + i * ldout;
+        for (; b + 2 <= blocks; b += 2) scores_3x2(qi, ldq, kt, ldblock, b, hd, scale, oi, ldout, count);
+        for (; b < blocks; b++) scores_3x1(qi, ldq, kt, ldblock, b, hd, scale, oi, ldout, count);
+    }
+    for (; i < nq; i++) {
+        const long count[1] = {n + i * dn};
+        const long blocks = (count[0] + 15) / 16;
+        long b = 0;
+        const float *qi = q + i * ldq;
+        float *oi = out + i * ldout;
+        for (; b + 4 <= blocks; b += 4) scores_1x4(qi, ldq, kt, ldblock, b, hd, scale, oi, ldout, count);
+        for (; b + 2 <= blocks; b += 2) scores_1x2(qi, ldq, kt, ldblock, b, hd, scale, oi, ldout, count);
+        for (; b < blocks; b++) scores_1x1(qi, ldq, kt, ldblock, b, hd, scale, oi, ldout, count);
     }
 }
 
-FMA_CLONES void ck_attn_values(const float *restrict p, const float *restrict v, long ldv, long n, long hd,
-                               float *restrict acc) {
+// QR queries over positions j0..<j1 and columns d0..<d0 + 16 * W: the value rows loaded once for the
+// QR queries, each sum continuing its query's chain (acc is read first and written back).
+#define VALUES_TILE(NAME, QR, W)                                                                               \
+    static inline __attribute__((always_inline)) void NAME(                                                    \
+        const float *p, long ldp, const float *v, long ldv, long j0, long j1, long d0, float *acc,             \
+        long ldacc) {                                                                                          \
+        v16 a[QR][W];                                                                                          \
+        for (int r = 0; r < QR; r++)                                                                           \
+            for (int w = 0; w < W; w++) a[r][w] = load16(acc + r * ldacc + d0 + 16 * w);                      \
+        for (long j = j0; j < j1; j++) {                                                                       \
+            v16 row[W];                                                                                        \
+            for (int w = 0; w < W; w++) row[w] = load16(v + j * ldv + d0 + 16 * w);                            \
+            for (int r = 0; r < QR; r++) {                                                                     \
+                v16 x = p[r * ldp + j] - (v16){0};                                                             \
+                for (int w = 0; w < W; w++) a[r][w] = __builtin_elementwise_fma(x, row[w], a[r][w]);           \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int r = 0; r < QR; r++)                                                                           \
+            for (int w = 0; w < W; w++) store16(acc + r * ldacc + d0 + 16 * w, a[r][w]);                       \
+    }
+
+VALUES_TILE(values_3x32, 3, 2)
+VALUES_TILE(values_3x16, 3, 1)
+VALUES_TILE(values_1x32, 1, 2)
+VALUES_TILE(values_1x16, 1, 1)
+
+// Positions j0..<j1 for `nq` (1 or 3) queries on every column: 32 and 16 at a time, the rest one by one.
+static inline __attribute__((always_inline)) void values_span(
+    int three, const float *p, long ldp, const float *v, long ldv, long j0, long j1, long hd, float *acc,
+    long ldacc) {
     long d0 = 0;
+    for (; d0 + 32 <= hd; d0 += 32) {
+        if (three) values_3x32(p, ldp, v, ldv, j0, j1, d0, acc, ldacc);
+        else values_1x32(p, ldp, v, ldv, j0, j1, d0, acc, ldacc);
+    }
     for (; d0 + 16 <= hd; d0 += 16) {
-        float a[16];
-        for (int u = 0; u < 16; u++) a[u] = acc[d0 + u];
-        for (long j = 0; j < n; j++) {
-            const float pj = p[j];
-            const float *vj = v + j * ldv + d0;
-            for (int u = 0; u < 16; u++) a[u] = fmaf(pj, vj[u], a[u]);
+        if (three) values_3x16(p, ldp, v, ldv, j0, j1, d0, acc, ldacc);
+        else values_1x16(p, ldp, v, ldv, j0, j1, d0, acc, ldacc);
+    }
+    for (int r = 0; r < (three ? 3 : 1); r++)
+        for (long d = d0; d < hd; d++) {
+            float a = acc[r * ldacc + d];
+            for (long j = j0; j < j1; j++) a = fmaf(p[r * ldp + j], v[j * ldv + d], a);
+            acc[r * ldacc + d] = a;
         }
-        for (int u = 0; u < 16; u++) acc[d0 + u] = a[u];
+}
+
+FMA_CLONES void ck_attn_values_multi(const float *restrict p, long ldp, long nq, const float *restrict v, long ldv,
+                                     long n, long dn, long hd, float *restrict acc, long ldacc) {
+    long i = 0;
+    for (; i + 3 <= nq; i += 3) {
+        // The positions all three queries read, together; then each query's own last ones, in order.
+        const long shared = n + i * dn;
+        values_span(1, p + i * ldp, ldp, v, ldv, 0, shared, hd, acc + i * ldacc, ldacc);
+        for (long r = 1; r < 3; r++) {
+            const long own = n + (i + r) * dn;
+            values_span(0, p + (i + r) * ldp, ldp, v, ldv, shared, own, hd, acc + (i + r) * ldacc, ldacc);
+        }
     }
-    for (; d0 < hd; d0++) {
-        float a = acc[d0];
-        for (long j = 0; j < n; j++) a = fmaf(p[j], v[j * ldv + d0], a);
-        acc[d0] = a;
-    }
+    for (; i < nq; i++) values_span(0, p + i * ldp, ldp, v, ldv, 0, n + i * dn, hd, acc + i * ldacc, ldacc);
 }
 
 // The forward's products, y = x W^T, with one defined rounding per output: a
@@ -189,14 +260,6 @@ FMA_CLONES void ck_attn_values(const float *restrict p, const float *restrict v,
 // when the caller keeps the packing, else per call into a buffer each thread
 // keeps), and an outer-product kernel broadcasts x[i][k] against W^T rows.
 // Backward products stay in BLAS: only the forward must agree with the sampler.
-
-typedef float v16 __attribute__((vector_size(64)));
-// v16 is passed by value only between always-inline helpers, so the ABI warning
-// for a 64-byte vector outside an AVX-512 function does not apply.
-#pragma clang diagnostic ignored "-Wpsabi"
-
-static inline __attribute__((always_inline)) v16 load16(const float *p) { v16 v; memcpy(&v, p, sizeof v); return v; }
-static inline __attribute__((always_inline)) void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 
 void ck_pack_linear(const float *restrict w, long ldw, long n, long k, float *restrict wt) {
     // Panel p holds columns 16p..16p+15 as [K][16], contiguous, so that the kernel streams it

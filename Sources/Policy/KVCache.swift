@@ -5,11 +5,13 @@
 // Legend: L layers, D width, Dkv key/value width (Hkv * hd: D without
 // grouped-query attention, D / G with it), P prompt length, M max new tokens,
 // K experts per token.
-//   prefix[g].keys[l], .values[l]  [P, Dkv]    (rotated keys, as attention uses them)
-//   own[s].keys[l], .values[l]     [M, Dkv]
+//   prefix[g].keys[l]  [ceil(P / 16), Dkv, 16]  rotated keys in tiles of 16 positions (ck_attn_tile_keys)
+//   prefix[g].values[l] [P, Dkv]
+//   own[s].keys[l] [ceil(M / 16), Dkv, 16], own[s].values[l] [M, Dkv]
 //   prefix[g].routes [P, L, K], own[s].routes [M, L, K]: the experts each fed token went
 //   through, which the trainer replays (see Router).
 
+import CKernels
 import Kernels
 
 public final class KVCache: @unchecked Sendable {
@@ -23,10 +25,25 @@ public final class KVCache: @unchecked Sendable {
         }
         /// Room for `rows` positions of `width` and of `routeWidth` expert choices, emptied.
         func reset(rows: Int, width: Int, routeWidth: Int) -> Segment {
-            for b in keys + values { b.reserve(rows * width) }
+            for b in keys + values { b.reserve((rows + 15) / 16 * 16 * width) }
             routes.reserve(rows * routeWidth)
             count = 0
             return self
+        }
+
+        /// Stores layer l's keys and values of `n` positions from `first` on, taken from rows of
+        /// [q | k | v] (qkvWidth floats apart).
+        func store(layer l: Int, qkv: UnsafePointer<Float>, rows n: Int, first: Int, config c: ModelConfig) {
+            let dkv = c.keyValueWidth
+            let k = qkv + c.hiddenSize
+            ck_attn_tile_keys(k, c.qkvWidth, n, dkv, keys[l].pointer, first)
+            let v = values[l].pointer + first * dkv
+            for t in 0..<n { (v + t * dkv).update(from: k + t * c.qkvWidth + dkv, count: dkv) }
+        }
+
+        /// Layer l's first `count` positions, as the decode reads them.
+        func cached(layer l: Int, count: Int) -> Attention.Cached {
+            Attention.Cached(keys: keys[l].pointer, values: values[l].pointer, count: count)
         }
     }
     let config: ModelConfig
@@ -96,9 +113,6 @@ extension Transformer {
         _ prompt: [Int32], completions: Int, maxNewTokens: Int, cache: KVCache, scratch: Activations
     ) -> [Float] {
         let c = config
-        let d = c.hiddenSize
-        let dkv = c.keyValueWidth
-        let wq = c.qkvWidth
         let p = prompt.count
         let topK = c.numExpertsPerTok
         let width = cache.routeWidth
@@ -106,12 +120,7 @@ extension Transformer {
         let logits = forward(
             tokens: prompt, batch: 1, length: p, into: scratch, saving: false,
             keys: { l, qkv in
-                let k = prefix.keys[l].pointer
-                let v = prefix.values[l].pointer
-                for t in 0..<p {
-                    (k + t * dkv).update(from: qkv + t * wq + d, count: dkv)
-                    (v + t * dkv).update(from: qkv + t * wq + d + dkv, count: dkv)
-                }
+                prefix.store(layer: l, qkv: qkv, rows: p, first: 0, config: c)
             },
             routed: { l, chosen in
                 guard width > 0 else { return }
@@ -135,7 +144,6 @@ extension Transformer {
         let hkv = c.keyValueHeads
         let hd = c.headDim
         let v = c.vocabSize
-        let dkv = c.keyValueWidth
         let wq = c.qkvWidth
         let r = tokens.count
         let w = parameters.data
@@ -163,17 +171,15 @@ extension Transformer {
             for (row, seq) in sequences.enumerated() {
                 let own = cache.own[seq]
                 let n = own.count
-                (own.keys[l].pointer + n * dkv).update(from: qkv + row * wq + d, count: dkv)
-                (own.values[l].pointer + n * dkv).update(from: qkv + row * wq + d + dkv, count: dkv)
+                own.store(layer: l, qkv: qkv + row * wq, rows: 1, first: n, config: c)
             }
             let groups = groupRows.map { g in
-                Attention.Group(
-                    rows: g.rows, keys: cache.prefixes[g.group].keys[l].pointer,
-                    values: cache.prefixes[g.group].values[l].pointer, count: cache.prefixes[g.group].count)
+                let prompt = cache.prefixes[g.group]
+                return Attention.Group(rows: g.rows, prompt: prompt.cached(layer: l, count: prompt.count))
             }
             Attention.decode(q: qkv, ldq: wq, y: att, heads: h, kvHeads: hkv, headDim: hd, groups: groups) { row in
                 let own = cache.own[sequences[row]]
-                return (UnsafePointer(own.keys[l].pointer), UnsafePointer(own.values[l].pointer), own.count + 1)
+                return own.cached(layer: l, count: own.count + 1)
             }
             Linear.forward(att, w + slots.o, x, rows: r, inFeatures: d, outFeatures: d, accumulate: true)
             RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)

@@ -141,30 +141,98 @@ final class OrderedProductTests: XCTestCase {
         }
     }
 
-    /// Attention scores of many queries over one set of keys (the decode's prompt keys, read once for
-    /// every query of a group): each score is the query's in-order fused chain times the scale, bit for
-    /// bit what the one-query kernel gives, past 16-key blocks, in tails and beyond the tile's widest head.
-    func testAttentionScoresOfManyQueriesAreEachQuerysInOrderChain() {
+    /// Attention's scores over keys in tiles of 16 positions: each score is the query's in-order fused
+    /// chain over d times the scale, for shared key counts (the decode) and counts that grow by one per
+    /// query (the forward's causal rows), every remainder of the 3-query and 4-block tiles, widths past
+    /// 16 and odd ones; nothing is written past a query's keys.
+    func testTiledAttentionScoresAreEachQuerysInOrderChain() {
         var rng = Xoshiro(seed: 11)
-        for (nq, n, hd) in [(1, 1, 1), (5, 15, 32), (8, 16, 32), (32, 80, 32), (3, 47, 64), (2, 20, 300)] {
-            let (ldq, ldk, ldout) = (hd + 5, hd * 3, n + 4)
+        let cases = [
+            (1, 1, 0, 1), (5, 15, 0, 32), (8, 16, 0, 32), (4, 64, 0, 32), (32, 80, 0, 32), (3, 47, 0, 64),
+            (2, 20, 0, 300), (1, 70, 0, 24), (80, 1, 1, 32), (7, 3, 1, 17), (35, 10, 1, 8),
+        ]
+        for (nq, n, dn, hd) in cases {
+            let count = { (i: Int) in n + i * dn }
+            let keys = count(nq - 1)
+            let (ldq, ldk, ldout) = (hd + 5, hd * 3, keys + 4)
             let q = (0..<(nq * ldq)).map { _ in rng.normal() }
-            let k = (0..<(n * ldk)).map { _ in rng.normal() }
+            let k = (0..<(keys * ldk)).map { _ in rng.normal() }
             let scale = 1 / Float(hd).squareRoot()
-            var many = [Float](repeating: .nan, count: nq * ldout)
-            ck_attn_scores_multi(q, ldq, nq, k, ldk, n, hd, scale, &many, ldout)
+            var tiles = [Float](repeating: .nan, count: (keys + 15) / 16 * 16 * hd)
+            ck_attn_tile_keys(k, ldk, keys, hd, &tiles, 0)
+            var out = [Float](repeating: .nan, count: nq * ldout)
+            ck_attn_scores_tiled(q, ldq, nq, tiles, 16 * hd, n, dn, hd, scale, &out, ldout)
             for i in 0..<nq {
-                var one = [Float](repeating: .nan, count: n)
-                q.withUnsafeBufferPointer { ck_attn_scores($0.baseAddress! + i * ldq, k, ldk, n, hd, scale, &one) }
-                for j in 0..<n {
+                for j in 0..<count(i) {
                     var acc: Float = 0
                     for d in 0..<hd { acc = acc.addingProduct(q[i * ldq + d], k[j * ldk + d]) }
-                    XCTAssertEqual(many[i * ldout + j].bitPattern, (acc * scale).bitPattern, "\((nq, n, hd)) \(i) \(j)")
-                    XCTAssertEqual(many[i * ldout + j].bitPattern, one[j].bitPattern)
+                    XCTAssertEqual(
+                        out[i * ldout + j].bitPattern, (acc * scale).bitPattern, "\((nq, n, dn, hd)) \(i) \(j)")
                 }
-                // Nothing is written past the keys.
-                for j in n..<ldout { XCTAssertTrue(many[i * ldout + j].isNaN) }
+                for j in count(i)..<ldout { XCTAssertTrue(out[i * ldout + j].isNaN, "\((nq, n, dn, hd)) \(i) \(j)") }
             }
+        }
+    }
+
+    /// Keys written one position at a time (the decode's cache) make the same tiles as a whole block of
+    /// rows at once (the prefill), from any starting position.
+    func testKeyTilesDoNotDependOnHowTheRowsArrive() {
+        var rng = Xoshiro(seed: 12)
+        let (n, width, ldk) = (37, 24, 30)
+        let k = (0..<(n * ldk)).map { _ in rng.normal() }
+        var whole = [Float](repeating: .nan, count: 48 * width)
+        ck_attn_tile_keys(k, ldk, n, width, &whole, 0)
+        var one = [Float](repeating: .nan, count: 48 * width)
+        k.withUnsafeBufferPointer { kp in
+            ck_attn_tile_keys(kp.baseAddress!, ldk, 20, width, &one, 0)
+            for t in 20..<n { ck_attn_tile_keys(kp.baseAddress! + t * ldk, ldk, 1, width, &one, t) }
+        }
+        for t in 0..<n {
+            for c in 0..<width {
+                let at = (t / 16 * width + c) * 16 + t % 16
+                XCTAssertEqual(whole[at], k[t * ldk + c])
+                XCTAssertEqual(one[at], whole[at])
+            }
+        }
+        // Lanes past the last position are zeros, not what the buffer held.
+        for c in 0..<width { for lane in (n % 16)..<16 { XCTAssertEqual(whole[(n / 16 * width + c) * 16 + lane], 0) } }
+    }
+
+    /// Attention's weighted sums: for each query and column, the in-order fused chain over its positions,
+    /// continuing from what the output held, for shared and growing counts, tile remainders, widths that
+    /// are not a multiple of 16; and two calls over consecutive segments equal one call over both.
+    func testAttentionValuesAreEachQuerysInOrderChain() {
+        var rng = Xoshiro(seed: 13)
+        let cases = [(1, 1, 0, 1), (3, 16, 0, 32), (8, 30, 0, 32), (4, 5, 0, 48), (80, 1, 1, 32), (7, 2, 1, 20)]
+        for (nq, n, dn, hd) in cases {
+            let count = { (i: Int) in n + i * dn }
+            let keys = count(nq - 1)
+            let (ldp, ldv, ldacc) = (keys + 3, hd + 7, hd + 2)
+            let p = (0..<(nq * ldp)).map { _ in rng.normal() }
+            let v = (0..<(keys * ldv)).map { _ in rng.normal() }
+            let start = (0..<(nq * ldacc)).map { _ in rng.normal() }
+            var acc = start
+            ck_attn_values_multi(p, ldp, nq, v, ldv, n, dn, hd, &acc, ldacc)
+            for i in 0..<nq {
+                for d in 0..<ldacc {
+                    var want = start[i * ldacc + d]
+                    if d < hd { for j in 0..<count(i) { want = want.addingProduct(p[i * ldp + j], v[j * ldv + d]) } }
+                    XCTAssertEqual(acc[i * ldacc + d].bitPattern, want.bitPattern, "\((nq, n, dn, hd)) \(i) \(d)")
+                }
+            }
+            // A shared count split in two segments (the decode's prompt, then a row's own positions).
+            guard dn == 0, n > 1 else { continue }
+            var split = start
+            let first = n / 2
+            ck_attn_values_multi(p, ldp, nq, v, ldv, first, 0, hd, &split, ldacc)
+            p.withUnsafeBufferPointer { pp in
+                v.withUnsafeBufferPointer { vp in
+                    ck_attn_values_multi(
+                        pp.baseAddress! + first, ldp, nq, vp.baseAddress! + first * ldv, ldv, n - first, 0, hd, &split,
+                        ldacc)
+                }
+            }
+            XCTAssertEqual(split.map(\.bitPattern), acc.map(\.bitPattern), "\((nq, n, hd)) in two segments")
         }
     }
 }

@@ -18,17 +18,21 @@ float ck_max(const float *a, long n);
 void ck_swiglu_forward(const float *h, float *a, long rows, long width);
 /// Gradient of SwiGLU: dh = [dg | du] from da.
 void ck_swiglu_backward(const float *da, const float *h, float *dh, long rows, long width);
-/// out[j] = scale * (q . k_j) for the n keys k_j = k + j * ldk, each dot product one fused
-/// multiply-add chain over d = 0..<hd in order (the same rounding on every path).
-void ck_attn_scores(const float *q, const float *k, long ldk, long n, long hd, float scale, float *out);
-/// The same scores for nq queries (query i at q + i * ldq, its scores at out + i * ldout) over one
-/// set of keys, each bit for bit what ck_attn_scores gives it: every block of 16 keys is read from
-/// its strided rows once, not once per query.
-void ck_attn_scores_multi(const float *q, long ldq, long nq, const float *k, long ldk, long n, long hd, float scale,
-                          float *out, long ldout);
-/// acc[d] += sum over j of p[j] * v_j[d] for the n rows v_j = v + j * ldv, one fused multiply-add
-/// chain per d over j in order: two calls over consecutive segments equal one call over both.
-void ck_attn_values(const float *p, const float *v, long ldv, long n, long hd, float *acc);
+/// Writes n key rows (width floats each, row stride ldk) as positions first..<first + n of a tiled key
+/// buffer: position t's column c at kt[((t / 16) * width + c) * 16 + t % 16]. A block is zeroed when its
+/// first position is written. Room: width * 16 floats per started block of 16 positions.
+void ck_attn_tile_keys(const float *k, long ldk, long n, long width, float *kt, long first);
+/// Scores of nq queries (query i at q + i * ldq) over tiled keys (block b of 16 at kt + b * ldblock,
+/// [hd][16]): out[i * ldout + j] = scale * (q_i . k_j) for j < n + i * dn (dn >= 0), each dot product one
+/// fused multiply-add chain over d = 0..<hd in order, then times scale. Nothing else of out is written.
+void ck_attn_scores_tiled(const float *q, long ldq, long nq, const float *kt, long ldblock, long n, long dn, long hd,
+                          float scale, float *out, long ldout);
+/// acc_i[d] += sum over j < n + i * dn of p_i[j] * v_j[d] for nq queries (p_i = p + i * ldp,
+/// acc_i = acc + i * ldacc) sharing the value rows v_j = v + j * ldv: one fused multiply-add chain per
+/// (i, d) over j in order, continuing from acc_i[d], so two calls over consecutive segments equal one
+/// call over both.
+void ck_attn_values_multi(const float *p, long ldp, long nq, const float *v, long ldv, long n, long dn, long hd,
+                          float *acc, long ldacc);
 /// y[i][j] = sum over k of x[i][k] * w[j][k] (y += that when `accumulate`), each output one fused
 /// multiply-add chain over k = 0..<K in order from zero, so a row's result does not depend on the
 /// other rows, the column range or the CPU. x [M, K] (row stride ldx), w [N, K] (ldw), y [M, N] (ldy).

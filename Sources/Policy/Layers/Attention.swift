@@ -10,9 +10,12 @@
 // Backward reads qkv and P:
 //   dP = dY V^T;  dV = sum over the G heads of P^T dY;  dS = P * (dP - rowsum(P * dP))
 //   dQ = dS K / sqrt(hd);  dK = sum over the G heads of dS^T Q / sqrt(hd)
-// Forward runs (b, h) in parallel, a query row at a time through `row`, the
-// one place that turns a query and its keys into an output (the decode uses it
-// too). Backward runs (b, key/value head) in parallel, so the G heads that add
+// Forward runs (b, h) in parallel. Scores and outputs come from CKernels'
+// fixed-order chains (ck_attn_scores_tiled over keys laid out in tiles of 16
+// positions, ck_attn_values_multi), the same calls the decode makes on its
+// cache, so a cached decode computes exactly what the batched forward does,
+// bit for bit, whether a sequence's keys sit in one segment or in two.
+// Backward runs (b, key/value head) in parallel, so the G heads that add
 // into one dK and dV do so in turn on one thread; its products are small
 // enough that OpenBLAS runs them on the calling thread.
 
@@ -30,47 +33,33 @@ public enum Attention {
         let ld = d + 2 * dkv
         let group = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
-        Parallel.forEach(b * heads) { bh in
-            let s = bh / heads
-            let h = bh % heads
-            let row0 = qkv + s * t * ld
-            let k = row0 + d + (h / group) * hd
-            let v = k + dkv
-            let p = probs + bh * t * t
-            if GemmRecorder.isRecording {
-                // The two products this row-wise pass computes: Q K^T and P V.
-                GemmRecorder.record(GemmShape(transB: true, m: t, n: t, k: hd))
-                GemmRecorder.record(GemmShape(m: t, n: hd, k: t))
-            }
-            for i in 0..<t {
-                row(
-                    q: row0 + i * ld + h * hd, headDim: hd, scale: scale, stride: ld, scores: p + i * t, width: t,
-                    y: y + (s * t + i) * d + h * hd, Segment(keys: k, values: v, count: i + 1))
+        Parallel.forRanges(b * heads, minPerThread: 1) { range in
+            // Head h / G's keys as tiles of 16 positions (ck_attn_tile_keys): [ceil(T / 16), hd, 16].
+            let tiles = UnsafeMutablePointer<Float>.allocate(capacity: (t + 15) / 16 * 16 * hd)
+            defer { tiles.deallocate() }
+            for bh in range {
+                let s = bh / heads
+                let h = bh % heads
+                let row0 = qkv + s * t * ld
+                let k = row0 + d + (h / group) * hd
+                let v = k + dkv
+                let p = probs + bh * t * t
+                let yh = y + s * t * d + h * hd
+                if GemmRecorder.isRecording {
+                    // The two products this pass computes: Q K^T and P V.
+                    GemmRecorder.record(GemmShape(transB: true, m: t, n: t, k: hd))
+                    GemmRecorder.record(GemmShape(m: t, n: hd, k: t))
+                }
+                // Query i scores keys 0...i, then softmax; y_i = the chain over those keys in order.
+                ck_attn_tile_keys(k, ld, t, hd, tiles, 0)
+                ck_attn_scores_tiled(row0 + h * hd, ld, t, tiles, 16 * hd, 1, 1, hd, scale, p, t)
+                for i in 0..<t {
+                    softmaxCausalRow(p + i * t, valid: i + 1, width: t)
+                    (yh + i * d).update(repeating: 0, count: hd)
+                }
+                ck_attn_values_multi(p, t, t, v, ld, 1, 1, hd, yh, d)
             }
         }
-    }
-
-    /// Keys and values of consecutive positions, rows `stride` apart.
-    struct Segment {
-        var keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int
-    }
-
-    /// One query row over the keys of `first` then `second`: the scores, softmax, the
-    /// probabilities in scores[0..<width] (0 past the keys), and y = P V. The forward
-    /// and the decode both go through here, with CKernels' fixed-order products, so a
-    /// cached decode computes exactly what the batched forward does: the same keys
-    /// give the same bits, whether the keys sit in one segment or in two.
-    @inline(__always)
-    static func row(
-        q: UnsafePointer<Float>, headDim hd: Int, scale: Float, stride: Int, scores: UnsafeMutablePointer<Float>,
-        width: Int, y: UnsafeMutablePointer<Float>, _ first: Segment, _ second: Segment? = nil
-    ) {
-        ck_attn_scores(q, first.keys, stride, first.count, hd, scale, scores)
-        if let second { ck_attn_scores(q, second.keys, stride, second.count, hd, scale, scores + first.count) }
-        softmaxCausalRow(scores, valid: first.count + (second?.count ?? 0), width: width)
-        y.update(repeating: 0, count: hd)
-        ck_attn_values(scores, first.values, stride, first.count, hd, y)
-        if let second { ck_attn_values(scores + first.count, second.values, stride, second.count, hd, y) }
     }
 
     /// Writes dqkv [B*T, W] (gradients w.r.t. the rotated q and k, and v).
@@ -134,20 +123,30 @@ extension Attention {
     /// One new token per sequence attending to its cached keys and values
     /// (decoding). A sequence's keys come in two segments: its prompt's,
     /// shared by all completions of that prompt (a "group"), and its own.
-    /// Legend: R rows (one per sequence, a group's rows contiguous), P prompt
-    /// length, n_r own keys of row r (including the new token's).
+    /// Legend: R rows (one per sequence, a group's rows contiguous), n the
+    /// positions of a segment (for a row's own: including the new token's).
     ///   q [R, D] (row stride ldq, rotated), y [R, D]
-    ///   prefix K, V [P, Dkv] per group; own K, V [n_r, Dkv] per row
-    /// Each (row, query head) gets the arithmetic of `row` over the two segments,
+    ///   a segment's keys [ceil(n / 16), Dkv, 16] (tiles of 16 positions, ck_attn_tile_keys), values [n, Dkv]
+    /// Each (row, query head) gets the forward's chains over the two segments,
     /// the same as the forward over the whole sequence. A thread takes (group,
-    /// key/value head) pairs and computes the scores of all the group's queries
-    /// of that head at once: the prompt's keys are read once for its rows x G
-    /// queries, a row's own keys once for its G (ck_attn_scores_multi).
+    /// key/value head) pairs and computes all the group's queries of that head
+    /// at once: the prompt's keys and values are read once for its rows x G
+    /// queries, a row's own once for its G. (Storing each head's keys and values
+    /// as one stretch measured slower: a position's heads share cache lines the
+    /// next head's pass then finds in cache.)
     public struct Group {
         public var rows: Range<Int>
-        public var keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int
-        public init(rows: Range<Int>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int) {
+        public var prompt: Cached
+        public init(rows: Range<Int>, prompt: Cached) {
             self.rows = rows
+            self.prompt = prompt
+        }
+    }
+
+    /// The cached positions of one segment: `count` keys in tiles, their values in rows of Dkv.
+    public struct Cached {
+        public var keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int
+        public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int) {
             self.keys = keys
             self.values = values
             self.count = count
@@ -156,50 +155,55 @@ extension Attention {
 
     public static func decode(
         q: UnsafePointer<Float>, ldq: Int, y: UnsafeMutablePointer<Float>, heads: Int,
-        kvHeads: Int, headDim hd: Int, groups: [Group],
-        own: (Int) -> (keys: UnsafePointer<Float>, values: UnsafePointer<Float>, count: Int)
+        kvHeads: Int, headDim hd: Int, groups: [Group], own: (Int) -> Cached
     ) {
         let d = heads * hd
         let dkv = kvHeads * hd
         let g = heads / kvHeads
         let scale = 1 / Float(hd).squareRoot()
         let maxOwn = groups.flatMap { $0.rows }.map { own($0).count }.max() ?? 0
-        let width = (groups.map(\.count).max() ?? 0) + maxOwn
+        let width = (groups.map(\.prompt.count).max() ?? 0) + maxOwn
         let maxRows = groups.map(\.rows.count).max() ?? 0
         Parallel.forRanges(groups.count * kvHeads, minPerThread: 2) { range in
             // The group's queries of this key/value head, [rows * G, hd] (row-major by row, then head),
-            // and their scores [rows * G, width].
+            // their scores [rows * G, width] and their outputs [rows * G, hd].
             let queries = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * g * hd))
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * g * width))
+            let outputs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxRows * g * hd))
             defer {
                 queries.deallocate()
                 scores.deallocate()
+                outputs.deallocate()
             }
             for gk in range {
                 let grp = groups[gk / kvHeads]
                 let kh = gk % kvHeads
+                let nq = grp.rows.count * g
                 for (i, r) in grp.rows.enumerated() {
                     (queries + i * g * hd).update(from: q + r * ldq + kh * g * hd, count: g * hd)
                 }
-                // The prompt's keys once for every query of the group, then each row's own keys
-                // for its G heads: the scores `row` would compute, bit for bit.
-                let p = grp.count
-                ck_attn_scores_multi(
-                    queries, hd, grp.rows.count * g, grp.keys + kh * hd, dkv, p, hd, scale, scores, width)
+                // The prompt's keys and values once for every query of the group, then each row's own
+                // for its G heads: the same chains as the forward over the whole sequence.
+                let prompt = grp.prompt
+                let p = prompt.count
+                ck_attn_scores_tiled(
+                    queries, hd, nq, prompt.keys + kh * hd * 16, dkv * 16, p, 0, hd, scale, scores, width)
                 for (i, r) in grp.rows.enumerated() {
                     let o = own(r)
-                    let mine = Segment(keys: o.keys + kh * hd, values: o.values + kh * hd, count: o.count)
                     let rowScores = scores + i * g * width
-                    ck_attn_scores_multi(
-                        queries + i * g * hd, hd, g, mine.keys, dkv, mine.count, hd, scale, rowScores + p, width)
-                    for j in 0..<g {
-                        let s = rowScores + j * width
-                        let out = y + r * d + (kh * g + j) * hd
-                        softmaxCausalRow(s, valid: p + mine.count, width: p + mine.count)
-                        out.update(repeating: 0, count: hd)
-                        ck_attn_values(s, grp.values + kh * hd, dkv, p, hd, out)
-                        ck_attn_values(s + p, mine.values, dkv, mine.count, hd, out)
-                    }
+                    ck_attn_scores_tiled(
+                        queries + i * g * hd, hd, g, o.keys + kh * hd * 16, dkv * 16, o.count, 0, hd, scale,
+                        rowScores + p, width)
+                    for j in 0..<g { softmaxCausalRow(rowScores + j * width, valid: p + o.count, width: p + o.count) }
+                }
+                outputs.update(repeating: 0, count: nq * hd)
+                ck_attn_values_multi(scores, width, nq, prompt.values + kh * hd, dkv, p, 0, hd, outputs, hd)
+                for (i, r) in grp.rows.enumerated() {
+                    let o = own(r)
+                    ck_attn_values_multi(
+                        scores + i * g * width + p, width, g, o.values + kh * hd, dkv, o.count, 0, hd,
+                        outputs + i * g * hd, hd)
+                    (y + r * d + kh * g * hd).update(from: outputs + i * g * hd, count: g * hd)
                 }
             }
         }

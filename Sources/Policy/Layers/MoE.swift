@@ -95,17 +95,21 @@ public enum MoE {
         st.rows = n
         st.flips = 0
 
-        // Shared experts write `out` first; routed experts add to it.
-        if let sh = slots.sharedExpert {
+        // Shared experts write `out`; routed experts write their own rows (ye), which the
+        // combine then adds to `out`.
+        func runShared() {
+            guard let sh = slots.sharedExpert else { return out.update(repeating: 0, count: n * d) }
             let iw = sh.intermediate
             let hs = st.hs.reserve(n * 2 * iw)
             let act = st.sharedAct.reserve(n * iw)
             Linear.forward(x, w + sh.gateUp, hs, rows: n, inFeatures: d, outFeatures: 2 * iw)
             SwiGLU.forward(hs, act, rows: n, width: iw)
             Linear.forward(act, w + sh.down, out, rows: n, inFeatures: iw, outFeatures: d)
-        } else {
-            out.update(repeating: 0, count: n * d)
         }
+        // Few rows per expert (decoding): every expert, the shared one too, runs whole on one core,
+        // in one hand-off, rather than each small product split.
+        let decoding = n * k / max(1, e) < expertParallelRows
+        if !decoding || e == 0 || slots.sharedExpert == nil { runShared() }
         guard e > 0 else { return }
 
         let scores = st.scores.reserve(n * e)
@@ -153,11 +157,13 @@ public enum MoE {
                 ae + r0 * i, w + slots.routedExperts[x].down, ye + r0 * d,
                 rows: ne, inFeatures: i, outFeatures: d)
         }
-        if m / max(1, e) < expertParallelRows {
-            // Few rows per expert (decoding): whole experts per core, one hand-off in all,
-            // rather than splitting each small product.
-            let groups = balancedGroups(start: start, parts: Parallel.cores)
-            Parallel.run(parts: groups.count) { p in for x in groups[p] { runExpert(x) } }
+        if decoding {
+            // The shared expert is task e, with its n rows (none without one: it ran above).
+            let shared = slots.sharedExpert == nil ? 0 : n
+            let groups = balancedGroups(start: start + [start[e] + shared], parts: Parallel.cores)
+            Parallel.run(parts: groups.count) { p in
+                for x in groups[p] { if x == e { runShared() } else { runExpert(x) } }
+            }
         } else {
             for x in 0..<e { runExpert(x) }
         }
