@@ -94,6 +94,36 @@ CLONES void ck_swiglu_backward(const float *da, const float *h, float *dh, long 
     }
 }
 
+// One AdamW step over n parameters: the operations of the per-element definition, in its order and
+// without fusing a multiply into an add (contract off), so every clone and every element gives the
+// bits the scalar loop gave, 16 elements at a time. The square root is the IEEE one (v >= 0).
+#pragma clang fp contract(off)
+CLONES void ck_adamw(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long n,
+                     float b1, float b2, float step, float inv_sqrt_bc2, float eps, float decay) {
+    typedef float v8 __attribute__((vector_size(32)));
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8 gi, mi, vi, pi;
+        memcpy(&gi, g + i, sizeof gi);
+        memcpy(&mi, m + i, sizeof mi);
+        memcpy(&vi, v + i, sizeof vi);
+        memcpy(&pi, p + i, sizeof pi);
+        mi = b1 * mi + (1 - b1) * gi;
+        vi = b2 * vi + (1 - b2) * gi * gi;
+        pi = pi * decay - step * mi / (__builtin_elementwise_sqrt(vi) * inv_sqrt_bc2 + eps);
+        memcpy(m + i, &mi, sizeof mi);
+        memcpy(v + i, &vi, sizeof vi);
+        memcpy(p + i, &pi, sizeof pi);
+    }
+    for (; i < n; i++) {
+        const float gi = g[i];
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        p[i] = p[i] * decay - step * m[i] / (__builtin_elementwise_sqrt(v[i]) * inv_sqrt_bc2 + eps);
+    }
+}
+#pragma clang fp contract(on)
+
 // Sixteen floats: one AVX-512 register, two of AVX2, four of SSE; the compiler splits it per target.
 typedef float v16 __attribute__((vector_size(64)));
 // v16 is passed by value only between always-inline helpers, so the ABI warning

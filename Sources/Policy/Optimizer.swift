@@ -3,6 +3,7 @@
 // skipped), global gradient-norm clipping, and the learning-rate schedule.
 // Names and defaults follow Hugging Face TrainingArguments.
 
+import CKernels
 import Foundation
 import Kernels
 
@@ -97,14 +98,11 @@ public final class AdamW: @unchecked Sendable {
         for slot in layout.slots where slot.kind != .buffer {
             let decay: Float = slot.kind == .matrix ? 1 - lr * c.weightDecay : 1
             let lo = slot.offset
+            // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p = p decay - step m / (sqrt(v) / sqrt(bc2) + eps),
+            // vectorised in ck_adamw (a scalar loop here: a square-root call per element).
             Parallel.forRanges(slot.count, minPerThread: 32768) { r in
-                for j in r {
-                    let i = lo + j
-                    let g = grads[i]
-                    m[i] = b1 * m[i] + (1 - b1) * g
-                    v[i] = b2 * v[i] + (1 - b2) * g * g
-                    params[i] = params[i] * decay - stepSize * m[i] / (v[i].squareRoot() * invSqrtBc2 + eps)
-                }
+                let i = lo + r.lowerBound
+                ck_adamw(params + i, grads + i, m + i, v + i, r.count, b1, b2, stepSize, invSqrtBc2, eps, decay)
             }
         }
     }

@@ -1,6 +1,7 @@
 // AdamW against a hand computation, the parameter groups (no decay on norms,
 // the selection bias untouched), clipping and the schedule.
 
+import CKernels
 import XCTest
 import Kernels
 import Policy
@@ -49,6 +50,30 @@ final class OptimizerTests: XCTestCase {
         let vHat = v2 / (1 - 0.9801)
         let want = Double(pAfter1[i]) * (1 - 0.001) - 0.01 * mHat / (vHat.squareRoot() + 1e-8)
         XCTAssertEqual(Double(p[i]), want, accuracy: 1e-6)
+    }
+
+    /// The vector kernel is the scalar Float recurrence, bit for bit, on every element (lengths that
+    /// are not a multiple of the vector width; moments that start non-zero).
+    func testAdamWKernelIsTheScalarRecurrenceBitForBit() {
+        var rng = Xoshiro(seed: 4)
+        let (b1, b2, step, inv, eps, decay): (Float, Float, Float, Float, Float, Float) =
+            (0.9, 0.999, 3e-3, 1.7, 1e-8, 0.9995)
+        for n in [1, 7, 8, 9, 37, 1_000] {
+            let g = (0..<n).map { _ in rng.normal() }
+            let m0 = (0..<n).map { _ in rng.normal() * 0.1 }
+            let v0 = (0..<n).map { _ in abs(rng.normal()) * 0.01 }
+            let p0 = (0..<n).map { _ in rng.normal() }
+            var (p, m, v) = (p0, m0, v0)
+            ck_adamw(&p, g, &m, &v, n, b1, b2, step, inv, eps, decay)
+            for i in 0..<n {
+                let mi = b1 * m0[i] + (1 - b1) * g[i]
+                let vi = b2 * v0[i] + (1 - b2) * g[i] * g[i]
+                let pi = p0[i] * decay - step * mi / (vi.squareRoot() * inv + eps)
+                XCTAssertEqual(m[i].bitPattern, mi.bitPattern, "n \(n) m[\(i)]")
+                XCTAssertEqual(v[i].bitPattern, vi.bitPattern, "n \(n) v[\(i)]")
+                XCTAssertEqual(p[i].bitPattern, pi.bitPattern, "n \(n) p[\(i)]")
+            }
+        }
     }
 
     func testClipping() {

@@ -12,6 +12,10 @@ float ck_exp(float x);
 float ck_exp_shifted(float *a, long n, float scale, float shift);
 /// Returns sum(exp(a[i] * scale - shift)); *weighted = sum(exp(z) * z).
 float ck_sum_exp(const float *a, long n, float scale, float shift, float *weighted);
+/// AdamW over n parameters: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g;
+/// p = p decay - step m / (sqrt(v) inv_sqrt_bc2 + eps), each operation rounded on its own, as a scalar loop.
+void ck_adamw(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float step,
+              float inv_sqrt_bc2, float eps, float decay);
 /// max(a[0..<n]) (n >= 1).
 float ck_max(const float *a, long n);
 /// SwiGLU over rows of h = [g | u] (width each): a = silu(g) * u.
