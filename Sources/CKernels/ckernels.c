@@ -96,7 +96,7 @@ CLONES void ck_swiglu_backward(const float *da, const float *h, float *dh, long 
 
 // One AdamW step over n parameters: the operations of the per-element definition, in its order and
 // without fusing a multiply into an add (contract off), so every clone and every element gives the
-// bits the scalar loop gave, 16 elements at a time. The square root is the IEEE one (v >= 0).
+// bits the scalar loop gave, 8 elements at a time. The square root is the IEEE one (v >= 0).
 #pragma clang fp contract(off)
 CLONES void ck_adamw(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, long n,
                      float b1, float b2, float step, float inv_sqrt_bc2, float eps, float decay) {

@@ -99,7 +99,7 @@ public final class AdamW: @unchecked Sendable {
             let decay: Float = slot.kind == .matrix ? 1 - lr * c.weightDecay : 1
             let lo = slot.offset
             // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p = p decay - step m / (sqrt(v) / sqrt(bc2) + eps),
-            // vectorised in ck_adamw (a scalar loop here: a square-root call per element).
+            // in ck_adamw: as a Swift loop it compiled to a square-root call per element.
             Parallel.forRanges(slot.count, minPerThread: 32768) { r in
                 let i = lo + r.lowerBound
                 ck_adamw(params + i, grads + i, m + i, v + i, r.count, b1, b2, stepSize, invSqrtBc2, eps, decay)
