@@ -7,6 +7,9 @@
   import  a random Glm4MoeForCausalLM made by transformers at the tiny shape with grouped-query
           attention (8 query heads, 2 key/value heads) and its own byte-level BPE tokenizer, through
           `grpo import`: the same three checks; then the same model saved in bfloat16 shards
+  mla     multi-head latent attention: a random DeepseekV3ForCausalLM made by transformers at the
+          tiny-mla shape (kv_lora_rank 64, qk 16 + 16, v_head_dim 32; a q_lora_rank of 96, interleaved
+          RoPE) through `grpo import`, then `grpo export` of that checkpoint loaded back by transformers
   bpe     three small byte-level BPE tokenizers (GPT-2, Llama-3 and DeepSeek-V3 pre-tokenizers)
           trained with `tokenizers`: ids of a corpus (unicode, emoji, whitespace runs, digits,
           special tokens) from `grpo tokenize` against tokenizers' encode, and decode(encode(s))
@@ -127,6 +130,25 @@ def import_parity(a, work):
     return result
 
 
+def mla_parity(a, work):
+    from transformers import AutoModelForCausalLM
+    model = fx.random_deepseek_v3(hidden=256, layers=4, heads=8, q_lora_rank=96, kv_lora_rank=64, nope=16, rope=16,
+                                  value=32, experts=8, intermediate=256, max_positions=512, seed=3, scale=2.0)
+    source = os.path.join(work, "deepseekv3-hf")
+    model.save_pretrained(source)
+    imported = os.path.join(work, "deepseekv3-imported")
+    run([a.grpo, "import", "--from", source, "--out", imported])
+    texts = prompts(a.prompts, a.max_prompt_tokens, 3, True)
+    ids = [[257] + list(t.encode()) for t in texts]
+    result = {"import": compare(a.grpo, imported, model, texts, ids, a.new_tokens)}
+    exported = os.path.join(work, "deepseekv3-exported")
+    run([a.grpo, "export", "--model", imported, "--out", exported])
+    back = AutoModelForCausalLM.from_pretrained(exported).eval()
+    result["export"] = compare(a.grpo, imported, back, texts, ids, a.new_tokens)
+    result["ok"] = all(r["ok"] and r["max_abs_logit_diff"] <= a.tolerance for r in result.values())
+    return result
+
+
 def bpe_parity(a, work):
     texts = fx.corpus(extra_random=a.random_texts, seed=3)
     out = {"texts": len(texts), "ok": True}
@@ -164,7 +186,7 @@ def main():
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--random-texts", type=int, default=300)
     p.add_argument("--tolerance", type=float, default=1e-4)
-    p.add_argument("--only", default="export,import,bpe")
+    p.add_argument("--only", default="export,import,mla,bpe")
     a = p.parse_args()
     import torch
     import tokenizers
@@ -173,7 +195,8 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     report = {"torch": torch.__version__, "transformers": transformers.__version__,
               "tokenizers": tokenizers.__version__}
-    for name, check in [("export", export_parity), ("import", import_parity), ("bpe", bpe_parity)]:
+    for name, check in [("export", export_parity), ("import", import_parity), ("mla", mla_parity),
+                        ("bpe", bpe_parity)]:
         if name in a.only.split(","):
             report[name] = check(a, a.work)
     print(json.dumps(report, indent=1, ensure_ascii=False))

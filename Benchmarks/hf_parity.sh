@@ -2,7 +2,7 @@
 # Parity of `grpo export`, `grpo import` and the BPE tokenizer with transformers and tokenizers
 # (Benchmarks/hf_parity.py says what is compared). Builds grpo, and a Python venv with torch,
 # transformers and tokenizers unless PY names a Python that has them (about 6 GB, once).
-#   bash Benchmarks/hf_parity.sh [--only export,import,bpe] [--checkpoint DIR] ...
+#   bash Benchmarks/hf_parity.sh [--only export,import,mla,bpe] [--checkpoint DIR] ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${PY:-}" ]; then

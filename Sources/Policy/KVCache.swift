@@ -8,6 +8,8 @@
 //   prefix[g].keys[l]  [ceil(P / 16), Dkv, 16]  rotated keys in tiles of 16 positions (ck_attn_tile_keys)
 //   prefix[g].values[l] [P, Dkv]
 //   own[s].keys[l] [ceil(M / 16), Dkv, 16], own[s].values[l] [M, Dkv]
+// Under MLA a position's key is its latent and RoPE key (r + e floats, kept in
+// the same tiles) and there are no separate values: they are the latent.
 //   prefix[g].routes [P, L, K], own[s].routes [M, L, K]: the experts each fed token went
 //   through, which the trainer replays (see Router).
 
@@ -23,30 +25,35 @@ public final class KVCache: @unchecked Sendable {
             keys = (0..<layers).map { _ in FloatBuffer() }
             values = (0..<layers).map { _ in FloatBuffer() }
         }
-        /// Room for `rows` positions of `width` and of `routeWidth` expert choices, emptied.
-        func reset(rows: Int, width: Int, routeWidth: Int) -> Segment {
-            for b in keys + values { b.reserve((rows + 15) / 16 * 16 * width) }
+        /// Room for `rows` positions and `routeWidth` expert choices each, emptied.
+        func reset(rows: Int, shape: Attention.Shape, routeWidth: Int) -> Segment {
+            let blocks = (rows + 15) / 16 * 16
+            for b in keys { b.reserve(blocks * shape.kvHeads * shape.keyDim) }
+            if !shape.valuesInKeys { for b in values { b.reserve(blocks * shape.kvHeads * shape.valueDim) } }
             routes.reserve(rows * routeWidth)
             count = 0
             return self
         }
 
-        /// Stores layer l's keys and values of `n` positions from `first` on, taken from rows of
-        /// [q | k | v] (qkvWidth floats apart).
-        func store(layer l: Int, qkv: UnsafePointer<Float>, rows n: Int, first: Int, config c: ModelConfig) {
-            let dkv = c.keyValueWidth
-            let k = qkv + c.hiddenSize
-            ck_attn_tile_keys(k, c.qkvWidth, n, dkv, keys[l].pointer, first)
-            let v = values[l].pointer + first * dkv
-            for t in 0..<n { (v + t * dkv).update(from: k + t * c.qkvWidth + dkv, count: dkv) }
+        /// Stores layer l's keys and values of `n` positions from `first` on, taken from the rows
+        /// attention reads (shape.ld floats apart).
+        func store(layer l: Int, qkv: UnsafePointer<Float>, rows n: Int, first: Int, shape: Attention.Shape) {
+            ck_attn_tile_keys(
+                qkv + shape.keyOffset, shape.ld, n, shape.kvHeads * shape.keyDim, keys[l].pointer, first)
+            guard !shape.valuesInKeys else { return }
+            let dv = shape.kvHeads * shape.valueDim
+            let v = values[l].pointer + first * dv
+            for t in 0..<n { (v + t * dv).update(from: qkv + t * shape.ld + shape.valueOffset, count: dv) }
         }
 
         /// Layer l's first `count` positions, as the decode reads them.
-        func cached(layer l: Int, count: Int) -> Attention.Cached {
-            Attention.Cached(keys: keys[l].pointer, values: values[l].pointer, count: count)
+        func cached(layer l: Int, count: Int, shape: Attention.Shape) -> Attention.Cached {
+            Attention.Cached(
+                keys: keys[l].pointer, values: shape.valuesInKeys ? nil : values[l].pointer, count: count)
         }
     }
     let config: ModelConfig
+    let shape: Attention.Shape
     /// The segments in use: prefixes[0..<prefixCount], own[0..<ownCount]; the rest wait
     /// for the next generation, so the cache is allocated once, not every step.
     private(set) var prefixes: [Segment] = []
@@ -60,6 +67,7 @@ public final class KVCache: @unchecked Sendable {
 
     public init(config: ModelConfig) {
         self.config = config
+        shape = Attention.Shape(config)
         routeWidth = config.nRoutedExperts > 0 ? config.numHiddenLayers * config.numExpertsPerTok : 0
     }
 
@@ -77,14 +85,14 @@ public final class KVCache: @unchecked Sendable {
         if prefixCount == prefixes.count { prefixes.append(Segment(layers: config.numHiddenLayers)) }
         defer { prefixCount += 1 }
         return (
-            prefixCount, prefixes[prefixCount].reset(rows: rows, width: config.keyValueWidth, routeWidth: routeWidth)
+            prefixCount, prefixes[prefixCount].reset(rows: rows, shape: shape, routeWidth: routeWidth)
         )
     }
 
     /// A new sequence continuing prefix `group`, with room for `rows` tokens.
     func addSequence(group: Int, rows: Int) {
         if ownCount == own.count { own.append(Segment(layers: config.numHiddenLayers)) }
-        _ = own[ownCount].reset(rows: rows, width: config.keyValueWidth, routeWidth: routeWidth)
+        _ = own[ownCount].reset(rows: rows, shape: shape, routeWidth: routeWidth)
         groupOf.append(group)
         ownCount += 1
     }
@@ -104,6 +112,7 @@ final class DecodeScratch {
     let x = FloatBuffer(), xn = FloatBuffer(), qkv = FloatBuffer(), att = FloatBuffer(), moeOut = FloatBuffer()
     let logits = FloatBuffer()
     let moe = MoEState()
+    let latent = LatentSaved(), latentScratch = LatentScratch()
 }
 
 extension Transformer {
@@ -120,7 +129,7 @@ extension Transformer {
         let logits = forward(
             tokens: prompt, batch: 1, length: p, into: scratch, saving: false,
             keys: { l, qkv in
-                prefix.store(layer: l, qkv: qkv, rows: p, first: 0, config: c)
+                prefix.store(layer: l, qkv: qkv, rows: p, first: 0, shape: cache.shape)
             },
             routed: { l, chosen in
                 guard width > 0 else { return }
@@ -140,18 +149,15 @@ extension Transformer {
     ) -> UnsafeMutablePointer<Float> {
         let c = config
         let d = c.hiddenSize
-        let h = c.numAttentionHeads
-        let hkv = c.keyValueHeads
-        let hd = c.headDim
         let v = c.vocabSize
-        let wq = c.qkvWidth
+        let aw = c.attentionWidth
         let r = tokens.count
         let w = parameters.data
         let positions = sequences.map { cache.length(of: $0) }
         let x = s.x.reserve(r * d)
         let xn = s.xn.reserve(r * d)
-        let qkv = s.qkv.reserve(r * wq)
-        let att = s.att.reserve(r * d)
+        let qkv = s.qkv.reserve(r * attention.ld)
+        let att = s.att.reserve(r * aw)
         let moeOut = s.moeOut.reserve(r * d)
         tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
         // Rows of the same prompt are contiguous (sequences are in cache order): one group each.
@@ -166,22 +172,28 @@ extension Transformer {
         }
         for (l, slots) in layout.layers.enumerated() {
             RMSNorm.forward(x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
-            Linear.forward(xn, w + slots.qkv, qkv, rows: r, inFeatures: d, outFeatures: wq)
-            rope.apply(qkv, ld: wq, rows: r, heads: h + hkv) { positions[$0] }
+            queriesAndKeys(xn, rows: r, slots: slots, into: qkv, saved: s.latent, scratch: s.latentScratch) {
+                positions[$0]
+            }
             for (row, seq) in sequences.enumerated() {
                 let own = cache.own[seq]
-                let n = own.count
-                own.store(layer: l, qkv: qkv + row * wq, rows: 1, first: n, config: c)
+                own.store(layer: l, qkv: qkv + row * attention.ld, rows: 1, first: own.count, shape: attention)
             }
             let groups = groupRows.map { g in
                 let prompt = cache.prefixes[g.group]
-                return Attention.Group(rows: g.rows, prompt: prompt.cached(layer: l, count: prompt.count))
+                return Attention.Group(
+                    rows: g.rows, prompt: prompt.cached(layer: l, count: prompt.count, shape: attention))
             }
-            Attention.decode(q: qkv, ldq: wq, y: att, heads: h, kvHeads: hkv, headDim: hd, groups: groups) { row in
+            // MLA's attention output is the latent's, [R, H r], made [R, H dv] after.
+            let y = slots.latent == nil ? att : s.latent.y.reserve(r * attention.outWidth)
+            Attention.decode(q: qkv, y: y, shape: attention, groups: groups) { row in
                 let own = cache.own[sequences[row]]
-                return own.cached(layer: l, count: own.count + 1)
+                return own.cached(layer: l, count: own.count + 1, shape: attention)
             }
-            Linear.forward(att, w + slots.o, x, rows: r, inFeatures: d, outFeatures: d, accumulate: true)
+            if let latent = slots.latent {
+                LatentAttention.expand(y, rows: r, params: w, slots: latent, config: c, into: att)
+            }
+            Linear.forward(att, w + slots.o, x, rows: r, inFeatures: aw, outFeatures: d, accumulate: true)
             RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
             MoE.forward(moeShape, params: w, slots: slots, x: xn, out: moeOut, rows: r, state: s.moe)
             let topK = c.numExpertsPerTok

@@ -7,7 +7,7 @@ import Kernels
 import Support
 
 public struct ModelConfig: Codable, Equatable, Sendable {
-    /// Always "swift_grpo_moe": DeepSeek-style MoE with standard multi-head attention.
+    /// Always "swift_grpo_moe": DeepSeek-style MoE, with q/k/v/o attention or MLA (kv_lora_rank).
     public var modelType = "swift_grpo_moe"
     /// Token ids: 256 bytes plus pad, bos, eos (the byte tokenizer's), or a tokenizer.json's.
     public var vocabSize = 259
@@ -22,6 +22,17 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var numKeyValueHeads: Int?
     /// Width of one head.
     public var headDim = 32
+    /// Multi-head latent attention (MLA, DeepSeek-V2/V3) when set: keys and values come from a
+    /// kv_lora_rank-wide latent of each position, and the KV cache holds that latent and a small
+    /// RoPE key (see LatentAttention). Nil: q/k/v/o attention.
+    public var kvLoraRank: Int?
+    /// MLA: queries through a q_lora_rank-wide bottleneck when set, else one q_proj.
+    public var qLoraRank: Int?
+    /// MLA: the widths of a query/key head's part without position (compared through the latent)
+    /// and its rotated part (one RoPE key shared by every head), and of a value head.
+    public var qkNopeHeadDim: Int?
+    public var qkRopeHeadDim: Int?
+    public var vHeadDim: Int?
     /// Intermediate size I of each routed and shared expert (SwiGLU).
     public var moeIntermediateSize = 256
     /// Routed experts E per layer.
@@ -58,6 +69,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
         case numKeyValueHeads = "num_key_value_heads"
         case headDim = "head_dim", moeIntermediateSize = "moe_intermediate_size"
+        case kvLoraRank = "kv_lora_rank", qLoraRank = "q_lora_rank", qkNopeHeadDim = "qk_nope_head_dim"
+        case qkRopeHeadDim = "qk_rope_head_dim", vHeadDim = "v_head_dim"
         case nRoutedExperts = "n_routed_experts", nSharedExperts = "n_shared_experts"
         case numExpertsPerTok = "num_experts_per_tok", routedScalingFactor = "routed_scaling_factor"
         case scoringFunc = "scoring_func", normTopkProb = "norm_topk_prob"
@@ -81,6 +94,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         numAttentionHeads = try get(.numAttentionHeads, d.numAttentionHeads)
         numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads)
         headDim = try get(.headDim, hiddenSize / max(1, numAttentionHeads))
+        kvLoraRank = try c.decodeIfPresent(Int.self, forKey: .kvLoraRank)
+        qLoraRank = try c.decodeIfPresent(Int.self, forKey: .qLoraRank)
+        qkNopeHeadDim = try c.decodeIfPresent(Int.self, forKey: .qkNopeHeadDim)
+        qkRopeHeadDim = try c.decodeIfPresent(Int.self, forKey: .qkRopeHeadDim)
+        vHeadDim = try c.decodeIfPresent(Int.self, forKey: .vHeadDim)
         moeIntermediateSize = try get(.moeIntermediateSize, d.moeIntermediateSize)
         nRoutedExperts = try get(.nRoutedExperts, d.nRoutedExperts)
         nSharedExperts = try get(.nSharedExperts, d.nSharedExperts)
@@ -121,7 +139,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         let e = Double(nRoutedExperts)
         let dkv = Double(keyValueHeads) * Double(headDim)  // k and v rows: fewer with grouped-query attention
         let shared = nSharedExperts > 0 ? 3 * i * Double(nSharedExperts) * d : 0
-        let perLayer = 2 * d + 2 * d * d + 2 * dkv * d + e * d + e + e * 3 * i * d + shared
+        var attention = 2 * d * d + 2 * dkv * d
+        if let latent = latentAttention {
+            let h = Double(numAttentionHeads)
+            let (qk, r, rope) = (Double(latent.qkDim), Double(latent.rank), Double(latent.ropeDim))
+            let q = latent.queryRank.map { Double($0) * (d + 1 + h * qk) } ?? h * qk * d
+            attention = q + (r + rope) * d + r + h * Double(latent.nopeDim + latent.valueDim) * r
+                + d * h * Double(latent.valueDim)
+        }
+        let perLayer = 2 * d + attention + e * d + e + e * 3 * i * d + shared
         return 2 * Double(vocabSize) * d + Double(numHiddenLayers) * perLayer + d
     }
 
@@ -158,6 +184,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             (.numAttentionHeads, numAttentionHeads, 1 << 12), (.headDim, headDim, 1 << 12),
             (.moeIntermediateSize, moeIntermediateSize, 1 << 18), (.nRoutedExperts, nRoutedExperts, 1 << 12),
             (.nSharedExperts, nSharedExperts, 1 << 6), (.maxPositionEmbeddings, maxPositionEmbeddings, 1 << 20),
+            (.kvLoraRank, kvLoraRank ?? 0, 1 << 16), (.qLoraRank, qLoraRank ?? 0, 1 << 16),
+            (.qkNopeHeadDim, qkNopeHeadDim ?? 0, 1 << 12), (.qkRopeHeadDim, qkRopeHeadDim ?? 0, 1 << 12),
+            (.vHeadDim, vHeadDim ?? 0, 1 << 12),
         ]
     }
 
@@ -225,7 +254,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard hiddenSize > 0 else { throw fail(.hiddenSize, "must be positive") }
         guard numHiddenLayers > 0 else { throw fail(.numHiddenLayers, "must be positive") }
         guard numAttentionHeads > 0 else { throw fail(.numAttentionHeads, "must be positive") }
-        guard numAttentionHeads * headDim == hiddenSize else {
+        try validateLatent(fail)
+        guard latentAttention != nil || numAttentionHeads * headDim == hiddenSize else {
             throw fail(
                 .numAttentionHeads,
                 "num_attention_heads * head_dim (\(numAttentionHeads) * \(headDim)) must equal hidden_size "
@@ -235,7 +265,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if let kv = numKeyValueHeads, kv <= 0 || numAttentionHeads % kv != 0 {
             throw fail(.numKeyValueHeads, "must be positive and divide num_attention_heads (\(numAttentionHeads))")
         }
-        guard headDim > 0, headDim % 2 == 0 else {
+        guard latentAttention != nil || (headDim > 0 && headDim % 2 == 0) else {
             throw fail(.headDim, "must be positive and even (RoPE rotates pairs)")
         }
         guard moeIntermediateSize > 0 else { throw fail(.moeIntermediateSize, "must be positive") }
@@ -277,6 +307,62 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     }
 
     public var isSigmoid: Bool { scoringFunc == "sigmoid" }
+
+    /// The MLA widths, when kv_lora_rank is set.
+    public struct Latent: Equatable, Sendable {
+        /// kv_lora_rank r, q_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim.
+        public var rank: Int, queryRank: Int?, nopeDim: Int, ropeDim: Int, valueDim: Int
+        /// A query/key head's width: qk_nope_head_dim + qk_rope_head_dim (the scores' scale is its root).
+        public var qkDim: Int { nopeDim + ropeDim }
+        /// What attention compares once the key projection is folded into the queries: the latent and
+        /// the RoPE key, r + qk_rope_head_dim. The KV cache holds this much per position and layer.
+        public var keyWidth: Int { rank + ropeDim }
+    }
+
+    public var latentAttention: Latent? {
+        guard let r = kvLoraRank else { return nil }
+        return Latent(
+            rank: r, queryRank: qLoraRank, nopeDim: qkNopeHeadDim ?? 0, ropeDim: qkRopeHeadDim ?? 0,
+            valueDim: vHeadDim ?? 0)
+    }
+
+    /// Width of the attention's output (o_proj's input): H * v_head_dim under MLA, else D.
+    public var attentionWidth: Int { latentAttention.map { numAttentionHeads * $0.valueDim } ?? hiddenSize }
+
+    /// Width RoPE rotates: qk_rope_head_dim under MLA, else head_dim.
+    public var ropeWidth: Int { latentAttention?.ropeDim ?? headDim }
+
+    /// Floats the KV cache keeps per position and layer: the latent and the RoPE key under MLA,
+    /// else keys and values of every key/value head.
+    public var cacheWidth: Int { latentAttention?.keyWidth ?? 2 * keyValueWidth }
+
+    private func validateLatent(_ fail: (CodingKeys, String) -> PolicyError) throws {
+        guard let r = kvLoraRank else {
+            let stray: [(CodingKeys, Int?)] = [
+                (.qLoraRank, qLoraRank), (.qkNopeHeadDim, qkNopeHeadDim), (.qkRopeHeadDim, qkRopeHeadDim),
+                (.vHeadDim, vHeadDim),
+            ]
+            if let key = stray.first(where: { $0.1 != nil })?.0 {
+                throw fail(key, "is a setting of multi-head latent attention: set kv_lora_rank too")
+            }
+            return
+        }
+        guard r > 0 else { throw fail(.kvLoraRank, "must be positive") }
+        if let q = qLoraRank, q <= 0 { throw fail(.qLoraRank, "must be positive (or null: one q_proj)") }
+        guard let rope = qkRopeHeadDim, rope > 0, rope % 2 == 0 else {
+            throw fail(.qkRopeHeadDim, "must be set, positive and even with kv_lora_rank (RoPE rotates pairs)")
+        }
+        guard (qkNopeHeadDim ?? -1) >= 0 else {
+            throw fail(.qkNopeHeadDim, "must be set (0 or more) with kv_lora_rank")
+        }
+        guard let v = vHeadDim, v > 0 else { throw fail(.vHeadDim, "must be set and positive with kv_lora_rank") }
+        if let kv = numKeyValueHeads, kv != numAttentionHeads {
+            throw fail(
+                .numKeyValueHeads,
+                "multi-head latent attention shares one latent across all heads; leave it out or set it to "
+                    + "num_attention_heads")
+        }
+    }
 
     /// Key/value heads Hkv (num_attention_heads when the config leaves it out).
     public var keyValueHeads: Int { numKeyValueHeads ?? numAttentionHeads }

@@ -31,10 +31,22 @@ public struct ExpertSlots: Sendable {
     public let intermediate: Int
 }
 
+/// Offsets of one layer's multi-head latent attention (H heads, r = kv_lora_rank, qk = qk_nope + qk_rope).
+public struct LatentSlots: Sendable {
+    /// q_proj [H qk, D]; or q_a_proj [q_lora_rank, D], q_a_layernorm and q_b_proj [H qk, q_lora_rank].
+    public let q: Int, qANorm: Int?, qB: Int?
+    /// kv_a_proj_with_mqa [r + qk_rope, D] (the latent's rows, then the RoPE key's), kv_a_layernorm [r],
+    /// kv_b_proj [H (qk_nope + v_head_dim), r] (each head's key rows, then its value rows).
+    public let kvA: Int, kvANorm: Int, kvB: Int
+}
+
 public struct LayerSlots: Sendable {
     public let inputNorm: Int
-    /// q_proj [D, D], k_proj [Dkv, D], v_proj [Dkv, D], adjacent: one [D + 2 Dkv, D] matrix.
+    /// q_proj [D, D], k_proj [Dkv, D], v_proj [Dkv, D], adjacent: one [D + 2 Dkv, D] matrix
+    /// (under MLA, the offset of its first matrix; see `latent`).
     public let qkv: Int
+    /// The latent attention's matrices, under MLA.
+    public let latent: LatentSlots?
     public let o: Int
     public let postNorm: Int
     /// Router centroids [E, D] and selection bias [E].
@@ -80,10 +92,30 @@ public struct ParameterLayout: Sendable {
         for l in 0..<c.numHiddenLayers {
             let p = "model.layers.\(l)"
             let inNorm = add("\(p).input_layernorm.weight", [D], .norm)
-            let qkv = add("\(p).self_attn.q_proj.weight", [D, D])
-            add("\(p).self_attn.k_proj.weight", [Dkv, D])
-            add("\(p).self_attn.v_proj.weight", [Dkv, D])
-            let o = add("\(p).self_attn.o_proj.weight", [D, D])
+            let qkv: Int
+            var latent: LatentSlots?
+            if let m = c.latentAttention {
+                let a = "\(p).self_attn"
+                let H = c.numAttentionHeads
+                if let qr = m.queryRank {
+                    qkv = add("\(a).q_a_proj.weight", [qr, D])
+                    let norm = add("\(a).q_a_layernorm.weight", [qr], .norm)
+                    let qB = add("\(a).q_b_proj.weight", [H * m.qkDim, qr])
+                    latent = LatentSlots(q: qkv, qANorm: norm, qB: qB, kvA: 0, kvANorm: 0, kvB: 0)
+                } else {
+                    qkv = add("\(a).q_proj.weight", [H * m.qkDim, D])
+                }
+                let kvA = add("\(a).kv_a_proj_with_mqa.weight", [m.keyWidth, D])
+                let kvANorm = add("\(a).kv_a_layernorm.weight", [m.rank], .norm)
+                let kvB = add("\(a).kv_b_proj.weight", [H * (m.nopeDim + m.valueDim), m.rank])
+                latent = LatentSlots(
+                    q: qkv, qANorm: latent?.qANorm, qB: latent?.qB, kvA: kvA, kvANorm: kvANorm, kvB: kvB)
+            } else {
+                qkv = add("\(p).self_attn.q_proj.weight", [D, D])
+                add("\(p).self_attn.k_proj.weight", [Dkv, D])
+                add("\(p).self_attn.v_proj.weight", [Dkv, D])
+            }
+            let o = add("\(p).self_attn.o_proj.weight", [D, c.attentionWidth])
             let postNorm = add("\(p).post_attention_layernorm.weight", [D], .norm)
             let router = add("\(p).mlp.gate.weight", [E, D])
             let bias = add("\(p).mlp.gate.e_score_correction_bias", [E], .buffer)
@@ -91,7 +123,7 @@ public struct ParameterLayout: Sendable {
             let shared = c.nSharedExperts > 0 ? expert("\(p).mlp.shared_experts", I * c.nSharedExperts) : nil
             layers.append(
                 LayerSlots(
-                    inputNorm: inNorm, qkv: qkv, o: o, postNorm: postNorm, router: router,
+                    inputNorm: inNorm, qkv: qkv, latent: latent, o: o, postNorm: postNorm, router: router,
                     routerBias: bias, routedExperts: routed, sharedExpert: shared))
         }
         self.layers = layers

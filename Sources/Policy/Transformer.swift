@@ -2,6 +2,8 @@
 // Legend: B sequences, T positions, N = B*T rows, D width, V vocabulary.
 //   tokens [N] -> embed -> L x [x += attn(norm1(x)); x += moe(norm2(x))]
 //   -> final norm -> lm_head -> logits [N, V]
+// attn is q/k/v/o attention, or multi-head latent attention (LatentAttention)
+// when the config sets kv_lora_rank; both run through Attention.
 // `forward` saves what `backward` needs in an `Activations`; `backward`
 // accumulates d(loss)/d(params) into `gradients` from d(loss)/d(logits), and
 // adds the gradient of the balance loss (reported as `Activations.auxLoss`)
@@ -20,6 +22,8 @@ public final class Transformer: @unchecked Sendable {
     public private(set) lazy var gradients = Tensor([layout.count])
     let rope: RoPE
     let moeShape: MoEShape
+    /// Where attention finds its queries, keys and values in the rows a layer makes.
+    let attention: Attention.Shape
     /// How text becomes ids for this model: the byte tokenizer unless its checkpoint carried a
     /// tokenizer.json. Checkpoints saved from the model carry the same tokenizer.
     public var tokenizer: any Tokenizer
@@ -34,8 +38,9 @@ public final class Transformer: @unchecked Sendable {
         } else {
             self.parameters = Tensor([layout.count])
         }
-        rope = RoPE(headDim: config.headDim, maxPositions: config.maxPositionEmbeddings, theta: config.ropeTheta)
+        rope = RoPE(headDim: config.ropeWidth, maxPositions: config.maxPositionEmbeddings, theta: config.ropeTheta)
         moeShape = MoEShape(config)
+        attention = Attention.Shape(config)
         tokenizer = ByteTokenizer(config: config)
     }
 
@@ -75,6 +80,7 @@ public final class Activations: @unchecked Sendable {
         let probs = FloatBuffer(), att = FloatBuffer(), xMid = FloatBuffer(), rstd2 = FloatBuffer()
         let xn2 = FloatBuffer()
         let moe = MoEState()
+        let latent = LatentSaved()
     }
     var layers: [Layer] = []
     let xOut = FloatBuffer(), rstdF = FloatBuffer(), xnF = FloatBuffer()
@@ -83,6 +89,7 @@ public final class Activations: @unchecked Sendable {
     // Backward scratch.
     let dx = FloatBuffer(), dxMid = FloatBuffer(), dtmp = FloatBuffer(), dqkv = FloatBuffer()
     let moeGrad = MoEGradScratch()
+    let latentScratch = LatentScratch()
     public internal(set) var batch = 0, length = 0
     var canBackward = false
     public internal(set) var sequences: [Range<Int>] = []
@@ -108,7 +115,7 @@ extension Transformer {
     /// The returned pointer is `a.logits`: valid while `a` lives and until its next forward.
     /// With `saving: false` (log-probs, prefill) every layer reuses the first
     /// layer's buffers: a fraction of the memory, and no backward possible.
-    /// `keys(l, qkv)` sees each layer's rotated [q | k | v] rows (config.qkvWidth wide) as they are made,
+    /// `keys(l, qkv)` sees each layer's rotated rows as attention reads them (Attention.Shape) as they are made,
     /// `routed(l, chosen)` each layer's expert choices [B*T, K]. `routes[l]` [B*T, K] replays layer l's
     /// choices (rows starting with -1 choose for themselves): the experts the sampler chose, so that
     /// the trainer scores a completion through the experts that produced it.
@@ -122,10 +129,8 @@ extension Transformer {
         let c = config
         let d = c.hiddenSize
         let h = c.numAttentionHeads
-        let hkv = c.keyValueHeads
-        let hd = c.headDim
         let v = c.vocabSize
-        let wq = c.qkvWidth
+        let aw = c.attentionWidth
         let n = b * t
         let w = parameters.data
         precondition(tokens.count == n, "tokens: \(tokens.count) for batch \(b) x length \(t)")
@@ -149,16 +154,21 @@ extension Transformer {
             let xn1 = s.xn1.reserve(n * d)
             let rstd1 = s.rstd1.reserve(n)
             RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
-            let qkv = s.qkv.reserve(n * wq)
-            Linear.forward(xn1, w + slots.qkv, qkv, rows: n, inFeatures: d, outFeatures: wq)
-            rope.apply(qkv, ld: wq, rows: n, heads: h + hkv) { $0 % t }  // q and k heads are adjacent
+            let qkv = s.qkv.reserve(n * attention.ld)
+            queriesAndKeys(xn1, rows: n, slots: slots, into: qkv, saved: s.latent, scratch: a.latentScratch) { $0 % t }
             keys?(l, qkv)
-            let att = s.att.reserve(n * d)
+            let att = s.att.reserve(n * aw)
             let probs = s.probs.reserve(b * h * t * t)
-            Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, heads: h, kvHeads: hkv, headDim: hd)
+            if let latent = slots.latent {
+                let y = s.latent.y.reserve(n * attention.outWidth)
+                Attention.forward(qkv: qkv, y: y, probs: probs, batch: b, length: t, shape: attention)
+                LatentAttention.expand(y, rows: n, params: w, slots: latent, config: c, into: att)
+            } else {
+                Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, shape: attention)
+            }
             let xMid = s.xMid.reserve(n * d)
             xMid.update(from: x, count: n * d)
-            Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: d, outFeatures: d, accumulate: true)
+            Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: aw, outFeatures: d, accumulate: true)
 
             let xn2 = s.xn2.reserve(n * d)
             let rstd2 = s.rstd2.reserve(n)
@@ -195,11 +205,8 @@ extension Transformer {
     public func backward(dlogits: UnsafePointer<Float>, from a: Activations) {
         let c = config
         let d = c.hiddenSize
-        let h = c.numAttentionHeads
-        let hkv = c.keyValueHeads
-        let hd = c.headDim
         let v = c.vocabSize
-        let wq = c.qkvWidth
+        let aw = c.attentionWidth
         precondition(a.canBackward, "backward after a forward with saving: false")
         let n = a.rows
         let b = a.batch
@@ -208,8 +215,8 @@ extension Transformer {
         let g = gradients.data
         let dx = a.dx.reserve(n * d)
         let dxMid = a.dxMid.reserve(n * d)
-        let dtmp = a.dtmp.reserve(n * d)
-        let dqkv = a.dqkv.reserve(n * wq)
+        let dtmp = a.dtmp.reserve(n * max(d, aw))
+        let dqkv = a.dqkv.reserve(n * attention.ld)
 
         Linear.backward(
             dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
@@ -229,20 +236,54 @@ extension Transformer {
             add(dx, into: dxMid, count: n * d)
             // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in)))))
             Linear.backward(
-                dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: d, outFeatures: d)
-            Attention.backward(
-                dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv,
-                batch: b, length: t, heads: h, kvHeads: hkv, headDim: hd)
-            rope.apply(dqkv, ld: wq, rows: n, heads: h + hkv, inverse: true) { $0 % t }
-            Linear.backward(
-                dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
-                outFeatures: wq)
+                dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: aw, outFeatures: d)
+            if let latent = slots.latent {
+                let dy = a.latentScratch.dy.reserve(n * attention.outWidth)
+                LatentAttention.expandBackward(
+                    dtmp, rows: n, params: w, grads: g, slots: latent, config: c, saved: s.latent, into: dy)
+                Attention.backward(
+                    dy: dy, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv, batch: b, length: t,
+                    shape: attention)
+                LatentAttention.projectBackward(
+                    dqkv, rows: n, xn: s.xn1.pointer, params: w, grads: g, slots: latent, config: c, rope: rope,
+                    saved: s.latent, scratch: a.latentScratch, into: dtmp) { $0 % t }
+            } else {
+                Attention.backward(
+                    dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv, batch: b, length: t,
+                    shape: attention)
+                rope.apply(dqkv, ld: attention.ld, rows: n, heads: attention.heads + attention.kvHeads, inverse: true) {
+                    $0 % t
+                }
+                Linear.backward(
+                    dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
+                    outFeatures: attention.ld)
+            }
             RMSNorm.backward(
                 dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm,
                 rows: n, width: d)
             add(dxMid, into: dx, count: n * d)
         }
         Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d)
+    }
+}
+
+extension Transformer {
+    /// A layer's rows for Attention (Attention.Shape), rotated, from its normed input xn [N, D]:
+    /// [q | k | v] through one product, or MLA's (LatentAttention.project). Row i sits at position(i).
+    func queriesAndKeys(
+        _ xn: UnsafePointer<Float>, rows n: Int, slots: LayerSlots, into qkv: UnsafeMutablePointer<Float>,
+        saved: LatentSaved, scratch: LatentScratch, position: (Int) -> Int
+    ) {
+        let w = parameters.data
+        if let latent = slots.latent {
+            LatentAttention.project(
+                xn, rows: n, params: w, slots: latent, config: config, rope: rope, into: qkv, saved: saved,
+                scratch: scratch, position: position)
+        } else {
+            Linear.forward(xn, w + slots.qkv, qkv, rows: n, inFeatures: config.hiddenSize, outFeatures: attention.ld)
+            // q and k heads are adjacent.
+            rope.apply(qkv, ld: attention.ld, rows: n, heads: attention.heads + attention.kvHeads, position: position)
+        }
     }
 }
 

@@ -30,6 +30,8 @@ public struct BenchmarkReport: Codable, Sendable {
     public var sgemmBestShape: String?
     public var sampleTokensPerS: Double?
     public var sampleMsPerDecodeStep: Double?
+    /// What the KV cache keeps per token: every layer's keys and values (under MLA, its latent and RoPE key).
+    public var kvCacheBytesPerToken: Int
     public var trainTokensPerS: Double?
     public var trainStepS: Double?
     public var trainMfu: Double?
@@ -44,6 +46,7 @@ public struct BenchmarkReport: Codable, Sendable {
         case openblasCoretype = "openblas_coretype", cpu, sgemmGflops = "sgemm_gflops"
         case sgemmBestGflops = "sgemm_best_gflops", sgemmBestShape = "sgemm_best_shape"
         case sampleTokensPerS = "sample_tokens_per_s", sampleMsPerDecodeStep = "sample_ms_per_decode_step"
+        case kvCacheBytesPerToken = "kv_cache_bytes_per_token"
         case trainTokensPerS = "train_tokens_per_s", trainStepS = "train_step_s", trainMfu = "train_mfu"
         case trainGemmShareOfModelFlops = "train_gemm_flops_over_model_flops"
         case logprobTokensPerS = "logprob_tokens_per_s", peakRssMb = "peak_rss_mb", repeats
@@ -151,6 +154,7 @@ public enum Benchmark {
             sgemmGflops: gflops, sgemmBestGflops: best?.gflops, sgemmBestShape: best?.shape.description,
             sampleTokensPerS: sampleTime.map { sampled / $0 },
             sampleMsPerDecodeStep: sampleTime.map { $0 / Double(w.newTokens) * 1000 },
+            kvCacheBytesPerToken: 4 * config.numHiddenLayers * config.cacheWidth,
             trainTokensPerS: trainTime.map { Double(n) / $0 }, trainStepS: trainTime,
             trainMfu: trainTime.flatMap { t in best.map { trainFlops / t / ($0.gflops * 1e9) } },
             trainGemmShareOfModelFlops: gemmShare,

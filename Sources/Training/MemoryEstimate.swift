@@ -36,13 +36,19 @@ public struct MemoryEstimate: Sendable {
         let d = Double(m.hiddenSize)
         let k = Double(m.numExpertsPerTok)
         let i = Double(m.moeIntermediateSize)
+        // A layer keeps its input, two norms' outputs and x_mid (4 D), the rows attention reads and its
+        // output; MLA also its queries before the latent, the latent, and the attention's latent output.
+        let latent = m.latentAttention.map {
+            Double(m.numAttentionHeads * ($0.qkDim + $0.rank) + $0.rank + 2 * ($0.queryRank ?? 0))
+        }
+        let attention = Double(Attention.Shape(m).ld + m.attentionWidth) + (latent ?? 0)
         let perToken =
             l
-            * (8 * d + Double(m.numAttentionHeads) * t + Double(m.nRoutedExperts) + 2 * k
+            * (4 * d + attention + Double(m.numAttentionHeads) * t + Double(m.nRoutedExperts) + 2 * k
                 + k * (2 * d + 3 * i) + 3 * i * Double(m.nSharedExperts))
         return MemoryEstimate(parts: [
             Part(what: "weights, gradients and optimizer moments", bytes: (config.beta > 0 ? 5 : 4) * p * floats),
-            Part(what: "the sampling KV cache", bytes: rows * l * 2 * t * d * floats),
+            Part(what: "the sampling KV cache", bytes: rows * l * t * Double(m.cacheWidth) * floats),
             Part(what: "training activations", bytes: rows * t * perToken * floats),
             Part(what: "logits", bytes: 2 * rows * t * Double(m.vocabSize) * floats),
         ])

@@ -74,7 +74,8 @@ struct BenchPolicy: ParsableCommand {
         }
         print(
             "sampling           \(f(report.sampleTokensPerS)) tokens/s "
-                + "(\(f(report.sampleMsPerDecodeStep, "%.2f")) ms per step)")
+                + "(\(f(report.sampleMsPerDecodeStep, "%.2f")) ms per step; KV cache "
+                + "\(report.kvCacheBytesPerToken) bytes per token)")
         print(
             "training           \(f(report.trainTokensPerS)) tokens/s (\(f(report.trainStepS, "%.3f")) s per step, "
                 + "MFU \(f(report.trainMfu.map { $0 * 100 }, "%.1f"))%)")

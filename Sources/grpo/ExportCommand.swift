@@ -5,7 +5,7 @@ import Policy
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a checkpoint as a Hugging Face Glm4MoeForCausalLM folder (transformers, vLLM).",
+        abstract: "Write a checkpoint as a Hugging Face Glm4MoeForCausalLM (DeepseekV3ForCausalLM with MLA) folder.",
         discussion: """
             The folder holds config.json, generation_config.json, the weights (model.safetensors, or shards and \
             model.safetensors.index.json past --max-shard-size) and the tokenizer files, so that \
@@ -30,7 +30,7 @@ struct ExportCommand: ParsableCommand {
             dtype: dtype == "bfloat16" ? .bf16 : .f32,
             maxShardBytes: maxShardSize)
         print(
-            "wrote \(out): Glm4MoeForCausalLM, \(dtype), \(summary.shards) shard(s), "
+            "wrote \(out): \(summary.architecture), \(dtype), \(summary.shards) shard(s), "
                 + "\(summary.tensorBytes) bytes of weights, \(summary.tokenizer)")
         for file in summary.files { print("  \(file)") }
     }

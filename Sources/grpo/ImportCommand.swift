@@ -5,7 +5,7 @@ import Policy
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Read a Hugging Face Glm4Moe (or DeepSeek-V3-style) folder into a policy checkpoint.",
+        abstract: "Read a Hugging Face Glm4Moe or DeepseekV3 folder into a policy checkpoint.",
         discussion: """
             Reads config.json, model.safetensors or its shards (float32, bfloat16 or float16) and tokenizer.json. \
             Settings the policy cannot honour (multi-head latent attention, QK-norm, dense first layers, \
@@ -19,9 +19,11 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let s = try HuggingFaceImport.run(from: URL(fileURLWithPath: source), to: URL(fileURLWithPath: out))
         let c = s.config
+        let keys = c.kvLoraRank.map { "latent (MLA, kv_lora_rank \($0))" } ?? "\(c.keyValueHeads) key-value"
         print(
             "wrote \(out): \(c.numHiddenLayers) layers, hidden \(c.hiddenSize), \(c.numAttentionHeads) query / "
-                + "\(c.keyValueHeads) key-value heads, \(c.nRoutedExperts) routed + \(c.nSharedExperts) shared experts "
+                + keys + " heads, "
+                + "\(c.nRoutedExperts) routed + \(c.nSharedExperts) shared experts "
                 + "(top \(c.numExpertsPerTok)), vocabulary \(c.vocabSize)")
         print(
             "  \(s.tensors) tensors from \(s.files) file(s) (\(s.dtypes.joined(separator: ", ")) to float32); "

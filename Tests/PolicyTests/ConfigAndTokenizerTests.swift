@@ -56,6 +56,39 @@ final class ConfigAndTokenizerTests: XCTestCase {
             l0.routedExperts[3].gateUp + 256 * 256)
     }
 
+    /// tiny-mla: MLA's matrices in place of q/k/v, counted by hand, and its settings checked by key.
+    func testLatentAttentionShapeAndSettings() throws {
+        let mla = try ModelConfig.named("tiny-mla")
+        let m = try XCTUnwrap(mla.latentAttention)
+        XCTAssertEqual([m.rank, m.nopeDim, m.ropeDim, m.valueDim, m.qkDim, m.keyWidth], [64, 16, 16, 32, 32, 80])
+        XCTAssertNil(m.queryRank)
+        // Per layer: q_proj [8 * 32, 256], kv_a [64 + 16, 256], kv_a norm [64], kv_b [8 * (16 + 32), 64],
+        // o_proj [256, 8 * 32]; the rest as tiny.
+        let attention = 256 * 256 + 80 * 256 + 64 + 8 * 48 * 64 + 256 * 256
+        let perLayer = 2 * 256 + attention + 8 * 256 + 8 + 9 * 3 * 256 * 256
+        XCTAssertEqual(ParameterLayout(mla).count, 2 * 259 * 256 + 4 * perLayer + 256)
+        // The cache keeps 80 floats a position and layer, against 512 for tiny's keys and values.
+        XCTAssertEqual(mla.cacheWidth, 80)
+        XCTAssertEqual(ModelConfig().cacheWidth, 512)
+        XCTAssertEqual(try ModelConfig.decode(mla.encoded(), source: "x"), mla)
+        XCTAssertFalse(
+            String(decoding: ModelConfig().encoded(), as: UTF8.self).contains("lora"),
+            "a shape without MLA writes none of its keys")
+        let base = "\"kv_lora_rank\": 8, \"qk_nope_head_dim\": 4, \"qk_rope_head_dim\": 4, \"v_head_dim\": 4"
+        XCTAssertEqual(decodeError("{\(base)}"), "no error")
+        for (json, key) in [
+            ("\"q_lora_rank\": 8", "q_lora_rank"), ("\"v_head_dim\": 4", "v_head_dim"),
+            ("\"kv_lora_rank\": 8, \"qk_nope_head_dim\": 4, \"qk_rope_head_dim\": 3", "qk_rope_head_dim"),
+            ("\(base), \"q_lora_rank\": 0", "q_lora_rank"),
+            ("\(base), \"num_key_value_heads\": 2", "num_key_value_heads"),
+            ("\"kv_lora_rank\": 8, \"qk_nope_head_dim\": 4, \"qk_rope_head_dim\": 4", "v_head_dim"),
+            ("\"kv_lora_rank\": 0", "kv_lora_rank"),
+        ] {
+            let message = decodeError("{\(json)}")
+            XCTAssertTrue(message.hasPrefix("cfg.json: key \"\(key)\""), "\(json): \(message)")
+        }
+    }
+
     /// The error decoding `json` as a config.json gives, or "no error".
     func decodeError(_ json: String) -> String {
         do {
@@ -94,6 +127,8 @@ final class ConfigAndTokenizerTests: XCTestCase {
         odd.nSharedExperts = 3
         odd.nRoutedExperts = 5
         odd.numExpertsPerTok = 3
+        shapes.append(odd)
+        ModelGradientTests.latent(&odd, queryRank: 6)
         shapes.append(odd)
         for c in shapes { XCTAssertEqual(c.parameterCount, Double(ParameterLayout(c).count), "\(c)") }
     }

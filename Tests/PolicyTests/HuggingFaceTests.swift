@@ -50,22 +50,29 @@ final class HuggingFaceTests: XCTestCase {
         return worst
     }
 
+    /// An export is file for file the fixture folder transformers loaded (JSON files as objects).
+    func assertSameFolder(
+        _ out: URL, _ summary: HuggingFaceExport.Summary, as fixture: String, line: UInt = #line
+    ) throws {
+        let reference = Self.fixtures.appendingPathComponent(fixture)
+        let names = try FileManager.default.contentsOfDirectory(atPath: reference.path).sorted()
+        XCTAssertEqual(summary.files, names, line: line)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(), names, line: line)
+        for name in names {
+            let (a, b) = (out.appendingPathComponent(name), reference.appendingPathComponent(name))
+            if name.hasSuffix(".json") {
+                XCTAssertEqual(try json(a), try json(b), name, line: line)
+            } else {
+                XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b), name, line: line)
+            }
+        }
+    }
+
     func testExportIsTheFolderTransformersLoadedAndItsLogitsAreOurs() throws {
         let model = try Checkpoint.loadModel(from: ModelGoldenTests.fixtures.appendingPathComponent("toy-model"))
         let out = tmp.appendingPathComponent("export")
         let summary = try HuggingFaceExport.export(model, to: out)
-        let reference = Self.fixtures.appendingPathComponent("export-toy")
-        let names = try FileManager.default.contentsOfDirectory(atPath: reference.path).sorted()
-        XCTAssertEqual(summary.files, names)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(), names)
-        for name in names {
-            let (a, b) = (out.appendingPathComponent(name), reference.appendingPathComponent(name))
-            if name.hasSuffix(".json") {
-                XCTAssertEqual(try json(a), try json(b), name)
-            } else {
-                XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b), name)
-            }
-        }
+        try assertSameFolder(out, summary, as: "export-toy")
         let config = try json(out.appendingPathComponent("config.json"))
         XCTAssertEqual(config["architectures"] as? [String], ["Glm4MoeForCausalLM"])
         let stated = [("partial_rotary_factor", 1.0), ("first_k_dense_replace", 0), ("n_group", 1), ("topk_group", 1)]
@@ -149,6 +156,35 @@ final class HuggingFaceTests: XCTestCase {
         XCTAssertEqual(reloaded.tokenizer.encode(e.prompts![2]), model.tokenizer.encode(e.prompts![2]))
     }
 
+    /// A transformers-made DeepseekV3ForCausalLM (multi-head latent attention through the query bottleneck,
+    /// interleaved RoPE): imported, it gives transformers' logits and greedy tokens; exported, it is the
+    /// folder transformers loaded (rope_interleave false) with the same logits, and reads back bit for bit.
+    func testDeepseekV3LatentAttentionImportsAndExports() throws {
+        let e = try expected("deepseekv3-mla.json")
+        let (model, summary) = try HuggingFaceImport.load(from: Self.fixtures.appendingPathComponent("deepseekv3-mla"))
+        let m = try XCTUnwrap(model.config.latentAttention)
+        XCTAssertEqual([m.rank, m.queryRank, m.nopeDim, m.ropeDim, m.valueDim], [16, 12, 4, 4, 6])
+        XCTAssertTrue(summary.notes.contains { $0.hasPrefix("rope_interleave") }, "\(summary.notes)")
+        XCTAssertTrue(model.tokenizer is ByteTokenizer)
+        XCTAssertLessThan(worstLogitDifference(model, e), 1e-4)
+        let sampler = Sampler(model: model)
+        var params = SamplingParams.greedy
+        params.maxNewTokens = e.greedy![0].count
+        let greedy = try sampler.generate(promptTokens: e.sequences, completionsPerPrompt: 1, params: params)
+        XCTAssertEqual(greedy.map { $0[0].tokens }, e.greedy!)
+
+        let out = tmp.appendingPathComponent("export")
+        let exported = try HuggingFaceExport.export(model, to: out)
+        XCTAssertEqual(exported.architecture, "DeepseekV3ForCausalLM")
+        try assertSameFolder(out, exported, as: "export-mla")
+        XCTAssertEqual(try json(out.appendingPathComponent("config.json"))["rope_interleave"] as? Bool, false)
+        XCTAssertLessThan(worstLogitDifference(model, try expected("export-mla.json")), 1e-4)
+        let (back, notes) = try HuggingFaceImport.load(from: out)
+        XCTAssertEqual(back.config, model.config)
+        XCTAssertEqual(back.parameters.array, model.parameters.array, "float32 round trip is bit-exact")
+        XCTAssertFalse(notes.notes.contains { $0.hasPrefix("rope_interleave") })
+    }
+
     /// A stop string may end inside a token of several bytes: generation stops at that token.
     func testStopStringEndingInsideAMultiByteToken() throws {
         let (model, _) = try HuggingFaceImport.load(from: Self.fixtures.appendingPathComponent("glm4moe-gqa"))
@@ -220,7 +256,29 @@ final class HuggingFaceTests: XCTestCase {
             ("tie_word_embeddings", { $0["tie_word_embeddings"] = true }),
             ("attention_dropout", { $0["attention_dropout"] = 0.1 }),
             ("kv_lora_rank", { $0["kv_lora_rank"] = 64 }),
-            ("kv_lora_rank", { $0["model_type"] = "deepseek_v3" }),  // MLA unless stated null
+            // DeepSeek-V3 is MLA unless kv_lora_rank is stated null, and MLA has one latent for every head.
+            (
+                "num_key_value_heads",
+                {
+                    $0["model_type"] = "deepseek_v3"
+                    $0["head_dim"] = nil
+                }
+            ),
+            (
+                "head_dim",
+                {
+                    $0["model_type"] = "deepseek_v3"
+                    $0["num_key_value_heads"] = 8
+                }
+            ),
+            (
+                "q_lora_rank",
+                {
+                    $0["model_type"] = "deepseek_v3"
+                    $0["kv_lora_rank"] = NSNull()
+                    $0["q_lora_rank"] = 16
+                }
+            ),
             ("model_type", { $0["model_type"] = "qwen3_moe" }),
             ("scoring_func", { $0["scoring_func"] = "softmax" }),
             ("head_dim", { $0["head_dim"] = 8 }),

@@ -126,8 +126,8 @@ final class LayerGradientTests: XCTestCase {
             let r = randomArray(b * t * d, rng: &rng)
             let loss = { () -> Double in
                 Attention.forward(
-                    qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads,
-                    kvHeads: kvHeads, headDim: hd)
+                    qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t,
+                    shape: .init(heads: heads, kvHeads: kvHeads, headDim: hd))
                 return probe(y.data, r)
             }
             _ = loss()
@@ -150,7 +150,7 @@ final class LayerGradientTests: XCTestCase {
             }
             Attention.backward(
                 dy: r, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
-                heads: heads, kvHeads: kvHeads, headDim: hd)
+                shape: .init(heads: heads, kvHeads: kvHeads, headDim: hd))
             GradientCheck().check(
                 "dqkv \(heads)/\(kvHeads)", qkv.data, analytic: dqkv.data,
                 indices: Array(0..<qkv.count), loss: loss)
@@ -158,7 +158,7 @@ final class LayerGradientTests: XCTestCase {
             let onlyFirst = (0..<(b * t * d)).map { $0 / d == 0 ? Float(1) : 0 }
             Attention.backward(
                 dy: onlyFirst, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
-                heads: heads, kvHeads: kvHeads, headDim: hd)
+                shape: .init(heads: heads, kvHeads: kvHeads, headDim: hd))
             for row in 1..<(b * t) { for c in d..<w { XCTAssertEqual(dqkv[row * w + c], 0) } }
         }
     }
@@ -192,21 +192,21 @@ final class LayerGradientTests: XCTestCase {
         let probs = Tensor([b, heads, t, t])
         let probsWide = Tensor([b, heads, t, t])
         Attention.forward(
-            qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t, heads: heads,
-            kvHeads: kvHeads, headDim: hd)
+            qkv: qkv.data, y: y.data, probs: probs.data, batch: b, length: t,
+            shape: .init(heads: heads, kvHeads: kvHeads, headDim: hd))
         Attention.forward(
-            qkv: wide.data, y: yWide.data, probs: probsWide.data, batch: b, length: t, heads: heads,
-            kvHeads: heads, headDim: hd)
+            qkv: wide.data, y: yWide.data, probs: probsWide.data, batch: b, length: t,
+            shape: .init(heads: heads, kvHeads: heads, headDim: hd))
         for i in 0..<y.count { XCTAssertEqual(y[i], yWide[i], accuracy: 1e-6) }
         let dy = randomArray(b * t * d, rng: &rng)
         let dqkv = Tensor([b * t, w])
         let dWide = Tensor([b * t, 3 * d])
         Attention.backward(
             dy: dy, qkv: qkv.data, probs: probs.data, dqkv: dqkv.data, batch: b, length: t,
-            heads: heads, kvHeads: kvHeads, headDim: hd)
+            shape: .init(heads: heads, kvHeads: kvHeads, headDim: hd))
         Attention.backward(
             dy: dy, qkv: wide.data, probs: probsWide.data, dqkv: dWide.data, batch: b, length: t,
-            heads: heads, kvHeads: heads, headDim: hd)
+            shape: .init(heads: heads, kvHeads: heads, headDim: hd))
         for row in 0..<(b * t) {
             for c in 0..<d { XCTAssertEqual(dqkv[row * w + c], dWide[row * 3 * d + c], accuracy: 1e-5) }
             for kh in 0..<kvHeads {

@@ -12,20 +12,40 @@ final class ModelGradientTests: XCTestCase {
         (0..<(b * t)).map { _ in Int32(rng.next() % 40) + 60 }
     }
 
+    /// Multi-head latent attention on the toy width: a latent of 8, query/key heads of 4 + 4 (RoPE),
+    /// value heads of 6 (unlike the query/key width, so that a mixed-up width shows), with or without
+    /// the query bottleneck.
+    static func latent(_ c: inout ModelConfig, queryRank: Int?) {
+        c.kvLoraRank = 8
+        c.qLoraRank = queryRank
+        c.qkNopeHeadDim = 4
+        c.qkRopeHeadDim = 4
+        c.vHeadDim = 6
+    }
+
     func testWholeModelGradients() {
-        // The last case has grouped-query attention: four query heads of width 4 on two key/value heads.
-        for (scoring, alpha, kvHeads) in [("sigmoid", Float(0), 0), ("softmax", Float(0.02), 0), ("sigmoid", 0, 2)] {
+        // Cases 3-5 change the attention: grouped-query (four query heads of width 4 on two key/value
+        // heads), then MLA with one q_proj, then MLA through the query bottleneck.
+        let cases: [(scoring: String, alpha: Float, attention: String)] = [
+            ("sigmoid", 0, "mha"), ("softmax", 0.02, "mha"), ("sigmoid", 0, "gqa"), ("sigmoid", 0, "mla"),
+            ("softmax", 0.02, "mla-q-lora"),
+        ]
+        for (k, (scoring, alpha, attention)) in cases.enumerated() {
             var rng = Xoshiro(seed: 5)
             var c = try! ModelConfig.named("toy")
             c.scoringFunc = scoring
             c.auxLossAlpha = alpha
-            if kvHeads > 0 {
+            switch attention {
+            case "gqa":
                 c.numAttentionHeads = 4
                 c.headDim = 4
-                c.numKeyValueHeads = kvHeads
+                c.numKeyValueHeads = 2
+            case "mla": Self.latent(&c, queryRank: nil)
+            case "mla-q-lora": Self.latent(&c, queryRank: 6)
+            default: break
             }
             let model = Transformer(config: c)
-            model.initialize(seed: kvHeads > 0 ? 3 : 1)  // a seed whose routing margins outlast the probes
+            model.initialize(seed: [1, 1, 3, 3, 2][k])  // seeds whose routing margins outlast the probes
             // Bigger weights than at initialisation so every path carries a visible gradient.
             for slot in model.layout.slots where slot.kind == .matrix {
                 for i in slot.range { model.parameters[i] *= 4 }
@@ -70,7 +90,7 @@ final class ModelGradientTests: XCTestCase {
             var slots = 0
             for slot in model.layout.slots where slot.kind != .buffer {
                 let idx = sampleIndices(slot.count, 8, rng: &rng).map { $0 + slot.offset }
-                let name = "\(slot.name) [\(scoring), kv \(c.keyValueHeads)]"
+                let name = "\(slot.name) [\(scoring), \(attention)]"
                 coordinates.check(
                     name, model.parameters.data, analytic: model.gradients.data, indices: idx,
                     loss: loss, stable: { choices() == reference })
@@ -81,7 +101,7 @@ final class ModelGradientTests: XCTestCase {
                 slots += 1
                 if !checked { skippedDirections += 1 }
             }
-            GradientCheck.assertFewSkipped(skippedDirections, of: slots, "random directions [\(scoring)]")
+            GradientCheck.assertFewSkipped(skippedDirections, of: slots, "random directions [\(scoring), \(attention)]")
             // The selection bias gets no gradient: it only chooses.
             for l in model.layout.layers {
                 for i in 0..<c.nRoutedExperts { XCTAssertEqual(model.gradients[l.routerBias + i], 0) }

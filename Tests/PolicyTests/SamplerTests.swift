@@ -9,8 +9,10 @@ import Policy
 
 final class SamplerTests: XCTestCase {
     /// kvHeads > 0: grouped-query attention, four query heads of width 4 on that many key/value heads.
-    func toyModel(seed: UInt64 = 4, kvHeads: Int = 0) -> Transformer {
+    /// latent: multi-head latent attention (ModelGradientTests.latent), with that query rank.
+    func toyModel(seed: UInt64 = 4, kvHeads: Int = 0, latent: Int?? = nil) -> Transformer {
         var c = try! ModelConfig.named("toy")
+        if let queryRank = latent { ModelGradientTests.latent(&c, queryRank: queryRank) }
         if kvHeads > 0 {
             c.numAttentionHeads = 4
             c.headDim = 4
@@ -42,6 +44,12 @@ final class SamplerTests: XCTestCase {
     func testCachedDecodingWithGroupedQueryAttentionMatchesFullRecompute() throws {
         try checkCachedDecoding(toyModel(kvHeads: 2))
         try checkCachedDecoding(toyModel(kvHeads: 1))
+    }
+
+    /// MLA decodes from its cache of latents and RoPE keys through the same chains as the forward.
+    func testCachedDecodingWithLatentAttentionMatchesFullRecompute() throws {
+        try checkCachedDecoding(toyModel(latent: .some(nil)))
+        try checkCachedDecoding(toyModel(latent: 6))
     }
 
     func checkCachedDecoding(_ m: Transformer, file: StaticString = #filePath, line: UInt = #line) throws {

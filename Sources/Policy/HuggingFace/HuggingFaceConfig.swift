@@ -1,5 +1,6 @@
-// The policy's shape as a transformers `Glm4MoeForCausalLM` config.json, and
-// back. Glm4Moe is the policy's architecture exactly: a sigmoid router whose
+// The policy's shape as a transformers `Glm4MoeForCausalLM` config.json (or,
+// with multi-head latent attention, `DeepseekV3ForCausalLM`), and back.
+// Glm4Moe is the policy's architecture exactly: a sigmoid router whose
 // e_score_correction_bias only chooses, gates from the unbiased scores,
 // norm_topk_prob, routed_scaling_factor, shared experts of
 // moe_intermediate_size * n_shared_experts, plain q/k/v/o projections, RoPE
@@ -9,6 +10,9 @@
 // defaults to 0.5, first_k_dense_replace to 1, ...). Importing maps a Glm4Moe
 // or DeepSeek-V3-style config onto ModelConfig and refuses, by key, every
 // setting the policy cannot honour rather than train something else.
+// DeepseekV3 is the same MoE with MLA for attention; its RoPE rotates
+// interleaved pairs unless rope_interleave is false, which an export states
+// (an import permutes the rotated rows of an interleaved checkpoint instead).
 
 import Foundation
 
@@ -16,12 +20,43 @@ public enum HuggingFaceConfig {
     /// Model types `grpo import` reads.
     public static let importableTypes = ["glm4_moe", "deepseek_v3"]
 
+    /// config.json for the architecture of this shape: Glm4Moe, or DeepseekV3 under MLA.
+    public static func exported(_ c: ModelConfig, dtype: SafetensorsDType) throws -> [String: Any] {
+        c.latentAttention == nil ? try glm4Moe(c, dtype: dtype) : try deepseekV3(c, dtype: dtype)
+    }
+
+    /// config.json for `DeepseekV3ForCausalLM`: a shape with multi-head latent attention.
+    public static func deepseekV3(_ c: ModelConfig, dtype: SafetensorsDType) throws -> [String: Any] {
+        guard let m = c.latentAttention else {
+            throw PolicyError.badConfig(
+                file: "config.json", key: ModelConfig.CodingKeys.kvLoraRank.rawValue,
+                message: "DeepseekV3's attention is MLA: kv_lora_rank must be set")
+        }
+        var o = try glm4Moe(c, dtype: dtype)
+        // Glm4Moe's keys that DeepseekV3 does not have; its head_dim is qk_rope_head_dim, set by transformers.
+        for key in ["use_qk_norm", "partial_rotary_factor", "head_dim"] { o[key] = nil }
+        o["architectures"] = ["DeepseekV3ForCausalLM"]
+        o["model_type"] = "deepseek_v3"
+        o["num_key_value_heads"] = c.numAttentionHeads
+        o["rope_parameters"] = ["rope_type": "default", "rope_theta": decimal(c.ropeTheta)] as [String: Any]
+        o["rope_interleave"] = false
+        o["kv_lora_rank"] = m.rank
+        o["q_lora_rank"] = m.queryRank.map { $0 as Any } ?? NSNull()
+        o["qk_nope_head_dim"] = m.nopeDim
+        o["qk_rope_head_dim"] = m.ropeDim
+        o["v_head_dim"] = m.valueDim
+        o["pretraining_tp"] = 1
+        return o
+    }
+
     /// config.json for `Glm4MoeForCausalLM`. Throws where the policy has no Glm4Moe equivalent.
     public static func glm4Moe(_ c: ModelConfig, dtype: SafetensorsDType) throws -> [String: Any] {
         func fail(_ key: ModelConfig.CodingKeys, _ message: String) -> PolicyError {
             .badConfig(file: "config.json", key: key.rawValue, message: message)
         }
-        guard c.isSigmoid else { throw fail(.scoringFunc, "\"\(c.scoringFunc)\": Glm4Moe's router is sigmoid") }
+        guard c.isSigmoid else {
+            throw fail(.scoringFunc, "\"\(c.scoringFunc)\": the router of Glm4Moe and DeepseekV3 is sigmoid")
+        }
         // Glm4Moe sums each group's two best scores, so it needs two routed experts at least.
         guard c.nRoutedExperts >= 2 else { throw fail(.nRoutedExperts, "Glm4Moe needs at least 2 routed experts") }
         guard c.nSharedExperts >= 1 else { throw fail(.nSharedExperts, "Glm4Moe always has a shared expert") }
@@ -117,7 +152,7 @@ public enum HuggingFaceConfig {
         /// Layers past num_hidden_layers (multi-token prediction) whose tensors are left out.
         public var extraLayers: Int
         /// q and k rotate interleaved pairs (2i, 2i+1) rather than halves (i, i + hd/2): the import
-        /// permutes their rows into the policy's layout.
+        /// permutes their rows (under MLA, those of q_pe and k_pe) into the policy's layout.
         public var ropeInterleaved: Bool
         /// What was mapped with a consequence a user should know.
         public var notes: [String]
@@ -131,7 +166,7 @@ public enum HuggingFaceConfig {
         guard importableTypes.contains(type) else {
             throw reader.fail(
                 "model_type",
-                "\"\(type)\" is not supported (glm4_moe, or deepseek_v3 with standard attention)")
+                "\"\(type)\" is not supported (glm4_moe or deepseek_v3)")
         }
         var notes: [String] = []
         var c = ModelConfig()
@@ -147,8 +182,27 @@ public enum HuggingFaceConfig {
             "num_key_value_heads",
             default: type == "glm4_moe" ? 8 : c.numAttentionHeads)
         c.numKeyValueHeads = kvHeads == c.numAttentionHeads ? nil : kvHeads
+        // DeepSeek-V3's attention is multi-head latent attention unless kv_lora_rank is stated null.
+        if type == "deepseek_v3" && (o["kv_lora_rank"] == nil || reader.isSet("kv_lora_rank")) {
+            c.kvLoraRank = try reader.value("kv_lora_rank", default: 512)
+            c.qLoraRank = o["q_lora_rank"] == nil ? 1536 : try reader.optional("q_lora_rank")
+            c.qkNopeHeadDim = try reader.value("qk_nope_head_dim", default: 128)
+            c.qkRopeHeadDim = try reader.value("qk_rope_head_dim", default: 64)
+            c.vHeadDim = try reader.value("v_head_dim", default: 128)
+            // transformers writes head_dim = qk_rope_head_dim and qk_head_dim = qk_nope + qk_rope;
+            // the policy's head_dim is unused under MLA.
+            let rope = c.qkRopeHeadDim!
+            let qk = c.qkNopeHeadDim! + rope
+            for (key, expected, what) in [("head_dim", rope, "qk_rope_head_dim"), ("qk_head_dim", qk, "their sum")] {
+                let stated: Int? = try reader.optional(key)
+                if let stated, stated != expected {
+                    throw reader.fail(key, "\(stated) differs from \(what), \(expected)")
+                }
+            }
+        }
         c.headDim = try reader.value("head_dim", default: c.hiddenSize / max(1, c.numAttentionHeads))
-        guard c.headDim * c.numAttentionHeads == c.hiddenSize else {
+        if c.kvLoraRank != nil { c.headDim = c.hiddenSize / max(1, c.numAttentionHeads) }  // unused under MLA
+        guard c.kvLoraRank != nil || c.headDim * c.numAttentionHeads == c.hiddenSize else {
             throw reader.fail(
                 "head_dim",
                 "num_attention_heads * head_dim (\(c.numAttentionHeads) * \(c.headDim)) "
@@ -167,14 +221,12 @@ public enum HuggingFaceConfig {
         try reader.require(
             "scoring_func", default: "sigmoid", equals: "sigmoid",
             "transformers routes with sigmoid scores")
-        // DeepSeek-V3's attention is multi-head latent attention unless kv_lora_rank is stated null.
-        let latentKeys = ["kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"]
-        let latent = latentKeys.filter { reader.isSet($0) }
-        if let key = type == "deepseek_v3" && o["kv_lora_rank"] == nil ? "kv_lora_rank" : latent.first {
-            throw reader.fail(
-                key,
-                "multi-head latent attention (MLA) is not supported; "
-                    + "the policy has q/k/v/o projections")
+        if c.kvLoraRank == nil {
+            let latentKeys = ["kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"]
+            if let key = latentKeys.first(where: { reader.isSet($0) }) {
+                throw reader.fail(
+                    key, "a setting of multi-head latent attention (deepseek_v3 with kv_lora_rank), not on here")
+            }
         }
         try reader.require("use_qk_norm", default: false, equals: false, "QK-norm is not supported")
         try reader.require("attention_bias", default: false, equals: false, "q/k/v biases are not supported")
@@ -226,7 +278,8 @@ public enum HuggingFaceConfig {
             return nested ?? top ?? d
         }
         c.ropeTheta = Float(try ropeSetting("rope_theta", default: 10_000))
-        let interleaved: Bool = try reader.value("rope_interleave", default: false)
+        // transformers' DeepseekV3 rotates interleaved pairs unless told otherwise.
+        let interleaved: Bool = try reader.value("rope_interleave", default: type == "deepseek_v3")
         if interleaved { notes.append("rope_interleave: q and k rows permuted to the rotate-half layout") }
         let partial = try ropeSetting("partial_rotary_factor", default: type == "glm4_moe" ? 0.5 : 1.0)
         guard partial == 1 else {

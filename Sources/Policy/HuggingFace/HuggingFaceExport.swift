@@ -1,6 +1,7 @@
 // `grpo export`: a policy checkpoint as a folder that transformers'
 // AutoModelForCausalLM / AutoTokenizer and vLLM load with no custom code:
-//   config.json                       Glm4MoeForCausalLM (HuggingFaceConfig.glm4Moe)
+//   config.json                       Glm4MoeForCausalLM, or DeepseekV3ForCausalLM under MLA
+//                                     (HuggingFaceConfig.exported)
 //   generation_config.json            bos, eos, pad
 //   model.safetensors                 every tensor under its Hugging Face name, float32 or bfloat16
 //                                     (e_score_correction_bias stays float32, as transformers keeps it);
@@ -22,6 +23,8 @@ public enum HuggingFaceExport {
         /// Bytes of tensor data.
         public var tensorBytes: Int
         public var dtype: SafetensorsDType
+        /// Glm4MoeForCausalLM, or DeepseekV3ForCausalLM under MLA.
+        public var architecture: String
         /// "byte tokenizer" or "tokenizer.json (BPE)".
         public var tokenizer: String
     }
@@ -33,7 +36,7 @@ public enum HuggingFaceExport {
         guard dtype != .f16 else { throw PolicyError.invalidArgument("--dtype: float32 or bfloat16") }
         guard maxShardBytes > 0 else { throw PolicyError.invalidArgument("the shard size limit must be positive") }
         let c = model.config
-        let config = try HuggingFaceConfig.glm4Moe(c, dtype: dtype)
+        let config = try HuggingFaceConfig.exported(c, dtype: dtype)
         // The selection bias keeps float32: it decides between scores closer than bfloat16 resolves.
         func storage(_ slot: ParameterSlot) -> SafetensorsDType { slot.kind == .buffer ? .f32 : dtype }
 
@@ -78,7 +81,7 @@ public enum HuggingFaceExport {
         }
         return Summary(
             files: (Array(text.keys) + names).sorted(), shards: shards.count, tensorBytes: total,
-            dtype: dtype,
+            dtype: dtype, architecture: (config["architectures"] as? [String])?.first ?? "",
             tokenizer: bpe.isEmpty ? "byte tokenizer" : "tokenizer.json (byte-level BPE)")
     }
 }

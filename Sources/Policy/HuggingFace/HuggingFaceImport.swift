@@ -9,7 +9,9 @@
 // on the Hub and transformers' save_pretrained write them) or fused
 // (mlp.experts.gate_up_proj [E, 2I, D], mlp.experts.down_proj [E, D, I]).
 // Every tensor of the folder must find its place, except rotary tables and
-// multi-token-prediction layers past num_hidden_layers.
+// multi-token-prediction layers past num_hidden_layers. A DeepseekV3 folder
+// (multi-head latent attention) reads the same way: its tensor names are the
+// policy's under MLA.
 
 import Foundation
 
@@ -146,22 +148,31 @@ public enum HuggingFaceImport {
 
     /// Within each q and k head, rows (2i, 2i+1) become (i, i + hd/2): an interleaved RoPE
     /// layout turned into rotate-half. q.k is unchanged, as both get the same permutation.
+    /// Under MLA the rotated rows are each query head's last qk_rope_head_dim (of q_proj or
+    /// q_b_proj) and kv_a_proj_with_mqa's last qk_rope_head_dim.
     static func permuteInterleavedRows(_ model: Transformer) {
         let c = model.config
-        let d = c.hiddenSize
-        let hd = c.headDim
         let p = model.parameters.data
-        var head = [Float](repeating: 0, count: hd * d)
+        // (first row, row width) of each block of rotated rows.
+        var blocks: [(UnsafeMutablePointer<Float>, Int)] = []
         for slots in model.layout.layers {
-            for h in 0..<(c.numAttentionHeads + c.keyValueHeads) {
-                let base = p + slots.qkv + h * hd * d  // k_proj's heads follow q_proj's
-                head.withUnsafeMutableBufferPointer { tmp in
-                    for r in 0..<hd {
-                        let from = r < hd / 2 ? 2 * r : 2 * (r - hd / 2) + 1
-                        (tmp.baseAddress! + r * d).update(from: base + from * d, count: d)
-                    }
-                    base.update(from: tmp.baseAddress!, count: hd * d)
+            if let m = c.latentAttention, let latent = slots.latent {
+                let (q, width) = m.queryRank.map { (latent.qB!, $0) } ?? (latent.q, c.hiddenSize)
+                for h in 0..<c.numAttentionHeads { blocks.append((p + q + (h * m.qkDim + m.nopeDim) * width, width)) }
+                blocks.append((p + latent.kvA + m.rank * c.hiddenSize, c.hiddenSize))
+            } else {
+                // k_proj's heads follow q_proj's.
+                for h in 0..<(c.numAttentionHeads + c.keyValueHeads) {
+                    blocks.append((p + slots.qkv + h * c.headDim * c.hiddenSize, c.hiddenSize))
                 }
+            }
+        }
+        let hd = c.ropeWidth
+        for (base, width) in blocks {
+            let old = Array(UnsafeBufferPointer(start: base, count: hd * width))
+            for r in 0..<hd {
+                let from = r < hd / 2 ? 2 * r : 2 * (r - hd / 2) + 1
+                for j in 0..<width { base[r * width + j] = old[from * width + j] }
             }
         }
     }

@@ -4,7 +4,8 @@
 //   y1 = x1 cos - x2 sin,  y2 = x2 cos + x1 sin
 // Backward is the rotation by -angle:
 //   dx1 = dy1 cos + dy2 sin,  dx2 = dy2 cos - dy1 sin
-// Applied in place to H heads of a row with row stride `ld`.
+// Applied in place to H heads of a row with row stride `ld`, head h at h * stride
+// (the head width unless the rotated part is a slice of a wider head, as in MLA).
 
 import Foundation
 import Kernels
@@ -41,9 +42,10 @@ public final class RoPE: @unchecked Sendable {
     /// Rotates `heads` heads of each row r at position positions(r). `inverse` applies backward.
     @inline(__always)
     public func apply(
-        _ x: UnsafeMutablePointer<Float>, ld: Int, rows n: Int, heads: Int,
+        _ x: UnsafeMutablePointer<Float>, ld: Int, rows n: Int, heads: Int, stride: Int? = nil,
         inverse: Bool = false, position: (Int) -> Int
     ) {
+        let stride = stride ?? headDim
         let half = headDim / 2
         let sign: Float = inverse ? -1 : 1
         for r in 0..<n {
@@ -52,7 +54,7 @@ public final class RoPE: @unchecked Sendable {
             let c = cosTable + p * half
             let s = sinTable + p * half
             for h in 0..<heads {
-                let v = x + r * ld + h * headDim
+                let v = x + r * ld + h * stride
                 for i in 0..<half {
                     let x1 = v[i]
                     let x2 = v[i + half]

@@ -16,10 +16,15 @@ at larger sizes.
                      sequences, and greedy continuations
   export-toy/        `grpo export` of ../toy-model, as transformers loaded it
   export-toy.json    transformers' logits of export-toy on a few token sequences
+  deepseekv3-mla/    a random DeepseekV3ForCausalLM made by transformers: multi-head latent attention
+                     through the query bottleneck (q_lora_rank), interleaved RoPE, the byte vocabulary
+  deepseekv3-mla.json its logits on a few token sequences, and greedy continuations
+  export-mla/        `grpo import` of deepseekv3-mla then `grpo export`, as transformers loaded it
+  export-mla.json    transformers' logits of export-mla on the same sequences
 
 Regenerate (after `swift build -c release --product grpo`), with a Python that has torch,
-transformers and tokenizers:
-    $PY Tests/PolicyTests/Fixtures/huggingface/make_fixtures.py .build/release/grpo
+transformers and tokenizers (--only mla: the last four alone):
+    $PY Tests/PolicyTests/Fixtures/huggingface/make_fixtures.py .build/release/grpo [--only mla]
 """
 import json
 import os
@@ -132,6 +137,22 @@ def fast_tokenizer(tok, bos, eos, pad, max_length):
                                    model_max_length=max_length, clean_up_tokenization_spaces=False)
 
 
+def spread(model, scale):
+    """Weights `scale` times larger than at initialisation, norms around 1 and a non-zero selection bias:
+    every path then changes the logits visibly."""
+    import torch
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("layernorm.weight") or name.endswith("norm.weight"):
+                p.copy_(1 + 0.2 * torch.randn_like(p))
+            else:
+                p.mul_(scale)
+        for name, b in model.named_buffers():
+            if name.endswith("e_score_correction_bias"):
+                b.copy_(0.1 * torch.randn_like(b))
+    return model
+
+
 def random_glm4moe(vocab_size, bos, eos, pad, hidden=32, layers=2, heads=8, kv_heads=2, head_dim=4, experts=4,
                    intermediate=16, top_k=2, max_positions=256, seed=0, scale=8.0):
     """A random Glm4MoeForCausalLM in the policy's family, its weights drawn larger than at
@@ -148,17 +169,57 @@ def random_glm4moe(vocab_size, bos, eos, pad, hidden=32, layers=2, heads=8, kv_h
         rms_norm_eps=1e-6, tie_word_embeddings=False, bos_token_id=bos, eos_token_id=eos, pad_token_id=pad,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0})
     torch.manual_seed(seed)
-    model = Glm4MoeForCausalLM(cfg).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("layernorm.weight") or name.endswith("norm.weight"):
-                p.copy_(1 + 0.2 * torch.randn_like(p))
-            else:
-                p.mul_(scale)
-        for name, b in model.named_buffers():
-            if name.endswith("e_score_correction_bias"):
-                b.copy_(0.1 * torch.randn_like(b))
-    return model
+    return spread(Glm4MoeForCausalLM(cfg).eval(), scale)
+
+
+def random_deepseek_v3(vocab_size=259, bos=257, eos=258, pad=256, hidden=32, layers=2, heads=4, q_lora_rank=12,
+                       kv_lora_rank=16, nope=4, rope=4, value=6, experts=4, intermediate=16, top_k=2,
+                       max_positions=256, seed=0, scale=4.0):
+    """A random DeepseekV3ForCausalLM (multi-head latent attention) in the policy's family, weights drawn
+    larger than at initialisation and a non-zero selection bias, as random_glm4moe. Value heads are wider
+    than the query/key heads' parts, so that a mixed-up width cannot pass."""
+    import torch
+    from transformers import DeepseekV3Config, DeepseekV3ForCausalLM
+
+    cfg = DeepseekV3Config(
+        vocab_size=vocab_size, hidden_size=hidden, intermediate_size=intermediate,
+        moe_intermediate_size=intermediate, num_hidden_layers=layers, num_attention_heads=heads,
+        num_key_value_heads=heads, n_shared_experts=1, n_routed_experts=experts, routed_scaling_factor=2.5,
+        kv_lora_rank=kv_lora_rank, q_lora_rank=q_lora_rank, qk_rope_head_dim=rope, v_head_dim=value,
+        qk_nope_head_dim=nope, n_group=1, topk_group=1, num_experts_per_tok=top_k, first_k_dense_replace=0,
+        norm_topk_prob=True, max_position_embeddings=max_positions, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        bos_token_id=bos, eos_token_id=eos, pad_token_id=pad, rope_interleave=True, num_mtp_layers=0,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+    torch.manual_seed(seed)
+    return spread(DeepseekV3ForCausalLM(cfg).eval(), scale)
+
+
+def mla_fixtures(grpo):
+    """deepseekv3-mla (+ .json) and export-mla (+ .json)."""
+    import tempfile
+    import torch
+    from transformers import AutoModelForCausalLM
+    model = random_deepseek_v3(seed=2)
+    target = os.path.join(HERE, "deepseekv3-mla")
+    shutil.rmtree(target, ignore_errors=True)
+    model.save_pretrained(target)
+    loaded = AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32).eval()
+    sequences = [[257] + list(t.encode()) for t in ["Hello, world!", "12+7=", "caf\u00e9 \U0001f600 x"]]
+    reference = logits_of(loaded, sequences)
+    json.dump({"sequences": sequences, "logits": reference, "greedy": greedy(loaded, sequences, 12)},
+              open(os.path.join(HERE, "deepseekv3-mla.json"), "w"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = os.path.join(tmp, "imported")
+        subprocess.run([grpo, "import", "--from", target, "--out", checkpoint], check=True)
+        exported_dir = os.path.join(HERE, "export-mla")
+        shutil.rmtree(exported_dir, ignore_errors=True)
+        subprocess.run([grpo, "export", "--model", checkpoint, "--out", exported_dir], check=True)
+    exported = AutoModelForCausalLM.from_pretrained(exported_dir).eval()
+    theirs = logits_of(exported, sequences)
+    worst = max(abs(a - b) for s1, s2 in zip(theirs, reference) for r1, r2 in zip(s1, s2) for a, b in zip(r1, r2))
+    assert worst < 1e-4, f"the export of the import gives other logits ({worst})"
+    json.dump({"sequences": sequences, "logits": theirs}, open(os.path.join(HERE, "export-mla.json"), "w"))
 
 
 def logits_of(model, sequences):
@@ -177,10 +238,13 @@ def greedy(model, sequences, new_tokens):
     return out
 
 
-def main(grpo):
+def main(grpo, only=None):
     import torch
     from transformers import AutoModelForCausalLM
     torch.set_num_threads(2)
+    if only == "mla":
+        mla_fixtures(grpo)
+        return
 
     bpe_dir = os.path.join(HERE, "bpe")
     os.makedirs(bpe_dir, exist_ok=True)
@@ -211,7 +275,8 @@ def main(grpo):
     sequences = [[257, 49, 50, 43, 55, 61], [257] + list("hello, world".encode()), [258, 256, 0, 255, 128]]
     json.dump({"sequences": sequences, "logits": logits_of(exported, sequences)},
               open(os.path.join(HERE, "export-toy.json"), "w"))
+    mla_fixtures(grpo)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--only" else None)
