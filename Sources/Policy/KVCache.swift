@@ -8,10 +8,10 @@
 //   prefix[g].keys[l]  [ceil(P / 16), Dkv, 16]  rotated keys in tiles of 16 positions (ck_attn_tile_keys)
 //   prefix[g].values[l] [P, Dkv]
 //   own[s].keys[l] [ceil(M / 16), Dkv, 16], own[s].values[l] [M, Dkv]
-// Under MLA a position's key is its latent and RoPE key (r + e floats, kept in
-// the same tiles) and there are no separate values: they are the latent.
 //   prefix[g].routes [P, L, K], own[s].routes [M, L, K]: the experts each fed token went
 //   through, which the trainer replays (see Router).
+// Under MLA a position's key is its latent and RoPE key (r + e floats, kept in
+// the same tiles) and there are no separate values: they are the latent.
 
 import CKernels
 import Kernels
