@@ -183,7 +183,7 @@ extension Attention {
     ///   q [R, W] (rotated; the H query heads first), y [R, H dv]
     ///   a segment's keys [ceil(n / 16), Hkv dk, 16] (tiles of 16 positions, ck_attn_tile_keys),
     ///   values [n, Hkv dv], or none where they are the keys' first dv columns: those are copied out
-    ///   as rows for the values' chains (about 1/G of the work of those chains).
+    ///   as rows for the values' chains (at most 1/G of the work of those chains).
     /// Each (row, query head) gets the forward's chains over the two segments,
     /// the same as the forward over the whole sequence. A thread takes (group,
     /// key/value head) pairs and computes all the group's queries of that head
