@@ -45,7 +45,7 @@ enum LatentAttention {
         let m = cfg.latentAttention!
         let (d, h, r, e, nope, qk) = (cfg.hiddenSize, cfg.numAttentionHeads, m.rank, m.ropeDim, m.nopeDim, m.qkDim)
         let kw = m.keyWidth
-        let ld = (h + 1) * kw
+        let ld = Attention.Shape(cfg).ld  // (H + 1)(r + e): the row layout is defined there
         let q = s.q.reserve(n * h * qk)
         if let qr = m.queryRank {
             let qa = s.qa.reserve(n * qr)
@@ -125,7 +125,7 @@ enum LatentAttention {
         let m = cfg.latentAttention!
         let (d, h, r, e, nope, qk) = (cfg.hiddenSize, cfg.numAttentionHeads, m.rank, m.ropeDim, m.nopeDim, m.qkDim)
         let kw = m.keyWidth
-        let ld = (h + 1) * kw
+        let ld = Attention.Shape(cfg).ld  // (H + 1)(r + e): the row layout is defined there
         rope.apply(drows + r, ld: ld, rows: n, heads: h + 1, stride: kw, inverse: true, position: position)
         let q = s.q.pointer
         let dq = scratch.dq.reserve(n * h * qk)
