@@ -1,4 +1,5 @@
-// The key/value cache for sampling, and the one-token-per-sequence decode step.
+// The key/value cache for sampling, and the decode step: one token a sequence, or several
+// consecutive ones (a speculative step's verification, Speculation).
 // A prompt is prefilled once (the same forward as training, on the prompt
 // alone); its keys and values become a prefix segment shared by the G
 // completions of that prompt; each completion appends to its own segment.
@@ -64,14 +65,25 @@ public final class KVCache: @unchecked Sendable {
 
     /// Expert choices per position: L x K (none in a model without routed experts).
     let routeWidth: Int
+    /// Layers cached: the model's, or one for a prediction module.
+    let layers: Int
 
-    public init(config: ModelConfig) {
+    public convenience init(config: ModelConfig) { self.init(config: config, layers: config.numHiddenLayers) }
+
+    init(config: ModelConfig, layers: Int) {
         self.config = config
+        self.layers = layers
         shape = Attention.Shape(config)
-        routeWidth = config.nRoutedExperts > 0 ? config.numHiddenLayers * config.numExpertsPerTok : 0
+        routeWidth = config.nRoutedExperts > 0 ? layers * config.numExpertsPerTok : 0
     }
 
     public func length(of s: Int) -> Int { prefixes[groupOf[s]].count + own[s].count }
+
+    /// Keeps sequence s's first `count` own positions: what a speculative step verified.
+    func truncate(_ s: Int, to count: Int) {
+        precondition(count <= own[s].count, "truncate: \(count) > \(own[s].count) positions")
+        own[s].count = count
+    }
 
     /// Forgets every sequence; keeps the memory.
     func reset() {
@@ -82,7 +94,7 @@ public final class KVCache: @unchecked Sendable {
 
     /// A new prompt segment of `rows` positions; its index is the group of the sequences that continue it.
     func addPrefix(rows: Int) -> (group: Int, segment: Segment) {
-        if prefixCount == prefixes.count { prefixes.append(Segment(layers: config.numHiddenLayers)) }
+        if prefixCount == prefixes.count { prefixes.append(Segment(layers: layers)) }
         defer { prefixCount += 1 }
         return (
             prefixCount, prefixes[prefixCount].reset(rows: rows, shape: shape, routeWidth: routeWidth)
@@ -91,7 +103,7 @@ public final class KVCache: @unchecked Sendable {
 
     /// A new sequence continuing prefix `group`, with room for `rows` tokens.
     func addSequence(group: Int, rows: Int) {
-        if ownCount == own.count { own.append(Segment(layers: config.numHiddenLayers)) }
+        if ownCount == own.count { own.append(Segment(layers: layers)) }
         _ = own[ownCount].reset(rows: rows, shape: shape, routeWidth: routeWidth)
         groupOf.append(group)
         ownCount += 1
@@ -113,6 +125,8 @@ final class DecodeScratch {
     let logits = FloatBuffer()
     let moe = MoEState()
     let latent = LatentSaved(), latentScratch = LatentScratch()
+    /// A prediction module's embedded tokens [R, D] and joined input [R, 2D] (Speculation).
+    let embedded = FloatBuffer(), joined = FloatBuffer()
 }
 
 extension Transformer {
@@ -142,73 +156,115 @@ extension Transformer {
         return Array(UnsafeBufferPointer(start: logits + (p - 1) * c.vocabSize, count: c.vocabSize))
     }
 
-    /// Feeds one token to each of `sequences` (cache indices) and returns their
-    /// next-token logits [R, V]. Each token sits at its sequence's next position.
+    /// Feeds tokens to `sequences` (cache indices, in cache order; a sequence named on several
+    /// consecutive rows gets consecutive positions) and returns each row's next-token logits
+    /// [R, V]. Each token sits at its sequence's next position; every fed position stays in the
+    /// cache (KVCache.truncate takes back what a speculative step rejected). The rows' last hidden
+    /// states [R, D], before the final norm, are left in scratch.x for the prediction modules.
     func decodeStep(
         tokens: [Int32], sequences: [Int], cache: KVCache, scratch s: DecodeScratch
     ) -> UnsafeMutablePointer<Float> {
-        let c = config
-        let d = c.hiddenSize
-        let v = c.vocabSize
-        let aw = c.attentionWidth
+        let d = config.hiddenSize
         let r = tokens.count
         let w = parameters.data
-        let positions = sequences.map { cache.length(of: $0) }
         let x = s.x.reserve(r * d)
+        tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
+        let rows = DecodeRows(sequences: sequences, cache: cache)
+        for (l, slots) in layout.layers.enumerated() {
+            decodeLayer(slots, x: x, rows: rows, cache: cache, layer: l, scratch: s)
+        }
+        rows.commit(cache)
+        return decodeLogits(s.x.pointer, rows: r, norm: layout.finalNorm, scratch: s)
+    }
+
+    /// lm_head(RMSNorm(x)) [R, V] of decode rows x [R, D], with the norm's weights at `norm`.
+    func decodeLogits(
+        _ x: UnsafePointer<Float>, rows r: Int, norm: Int, scratch s: DecodeScratch
+    ) -> UnsafeMutablePointer<Float> {
+        let (c, w) = (config, parameters.data)
+        let xn = s.xn.reserve(r * c.hiddenSize)
+        RMSNorm.forward(x, w + norm, xn, rstd: nil, rows: r, width: c.hiddenSize, eps: c.rmsNormEps)
+        let logits = s.logits.reserve(r * c.vocabSize)
+        Linear.forward(xn, w + layout.lmHead, logits, rows: r, inFeatures: c.hiddenSize, outFeatures: c.vocabSize)
+        return logits
+    }
+
+    /// One decoder layer over decode rows x [R, D], in place, with cache layer `l`: stores the
+    /// rows' keys and values and routes, then attends over the prompt's and each row's own.
+    func decodeLayer(
+        _ slots: LayerSlots, x: UnsafeMutablePointer<Float>, rows: DecodeRows, cache: KVCache, layer l: Int,
+        scratch s: DecodeScratch
+    ) {
+        let c = config
+        let (d, aw, r) = (c.hiddenSize, c.attentionWidth, rows.sequences.count)
+        let w = parameters.data
+        let sequences = rows.sequences
         let xn = s.xn.reserve(r * d)
         let qkv = s.qkv.reserve(r * attention.ld)
         let att = s.att.reserve(r * aw)
         let moeOut = s.moeOut.reserve(r * d)
-        tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
-        // Rows of the same prompt are contiguous (sequences are in cache order): one group each.
-        var groupRows: [(group: Int, rows: Range<Int>)] = []
+        RMSNorm.forward(x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+        queriesAndKeys(xn, rows: r, slots: slots, into: qkv, saved: s.latent, scratch: s.latentScratch) {
+            rows.positions[$0]
+        }
         for (row, seq) in sequences.enumerated() {
-            let g = cache.groupOf[seq]
-            if let last = groupRows.last, last.group == g, last.rows.upperBound == row {
-                groupRows[groupRows.count - 1].rows = last.rows.lowerBound..<(row + 1)
-            } else {
-                groupRows.append((g, row..<(row + 1)))
-            }
+            let own = cache.own[seq]
+            own.store(
+                layer: l, qkv: qkv + row * attention.ld, rows: 1, first: own.count + rows.offsets[row],
+                shape: attention)
         }
-        for (l, slots) in layout.layers.enumerated() {
-            RMSNorm.forward(x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
-            queriesAndKeys(xn, rows: r, slots: slots, into: qkv, saved: s.latent, scratch: s.latentScratch) {
-                positions[$0]
-            }
-            for (row, seq) in sequences.enumerated() {
-                let own = cache.own[seq]
-                own.store(layer: l, qkv: qkv + row * attention.ld, rows: 1, first: own.count, shape: attention)
-            }
-            let groups = groupRows.map { g in
-                let prompt = cache.prefixes[g.group]
-                return Attention.Group(
-                    rows: g.rows, prompt: prompt.cached(layer: l, count: prompt.count, shape: attention))
-            }
-            // MLA's attention output is the latent's, [R, H r], made [R, H dv] after.
-            let y = slots.latent == nil ? att : s.latent.y.reserve(r * attention.outWidth)
-            Attention.decode(q: qkv, y: y, shape: attention, groups: groups) { row in
-                let own = cache.own[sequences[row]]
-                return own.cached(layer: l, count: own.count + 1, shape: attention)
-            }
-            if let latent = slots.latent {
-                LatentAttention.expand(y, rows: r, params: w, slots: latent, config: c, into: att)
-            }
-            Linear.forward(att, w + slots.o, x, rows: r, inFeatures: aw, outFeatures: d, accumulate: true)
-            RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
-            MoE.forward(moeShape, params: w, slots: slots, x: xn, out: moeOut, rows: r, state: s.moe)
-            let topK = c.numExpertsPerTok
-            let chosen = s.moe.chosen.pointer
-            for (row, seq) in sequences.enumerated() where cache.routeWidth > 0 {
-                let own = cache.own[seq]
-                (own.routes.pointer + own.count * cache.routeWidth + l * topK).update(
-                    from: chosen + row * topK, count: topK)
-            }
-            add(moeOut, into: x, count: r * d)
+        let groups = rows.groups.map { g in
+            let prompt = cache.prefixes[g.group]
+            return Attention.Group(rows: g.rows, prompt: prompt.cached(layer: l, count: prompt.count, shape: attention))
         }
-        for seq in sequences { cache.own[seq].count += 1 }
-        RMSNorm.forward(x, w + layout.finalNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
-        let logits = s.logits.reserve(r * v)
-        Linear.forward(xn, w + layout.lmHead, logits, rows: r, inFeatures: d, outFeatures: v)
-        return logits
+        // MLA's attention output is the latent's, [R, H r], made [R, H dv] after.
+        let y = slots.latent == nil ? att : s.latent.y.reserve(r * attention.outWidth)
+        Attention.decode(q: qkv, y: y, shape: attention, groups: groups) { row in
+            let own = cache.own[sequences[row]]
+            return own.cached(layer: l, count: own.count + rows.offsets[row] + 1, shape: attention)
+        }
+        if let latent = slots.latent {
+            LatentAttention.expand(y, rows: r, params: w, slots: latent, config: c, into: att)
+        }
+        Linear.forward(att, w + slots.o, x, rows: r, inFeatures: aw, outFeatures: d, accumulate: true)
+        RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+        MoE.forward(moeShape, params: w, slots: slots, x: xn, out: moeOut, rows: r, state: s.moe)
+        let topK = c.numExpertsPerTok
+        let chosen = s.moe.chosen.pointer
+        for (row, seq) in sequences.enumerated() where cache.routeWidth > 0 {
+            let own = cache.own[seq]
+            (own.routes.pointer + (own.count + rows.offsets[row]) * cache.routeWidth + l * topK).update(
+                from: chosen + row * topK, count: topK)
+        }
+        add(moeOut, into: x, count: r * d)
     }
+}
+
+/// Where decode rows sit: each row's sequence, its offset past the sequence's cached positions
+/// (a sequence on several consecutive rows takes consecutive positions), its position, and the
+/// runs of rows continuing the same prompt (one attention group each).
+struct DecodeRows {
+    let sequences: [Int], offsets: [Int], positions: [Int]
+    let groups: [(group: Int, rows: Range<Int>)]
+
+    init(sequences: [Int], cache: KVCache) {
+        self.sequences = sequences
+        var offsets: [Int] = []
+        var groups: [(group: Int, rows: Range<Int>)] = []
+        for (row, seq) in sequences.enumerated() {
+            offsets.append(row > 0 && sequences[row - 1] == seq ? offsets[row - 1] + 1 : 0)
+            let g = cache.groupOf[seq]
+            if let last = groups.last, last.group == g, last.rows.upperBound == row {
+                groups[groups.count - 1].rows = last.rows.lowerBound..<(row + 1)
+            } else {
+                groups.append((g, row..<(row + 1)))
+            }
+        }
+        self.offsets = offsets
+        positions = zip(sequences, offsets).map { cache.length(of: $0) + $1 }
+        self.groups = groups
+    }
+
+    /// Every fed row becomes a cached position.
+    func commit(_ cache: KVCache) { for seq in sequences { cache.own[seq].count += 1 } }
 }

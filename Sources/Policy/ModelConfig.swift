@@ -33,6 +33,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var qkNopeHeadDim: Int?
     public var qkRopeHeadDim: Int?
     public var vHeadDim: Int?
+    /// Multi-token prediction (DeepSeek-V3): this many modules after the main model, module k
+    /// predicting the token k + 1 places ahead (see MultiTokenPrediction). Trained by SFT's
+    /// mtp_loss_weight; the first drafts tokens for self-speculative sampling. Nil or 0: none.
+    public var numNextnPredictLayers: Int?
     /// Intermediate size I of each routed and shared expert (SwiGLU).
     public var moeIntermediateSize = 256
     /// Routed experts E per layer.
@@ -71,6 +75,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case headDim = "head_dim", moeIntermediateSize = "moe_intermediate_size"
         case kvLoraRank = "kv_lora_rank", qLoraRank = "q_lora_rank", qkNopeHeadDim = "qk_nope_head_dim"
         case qkRopeHeadDim = "qk_rope_head_dim", vHeadDim = "v_head_dim"
+        case numNextnPredictLayers = "num_nextn_predict_layers"
         case nRoutedExperts = "n_routed_experts", nSharedExperts = "n_shared_experts"
         case numExpertsPerTok = "num_experts_per_tok", routedScalingFactor = "routed_scaling_factor"
         case scoringFunc = "scoring_func", normTopkProb = "norm_topk_prob"
@@ -99,6 +104,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         qkNopeHeadDim = try c.decodeIfPresent(Int.self, forKey: .qkNopeHeadDim)
         qkRopeHeadDim = try c.decodeIfPresent(Int.self, forKey: .qkRopeHeadDim)
         vHeadDim = try c.decodeIfPresent(Int.self, forKey: .vHeadDim)
+        numNextnPredictLayers = try c.decodeIfPresent(Int.self, forKey: .numNextnPredictLayers)
         moeIntermediateSize = try get(.moeIntermediateSize, d.moeIntermediateSize)
         nRoutedExperts = try get(.nRoutedExperts, d.nRoutedExperts)
         nSharedExperts = try get(.nSharedExperts, d.nSharedExperts)
@@ -148,7 +154,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                 + d * h * Double(latent.valueDim)
         }
         let perLayer = 2 * d + attention + e * d + e + e * 3 * i * d + shared
+        // A prediction module: enorm, hnorm, eh_proj [D, 2D], a layer, shared_head.norm.
+        let perModule = 3 * d + 2 * d * d + perLayer
         return 2 * Double(vocabSize) * d + Double(numHiddenLayers) * perLayer + d
+            + Double(predictionModules) * perModule
     }
 
     /// Throws, naming the size key furthest above the reference shape, when `copies` float32
@@ -186,7 +195,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             (.nSharedExperts, nSharedExperts, 1 << 6), (.maxPositionEmbeddings, maxPositionEmbeddings, 1 << 20),
             (.kvLoraRank, kvLoraRank ?? 0, 1 << 16), (.qLoraRank, qLoraRank ?? 0, 1 << 16),
             (.qkNopeHeadDim, qkNopeHeadDim ?? 0, 1 << 12), (.qkRopeHeadDim, qkRopeHeadDim ?? 0, 1 << 12),
-            (.vHeadDim, vHeadDim ?? 0, 1 << 12),
+            (.vHeadDim, vHeadDim ?? 0, 1 << 12), (.numNextnPredictLayers, predictionModules, 1 << 4),
         ]
     }
 
@@ -255,6 +264,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard numHiddenLayers > 0 else { throw fail(.numHiddenLayers, "must be positive") }
         guard numAttentionHeads > 0 else { throw fail(.numAttentionHeads, "must be positive") }
         try validateLatent(fail)
+        guard predictionModules >= 0 else { throw fail(.numNextnPredictLayers, "must be 0 or more") }
         guard latentAttention != nil || numAttentionHeads * headDim == hiddenSize else {
             throw fail(
                 .numAttentionHeads,
@@ -363,6 +373,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                     + "num_attention_heads")
         }
     }
+
+    /// Multi-token prediction modules (num_nextn_predict_layers; 0 when unset).
+    public var predictionModules: Int { numNextnPredictLayers ?? 0 }
 
     /// Key/value heads Hkv (num_attention_heads when the config leaves it out).
     public var keyValueHeads: Int { numKeyValueHeads ?? numAttentionHeads }

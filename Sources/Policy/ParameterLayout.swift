@@ -56,6 +56,14 @@ public struct LayerSlots: Sendable {
     public let sharedExpert: ExpertSlots?
 }
 
+/// Offsets of one multi-token prediction module: enorm and hnorm [D], eh_proj [D, 2D] (over the
+/// normed embedding, then the normed hidden state), a decoder layer, shared_head.norm [D].
+public struct PredictorSlots: Sendable {
+    public let enorm: Int, hnorm: Int, ehProj: Int
+    public let layer: LayerSlots
+    public let headNorm: Int
+}
+
 public struct ParameterLayout: Sendable {
     public let config: ModelConfig
     public let slots: [ParameterSlot]
@@ -64,6 +72,10 @@ public struct ParameterLayout: Sendable {
     public let layers: [LayerSlots]
     public let finalNorm: Int
     public let lmHead: Int
+    /// The multi-token prediction modules (num_nextn_predict_layers), after everything else.
+    public let predictors: [PredictorSlots]
+    /// Parameters of the main model: everything before the prediction modules.
+    public let mainCount: Int
     private let index: [String: Int]
 
     public init(_ c: ModelConfig) {
@@ -87,10 +99,7 @@ public struct ParameterLayout: Sendable {
             let down = add("\(prefix).down_proj.weight", [D, width])
             return ExpertSlots(gateUp: gu, down: down, intermediate: width)
         }
-        embed = add("model.embed_tokens.weight", [c.vocabSize, D])
-        var layers: [LayerSlots] = []
-        for l in 0..<c.numHiddenLayers {
-            let p = "model.layers.\(l)"
+        func layer(_ p: String) -> LayerSlots {
             let inNorm = add("\(p).input_layernorm.weight", [D], .norm)
             let qkv: Int
             var latent: LatentSlots?
@@ -121,14 +130,26 @@ public struct ParameterLayout: Sendable {
             let bias = add("\(p).mlp.gate.e_score_correction_bias", [E], .buffer)
             let routed = (0..<E).map { expert("\(p).mlp.experts.\($0)", I) }
             let shared = c.nSharedExperts > 0 ? expert("\(p).mlp.shared_experts", I * c.nSharedExperts) : nil
-            layers.append(
-                LayerSlots(
-                    inputNorm: inNorm, qkv: qkv, latent: latent, o: o, postNorm: postNorm, router: router,
-                    routerBias: bias, routedExperts: routed, sharedExpert: shared))
+            return LayerSlots(
+                inputNorm: inNorm, qkv: qkv, latent: latent, o: o, postNorm: postNorm, router: router,
+                routerBias: bias, routedExperts: routed, sharedExpert: shared)
         }
-        self.layers = layers
+        embed = add("model.embed_tokens.weight", [c.vocabSize, D])
+        layers = (0..<c.numHiddenLayers).map { layer("model.layers.\($0)") }
         finalNorm = add("model.norm.weight", [D], .norm)
         lmHead = add("lm_head.weight", [c.vocabSize, D])
+        mainCount = offset
+        // Prediction modules after the main model, named as DeepSeek-V3 checkpoints name them:
+        // layers past num_hidden_layers. They share the main model's embedding and lm_head.
+        predictors = (0..<c.predictionModules).map { k in
+            let p = "model.layers.\(c.numHiddenLayers + k)"
+            let enorm = add("\(p).enorm.weight", [D], .norm)
+            let hnorm = add("\(p).hnorm.weight", [D], .norm)
+            let eh = add("\(p).eh_proj.weight", [D, 2 * D])
+            let block = layer(p)
+            let headNorm = add("\(p).shared_head.norm.weight", [D], .norm)
+            return PredictorSlots(enorm: enorm, hnorm: hnorm, ehProj: eh, layer: block, headNorm: headNorm)
+        }
         self.slots = slots
         count = offset
         index = Dictionary(uniqueKeysWithValues: slots.enumerated().map { ($1.name, $0) })
@@ -136,15 +157,15 @@ public struct ParameterLayout: Sendable {
 
     public func slot(named name: String) -> ParameterSlot? { index[name].map { slots[$0] } }
 
-    /// Parameters used for one token: everything but the embedding table rows
-    /// not looked up, and the routed experts not chosen.
+    /// Parameters of the main model used for one token: everything but the embedding table rows
+    /// not looked up, the routed experts not chosen and the prediction modules.
     public var activeCount: Int {
         let c = config
         let D = c.hiddenSize
         let I = c.moeIntermediateSize
         let perExpert = 3 * D * I
         let unchosen = (c.nRoutedExperts - c.numExpertsPerTok) * perExpert * c.numHiddenLayers
-        return count - c.vocabSize * D + D - unchosen
+        return mainCount - c.vocabSize * D + D - unchosen
     }
 
     /// Matrix-product FLOPs per token for a forward pass, excluding attention

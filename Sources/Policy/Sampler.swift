@@ -24,11 +24,16 @@ public struct SamplingParams: Codable, Equatable, Sendable {
     public var seed: UInt64 = 0
     /// Keep going after eos (benchmarks that need exact lengths).
     public var ignoreEOS = false
+    /// Self-speculative sampling: the model's first multi-token prediction module drafts this
+    /// many tokens a step and the model verifies them in one pass; what is sampled keeps exactly
+    /// the distribution above (see Speculation). 0: one token a step.
+    public var numSpeculativeTokens = 0
 
     public init(
         temperature: Float = 1, topP: Float = 1, topK: Int = 0, maxNewTokens: Int = 64,
-        stop: [String] = [], seed: UInt64 = 0, ignoreEOS: Bool = false
+        stop: [String] = [], seed: UInt64 = 0, ignoreEOS: Bool = false, numSpeculativeTokens: Int = 0
     ) {
+        self.numSpeculativeTokens = numSpeculativeTokens
         self.temperature = temperature
         self.topP = topP
         self.topK = topK
@@ -40,10 +45,11 @@ public struct SamplingParams: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case temperature, topP = "top_p", topK = "top_k", maxNewTokens = "max_new_tokens", stop, seed
-        case ignoreEOS = "ignore_eos"
+        case ignoreEOS = "ignore_eos", numSpeculativeTokens = "num_speculative_tokens"
     }
 
     public static let greedy = SamplingParams(temperature: 0)
+    public static let maxSpeculativeTokens = 16
 
     public func validate() throws {
         guard temperature >= 0, temperature.isFinite else {
@@ -53,6 +59,9 @@ public struct SamplingParams: Codable, Equatable, Sendable {
         guard topK >= 0 else { throw PolicyError.invalidArgument("top_k must be >= 0") }
         guard maxNewTokens > 0 else { throw PolicyError.invalidArgument("max_new_tokens must be positive") }
         guard !stop.contains("") else { throw PolicyError.invalidArgument("stop strings must not be empty") }
+        guard (0...Self.maxSpeculativeTokens).contains(numSpeculativeTokens) else {
+            throw PolicyError.invalidArgument("num_speculative_tokens must be in 0...\(Self.maxSpeculativeTokens)")
+        }
     }
 }
 
@@ -87,6 +96,10 @@ public final class Sampler: @unchecked Sendable {
     private let decodeScratch = DecodeScratch()
     /// Reused by every call (one generation at a time, like the scratch buffers).
     private lazy var cache = KVCache(config: model.config)
+    private lazy var speculation = Speculation(sampler: self)
+    /// Drafts made and kept in the last speculative generation (num_speculative_tokens > 0), and its
+    /// verifying passes (one a sequence a step).
+    public private(set) var lastSpeculation: (drafted: Int, accepted: Int, passes: Int)?
 
     public init(model: Transformer) {
         self.model = model
@@ -129,40 +142,84 @@ public final class Sampler: @unchecked Sendable {
                 throw PolicyError.invalidArgument("prompt \(i): token id out of range")
             }
         }
-        let stops = params.stop.map { Array($0.utf8) }
-        cache.reset()
-        let cache = self.cache
-        var rngs: [Xoshiro] = []
-        var out: [Completion] = []
-        var bytes: [[UInt8]] = []
-        var next: [Int32] = []
-        var active: [Int] = []
-        var drawn: [(token: Int32, logp: Float)] = []
-
-        // Draws the next token of each row of `logits` (rows in parallel: each
-        // sequence has its own RNG stream, so the split does not matter).
-        func drawAll(_ rows: [Int], _ logits: UnsafePointer<Float>) {
-            drawn = Array(repeating: (0, 0), count: rows.count)
-            drawn.withUnsafeMutableBufferPointer { result in
-                rngs.withUnsafeMutableBufferPointer { rngs in
-                    Parallel.forRanges(rows.count, minPerThread: 8) { range in
-                        let probs = UnsafeMutablePointer<Float>.allocate(capacity: v)
-                        let order = UnsafeMutablePointer<Int32>.allocate(capacity: v)
-                        defer {
-                            probs.deallocate()
-                            order.deallocate()
-                        }
-                        for i in range {
-                            result[i] = Sampler.draw(
-                                logits + i * v, vocab: v, params: params, rng: &rngs[rows[i]], probs: probs,
-                                order: order)
-                        }
-                    }
-                }
+        if params.numSpeculativeTokens > 0 {
+            guard !model.layout.predictors.isEmpty else {
+                throw PolicyError.invalidArgument(
+                    "num_speculative_tokens needs a model with multi-token prediction modules "
+                        + "(num_nextn_predict_layers), which drafts them")
             }
         }
+        cache.reset()
+        let run = Run(params: params, tokenizer: tokenizer, vocab: v)
+        var active: [Int] = []
+        let speculative = params.numSpeculativeTokens > 0 ? speculation : nil
+        speculative?.reset()
+        lastSpeculation = nil
+        for (pi, prompt) in promptTokens.enumerated() {
+            let logits = model.prefill(
+                prompt, completions: g, maxNewTokens: params.maxNewTokens + params.numSpeculativeTokens, cache: cache,
+                scratch: prefillScratch)
+            speculative?.prefill(prompt, hidden: prefillScratch.hidden!, completions: g, params: params)
+            let rows = (pi * g)..<(pi * g + g)
+            for s in rows { run.add(stream: s) }
+            // Every completion's first token comes from the same prompt logits.
+            let repeated = Array((0..<g).map { _ in logits }.joined())
+            let drawn = repeated.withUnsafeBufferPointer { run.drawAll(Array(rows), $0.baseAddress!) }
+            for (i, s) in rows.enumerated() where run.accept(s, drawn[i].token, drawn[i].logp) {
+                active.append(s)
+                speculative?.start(
+                    s, hidden: prefillScratch.hidden! + (prompt.count - 1) * c.hiddenSize, first: drawn[i].token)
+            }
+        }
+        if let speculative {
+            while !active.isEmpty {
+                active = speculative.step(active, run: run, modelCache: cache, modelScratch: decodeScratch)
+            }
+            lastSpeculation = (speculative.drafted, speculative.accepted, speculative.passes)
+        }
+        while !active.isEmpty {
+            let logits = model.decodeStep(
+                tokens: active.map { run.next[$0] }, sequences: active, cache: cache, scratch: decodeScratch)
+            let drawn = run.drawAll(active, logits)
+            active = active.enumerated()
+                .filter { run.accept($0.element, drawn[$0.offset].token, drawn[$0.offset].logp) }
+                .map(\.element)
+        }
+        return (0..<promptTokens.count).map { p in
+            ((p * g)..<(p * g + g)).map { s in
+                var completion = run.out[s]
+                completion.text = tokenizer.decode(completion.tokens)
+                completion.routes = cache.routes(of: s)
+                return completion
+            }
+        }
+    }
 
-        // Appends the token drawn for sequence s; returns whether it continues.
+    /// The completions being written: their tokens, log-probabilities, text so far and random
+    /// streams, and the rules that end them.
+    final class Run {
+        let params: SamplingParams, tokenizer: any Tokenizer, vocab: Int
+        let stops: [[UInt8]]
+        var out: [Completion] = [], rngs: [Xoshiro] = [], bytes: [[UInt8]] = []
+        /// The last token of each completion, which the model has not been fed yet.
+        var next: [Int32] = []
+
+        init(params: SamplingParams, tokenizer: any Tokenizer, vocab: Int) {
+            self.params = params
+            self.tokenizer = tokenizer
+            self.vocab = vocab
+            stops = params.stop.map { Array($0.utf8) }
+        }
+
+        /// A new completion, drawing from the random stream `stream` of the seed.
+        func add(stream: Int) {
+            rngs.append(Xoshiro(seed: params.seed, stream: UInt64(stream)))
+            out.append(Completion(tokens: [], text: "", finishReason: .length, logprobs: []))
+            bytes.append([])
+            next.append(0)
+        }
+
+        /// Appends the token drawn for sequence s; returns whether it continues.
         func accept(_ s: Int, _ token: Int32, _ logp: Float) -> Bool {
             out[s].tokens.append(token)
             out[s].logprobs.append(logp)
@@ -193,33 +250,26 @@ public final class Sampler: @unchecked Sendable {
             return true
         }
 
-        for (pi, prompt) in promptTokens.enumerated() {
-            let logits = model.prefill(
-                prompt, completions: g, maxNewTokens: params.maxNewTokens, cache: cache, scratch: prefillScratch)
-            let rows = (pi * g)..<(pi * g + g)
-            for s in rows {
-                rngs.append(Xoshiro(seed: params.seed, stream: UInt64(s)))
-                out.append(Completion(tokens: [], text: "", finishReason: .length, logprobs: []))
-                bytes.append([])
-                next.append(0)
+        /// Draws the next token of sequence rows[i] from row i of `logits` (rows in parallel: each
+        /// sequence has its own random stream, so the split does not matter).
+        func drawAll(_ rows: [Int], _ logits: UnsafePointer<Float>) -> [(token: Int32, logp: Float)] {
+            let v = vocab
+            let params = params
+            var drawn = Array(repeating: (token: Int32(0), logp: Float(0)), count: rows.count)
+            drawn.withUnsafeMutableBufferPointer { result in
+                rngs.withUnsafeMutableBufferPointer { rngs in
+                    Parallel.forRanges(rows.count, minPerThread: 8) { range in
+                        let scratch = Sampler.RowScratch(vocab: v)
+                        defer { scratch.deallocate() }
+                        for i in range {
+                            result[i] = Sampler.draw(
+                                logits + i * v, vocab: v, params: params, rng: &rngs[rows[i]], scratch: scratch)
+                        }
+                    }
+                }
             }
-            // Every completion's first token comes from the same prompt logits.
-            let repeated = Array((0..<g).map { _ in logits }.joined())
-            repeated.withUnsafeBufferPointer { drawAll(Array(rows), $0.baseAddress!) }
-            for (i, s) in rows.enumerated() where accept(s, drawn[i].token, drawn[i].logp) { active.append(s) }
+            return drawn
         }
-        while !active.isEmpty {
-            let logits = model.decodeStep(
-                tokens: active.map { next[$0] }, sequences: active, cache: cache, scratch: decodeScratch)
-            drawAll(active, logits)
-            active = active.enumerated().filter { accept($0.element, drawn[$0.offset].token, drawn[$0.offset].logp) }
-                .map(\.element)
-        }
-        for s in out.indices {
-            out[s].text = tokenizer.decode(out[s].tokens)
-            out[s].routes = cache.routes(of: s)
-        }
-        return (0..<promptTokens.count).map { Array(out[($0 * g)..<($0 * g + g)]) }
     }
 
     /// How many of the most likely tokens sampling keeps, as Hugging Face's warpers chain them:
@@ -239,11 +289,33 @@ public final class Sampler: @unchecked Sendable {
         return count
     }
 
-    /// One token from a row of logits, and its log-probability at the sampling temperature.
-    private static func draw(
-        _ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, rng: inout Xoshiro,
-        probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>
-    ) -> (Int32, Float) {
+    /// Per-thread room for one row's distribution: unnormalised probabilities and the kept tokens.
+    struct RowScratch {
+        let probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>
+        init(vocab v: Int) {
+            probs = .allocate(capacity: v)
+            order = .allocate(capacity: v)
+        }
+        func deallocate() {
+            probs.deallocate()
+            order.deallocate()
+        }
+    }
+
+    /// The distribution sampling draws from for a row of logits, in `scratch`: probs[j] =
+    /// exp((l_j - max) / T), and order[0..<count] the tokens top-k then top-p keep (in descending
+    /// probability when they cut), whose probs sum to `kept`. Greedy keeps the argmax alone.
+    struct RowDistribution {
+        let count: Int, kept: Float
+        /// log softmax(logits / T) at token j: what the sampler records, before any cut.
+        let logp: (Int) -> Float
+        let argmax: Int
+    }
+
+    static func distribution(
+        _ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, scratch: RowScratch
+    ) -> RowDistribution {
+        let (probs, order) = (scratch.probs, scratch.order)
         let greedy = params.temperature == 0
         let invT = greedy ? 1 : 1 / params.temperature
         var mx = -Float.infinity
@@ -255,9 +327,11 @@ public final class Sampler: @unchecked Sendable {
         probs.update(from: logits, count: v)
         let sum = Vector.expShifted(probs, v, scale: invT, shift: mx * invT)
         let logSum = logf(sum)
-        func logp(_ j: Int) -> Float { logits[j] * invT - mx * invT - logSum }
-        if greedy { return (Int32(argmax), logp(argmax)) }
-
+        let logp: (Int) -> Float = { j in logits[j] * invT - mx * invT - logSum }
+        if greedy {
+            order[0] = Int32(argmax)
+            return RowDistribution(count: 1, kept: probs[argmax], logp: logp, argmax: argmax)
+        }
         // Candidates in descending probability, cut by top-k then top-p.
         var count = v
         for j in 0..<v { order[j] = Int32(j) }
@@ -268,13 +342,27 @@ public final class Sampler: @unchecked Sendable {
         }
         var kept: Float = 0
         for i in 0..<count { kept += probs[Int(order[i])] }
-        var u = rng.uniform() * kept
-        for i in 0..<count {
+        return RowDistribution(count: count, kept: kept, logp: logp, argmax: argmax)
+    }
+
+    /// A token drawn from `d` (made in `scratch`; not greedy, which takes the argmax without a draw).
+    static func draw(_ d: RowDistribution, scratch: RowScratch, rng: inout Xoshiro) -> Int {
+        let (probs, order) = (scratch.probs, scratch.order)
+        var u = rng.uniform() * d.kept
+        for i in 0..<d.count {
             let j = Int(order[i])
             u -= probs[j]
-            if u < 0 { return (Int32(j), logp(j)) }
+            if u < 0 { return j }
         }
-        let last = Int(order[count - 1])  // rounding left u just above zero
-        return (Int32(last), logp(last))
+        return Int(order[d.count - 1])  // rounding left u just above zero
+    }
+
+    /// One token from a row of logits, and its log-probability at the sampling temperature.
+    static func draw(
+        _ logits: UnsafePointer<Float>, vocab v: Int, params: SamplingParams, rng: inout Xoshiro, scratch: RowScratch
+    ) -> (Int32, Float) {
+        let d = distribution(logits, vocab: v, params: params, scratch: scratch)
+        let j = params.temperature == 0 ? d.argmax : draw(d, scratch: scratch, rng: &rng)
+        return (Int32(j), d.logp(j))
     }
 }

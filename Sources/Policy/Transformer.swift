@@ -85,6 +85,14 @@ public final class Activations: @unchecked Sendable {
     var layers: [Layer] = []
     let xOut = FloatBuffer(), rstdF = FloatBuffer(), xnF = FloatBuffer()
     public let logits = FloatBuffer()
+    /// The last layer's output [B*T, D] of the last forward, before the final norm: what the
+    /// prediction modules read.
+    var hidden: UnsafePointer<Float>?
+    /// The prediction modules' saved state (MultiTokenPrediction), and whether `predict` ran
+    /// after the last forward.
+    var predictors: [Predictor] = []
+    var predicted = false
+    let predictorScratch = PredictorScratch()
     let tokens = Buffer<Int32>()
     // Backward scratch.
     let dx = FloatBuffer(), dxMid = FloatBuffer(), dtmp = FloatBuffer(), dqkv = FloatBuffer()
@@ -97,15 +105,20 @@ public final class Activations: @unchecked Sendable {
 
     public init() {}
 
-    /// Sum of the layers' balance losses from the last forward.
-    public var auxLoss: Float { layers.reduce(0) { $0 + $1.moe.auxLoss } }
+    /// Sum of the layers' balance losses from the last forward (and its `predict`).
+    public var auxLoss: Float {
+        layers.reduce(0) { $0 + $1.moe.auxLoss } + (predicted ? predictors.reduce(0) { $0 + $1.layer.moe.auxLoss } : 0)
+    }
     /// Tokens routed to each expert, per layer, in the last forward (real tokens only).
     public var expertLoad: [[Int]] { layers.map(\.moe.load) }
     /// (token, layer) choices of the last forward where the replayed experts were not the
     /// ones this forward would have chosen (0 without replay).
     public internal(set) var routingFlips = 0
-    /// The MoE state of layer l (router choices and gates), for tests and inspection.
-    public func moeState(layer l: Int) -> MoEState { layers[l].moe }
+    /// The MoE state of layer l (router choices and gates), for tests and inspection; past the
+    /// model's layers, prediction module l - L's (as Hugging Face numbers them).
+    public func moeState(layer l: Int) -> MoEState {
+        l < layers.count ? layers[l].moe : predictors[l - layers.count].layer.moe
+    }
 }
 
 extension Transformer {
@@ -128,9 +141,7 @@ extension Transformer {
     ) -> UnsafeMutablePointer<Float> {
         let c = config
         let d = c.hiddenSize
-        let h = c.numAttentionHeads
         let v = c.vocabSize
-        let aw = c.attentionWidth
         let n = b * t
         let w = parameters.data
         precondition(tokens.count == n, "tokens: \(tokens.count) for batch \(b) x length \(t)")
@@ -141,6 +152,7 @@ extension Transformer {
         a.batch = b
         a.length = t
         a.routingFlips = 0
+        a.predicted = false
         a.sequences = (0..<b).map { s in (s * t)..<(s * t + min(t, lengths?[s] ?? t)) }
         if a.layers.count != c.numHiddenLayers { a.layers = (0..<c.numHiddenLayers).map { _ in .init() } }
         a.canBackward = saving
@@ -150,46 +162,63 @@ extension Transformer {
         var x = a.layers[0].xIn.reserve(n * d)
         Embedding.forward(ids, w + layout.embed, x, count: n, width: d)
         for (l, slots) in layout.layers.enumerated() {
-            let s = a.layers[saving ? l : 0]
-            let xn1 = s.xn1.reserve(n * d)
-            let rstd1 = s.rstd1.reserve(n)
-            RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
-            let qkv = s.qkv.reserve(n * attention.ld)
-            queriesAndKeys(xn1, rows: n, slots: slots, into: qkv, saved: s.latent, scratch: a.latentScratch) { $0 % t }
-            keys?(l, qkv)
-            let att = s.att.reserve(n * aw)
-            let probs = s.probs.reserve(b * h * t * t)
-            if let latent = slots.latent {
-                let y = s.latent.y.reserve(n * attention.outWidth)
-                Attention.forward(qkv: qkv, y: y, probs: probs, batch: b, length: t, shape: attention)
-                LatentAttention.expand(y, rows: n, params: w, slots: latent, config: c, into: att)
-            } else {
-                Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, shape: attention)
-            }
-            let xMid = s.xMid.reserve(n * d)
-            xMid.update(from: x, count: n * d)
-            Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: aw, outFeatures: d, accumulate: true)
-
-            let xn2 = s.xn2.reserve(n * d)
-            let rstd2 = s.rstd2.reserve(n)
-            RMSNorm.forward(xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
             // Without saving, the layer's input is dead once x_mid exists: its buffer takes the output.
             let next =
                 !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
-            MoE.forward(
-                moeShape, params: w, slots: slots, x: xn2, out: next, rows: n, state: s.moe, sequences: a.sequences,
-                replay: routes?[l])
-            a.routingFlips += s.moe.flips
+            let s = a.layers[saving ? l : 0]
+            layerForward(
+                slots, x: x, out: next, saved: s, in: a, replay: routes?[l],
+                keys: keys.map { hook in { hook(l, $0) } })
             routed?(l, s.moe.chosen.pointer)
-            add(xMid, into: next, count: n * d)
             x = next
         }
+        a.hidden = UnsafePointer(x)
         let xnF = a.xnF.reserve(n * d)
         let rstdF = a.rstdF.reserve(n)
         RMSNorm.forward(x, w + layout.finalNorm, xnF, rstd: rstdF, rows: n, width: d, eps: c.rmsNormEps)
         let logits = a.logits.reserve(n * v)
         Linear.forward(xnF, w + layout.lmHead, logits, rows: n, inFeatures: d, outFeatures: v)
         return logits
+    }
+
+    /// One decoder layer of `a`'s batch, x [N, D] -> out [N, D] (out may be x when `s` is shared):
+    ///   x_mid = x + o_proj(attn(norm1(x))); out = x_mid + moe(norm2(x_mid)).
+    /// `s` keeps what layerBackward needs; x must be s.xIn for that.
+    func layerForward(
+        _ slots: LayerSlots, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, saved s: Activations.Layer,
+        in a: Activations, replay: UnsafePointer<Int32>? = nil, keys: ((UnsafePointer<Float>) -> Void)? = nil
+    ) {
+        let c = config
+        let (d, h, aw) = (c.hiddenSize, c.numAttentionHeads, c.attentionWidth)
+        let (b, t, n) = (a.batch, a.length, a.rows)
+        let w = parameters.data
+        let xn1 = s.xn1.reserve(n * d)
+        let rstd1 = s.rstd1.reserve(n)
+        RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
+        let qkv = s.qkv.reserve(n * attention.ld)
+        queriesAndKeys(xn1, rows: n, slots: slots, into: qkv, saved: s.latent, scratch: a.latentScratch) { $0 % t }
+        keys?(qkv)
+        let att = s.att.reserve(n * aw)
+        let probs = s.probs.reserve(b * h * t * t)
+        if let latent = slots.latent {
+            let y = s.latent.y.reserve(n * attention.outWidth)
+            Attention.forward(qkv: qkv, y: y, probs: probs, batch: b, length: t, shape: attention)
+            LatentAttention.expand(y, rows: n, params: w, slots: latent, config: c, into: att)
+        } else {
+            Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, shape: attention)
+        }
+        let xMid = s.xMid.reserve(n * d)
+        xMid.update(from: x, count: n * d)
+        Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: aw, outFeatures: d, accumulate: true)
+
+        let xn2 = s.xn2.reserve(n * d)
+        let rstd2 = s.rstd2.reserve(n)
+        RMSNorm.forward(xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
+        MoE.forward(
+            moeShape, params: w, slots: slots, x: xn2, out: out, rows: n, state: s.moe, sequences: a.sequences,
+            replay: replay)
+        a.routingFlips += s.moe.flips
+        add(xMid, into: out, count: n * d)
     }
 
     /// Logits [B*T * V] as an array (a copy): for tests and one-off uses.
@@ -201,69 +230,81 @@ extension Transformer {
         }
     }
 
-    /// Accumulates gradients from dlogits [B*T, V] of the last `forward` into `a`.
-    public func backward(dlogits: UnsafePointer<Float>, from a: Activations) {
+    /// Accumulates gradients from dlogits [B*T, V] of the last `forward` into `a`, and from
+    /// `predicted[k]` [B*T, V], d(loss)/d(logits) of prediction module k's last `predict` (see
+    /// MultiTokenPrediction), whose gradient reaches the main model through its hidden state.
+    public func backward(dlogits: UnsafePointer<Float>, predicted: [UnsafePointer<Float>] = [], from a: Activations) {
         let c = config
         let d = c.hiddenSize
         let v = c.vocabSize
-        let aw = c.attentionWidth
         precondition(a.canBackward, "backward after a forward with saving: false")
         let n = a.rows
-        let b = a.batch
-        let t = a.length
         let w = parameters.data
         let g = gradients.data
         let dx = a.dx.reserve(n * d)
-        let dxMid = a.dxMid.reserve(n * d)
-        let dtmp = a.dtmp.reserve(n * max(d, aw))
-        let dqkv = a.dqkv.reserve(n * attention.ld)
+        let dtmp = a.dtmp.reserve(n * max(d, c.attentionWidth))
+        let dHidden = predicted.isEmpty ? nil : predictBackward(predicted, from: a)
 
         Linear.backward(
             dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
         RMSNorm.backward(
             dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n,
             width: d)
-
+        if let dHidden { add(dHidden, into: dx, count: n * d) }
         for (l, slots) in layout.layers.enumerated().reversed() {
-            let s = a.layers[l]
-            // x_out = x_mid + moe(norm2(x_mid))
-            MoE.backward(
-                moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dx, dx: dtmp,
-                state: s.moe, scratch: a.moeGrad)
-            RMSNorm.backward(
-                dtmp, s.xMid.pointer, w + slots.postNorm, rstd: s.rstd2.pointer, dxMid, g + slots.postNorm,
-                rows: n, width: d)
-            add(dx, into: dxMid, count: n * d)
-            // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in)))))
-            Linear.backward(
-                dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: aw, outFeatures: d)
-            if let latent = slots.latent {
-                let dy = a.latentScratch.dy.reserve(n * attention.outWidth)
-                LatentAttention.expandBackward(
-                    dtmp, rows: n, params: w, grads: g, slots: latent, config: c, saved: s.latent, into: dy)
-                Attention.backward(
-                    dy: dy, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv, batch: b, length: t,
-                    shape: attention)
-                LatentAttention.projectBackward(
-                    dqkv, rows: n, xn: s.xn1.pointer, params: w, grads: g, slots: latent, config: c, rope: rope,
-                    saved: s.latent, scratch: a.latentScratch, into: dtmp) { $0 % t }
-            } else {
-                Attention.backward(
-                    dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv, batch: b, length: t,
-                    shape: attention)
-                rope.apply(dqkv, ld: attention.ld, rows: n, heads: attention.heads + attention.kvHeads, inverse: true) {
-                    $0 % t
-                }
-                Linear.backward(
-                    dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
-                    outFeatures: attention.ld)
-            }
-            RMSNorm.backward(
-                dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm,
-                rows: n, width: d)
-            add(dxMid, into: dx, count: n * d)
+            layerBackward(slots, dx: dx, saved: a.layers[l], in: a)
         }
         Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d)
+    }
+}
+
+extension Transformer {
+    /// layerForward's backward: dx [N, D] holds d(loss)/d(out) on entry, d(loss)/d(x) on return.
+    func layerBackward(
+        _ slots: LayerSlots, dx: UnsafeMutablePointer<Float>, saved s: Activations.Layer, in a: Activations
+    ) {
+        let c = config
+        let (d, aw) = (c.hiddenSize, c.attentionWidth)
+        let (b, t, n) = (a.batch, a.length, a.rows)
+        let w = parameters.data
+        let g = gradients.data
+        let dxMid = a.dxMid.reserve(n * d)
+        let dtmp = a.dtmp.reserve(n * max(d, aw))
+        let dqkv = a.dqkv.reserve(n * attention.ld)
+        // out = x_mid + moe(norm2(x_mid))
+        MoE.backward(
+            moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dx, dx: dtmp, state: s.moe,
+            scratch: a.moeGrad)
+        RMSNorm.backward(
+            dtmp, s.xMid.pointer, w + slots.postNorm, rstd: s.rstd2.pointer, dxMid, g + slots.postNorm, rows: n,
+            width: d)
+        add(dx, into: dxMid, count: n * d)
+        // x_mid = x + o_proj(attn(rope(qkv(norm1(x)))))
+        Linear.backward(dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: aw, outFeatures: d)
+        if let latent = slots.latent {
+            let dy = a.latentScratch.dy.reserve(n * attention.outWidth)
+            LatentAttention.expandBackward(
+                dtmp, rows: n, params: w, grads: g, slots: latent, config: c, saved: s.latent, into: dy)
+            Attention.backward(
+                dy: dy, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv, batch: b, length: t, shape: attention)
+            LatentAttention.projectBackward(
+                dqkv, rows: n, xn: s.xn1.pointer, params: w, grads: g, slots: latent, config: c, rope: rope,
+                saved: s.latent, scratch: a.latentScratch, into: dtmp) { $0 % t }
+        } else {
+            Attention.backward(
+                dy: dtmp, qkv: s.qkv.pointer, probs: s.probs.pointer, dqkv: dqkv, batch: b, length: t,
+                shape: attention)
+            rope.apply(dqkv, ld: attention.ld, rows: n, heads: attention.heads + attention.kvHeads, inverse: true) {
+                $0 % t
+            }
+            Linear.backward(
+                dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
+                outFeatures: attention.ld)
+        }
+        RMSNorm.backward(
+            dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm, rows: n,
+            width: d)
+        add(dxMid, into: dx, count: n * d)
     }
 }
 

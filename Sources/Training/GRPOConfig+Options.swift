@@ -44,6 +44,10 @@ extension GRPOConfig {
             Key("temperature", \.temperature, "Sampling temperature."),
             Key("top_p", \.topP, "Nucleus sampling: the smallest set of tokens holding this probability."),
             Key("top_k", \.topK, "Sample among the k likeliest tokens (0: all)."),
+            Key(
+                "num_speculative_tokens", \.numSpeculativeTokens,
+                "Tokens the policy's multi-token prediction module drafts a step (0: off); the samples keep "
+                    + "the policy's distribution."),
 
             Key("learning_rate", \.learningRate, "Peak learning rate of AdamW."),
             Key("lr_scheduler_type", \.lrSchedulerType, "linear (to 0 at the last update), constant or cosine."),

@@ -47,6 +47,9 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
     public var temperature: Float = 1.0
     public var topP: Float = 1.0
     public var topK = 0
+    /// Self-speculative sampling: drafts a step from the policy's multi-token prediction module
+    /// (the samples keep the policy's distribution exactly; see Speculation). 0: off.
+    public var numSpeculativeTokens = 0
 
     public var learningRate: Float = 1e-6
     /// "linear" (to 0 at the last optimizer update, transformers' default), "constant" or "cosine".
@@ -165,6 +168,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
     static let countBounds: [(String, KeyPath<GRPOConfig, Int>, Int)] = [
         ("num_generations", \.numGenerations, 1 << 16), ("prompts_per_step", \.promptsPerStep, 1 << 16),
         ("top_k", \.topK, 1 << 24), ("warmup_steps", \.warmupSteps, 1 << 40),
+        ("num_speculative_tokens", \.numSpeculativeTokens, SamplingParams.maxSpeculativeTokens),
         ("num_iterations", \.numIterations, 1 << 16), ("max_resample_rounds", \.maxResampleRounds, 1 << 16),
         ("max_steps", \.maxSteps, 1 << 40), ("eval_steps", \.evalSteps, 1 << 40), ("eval_limit", \.evalLimit, 1 << 40),
         ("save_steps", \.saveSteps, 1 << 40), ("save_total_limit", \.saveTotalLimit, 1 << 40),
@@ -206,6 +210,7 @@ public struct GRPOConfig: Codable, Equatable, Sendable, OptionRoot {
             throw fail("temperature", "must be positive (greedy completions would all be the same)")
         }
         guard topP > 0, topP <= 1 else { throw fail("top_p", "must be in (0, 1]") }
+        guard numSpeculativeTokens >= 0 else { throw fail("num_speculative_tokens", "must be >= 0") }
         guard beta >= 0 else { throw fail("beta", "must be >= 0") }
         guard epsilon > 0, epsilon < 1 else { throw fail("epsilon", "must be in (0, 1)") }
         if let e = epsilonHigh, e <= 0 { throw fail("epsilon_high", "must be positive") }

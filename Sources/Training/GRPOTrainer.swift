@@ -307,7 +307,8 @@ public final class GRPOTrainer: @unchecked Sendable {
         let params = SamplingParams(
             temperature: config.temperature, topP: config.topP, topK: config.topK,
             maxNewTokens: maxCompletionLength, stop: tasks.manifest.stop,
-            seed: Self.samplingSeed(seed: config.seed, step: step, round: round))
+            seed: Self.samplingSeed(seed: config.seed, step: step, round: round),
+            numSpeculativeTokens: config.numSpeculativeTokens)
         let promptTokens = prompts.map { tokenizer.encode($0, addBOS: true) }
         let completions = try sampler.generate(
             promptTokens: promptTokens, completionsPerPrompt: config.numGenerations, params: params)

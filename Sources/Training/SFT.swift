@@ -35,6 +35,9 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
     public var saveTotalLimit = 2
     public var loggingSteps = 10
     public var seed: UInt64 = 0
+    /// Weight of the multi-token prediction loss, for a model with prediction modules
+    /// (num_nextn_predict_layers); DeepSeek-V3 trained with 0.3, then 0.1.
+    public var mtpLossWeight: Float = 0.3
     public var optimizer: OptimizerConfig = {
         var o = OptimizerConfig()
         o.warmupSteps = 10
@@ -66,6 +69,7 @@ public struct SFTConfig: Codable, Equatable, Sendable, OptionRoot {
         guard saveSteps > 0 else { throw fail("save_steps", "must be positive") }
         guard saveTotalLimit >= 0 else { throw fail("save_total_limit", "must be >= 0") }
         guard loggingSteps > 0 else { throw fail("logging_steps", "must be positive") }
+        guard mtpLossWeight >= 0, mtpLossWeight.isFinite else { throw fail("mtp_loss_weight", "must be >= 0") }
         do { try optimizer.validate() } catch let PolicyError.badConfig(_, key, message) {
             throw ConfigError(file: file, key: key, message: message)
         }
@@ -91,6 +95,8 @@ public enum SFTProgress: Sendable {
 public struct SFTStepReport: Sendable, Codable {
     public var step: Int, maxSteps: Int
     public var loss: Float, gradNorm: Float, learningRate: Float
+    /// The prediction modules' mean loss, for a model that has them.
+    public var mtpLoss: Float?
     public var tokensPerSecond: Double, secondsPerStep: Double, etaSeconds: Double
     public var epoch: Int
     /// Max load / mean load over the experts, worst layer (1 = balanced).
@@ -115,7 +121,7 @@ public final class SFTRunner {
             examples: examples, tokenizer: model.tokenizer,
             maxLength: min(config.maxLength, model.config.maxPositionEmbeddings),
             batchSize: config.perDeviceTrainBatchSize, seed: config.seed)
-        trainer = NextTokenTrainer(model: model, optimizer: config.optimizer)
+        trainer = NextTokenTrainer(model: model, optimizer: config.optimizer, mtpLossWeight: config.mtpLossWeight)
         if let resume {
             guard let state = try Checkpoint.loadState(from: resume) else {
                 throw PolicyError.missingFile(resume.appendingPathComponent(Checkpoint.stateFile).path)
@@ -182,7 +188,7 @@ public final class SFTRunner {
                     .step(
                         SFTStepReport(
                             step: step, maxSteps: maxSteps, loss: result.loss, gradNorm: result.gradNorm,
-                            learningRate: lr,
+                            learningRate: lr, mtpLoss: result.mtpLoss,
                             tokensPerSecond: Double(windowTokens) / max(1e-9, now.timeIntervalSince(windowStart)),
                             secondsPerStep: perStep, etaSeconds: perStep * Double(maxSteps - step),
                             epoch: batcher.epoch,

@@ -47,6 +47,9 @@ extension SFTConfig {
             Key("save_total_limit", \.saveTotalLimit, "Keep the newest this many checkpoints (0: all)."),
             Key("logging_steps", \.loggingSteps, "Progress every this many steps."),
             Key("seed", \.seed, "Seed of a fresh model and of the data order."),
+            Key(
+                "mtp_loss_weight", \.mtpLossWeight,
+                "Weight of the multi-token prediction modules' loss (a model with num_nextn_predict_layers)."),
         ],
         refused: [
             ("gradient_accumulation_steps", "a step is one batch; raise per_device_train_batch_size"),

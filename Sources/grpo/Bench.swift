@@ -13,8 +13,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: the policy (default), the rules, the trace database, the reward server, the viewer.",
         subcommands: [
-            BenchPolicy.self, BenchTrain.self, BenchRewards.self, BenchSandbox.self, BenchTraces.self, BenchServe.self,
-            BenchViewer.self,
+            BenchPolicy.self, BenchTrain.self, BenchSpeculative.self, BenchRewards.self, BenchSandbox.self,
+            BenchTraces.self, BenchServe.self, BenchViewer.self,
         ],
         defaultSubcommand: BenchPolicy.self)
 }
@@ -331,6 +331,58 @@ struct BenchTraces: ParsableCommand {
         }
         if let worst = report.queryMs1m {
             print(String(format: "query_ms_1m (slowest)  %9.2f ms on %d samples", worst, report.samples))
+        }
+    }
+}
+
+struct BenchSpeculative: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "speculative",
+        abstract: "Plain against self-speculative sampling of a GRPO rollout, from a model with an MTP module.",
+        discussion:
+            "Each round samples --prompts training prompts of --task_set x --num_generations completions (the set's "
+            + "stop strings and max_completion_length) plainly and with each --num_speculative_tokens, in turn; "
+            + "tokens/s are medians over the rounds after a warm-up, the speed-up the median of each round's ratio."
+    )
+    @Option(help: "Checkpoint folder (a model with num_nextn_predict_layers).") var model: String
+    @Option(name: .customLong("task_set"), help: "Task set whose training prompts are sampled.") var taskSet = "arith"
+    @Option(help: "Prompts a round.") var prompts = 8
+    @Option(name: .customLong("num_generations"), help: "Completions a prompt.") var numGenerations = 8
+    @Option(
+        name: .customLong("num_speculative_tokens"), help: "Comma-separated drafts a step to try (each against plain).")
+    var numSpeculativeTokens = "1,2,3"
+    @Option var temperature: Float = 1
+    @Option(help: "Timed rounds.") var rounds = 5
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag var quiet = false
+
+    func run() throws {
+        let terminal = Terminal(quiet: quiet)
+        let drafts = numSpeculativeTokens.split(separator: ",").compactMap {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
+        guard !drafts.isEmpty, drafts.allSatisfy({ (1...SamplingParams.maxSpeculativeTokens).contains($0) }) else {
+            throw ValidationError(
+                "--num_speculative_tokens: comma-separated numbers in 1...\(SamplingParams.maxSpeculativeTokens)")
+        }
+        let report = try SpeculativeBenchmark.run(
+            model: try Checkpoint.loadModel(from: URL(fileURLWithPath: model)), tasks: try TaskSet.load(taskSet),
+            prompts: prompts, generations: numGenerations, drafts: drafts, temperature: temperature, rounds: rounds
+        ) { terminal.note("bench speculative: \($0)") }
+        if json {
+            print(String(decoding: try JSONEncoder.sortedKeys.encode(report), as: UTF8.self))
+            return
+        }
+        print(
+            String(
+                format: "%@, %d x %d completions (mean %.1f tokens), temperature %.2g: plain %.0f tokens/s",
+                report.taskSet, report.prompts, report.generations, report.meanCompletionTokens,
+                Double(report.temperature), report.plainTokensPerS))
+        for d in report.speculative {
+            print(
+                String(
+                    format: "  %d drafts: %.0f tokens/s, %.2fx; %.0f%% of drafts kept, %.2f tokens a pass",
+                    d.numSpeculativeTokens, d.tokensPerS, d.speedup, 100 * d.acceptanceRate, d.tokensPerPass))
         }
     }
 }

@@ -28,10 +28,12 @@ struct SFT: ParsableCommand {
                         + "\(startStep + 1)...\(maxSteps)"
                 )
             case .step(let r):
+                let mtp = r.mtpLoss.map { String(format: "  mtp_loss %.4f", $0) } ?? ""
                 terminal.progress(
                     String(
-                        format: "step %d/%d  loss %.4f  grad %.2f  lr %.2e  %.0f tok/s  %.2f s/step  ETA %@  epoch %d",
-                        r.step, r.maxSteps, r.loss, r.gradNorm, r.learningRate, r.tokensPerSecond,
+                        format:
+                            "step %d/%d  loss %.4f%@  grad %.2f  lr %.2e  %.0f tok/s  %.2f s/step  ETA %@  epoch %d",
+                        r.step, r.maxSteps, r.loss, mtp, r.gradNorm, r.learningRate, r.tokensPerSecond,
                         r.secondsPerStep, formatDuration(r.etaSeconds), r.epoch))
                 if cfg.json, let data = try? JSONEncoder.sortedKeys.encode(r) {
                     print(String(data: data, encoding: .utf8)!)

@@ -14,6 +14,10 @@ struct Sample: ParsableCommand {
     @Option(name: .customLong("max-new-tokens")) var maxNewTokens = 128
     @Option(help: "Stop after this string (repeatable).") var stop: [String] = []
     @Option var seed: UInt64 = 0
+    @Option(
+        name: .customLong("num-speculative-tokens"),
+        help: "Tokens the model's multi-token prediction module drafts a step (self-speculative sampling).")
+    var numSpeculativeTokens = 0
     @Flag(help: "Greedy decoding (temperature 0).") var greedy = false
     @Flag(help: "One JSON object per completion.") var json = false
 
@@ -25,7 +29,7 @@ struct Sample: ParsableCommand {
         let model = try Checkpoint.loadModel(from: URL(fileURLWithPath: checkpoint))
         let params = SamplingParams(
             temperature: greedy ? 0 : temperature, topP: topP, topK: topK,
-            maxNewTokens: maxNewTokens, stop: stop, seed: seed)
+            maxNewTokens: maxNewTokens, stop: stop, seed: seed, numSpeculativeTokens: numSpeculativeTokens)
         let completions = try Sampler(model: model).generate(
             prompts: [prompt], completionsPerPrompt: n, params: params)[0]
         for (i, c) in completions.enumerated() {

@@ -89,6 +89,33 @@ final class ConfigAndTokenizerTests: XCTestCase {
         }
     }
 
+    /// tiny-mtp: one prediction module after tiny's weights, named as DeepSeek-V3 names it, counted
+    /// by hand; the main model's offsets and active count are tiny's.
+    func testPredictionModuleShapeAndSettings() throws {
+        let mtp = try ModelConfig.named("tiny-mtp")
+        XCTAssertEqual(mtp.predictionModules, 1)
+        let layout = ParameterLayout(mtp)
+        let tiny = ParameterLayout(ModelConfig())
+        let perLayer = 2 * 256 + 4 * 256 * 256 + 8 * 256 + 8 + 9 * 3 * 256 * 256
+        // enorm, hnorm, eh_proj [256, 512], a layer, shared_head.norm.
+        XCTAssertEqual(layout.count, tiny.count + 3 * 256 + 256 * 512 + perLayer)
+        XCTAssertEqual(layout.mainCount, tiny.count)
+        XCTAssertEqual(layout.activeCount, tiny.activeCount)
+        XCTAssertEqual(layout.slots.prefix(tiny.slots.count).map(\.name), tiny.slots.map(\.name))
+        XCTAssertEqual(layout.slot(named: "model.layers.4.eh_proj.weight")?.shape, [256, 512])
+        XCTAssertEqual(layout.slot(named: "model.layers.4.shared_head.norm.weight")?.offset, layout.count - 256)
+        XCTAssertEqual(
+            layout.predictors[0].layer.inputNorm, layout.slot(named: "model.layers.4.input_layernorm.weight")?.offset)
+        XCTAssertEqual(try ModelConfig.decode(mtp.encoded(), source: "x"), mtp)
+        XCTAssertFalse(
+            String(decoding: ModelConfig().encoded(), as: UTF8.self).contains("nextn"),
+            "a shape without prediction modules writes no key for them")
+        XCTAssertEqual(decodeError("{\"num_nextn_predict_layers\": 0}"), "no error")
+        for json in ["{\"num_nextn_predict_layers\": -1}", "{\"num_nextn_predict_layers\": 100}"] {
+            XCTAssertTrue(decodeError(json).hasPrefix("cfg.json: key \"num_nextn_predict_layers\""), decodeError(json))
+        }
+    }
+
     /// The error decoding `json` as a config.json gives, or "no error".
     func decodeError(_ json: String) -> String {
         do {
@@ -129,6 +156,8 @@ final class ConfigAndTokenizerTests: XCTestCase {
         odd.numExpertsPerTok = 3
         shapes.append(odd)
         ModelGradientTests.latent(&odd, queryRank: 6)
+        shapes.append(odd)
+        odd.numNextnPredictLayers = 2
         shapes.append(odd)
         for c in shapes { XCTAssertEqual(c.parameterCount, Double(ParameterLayout(c).count), "\(c)") }
     }

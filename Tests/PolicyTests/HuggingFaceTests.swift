@@ -87,6 +87,38 @@ final class HuggingFaceTests: XCTestCase {
         XCTAssertLessThan(worstLogitDifference(model, try expected("export-toy.json")), 1e-4)
     }
 
+    /// Prediction modules go out as DeepSeek-V3 names them (layers past num_hidden_layers) and come
+    /// back; a folder that states them without their tensors (as transformers saves) imports without.
+    func testPredictionModulesExportAndImport() throws {
+        var c = try ModelConfig.named("toy")
+        c.numNextnPredictLayers = 1
+        let model = Transformer(config: c)
+        model.initialize(seed: 3)
+        let out = tmp.appendingPathComponent("mtp")
+        _ = try HuggingFaceExport.export(model, to: out)
+        let config = try json(out.appendingPathComponent("config.json"))
+        XCTAssertEqual(config["num_nextn_predict_layers"] as? Int, 1)
+        let (back, summary) = try HuggingFaceImport.load(from: out)
+        XCTAssertEqual(back.config.predictionModules, 1)
+        XCTAssertEqual(back.parameters.array, model.parameters.array, "bit-exact, the module's tensors included")
+        XCTAssertTrue(
+            summary.notes.contains { $0.contains("1 multi-token prediction module(s) kept") }, "\(summary.notes)")
+
+        // Without the module's tensors: the main model alone, said so.
+        let bare = tmp.appendingPathComponent("bare")
+        var main = c
+        main.numNextnPredictLayers = nil
+        let trunk = Transformer(config: main)
+        trunk.parameters.data.update(from: model.parameters.data, count: trunk.layout.count)
+        _ = try HuggingFaceExport.export(trunk, to: bare)
+        var stated = try json(bare.appendingPathComponent("config.json")) as! [String: Any]
+        stated["num_nextn_predict_layers"] = 1
+        try JSONSerialization.data(withJSONObject: stated).write(to: bare.appendingPathComponent("config.json"))
+        let (alone, notes) = try HuggingFaceImport.load(from: bare)
+        XCTAssertEqual(alone.config.predictionModules, 0)
+        XCTAssertTrue(notes.notes.contains { $0.contains("left out") }, "\(notes.notes)")
+    }
+
     func testShardedExportReadsBackBitExactAndBFloat16Rounds() throws {
         let model = try Checkpoint.loadModel(from: ModelGoldenTests.fixtures.appendingPathComponent("toy-gqa-model"))
         let out = tmp.appendingPathComponent("sharded")
@@ -417,13 +449,16 @@ final class HuggingFaceTests: XCTestCase {
                 let k = t.firstIndex { $0.name == "model.norm.weight" }!
                 t[k] = (t[k].name, [8, 2], t[k].data)
             }.contains("tensor \"model.norm.weight\": shape [8, 2], expected [16]"))
-        // Multi-token-prediction layers past num_hidden_layers are left out, as transformers does.
+        // A multi-token prediction layer past num_hidden_layers comes along when its tensors are
+        // there (testPredictionModulesExportAndImport), all of them: one missing is named.
         var withMTP = config
         withMTP["num_nextn_predict_layers"] = 1
         let dir = try folder(model, config: withMTP) {
             $0.append(("model.layers.2.eh_proj.weight", [16, 32], [Float](repeating: 0, count: 512)))
         }
-        XCTAssertNoThrow(try HuggingFaceImport.load(from: dir))
+        XCTAssertThrowsError(try HuggingFaceImport.load(from: dir)) {
+            XCTAssertTrue("\($0)".contains("tensor \"model.layers.2.enorm.weight\": missing"), "\($0)")
+        }
         // A selection bias left out starts at zero.
         let noBias = try folder(model, config: config) { $0.removeAll { $0.name.hasSuffix("e_score_correction_bias") } }
         let (zeroed, summary) = try HuggingFaceImport.load(from: noBias)

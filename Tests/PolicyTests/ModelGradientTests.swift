@@ -44,68 +44,109 @@ final class ModelGradientTests: XCTestCase {
             case "mla-q-lora": Self.latent(&c, queryRank: 6)
             default: break
             }
-            let model = Transformer(config: c)
-            model.initialize(seed: [1, 1, 3, 3, 2][k])  // seeds whose routing margins outlast the probes
-            // Bigger weights than at initialisation so every path carries a visible gradient.
-            for slot in model.layout.slots where slot.kind == .matrix {
-                for i in slot.range { model.parameters[i] *= 4 }
+            checkWholeModel(c, seed: [1, 1, 3, 3, 2][k], label: "\(scoring), \(attention)", rng: &rng)
+        }
+    }
+
+    /// Multi-token prediction: two modules (the second reads the first's hidden state), their
+    /// losses added to the model's, through MLA and plain attention.
+    func testMultiTokenPredictionGradients() {
+        for (k, attention) in ["mha", "mla"].enumerated() {
+            var rng = Xoshiro(seed: 6)
+            var c = try! ModelConfig.named("toy")
+            c.numNextnPredictLayers = 2
+            if attention == "mla" { Self.latent(&c, queryRank: nil) }
+            checkWholeModel(c, seed: [1, 6][k], label: "mtp, \(attention)", rng: &rng)
+        }
+    }
+
+    /// Finite differences of every tensor of a model of shape `c` (bigger weights than at
+    /// initialisation), on a loss of random weights over the log-probs of the targets: the
+    /// model's, plus each prediction module's of the target k places later.
+    func checkWholeModel(_ c: ModelConfig, seed: UInt64, label: String, rng: inout Xoshiro) {
+        let model = Transformer(config: c)
+        model.initialize(seed: seed)  // seeds whose routing margins outlast the probes
+        // Bigger weights than at initialisation so every path carries a visible gradient.
+        for slot in model.layout.slots where slot.kind == .matrix {
+            for i in slot.range { model.parameters[i] *= 4 }
+        }
+        // Router scores spread apart so that few probes flip a top-k choice.
+        for l in model.layout.layers + model.layout.predictors.map(\.layer) {
+            for i in 0..<(c.nRoutedExperts * c.hiddenSize) { model.parameters[l.router + i] *= 5 }
+        }
+        let b = 2
+        let t = 6
+        let v = c.vocabSize
+        let modules = c.predictionModules
+        let tokens = makeBatch(model, b: b, t: t, rng: &rng)
+        // Targets: next tokens; the last position of each sequence and a padded tail have none.
+        var targets = [Int32](repeating: -1, count: b * t)
+        let lengths = [6, 4]
+        for s in 0..<b { for p in 0..<(lengths[s] - 1) { targets[s * t + p] = tokens[s * t + p + 1] } }
+        // Module m's row i scores the target of row i + m + 1.
+        let shifted = (0..<modules).map { m in
+            (0..<(b * t)).map { r in r % t + m + 1 < t ? targets[r + m + 1] : -1 }
+        }
+        let coef = randomArray(b * t, rng: &rng)
+        let moduleCoef = (0..<modules).map { _ in randomArray(b * t, rng: &rng) }
+        let acts = Activations()
+        let logp = Tensor([b * t])
+        let loss = { () -> Double in
+            let logits = model.forward(tokens: tokens, batch: b, length: t, lengths: lengths, into: acts)
+            LogProbs.forward(logits, targets: targets, rows: b * t, vocab: v, logp: logp.data)
+            var total = probe(logp.data, coef) + Double(acts.auxLoss)
+            for (m, moduleLogits) in (modules > 0 ? model.predict(into: acts) : []).enumerated() {
+                LogProbs.forward(moduleLogits, targets: shifted[m], rows: b * t, vocab: v, logp: logp.data)
+                total += probe(logp.data, moduleCoef[m])
             }
-            // Router scores spread apart so that few probes flip a top-k choice.
-            for l in model.layout.layers {
-                for i in 0..<(c.nRoutedExperts * c.hiddenSize) { model.parameters[l.router + i] *= 5 }
-            }
-            let b = 2
-            let t = 6
-            let v = c.vocabSize
-            let tokens = makeBatch(model, b: b, t: t, rng: &rng)
-            // Targets: next tokens; the last position of each sequence and a padded tail have none.
-            var targets = [Int32](repeating: -1, count: b * t)
-            let lengths = [6, 4]
-            for s in 0..<b { for p in 0..<(lengths[s] - 1) { targets[s * t + p] = tokens[s * t + p + 1] } }
-            let coef = randomArray(b * t, rng: &rng)
-            let acts = Activations()
-            let logp = Tensor([b * t])
-            let loss = { () -> Double in
-                let logits = model.forward(tokens: tokens, batch: b, length: t, lengths: lengths, into: acts)
-                LogProbs.forward(logits, targets: targets, rows: b * t, vocab: v, logp: logp.data)
-                return probe(logp.data, coef) + Double(acts.auxLoss)
-            }
-            _ = loss()
-            let choices = {
-                acts.expertLoad.flatMap { $0 }
-                    + (0..<c.numHiddenLayers).flatMap { l in
-                        (0..<(b * t)).map { acts.moeState(layer: l).choice(token: $0, k: 0, topK: c.numExpertsPerTok) }
+            return total
+        }
+        _ = loss()
+        let layers = c.numHiddenLayers + modules
+        let choices = {
+            acts.expertLoad.flatMap { $0 }
+                + (0..<layers).flatMap { l in
+                    (0..<(b * t * c.numExpertsPerTok)).map { i in
+                        acts.moeState(layer: l).choice(
+                            token: i / c.numExpertsPerTok, k: i % c.numExpertsPerTok, topK: c.numExpertsPerTok)
                     }
-            }
-            let reference = choices()
-            let dlogits = Tensor([b * t, v])
+                }
+        }
+        let reference = choices()
+        let dlogits = Tensor([b * t, v])
+        LogProbs.backward(
+            acts.logits.pointer, targets: targets, dlogp: coef, rows: b * t, vocab: v, dlogits: dlogits.data)
+        var predicted: [Tensor] = []
+        for (m, moduleLogits) in (modules > 0 ? model.predict(into: acts) : []).enumerated() {
+            predicted.append(Tensor([b * t, v]))
             LogProbs.backward(
-                acts.logits.pointer, targets: targets, dlogp: coef, rows: b * t, vocab: v, dlogits: dlogits.data)
-            model.zeroGradients()
-            model.backward(dlogits: dlogits.data, from: acts)
-            // Single coordinates: small gradients, so an absolute tolerance above Float32 rounding noise.
-            let coordinates = GradientCheck(h: 4e-3, relativeTolerance: 5e-2, absoluteTolerance: 1e-3)
-            let directions = GradientCheck(h: 1e-3, relativeTolerance: 2e-2, absoluteTolerance: 1e-3)
-            var skippedDirections = 0
-            var slots = 0
-            for slot in model.layout.slots where slot.kind != .buffer {
-                let idx = sampleIndices(slot.count, 8, rng: &rng).map { $0 + slot.offset }
-                let name = "\(slot.name) [\(scoring), \(attention)]"
-                coordinates.check(
-                    name, model.parameters.data, analytic: model.gradients.data, indices: idx,
-                    loss: loss, stable: { choices() == reference })
-                let checked = directions.checkDirection(
-                    name, model.parameters.data,
-                    analytic: model.gradients.data, range: slot.range, rng: &rng,
-                    loss: loss, stable: { choices() == reference })
-                slots += 1
-                if !checked { skippedDirections += 1 }
-            }
-            GradientCheck.assertFewSkipped(skippedDirections, of: slots, "random directions [\(scoring), \(attention)]")
-            // The selection bias gets no gradient: it only chooses.
-            for l in model.layout.layers {
-                for i in 0..<c.nRoutedExperts { XCTAssertEqual(model.gradients[l.routerBias + i], 0) }
-            }
+                moduleLogits, targets: shifted[m], dlogp: moduleCoef[m], rows: b * t, vocab: v,
+                dlogits: predicted[m].data)
+        }
+        model.zeroGradients()
+        model.backward(dlogits: dlogits.data, predicted: predicted.map { UnsafePointer($0.data) }, from: acts)
+        // Single coordinates: small gradients, so an absolute tolerance above Float32 rounding noise.
+        let coordinates = GradientCheck(h: 4e-3, relativeTolerance: 5e-2, absoluteTolerance: 1e-3)
+        let directions = GradientCheck(h: 1e-3, relativeTolerance: 2e-2, absoluteTolerance: 1e-3)
+        var skippedDirections = 0
+        var slots = 0
+        for slot in model.layout.slots where slot.kind != .buffer {
+            let idx = sampleIndices(slot.count, 8, rng: &rng).map { $0 + slot.offset }
+            let name = "\(slot.name) [\(label)]"
+            coordinates.check(
+                name, model.parameters.data, analytic: model.gradients.data, indices: idx,
+                loss: loss, stable: { choices() == reference })
+            let checked = directions.checkDirection(
+                name, model.parameters.data,
+                analytic: model.gradients.data, range: slot.range, rng: &rng,
+                loss: loss, stable: { choices() == reference })
+            slots += 1
+            if !checked { skippedDirections += 1 }
+        }
+        GradientCheck.assertFewSkipped(skippedDirections, of: slots, "random directions [\(label)]")
+        // The selection bias gets no gradient: it only chooses.
+        for l in model.layout.layers + model.layout.predictors.map(\.layer) {
+            for i in 0..<c.nRoutedExperts { XCTAssertEqual(model.gradients[l.routerBias + i], 0) }
         }
     }
 

@@ -26,7 +26,9 @@ final class SamplerTests: XCTestCase {
     }
 
     /// log softmax(logits / T) of each completion token, by a full forward over prompt + completion.
-    func recomputedLogprobs(_ m: Transformer, prompt: [Int32], completion: [Int32], temperature: Float) -> [Float] {
+    static func recomputedLogprobs(
+        _ m: Transformer, prompt: [Int32], completion: [Int32], temperature: Float
+    ) -> [Float] {
         let seq = prompt + completion
         let logits = m.logits(tokens: seq, batch: 1, length: seq.count)
         let v = m.config.vocabSize
@@ -69,7 +71,7 @@ final class SamplerTests: XCTestCase {
             for c in group {
                 XCTAssertEqual(c.tokens.count, 20, file: file, line: line)
                 XCTAssertEqual(c.finishReason, .length, file: file, line: line)
-                let ref = recomputedLogprobs(
+                let ref = Self.recomputedLogprobs(
                     m, prompt: tok.encode(p, addBOS: true), completion: c.tokens, temperature: 0.8)
                 for (a, b) in zip(c.logprobs, ref) { worst = max(worst, abs(a - b)) }
             }

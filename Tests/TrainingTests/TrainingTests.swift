@@ -8,15 +8,8 @@ import Policy
 import Training
 
 final class TrainingTests: XCTestCase {
-    func testLossFallsWhenOverfitting() throws {
-        let model = Transformer(config: try ModelConfig.named("toy"))
-        model.initialize(seed: 1)
-        var opt = OptimizerConfig()
-        opt.learningRate = 1e-2
-        opt.lrSchedulerType = "constant"
-        let trainer = NextTokenTrainer(model: model, optimizer: opt)
-        let tok = ByteTokenizer(config: model.config)
-        let texts = ["the cat sat on the mat", "2+2=4 and 3+3=6 ok", "swift grpo moe rules!"]
+    /// Texts as one padded batch: [bos] + bytes, and each position's next token (-1 past the text).
+    static func batch(_ texts: [String], _ tok: ByteTokenizer) -> (tokens: [Int32], targets: [Int32], length: Int) {
         let t = texts.map(\.utf8.count).max()! + 1
         var tokens: [Int32] = []
         var targets: [Int32] = []
@@ -27,6 +20,18 @@ final class TrainingTests: XCTestCase {
             tokens += ids
             targets += (0..<t).map { $0 + 1 < n ? ids[$0 + 1] : -1 }
         }
+        return (tokens, targets, t)
+    }
+
+    func testLossFallsWhenOverfitting() throws {
+        let model = Transformer(config: try ModelConfig.named("toy"))
+        model.initialize(seed: 1)
+        var opt = OptimizerConfig()
+        opt.learningRate = 1e-2
+        opt.lrSchedulerType = "constant"
+        let trainer = NextTokenTrainer(model: model, optimizer: opt)
+        let texts = ["the cat sat on the mat", "2+2=4 and 3+3=6 ok", "swift grpo moe rules!"]
+        let (tokens, targets, t) = Self.batch(texts, ByteTokenizer(config: model.config))
         var losses: [Float] = []
         for _ in 0..<150 {
             let r = try trainer.step(
@@ -40,6 +45,34 @@ final class TrainingTests: XCTestCase {
             prompts: ["the cat"], completionsPerPrompt: 1,
             params: SamplingParams(temperature: 0, maxNewTokens: 15, ignoreEOS: true))
         XCTAssertTrue(out[0][0].text.hasPrefix(" sat on the mat"), out[0][0].text)
+    }
+
+    /// With prediction modules and mtp_loss_weight, a step reports the modules' loss and it falls
+    /// as they learn the sequences two tokens ahead; at weight 0 they are not trained.
+    func testPredictionModulesLearnInSFT() throws {
+        var c = try ModelConfig.named("toy")
+        c.numNextnPredictLayers = 1
+        var opt = OptimizerConfig()
+        opt.learningRate = 1e-2
+        opt.lrSchedulerType = "constant"
+        let texts = ["the cat sat on the mat", "2+2=4 and 3+3=6 ok"]
+        let (tokens, targets, t) = Self.batch(texts, ByteTokenizer(config: c))
+        let model = Transformer(config: c)
+        model.initialize(seed: 1)
+        let frozen = Array(model.parameters.array[model.layout.mainCount...])
+        let untrained = NextTokenTrainer(model: model, optimizer: opt, mtpLossWeight: 0)
+        let r0 = try untrained.step(tokens: tokens, targets: targets, batch: 2, length: t, learningRate: 1e-2)
+        XCTAssertNil(r0.mtpLoss)
+        XCTAssertEqual(Array(model.parameters.array[model.layout.mainCount...]), frozen, "weight 0 leaves them")
+
+        let trainer = NextTokenTrainer(model: model, optimizer: opt, mtpLossWeight: 0.5)
+        var losses: [Float] = []
+        for _ in 0..<120 {
+            let r = try trainer.step(tokens: tokens, targets: targets, batch: 2, length: t, learningRate: 1e-2)
+            losses.append(try XCTUnwrap(r.mtpLoss))
+        }
+        XCTAssertGreaterThan(losses[0], 4.5, "an untrained module is near uniform")
+        XCTAssertLessThan(losses.last!, 0.3, "the module memorises the sequences two tokens ahead")
     }
 
     func testNonFiniteLossIsAnErrorNotDamage() throws {

@@ -74,7 +74,8 @@ public enum HuggingFaceConfig {
             "n_routed_experts": c.nRoutedExperts, "n_shared_experts": c.nSharedExperts,
             "num_experts_per_tok": c.numExpertsPerTok, "routed_scaling_factor": decimal(c.routedScalingFactor),
             "norm_topk_prob": c.normTopkProb, "n_group": 1, "topk_group": 1, "first_k_dense_replace": 0,
-            "num_nextn_predict_layers": 0, "use_qk_norm": false, "attention_bias": false, "attention_dropout": 0.0,
+            "num_nextn_predict_layers": c.predictionModules, "use_qk_norm": false, "attention_bias": false,
+            "attention_dropout": 0.0,
             "hidden_act": "silu",
             // Both spellings: transformers 5 reads rope_parameters, vLLM and older transformers the top-level keys.
             "partial_rotary_factor": 1.0, "rope_theta": decimal(c.ropeTheta), "rope_scaling": NSNull(),

@@ -40,10 +40,17 @@ public enum HuggingFaceImport {
             throw PolicyError.badConfig(file: configURL.path, key: nil, message: "not a JSON object")
         }
         let imported = try HuggingFaceConfig.imported(object, source: configURL.path)
-        let config = imported.config
+        var config = imported.config
         var notes = imported.notes
-        let model = Transformer(config: config)
         let weights = try WeightFiles(directory: directory)
+        // Multi-token prediction modules come along when the folder holds them (DeepSeek's own
+        // checkpoints and this project's exports do; transformers drops them when it saves).
+        if imported.extraLayers > 0, weights.count(of: "model.layers.\(config.numHiddenLayers).eh_proj.weight") > 0 {
+            config.numNextnPredictLayers = imported.extraLayers
+            notes.removeAll { $0.contains("multi-token-prediction") }
+            notes.append("\(imported.extraLayers) multi-token prediction module(s) kept (num_nextn_predict_layers)")
+        }
+        let model = Transformer(config: config)
         var used = Set<String>()
         var zeroed = 0
         let p = model.parameters.data
