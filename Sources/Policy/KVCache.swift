@@ -113,6 +113,8 @@ final class DecodeScratch {
     let logits = FloatBuffer()
     let moe = MoEState()
     let latent = LatentSaved(), latentScratch = LatentScratch()
+    /// mHC: the hyper-connection in use, and the streams' second buffer (merge writes apart from its input).
+    let hyper = HyperState(), merged = FloatBuffer()
 }
 
 extension Transformer {
@@ -154,12 +156,17 @@ extension Transformer {
         let r = tokens.count
         let w = parameters.data
         let positions = sequences.map { cache.length(of: $0) }
-        let x = s.x.reserve(r * d)
+        let hc = HyperConnection.Shape(c)
+        let streams = hc?.streams ?? 1
+        var x = s.x.reserve(r * d * streams)
+        var merged = s.merged.reserve(hc == nil ? 0 : r * d * streams)
         let xn = s.xn.reserve(r * d)
         let qkv = s.qkv.reserve(r * attention.ld)
         let att = s.att.reserve(r * aw)
         let moeOut = s.moeOut.reserve(r * d)
-        tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
+        tokens.withUnsafeBufferPointer {
+            Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d, streams: streams)
+        }
         // Rows of the same prompt are contiguous (sequences are in cache order): one group each.
         var groupRows: [(group: Int, rows: Range<Int>)] = []
         for (row, seq) in sequences.enumerated() {
@@ -171,7 +178,10 @@ extension Transformer {
             }
         }
         for (l, slots) in layout.layers.enumerated() {
-            RMSNorm.forward(x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+            let h1 = slots.attentionHC.map {
+                HyperConnection.forward(x, rows: r, params: w, slots: $0, shape: hc!, state: s.hyper)
+            }
+            RMSNorm.forward(h1 ?? x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
             queriesAndKeys(xn, rows: r, slots: slots, into: qkv, saved: s.latent, scratch: s.latentScratch) {
                 positions[$0]
             }
@@ -193,8 +203,18 @@ extension Transformer {
             if let latent = slots.latent {
                 LatentAttention.expand(y, rows: r, params: w, slots: latent, config: c, into: att)
             }
-            Linear.forward(att, w + slots.o, x, rows: r, inFeatures: aw, outFeatures: d, accumulate: true)
-            RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+            if slots.attentionHC != nil {
+                let y = s.hyper.output.reserve(r * d)
+                Linear.forward(att, w + slots.o, y, rows: r, inFeatures: aw, outFeatures: d)
+                HyperConnection.merge(y, streams: x, rows: r, shape: hc!, state: s.hyper, into: merged)
+                swap(&x, &merged)
+            } else {
+                Linear.forward(att, w + slots.o, x, rows: r, inFeatures: aw, outFeatures: d, accumulate: true)
+            }
+            let h2 = slots.ffnHC.map {
+                HyperConnection.forward(x, rows: r, params: w, slots: $0, shape: hc!, state: s.hyper)
+            }
+            RMSNorm.forward(h2 ?? x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
             MoE.forward(moeShape, params: w, slots: slots, x: xn, out: moeOut, rows: r, state: s.moe)
             let topK = c.numExpertsPerTok
             let chosen = s.moe.chosen.pointer
@@ -203,10 +223,16 @@ extension Transformer {
                 (own.routes.pointer + own.count * cache.routeWidth + l * topK).update(
                     from: chosen + row * topK, count: topK)
             }
-            add(moeOut, into: x, count: r * d)
+            if h2 != nil {
+                HyperConnection.merge(moeOut, streams: x, rows: r, shape: hc!, state: s.hyper, into: merged)
+                swap(&x, &merged)
+            } else {
+                add(moeOut, into: x, count: r * d)
+            }
         }
         for seq in sequences { cache.own[seq].count += 1 }
-        RMSNorm.forward(x, w + layout.finalNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+        let top = layout.hcHead.map { HyperHead.forward(x, rows: r, params: w, slots: $0, shape: hc!, state: s.hyper) }
+        RMSNorm.forward(top ?? x, w + layout.finalNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
         let logits = s.logits.reserve(r * v)
         Linear.forward(xn, w + layout.lmHead, logits, rows: r, inFeatures: d, outFeatures: v)
         return logits

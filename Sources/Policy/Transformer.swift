@@ -4,6 +4,9 @@
 //   -> final norm -> lm_head -> logits [N, V]
 // attn is q/k/v/o attention, or multi-head latent attention (LatentAttention)
 // when the config sets kv_lora_rank; both run through Attention.
+// Under mHC (hc_mult S > 1) x is S streams [N, S D], and each `x += f(norm(x))`
+// is x = merge(f(norm(collapse(x))), x) (HyperConnection); HyperHead collapses
+// the streams before the final norm.
 // `forward` saves what `backward` needs in an `Activations`; `backward`
 // accumulates d(loss)/d(params) into `gradients` from d(loss)/d(logits), and
 // adds the gradient of the balance loss (reported as `Activations.auxLoss`)
@@ -53,7 +56,7 @@ public final class Transformer: @unchecked Sendable {
         for slot in layout.slots {
             switch slot.kind {
             case .norm: (p + slot.offset).update(repeating: 1, count: slot.count)
-            case .buffer: (p + slot.offset).update(repeating: 0, count: slot.count)
+            case .buffer, .bias: (p + slot.offset).update(repeating: 0, count: slot.count)
             case .matrix:
                 let isOutput = slot.name.hasSuffix("o_proj.weight") || slot.name.hasSuffix("down_proj.weight")
                 let std = config.initializerRange * (isOutput ? residualScale : 1)
@@ -81,6 +84,7 @@ public final class Activations: @unchecked Sendable {
         let xn2 = FloatBuffer()
         let moe = MoEState()
         let latent = LatentSaved()
+        let attentionHC = HyperState(), ffnHC = HyperState()
     }
     var layers: [Layer] = []
     let xOut = FloatBuffer(), rstdF = FloatBuffer(), xnF = FloatBuffer()
@@ -90,6 +94,7 @@ public final class Activations: @unchecked Sendable {
     let dx = FloatBuffer(), dxMid = FloatBuffer(), dtmp = FloatBuffer(), dqkv = FloatBuffer()
     let moeGrad = MoEGradScratch()
     let latentScratch = LatentScratch()
+    let headHC = HyperState(), hyperScratch = HyperScratch()
     public internal(set) var batch = 0, length = 0
     var canBackward = false
     public internal(set) var sequences: [Range<Int>] = []
@@ -146,14 +151,19 @@ extension Transformer {
         a.canBackward = saving
         let ids = a.tokens.reserve(n)
         tokens.withUnsafeBufferPointer { ids.update(from: $0.baseAddress!, count: n) }
+        let hc = HyperConnection.Shape(c)
+        let sd = d * (hc?.streams ?? 1)  // the residual's floats per row
 
-        var x = a.layers[0].xIn.reserve(n * d)
-        Embedding.forward(ids, w + layout.embed, x, count: n, width: d)
+        var x = a.layers[0].xIn.reserve(n * sd)
+        Embedding.forward(ids, w + layout.embed, x, count: n, width: d, streams: hc?.streams ?? 1)
         for (l, slots) in layout.layers.enumerated() {
             let s = a.layers[saving ? l : 0]
             let xn1 = s.xn1.reserve(n * d)
             let rstd1 = s.rstd1.reserve(n)
-            RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
+            let h1 = slots.attentionHC.map {
+                HyperConnection.forward(x, rows: n, params: w, slots: $0, shape: hc!, state: s.attentionHC)
+            }
+            RMSNorm.forward(h1 ?? x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
             let qkv = s.qkv.reserve(n * attention.ld)
             queriesAndKeys(xn1, rows: n, slots: slots, into: qkv, saved: s.latent, scratch: a.latentScratch) { $0 % t }
             keys?(l, qkv)
@@ -166,27 +176,42 @@ extension Transformer {
             } else {
                 Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, shape: attention)
             }
-            let xMid = s.xMid.reserve(n * d)
-            xMid.update(from: x, count: n * d)
-            Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: aw, outFeatures: d, accumulate: true)
+            let xMid = s.xMid.reserve(n * sd)
+            if slots.attentionHC != nil {
+                let y = s.attentionHC.output.reserve(n * d)
+                Linear.forward(att, w + slots.o, y, rows: n, inFeatures: aw, outFeatures: d)
+                HyperConnection.merge(y, streams: x, rows: n, shape: hc!, state: s.attentionHC, into: xMid)
+            } else {
+                xMid.update(from: x, count: n * d)
+                Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: aw, outFeatures: d, accumulate: true)
+            }
 
             let xn2 = s.xn2.reserve(n * d)
             let rstd2 = s.rstd2.reserve(n)
-            RMSNorm.forward(xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
+            let h2 = slots.ffnHC.map {
+                HyperConnection.forward(xMid, rows: n, params: w, slots: $0, shape: hc!, state: s.ffnHC)
+            }
+            RMSNorm.forward(h2 ?? xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
             // Without saving, the layer's input is dead once x_mid exists: its buffer takes the output.
             let next =
-                !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
+                !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * sd) : a.xOut.reserve(n * sd)
             MoE.forward(
-                moeShape, params: w, slots: slots, x: xn2, out: next, rows: n, state: s.moe, sequences: a.sequences,
-                replay: routes?[l])
+                moeShape, params: w, slots: slots, x: xn2, out: h2 == nil ? next : s.ffnHC.output.reserve(n * d),
+                rows: n, state: s.moe, sequences: a.sequences, replay: routes?[l])
             a.routingFlips += s.moe.flips
             routed?(l, s.moe.chosen.pointer)
-            add(xMid, into: next, count: n * d)
+            if h2 != nil {
+                HyperConnection.merge(
+                    s.ffnHC.output.pointer, streams: xMid, rows: n, shape: hc!, state: s.ffnHC, into: next)
+            } else {
+                add(xMid, into: next, count: n * d)
+            }
             x = next
         }
         let xnF = a.xnF.reserve(n * d)
         let rstdF = a.rstdF.reserve(n)
-        RMSNorm.forward(x, w + layout.finalNorm, xnF, rstd: rstdF, rows: n, width: d, eps: c.rmsNormEps)
+        let top = layout.hcHead.map { HyperHead.forward(x, rows: n, params: w, slots: $0, shape: hc!, state: a.headHC) }
+        RMSNorm.forward(top ?? x, w + layout.finalNorm, xnF, rstd: rstdF, rows: n, width: d, eps: c.rmsNormEps)
         let logits = a.logits.reserve(n * v)
         Linear.forward(xnF, w + layout.lmHead, logits, rows: n, inFeatures: d, outFeatures: v)
         return logits
@@ -213,30 +238,58 @@ extension Transformer {
         let t = a.length
         let w = parameters.data
         let g = gradients.data
-        let dx = a.dx.reserve(n * d)
-        let dxMid = a.dxMid.reserve(n * d)
+        let hc = HyperConnection.Shape(c)
+        let sd = d * (hc?.streams ?? 1)
+        let dx = a.dx.reserve(n * sd)
+        let dxMid = a.dxMid.reserve(n * sd)
+        let hcRows = hc == nil ? 0 : n  // mHC's gradients of a sublayer's output and input
+        let (dy, dh) = (a.hyperScratch.dy.reserve(hcRows * d), a.hyperScratch.dh.reserve(hcRows * d))
         let dtmp = a.dtmp.reserve(n * max(d, aw))
         let dqkv = a.dqkv.reserve(n * attention.ld)
 
         Linear.backward(
             dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
+        let head = layout.hcHead
         RMSNorm.backward(
-            dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n,
-            width: d)
+            dtmp, head == nil ? a.xOut.pointer : a.headHC.collapsed.pointer, w + layout.finalNorm,
+            rstd: a.rstdF.pointer, head == nil ? dx : dh, g + layout.finalNorm, rows: n, width: d)
+        if let head {
+            HyperHead.backward(
+                dh, streams: a.xOut.pointer, rows: n, params: w, grads: g, slots: head, shape: hc!, state: a.headHC,
+                scratch: a.hyperScratch, into: dx)
+        }
 
         for (l, slots) in layout.layers.enumerated().reversed() {
             let s = a.layers[l]
-            // x_out = x_mid + moe(norm2(x_mid))
+            // x_out = x_mid + moe(norm2(x_mid)), or under mHC merge(moe(norm2(collapse(x_mid))), x_mid)
+            if slots.ffnHC != nil {
+                HyperConnection.mergeBackward(
+                    dx, streams: s.xMid.pointer, rows: n, shape: hc!, state: s.ffnHC, scratch: a.hyperScratch, dy: dy,
+                    into: dxMid)
+            }
             MoE.backward(
-                moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dx, dx: dtmp,
-                state: s.moe, scratch: a.moeGrad)
+                moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: slots.ffnHC == nil ? dx : dy,
+                dx: dtmp, state: s.moe, scratch: a.moeGrad)
             RMSNorm.backward(
-                dtmp, s.xMid.pointer, w + slots.postNorm, rstd: s.rstd2.pointer, dxMid, g + slots.postNorm,
-                rows: n, width: d)
-            add(dx, into: dxMid, count: n * d)
-            // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in)))))
+                dtmp, slots.ffnHC == nil ? s.xMid.pointer : s.ffnHC.collapsed.pointer, w + slots.postNorm,
+                rstd: s.rstd2.pointer, slots.ffnHC == nil ? dxMid : dh, g + slots.postNorm, rows: n, width: d)
+            if let ffnHC = slots.ffnHC {
+                HyperConnection.backward(
+                    dh, streams: s.xMid.pointer, rows: n, params: w, grads: g, slots: ffnHC, shape: hc!,
+                    state: s.ffnHC, scratch: a.hyperScratch, into: dxMid)
+            } else {
+                add(dx, into: dxMid, count: n * d)
+            }
+            // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in))))), or under mHC
+            // merge(o_proj(attn(...(norm1(collapse(x_in))))), x_in)
+            if slots.attentionHC != nil {
+                HyperConnection.mergeBackward(
+                    dxMid, streams: s.xIn.pointer, rows: n, shape: hc!, state: s.attentionHC, scratch: a.hyperScratch,
+                    dy: dy, into: dx)
+            }
             Linear.backward(
-                dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: aw, outFeatures: d)
+                slots.attentionHC == nil ? dxMid : dy, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n,
+                inFeatures: aw, outFeatures: d)
             if let latent = slots.latent {
                 let dy = a.latentScratch.dy.reserve(n * attention.outWidth)
                 LatentAttention.expandBackward(
@@ -259,11 +312,17 @@ extension Transformer {
                     outFeatures: attention.ld)
             }
             RMSNorm.backward(
-                dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm,
-                rows: n, width: d)
-            add(dxMid, into: dx, count: n * d)
+                dtmp, slots.attentionHC == nil ? s.xIn.pointer : s.attentionHC.collapsed.pointer, w + slots.inputNorm,
+                rstd: s.rstd1.pointer, slots.attentionHC == nil ? dx : dh, g + slots.inputNorm, rows: n, width: d)
+            if let attentionHC = slots.attentionHC {
+                HyperConnection.backward(
+                    dh, streams: s.xIn.pointer, rows: n, params: w, grads: g, slots: attentionHC, shape: hc!,
+                    state: s.attentionHC, scratch: a.hyperScratch, into: dx)
+            } else {
+                add(dxMid, into: dx, count: n * d)
+            }
         }
-        Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d)
+        Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d, streams: hc?.streams ?? 1)
     }
 }
 
