@@ -242,54 +242,41 @@ extension Transformer {
         let sd = d * (hc?.streams ?? 1)
         let dx = a.dx.reserve(n * sd)
         let dxMid = a.dxMid.reserve(n * sd)
-        let hcRows = hc == nil ? 0 : n  // mHC's gradients of a sublayer's output and input
-        let (dy, dh) = (a.hyperScratch.dy.reserve(hcRows * d), a.hyperScratch.dh.reserve(hcRows * d))
         let dtmp = a.dtmp.reserve(n * max(d, aw))
         let dqkv = a.dqkv.reserve(n * attention.ld)
 
         Linear.backward(
             dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
-        let head = layout.hcHead
-        RMSNorm.backward(
-            dtmp, head == nil ? a.xOut.pointer : a.headHC.collapsed.pointer, w + layout.finalNorm,
-            rstd: a.rstdF.pointer, head == nil ? dx : dh, g + layout.finalNorm, rows: n, width: d)
-        if let head {
+        if let head = layout.hcHead {
+            let dh = a.hyperScratch.dh.reserve(n * d)
+            RMSNorm.backward(
+                dtmp, a.headHC.collapsed.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dh,
+                g + layout.finalNorm, rows: n, width: d)
             HyperHead.backward(
                 dh, streams: a.xOut.pointer, rows: n, params: w, grads: g, slots: head, shape: hc!, state: a.headHC,
                 scratch: a.hyperScratch, into: dx)
+        } else {
+            RMSNorm.backward(
+                dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n,
+                width: d)
         }
 
         for (l, slots) in layout.layers.enumerated().reversed() {
             let s = a.layers[l]
-            // x_out = x_mid + moe(norm2(x_mid)), or under mHC merge(moe(norm2(collapse(x_mid))), x_mid)
-            if slots.ffnHC != nil {
-                HyperConnection.mergeBackward(
-                    dx, streams: s.xMid.pointer, rows: n, shape: hc!, state: s.ffnHC, scratch: a.hyperScratch, dy: dy,
-                    into: dxMid)
-            }
+            // x_out = x_mid + moe(norm2(x_mid)), or its mHC form (ResidualBackward.swift)
+            let dMoE = sublayerOutputBackward(
+                dx, streams: s.xMid.pointer, hyper: slots.ffnHC, state: s.ffnHC, from: a, into: dxMid)
             MoE.backward(
-                moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: slots.ffnHC == nil ? dx : dy,
-                dx: dtmp, state: s.moe, scratch: a.moeGrad)
-            RMSNorm.backward(
-                dtmp, slots.ffnHC == nil ? s.xMid.pointer : s.ffnHC.collapsed.pointer, w + slots.postNorm,
-                rstd: s.rstd2.pointer, slots.ffnHC == nil ? dxMid : dh, g + slots.postNorm, rows: n, width: d)
-            if let ffnHC = slots.ffnHC {
-                HyperConnection.backward(
-                    dh, streams: s.xMid.pointer, rows: n, params: w, grads: g, slots: ffnHC, shape: hc!,
-                    state: s.ffnHC, scratch: a.hyperScratch, into: dxMid)
-            } else {
-                add(dx, into: dxMid, count: n * d)
-            }
-            // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in))))), or under mHC
-            // merge(o_proj(attn(...(norm1(collapse(x_in))))), x_in)
-            if slots.attentionHC != nil {
-                HyperConnection.mergeBackward(
-                    dxMid, streams: s.xIn.pointer, rows: n, shape: hc!, state: s.attentionHC, scratch: a.hyperScratch,
-                    dy: dy, into: dx)
-            }
+                moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dMoE, dx: dtmp,
+                state: s.moe, scratch: a.moeGrad)
+            sublayerInputBackward(
+                dtmp, streams: s.xMid.pointer, norm: slots.postNorm, rstd: s.rstd2.pointer, hyper: slots.ffnHC,
+                state: s.ffnHC, from: a, into: dxMid, residual: dx)
+            // x_mid = x_in + o_proj(attn(rope(qkv(norm1(x_in)))))
+            let dAttention = sublayerOutputBackward(
+                dxMid, streams: s.xIn.pointer, hyper: slots.attentionHC, state: s.attentionHC, from: a, into: dx)
             Linear.backward(
-                slots.attentionHC == nil ? dxMid : dy, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n,
-                inFeatures: aw, outFeatures: d)
+                dAttention, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: aw, outFeatures: d)
             if let latent = slots.latent {
                 let dy = a.latentScratch.dy.reserve(n * attention.outWidth)
                 LatentAttention.expandBackward(
@@ -311,16 +298,9 @@ extension Transformer {
                     dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
                     outFeatures: attention.ld)
             }
-            RMSNorm.backward(
-                dtmp, slots.attentionHC == nil ? s.xIn.pointer : s.attentionHC.collapsed.pointer, w + slots.inputNorm,
-                rstd: s.rstd1.pointer, slots.attentionHC == nil ? dx : dh, g + slots.inputNorm, rows: n, width: d)
-            if let attentionHC = slots.attentionHC {
-                HyperConnection.backward(
-                    dh, streams: s.xIn.pointer, rows: n, params: w, grads: g, slots: attentionHC, shape: hc!,
-                    state: s.attentionHC, scratch: a.hyperScratch, into: dx)
-            } else {
-                add(dxMid, into: dx, count: n * d)
-            }
+            sublayerInputBackward(
+                dtmp, streams: s.xIn.pointer, norm: slots.inputNorm, rstd: s.rstd1.pointer, hyper: slots.attentionHC,
+                state: s.attentionHC, from: a, into: dx, residual: dxMid)
         }
         Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d, streams: hc?.streams ?? 1)
     }
