@@ -409,7 +409,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             return
         }
         if let n = hcSinkhornIters, n < 1 { throw fail(.hcSinkhornIters, "must be 1 or more") }
-        if let e = hcEps, !(e.isFinite && e >= 0) { throw fail(.hcEps, "must be a finite number >= 0, not \(e)") }
+        if let e = hcEps, !(e.isFinite && e > 0) {
+            // A softmax row can underflow to zero in a column: eps keeps every Sinkhorn-Knopp divisor positive.
+            throw fail(.hcEps, "must be a positive finite number, not \(e)")
+        }
     }
 
     /// Key/value heads Hkv (num_attention_heads when the config leaves it out).

@@ -109,11 +109,11 @@ final class ConfigAndTokenizerTests: XCTestCase {
         XCTAssertNil(ModelConfig().hyperConnections)
         XCTAssertFalse(String(decoding: ModelConfig().encoded(), as: UTF8.self).contains("hc_"))
         XCTAssertNil(try ModelConfig.decode(Data("{\"hc_mult\": 1}".utf8), source: "x").hyperConnections)
-        XCTAssertEqual(decodeError("{\"hc_mult\": 2, \"hc_sinkhorn_iters\": 1, \"hc_eps\": 0}"), "no error")
+        XCTAssertEqual(decodeError("{\"hc_mult\": 2, \"hc_sinkhorn_iters\": 1, \"hc_eps\": 0.001}"), "no error")
         for (json, key) in [
             ("\"hc_sinkhorn_iters\": 20", "hc_sinkhorn_iters"), ("\"hc_mult\": 1, \"hc_eps\": 1e-6", "hc_eps"),
             ("\"hc_mult\": 0", "hc_mult"), ("\"hc_mult\": 4, \"hc_sinkhorn_iters\": 0", "hc_sinkhorn_iters"),
-            ("\"hc_mult\": 4, \"hc_eps\": -1", "hc_eps"), ("\"hc_mult\": 100000", "hc_mult"),
+            ("\"hc_mult\": 4, \"hc_eps\": 0", "hc_eps"), ("\"hc_mult\": 100000", "hc_mult"),
             ("\"hc_mult\": 4, \"hc_eps\": 1e39", "hc_eps"),
         ] {
             let message = decodeError("{\(json)}")
