@@ -127,6 +127,8 @@ final class DecodeScratch {
     let latent = LatentSaved(), latentScratch = LatentScratch()
     /// A prediction module's embedded tokens [R, D] and joined input [R, 2D] (Speculation).
     let embedded = FloatBuffer(), joined = FloatBuffer()
+    /// mHC: the hyper-connection in use, and the streams' second buffer (merge writes apart from its input).
+    let hyper = HyperState(), merged = FloatBuffer()
 }
 
 extension Transformer {
@@ -160,21 +162,28 @@ extension Transformer {
     /// consecutive rows gets consecutive positions) and returns each row's next-token logits
     /// [R, V]. Each token sits at its sequence's next position; every fed position stays in the
     /// cache (KVCache.truncate takes back what a speculative step rejected). The rows' last hidden
-    /// states [R, D], before the final norm, are left in scratch.x for the prediction modules.
+    /// states [R, D], before the final norm, are left in scratch.x for the prediction modules
+    /// (without mHC, which prediction modules do not take).
     func decodeStep(
         tokens: [Int32], sequences: [Int], cache: KVCache, scratch s: DecodeScratch
     ) -> UnsafeMutablePointer<Float> {
         let d = config.hiddenSize
         let r = tokens.count
         let w = parameters.data
-        let x = s.x.reserve(r * d)
-        tokens.withUnsafeBufferPointer { Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d) }
+        let streams = HyperConnection.Shape(config)?.streams ?? 1
+        var x = s.x.reserve(r * d * streams)
+        tokens.withUnsafeBufferPointer {
+            Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d, streams: streams)
+        }
         let rows = DecodeRows(sequences: sequences, cache: cache)
         for (l, slots) in layout.layers.enumerated() {
-            decodeLayer(slots, x: x, rows: rows, cache: cache, layer: l, scratch: s)
+            x = decodeLayer(slots, x: x, rows: rows, cache: cache, layer: l, scratch: s)
         }
         rows.commit(cache)
-        return decodeLogits(s.x.pointer, rows: r, norm: layout.finalNorm, scratch: s)
+        let top = layout.hcHead.map {
+            HyperHead.forward(x, rows: r, params: w, slots: $0, shape: HyperConnection.Shape(config)!, state: s.hyper)
+        }
+        return decodeLogits(top ?? x, rows: r, norm: layout.finalNorm, scratch: s)
     }
 
     /// lm_head(RMSNorm(x)) [R, V] of decode rows x [R, D], with the norm's weights at `norm`.
@@ -189,21 +198,29 @@ extension Transformer {
         return logits
     }
 
-    /// One decoder layer over decode rows x [R, D], in place, with cache layer `l`: stores the
-    /// rows' keys and values and routes, then attends over the prompt's and each row's own.
+    /// One decoder layer over decode rows x [R, D] (under mHC [R, S D]) with cache layer `l`:
+    /// stores the rows' keys and values and routes, then attends over the prompt's and each row's
+    /// own. Returns where the layer's output is: x itself, or under mHC the scratch's other
+    /// streams buffer (a merge writes apart from its input).
     func decodeLayer(
         _ slots: LayerSlots, x: UnsafeMutablePointer<Float>, rows: DecodeRows, cache: KVCache, layer l: Int,
         scratch s: DecodeScratch
-    ) {
+    ) -> UnsafeMutablePointer<Float> {
         let c = config
         let (d, aw, r) = (c.hiddenSize, c.attentionWidth, rows.sequences.count)
         let w = parameters.data
         let sequences = rows.sequences
+        let hc = HyperConnection.Shape(c)
+        var x = x
+        var merged = hc == nil ? x : (x == s.x.pointer ? s.merged.reserve(r * d * hc!.streams) : s.x.pointer)
         let xn = s.xn.reserve(r * d)
         let qkv = s.qkv.reserve(r * attention.ld)
         let att = s.att.reserve(r * aw)
         let moeOut = s.moeOut.reserve(r * d)
-        RMSNorm.forward(x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+        let h1 = slots.attentionHC.map {
+            HyperConnection.forward(x, rows: r, params: w, slots: $0, shape: hc!, state: s.hyper)
+        }
+        RMSNorm.forward(h1 ?? x, w + slots.inputNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
         queriesAndKeys(xn, rows: r, slots: slots, into: qkv, saved: s.latent, scratch: s.latentScratch) {
             rows.positions[$0]
         }
@@ -226,8 +243,18 @@ extension Transformer {
         if let latent = slots.latent {
             LatentAttention.expand(y, rows: r, params: w, slots: latent, config: c, into: att)
         }
-        Linear.forward(att, w + slots.o, x, rows: r, inFeatures: aw, outFeatures: d, accumulate: true)
-        RMSNorm.forward(x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
+        if slots.attentionHC != nil {
+            let out = s.hyper.output.reserve(r * d)
+            Linear.forward(att, w + slots.o, out, rows: r, inFeatures: aw, outFeatures: d)
+            HyperConnection.merge(out, streams: x, rows: r, shape: hc!, state: s.hyper, into: merged)
+            swap(&x, &merged)
+        } else {
+            Linear.forward(att, w + slots.o, x, rows: r, inFeatures: aw, outFeatures: d, accumulate: true)
+        }
+        let h2 = slots.ffnHC.map {
+            HyperConnection.forward(x, rows: r, params: w, slots: $0, shape: hc!, state: s.hyper)
+        }
+        RMSNorm.forward(h2 ?? x, w + slots.postNorm, xn, rstd: nil, rows: r, width: d, eps: c.rmsNormEps)
         MoE.forward(moeShape, params: w, slots: slots, x: xn, out: moeOut, rows: r, state: s.moe)
         let topK = c.numExpertsPerTok
         let chosen = s.moe.chosen.pointer
@@ -236,7 +263,13 @@ extension Transformer {
             (own.routes.pointer + (own.count + rows.offsets[row]) * cache.routeWidth + l * topK).update(
                 from: chosen + row * topK, count: topK)
         }
-        add(moeOut, into: x, count: r * d)
+        if h2 != nil {
+            HyperConnection.merge(moeOut, streams: x, rows: r, shape: hc!, state: s.hyper, into: merged)
+            swap(&x, &merged)
+        } else {
+            add(moeOut, into: x, count: r * d)
+        }
+        return x
     }
 }
 

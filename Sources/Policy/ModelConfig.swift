@@ -37,6 +37,14 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// predicting the token k + 1 places ahead (see MultiTokenPrediction). Trained by SFT's
     /// mtp_loss_weight; the first drafts tokens for self-speculative sampling. Nil or 0: none.
     public var numNextnPredictLayers: Int?
+    /// Manifold-constrained hyper-connections (mHC, DeepSeek-V4) when above 1: the residual is this many
+    /// streams, collapsed into each sublayer's input and mixed with its output (see HyperConnection).
+    /// Nil or 1: one residual stream.
+    public var hcMult: Int?
+    /// mHC: Sinkhorn-Knopp iterations that make the mixing of the streams doubly stochastic (default 20).
+    public var hcSinkhornIters: Int?
+    /// mHC: the floor added to the collapse weights and to every Sinkhorn-Knopp divisor (default 1e-6).
+    public var hcEps: Float?
     /// Intermediate size I of each routed and shared expert (SwiGLU).
     public var moeIntermediateSize = 256
     /// Routed experts E per layer.
@@ -76,6 +84,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case kvLoraRank = "kv_lora_rank", qLoraRank = "q_lora_rank", qkNopeHeadDim = "qk_nope_head_dim"
         case qkRopeHeadDim = "qk_rope_head_dim", vHeadDim = "v_head_dim"
         case numNextnPredictLayers = "num_nextn_predict_layers"
+        case hcMult = "hc_mult", hcSinkhornIters = "hc_sinkhorn_iters", hcEps = "hc_eps"
         case nRoutedExperts = "n_routed_experts", nSharedExperts = "n_shared_experts"
         case numExpertsPerTok = "num_experts_per_tok", routedScalingFactor = "routed_scaling_factor"
         case scoringFunc = "scoring_func", normTopkProb = "norm_topk_prob"
@@ -105,6 +114,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         qkRopeHeadDim = try c.decodeIfPresent(Int.self, forKey: .qkRopeHeadDim)
         vHeadDim = try c.decodeIfPresent(Int.self, forKey: .vHeadDim)
         numNextnPredictLayers = try c.decodeIfPresent(Int.self, forKey: .numNextnPredictLayers)
+        hcMult = try c.decodeIfPresent(Int.self, forKey: .hcMult)
+        hcSinkhornIters = try c.decodeIfPresent(Int.self, forKey: .hcSinkhornIters)
+        hcEps = try c.decodeIfPresent(Float.self, forKey: .hcEps)
         moeIntermediateSize = try get(.moeIntermediateSize, d.moeIntermediateSize)
         nRoutedExperts = try get(.nRoutedExperts, d.nRoutedExperts)
         nSharedExperts = try get(.nSharedExperts, d.nSharedExperts)
@@ -153,10 +165,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             attention = q + (r + rope) * d + r + h * Double(latent.nopeDim + latent.valueDim) * r
                 + d * h * Double(latent.valueDim)
         }
-        let perLayer = 2 * d + attention + e * d + e + e * 3 * i * d + shared
+        var perLayer = 2 * d + attention + e * d + e + e * 3 * i * d + shared
+        var head = 0.0
+        if let h = hyperConnections {
+            let s = Double(h.streams)
+            perLayer += 2 * ((2 + s) * s * (s * d + 1) + 3)  // attn_hc and ffn_hc: fn, base, scale
+            head = s * (s * d + 1) + 1
+        }
         // A prediction module: enorm, hnorm, eh_proj [D, 2D], a layer, shared_head.norm.
         let perModule = 3 * d + 2 * d * d + perLayer
-        return 2 * Double(vocabSize) * d + Double(numHiddenLayers) * perLayer + d
+        return 2 * Double(vocabSize) * d + Double(numHiddenLayers) * perLayer + d + head
             + Double(predictionModules) * perModule
     }
 
@@ -177,7 +195,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     var largestSizeKey: CodingKeys {
         let weightSizes: Set<CodingKeys> = [
             .vocabSize, .hiddenSize, .numHiddenLayers, .moeIntermediateSize,
-            .nRoutedExperts, .nSharedExperts,
+            .nRoutedExperts, .nSharedExperts, .hcMult,
         ]
         let ratios = zip(sizes, ModelConfig().sizes).filter { weightSizes.contains($0.0.0) }
             .map { ($0.0.0, Double($0.0.1) / Double(max($0.1.1, 1))) }
@@ -196,6 +214,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             (.kvLoraRank, kvLoraRank ?? 0, 1 << 16), (.qLoraRank, qLoraRank ?? 0, 1 << 16),
             (.qkNopeHeadDim, qkNopeHeadDim ?? 0, 1 << 12), (.qkRopeHeadDim, qkRopeHeadDim ?? 0, 1 << 12),
             (.vHeadDim, vHeadDim ?? 0, 1 << 12), (.numNextnPredictLayers, predictionModules, 1 << 4),
+            (.hcMult, hcMult ?? 1, 1 << 8), (.hcSinkhornIters, hcSinkhornIters ?? 0, 1 << 12),
         ]
     }
 
@@ -265,6 +284,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard numAttentionHeads > 0 else { throw fail(.numAttentionHeads, "must be positive") }
         try validateLatent(fail)
         guard predictionModules >= 0 else { throw fail(.numNextnPredictLayers, "must be 0 or more") }
+        try validateHyperConnections(fail)
+        guard predictionModules == 0 || hyperConnections == nil else {
+            throw fail(
+                .numNextnPredictLayers, "multi-token prediction is not supported with hyper-connections (hc_mult > 1)")
+        }
         guard latentAttention != nil || numAttentionHeads * headDim == hiddenSize else {
             throw fail(
                 .numAttentionHeads,
@@ -376,6 +400,37 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Multi-token prediction modules (num_nextn_predict_layers; 0 when unset).
     public var predictionModules: Int { numNextnPredictLayers ?? 0 }
+
+    /// The mHC settings, when hc_mult is above 1.
+    public struct HyperConnections: Equatable, Sendable {
+        /// hc_mult S, hc_sinkhorn_iters, hc_eps.
+        public var streams: Int, sinkhornIterations: Int, eps: Float
+        public init(streams: Int, sinkhornIterations: Int, eps: Float) {
+            (self.streams, self.sinkhornIterations, self.eps) = (streams, sinkhornIterations, eps)
+        }
+    }
+
+    /// Defaults as transformers' DeepseekV4Config's.
+    public var hyperConnections: HyperConnections? {
+        guard let s = hcMult, s > 1 else { return nil }
+        return HyperConnections(streams: s, sinkhornIterations: hcSinkhornIters ?? 20, eps: hcEps ?? 1e-6)
+    }
+
+    private func validateHyperConnections(_ fail: (CodingKeys, String) -> PolicyError) throws {
+        if let s = hcMult, s < 1 { throw fail(.hcMult, "must be 1 (one residual stream) or more") }
+        guard hyperConnections != nil else {
+            let stray: [(CodingKeys, Bool)] = [(.hcSinkhornIters, hcSinkhornIters != nil), (.hcEps, hcEps != nil)]
+            if let key = stray.first(where: \.1)?.0 {
+                throw fail(key, "is a setting of hyper-connections (mHC): set hc_mult above 1 too")
+            }
+            return
+        }
+        if let n = hcSinkhornIters, n < 1 { throw fail(.hcSinkhornIters, "must be 1 or more") }
+        if let e = hcEps, !(e.isFinite && e > 0) {
+            // A softmax row can underflow to zero in a column: eps keeps every Sinkhorn-Knopp divisor positive.
+            throw fail(.hcEps, "must be a positive finite number, not \(e)")
+        }
+    }
 
     /// Key/value heads Hkv (num_attention_heads when the config leaves it out).
     public var keyValueHeads: Int { numKeyValueHeads ?? numAttentionHeads }

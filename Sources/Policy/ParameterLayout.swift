@@ -11,8 +11,10 @@ public struct ParameterSlot: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         /// A weight matrix: trained, with weight decay.
         case matrix
-        /// A norm scale: trained, no weight decay.
+        /// A norm scale (or a hyper-connection's scale): trained, no weight decay, starts at one.
         case norm
+        /// An offset (a hyper-connection's base): trained, no weight decay, starts at zero.
+        case bias
         /// Not trained by gradients (the router's selection bias, moved by the balancer).
         case buffer
     }
@@ -41,6 +43,8 @@ public struct LatentSlots: Sendable {
 }
 
 public struct LayerSlots: Sendable {
+    /// Under mHC, the hyper-connections around attention (attn_hc) and around the MoE (ffn_hc).
+    public let attentionHC: HyperSlots?, ffnHC: HyperSlots?
     public let inputNorm: Int
     /// q_proj [D, D], k_proj [Dkv, D], v_proj [Dkv, D], adjacent: one [D + 2 Dkv, D] matrix
     /// (under MLA, the offset of its first matrix; see `latent`).
@@ -70,6 +74,8 @@ public struct ParameterLayout: Sendable {
     public let count: Int
     public let embed: Int
     public let layers: [LayerSlots]
+    /// Under mHC, the last collapse of the streams (model.hc_head).
+    public let hcHead: HyperSlots?
     public let finalNorm: Int
     public let lmHead: Int
     /// The multi-token prediction modules (num_nextn_predict_layers), after everything else.
@@ -99,7 +105,17 @@ public struct ParameterLayout: Sendable {
             let down = add("\(prefix).down_proj.weight", [D, width])
             return ExpertSlots(gateUp: gu, down: down, intermediate: width)
         }
+        // transformers' names: a layer's fn/base/scale, the head's hc_fn/hc_base/hc_scale (pre alone).
+        func hyperConnection(_ prefix: String, head: Bool) -> HyperSlots? {
+            guard let S = c.hyperConnections?.streams else { return nil }
+            let M = head ? S : (2 + S) * S
+            let names = head ? ["hc_fn", "hc_base", "hc_scale"] : ["fn", "base", "scale"]
+            let fn = add("\(prefix).\(names[0])", [M, S * D])
+            let base = add("\(prefix).\(names[1])", [M], .bias)
+            return HyperSlots(fn: fn, base: base, scale: add("\(prefix).\(names[2])", [head ? 1 : 3], .norm))
+        }
         func layer(_ p: String) -> LayerSlots {
+            let attentionHC = hyperConnection("\(p).attn_hc", head: false)
             let inNorm = add("\(p).input_layernorm.weight", [D], .norm)
             let qkv: Int
             var latent: LatentSlots?
@@ -125,17 +141,20 @@ public struct ParameterLayout: Sendable {
                 add("\(p).self_attn.v_proj.weight", [Dkv, D])
             }
             let o = add("\(p).self_attn.o_proj.weight", [D, c.attentionWidth])
+            let ffnHC = hyperConnection("\(p).ffn_hc", head: false)
             let postNorm = add("\(p).post_attention_layernorm.weight", [D], .norm)
             let router = add("\(p).mlp.gate.weight", [E, D])
             let bias = add("\(p).mlp.gate.e_score_correction_bias", [E], .buffer)
             let routed = (0..<E).map { expert("\(p).mlp.experts.\($0)", I) }
             let shared = c.nSharedExperts > 0 ? expert("\(p).mlp.shared_experts", I * c.nSharedExperts) : nil
             return LayerSlots(
+                attentionHC: attentionHC, ffnHC: ffnHC,
                 inputNorm: inNorm, qkv: qkv, latent: latent, o: o, postNorm: postNorm, router: router,
                 routerBias: bias, routedExperts: routed, sharedExpert: shared)
         }
         embed = add("model.embed_tokens.weight", [c.vocabSize, D])
         layers = (0..<c.numHiddenLayers).map { layer("model.layers.\($0)") }
+        hcHead = hyperConnection("model.hc_head", head: true)
         finalNorm = add("model.norm.weight", [D], .norm)
         lmHead = add("lm_head.weight", [c.vocabSize, D])
         mainCount = offset

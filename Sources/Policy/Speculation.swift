@@ -269,7 +269,7 @@ extension Transformer {
                 joined: s.joined.reserve(r * 2 * d), rstdE: nil, rstdH: nil, into: x)
         }
         let rows = DecodeRows(sequences: sequences, cache: cache)
-        decodeLayer(slots.layer, x: x, rows: rows, cache: cache, layer: 0, scratch: s)
+        _ = decodeLayer(slots.layer, x: x, rows: rows, cache: cache, layer: 0, scratch: s)
         rows.commit(cache)
         return decodeLogits(x, rows: r, norm: slots.headNorm, scratch: s)
     }

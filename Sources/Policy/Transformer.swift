@@ -4,6 +4,9 @@
 //   -> final norm -> lm_head -> logits [N, V]
 // attn is q/k/v/o attention, or multi-head latent attention (LatentAttention)
 // when the config sets kv_lora_rank; both run through Attention.
+// Under mHC (hc_mult S > 1) x is S streams [N, S D], and each `x += f(norm(x))`
+// is x = merge(f(norm(collapse(x))), x) (HyperConnection); HyperHead collapses
+// the streams before the final norm.
 // `forward` saves what `backward` needs in an `Activations`; `backward`
 // accumulates d(loss)/d(params) into `gradients` from d(loss)/d(logits), and
 // adds the gradient of the balance loss (reported as `Activations.auxLoss`)
@@ -53,7 +56,7 @@ public final class Transformer: @unchecked Sendable {
         for slot in layout.slots {
             switch slot.kind {
             case .norm: (p + slot.offset).update(repeating: 1, count: slot.count)
-            case .buffer: (p + slot.offset).update(repeating: 0, count: slot.count)
+            case .buffer, .bias: (p + slot.offset).update(repeating: 0, count: slot.count)
             case .matrix:
                 let isOutput = slot.name.hasSuffix("o_proj.weight") || slot.name.hasSuffix("down_proj.weight")
                 let std = config.initializerRange * (isOutput ? residualScale : 1)
@@ -81,6 +84,7 @@ public final class Activations: @unchecked Sendable {
         let xn2 = FloatBuffer()
         let moe = MoEState()
         let latent = LatentSaved()
+        let attentionHC = HyperState(), ffnHC = HyperState()
     }
     var layers: [Layer] = []
     let xOut = FloatBuffer(), rstdF = FloatBuffer(), xnF = FloatBuffer()
@@ -98,6 +102,7 @@ public final class Activations: @unchecked Sendable {
     let dx = FloatBuffer(), dxMid = FloatBuffer(), dtmp = FloatBuffer(), dqkv = FloatBuffer()
     let moeGrad = MoEGradScratch()
     let latentScratch = LatentScratch()
+    let headHC = HyperState(), hyperScratch = HyperScratch()
     public internal(set) var batch = 0, length = 0
     var canBackward = false
     public internal(set) var sequences: [Range<Int>] = []
@@ -158,13 +163,15 @@ extension Transformer {
         a.canBackward = saving
         let ids = a.tokens.reserve(n)
         tokens.withUnsafeBufferPointer { ids.update(from: $0.baseAddress!, count: n) }
+        let hc = HyperConnection.Shape(c)
+        let sd = d * (hc?.streams ?? 1)  // the residual's floats per row
 
-        var x = a.layers[0].xIn.reserve(n * d)
-        Embedding.forward(ids, w + layout.embed, x, count: n, width: d)
+        var x = a.layers[0].xIn.reserve(n * sd)
+        Embedding.forward(ids, w + layout.embed, x, count: n, width: d, streams: hc?.streams ?? 1)
         for (l, slots) in layout.layers.enumerated() {
             // Without saving, the layer's input is dead once x_mid exists: its buffer takes the output.
             let next =
-                !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * d) : a.xOut.reserve(n * d)
+                !saving ? x : l + 1 < c.numHiddenLayers ? a.layers[l + 1].xIn.reserve(n * sd) : a.xOut.reserve(n * sd)
             let s = a.layers[saving ? l : 0]
             layerForward(
                 slots, x: x, out: next, saved: s, in: a, replay: routes?[l],
@@ -175,14 +182,17 @@ extension Transformer {
         a.hidden = UnsafePointer(x)
         let xnF = a.xnF.reserve(n * d)
         let rstdF = a.rstdF.reserve(n)
-        RMSNorm.forward(x, w + layout.finalNorm, xnF, rstd: rstdF, rows: n, width: d, eps: c.rmsNormEps)
+        let top = layout.hcHead.map { HyperHead.forward(x, rows: n, params: w, slots: $0, shape: hc!, state: a.headHC) }
+        RMSNorm.forward(top ?? x, w + layout.finalNorm, xnF, rstd: rstdF, rows: n, width: d, eps: c.rmsNormEps)
         let logits = a.logits.reserve(n * v)
         Linear.forward(xnF, w + layout.lmHead, logits, rows: n, inFeatures: d, outFeatures: v)
         return logits
     }
 
-    /// One decoder layer of `a`'s batch, x [N, D] -> out [N, D] (out may be x when `s` is shared):
-    ///   x_mid = x + o_proj(attn(norm1(x))); out = x_mid + moe(norm2(x_mid)).
+    /// One decoder layer of `a`'s batch, x [N, D] -> out [N, D] (under mHC [N, S D]; out may be x
+    /// when `s` is shared):
+    ///   x_mid = x + o_proj(attn(norm1(x))); out = x_mid + moe(norm2(x_mid)),
+    /// or under mHC each `x + f(norm(x))` is merge(f(norm(collapse(x))), x) (HyperConnection).
     /// `s` keeps what layerBackward needs; x must be s.xIn for that.
     func layerForward(
         _ slots: LayerSlots, x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, saved s: Activations.Layer,
@@ -192,9 +202,14 @@ extension Transformer {
         let (d, h, aw) = (c.hiddenSize, c.numAttentionHeads, c.attentionWidth)
         let (b, t, n) = (a.batch, a.length, a.rows)
         let w = parameters.data
+        let hc = HyperConnection.Shape(c)
+        let sd = d * (hc?.streams ?? 1)  // the residual's floats per row
         let xn1 = s.xn1.reserve(n * d)
         let rstd1 = s.rstd1.reserve(n)
-        RMSNorm.forward(x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
+        let h1 = slots.attentionHC.map {
+            UnsafePointer(HyperConnection.forward(x, rows: n, params: w, slots: $0, shape: hc!, state: s.attentionHC))
+        }
+        RMSNorm.forward(h1 ?? x, w + slots.inputNorm, xn1, rstd: rstd1, rows: n, width: d, eps: c.rmsNormEps)
         let qkv = s.qkv.reserve(n * attention.ld)
         queriesAndKeys(xn1, rows: n, slots: slots, into: qkv, saved: s.latent, scratch: a.latentScratch) { $0 % t }
         keys?(qkv)
@@ -207,18 +222,31 @@ extension Transformer {
         } else {
             Attention.forward(qkv: qkv, y: att, probs: probs, batch: b, length: t, shape: attention)
         }
-        let xMid = s.xMid.reserve(n * d)
-        xMid.update(from: x, count: n * d)
-        Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: aw, outFeatures: d, accumulate: true)
+        let xMid = s.xMid.reserve(n * sd)
+        if slots.attentionHC != nil {
+            let y = s.attentionHC.output.reserve(n * d)
+            Linear.forward(att, w + slots.o, y, rows: n, inFeatures: aw, outFeatures: d)
+            HyperConnection.merge(y, streams: x, rows: n, shape: hc!, state: s.attentionHC, into: xMid)
+        } else {
+            xMid.update(from: x, count: n * d)
+            Linear.forward(att, w + slots.o, xMid, rows: n, inFeatures: aw, outFeatures: d, accumulate: true)
+        }
 
         let xn2 = s.xn2.reserve(n * d)
         let rstd2 = s.rstd2.reserve(n)
-        RMSNorm.forward(xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
+        let h2 = slots.ffnHC.map {
+            HyperConnection.forward(xMid, rows: n, params: w, slots: $0, shape: hc!, state: s.ffnHC)
+        }
+        RMSNorm.forward(h2 ?? xMid, w + slots.postNorm, xn2, rstd: rstd2, rows: n, width: d, eps: c.rmsNormEps)
         MoE.forward(
-            moeShape, params: w, slots: slots, x: xn2, out: out, rows: n, state: s.moe, sequences: a.sequences,
-            replay: replay)
+            moeShape, params: w, slots: slots, x: xn2, out: h2 == nil ? out : s.ffnHC.output.reserve(n * d),
+            rows: n, state: s.moe, sequences: a.sequences, replay: replay)
         a.routingFlips += s.moe.flips
-        add(xMid, into: out, count: n * d)
+        if h2 != nil {
+            HyperConnection.merge(s.ffnHC.output.pointer, streams: xMid, rows: n, shape: hc!, state: s.ffnHC, into: out)
+        } else {
+            add(xMid, into: out, count: n * d)
+        }
     }
 
     /// Logits [B*T * V] as an array (a copy): for tests and one-off uses.
@@ -241,25 +269,37 @@ extension Transformer {
         let n = a.rows
         let w = parameters.data
         let g = gradients.data
-        let dx = a.dx.reserve(n * d)
+        let hc = HyperConnection.Shape(c)
+        let dx = a.dx.reserve(n * d * (hc?.streams ?? 1))
         let dtmp = a.dtmp.reserve(n * max(d, c.attentionWidth))
         let dHidden = predicted.isEmpty ? nil : predictBackward(predicted, from: a)
 
         Linear.backward(
             dlogits, a.xnF.pointer, w + layout.lmHead, g + layout.lmHead, dtmp, rows: n, inFeatures: d, outFeatures: v)
-        RMSNorm.backward(
-            dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n,
-            width: d)
+        if let head = layout.hcHead {
+            let dh = a.hyperScratch.dh.reserve(n * d)
+            RMSNorm.backward(
+                dtmp, a.headHC.collapsed.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dh,
+                g + layout.finalNorm, rows: n, width: d)
+            HyperHead.backward(
+                dh, streams: a.xOut.pointer, rows: n, params: w, grads: g, slots: head, shape: hc!, state: a.headHC,
+                scratch: a.hyperScratch, into: dx)
+        } else {
+            RMSNorm.backward(
+                dtmp, a.xOut.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dx, g + layout.finalNorm, rows: n,
+                width: d)
+        }
         if let dHidden { add(dHidden, into: dx, count: n * d) }
         for (l, slots) in layout.layers.enumerated().reversed() {
             layerBackward(slots, dx: dx, saved: a.layers[l], in: a)
         }
-        Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d)
+        Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d, streams: hc?.streams ?? 1)
     }
 }
 
 extension Transformer {
-    /// layerForward's backward: dx [N, D] holds d(loss)/d(out) on entry, d(loss)/d(x) on return.
+    /// layerForward's backward: dx [N, D] (under mHC [N, S D]) holds d(loss)/d(out) on entry,
+    /// d(loss)/d(x) on return.
     func layerBackward(
         _ slots: LayerSlots, dx: UnsafeMutablePointer<Float>, saved s: Activations.Layer, in a: Activations
     ) {
@@ -268,19 +308,23 @@ extension Transformer {
         let (b, t, n) = (a.batch, a.length, a.rows)
         let w = parameters.data
         let g = gradients.data
-        let dxMid = a.dxMid.reserve(n * d)
+        let dxMid = a.dxMid.reserve(n * d * (HyperConnection.Shape(c)?.streams ?? 1))
         let dtmp = a.dtmp.reserve(n * max(d, aw))
         let dqkv = a.dqkv.reserve(n * attention.ld)
-        // out = x_mid + moe(norm2(x_mid))
+        // out = x_mid + moe(norm2(x_mid)), or its mHC form (ResidualBackward.swift)
+        let dMoE = sublayerOutputBackward(
+            dx, streams: s.xMid.pointer, hyper: slots.ffnHC, state: s.ffnHC, from: a, into: dxMid)
         MoE.backward(
-            moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dx, dx: dtmp, state: s.moe,
+            moeShape, params: w, grads: g, slots: slots, x: s.xn2.pointer, dout: dMoE, dx: dtmp, state: s.moe,
             scratch: a.moeGrad)
-        RMSNorm.backward(
-            dtmp, s.xMid.pointer, w + slots.postNorm, rstd: s.rstd2.pointer, dxMid, g + slots.postNorm, rows: n,
-            width: d)
-        add(dx, into: dxMid, count: n * d)
+        sublayerInputBackward(
+            dtmp, streams: s.xMid.pointer, norm: slots.postNorm, rstd: s.rstd2.pointer, hyper: slots.ffnHC,
+            state: s.ffnHC, from: a, into: dxMid, residual: dx)
         // x_mid = x + o_proj(attn(rope(qkv(norm1(x)))))
-        Linear.backward(dxMid, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: aw, outFeatures: d)
+        let dAttention = sublayerOutputBackward(
+            dxMid, streams: s.xIn.pointer, hyper: slots.attentionHC, state: s.attentionHC, from: a, into: dx)
+        Linear.backward(
+            dAttention, s.att.pointer, w + slots.o, g + slots.o, dtmp, rows: n, inFeatures: aw, outFeatures: d)
         if let latent = slots.latent {
             let dy = a.latentScratch.dy.reserve(n * attention.outWidth)
             LatentAttention.expandBackward(
@@ -301,10 +345,9 @@ extension Transformer {
                 dqkv, s.xn1.pointer, w + slots.qkv, g + slots.qkv, dtmp, rows: n, inFeatures: d,
                 outFeatures: attention.ld)
         }
-        RMSNorm.backward(
-            dtmp, s.xIn.pointer, w + slots.inputNorm, rstd: s.rstd1.pointer, dx, g + slots.inputNorm, rows: n,
-            width: d)
-        add(dxMid, into: dx, count: n * d)
+        sublayerInputBackward(
+            dtmp, streams: s.xIn.pointer, norm: slots.inputNorm, rstd: s.rstd1.pointer, hyper: slots.attentionHC,
+            state: s.attentionHC, from: a, into: dx, residual: dxMid)
     }
 }
 

@@ -59,6 +59,31 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual((0..<100).map { _ in restored.next() }, (0..<100).map { _ in original.next() })
     }
 
+    /// A model with hyper-connections (mHC) saves its hc_* settings and its attn_hc, ffn_hc and hc_head
+    /// tensors, and loads back bit for bit: the same logits.
+    func testHyperConnectionsRoundTrip() throws {
+        var c = try ModelConfig.named("toy")
+        ModelGradientTests.hyper(&c, streams: 3, iterations: 7, eps: 1e-4)
+        let model = Transformer(config: c)
+        model.initialize(seed: 5)
+        var rng = Xoshiro(seed: 1)
+        ModelGradientTests.spreadHyperConnections(model, rng: &rng)
+        let dir = root.appendingPathComponent("mhc")
+        try Checkpoint.save(to: dir, model: model)
+        let config = try String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8)
+        for key in ["\"hc_mult\" : 3", "\"hc_sinkhorn_iters\" : 7", "\"hc_eps\""] {
+            XCTAssertTrue(config.contains(key), config)
+        }
+        let loaded = try Checkpoint.loadModel(from: dir)
+        XCTAssertEqual(loaded.config, model.config)
+        XCTAssertNotNil(loaded.layout.slot(named: "model.layers.1.ffn_hc.scale"))
+        XCTAssertNotNil(loaded.layout.slot(named: "model.hc_head.hc_base"))
+        XCTAssertEqual(bits(loaded.parameters), bits(model.parameters))
+        let tokens: [Int32] = [257, 49, 50, 43, 55, 61]
+        XCTAssertEqual(
+            loaded.logits(tokens: tokens, batch: 1, length: 6), model.logits(tokens: tokens, batch: 1, length: 6))
+    }
+
     func testCheckpointWithoutMomentsOrStateSaysSo() throws {
         let model = try toyModel(seed: 1)
         let dir = root.appendingPathComponent("weights-only")

@@ -111,8 +111,43 @@ final class ConfigAndTokenizerTests: XCTestCase {
             String(decoding: ModelConfig().encoded(), as: UTF8.self).contains("nextn"),
             "a shape without prediction modules writes no key for them")
         XCTAssertEqual(decodeError("{\"num_nextn_predict_layers\": 0}"), "no error")
-        for json in ["{\"num_nextn_predict_layers\": -1}", "{\"num_nextn_predict_layers\": 100}"] {
+        for json in [
+            "{\"num_nextn_predict_layers\": -1}", "{\"num_nextn_predict_layers\": 100}",
+            "{\"num_nextn_predict_layers\": 1, \"hc_mult\": 2}",
+        ] {
             XCTAssertTrue(decodeError(json).hasPrefix("cfg.json: key \"num_nextn_predict_layers\""), decodeError(json))
+        }
+    }
+
+    /// tiny-mhc: tiny with four residual streams; per layer two hyper-connections of fn [24, 4 * 256],
+    /// base [24] and scale [3], and the head's hc_fn [4, 4 * 256], hc_base [4], hc_scale [1]; its
+    /// settings checked by key.
+    func testHyperConnectionShapeAndSettings() throws {
+        let mhc = try ModelConfig.named("tiny-mhc")
+        XCTAssertEqual(mhc.hyperConnections, .init(streams: 4, sinkhornIterations: 20, eps: 1e-6))
+        let tinyPerLayer = 2 * 256 + 4 * 256 * 256 + 8 * 256 + 8 + 9 * 3 * 256 * 256
+        let perLayer = tinyPerLayer + 2 * (24 * 1024 + 24 + 3)
+        let layout = ParameterLayout(mhc)
+        XCTAssertEqual(layout.count, 2 * 259 * 256 + 4 * perLayer + 256 + 4 * 1024 + 4 + 1)
+        XCTAssertEqual(layout.slot(named: "model.layers.3.attn_hc.fn")?.shape, [24, 1024])
+        XCTAssertEqual(layout.slot(named: "model.layers.0.ffn_hc.base")?.kind, .bias)
+        XCTAssertEqual(layout.slot(named: "model.layers.0.ffn_hc.scale")?.shape, [3])
+        XCTAssertEqual(layout.slot(named: "model.hc_head.hc_fn")?.shape, [4, 1024])
+        XCTAssertEqual(layout.slot(named: "model.hc_head.hc_scale")?.shape, [1])
+        XCTAssertEqual(try ModelConfig.decode(mhc.encoded(), source: "x"), mhc)
+        // Off: no streams, the default layout, and none of the keys written.
+        XCTAssertNil(ModelConfig().hyperConnections)
+        XCTAssertFalse(String(decoding: ModelConfig().encoded(), as: UTF8.self).contains("hc_"))
+        XCTAssertNil(try ModelConfig.decode(Data("{\"hc_mult\": 1}".utf8), source: "x").hyperConnections)
+        XCTAssertEqual(decodeError("{\"hc_mult\": 2, \"hc_sinkhorn_iters\": 1, \"hc_eps\": 0.001}"), "no error")
+        for (json, key) in [
+            ("\"hc_sinkhorn_iters\": 20", "hc_sinkhorn_iters"), ("\"hc_mult\": 1, \"hc_eps\": 1e-6", "hc_eps"),
+            ("\"hc_mult\": 0", "hc_mult"), ("\"hc_mult\": 4, \"hc_sinkhorn_iters\": 0", "hc_sinkhorn_iters"),
+            ("\"hc_mult\": 4, \"hc_eps\": 0", "hc_eps"), ("\"hc_mult\": 100000", "hc_mult"),
+            ("\"hc_mult\": 4, \"hc_eps\": 1e39", "hc_eps"),
+        ] {
+            let message = decodeError("{\(json)}")
+            XCTAssertTrue(message.hasPrefix("cfg.json: key \"\(key)\""), "\(json): \(message)")
         }
     }
 
@@ -158,6 +193,9 @@ final class ConfigAndTokenizerTests: XCTestCase {
         ModelGradientTests.latent(&odd, queryRank: 6)
         shapes.append(odd)
         odd.numNextnPredictLayers = 2
+        shapes.append(odd)
+        odd.numNextnPredictLayers = nil
+        ModelGradientTests.hyper(&odd, streams: 3)
         shapes.append(odd)
         for c in shapes { XCTAssertEqual(c.parameterCount, Double(ParameterLayout(c).count), "\(c)") }
     }

@@ -484,6 +484,17 @@ final class HuggingFaceTests: XCTestCase {
         XCTAssertThrowsError(try HuggingFaceExport.export(Transformer(config: c), to: x)) {
             XCTAssertTrue("\($0)".contains("key \"n_shared_experts\""), "\($0)")
         }
+        // Hyper-connections, with q/k/v attention (Glm4Moe) or MLA (DeepseekV3): neither has them.
+        for latent in [false, true] {
+            c = try ModelConfig.named("toy")
+            if latent { ModelGradientTests.latent(&c, queryRank: nil) }
+            ModelGradientTests.hyper(&c, streams: 4)
+            XCTAssertThrowsError(try HuggingFaceExport.export(Transformer(config: c), to: x)) {
+                guard case let .badConfig(_, key, message)? = $0 as? PolicyError else { return XCTFail("\($0)") }
+                XCTAssertEqual(key, "hc_mult")
+                XCTAssertTrue(message.contains("hyper-connections"), message)
+            }
+        }
         XCTAssertFalse(FileManager.default.fileExists(atPath: x.path))
     }
 }

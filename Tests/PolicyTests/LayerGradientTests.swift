@@ -224,6 +224,93 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// A hyper-connection's collapse and merge together (S = 3 streams of D = 5, base and scale away
+    /// from their initial zeros and ones): the gradients of the streams, of the sublayer output and of
+    /// fn, base and scale, through the norm, the sigmoids, the softmax and every Sinkhorn-Knopp step.
+    func testHyperConnection() {
+        for (iterations, eps) in [(20, Float(1e-6)), (3, 0.05)] {
+            let shape = HyperConnection.Shape(
+                streams: 3, width: 5, sinkhornIterations: iterations, eps: eps, normEps: 1e-6)
+            let (n, d, m, sd) = (4, shape.width, shape.count, shape.streamWidth)
+            let slots = HyperSlots(fn: 0, base: m * sd, scale: m * sd + m)
+            let w = Tensor(
+                [m * sd + m + 3],
+                randomArray(m * sd, std: 0.15, rng: &rng) + randomArray(m, std: 0.5, rng: &rng) + [0.8, 1.3, 1.7])
+            let x = Tensor([n, sd], randomArray(n * sd, rng: &rng))
+            let y = Tensor([n, d], randomArray(n * d, rng: &rng))
+            let out = Tensor([n, sd])
+            let (rh, rout) = (randomArray(n * d, rng: &rng), randomArray(n * sd, rng: &rng))
+            let state = HyperState()
+            let loss = { () -> Double in
+                let h = HyperConnection.forward(
+                    x.data, rows: n, params: w.data, slots: slots, shape: shape, state: state)
+                state.output.reserve(n * d).update(from: y.data, count: n * d)
+                HyperConnection.merge(y.data, streams: x.data, rows: n, shape: shape, state: state, into: out.data)
+                return probe(h, rh) + probe(out.data, rout)
+            }
+            _ = loss()
+            // comb is (nearly) doubly stochastic after 20 iterations: columns sum to one (the last step
+            // divides them by their sums + eps), and so do rows, to within how far the iterations got.
+            if iterations == 20 {
+                let comb = state.coefficients.pointer + 2 * shape.streams
+                for i in 0..<shape.streams {
+                    let row = (0..<shape.streams).reduce(Float(0)) { $0 + comb[i * shape.streams + $1] }
+                    let column = (0..<shape.streams).reduce(Float(0)) { $0 + comb[$1 * shape.streams + i] }
+                    XCTAssertEqual(row, 1, accuracy: 1e-3)
+                    XCTAssertEqual(column, 1, accuracy: 1e-5)
+                }
+            }
+            let (dx, dy, dw) = (Tensor([n, sd]), Tensor([n, d]), Tensor([w.count]))
+            let scratch = HyperScratch()
+            HyperConnection.mergeBackward(
+                rout, streams: x.data, rows: n, shape: shape, state: state, scratch: scratch, dy: dy.data, into: dx.data
+            )
+            rh.withUnsafeBufferPointer {
+                HyperConnection.backward(
+                    $0.baseAddress!, streams: x.data, rows: n, params: w.data, grads: dw.data, slots: slots,
+                    shape: shape, state: state, scratch: scratch, into: dx.data)
+            }
+            let gc = GradientCheck()
+            let name = "\(iterations) iterations"
+            gc.check("dx, \(name)", x.data, analytic: dx.data, indices: Array(0..<x.count), loss: loss)
+            gc.check("dy, \(name)", y.data, analytic: dy.data, indices: Array(0..<y.count), loss: loss)
+            gc.check("d(fn, base, scale), \(name)", w.data, analytic: dw.data, indices: Array(0..<w.count), loss: loss)
+        }
+    }
+
+    /// The head's collapse (pre alone), and its hand case: with fn zero, pre = sigmoid(base) + eps.
+    func testHyperHead() {
+        let shape = HyperConnection.Shape(streams: 4, width: 6, sinkhornIterations: 20, eps: 0.01, normEps: 1e-6)
+        let (n, d, s, sd) = (3, shape.width, shape.streams, shape.streamWidth)
+        let slots = HyperSlots(fn: 0, base: s * sd, scale: s * sd + s)
+        let w = Tensor(
+            [s * sd + s + 1], randomArray(s * sd, std: 0.15, rng: &rng) + randomArray(s, std: 0.5, rng: &rng) + [1.2])
+        let x = Tensor([n, sd], randomArray(n * sd, rng: &rng))
+        let r = randomArray(n * d, rng: &rng)
+        let state = HyperState()
+        let loss = { () -> Double in
+            probe(HyperHead.forward(x.data, rows: n, params: w.data, slots: slots, shape: shape, state: state), r)
+        }
+        _ = loss()
+        let (dx, dw) = (Tensor([n, sd]), Tensor([w.count]))
+        HyperHead.backward(
+            r, streams: x.data, rows: n, params: w.data, grads: dw.data, slots: slots, shape: shape, state: state,
+            scratch: HyperScratch(), into: dx.data)
+        let gc = GradientCheck()
+        gc.check("dx", x.data, analytic: dx.data, indices: Array(0..<x.count), loss: loss)
+        gc.check("d(hc_fn, hc_base, hc_scale)", w.data, analytic: dw.data, indices: Array(0..<w.count), loss: loss)
+        for i in 0..<(s * sd) { w[i] = 0 }
+        let h = HyperHead.forward(x.data, rows: n, params: w.data, slots: slots, shape: shape, state: state)
+        for row in 0..<n {
+            for i in 0..<d {
+                let expected = (0..<s).reduce(Float(0)) { sum, j in
+                    sum + (1 / (1 + expf(-w[s * sd + j])) + 0.01) * x[row * sd + j * d + i]
+                }
+                XCTAssertEqual(h[row * d + i], expected, accuracy: 1e-5)
+            }
+        }
+    }
+
     func testLogProbs() {
         let n = 4
         let v = 7

@@ -23,12 +23,30 @@ final class ModelGradientTests: XCTestCase {
         c.vHeadDim = 6
     }
 
+    /// Hyper-connections (mHC) of S streams, the base and scale of every one of them moved away from
+    /// their initial zeros and ones so that their gradients reach every path.
+    static func hyper(_ c: inout ModelConfig, streams: Int, iterations: Int? = nil, eps: Float? = nil) {
+        c.hcMult = streams
+        c.hcSinkhornIters = iterations
+        c.hcEps = eps
+    }
+
+    static func spreadHyperConnections(_ model: Transformer, rng: inout Xoshiro) {
+        for slot in model.layout.slots where slot.kind == .bias || slot.name.hasSuffix("scale") {
+            for i in slot.range {
+                model.parameters[i] = slot.kind == .bias ? rng.normal() * 0.5 : 1 + rng.normal() * 0.3
+            }
+        }
+    }
+
     func testWholeModelGradients() {
         // Cases 3-5 change the attention: grouped-query (four query heads of width 4 on two key/value
-        // heads), then MLA with one q_proj, then MLA through the query bottleneck.
+        // heads), then MLA with one q_proj, then MLA through the query bottleneck. Cases 6-7 add
+        // hyper-connections: three streams, three Sinkhorn-Knopp iterations and a coarse hc_eps on
+        // q/k/v attention, then four streams with transformers' defaults on MLA.
         let cases: [(scoring: String, alpha: Float, attention: String)] = [
             ("sigmoid", 0, "mha"), ("softmax", 0.02, "mha"), ("sigmoid", 0, "gqa"), ("sigmoid", 0, "mla"),
-            ("softmax", 0.02, "mla-q-lora"),
+            ("softmax", 0.02, "mla-q-lora"), ("sigmoid", 0, "mha-mhc"), ("softmax", 0.02, "mla-mhc"),
         ]
         for (k, (scoring, alpha, attention)) in cases.enumerated() {
             var rng = Xoshiro(seed: 5)
@@ -42,9 +60,13 @@ final class ModelGradientTests: XCTestCase {
                 c.numKeyValueHeads = 2
             case "mla": Self.latent(&c, queryRank: nil)
             case "mla-q-lora": Self.latent(&c, queryRank: 6)
+            case "mha-mhc": Self.hyper(&c, streams: 3, iterations: 3, eps: 0.05)
+            case "mla-mhc":
+                Self.latent(&c, queryRank: nil)
+                Self.hyper(&c, streams: 4)
             default: break
             }
-            checkWholeModel(c, seed: [1, 1, 3, 3, 2][k], label: "\(scoring), \(attention)", rng: &rng)
+            checkWholeModel(c, seed: [1, 1, 3, 3, 2, 1, 1][k], label: "\(scoring), \(attention)", rng: &rng)
         }
     }
 
@@ -66,6 +88,7 @@ final class ModelGradientTests: XCTestCase {
     func checkWholeModel(_ c: ModelConfig, seed: UInt64, label: String, rng: inout Xoshiro) {
         let model = Transformer(config: c)
         model.initialize(seed: seed)  // seeds whose routing margins outlast the probes
+        Self.spreadHyperConnections(model, rng: &rng)
         // Bigger weights than at initialisation so every path carries a visible gradient.
         for slot in model.layout.slots where slot.kind == .matrix {
             for i in slot.range { model.parameters[i] *= 4 }
@@ -128,6 +151,9 @@ final class ModelGradientTests: XCTestCase {
         // Single coordinates: small gradients, so an absolute tolerance above Float32 rounding noise.
         let coordinates = GradientCheck(h: 4e-3, relativeTolerance: 5e-2, absoluteTolerance: 1e-3)
         let directions = GradientCheck(h: 1e-3, relativeTolerance: 2e-2, absoluteTolerance: 1e-3)
+        // A hyper-connection's base and scale move the loss little: a longer step lifts the difference
+        // above the Float32 rounding of the loss.
+        let longDirections = GradientCheck(h: 1e-2, relativeTolerance: 2e-2, absoluteTolerance: 1e-3)
         var skippedDirections = 0
         var slots = 0
         for slot in model.layout.slots where slot.kind != .buffer {
@@ -136,7 +162,8 @@ final class ModelGradientTests: XCTestCase {
             coordinates.check(
                 name, model.parameters.data, analytic: model.gradients.data, indices: idx,
                 loss: loss, stable: { choices() == reference })
-            let checked = directions.checkDirection(
+            let hyperOffset = slot.name.hasSuffix("base") || slot.name.hasSuffix("scale")
+            let checked = (hyperOffset ? longDirections : directions).checkDirection(
                 name, model.parameters.data,
                 analytic: model.gradients.data, range: slot.range, rng: &rng,
                 loss: loss, stable: { choices() == reference })

@@ -6,13 +6,16 @@ import XCTest
 import Foundation
 import Kernels
 import Policy
+import Support
 
 final class SamplerTests: XCTestCase {
     /// kvHeads > 0: grouped-query attention, four query heads of width 4 on that many key/value heads.
     /// latent: multi-head latent attention (ModelGradientTests.latent), with that query rank.
-    func toyModel(seed: UInt64 = 4, kvHeads: Int = 0, latent: Int?? = nil) -> Transformer {
+    /// streams > 1: hyper-connections (mHC) of that many streams.
+    func toyModel(seed: UInt64 = 4, kvHeads: Int = 0, latent: Int?? = nil, streams: Int = 1) -> Transformer {
         var c = try! ModelConfig.named("toy")
         if let queryRank = latent { ModelGradientTests.latent(&c, queryRank: queryRank) }
+        if streams > 1 { ModelGradientTests.hyper(&c, streams: streams) }
         if kvHeads > 0 {
             c.numAttentionHeads = 4
             c.headDim = 4
@@ -22,6 +25,8 @@ final class SamplerTests: XCTestCase {
         m.initialize(seed: seed)
         // Larger weights than at initialisation: a peaked, input-dependent distribution.
         for slot in m.layout.slots where slot.kind == .matrix { for i in slot.range { m.parameters[i] *= 6 } }
+        var rng = Xoshiro(seed: seed)
+        ModelGradientTests.spreadHyperConnections(m, rng: &rng)
         return m
     }
 
@@ -52,6 +57,12 @@ final class SamplerTests: XCTestCase {
     func testCachedDecodingWithLatentAttentionMatchesFullRecompute() throws {
         try checkCachedDecoding(toyModel(latent: .some(nil)))
         try checkCachedDecoding(toyModel(latent: 6))
+    }
+
+    /// Under mHC the decode carries each token's streams through the same collapses and merges as the forward.
+    func testCachedDecodingWithHyperConnectionsMatchesFullRecompute() throws {
+        try checkCachedDecoding(toyModel(streams: 3))
+        try checkCachedDecoding(toyModel(latent: 6, streams: 4))
     }
 
     func checkCachedDecoding(_ m: Transformer, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -54,6 +54,10 @@ public enum HuggingFaceConfig {
         func fail(_ key: ModelConfig.CodingKeys, _ message: String) -> PolicyError {
             .badConfig(file: "config.json", key: key.rawValue, message: message)
         }
+        guard c.hyperConnections == nil else {
+            throw fail(
+                .hcMult, "\(c.hcMult!) residual streams (mHC): neither Glm4Moe nor DeepseekV3 has hyper-connections")
+        }
         guard c.isSigmoid else {
             throw fail(.scoringFunc, "\"\(c.scoringFunc)\": the router of Glm4Moe and DeepseekV3 is sigmoid")
         }

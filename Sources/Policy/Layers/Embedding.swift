@@ -1,25 +1,30 @@
-// Token embedding. Legend: N tokens, V vocabulary, D width.
-//   ids [N], table [V, D], out [N, D]
-// Backward scatters: dTable[ids[t]] += dOut[t]  (sequential: ids repeat).
+// Token embedding. Legend: N tokens, V vocabulary, D width, S streams (1, or
+// hc_mult under hyper-connections, whose S residual streams all start as the embedding).
+//   ids [N], table [V, D], out [N, S D]: each token's row S times
+// Backward scatters: dTable[ids[t]] += sum_s dOut[t, s]  (sequential: ids repeat).
 
 public enum Embedding {
     public static func forward(
         _ ids: UnsafePointer<Int32>, _ table: UnsafePointer<Float>,
-        _ out: UnsafeMutablePointer<Float>, count n: Int, width d: Int
+        _ out: UnsafeMutablePointer<Float>, count n: Int, width d: Int, streams: Int = 1
     ) {
         for t in 0..<n {
-            (out + t * d).update(from: table + Int(ids[t]) * d, count: d)
+            for s in 0..<streams {
+                (out + (t * streams + s) * d).update(from: table + Int(ids[t]) * d, count: d)
+            }
         }
     }
 
     public static func backward(
         _ ids: UnsafePointer<Int32>, _ dOut: UnsafePointer<Float>,
-        _ dTable: UnsafeMutablePointer<Float>, count n: Int, width d: Int
+        _ dTable: UnsafeMutablePointer<Float>, count n: Int, width d: Int, streams: Int = 1
     ) {
         for t in 0..<n {
-            let src = dOut + t * d
             let dst = dTable + Int(ids[t]) * d
-            for i in 0..<d { dst[i] += src[i] }
+            for s in 0..<streams {
+                let src = dOut + (t * streams + s) * d
+                for i in 0..<d { dst[i] += src[i] }
+            }
         }
     }
 }

@@ -21,10 +21,16 @@ at larger sizes.
   deepseekv3-mla.json its logits on a few token sequences, and greedy continuations
   export-mla/        `grpo import` of deepseekv3-mla then `grpo export`, as transformers loaded it
   export-mla.json    transformers' logits of export-mla on the same sequences
+  hc.json            DeepseekV4HyperConnection and DeepseekV4HyperHead (mHC) with small random weights
+                     (base and scale away from their initial zeros and ones) on random streams, in two
+                     settings: each case's inputs, weights, outputs (the collapsed input, post, comb, the
+                     new streams after a given sublayer output, the head's collapse) and the gradients
+                     autograd gives of a random probe of those outputs
 
 Regenerate (after `swift build -c release --product grpo`), with a Python that has torch,
-transformers and tokenizers (--only mla: the last four alone):
-    $PY Tests/PolicyTests/Fixtures/huggingface/make_fixtures.py .build/release/grpo [--only mla]
+transformers and tokenizers (--only mla: the MLA four alone; --only hc: hc.json alone, which needs
+no grpo binary):
+    $PY Tests/PolicyTests/Fixtures/huggingface/make_fixtures.py .build/release/grpo [--only mla|hc]
 """
 import json
 import os
@@ -222,6 +228,55 @@ def mla_fixtures(grpo):
     json.dump({"sequences": sequences, "logits": theirs}, open(os.path.join(HERE, "export-mla.json"), "w"))
 
 
+def hc_fixtures():
+    """hc.json: DeepseekV4HyperConnection and DeepseekV4HyperHead against the Swift HyperConnection."""
+    import torch
+    from transformers.models.deepseek_v4.configuration_deepseek_v4 import DeepseekV4Config
+    from transformers.models.deepseek_v4.modeling_deepseek_v4 import (DeepseekV4HyperConnection,
+                                                                      DeepseekV4HyperHead)
+    torch.manual_seed(3)
+    cases = []
+    # transformers' defaults (20 Sinkhorn-Knopp iterations, eps 1e-6), then few iterations and a coarse eps
+    # whose every placement shows in the outputs.
+    for streams, width, iters, eps, rows in [(4, 8, 20, 1e-6, 5), (3, 6, 3, 0.01, 4)]:
+        config = DeepseekV4Config(hidden_size=width, hc_mult=streams, hc_sinkhorn_iters=iters, hc_eps=eps,
+                                  rms_norm_eps=1e-6)
+        hc = DeepseekV4HyperConnection(config)
+        head = DeepseekV4HyperHead(config)
+        with torch.no_grad():
+            hc.fn.normal_(0, 0.3)
+            hc.base.normal_(0, 0.5)
+            hc.scale.copy_(torch.tensor([0.8, 1.3, 1.7]))
+            head.hc_fn.normal_(0, 0.3)
+            head.hc_base.normal_(0, 0.5)
+            head.hc_scale.fill_(1.2)
+        x = torch.randn(1, rows, streams, width, requires_grad=True)
+        y = torch.randn(1, rows, width, requires_grad=True)
+        post, comb, collapsed = hc(x)
+        # The decoder layer's merge, as DeepseekV4DecoderLayer writes it.
+        streams_out = post.unsqueeze(-1) * y.unsqueeze(-2) + torch.matmul(comb.transpose(-1, -2), x)
+        head_out = head(x)
+        probes = [torch.randn_like(t) for t in (collapsed, streams_out, head_out)]
+        loss = sum((p * t).sum() for p, t in zip(probes, (collapsed, streams_out, head_out)))
+        loss.backward()
+
+        def flat(t):
+            return t.detach().reshape(-1).tolist()
+        cases.append({
+            "streams": streams, "width": width, "sinkhorn_iters": iters, "eps": eps, "rms_norm_eps": 1e-6,
+            "rows": rows, "x": flat(x), "y": flat(y),
+            "fn": flat(hc.fn), "base": flat(hc.base), "scale": flat(hc.scale),
+            "head_fn": flat(head.hc_fn), "head_base": flat(head.hc_base), "head_scale": flat(head.hc_scale),
+            "collapsed": flat(collapsed), "post": flat(post), "comb": flat(comb), "streams_out": flat(streams_out),
+            "head_out": flat(head_out),
+            "probe_collapsed": flat(probes[0]), "probe_streams": flat(probes[1]), "probe_head": flat(probes[2]),
+            "grad_x": flat(x.grad), "grad_y": flat(y.grad), "grad_fn": flat(hc.fn.grad),
+            "grad_base": flat(hc.base.grad), "grad_scale": flat(hc.scale.grad), "grad_head_fn": flat(head.hc_fn.grad),
+            "grad_head_base": flat(head.hc_base.grad), "grad_head_scale": flat(head.hc_scale.grad),
+        })
+    json.dump({"cases": cases}, open(os.path.join(HERE, "hc.json"), "w"))
+
+
 def logits_of(model, sequences):
     import torch
     with torch.no_grad():
@@ -244,6 +299,9 @@ def main(grpo, only=None):
     torch.set_num_threads(2)
     if only == "mla":
         mla_fixtures(grpo)
+        return
+    if only == "hc":
+        hc_fixtures()
         return
 
     bpe_dir = os.path.join(HERE, "bpe")
@@ -276,6 +334,7 @@ def main(grpo, only=None):
     json.dump({"sequences": sequences, "logits": logits_of(exported, sequences)},
               open(os.path.join(HERE, "export-toy.json"), "w"))
     mla_fixtures(grpo)
+    hc_fixtures()
 
 
 if __name__ == "__main__":
