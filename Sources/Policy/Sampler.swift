@@ -6,6 +6,8 @@
 // top-p truncation: the same quantity the trainer recomputes for pi_old. The
 // experts every fed token went through are recorded too: the trainer replays
 // them, so that it scores a completion through the experts that produced it.
+// With num_speculative_tokens the steps after the first are self-speculative
+// (Speculation): the same distribution, log-probabilities and experts.
 
 import Foundation
 import Kernels

@@ -11,6 +11,8 @@
 // accumulates d(loss)/d(params) into `gradients` from d(loss)/d(logits), and
 // adds the gradient of the balance loss (reported as `Activations.auxLoss`)
 // when aux_loss_alpha > 0.
+// `predict` runs the multi-token prediction modules over the last forward
+// (MultiTokenPrediction); `backward` then takes their dlogits too.
 
 import Foundation
 import Kernels

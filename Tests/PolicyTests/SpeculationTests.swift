@@ -27,7 +27,8 @@ final class SpeculationTests: XCTestCase {
         for latent in [false, true] {
             let m = model(latent: latent)
             let sampler = Sampler(model: m)
-            let prompts = ["12+7=", "a", "hello there"]
+            // "" is bos alone: the module's prefix is empty.
+            let prompts = ["12+7=", "a", "", "hello there"]
             var params = SamplingParams(temperature: 0, maxNewTokens: 24, stop: ["q"])
             let plain = try sampler.generate(prompts: prompts, completionsPerPrompt: 2, params: params)
             for k in [1, 3] {
