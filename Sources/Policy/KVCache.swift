@@ -170,7 +170,6 @@ extension Transformer {
         let d = config.hiddenSize
         let r = tokens.count
         let w = parameters.data
-        let streams = HyperConnection.Shape(config)?.streams ?? 1
         var x = s.x.reserve(r * d * streams)
         tokens.withUnsafeBufferPointer {
             Embedding.forward($0.baseAddress!, w + layout.embed, x, count: r, width: d, streams: streams)
@@ -181,7 +180,7 @@ extension Transformer {
         }
         rows.commit(cache)
         let top = layout.hcHead.map {
-            HyperHead.forward(x, rows: r, params: w, slots: $0, shape: HyperConnection.Shape(config)!, state: s.hyper)
+            HyperHead.forward(x, rows: r, params: w, slots: $0, shape: hyper!, state: s.hyper)
         }
         return decodeLogits(top ?? x, rows: r, norm: layout.finalNorm, scratch: s)
     }
@@ -210,7 +209,7 @@ extension Transformer {
         let (d, aw, r) = (c.hiddenSize, c.attentionWidth, rows.sequences.count)
         let w = parameters.data
         let sequences = rows.sequences
-        let hc = HyperConnection.Shape(c)
+        let hc = hyper
         var x = x
         var merged = hc == nil ? x : (x == s.x.pointer ? s.merged.reserve(r * d * hc!.streams) : s.x.pointer)
         let xn = s.xn.reserve(r * d)

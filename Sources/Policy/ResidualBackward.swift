@@ -12,7 +12,7 @@ extension Transformer {
         _ dout: UnsafeMutablePointer<Float>, streams x: UnsafePointer<Float>, hyper: HyperSlots?, state: HyperState,
         from a: Activations, into dStreams: UnsafeMutablePointer<Float>
     ) -> UnsafeMutablePointer<Float> {
-        guard hyper != nil, let shape = HyperConnection.Shape(config) else { return dout }
+        guard hyper != nil, let shape = self.hyper else { return dout }
         let dy = a.hyperScratch.dy.reserve(a.rows * config.hiddenSize)
         HyperConnection.mergeBackward(
             dout, streams: x, rows: a.rows, shape: shape, state: state, scratch: a.hyperScratch, dy: dy, into: dStreams)
@@ -29,7 +29,7 @@ extension Transformer {
         residual dResidual: UnsafePointer<Float>
     ) {
         let (w, g, n, d) = (parameters.data, gradients.data, a.rows, config.hiddenSize)
-        guard let hyper, let shape = HyperConnection.Shape(config) else {
+        guard let hyper, let shape = self.hyper else {
             RMSNorm.backward(dnormed, x, w + norm, rstd: rstd, dStreams, g + norm, rows: n, width: d)
             add(dResidual, into: dStreams, count: n * d)
             return

@@ -252,25 +252,32 @@ public final class Sampler: @unchecked Sendable {
             return true
         }
 
-        /// Draws the next token of sequence rows[i] from row i of `logits` (rows in parallel: each
-        /// sequence has its own random stream, so the split does not matter).
+        /// Draws the next token of sequence rows[i] from row i of `logits`.
         func drawAll(_ rows: [Int], _ logits: UnsafePointer<Float>) -> [(token: Int32, logp: Float)] {
+            let (v, params) = (vocab, params)
+            return eachSequence(rows, empty: (token: 0, logp: 0)) { i, scratch, rng in
+                Sampler.draw(logits + i * v, vocab: v, params: params, rng: &rng, scratch: scratch)
+            }
+        }
+
+        /// body(i, scratch, &rng) for every i in 0..<seqs.count, rng sequence seqs[i]'s random stream,
+        /// in parallel (each sequence has its own stream, so the split does not matter), each thread
+        /// with its own scratch.
+        func eachSequence<T>(
+            _ seqs: [Int], minPerThread: Int = 8, empty: T, _ body: (Int, RowScratch, inout Xoshiro) -> T
+        ) -> [T] {
             let v = vocab
-            let params = params
-            var drawn = Array(repeating: (token: Int32(0), logp: Float(0)), count: rows.count)
-            drawn.withUnsafeMutableBufferPointer { result in
+            var result = [T](repeating: empty, count: seqs.count)
+            result.withUnsafeMutableBufferPointer { result in
                 rngs.withUnsafeMutableBufferPointer { rngs in
-                    Parallel.forRanges(rows.count, minPerThread: 8) { range in
-                        let scratch = Sampler.RowScratch(vocab: v)
+                    Parallel.forRanges(seqs.count, minPerThread: minPerThread) { range in
+                        let scratch = RowScratch(vocab: v)
                         defer { scratch.deallocate() }
-                        for i in range {
-                            result[i] = Sampler.draw(
-                                logits + i * v, vocab: v, params: params, rng: &rngs[rows[i]], scratch: scratch)
-                        }
+                        for i in range { result[i] = body(i, scratch, &rngs[seqs[i]]) }
                     }
                 }
             }
-            return drawn
+            return result
         }
     }
 
@@ -291,16 +298,19 @@ public final class Sampler: @unchecked Sendable {
         return count
     }
 
-    /// Per-thread room for one row's distribution: unnormalised probabilities and the kept tokens.
+    /// Per-thread room for one row's distribution: unnormalised probabilities and the kept tokens,
+    /// and a dense distribution [V] (Speculation's).
     struct RowScratch {
-        let probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>
+        let probs: UnsafeMutablePointer<Float>, order: UnsafeMutablePointer<Int32>, dense: UnsafeMutablePointer<Float>
         init(vocab v: Int) {
             probs = .allocate(capacity: v)
             order = .allocate(capacity: v)
+            dense = .allocate(capacity: v)
         }
         func deallocate() {
             probs.deallocate()
             order.deallocate()
+            dense.deallocate()
         }
     }
 
@@ -309,9 +319,10 @@ public final class Sampler: @unchecked Sendable {
     /// probability when they cut), whose probs sum to `kept`. Greedy keeps the argmax alone.
     struct RowDistribution {
         let count: Int, kept: Float
-        /// log softmax(logits / T) at token j: what the sampler records, before any cut.
-        let logp: (Int) -> Float
         let argmax: Int
+        let logits: UnsafePointer<Float>, invT: Float, mx: Float, logSum: Float
+        /// log softmax(logits / T) at token j: what the sampler records, before any cut.
+        func logp(_ j: Int) -> Float { logits[j] * invT - mx * invT - logSum }
     }
 
     static func distribution(
@@ -329,10 +340,10 @@ public final class Sampler: @unchecked Sendable {
         probs.update(from: logits, count: v)
         let sum = Vector.expShifted(probs, v, scale: invT, shift: mx * invT)
         let logSum = logf(sum)
-        let logp: (Int) -> Float = { j in logits[j] * invT - mx * invT - logSum }
         if greedy {
             order[0] = Int32(argmax)
-            return RowDistribution(count: 1, kept: probs[argmax], logp: logp, argmax: argmax)
+            return RowDistribution(
+                count: 1, kept: probs[argmax], argmax: argmax, logits: logits, invT: invT, mx: mx, logSum: logSum)
         }
         // Candidates in descending probability, cut by top-k then top-p.
         var count = v
@@ -344,7 +355,8 @@ public final class Sampler: @unchecked Sendable {
         }
         var kept: Float = 0
         for i in 0..<count { kept += probs[Int(order[i])] }
-        return RowDistribution(count: count, kept: kept, logp: logp, argmax: argmax)
+        return RowDistribution(
+            count: count, kept: kept, argmax: argmax, logits: logits, invT: invT, mx: mx, logSum: logSum)
     }
 
     /// A token drawn from `d` (made in `scratch`; not greedy, which takes the argmax without a draw).

@@ -153,25 +153,12 @@ extension Sampler.Run {
         _ seqs: [Int], logits: [UnsafePointer<Float>], into qs: [UnsafeMutablePointer<Float>]
     ) -> [Int32] {
         let (v, params) = (vocab, params)
-        var drawn = [Int32](repeating: 0, count: seqs.count)
-        drawn.withUnsafeMutableBufferPointer { result in
-            rngs.withUnsafeMutableBufferPointer { rngs in
-                Parallel.forRanges(seqs.count, minPerThread: 8) { range in
-                    let scratch = Sampler.RowScratch(vocab: v)
-                    defer { scratch.deallocate() }
-                    for i in range {
-                        let dist = Sampler.distribution(logits[i], vocab: v, params: params, scratch: scratch)
-                        guard params.temperature > 0 else {
-                            result[i] = Int32(dist.argmax)
-                            continue
-                        }
-                        dist.dense(scratch: scratch, into: qs[i], vocab: v)
-                        result[i] = Int32(Sampler.draw(dist, scratch: scratch, rng: &rngs[seqs[i]]))
-                    }
-                }
-            }
+        return eachSequence(seqs, empty: 0) { i, scratch, rng in
+            let dist = Sampler.distribution(logits[i], vocab: v, params: params, scratch: scratch)
+            guard params.temperature > 0 else { return Int32(dist.argmax) }
+            dist.dense(scratch: scratch, into: qs[i], vocab: v)
+            return Int32(Sampler.draw(dist, scratch: scratch, rng: &rng))
         }
-        return drawn
     }
 
     /// The tokens each sequence makes from one verifying pass: its kept drafts, then one token
@@ -182,63 +169,47 @@ extension Sampler.Run {
         q: [[UnsafePointer<Float>]]
     ) -> [[(token: Int32, logp: Float)]] {
         let (v, params) = (vocab, params)
-        var made = seqs.map { _ in [(token: Int32, logp: Float)]() }
-        made.withUnsafeMutableBufferPointer { result in
-            rngs.withUnsafeMutableBufferPointer { rngs in
-                Parallel.forRanges(seqs.count, minPerThread: 4) { range in
-                    let scratch = Sampler.RowScratch(vocab: v)
-                    let p = UnsafeMutablePointer<Float>.allocate(capacity: v)
-                    defer {
-                        scratch.deallocate()
-                        p.deallocate()
-                    }
-                    for i in range {
-                        var out: [(token: Int32, logp: Float)] = []
-                        for j in 0...drafts[i].count {
-                            let row = logits + (first[i] + j) * v
-                            let dist = Sampler.distribution(row, vocab: v, params: params, scratch: scratch)
-                            guard j < drafts[i].count else {
-                                // Every draft kept: one more token from the model.
-                                let t = params.temperature == 0
-                                    ? dist.argmax : Sampler.draw(dist, scratch: scratch, rng: &rngs[seqs[i]])
-                                out.append((Int32(t), dist.logp(t)))
-                                break
-                            }
-                            let draft = Int(drafts[i][j])
-                            if params.temperature == 0 {
-                                out.append((Int32(dist.argmax), dist.logp(dist.argmax)))
-                                if dist.argmax == draft { continue } else { break }
-                            }
-                            dist.dense(scratch: scratch, into: p, vocab: v)
-                            let qd = q[i][j][draft]
-                            if rngs[seqs[i]].uniform() * qd < p[draft] {
-                                out.append((Int32(draft), dist.logp(draft)))
-                                continue
-                            }
-                            // Refused: draw from the part of p that q leaves out.
-                            var mass: Float = 0
-                            for t in 0..<v {
-                                p[t] = max(0, p[t] - q[i][j][t])
-                                mass += p[t]
-                            }
-                            var u = rngs[seqs[i]].uniform() * mass
-                            var pick = -1
-                            for t in 0..<v where p[t] > 0 {
-                                pick = t
-                                u -= p[t]
-                                if u < 0 { break }
-                            }
-                            // mass 0 would mean p == q, where the draft is never refused.
-                            if pick < 0 { pick = dist.argmax }
-                            out.append((Int32(pick), dist.logp(pick)))
-                            break
-                        }
-                        result[i] = out
-                    }
+        return eachSequence(seqs, minPerThread: 4, empty: []) { i, scratch, rng in
+            let p = scratch.dense
+            var out: [(token: Int32, logp: Float)] = []
+            for j in 0...drafts[i].count {
+                let dist = Sampler.distribution(logits + (first[i] + j) * v, vocab: v, params: params, scratch: scratch)
+                guard j < drafts[i].count else {
+                    // Every draft kept: one more token from the model.
+                    let t = params.temperature == 0 ? dist.argmax : Sampler.draw(dist, scratch: scratch, rng: &rng)
+                    out.append((Int32(t), dist.logp(t)))
+                    break
                 }
+                let draft = Int(drafts[i][j])
+                if params.temperature == 0 {
+                    out.append((Int32(dist.argmax), dist.logp(dist.argmax)))
+                    if dist.argmax == draft { continue } else { break }
+                }
+                dist.dense(scratch: scratch, into: p, vocab: v)
+                if rng.uniform() * q[i][j][draft] < p[draft] {
+                    out.append((Int32(draft), dist.logp(draft)))
+                    continue
+                }
+                // Refused: draw from the part of p that q leaves out.
+                var mass: Float = 0
+                for t in 0..<v {
+                    p[t] = max(0, p[t] - q[i][j][t])
+                    mass += p[t]
+                }
+                var u = rng.uniform() * mass
+                var pick = -1
+                for t in 0..<v where p[t] > 0 {
+                    pick = t
+                    u -= p[t]
+                    if u < 0 { break }
+                }
+                // mass 0 would mean p == q, where the draft is never refused.
+                if pick < 0 { pick = dist.argmax }
+                out.append((Int32(pick), dist.logp(pick)))
+                break
             }
+            return out
         }
-        return made
     }
 }
 
@@ -289,6 +260,7 @@ extension Transformer {
         if a.layers.isEmpty { a.layers = [.init()] }
         let s = a.layers[0]
         let x = s.xIn.reserve(n * d)
+        // The embedded rows and the joined input are dead once x exists: xn2 and dtmp hold them.
         next.withUnsafeBufferPointer { ids in
             predictorInput(
                 slots, tokens: ids.baseAddress!, hidden: hidden, rows: n, embedded: s.xn2.reserve(n * d),

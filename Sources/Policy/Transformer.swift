@@ -29,6 +29,10 @@ public final class Transformer: @unchecked Sendable {
     let moeShape: MoEShape
     /// Where attention finds its queries, keys and values in the rows a layer makes.
     let attention: Attention.Shape
+    /// The residual's hyper-connections (mHC); nil: one stream.
+    let hyper: HyperConnection.Shape?
+    /// Residual streams: hc_mult under mHC, else 1.
+    var streams: Int { hyper?.streams ?? 1 }
     /// How text becomes ids for this model: the byte tokenizer unless its checkpoint carried a
     /// tokenizer.json. Checkpoints saved from the model carry the same tokenizer.
     public var tokenizer: any Tokenizer
@@ -46,6 +50,7 @@ public final class Transformer: @unchecked Sendable {
         rope = RoPE(headDim: config.ropeWidth, maxPositions: config.maxPositionEmbeddings, theta: config.ropeTheta)
         moeShape = MoEShape(config)
         attention = Attention.Shape(config)
+        hyper = HyperConnection.Shape(config)
         tokenizer = ByteTokenizer(config: config)
     }
 
@@ -165,11 +170,10 @@ extension Transformer {
         a.canBackward = saving
         let ids = a.tokens.reserve(n)
         tokens.withUnsafeBufferPointer { ids.update(from: $0.baseAddress!, count: n) }
-        let hc = HyperConnection.Shape(c)
-        let sd = d * (hc?.streams ?? 1)  // the residual's floats per row
+        let sd = d * streams  // the residual's floats per row
 
         var x = a.layers[0].xIn.reserve(n * sd)
-        Embedding.forward(ids, w + layout.embed, x, count: n, width: d, streams: hc?.streams ?? 1)
+        Embedding.forward(ids, w + layout.embed, x, count: n, width: d, streams: streams)
         for (l, slots) in layout.layers.enumerated() {
             // Without saving, the layer's input is dead once x_mid exists: its buffer takes the output.
             let next =
@@ -184,7 +188,9 @@ extension Transformer {
         a.hidden = UnsafePointer(x)
         let xnF = a.xnF.reserve(n * d)
         let rstdF = a.rstdF.reserve(n)
-        let top = layout.hcHead.map { HyperHead.forward(x, rows: n, params: w, slots: $0, shape: hc!, state: a.headHC) }
+        let top = layout.hcHead.map {
+            HyperHead.forward(x, rows: n, params: w, slots: $0, shape: hyper!, state: a.headHC)
+        }
         RMSNorm.forward(top ?? x, w + layout.finalNorm, xnF, rstd: rstdF, rows: n, width: d, eps: c.rmsNormEps)
         let logits = a.logits.reserve(n * v)
         Linear.forward(xnF, w + layout.lmHead, logits, rows: n, inFeatures: d, outFeatures: v)
@@ -204,8 +210,8 @@ extension Transformer {
         let (d, h, aw) = (c.hiddenSize, c.numAttentionHeads, c.attentionWidth)
         let (b, t, n) = (a.batch, a.length, a.rows)
         let w = parameters.data
-        let hc = HyperConnection.Shape(c)
-        let sd = d * (hc?.streams ?? 1)  // the residual's floats per row
+        let hc = hyper
+        let sd = d * streams  // the residual's floats per row
         let xn1 = s.xn1.reserve(n * d)
         let rstd1 = s.rstd1.reserve(n)
         let h1 = slots.attentionHC.map {
@@ -271,8 +277,7 @@ extension Transformer {
         let n = a.rows
         let w = parameters.data
         let g = gradients.data
-        let hc = HyperConnection.Shape(c)
-        let dx = a.dx.reserve(n * d * (hc?.streams ?? 1))
+        let dx = a.dx.reserve(n * d * streams)
         let dtmp = a.dtmp.reserve(n * max(d, c.attentionWidth))
         let dHidden = predicted.isEmpty ? nil : predictBackward(predicted, from: a)
 
@@ -284,7 +289,7 @@ extension Transformer {
                 dtmp, a.headHC.collapsed.pointer, w + layout.finalNorm, rstd: a.rstdF.pointer, dh,
                 g + layout.finalNorm, rows: n, width: d)
             HyperHead.backward(
-                dh, streams: a.xOut.pointer, rows: n, params: w, grads: g, slots: head, shape: hc!, state: a.headHC,
+                dh, streams: a.xOut.pointer, rows: n, params: w, grads: g, slots: head, shape: hyper!, state: a.headHC,
                 scratch: a.hyperScratch, into: dx)
         } else {
             RMSNorm.backward(
@@ -295,7 +300,7 @@ extension Transformer {
         for (l, slots) in layout.layers.enumerated().reversed() {
             layerBackward(slots, dx: dx, saved: a.layers[l], in: a)
         }
-        Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d, streams: hc?.streams ?? 1)
+        Embedding.backward(a.tokens.pointer, dx, g + layout.embed, count: n, width: d, streams: streams)
     }
 }
 
@@ -310,7 +315,7 @@ extension Transformer {
         let (b, t, n) = (a.batch, a.length, a.rows)
         let w = parameters.data
         let g = gradients.data
-        let dxMid = a.dxMid.reserve(n * d * (HyperConnection.Shape(c)?.streams ?? 1))
+        let dxMid = a.dxMid.reserve(n * d * streams)
         let dtmp = a.dtmp.reserve(n * max(d, aw))
         let dqkv = a.dqkv.reserve(n * attention.ld)
         // out = x_mid + moe(norm2(x_mid)), or its mHC form (ResidualBackward.swift)
